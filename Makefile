@@ -1,0 +1,32 @@
+# Herald: `make up` runs everything locally; `make test` runs the whole test suite on real servers.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: up worker test lint fmt clean
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+up: $(STAMP)  ## Temporal dev server + PostgreSQL + worker + API, in the foreground
+	PYTHONUNBUFFERED=1 $(BIN)/python -m devstack
+
+worker: $(STAMP)  ## one more worker against a running stack (TEMPORAL_ADDRESS, DATABASE_URL)
+	$(BIN)/python worker.py
+
+test: $(STAMP)  ## the whole suite on a real Temporal server and a real PostgreSQL
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy .
+
+fmt: $(STAMP)
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

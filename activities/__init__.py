@@ -1,0 +1,1 @@
+"""Activity classes grouped by side effect, each taking its IO client in its constructor."""

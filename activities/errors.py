@@ -1,0 +1,6 @@
+"""Error type names shared by activities (which raise them) and workflows (whose retry policies name them)."""
+
+TEMPLATE_ERROR = "TemplateError"
+NOT_FOUND = "NotFound"
+PERMANENT_DELIVERY = "PermanentDeliveryError"
+TRANSIENT_DELIVERY = "TransientDeliveryError"

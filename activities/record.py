@@ -1,0 +1,28 @@
+"""Record: write the workflow's status changes and dead letters to the read model in PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncpg
+from temporalio import activity
+
+from core.models import DeadLetter, DeadLetterResolution, StatusChange
+from store import notifications
+
+
+class RecordActivities:
+    def __init__(self, pool: asyncpg.Pool):
+        self._pool = pool
+
+    @activity.defn(name="record_status")
+    async def record_status(self, change: StatusChange) -> None:
+        async with self._pool.acquire() as conn:
+            await notifications.apply_status_change(conn, change)
+
+    @activity.defn(name="dead_letter")
+    async def dead_letter(self, dl: DeadLetter) -> None:
+        """The compensating step after a delivery ran out of attempts: park it where operators look."""
+        await notifications.add_dead_letter(self._pool, dl)
+
+    @activity.defn(name="resolve_dead_letter")
+    async def resolve_dead_letter(self, resolution: DeadLetterResolution) -> None:
+        await notifications.resolve_dead_letters(self._pool, resolution)

@@ -1,0 +1,38 @@
+"""Render: load the pinned template version and the recipient, resolve addresses, render subject and body."""
+
+from __future__ import annotations
+
+import asyncpg
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.errors import NOT_FOUND, TEMPLATE_ERROR
+from core import templating
+from core.models import RenderedMessage, RenderInput
+from core.recipients import resolve_addresses
+from store import templates, users
+
+
+class RenderActivities:
+    def __init__(self, pool: asyncpg.Pool):
+        self._pool = pool
+
+    @activity.defn(name="render")
+    async def render(self, inp: RenderInput) -> RenderedMessage:
+        template = await templates.get(self._pool, inp.template, inp.template_version, include_deleted=True)
+        if template is None:
+            raise ApplicationError(f"template '{inp.template}' version {inp.template_version} does not exist",
+                                   type=NOT_FOUND, non_retryable=True)
+        user = await users.get(self._pool, inp.user_id) if inp.user_id else None
+        if inp.user_id and user is None:
+            raise ApplicationError(f"user '{inp.user_id}' does not exist", type=NOT_FOUND, non_retryable=True)
+        addresses, missing = resolve_addresses(inp.channels, inp.to, user)
+        if missing:
+            raise ApplicationError(f"no address for channel(s) {', '.join(missing)}", type=NOT_FOUND,
+                                   non_retryable=True)
+        try:
+            rendered = templating.render(template["subject"], template["body"],
+                                         templating.context_for(inp.data, user))
+        except templating.TemplateError as exc:
+            raise ApplicationError(exc.message, type=TEMPLATE_ERROR, non_retryable=True) from exc
+        return RenderedMessage(subject=rendered.subject, body=rendered.body, addresses=addresses)

@@ -1,0 +1,1 @@
+"""The FastAPI app: accepts work, stores the read model, starts workflows; never waits for delivery."""

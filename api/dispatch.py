@@ -1,0 +1,85 @@
+"""Starting and signalling NotificationWorkflows from the API: the only place the API talks to Temporal."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.common import (
+    Priority,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.errors import ApiError
+from core.models import NotificationInput, RetryConfig
+from core.settings import Settings
+from core.temporal import CHANNEL_KEY, PRIORITY_KEY, RECIPIENT_KEY, STATUS_KEY
+from workflows.notification import NotificationWorkflow
+
+# Temporal task priority: 1 is taken first. OTP codes go ahead of any marketing backlog.
+PRIORITY_KEYS = {"otp": 1, "transactional": 3, "marketing": 5}
+
+
+def retry_config(settings: Settings) -> RetryConfig:
+    return RetryConfig(max_attempts=settings.max_attempts, initial_s=settings.retry_initial_s,
+                       backoff=settings.retry_backoff, max_s=settings.retry_max_s,
+                       dlq_retention_s=settings.dlq_retention_days * 86400,
+                       delivery_timeout_s=settings.delivery_timeout_s)
+
+
+def workflow_input(row: dict[str, Any], settings: Settings) -> NotificationInput:
+    return NotificationInput(
+        notification_id=row["id"], channels=list(row["channels"]), template=row["template"],
+        template_version=row["template_version"], data=row["data"], user_id=row["user_id"],
+        to=row["recipient"], priority=row["priority"], category=row["category"], send_at=row["send_at"],
+        retry=retry_config(settings),
+    )
+
+
+async def start(client: Client, settings: Settings, row: dict[str, Any]) -> None:
+    """Starts the notification's workflow, or finds it already started: never a second one.
+
+    USE_EXISTING answers a running workflow with its handle; REJECT_DUPLICATE refuses a new run once the
+    first one closed. Either way the id, derived from the idempotency key alone, has one execution.
+    """
+    try:
+        await client.start_workflow(
+            NotificationWorkflow.run,
+            workflow_input(row, settings),
+            id=row["workflow_id"],
+            task_queue=settings.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=TypedSearchAttributes([
+                SearchAttributePair(STATUS_KEY, row["status"]),
+                SearchAttributePair(CHANNEL_KEY, list(row["channels"])),
+                SearchAttributePair(PRIORITY_KEY, row["priority"]),
+                SearchAttributePair(RECIPIENT_KEY, row["user_id"] or "-"),
+            ]),
+            priority=Priority(priority_key=PRIORITY_KEYS.get(row["priority"], 3)),
+            task_timeout=timedelta(seconds=10),
+        )
+    except WorkflowAlreadyStartedError:
+        pass
+    except RPCError as exc:
+        raise ApiError(503, "temporal_unavailable",
+                       "the notification is stored but its workflow could not be started; "
+                       "repeat the request with the same Idempotency-Key",
+                       {"notification_id": row["id"], "reason": exc.message}) from exc
+
+
+async def signal(client: Client, workflow_id: str, name: str) -> bool:
+    """Sends a signal; False when the workflow no longer runs (closed after its retention, or never started)."""
+    try:
+        await client.get_workflow_handle(workflow_id).signal(name)
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise ApiError(503, "temporal_unavailable", f"could not signal the workflow: {exc.message}") from exc
+    return True

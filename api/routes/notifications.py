@@ -1,0 +1,172 @@
+"""Notifications: accept (idempotently) and start a workflow; read the read model; cancel and retry by signal."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import asyncpg
+from fastapi import APIRouter, Header
+from fastapi.responses import JSONResponse
+from temporalio.client import Client
+
+from api import dispatch, metrics
+from api.deps import AdminDep, PageDep, PoolDep, SettingsDep, TemporalDep
+from api.errors import ApiError, invalid, not_found
+from api.routes.templates import render_or_422
+from api.schemas import NotificationCreate, NotificationDetail, NotificationPublic, Page
+from core.ids import new_idempotency_key, notification_id_for_key, request_fingerprint, workflow_id_for
+from core.models import FINAL_STATUSES, Channel, Priority, Status
+from core.recipients import resolve_addresses
+from core.settings import Settings
+from providers.registry import AVAILABLE_CHANNELS
+from providers.sim import SimAddressError, parse_address
+from store import notifications, templates, users
+from store.pagination import encode_cursor
+
+router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
+
+
+def public(row: dict[str, Any]) -> dict[str, Any]:
+    return NotificationPublic.model_validate(row).model_dump(mode="json")
+
+
+@router.post("", status_code=202, response_model=NotificationPublic,
+             responses={200: {"model": NotificationPublic, "description": "repeat of an accepted request"},
+                        409: {"description": "the idempotency key was used with a different body"}})
+async def create_notification(
+    body: NotificationCreate, pool: PoolDep, temporal: TemporalDep, settings: SettingsDep, _: AdminDep,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)] = None,
+) -> JSONResponse:
+    started = time.perf_counter()
+    key = idempotency_key or body.idempotency_key or new_idempotency_key()
+    fingerprint = request_fingerprint(body.model_dump(mode="json", exclude={"idempotency_key"}))
+    notification_id = notification_id_for_key(key)
+
+    existing = await notifications.get(pool, notification_id)
+    if existing is not None:
+        return await _repeat(pool, existing, fingerprint, temporal, settings)
+
+    row = await _validated_row(pool, body, key, fingerprint, notification_id)
+    async with pool.acquire() as conn:
+        stored, created = await notifications.insert(conn, row)
+    if not created:  # lost a race with an identical concurrent request
+        return await _repeat(pool, stored, fingerprint, temporal, settings)
+    stored["deliveries"] = [{"channel": c, "status": stored["status"], "provider": None, "attempts": 0,
+                             "provider_message_id": None, "last_error": None} for c in stored["channels"]]
+    await dispatch.start(temporal, settings, stored)
+    for channel in stored["channels"]:
+        metrics.accepted.labels(channel, stored["priority"]).inc()
+    metrics.accept_latency.observe(time.perf_counter() - started)
+    return JSONResponse(public(stored), status_code=202)
+
+
+async def _repeat(pool: asyncpg.Pool, existing: dict[str, Any], fingerprint: str, temporal: Client,
+                  settings: Settings) -> JSONResponse:
+    if existing["request_hash"] != fingerprint:
+        raise ApiError(409, "idempotency_conflict",
+                       "this idempotency key was already used with a different request body",
+                       {"notification_id": existing["id"]})
+    if existing["status"] in (Status.ACCEPTED, Status.SCHEDULED):
+        # The first request may have died between storing and starting: starting again is harmless.
+        await dispatch.start(temporal, settings, existing)
+    full = await notifications.get_full(pool, existing["id"])
+    assert full is not None
+    return JSONResponse(public(full), status_code=200)
+
+
+async def _validated_row(pool: asyncpg.Pool, body: NotificationCreate, key: str, fingerprint: str,
+                         notification_id: str) -> notifications.NewNotification:
+    """Everything that can be known wrong now is refused now, with the field named."""
+    unavailable = [c.value for c in body.channels if c.value not in AVAILABLE_CHANNELS]
+    if unavailable:
+        raise invalid("channels", f"no provider is configured for channel(s) {', '.join(unavailable)}; "
+                      f"available: {', '.join(sorted(AVAILABLE_CHANNELS))}", code="channel_unavailable")
+    template = await templates.get(pool, body.template, body.template_version)
+    if template is None:
+        what = f"template '{body.template}'" + (f" version {body.template_version}" if body.template_version
+                                                 else "")
+        raise invalid("template", f"{what} does not exist", code="unknown_template")
+    user = None
+    if body.user_id is not None:
+        user = await users.get(pool, body.user_id)
+        if user is None:
+            raise invalid("user_id", f"user '{body.user_id}' does not exist", code="unknown_user")
+    to = {c.value: a for c, a in (body.to or {}).items()}
+    channels = [c.value for c in body.channels]
+    addresses, missing = resolve_addresses(channels, to, user)
+    if missing:
+        raise invalid("to", f"no address for channel(s) {', '.join(missing)}: give one in 'to' or on the user",
+                      code="missing_address")
+    if Channel.SIM.value in addresses:
+        try:
+            parse_address(addresses[Channel.SIM.value])
+        except SimAddressError as exc:
+            raise invalid("to.sim", str(exc)) from exc
+    render_or_422(template, body.data, user)
+    scheduled = body.send_at is not None and body.send_at > datetime.now(UTC)
+    return notifications.NewNotification(
+        id=notification_id, idempotency_key=key, request_hash=fingerprint,
+        workflow_id=workflow_id_for(notification_id),
+        status=Status.SCHEDULED if scheduled else Status.ACCEPTED, user_id=body.user_id, recipient=to,
+        channels=channels, priority=body.priority.value, category=body.category, template=body.template,
+        template_version=template["version"], data=body.data, send_at=body.send_at,
+    )
+
+
+@router.get("", response_model=Page[NotificationPublic])
+async def list_notifications(pool: PoolDep, page: PageDep, _: AdminDep, status: Status | None = None,
+                             user_id: str | None = None, channel: Channel | None = None,
+                             priority: Priority | None = None) -> dict[str, Any]:
+    after = page.decode(2)
+    rows = await notifications.list_notifications(
+        pool, status=status, user_id=user_id, channel=channel, priority=priority,
+        after=(datetime.fromisoformat(str(after[0])), str(after[1])) if after else None, limit=page.limit + 1,
+    )
+    more = len(rows) > page.limit
+    rows = rows[: page.limit]
+    return {"items": [public(r) for r in rows],
+            "next_cursor": encode_cursor([rows[-1]["created_at"].isoformat(), rows[-1]["id"]]) if more else None}
+
+
+@router.get("/{notification_id}", response_model=NotificationDetail)
+async def get_notification(notification_id: str, pool: PoolDep, _: AdminDep) -> dict[str, Any]:
+    row = await notifications.get_full(pool, notification_id)
+    if row is None:
+        raise not_found("notification", notification_id)
+    return row
+
+
+@router.post("/{notification_id}/cancel", status_code=202, response_model=NotificationPublic)
+async def cancel_notification(notification_id: str, pool: PoolDep, temporal: TemporalDep,
+                              _: AdminDep) -> dict[str, Any]:
+    row = await _get_or_404(pool, notification_id)
+    if row["status"] in FINAL_STATUSES:
+        raise ApiError(409, "already_final", f"the notification is already {row['status']}",
+                       {"status": row["status"]})
+    if not await dispatch.signal(temporal, row["workflow_id"], "cancel"):
+        raise ApiError(409, "workflow_closed", "the notification's workflow has closed; nothing to cancel",
+                       {"status": row["status"]})
+    return row
+
+
+@router.post("/{notification_id}/retry", status_code=202, response_model=NotificationPublic)
+async def retry_notification(notification_id: str, pool: PoolDep, temporal: TemporalDep,
+                             _: AdminDep) -> dict[str, Any]:
+    row = await _get_or_404(pool, notification_id)
+    if row["status"] != Status.DEAD_LETTERED:
+        raise ApiError(409, "not_dead_lettered",
+                       f"only a dead-lettered notification can be retried; this one is {row['status']}",
+                       {"status": row["status"]})
+    if not await dispatch.signal(temporal, row["workflow_id"], "retry"):
+        raise ApiError(409, "workflow_closed", "the dead-letter retention of this notification has ended; "
+                       "send it again as a new notification", {"status": row["status"]})
+    return row
+
+
+async def _get_or_404(pool: asyncpg.Pool, notification_id: str) -> dict[str, Any]:
+    row = await notifications.get_full(pool, notification_id)
+    if row is None:
+        raise not_found("notification", notification_id)
+    return row

@@ -1,0 +1,103 @@
+"""Templates: named, versioned Jinja2; old versions stay readable."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+
+from api.deps import AdminDep, PageDep, PoolDep
+from api.errors import ApiError, invalid, not_found
+from api.schemas import Page, PreviewPublic, PreviewRequest, TemplateCreate, TemplatePublic, TemplateUpdate
+from core import templating
+from store import templates, users
+from store.pagination import encode_cursor
+
+router = APIRouter(prefix="/v1/templates", tags=["templates"])
+
+
+def _public(row: dict[str, Any]) -> TemplatePublic:
+    return TemplatePublic(**row, variables=templating.variables(row["subject"], row["body"]))
+
+
+def _check(subject: str | None, body: str) -> None:
+    try:
+        if subject:
+            templating.check_syntax(subject, "subject")
+        templating.check_syntax(body, "body")
+    except templating.TemplateError as exc:
+        raise invalid(exc.field, exc.message, code="template_syntax_error", line=exc.line) from exc
+
+
+@router.post("", status_code=201, response_model=TemplatePublic)
+async def create_template(body: TemplateCreate, pool: PoolDep, _: AdminDep) -> TemplatePublic:
+    _check(body.subject, body.body)
+    async with pool.acquire() as conn:
+        row = await templates.create(conn, body.name, body.subject, body.body, body.description)
+    if row is None:
+        raise ApiError(409, "template_exists", f"a template named '{body.name}' already exists; "
+                       "PUT /v1/templates/{name} adds a version")
+    return _public(row)
+
+
+@router.put("/{name}", response_model=TemplatePublic)
+async def update_template(name: str, body: TemplateUpdate, pool: PoolDep, _: AdminDep) -> TemplatePublic:
+    if body.name is not None and body.name != name:
+        raise invalid("name", f"the body names '{body.name}' but the path names '{name}'")
+    _check(body.subject, body.body)
+    async with pool.acquire() as conn:
+        row = await templates.add_version(conn, name, body.subject, body.body, body.description)
+    if row is None:
+        raise not_found("template", name)
+    return _public(row)
+
+
+@router.get("", response_model=Page[TemplatePublic])
+async def list_templates(pool: PoolDep, page: PageDep, _: AdminDep) -> Page[TemplatePublic]:
+    after = page.decode(1)
+    rows = await templates.list_latest(pool, str(after[0]) if after else None, page.limit + 1)
+    more = len(rows) > page.limit
+    rows = rows[: page.limit]
+    return Page(items=[_public(r) for r in rows],
+                next_cursor=encode_cursor([rows[-1]["name"]]) if more else None)
+
+
+@router.get("/{name}", response_model=TemplatePublic)
+async def get_template(name: str, pool: PoolDep, _: AdminDep,
+                       version: Annotated[int | None, Query(ge=1)] = None) -> TemplatePublic:
+    row = await templates.get(pool, name, version)
+    if row is None:
+        raise not_found("template", f"{name}" + (f"' version '{version}" if version else ""))
+    return _public(row)
+
+
+@router.delete("/{name}", status_code=204)
+async def delete_template(name: str, pool: PoolDep, _: AdminDep) -> Response:
+    if not await templates.delete(pool, name):
+        raise not_found("template", name)
+    return Response(status_code=204)
+
+
+@router.post("/{name}/preview", response_model=PreviewPublic)
+async def preview_template(name: str, body: PreviewRequest, pool: PoolDep, _: AdminDep,
+                           version: Annotated[int | None, Query(ge=1)] = None) -> PreviewPublic:
+    row = await templates.get(pool, name, version)
+    if row is None:
+        raise not_found("template", name)
+    user = None
+    if body.user_id is not None:
+        user = await users.get(pool, body.user_id)
+        if user is None:
+            raise invalid("user_id", f"user '{body.user_id}' does not exist", code="unknown_user")
+    rendered = render_or_422(row, body.data, user)
+    return PreviewPublic(subject=rendered.subject, body=rendered.body)
+
+
+def render_or_422(template: dict[str, Any], data: dict[str, Any],
+                  user: dict[str, Any] | None) -> templating.Rendered:
+    try:
+        return templating.render(template["subject"], template["body"], templating.context_for(data, user))
+    except templating.TemplateError as exc:
+        code = "missing_variable" if exc.variable else "template_error"
+        field = f"data.{exc.variable}" if exc.variable else exc.field
+        raise invalid(field, exc.message, code=code, variable=exc.variable) from exc

@@ -1,0 +1,73 @@
+"""Users: the recipients, their contact points and preferences, and their inbox tokens."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from fastapi import APIRouter
+
+from api.deps import AdminDep, PageDep, PoolDep
+from api.errors import ApiError, not_found
+from api.schemas import Page, TokenPublic, UserCreate, UserPublic, UserUpdate
+from core.ids import hash_secret
+from store import users
+from store.pagination import encode_cursor
+
+router = APIRouter(prefix="/v1/users", tags=["users"])
+
+
+def _fields(body: UserCreate | UserUpdate, *, only_set: bool) -> dict[str, Any]:
+    values = body.model_dump(mode="json", exclude_unset=only_set, exclude={"id"})
+    return values
+
+
+@router.post("", status_code=201, response_model=UserPublic)
+async def create_user(body: UserCreate, pool: PoolDep, _: AdminDep) -> dict[str, Any]:
+    user_id = body.id or f"usr_{secrets.token_hex(8)}"
+    row = await users.create(pool, user_id, _fields(body, only_set=False))
+    if row is None:
+        raise ApiError(409, "user_exists", f"a user with id '{user_id}' already exists")
+    return row
+
+
+@router.get("", response_model=Page[UserPublic])
+async def list_users(pool: PoolDep, page: PageDep, _: AdminDep) -> dict[str, Any]:
+    after = page.decode(1)
+    rows = await users.list_users(pool, str(after[0]) if after else None, page.limit + 1)
+    more = len(rows) > page.limit
+    rows = rows[: page.limit]
+    return {"items": rows, "next_cursor": encode_cursor([rows[-1]["id"]]) if more else None}
+
+
+@router.get("/{user_id}", response_model=UserPublic)
+async def get_user(user_id: str, pool: PoolDep, _: AdminDep) -> dict[str, Any]:
+    row = await users.get(pool, user_id)
+    if row is None:
+        raise not_found("user", user_id)
+    return row
+
+
+@router.patch("/{user_id}", response_model=UserPublic)
+async def update_user(user_id: str, body: UserUpdate, pool: PoolDep, _: AdminDep) -> dict[str, Any]:
+    changes = _fields(body, only_set=True)
+    if "name" in changes and changes["name"] is None:
+        raise ApiError(422, "validation_error", "name: cannot be cleared",
+                       [{"field": "name", "message": "cannot be cleared"}])
+    for list_field, empty in (("topics", []), ("preferences", {})):
+        if list_field in changes and changes[list_field] is None:
+            changes[list_field] = empty
+    row = await users.update(pool, user_id, changes)
+    if row is None:
+        raise not_found("user", user_id)
+    return row
+
+
+@router.post("/{user_id}/tokens", status_code=201, response_model=TokenPublic)
+async def issue_token(user_id: str, pool: PoolDep, _: AdminDep) -> TokenPublic:
+    if await users.get(pool, user_id) is None:
+        raise not_found("user", user_id)
+    token = f"hut_{secrets.token_urlsafe(32)}"
+    # Only the hash is stored: the token is shown once, here.
+    await users.add_token(pool, user_id, hash_secret(token))
+    return TokenPublic(token=token)

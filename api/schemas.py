@@ -1,0 +1,247 @@
+"""Request and response bodies: `XCreate` in, `XPublic` out."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, Generic, TypeVar
+from zoneinfo import available_timezones
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from core.models import Channel, Priority
+
+T = TypeVar("T")
+
+Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class Strict(BaseModel):
+    # Unknown fields are refused, so a typo ("chanels") is a clear 422 rather than silently ignored.
+    model_config = ConfigDict(extra="forbid")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+
+# -- templates --
+
+class TemplateCreate(Strict):
+    name: Name
+    subject: str | None = Field(default=None, max_length=1000)
+    body: str = Field(min_length=1, max_length=200_000)
+    description: str | None = Field(default=None, max_length=2000)
+
+
+class TemplateUpdate(Strict):
+    name: Name | None = None  # accepted for symmetry with POST; must match the path when given
+    subject: str | None = Field(default=None, max_length=1000)
+    body: str = Field(min_length=1, max_length=200_000)
+    description: str | None = Field(default=None, max_length=2000)
+
+
+class TemplatePublic(BaseModel):
+    name: str
+    version: int
+    latest_version: int
+    subject: str | None
+    body: str
+    description: str | None
+    variables: list[str]
+    created_at: datetime
+    updated_at: datetime
+
+
+class PreviewRequest(Strict):
+    data: dict[str, Any] = Field(default_factory=dict)
+    user_id: str | None = None
+
+
+class PreviewPublic(BaseModel):
+    subject: str
+    body: str
+
+
+# -- users --
+
+class QuietHours(Strict):
+    start: str
+    end: str
+
+    @field_validator("start", "end")
+    @classmethod
+    def hhmm(cls, value: str) -> str:
+        if not _HHMM.match(value):
+            raise ValueError("must be a time of day as HH:MM, 00:00 to 23:59")
+        return value
+
+
+class Preferences(Strict):
+    channels: dict[Channel, bool] = Field(default_factory=dict)
+    categories: dict[str, bool] = Field(default_factory=dict)
+    quiet_hours: QuietHours | None = None
+
+
+class UserFields(Strict):
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=32, pattern=r"^\+?[0-9 ()\-]{4,31}$")
+    push_token: str | None = Field(default=None, max_length=4096)
+    webhook_url: AnyHttpUrl | None = None
+    locale: str | None = Field(default=None, max_length=35, pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
+    timezone: str | None = None
+    topics: list[Name] | None = Field(default=None, max_length=1000)
+    preferences: Preferences | None = None
+
+    @field_validator("email")
+    @classmethod
+    def email_shape(cls, value: str | None) -> str | None:
+        if value is not None and not _EMAIL.match(value):
+            raise ValueError("is not an email address")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def known_timezone(cls, value: str | None) -> str | None:
+        if value is not None and value not in available_timezones():
+            raise ValueError("is not an IANA time zone such as Europe/Paris")
+        return value
+
+
+class UserCreate(UserFields):
+    id: Name | None = None
+    name: str = Field(min_length=1, max_length=200)
+
+
+class UserUpdate(UserFields):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class UserPublic(BaseModel):
+    id: str
+    name: str
+    email: str | None
+    phone: str | None
+    push_token: str | None
+    webhook_url: str | None
+    locale: str | None
+    timezone: str | None
+    topics: list[str]
+    preferences: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class TokenPublic(BaseModel):
+    token: str
+
+
+# -- notifications --
+
+class NotificationCreate(Strict):
+    user_id: str | None = Field(default=None, max_length=128)
+    to: dict[Channel, str] | None = None
+    channels: list[Channel] = Field(min_length=1, max_length=6)
+    template: str = Field(min_length=1, max_length=128)
+    template_version: int | None = Field(default=None, ge=1)
+    data: dict[str, Any] = Field(default_factory=dict)
+    priority: Priority = Priority.TRANSACTIONAL
+    category: str | None = Field(default=None, max_length=64)
+    send_at: datetime | None = None
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=255)
+
+    @field_validator("channels")
+    @classmethod
+    def distinct(cls, value: list[Channel]) -> list[Channel]:
+        if len(set(value)) != len(value):
+            raise ValueError("lists a channel more than once")
+        return value
+
+    @field_validator("send_at")
+    @classmethod
+    def aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("must carry a time zone, for example 2026-11-22T10:00:00Z")
+        return value
+
+    @model_validator(mode="after")
+    def has_recipient(self) -> NotificationCreate:
+        if self.user_id is None and not self.to:
+            raise ValueError("give a recipient: user_id, or to: {\"<channel>\": \"<address>\"}")
+        return self
+
+
+class DeliveryPublic(BaseModel):
+    channel: str
+    status: str
+    provider: str | None
+    attempts: int
+    provider_message_id: str | None
+    last_error: str | None
+
+
+class TimelineEvent(BaseModel):
+    at: datetime
+    event: str
+    detail: str
+
+
+class NotificationPublic(BaseModel):
+    id: str
+    workflow_id: str
+    idempotency_key: str
+    status: str
+    user_id: str | None
+    channels: list[str]
+    priority: str
+    category: str | None
+    template: str
+    template_version: int
+    send_at: datetime | None
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+    delivered_at: datetime | None
+    deliveries: list[DeliveryPublic]
+
+
+class NotificationDetail(NotificationPublic):
+    timeline: list[TimelineEvent]
+
+
+# -- dead-letter queue --
+
+class DeadLetterPublic(BaseModel):
+    notification_id: str
+    workflow_id: str
+    channel: str
+    error: str
+    attempts: int
+    dead_lettered_at: datetime
+
+
+class DlqRetryRequest(Strict):
+    ids: list[str] | None = Field(default=None, max_length=1000)
+
+
+class DlqRetryPublic(BaseModel):
+    retried: int
+
+
+# -- inbox --
+
+class InboxItemPublic(BaseModel):
+    notification_id: str
+    subject: str | None
+    body: str
+    read: bool
+    created_at: datetime
+    read_at: datetime | None
+
+
+class InboxPage(Page[InboxItemPublic]):
+    unread_count: int

@@ -1,0 +1,1 @@
+"""Settings, shared dataclasses and enums, id derivation and Temporal client setup."""

@@ -1,0 +1,33 @@
+"""Identifiers derived from the idempotency key alone, so a repeated request can never make a second workflow."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import uuid
+
+# Fixed namespace: changing it would change every id, so it never changes.
+_NAMESPACE = uuid.UUID("5d1c8f0e-6a55-4b8e-9f3e-4c1f2d0a7b11")
+
+
+def new_idempotency_key() -> str:
+    return secrets.token_hex(16)
+
+
+def notification_id_for_key(key: str) -> str:
+    return str(uuid.uuid5(_NAMESPACE, key))
+
+
+def workflow_id_for(notification_id: str) -> str:
+    return f"notification-{notification_id}"
+
+
+def request_fingerprint(body: dict[str, object]) -> str:
+    """A stable hash of a request body: same content in any key order gives the same fingerprint."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()

@@ -1,0 +1,172 @@
+"""Enums and the dataclasses that cross the Temporal boundary (workflow and activity inputs and outputs).
+
+One dataclass in and one out for every workflow and activity, so fields can be added without breaking
+running workflows. Only stdlib imports here: workflow files import this module inside the sandbox.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Channel(StrEnum):
+    EMAIL = "email"
+    SMS = "sms"
+    PUSH = "push"
+    WEBHOOK = "webhook"
+    IN_APP = "in_app"
+    SIM = "sim"
+
+
+class Priority(StrEnum):
+    OTP = "otp"
+    TRANSACTIONAL = "transactional"
+    MARKETING = "marketing"
+
+
+class Status(StrEnum):
+    ACCEPTED = "accepted"
+    SCHEDULED = "scheduled"
+    PROCESSING = "processing"
+    RETRYING = "retrying"
+    DELIVERED = "delivered"
+    DEAD_LETTERED = "dead_lettered"
+    CANCELED = "canceled"
+    DISCARDED = "discarded"
+    SKIPPED = "skipped"
+
+
+# A final status never changes again; dead_lettered is not final: a retry can still deliver it.
+FINAL_STATUSES = frozenset({Status.DELIVERED, Status.CANCELED, Status.DISCARDED, Status.SKIPPED})
+
+
+@dataclass
+class RetryConfig:
+    """The delivery retry policy, fixed at accept time so a workflow never reads the environment."""
+
+    max_attempts: int = 3
+    initial_s: float = 1.0
+    backoff: float = 2.0
+    max_s: float = 60.0
+    dlq_retention_s: float = 14 * 24 * 3600.0
+    delivery_timeout_s: float = 30.0
+
+
+@dataclass
+class NotificationInput:
+    notification_id: str
+    channels: list[str]
+    template: str
+    template_version: int
+    data: dict[str, Any]
+    user_id: str | None = None
+    to: dict[str, str] = field(default_factory=dict)
+    priority: str = Priority.TRANSACTIONAL.value
+    category: str | None = None
+    send_at: datetime | None = None
+    retry: RetryConfig = field(default_factory=RetryConfig)
+
+
+@dataclass
+class DeliveryState:
+    channel: str
+    status: str = Status.ACCEPTED.value
+    provider: str | None = None
+    attempts: int = 0
+    provider_message_id: str | None = None
+    last_error: str | None = None
+
+
+@dataclass
+class NotificationState:
+    """What the workflow knows; returned by the `status` query and as the workflow result."""
+
+    id: str
+    workflow_id: str
+    status: str
+    user_id: str | None
+    channels: list[str]
+    priority: str
+    category: str | None
+    template: str
+    template_version: int
+    attempts: int = 0
+    last_error: str | None = None
+    send_at: datetime | None = None
+    delivered_at: datetime | None = None
+    deliveries: list[DeliveryState] = field(default_factory=list)
+
+
+@dataclass
+class RenderInput:
+    notification_id: str
+    template: str
+    template_version: int
+    data: dict[str, Any]
+    channels: list[str]
+    user_id: str | None = None
+    to: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class RenderedMessage:
+    subject: str
+    body: str
+    # channel -> address, resolved from `to` first, then the user's contact fields
+    addresses: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class DeliverInput:
+    notification_id: str
+    channel: str
+    address: str
+    subject: str
+    body: str
+    user_id: str | None
+    # attempts already spent on this channel by earlier rounds (a redrive keeps counting)
+    prior_attempts: int
+    max_attempts: int
+
+
+@dataclass
+class DeliverResult:
+    provider: str
+    provider_message_id: str
+    attempt: int
+    delivered_at: datetime
+
+
+@dataclass
+class StatusChange:
+    """One transition written to the read model, with its timeline event."""
+
+    notification_id: str
+    status: str
+    event: str
+    at: datetime
+    detail: str = ""
+    attempts: int | None = None
+    last_error: str | None = None
+    delivered_at: datetime | None = None
+    send_at: datetime | None = None
+    deliveries: list[DeliveryState] = field(default_factory=list)
+
+
+@dataclass
+class DeadLetter:
+    notification_id: str
+    channel: str
+    error: str
+    attempts: int
+    at: datetime
+
+
+@dataclass
+class DeadLetterResolution:
+    notification_id: str
+    resolution: str  # "retried" | "discarded" | "canceled" | "expired"
+    at: datetime

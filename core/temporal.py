@@ -1,0 +1,53 @@
+"""Temporal client setup and the search attributes of the contract."""
+
+from __future__ import annotations
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.common import SearchAttributeKey
+
+from core.settings import Settings
+
+STATUS_KEY = SearchAttributeKey.for_keyword("NotificationStatus")
+CHANNEL_KEY = SearchAttributeKey.for_keyword_list("NotificationChannel")
+PRIORITY_KEY = SearchAttributeKey.for_keyword("NotificationPriority")
+RECIPIENT_KEY = SearchAttributeKey.for_keyword("RecipientId")
+
+SEARCH_ATTRIBUTES: dict[str, IndexedValueType.ValueType] = {
+    "NotificationStatus": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    "NotificationChannel": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST,
+    "NotificationPriority": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    "RecipientId": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+}
+
+
+def dev_server_search_attribute_args() -> list[str]:
+    names = {
+        IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD: "Keyword",
+        IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST: "KeywordList",
+    }
+    args: list[str] = []
+    for name, kind in SEARCH_ATTRIBUTES.items():
+        args += ["--search-attribute", f"{name}={names[kind]}"]
+    return args
+
+
+async def connect(settings: Settings) -> Client:
+    return await Client.connect(settings.temporal_target, namespace=settings.temporal_namespace)
+
+
+async def ensure_search_attributes(client: Client, namespace: str) -> None:
+    """Registers the contract's search attributes where they are missing (an external server, the test server)."""
+    existing = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=namespace)
+    )
+    missing = {
+        name: kind
+        for name, kind in SEARCH_ATTRIBUTES.items()
+        if name not in existing.custom_attributes
+    }
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+        )

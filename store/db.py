@@ -1,0 +1,50 @@
+"""The asyncpg pool and where the database is: `DATABASE_URL`, or an embedded PostgreSQL (pgserver)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+
+from core.settings import Settings
+
+Pool = asyncpg.Pool
+if TYPE_CHECKING:  # asyncpg's classes are generic only to the type checker
+    from typing import TypeAlias
+
+    # A connection of its own or one borrowed from the pool: repositories that need a transaction take this.
+    Connection: TypeAlias = asyncpg.Connection[Any] | asyncpg.pool.PoolConnectionProxy[Any]
+    # Anything that runs one statement: repositories that need no transaction take this.
+    Executor: TypeAlias = Connection | asyncpg.Pool
+
+
+def embedded_database_url(data_dir: Path) -> str:
+    """Starts (or reuses) the embedded PostgreSQL under `data_dir/pg` and returns its URI.
+
+    pgserver keeps postgres running in a session of its own and shares it between processes; the process
+    that started it stops it when the last user exits (cleanup_mode="stop").
+    """
+    import pgserver
+
+    pgdata = (data_dir / "pg").resolve()
+    pgdata.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(  # type: ignore[attr-defined]
+        pgdata, cleanup_mode="stop")
+    return str(server.get_uri())
+
+
+def database_url(settings: Settings) -> str:
+    return settings.database_url or embedded_database_url(settings.data_dir)
+
+
+async def _init_connection(conn: asyncpg.Connection[Any]) -> None:
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> Pool:
+    pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, init=_init_connection)
+    assert pool is not None
+    return pool

@@ -1,0 +1,56 @@
+"""The in-app inbox of each user."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from store.db import Executor
+
+
+async def add(conn: Executor, *, notification_id: str, user_id: str, subject: str | None, body: str) -> bool:
+    """Adds the item once per notification; False when it was already there (a retried send)."""
+    inserted = await conn.fetchval(
+        """INSERT INTO inbox_item (notification_id, user_id, subject, body) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (notification_id) DO NOTHING RETURNING 1""",
+        notification_id, user_id, subject, body,
+    )
+    return inserted is not None
+
+
+async def list_items(conn: Executor, user_id: str, *, unread_only: bool, after: tuple[datetime, str] | None,
+                     limit: int) -> list[dict[str, Any]]:
+    after_at, after_id = after if after else (None, None)
+    rows = await conn.fetch(
+        """SELECT notification_id, subject, body, created_at, read_at, read_at IS NOT NULL AS read
+           FROM inbox_item
+           WHERE user_id = $1 AND (NOT $2 OR read_at IS NULL)
+             AND ($3::timestamptz IS NULL OR (created_at, notification_id) < ($3, $4))
+           ORDER BY created_at DESC, notification_id DESC LIMIT $5""",
+        user_id, unread_only, after_at, after_id, limit,
+    )
+    return [dict(r) for r in rows]
+
+
+async def unread_count(conn: Executor, user_id: str) -> int:
+    count: int = await conn.fetchval(
+        "SELECT count(*) FROM inbox_item WHERE user_id = $1 AND read_at IS NULL", user_id
+    )
+    return count
+
+
+async def mark_read(conn: Executor, user_id: str, notification_id: str) -> bool:
+    """Marks one item read (idempotent); False when the user has no such item."""
+    found = await conn.fetchval(
+        """UPDATE inbox_item SET read_at = COALESCE(read_at, now())
+           WHERE user_id = $1 AND notification_id = $2 RETURNING 1""",
+        user_id, notification_id,
+    )
+    return found is not None
+
+
+async def mark_all_read(conn: Executor, user_id: str) -> None:
+    await conn.execute(
+        "UPDATE inbox_item SET read_at = now() WHERE user_id = $1 AND read_at IS NULL", user_id
+    )

@@ -1,0 +1,234 @@
+"""Notifications, their per-channel deliveries, attempts and timeline: the read model of each workflow."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from core.models import DeadLetter, DeadLetterResolution, StatusChange
+
+if TYPE_CHECKING:
+    from store.db import Connection, Executor
+
+_COLUMNS = """id, idempotency_key, request_hash, workflow_id, status, user_id, recipient, channels, priority,
+              category, template, template_version, data, send_at, attempts, last_error, created_at,
+              updated_at, delivered_at"""
+
+
+@dataclass
+class NewNotification:
+    id: str
+    idempotency_key: str
+    request_hash: str
+    workflow_id: str
+    status: str
+    user_id: str | None
+    recipient: dict[str, str]
+    channels: list[str]
+    priority: str
+    category: str | None
+    template: str
+    template_version: int
+    data: dict[str, Any]
+    send_at: datetime | None
+
+
+async def insert(conn: Connection, n: NewNotification) -> tuple[dict[str, Any], bool]:
+    """Stores a notification once per idempotency key; returns (row, created).
+
+    Concurrent inserts of one key serialise on the unique index: the losers wait for the winner's commit
+    and then read its row, so every caller sees the same notification.
+    """
+    async with conn.transaction():
+        row = await conn.fetchrow(
+            f"""INSERT INTO notification (id, idempotency_key, request_hash, workflow_id, status, user_id,
+                    recipient, channels, priority, category, template, template_version, data, send_at)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                ON CONFLICT (idempotency_key) DO NOTHING
+                RETURNING {_COLUMNS}""",
+            n.id, n.idempotency_key, n.request_hash, n.workflow_id, n.status, n.user_id, n.recipient,
+            n.channels, n.priority, n.category, n.template, n.template_version, n.data, n.send_at,
+        )
+        if row is not None:
+            await conn.executemany(
+                "INSERT INTO delivery (notification_id, channel, status) VALUES ($1, $2, $3)",
+                [(n.id, channel, n.status) for channel in n.channels],
+            )
+            await conn.execute(
+                "INSERT INTO notification_event (notification_id, at, event, detail) VALUES ($1, $2, $3, $4)",
+                n.id, row["created_at"], n.status,
+                f"scheduled for {n.send_at.isoformat()}" if n.send_at else "accepted by the API",
+            )
+            return dict(row), True
+    existing = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM notification WHERE idempotency_key = $1", n.idempotency_key
+    )
+    assert existing is not None, "a conflicting insert must leave a row behind"
+    return dict(existing), False
+
+
+async def get(conn: Executor, notification_id: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM notification WHERE id = $1", notification_id)
+    return dict(row) if row else None
+
+
+async def get_full(conn: Executor, notification_id: str) -> dict[str, Any] | None:
+    """The notification with its deliveries and timeline, as `GET /v1/notifications/{id}` shows it."""
+    notification = await get(conn, notification_id)
+    if notification is None:
+        return None
+    deliveries = await conn.fetch(
+        """SELECT channel, status, provider, attempts, provider_message_id, last_error
+           FROM delivery WHERE notification_id = $1 ORDER BY channel""",
+        notification_id,
+    )
+    timeline = await conn.fetch(
+        """SELECT at, event, detail FROM notification_event
+           WHERE notification_id = $1 ORDER BY at, id""",
+        notification_id,
+    )
+    notification["deliveries"] = [dict(d) for d in deliveries]
+    notification["timeline"] = [dict(t) for t in timeline]
+    return notification
+
+
+async def list_notifications(conn: Executor, *, status: str | None, user_id: str | None, channel: str | None,
+                             priority: str | None, after: tuple[datetime, str] | None,
+                             limit: int) -> list[dict[str, Any]]:
+    after_at, after_id = after if after else (None, None)
+    rows = await conn.fetch(
+        f"""SELECT {_COLUMNS} FROM notification
+            WHERE ($1::text IS NULL OR status = $1)
+              AND ($2::text IS NULL OR user_id = $2)
+              AND ($3::text IS NULL OR $3 = ANY(channels))
+              AND ($4::text IS NULL OR priority = $4)
+              AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6))
+            ORDER BY created_at DESC, id DESC LIMIT $7""",
+        status, user_id, channel, priority, after_at, after_id, limit,
+    )
+    notifications = [dict(r) for r in rows]
+    if notifications:
+        deliveries = await conn.fetch(
+            """SELECT notification_id, channel, status, provider, attempts, provider_message_id, last_error
+               FROM delivery WHERE notification_id = ANY($1) ORDER BY channel""",
+            [n["id"] for n in notifications],
+        )
+        by_id: dict[str, list[dict[str, Any]]] = {}
+        for d in deliveries:
+            by_id.setdefault(d["notification_id"], []).append(dict(d))
+        for n in notifications:
+            n["deliveries"] = by_id.get(n["id"], [])
+    return notifications
+
+
+async def apply_status_change(conn: Connection, change: StatusChange) -> None:
+    async with conn.transaction():
+        await conn.execute(
+            """UPDATE notification SET status = $2, updated_at = now(),
+                   attempts = COALESCE($3, attempts),
+                   last_error = $4,
+                   delivered_at = COALESCE($5, delivered_at),
+                   send_at = COALESCE($6, send_at)
+               WHERE id = $1""",
+            change.notification_id, change.status, change.attempts, change.last_error,
+            change.delivered_at, change.send_at,
+        )
+        if change.deliveries:
+            await conn.executemany(
+                """UPDATE delivery SET status = $3, provider = COALESCE($4, provider), attempts = $5,
+                       provider_message_id = COALESCE($6, provider_message_id), last_error = $7,
+                       updated_at = now()
+                   WHERE notification_id = $1 AND channel = $2""",
+                [(change.notification_id, d.channel, d.status, d.provider, d.attempts,
+                  d.provider_message_id, d.last_error) for d in change.deliveries],
+            )
+        await conn.execute(
+            "INSERT INTO notification_event (notification_id, at, event, detail) VALUES ($1, $2, $3, $4)",
+            change.notification_id, change.at, change.event, change.detail,
+        )
+
+
+async def record_attempt(conn: Connection, *, notification_id: str, channel: str, attempt: int,
+                         outcome: str, error: str | None, will_retry: bool) -> None:
+    """Writes one provider call. A failed attempt that Temporal will retry shows the notification as retrying.
+
+    The status guard keeps a late attempt (a timed-out call that finished after all) from reopening a
+    notification the workflow has already moved on.
+    """
+    async with conn.transaction():
+        inserted = await conn.fetchval(
+            """INSERT INTO delivery_attempt (notification_id, channel, attempt, outcome, error)
+               VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING 1""",
+            notification_id, channel, attempt, outcome, error,
+        )
+        if inserted is None or outcome == "delivered":
+            return
+        await conn.execute(
+            """UPDATE delivery SET attempts = GREATEST(attempts, $3), last_error = $4,
+                   status = CASE WHEN $5 THEN 'retrying' ELSE status END, updated_at = now()
+               WHERE notification_id = $1 AND channel = $2""",
+            notification_id, channel, attempt, error, will_retry,
+        )
+        if will_retry:
+            await conn.execute(
+                """UPDATE notification SET status = 'retrying', last_error = $2, updated_at = now()
+                   WHERE id = $1 AND status IN ('processing', 'retrying')""",
+                notification_id, error,
+            )
+            await conn.execute(
+                """INSERT INTO notification_event (notification_id, at, event, detail)
+                   VALUES ($1, now(), 'retrying', $2)""",
+                notification_id, f"{channel} attempt {attempt} failed: {error}",
+            )
+
+
+async def attempt_log(conn: Executor, notification_id: str) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        """SELECT channel, attempt, at, outcome, error FROM delivery_attempt
+           WHERE notification_id = $1 ORDER BY channel, attempt""",
+        notification_id,
+    )
+    return [dict(r) for r in rows]
+
+
+async def add_dead_letter(conn: Executor, dl: DeadLetter) -> None:
+    await conn.execute(
+        """INSERT INTO dead_letter (notification_id, channel, error, attempts, dead_lettered_at)
+           VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (notification_id, channel) WHERE resolved_at IS NULL
+           DO UPDATE SET error = EXCLUDED.error, attempts = EXCLUDED.attempts""",
+        dl.notification_id, dl.channel, dl.error, dl.attempts, dl.at,
+    )
+
+
+async def resolve_dead_letters(conn: Executor, resolution: DeadLetterResolution) -> None:
+    await conn.execute(
+        """UPDATE dead_letter SET resolved_at = $2, resolution = $3
+           WHERE notification_id = $1 AND resolved_at IS NULL""",
+        resolution.notification_id, resolution.at, resolution.resolution,
+    )
+
+
+async def list_dead_letters(conn: Executor, *, channel: str | None, after: int | None,
+                            limit: int) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        """SELECT d.id AS cursor_id, d.notification_id, n.workflow_id, d.channel, d.error, d.attempts,
+                  d.dead_lettered_at
+           FROM dead_letter d JOIN notification n ON n.id = d.notification_id
+           WHERE d.resolved_at IS NULL AND ($1::text IS NULL OR d.channel = $1)
+             AND ($2::bigint IS NULL OR d.id > $2)
+           ORDER BY d.id LIMIT $3""",
+        channel, after, limit,
+    )
+    return [dict(r) for r in rows]
+
+
+async def open_dead_letter_ids(conn: Executor, ids: list[str] | None) -> list[str]:
+    rows = await conn.fetch(
+        """SELECT DISTINCT n.id FROM notification n JOIN dead_letter d ON d.notification_id = n.id
+           WHERE d.resolved_at IS NULL AND n.status = 'dead_lettered'
+             AND ($1::text[] IS NULL OR n.id = ANY($1))""",
+        ids,
+    )
+    return [r["id"] for r in rows]

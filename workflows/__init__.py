@@ -1,0 +1,1 @@
+"""One workflow per file: deterministic orchestration only, no IO."""

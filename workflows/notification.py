@@ -1,0 +1,274 @@
+"""NotificationWorkflow: one notification's whole life, from accept to delivered, dead-lettered or canceled.
+
+    accepted ─(send_at timer)─> scheduled ─> processing ─render─> deliver per channel ─> delivered
+                                                  │ (retries with backoff: retrying)
+                                                  └─ out of attempts / permanent ─> dead_lettered (parked)
+    parked ── retry ─> processing (attempts keep counting) │ discard ─> discarded │ retention ─> closes
+    cancel signal, API cancel or `temporal workflow cancel` at any point before a final status ─> canceled
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.deliver import DeliveryActivities
+    from activities.errors import NOT_FOUND, PERMANENT_DELIVERY, TEMPLATE_ERROR
+    from activities.record import RecordActivities
+    from activities.render import RenderActivities
+    from core.ids import workflow_id_for
+    from core.models import (
+        DeadLetter,
+        DeadLetterResolution,
+        DeliverInput,
+        DeliveryState,
+        NotificationInput,
+        NotificationState,
+        RenderedMessage,
+        RenderInput,
+        Status,
+        StatusChange,
+    )
+    from core.temporal import STATUS_KEY
+
+# Bookkeeping activities talk only to PostgreSQL: retry them until it answers, never give up on a write.
+_STORE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+                           maximum_interval=timedelta(seconds=30))
+_STORE_TIMEOUT = timedelta(seconds=30)
+
+
+def _error_message(err: BaseException) -> str:
+    cause = err.cause if isinstance(err, ActivityError) and err.cause is not None else err
+    return getattr(cause, "message", None) or str(cause)
+
+
+def _attempt_of(err: ActivityError, fallback: int) -> int:
+    """The attempt number the failing activity reported, or `fallback` when it never got to report (timeout)."""
+    cause = err.cause
+    if isinstance(cause, ApplicationError) and cause.details:
+        detail = cause.details[0]
+        if isinstance(detail, dict) and isinstance(detail.get("attempt"), int):
+            return int(detail["attempt"])
+    return fallback
+
+
+@workflow.defn(name="NotificationWorkflow")
+class NotificationWorkflow:
+    def __init__(self) -> None:
+        self._state: NotificationState | None = None
+        self._action: str | None = None  # "retry" | "discard", set by signals while parked
+        self._cancel_requested = False
+
+    # -- signals and query: the contract for the API, the dashboard and the temporal CLI --
+
+    @workflow.signal
+    def retry(self) -> None:
+        # Only a parked notification can be retried; a stray signal at another time is ignored.
+        if self._state is not None and self._state.status == Status.DEAD_LETTERED:
+            self._action = "retry"
+
+    @workflow.signal
+    def discard(self) -> None:
+        if self._state is not None and self._state.status == Status.DEAD_LETTERED:
+            self._action = "discard"
+
+    @workflow.signal
+    def cancel(self) -> None:
+        self._cancel_requested = True
+
+    @workflow.query
+    def status(self) -> NotificationState:
+        assert self._state is not None
+        return self._state
+
+    # -- the life of one notification --
+
+    @workflow.run
+    async def run(self, inp: NotificationInput) -> NotificationState:
+        self._state = NotificationState(
+            id=inp.notification_id, workflow_id=workflow_id_for(inp.notification_id),
+            status=Status.ACCEPTED, user_id=inp.user_id, channels=list(inp.channels), priority=inp.priority,
+            category=inp.category, template=inp.template, template_version=inp.template_version,
+            send_at=inp.send_at, deliveries=[DeliveryState(channel=c) for c in inp.channels],
+        )
+        try:
+            await self._live(inp)
+        except asyncio.CancelledError:
+            # `temporal workflow cancel`: record why, then end the execution as canceled in Temporal too.
+            await self._finish(Status.CANCELED, "canceled", "the workflow was canceled")
+            raise
+        return self._state
+
+    async def _live(self, inp: NotificationInput) -> None:
+        assert self._state is not None
+        if inp.send_at is not None and inp.send_at > workflow.now():
+            self._state.status = Status.SCHEDULED
+            workflow.upsert_search_attributes([STATUS_KEY.value_set(Status.SCHEDULED.value)])
+            # A durable timer: survives worker and server restarts; a cancel signal ends the wait early.
+            try:
+                await workflow.wait_condition(lambda: self._cancel_requested,
+                                              timeout=inp.send_at - workflow.now())
+            except TimeoutError:
+                pass
+        if self._cancel_requested:
+            await self._finish(Status.CANCELED, "canceled", "canceled before sending")
+            return
+
+        rendered: RenderedMessage | None = None
+        while True:
+            await self._transition(Status.PROCESSING, "processing", "delivery started")
+            outcome = asyncio.ensure_future(self._attempt_round(inp, rendered))
+            await workflow.wait_condition(lambda o=outcome: o.done() or self._cancel_requested)  # type: ignore[misc]
+            if not outcome.done():
+                outcome.cancel()
+                try:
+                    await outcome
+                except (asyncio.CancelledError, ActivityError):
+                    pass
+                await self._finish(Status.CANCELED, "canceled", "canceled during delivery")
+                return
+            rendered, failure = outcome.result()
+            if failure is None:
+                self._state.delivered_at = workflow.now()
+                self._state.last_error = None
+                await self._finish(Status.DELIVERED, "delivered", "all channels delivered")
+                return
+            if not await self._park(inp, failure):
+                return
+
+    async def _attempt_round(self, inp: NotificationInput,
+                             rendered: RenderedMessage | None) -> tuple[RenderedMessage | None, str | None]:
+        """Renders (once) and delivers every channel not yet delivered; returns (rendered, first error)."""
+        assert self._state is not None
+        if rendered is None:
+            try:
+                rendered = await workflow.execute_activity_method(
+                    RenderActivities.render,
+                    RenderInput(notification_id=inp.notification_id, template=inp.template,
+                                template_version=inp.template_version, data=inp.data, channels=inp.channels,
+                                user_id=inp.user_id, to=inp.to),
+                    start_to_close_timeout=_STORE_TIMEOUT,
+                    retry_policy=replace(_STORE_RETRY, non_retryable_error_types=[TEMPLATE_ERROR, NOT_FOUND]),
+                )
+            except ActivityError as err:
+                message = _error_message(err)
+                for d in self._state.deliveries:
+                    if d.status != Status.DELIVERED:
+                        d.status, d.last_error = Status.DEAD_LETTERED, message
+                return None, message
+        pending = [d for d in self._state.deliveries if d.status != Status.DELIVERED]
+        errors = await asyncio.gather(*(self._deliver(inp, rendered, d) for d in pending))
+        failed = [e for e in errors if e is not None]
+        return rendered, failed[0] if failed else None
+
+    async def _deliver(self, inp: NotificationInput, rendered: RenderedMessage,
+                       delivery: DeliveryState) -> str | None:
+        assert self._state is not None
+        retry = inp.retry
+        policy = RetryPolicy(
+            initial_interval=timedelta(seconds=retry.initial_s), backoff_coefficient=retry.backoff,
+            maximum_interval=timedelta(seconds=retry.max_s), maximum_attempts=retry.max_attempts,
+            non_retryable_error_types=[PERMANENT_DELIVERY],
+        )
+        prior = delivery.attempts
+        try:
+            result = await workflow.execute_activity_method(
+                DeliveryActivities.deliver,
+                DeliverInput(notification_id=inp.notification_id, channel=delivery.channel,
+                             address=rendered.addresses[delivery.channel], subject=rendered.subject,
+                             body=rendered.body, user_id=inp.user_id, prior_attempts=prior,
+                             max_attempts=retry.max_attempts),
+                start_to_close_timeout=timedelta(seconds=retry.delivery_timeout_s),
+                retry_policy=policy,
+            )
+        except ActivityError as err:
+            delivery.attempts = _attempt_of(err, prior + retry.max_attempts)
+            delivery.status, delivery.last_error = Status.DEAD_LETTERED, _error_message(err)
+            self._sum_attempts()
+            return delivery.last_error
+        delivery.attempts = result.attempt
+        delivery.status, delivery.last_error = Status.DELIVERED, None
+        delivery.provider, delivery.provider_message_id = result.provider, result.provider_message_id
+        self._sum_attempts()
+        return None
+
+    async def _park(self, inp: NotificationInput, error: str) -> bool:
+        """The compensating dead-letter step, then a durable wait for a human. True means: try again."""
+        assert self._state is not None
+        self._state.last_error = error
+        now = workflow.now()
+        for d in self._state.deliveries:
+            if d.status == Status.DEAD_LETTERED:
+                await workflow.execute_activity_method(
+                    RecordActivities.dead_letter,
+                    DeadLetter(notification_id=inp.notification_id, channel=d.channel,
+                               error=d.last_error or error, attempts=d.attempts, at=now),
+                    start_to_close_timeout=_STORE_TIMEOUT, retry_policy=_STORE_RETRY,
+                )
+        await self._transition(Status.DEAD_LETTERED, "dead_lettered", error)
+        self._action = None
+        try:
+            await workflow.wait_condition(lambda: self._action is not None or self._cancel_requested,
+                                          timeout=timedelta(seconds=inp.retry.dlq_retention_s))
+        except TimeoutError:
+            await self._resolve(inp, "expired")
+            await self._record("expired", "dead-letter retention ended; the workflow closed")
+            return False
+        if self._cancel_requested:
+            await self._resolve(inp, "canceled")
+            await self._finish(Status.CANCELED, "canceled", "canceled while dead-lettered")
+            return False
+        action, self._action = self._action, None
+        if action == "discard":
+            await self._resolve(inp, "discarded")
+            await self._finish(Status.DISCARDED, "discarded", "discarded from the dead-letter queue")
+            return False
+        await self._resolve(inp, "retried")
+        for d in self._state.deliveries:
+            if d.status == Status.DEAD_LETTERED:
+                d.status = Status.PROCESSING
+        return True
+
+    # -- bookkeeping --
+
+    def _sum_attempts(self) -> None:
+        assert self._state is not None
+        self._state.attempts = sum(d.attempts for d in self._state.deliveries)
+
+    async def _resolve(self, inp: NotificationInput, resolution: str) -> None:
+        await workflow.execute_activity_method(
+            RecordActivities.resolve_dead_letter,
+            DeadLetterResolution(notification_id=inp.notification_id, resolution=resolution, at=workflow.now()),
+            start_to_close_timeout=_STORE_TIMEOUT, retry_policy=_STORE_RETRY,
+        )
+
+    async def _transition(self, status: Status, event: str, detail: str) -> None:
+        assert self._state is not None
+        self._state.status = status
+        workflow.upsert_search_attributes([STATUS_KEY.value_set(status.value)])
+        await self._record(event, detail)
+
+    async def _finish(self, status: Status, event: str, detail: str) -> None:
+        assert self._state is not None
+        for d in self._state.deliveries:
+            if status != Status.DELIVERED and d.status != Status.DELIVERED:
+                d.status = status
+        await self._transition(status, event, detail)
+
+    async def _record(self, event: str, detail: str) -> None:
+        assert self._state is not None
+        s = self._state
+        change = StatusChange(notification_id=s.id, status=s.status, event=event, at=workflow.now(),
+                              detail=detail, attempts=s.attempts, last_error=s.last_error,
+                              delivered_at=s.delivered_at, deliveries=[replace(d) for d in s.deliveries])
+        # Shielded: a workflow cancellation must not stop the record of that very cancellation.
+        await asyncio.shield(asyncio.ensure_future(workflow.execute_activity_method(
+            RecordActivities.record_status, change, start_to_close_timeout=_STORE_TIMEOUT,
+            retry_policy=_STORE_RETRY,
+        )))
