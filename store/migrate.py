@@ -72,3 +72,19 @@ async def migrate_url(url: str) -> list[int]:
         return await migrate(conn)
     finally:
         await conn.close()
+
+
+def main() -> None:
+    """`python -m store.migrate`: apply pending migrations to DATABASE_URL (or the embedded database)."""
+    import asyncio
+
+    from core.settings import Settings
+    from store.db import database_url
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    applied = asyncio.run(migrate_url(database_url(Settings())))
+    print(f"applied: {applied or 'nothing (up to date)'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -48,7 +48,7 @@ def pg_server() -> Iterator[Any]:
 
     # Short path: the Unix socket lives in the data dir and socket paths are limited to ~107 characters.
     pgdata = Path(tempfile.mkdtemp(prefix="hpg-", dir="/tmp"))
-    server = pgserver.get_server(pgdata, cleanup_mode="delete")
+    server = pgserver.get_server(pgdata, cleanup_mode="delete")  # type: ignore[attr-defined]
     yield server
     server.cleanup()
 
@@ -134,7 +134,7 @@ async def stack(dev_env: WorkflowEnvironment, database_url: str, pool: asyncpg.P
                                            log_level="warning", lifespan="on"))
     async with worker:
         serve = asyncio.create_task(server.serve())
-        while not server.started:
+        while not server.started:  # noqa: ASYNC110 - uvicorn offers a flag, not an event
             await asyncio.sleep(0.05)
         base = f"http://127.0.0.1:{port}"
         async with httpx.AsyncClient(base_url=base, timeout=30) as http:

@@ -21,6 +21,8 @@ from store import notifications, templates, users
 from worker import build_worker
 from workflows.notification import NotificationWorkflow
 
+Handle = WorkflowHandle[NotificationWorkflow, NotificationState]
+
 
 @dataclass
 class Harness:
@@ -32,7 +34,7 @@ class Harness:
 
     async def start(self, *, channels: list[str], to: dict[str, str] | None = None, with_user: bool = True,
                     body: str = "Hello {{ name }}", data: dict[str, Any] | None = None,
-                    send_at: datetime | None = None) -> tuple[str, WorkflowHandle[NotificationWorkflow, NotificationState]]:
+                    send_at: datetime | None = None) -> tuple[str, Handle]:
         """Stores a template, a user and a notification the way the API does, then starts its workflow."""
         suffix = uuid.uuid4().hex[:10]
         async with self.pool.acquire() as conn:
@@ -61,7 +63,7 @@ class Harness:
                        step: timedelta = timedelta(seconds=1), max_steps: int = 120) -> NotificationState:
         """Advances skipped time in steps until the workflow reports `status`."""
         for _ in range(max_steps):
-            state = await handle.query("status", result_type=NotificationState)
+            state: NotificationState = await handle.query("status", result_type=NotificationState)
             if state.status == status:
                 return state
             await self.env.sleep(step)

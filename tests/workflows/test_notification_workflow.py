@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from temporalio.client import WorkflowExecutionStatus
@@ -15,14 +16,14 @@ from tests.workflows.conftest import Harness
 from workflows.notification import _attempt_of
 
 
-def events(row: dict[str, object]) -> list[str]:
-    return [e["event"] for e in row["timeline"]]  # type: ignore[index,union-attr]
+def events(row: dict[str, Any]) -> list[str]:
+    return [e["event"] for e in row["timeline"]]
 
 
-def seconds_between(row: dict[str, object], first: str, last: str) -> float:
+def seconds_between(row: dict[str, Any], first: str, last: str) -> float:
     timeline = row["timeline"]
-    at = {e["event"]: e["at"] for e in timeline}  # type: ignore[union-attr,index]
-    firsts = [e["at"] for e in timeline if e["event"] == first]  # type: ignore[union-attr,index]
+    at = {e["event"]: e["at"] for e in timeline}
+    firsts = [e["at"] for e in timeline if e["event"] == first]
     return float((at[last] - firsts[0]).total_seconds())
 
 
