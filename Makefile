@@ -7,10 +7,11 @@ STAMP := $(VENV)/.installed
 .PHONY: up worker test lint fmt clean
 
 $(STAMP): pyproject.toml
-	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	@echo "installing Herald and its dependencies into $(VENV) (about a minute; log: $(VENV)/install.log)"
+	@$(BIN)/pip install --upgrade pip > $(VENV)/install.log 2>&1 || (cat $(VENV)/install.log; exit 1)
+	@$(BIN)/pip install -e '.[dev]' >> $(VENV)/install.log 2>&1 || (tail -50 $(VENV)/install.log; exit 1)
+	@touch $(STAMP)
 
 up: $(STAMP)  ## Temporal dev server + PostgreSQL + worker + API, in the foreground
 	PYTHONUNBUFFERED=1 $(BIN)/python -m devstack

@@ -149,7 +149,6 @@ class StatusChange:
     event: str
     at: datetime
     detail: str = ""
-    attempts: int | None = None
     last_error: str | None = None
     delivered_at: datetime | None = None
     send_at: datetime | None = None

@@ -100,7 +100,7 @@ async def main() -> int:
 Herald is up.
   API          {base}
   API docs     {base}/docs
-  Dashboard    {base}/ui
+  Dashboard    {base}/ui  (not built yet: see the issues)
   Temporal UI  {ui}
   Admin key    {key}
   Data         {data_dir}

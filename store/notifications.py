@@ -12,8 +12,10 @@ if TYPE_CHECKING:
     from store.db import Connection, Executor
 
 _COLUMNS = """id, idempotency_key, request_hash, workflow_id, status, user_id, recipient, channels, priority,
-              category, template, template_version, data, send_at, attempts, last_error, created_at,
-              updated_at, delivered_at"""
+              category, template, template_version, data, send_at, last_error, created_at, updated_at,
+              delivered_at,
+              (SELECT COALESCE(sum(d.attempts), 0)::int FROM delivery d WHERE d.notification_id = notification.id)
+                  AS attempts"""
 
 
 @dataclass
@@ -125,18 +127,16 @@ async def list_notifications(conn: Executor, *, status: str | None, user_id: str
 async def apply_status_change(conn: Connection, change: StatusChange) -> None:
     async with conn.transaction():
         await conn.execute(
-            """UPDATE notification SET status = $2, updated_at = now(),
-                   attempts = COALESCE($3, attempts),
-                   last_error = $4,
-                   delivered_at = COALESCE($5, delivered_at),
-                   send_at = COALESCE($6, send_at)
+            """UPDATE notification SET status = $2, updated_at = now(), last_error = $3,
+                   delivered_at = COALESCE($4, delivered_at), send_at = COALESCE($5, send_at)
                WHERE id = $1""",
-            change.notification_id, change.status, change.attempts, change.last_error,
-            change.delivered_at, change.send_at,
+            change.notification_id, change.status, change.last_error, change.delivered_at, change.send_at,
         )
         if change.deliveries:
             await conn.executemany(
-                """UPDATE delivery SET status = $3, provider = COALESCE($4, provider), attempts = $5,
+                # GREATEST: the attempt log may know of an attempt the workflow never heard back from.
+                """UPDATE delivery SET status = $3, provider = COALESCE($4, provider),
+                       attempts = GREATEST(attempts, $5),
                        provider_message_id = COALESCE($6, provider_message_id), last_error = $7,
                        updated_at = now()
                    WHERE notification_id = $1 AND channel = $2""",

@@ -15,7 +15,8 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
+from temporalio.workflow import ActivityCancellationType, ActivityHandle
 
 with workflow.unsafe.imports_passed_through():
     from activities.deliver import DeliveryActivities
@@ -27,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         DeadLetter,
         DeadLetterResolution,
         DeliverInput,
+        DeliverResult,
         DeliveryState,
         NotificationInput,
         NotificationState,
@@ -64,6 +66,7 @@ class NotificationWorkflow:
         self._state: NotificationState | None = None
         self._action: str | None = None  # "retry" | "discard", set by signals while parked
         self._cancel_requested = False
+        self._in_flight: list[ActivityHandle[DeliverResult]] = []
 
     # -- signals and query: the contract for the API, the dashboard and the temporal CLI --
 
@@ -126,19 +129,22 @@ class NotificationWorkflow:
             outcome = asyncio.ensure_future(self._attempt_round(inp, rendered))
             await workflow.wait_condition(lambda o=outcome: o.done() or self._cancel_requested)  # type: ignore[misc]
             if not outcome.done():
-                outcome.cancel()
-                try:
-                    await outcome
-                except (asyncio.CancelledError, ActivityError):
-                    pass
-                await self._finish(Status.CANCELED, "canceled", "canceled during delivery")
-                return
-            rendered, failure = outcome.result()
-            if failure is None:
+                # Stop pending retries, but let an attempt already running report how it ended: a send that
+                # went through is shown as delivered, never hidden behind "canceled".
+                for handle in self._in_flight:
+                    handle.cancel()
+            rendered, failure = await outcome
+            if all(d.status == Status.DELIVERED for d in self._state.deliveries):
                 self._state.delivered_at = workflow.now()
                 self._state.last_error = None
-                await self._finish(Status.DELIVERED, "delivered", "all channels delivered")
+                detail = "all channels delivered" + (
+                    " (the cancel request came after the send)" if self._cancel_requested else "")
+                await self._finish(Status.DELIVERED, "delivered", detail)
                 return
+            if self._cancel_requested:
+                await self._finish(Status.CANCELED, "canceled", "canceled during delivery")
+                return
+            assert failure is not None
             if not await self._park(inp, failure):
                 return
 
@@ -162,6 +168,8 @@ class NotificationWorkflow:
                     if d.status != Status.DELIVERED:
                         d.status, d.last_error = Status.DEAD_LETTERED, message
                 return None, message
+        if self._cancel_requested:
+            return rendered, None
         pending = [d for d in self._state.deliveries if d.status != Status.DELIVERED]
         errors = await asyncio.gather(*(self._deliver(inp, rendered, d) for d in pending))
         failed = [e for e in errors if e is not None]
@@ -177,21 +185,31 @@ class NotificationWorkflow:
             non_retryable_error_types=[PERMANENT_DELIVERY],
         )
         prior = delivery.attempts
+        handle = workflow.start_activity_method(
+            DeliveryActivities.deliver,
+            DeliverInput(notification_id=inp.notification_id, channel=delivery.channel,
+                         address=rendered.addresses[delivery.channel], subject=rendered.subject,
+                         body=rendered.body, user_id=inp.user_id, prior_attempts=prior,
+                         max_attempts=retry.max_attempts),
+            start_to_close_timeout=timedelta(seconds=retry.delivery_timeout_s),
+            retry_policy=policy,
+            # On cancel, wait for the server to confirm: a running attempt finishes and reports its result.
+            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        )
+        self._in_flight.append(handle)
         try:
-            result = await workflow.execute_activity_method(
-                DeliveryActivities.deliver,
-                DeliverInput(notification_id=inp.notification_id, channel=delivery.channel,
-                             address=rendered.addresses[delivery.channel], subject=rendered.subject,
-                             body=rendered.body, user_id=inp.user_id, prior_attempts=prior,
-                             max_attempts=retry.max_attempts),
-                start_to_close_timeout=timedelta(seconds=retry.delivery_timeout_s),
-                retry_policy=policy,
-            )
+            result = await handle
         except ActivityError as err:
+            if isinstance(err.cause, CancelledError):
+                delivery.status, delivery.last_error = Status.CANCELED, None
+                delivery.attempts = max(delivery.attempts, prior)
+                return "canceled"
             delivery.attempts = _attempt_of(err, prior + retry.max_attempts)
             delivery.status, delivery.last_error = Status.DEAD_LETTERED, _error_message(err)
             self._sum_attempts()
             return delivery.last_error
+        finally:
+            self._in_flight.remove(handle)
         delivery.attempts = result.attempt
         delivery.status, delivery.last_error = Status.DELIVERED, None
         delivery.provider, delivery.provider_message_id = result.provider, result.provider_message_id
@@ -265,7 +283,7 @@ class NotificationWorkflow:
         assert self._state is not None
         s = self._state
         change = StatusChange(notification_id=s.id, status=s.status, event=event, at=workflow.now(),
-                              detail=detail, attempts=s.attempts, last_error=s.last_error,
+                              detail=detail, last_error=s.last_error,
                               delivered_at=s.delivered_at, deliveries=[replace(d) for d in s.deliveries])
         # Shielded: a workflow cancellation must not stop the record of that very cancellation.
         await asyncio.shield(asyncio.ensure_future(workflow.execute_activity_method(

@@ -56,7 +56,6 @@ CREATE TABLE notification (
     template_version integer NOT NULL,
     data             jsonb NOT NULL DEFAULT '{}'::jsonb,
     send_at          timestamptz,
-    attempts         integer NOT NULL DEFAULT 0,
     last_error       text,
     created_at       timestamptz NOT NULL DEFAULT now(),
     updated_at       timestamptz NOT NULL DEFAULT now(),

@@ -53,3 +53,22 @@ async def test_cli_discard_signal(api: Api) -> None:
     await api.until_status(n["id"], "dead_lettered")
     await temporal(api, "workflow", "signal", "--name", "discard", "-w", n["workflow_id"])
     await api.until_status(n["id"], "discarded")
+
+
+async def test_batch_retry_by_query_and_list_by_recipient(api: Api) -> None:
+    from tests.api.conftest import eventually
+
+    template = await api.template()
+    user_id = await api.user()
+    ns = [await api.send(template, user_id=user_id, to={"sim": "flaky:3"}, channels=["sim"]) for _ in range(2)]
+    for n in ns:
+        await api.until_status(n["id"], "dead_lettered")
+
+    async def listed() -> bool:
+        out = await temporal(api, "workflow", "list", "--query", f'RecipientId="{user_id}"', "-o", "json")
+        return all(n["workflow_id"] in out for n in ns)
+    await eventually(listed, what="both workflows listed by recipient")
+    await temporal(api, "workflow", "signal", "--name", "retry", "--yes", "--reason", "test",
+                   "--query", f'RecipientId="{user_id}" AND NotificationStatus="dead_lettered"')
+    for n in ns:
+        await api.until_status(n["id"], "delivered")

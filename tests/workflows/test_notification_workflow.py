@@ -192,3 +192,36 @@ def test_attempt_number_is_read_from_the_failure_details() -> None:
     assert _attempt_of(err, fallback=3) == 7
     err.__cause__ = TimeoutError()
     assert _attempt_of(err, fallback=3) == 3
+
+
+async def test_cancel_during_retry_backoff_stops_further_attempts(harness: Harness) -> None:
+    nid, handle = await harness.start(channels=["sim"], to={"sim": "fail"}, with_user=False)
+
+    async def first_attempt_logged() -> bool:
+        return len(await notifications.attempt_log(harness.pool, nid)) >= 1
+    from tests.api.conftest import eventually
+    await eventually(first_attempt_logged, what="the first failed attempt")
+    await handle.signal("cancel")  # the clock is held: the second attempt is still waiting on its backoff
+    result = await handle.result()
+    assert result.status == "canceled"
+    row = await harness.row(nid)
+    assert row["status"] == "canceled" and row["deliveries"][0]["status"] == "canceled"
+    assert len(await notifications.attempt_log(harness.pool, nid)) == 1
+    assert row["attempts"] == 1
+    dlq = await notifications.list_dead_letters(harness.pool, channel=None, after=None, limit=500)
+    assert nid not in [d["notification_id"] for d in dlq]
+
+
+async def test_a_cancel_that_arrives_during_a_send_that_succeeds_reports_delivered(harness: Harness) -> None:
+    nid, handle = await harness.start(channels=["sim"], to={"sim": "slow:1500"}, with_user=False)
+
+    async def processing() -> bool:
+        return bool((await harness.row(nid))["status"] == "processing")
+    from tests.api.conftest import eventually
+    await eventually(processing, what="the send to start")
+    await handle.signal("cancel")
+    result = await handle.result()
+    # The send went through: it must not be hidden behind "canceled".
+    assert result.status == "delivered"
+    row = await harness.row(nid)
+    assert row["status"] == "delivered" and "after the send" in row["timeline"][-1]["detail"]

@@ -1,0 +1,121 @@
+"""`make up` as a newcomer meets it: everything starts, a notification is delivered, SIGTERM stops every
+process it started, and a second start finds all the data again."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import psutil
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from tests.api.conftest import eventually
+from tests.conftest import free_port, new_database
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def start(data_dir: Path, ports: dict[str, int], **extra: str) -> asyncio.subprocess.Process:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DATABASE_URL", "TEMPORAL_ADDRESS", "HERALD_ADMIN_KEY")}
+    env.update(extra)
+    env.update(HERALD_DATA_DIR=str(data_dir), HERALD_API_PORT=str(ports["api"]),
+               HERALD_TEMPORAL_PORT=str(ports["temporal"]), HERALD_TEMPORAL_UI_PORT=str(ports["ui"]))
+    return await asyncio.create_subprocess_exec(sys.executable, "-m", "devstack", cwd=ROOT, env=env,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+
+
+async def stop(proc: asyncio.subprocess.Process) -> str:
+    children = psutil.Process(proc.pid).children(recursive=True)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, out.decode()[-2000:]
+    # postgres runs as its own session (pgserver); everything else was our child: none may survive.
+    await asyncio.sleep(0.5)
+    alive = [p for p in children if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert alive == [], [p.cmdline() for p in alive]
+    return out.decode()
+
+
+async def ready(base: str) -> bool:
+    try:
+        async with httpx.AsyncClient() as http:
+            return (await http.get(f"{base}/ready", timeout=2)).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.mark.timeout(240)
+async def test_make_up_serves_stops_cleanly_and_keeps_data_across_restarts() -> None:
+    data_dir = Path(tempfile.mkdtemp(prefix="hup-", dir="/tmp"))
+    ports = {"api": free_port(), "temporal": free_port(), "ui": free_port()}
+    base = f"http://127.0.0.1:{ports['api']}"
+
+    proc = await start(data_dir, ports)
+    await eventually(lambda: ready(base), timeout_s=90, what="make up to be ready")
+    key = (data_dir / "admin_key").read_text().strip()
+    auth = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=base, headers=auth) as http:
+        assert (await http.post("/v1/templates", json={"name": "hello", "body": "Hi {{ n }}"})).status_code == 201
+        sent = (await http.post("/v1/notifications", json={"to": {"sim": "ok"}, "channels": ["sim"],
+                                                           "template": "hello", "data": {"n": 1}})).json()
+        parked = (await http.post("/v1/notifications", json={"to": {"sim": "fail"}, "channels": ["sim"],
+                                                             "template": "hello", "data": {"n": 2}})).json()
+
+        async def status(nid: str, want: str) -> bool:
+            return bool((await http.get(f"/v1/notifications/{nid}")).json()["status"] == want)
+        await eventually(lambda: status(sent["id"], "delivered"), what="delivery")
+        await eventually(lambda: status(parked["id"], "dead_lettered"), what="dead-lettering")
+    out = await stop(proc)
+    assert "Admin key" in out and key in out and f"127.0.0.1:{ports['ui']}" in out
+
+    # Second start: same key, the notifications are there, and the parked workflow still answers signals.
+    proc = await start(data_dir, ports)
+    try:
+        await eventually(lambda: ready(base), timeout_s=90, what="the second make up")
+        assert (data_dir / "admin_key").read_text().strip() == key
+        async with httpx.AsyncClient(base_url=base, headers=auth) as http:
+            assert (await http.get(f"/v1/notifications/{sent['id']}")).json()["status"] == "delivered"
+            assert (await http.post(f"/v1/dlq/{parked['id']}/discard")).status_code == 202
+
+            async def discarded() -> bool:
+                return bool((await http.get(f"/v1/notifications/{parked['id']}")).json()["status"] == "discarded")
+            await eventually(discarded, what="the discard after restart")
+    finally:
+        await stop(proc)
+    pg_pid_file = data_dir / "pg" / "postmaster.pid"
+    assert not pg_pid_file.exists(), "the embedded PostgreSQL was left running"
+
+
+@pytest.mark.timeout(120)
+async def test_make_up_uses_external_servers_when_configured(dev_env: WorkflowEnvironment, pg_server: Any) -> None:
+    data_dir = Path(tempfile.mkdtemp(prefix="hup-", dir="/tmp"))
+    ports = {"api": free_port(), "temporal": free_port(), "ui": free_port()}
+    base = f"http://127.0.0.1:{ports['api']}"
+    url = await new_database(pg_server, f"ext_{uuid.uuid4().hex[:8]}")
+    proc = await start(data_dir, ports, DATABASE_URL=url, HERALD_ADMIN_KEY="hk_external_test_key",
+                       TEMPORAL_ADDRESS=dev_env.client.service_client.config.target_host,
+                       HERALD_TASK_QUEUE=f"ext-{uuid.uuid4().hex[:8]}")
+    try:
+        await eventually(lambda: ready(base), timeout_s=60, what="make up against external servers")
+        async with httpx.AsyncClient(base_url=base, headers={"Authorization": "Bearer hk_external_test_key"}) as http:
+            assert (await http.post("/v1/templates", json={"name": "x", "body": "x"})).status_code == 201
+        # Migrations ran on the external database; no embedded server was started.
+        conn = await asyncpg.connect(url)
+        try:
+            assert await conn.fetchval("SELECT count(*) FROM template WHERE name = 'x'") == 1
+        finally:
+            await conn.close()
+        assert not (data_dir / "pg").exists() and not (data_dir / "temporal.db").exists()
+        assert not (data_dir / "admin_key").exists()
+    finally:
+        await stop(proc)
