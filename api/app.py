@@ -26,7 +26,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.pool = await create_pool(database_url(settings), min_size=settings.db_pool_min,
                                            max_size=settings.db_pool_max)
-        app.state.temporal = await connect(settings)
+        app.state.temporal = await connect(settings, lazy=True)
         try:
             yield
         finally:

@@ -69,19 +69,29 @@ async def start(client: Client, settings: Settings,
         )
     except WorkflowAlreadyStartedError:
         return None
-    except RPCError as exc:
+    except (RPCError, RuntimeError) as exc:
+        if not _is_outage(exc):
+            raise
         raise ApiError(503, "temporal_unavailable",
                        "the notification is stored but its workflow could not be started; "
                        "repeat the request with the same Idempotency-Key",
-                       {"notification_id": row["id"], "reason": exc.message}) from exc
+                       {"notification_id": row["id"], "reason": str(exc)}, headers={"Retry-After": "5"}) from exc
 
 
 async def signal(client: Client, workflow_id: str, name: str) -> bool:
     """Sends a signal; False when the workflow no longer runs (closed after its retention, or never started)."""
     try:
         await client.get_workflow_handle(workflow_id).signal(name)
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
+    except (RPCError, RuntimeError) as exc:
+        if isinstance(exc, RPCError) and exc.status == RPCStatusCode.NOT_FOUND:
             return False
-        raise ApiError(503, "temporal_unavailable", f"could not signal the workflow: {exc.message}") from exc
+        if not _is_outage(exc):
+            raise
+        raise ApiError(503, "temporal_unavailable", f"could not signal the workflow: {exc}",
+                       headers={"Retry-After": "5"}) from exc
     return True
+
+
+def _is_outage(exc: BaseException) -> bool:
+    """Temporal not answering: an RPC error, or the lazy client's first connection failing."""
+    return isinstance(exc, RPCError) or str(exc).startswith("Failed client connect")

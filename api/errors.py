@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -73,6 +74,12 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=exc.headers)
 
 
+async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    log.warning("database unavailable: %s", exc)
+    return JSONResponse(error_body("database_unavailable", "the database is not answering; try again shortly"),
+                        status_code=503, headers={"Retry-After": "5"})
+
+
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=exc)
     return JSONResponse(error_body("internal_error", "an unexpected error occurred; it has been logged"),
@@ -83,4 +90,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    for outage in (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+                   asyncpg.CannotConnectNowError, asyncpg.exceptions.AdminShutdownError):
+        app.add_exception_handler(outage, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected)

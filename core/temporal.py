@@ -34,8 +34,9 @@ def dev_server_search_attribute_args() -> list[str]:
     return args
 
 
-async def connect(settings: Settings) -> Client:
-    return await Client.connect(settings.temporal_target, namespace=settings.temporal_namespace)
+async def connect(settings: Settings, *, lazy: bool = False) -> Client:
+    """`lazy` connects on first use: the API can start (and say so on /ready) while Temporal is down."""
+    return await Client.connect(settings.temporal_target, namespace=settings.temporal_namespace, lazy=lazy)
 
 
 async def ensure_search_attributes(client: Client, namespace: str) -> None:
