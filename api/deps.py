@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 import asyncpg
 from fastapi import Depends, Query, Request
@@ -14,7 +15,7 @@ from api.errors import ApiError
 from core.ids import hash_secret
 from core.settings import Settings
 from store import users
-from store.pagination import BadCursor, decode_cursor
+from store.pagination import BadCursor, decode_cursor, encode_cursor
 
 
 def get_pool(request: Request) -> asyncpg.Pool:
@@ -74,6 +75,19 @@ AdminDep = Annotated[Principal, Depends(require_admin)]
 class Page:
     limit: int
     cursor: str | None
+
+    @property
+    def fetch(self) -> int:
+        """Routes fetch one row more than they return: the extra one only says whether a next page exists."""
+        return self.limit + 1
+
+    def cut(self, rows: list[dict[str, Any]],
+            key: Callable[[dict[str, Any]], list[Any]]) -> tuple[list[dict[str, Any]], str | None]:
+        """The rows of this page and the cursor of the next (None on the last page)."""
+        if len(rows) <= self.limit:
+            return rows, None
+        rows = rows[: self.limit]
+        return rows, encode_cursor(key(rows[-1]))
 
     def decode(self, width: int) -> list[object] | None:
         try:

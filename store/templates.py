@@ -29,12 +29,17 @@ async def create(conn: Connection, name: str, subject: str | None, body: str,
         )
         if row is None:
             return None
-        await conn.execute(
-            """INSERT INTO template_version (name, version, subject, body, description)
-               VALUES ($1, $2, $3, $4, $5)""",
-            name, row["latest_version"], subject, body, description,
-        )
+        await _insert_version(conn, name, row["latest_version"], subject, body, description)
     return await get(conn, name)
+
+
+async def _insert_version(conn: Connection, name: str, version: int, subject: str | None, body: str,
+                          description: str | None) -> None:
+    await conn.execute(
+        """INSERT INTO template_version (name, version, subject, body, description)
+           VALUES ($1, $2, $3, $4, $5)""",
+        name, version, subject, body, description,
+    )
 
 
 async def add_version(conn: Connection, name: str, subject: str | None, body: str,
@@ -47,11 +52,7 @@ async def add_version(conn: Connection, name: str, subject: str | None, body: st
         )
         if row is None:
             return None
-        await conn.execute(
-            """INSERT INTO template_version (name, version, subject, body, description)
-               VALUES ($1, $2, $3, $4, $5)""",
-            name, row["latest_version"], subject, body, description,
-        )
+        await _insert_version(conn, name, row["latest_version"], subject, body, description)
     return await get(conn, name)
 
 

@@ -12,7 +12,6 @@ from api.errors import ApiError, not_found
 from api.schemas import DeadLetterPublic, DlqRetryPublic, DlqRetryRequest, Page
 from core.models import Channel, Status
 from store import notifications
-from store.pagination import encode_cursor
 
 router = APIRouter(prefix="/v1/dlq", tags=["dead-letter queue"])
 
@@ -22,10 +21,9 @@ async def list_dead_letters(pool: PoolDep, page: PageDep, _: AdminDep,
                             channel: Channel | None = None) -> dict[str, Any]:
     after = page.decode(1)
     rows = await notifications.list_dead_letters(pool, channel=channel, after=int(str(after[0])) if after else None,
-                                                 limit=page.limit + 1)
-    more = len(rows) > page.limit
-    rows = rows[: page.limit]
-    return {"items": rows, "next_cursor": encode_cursor([rows[-1]["cursor_id"]]) if more else None}
+                                                 limit=page.fetch)
+    rows, next_cursor = page.cut(rows, lambda r: [r["cursor_id"]])
+    return {"items": rows, "next_cursor": next_cursor}
 
 
 @router.post("/retry", status_code=202, response_model=DlqRetryPublic)

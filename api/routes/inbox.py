@@ -11,7 +11,6 @@ from api.deps import PageDep, PoolDep, Principal, PrincipalDep
 from api.errors import not_found
 from api.schemas import InboxPage
 from store import inbox, users
-from store.pagination import encode_cursor
 
 router = APIRouter(prefix="/v1/users/{user_id}/inbox", tags=["inbox"])
 
@@ -29,13 +28,10 @@ async def list_inbox(user_id: str, pool: PoolDep, principal: PrincipalDep, page:
                      unread: bool = False) -> dict[str, Any]:
     await _authorize(pool, principal, user_id)
     after = page.decode(2)
-    rows = await inbox.list_items(pool, user_id, unread_only=unread, limit=page.limit + 1,
+    rows = await inbox.list_items(pool, user_id, unread_only=unread, limit=page.fetch,
                                   after=(datetime.fromisoformat(str(after[0])), str(after[1])) if after else None)
-    more = len(rows) > page.limit
-    rows = rows[: page.limit]
-    return {"items": rows, "unread_count": await inbox.unread_count(pool, user_id),
-            "next_cursor": encode_cursor([rows[-1]["created_at"].isoformat(), rows[-1]["notification_id"]])
-            if more else None}
+    rows, next_cursor = page.cut(rows, lambda r: [r["created_at"].isoformat(), r["notification_id"]])
+    return {"items": rows, "unread_count": await inbox.unread_count(pool, user_id), "next_cursor": next_cursor}
 
 
 @router.post("/read-all", status_code=204)

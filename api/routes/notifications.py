@@ -23,7 +23,6 @@ from core.settings import Settings
 from providers.registry import AVAILABLE_CHANNELS
 from providers.sim import SimAddressError, parse_address
 from store import notifications, templates, users
-from store.pagination import encode_cursor
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
 
@@ -122,12 +121,10 @@ async def list_notifications(pool: PoolDep, page: PageDep, _: AdminDep, status: 
     after = page.decode(2)
     rows = await notifications.list_notifications(
         pool, status=status, user_id=user_id, channel=channel, priority=priority,
-        after=(datetime.fromisoformat(str(after[0])), str(after[1])) if after else None, limit=page.limit + 1,
+        after=(datetime.fromisoformat(str(after[0])), str(after[1])) if after else None, limit=page.fetch,
     )
-    more = len(rows) > page.limit
-    rows = rows[: page.limit]
-    return {"items": [public(r) for r in rows],
-            "next_cursor": encode_cursor([rows[-1]["created_at"].isoformat(), rows[-1]["id"]]) if more else None}
+    rows, next_cursor = page.cut(rows, lambda r: [r["created_at"].isoformat(), r["id"]])
+    return {"items": [public(r) for r in rows], "next_cursor": next_cursor}
 
 
 @router.get("/{notification_id}", response_model=NotificationDetail)

@@ -11,7 +11,6 @@ from api.errors import ApiError, invalid, not_found
 from api.schemas import Page, PreviewPublic, PreviewRequest, TemplateCreate, TemplatePublic, TemplateUpdate
 from core import templating
 from store import templates, users
-from store.pagination import encode_cursor
 
 router = APIRouter(prefix="/v1/templates", tags=["templates"])
 
@@ -55,11 +54,9 @@ async def update_template(name: str, body: TemplateUpdate, pool: PoolDep, _: Adm
 @router.get("", response_model=Page[TemplatePublic])
 async def list_templates(pool: PoolDep, page: PageDep, _: AdminDep) -> Page[TemplatePublic]:
     after = page.decode(1)
-    rows = await templates.list_latest(pool, str(after[0]) if after else None, page.limit + 1)
-    more = len(rows) > page.limit
-    rows = rows[: page.limit]
-    return Page(items=[_public(r) for r in rows],
-                next_cursor=encode_cursor([rows[-1]["name"]]) if more else None)
+    rows = await templates.list_latest(pool, str(after[0]) if after else None, page.fetch)
+    rows, next_cursor = page.cut(rows, lambda r: [r["name"]])
+    return Page(items=[_public(r) for r in rows], next_cursor=next_cursor)
 
 
 @router.get("/{name}", response_model=TemplatePublic)

@@ -12,7 +12,6 @@ from api.errors import ApiError, not_found
 from api.schemas import Page, TokenPublic, UserCreate, UserPublic, UserUpdate
 from core.ids import hash_secret
 from store import users
-from store.pagination import encode_cursor
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
 
@@ -34,10 +33,9 @@ async def create_user(body: UserCreate, pool: PoolDep, _: AdminDep) -> dict[str,
 @router.get("", response_model=Page[UserPublic])
 async def list_users(pool: PoolDep, page: PageDep, _: AdminDep) -> dict[str, Any]:
     after = page.decode(1)
-    rows = await users.list_users(pool, str(after[0]) if after else None, page.limit + 1)
-    more = len(rows) > page.limit
-    rows = rows[: page.limit]
-    return {"items": rows, "next_cursor": encode_cursor([rows[-1]["id"]]) if more else None}
+    rows = await users.list_users(pool, str(after[0]) if after else None, page.fetch)
+    rows, next_cursor = page.cut(rows, lambda r: [r["id"]])
+    return {"items": rows, "next_cursor": next_cursor}
 
 
 @router.get("/{user_id}", response_model=UserPublic)
