@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -18,30 +19,38 @@ from activities.record import RecordActivities
 from activities.render import RenderActivities
 from core.settings import Settings, get_settings
 from core.temporal import connect, ensure_search_attributes
-from providers.registry import build_providers
+from providers.registry import Providers, build_providers
 from store.db import create_pool, database_url
 from workflows.notification import NotificationWorkflow
 
 log = logging.getLogger("herald.worker")
 
 
-def activities_for(pool: asyncpg.Pool) -> Sequence[Any]:
+def activities_for(pool: asyncpg.Pool, providers: Providers) -> Sequence[Any]:
     render = RenderActivities(pool)
-    deliver = DeliveryActivities(pool, build_providers(pool))
+    deliver = DeliveryActivities(pool, providers.chains)
     record = RecordActivities(pool)
     return [render.render, deliver.deliver, record.record_status, record.dead_letter,
             record.resolve_dead_letter]
 
 
-def build_worker(client: Client, pool: asyncpg.Pool, task_queue: str) -> Worker:
-    return Worker(
+@asynccontextmanager
+async def herald_worker(client: Client, pool: asyncpg.Pool, settings: Settings) -> AsyncIterator[Worker]:
+    """A running worker with its providers; on exit it drains, then closes the providers' connections."""
+    providers = build_providers(pool, settings)
+    worker = Worker(
         client,
-        task_queue=task_queue,
+        task_queue=settings.task_queue,
         workflows=[NotificationWorkflow],
-        activities=activities_for(pool),
+        activities=activities_for(pool, providers),
         # In-flight activities get time to finish on SIGTERM instead of failing mid-send.
         graceful_shutdown_timeout=timedelta(seconds=10),
     )
+    try:
+        async with worker:
+            yield worker
+    finally:
+        await providers.aclose()
 
 
 async def run(settings: Settings) -> None:
@@ -49,13 +58,12 @@ async def run(settings: Settings) -> None:
                              max_size=settings.db_pool_max)
     client = await connect(settings)
     await ensure_search_attributes(client, settings.temporal_namespace)
-    worker = build_worker(client, pool, settings.task_queue)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    log.info("worker polling task queue %r on %s", settings.task_queue, settings.temporal_target)
-    async with worker:
+    async with herald_worker(client, pool, settings):
+        log.info("worker polling task queue %r on %s", settings.task_queue, settings.temporal_target)
         await stop.wait()
         log.info("worker draining")
     await pool.close()

@@ -1,8 +1,14 @@
-"""Deliver: one provider call per attempt, each attempt written to the attempt log before Temporal sees it."""
+"""Deliver: one provider call per attempt, at most one successful send per delivery.
+
+Every attempt first looks for the delivery's receipt: a delivery a provider already accepted is never sent
+again, whether by a retry, a redrive or another worker. The receipt is written the moment the provider
+answers; the narrow window between that answer and the write is covered by the stable idempotency key the
+provider receives (`OutgoingMessage.delivery_key`).
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from temporalio import activity
@@ -13,35 +19,49 @@ from core.models import DeliverInput, DeliverResult
 from providers.base import OutgoingMessage, PermanentDeliveryError, Provider, TransientDeliveryError
 from store import notifications
 
+# A provider's Retry-After is honoured up to this; a longer one is a misconfiguration, not advice.
+MAX_RETRY_AFTER = timedelta(hours=1)
+
 
 class DeliveryActivities:
-    def __init__(self, pool: asyncpg.Pool, providers: dict[str, Provider]):
+    def __init__(self, pool: asyncpg.Pool, chains: dict[str, list[Provider]]):
         self._pool = pool
-        self._providers = providers
+        self._chains = chains
 
     @activity.defn(name="deliver")
     async def deliver(self, inp: DeliverInput) -> DeliverResult:
         info = activity.info()
         attempt = inp.prior_attempts + info.attempt
-        provider = self._providers.get(inp.channel)
-        if provider is None:
-            await self._log(inp, attempt, "failed", f"no provider for channel '{inp.channel}'", False)
-            raise ApplicationError(f"no provider for channel '{inp.channel}'", {"attempt": attempt},
-                                   type=PERMANENT_DELIVERY, non_retryable=True)
+        receipt = await notifications.get_receipt(self._pool, inp.notification_id, inp.channel)
+        if receipt is not None:
+            return DeliverResult(provider=receipt["provider"], provider_message_id=receipt["provider_message_id"],
+                                 attempt=receipt["attempt"], delivered_at=receipt["at"])
+        chain = self._chains.get(inp.channel, [])
+        if inp.provider_index >= len(chain):
+            error = f"no provider #{inp.provider_index + 1} for channel '{inp.channel}' on this worker"
+            await self._log(inp, attempt, "failed", error, False)
+            raise ApplicationError(error, {"attempt": attempt}, type=PERMANENT_DELIVERY, non_retryable=True)
+        provider = chain[inp.provider_index]
         message = OutgoingMessage(notification_id=inp.notification_id, channel=inp.channel,
                                   address=inp.address, subject=inp.subject, body=inp.body,
-                                  user_id=inp.user_id, attempt=attempt)
+                                  user_id=inp.user_id, attempt=attempt, html=inp.html)
         try:
-            receipt = await provider.send(message)
+            sent = await provider.send(message)
         except PermanentDeliveryError as exc:
             await self._log(inp, attempt, "rejected", exc.message, False)
-            raise ApplicationError(exc.message, {"attempt": attempt}, type=PERMANENT_DELIVERY,
-                                   non_retryable=True) from exc
+            raise ApplicationError(exc.message, {"attempt": attempt, "provider": provider.name},
+                                   type=PERMANENT_DELIVERY, non_retryable=True) from exc
         except TransientDeliveryError as exc:
             await self._log(inp, attempt, "failed", exc.message, info.attempt < inp.max_attempts)
-            raise ApplicationError(exc.message, {"attempt": attempt}, type=TRANSIENT_DELIVERY) from exc
+            delay = (min(timedelta(seconds=exc.retry_after_s), MAX_RETRY_AFTER)
+                     if exc.retry_after_s is not None else None)
+            raise ApplicationError(exc.message, {"attempt": attempt, "provider": provider.name},
+                                   type=TRANSIENT_DELIVERY, next_retry_delay=delay) from exc
+        await notifications.save_receipt(self._pool, notification_id=inp.notification_id, channel=inp.channel,
+                                         provider=sent.provider, provider_message_id=sent.provider_message_id,
+                                         attempt=attempt)
         await self._log(inp, attempt, "delivered", None, False)
-        return DeliverResult(provider=receipt.provider, provider_message_id=receipt.provider_message_id,
+        return DeliverResult(provider=sent.provider, provider_message_id=sent.provider_message_id,
                              attempt=attempt, delivered_at=datetime.now(UTC))
 
     async def _log(self, inp: DeliverInput, attempt: int, outcome: str, error: str | None,

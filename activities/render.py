@@ -32,7 +32,8 @@ class RenderActivities:
                                    non_retryable=True)
         try:
             rendered = templating.render(template["subject"], template["body"],
-                                         templating.context_for(inp.data, user))
+                                         templating.context_for(inp.data, user), template["html"])
         except templating.TemplateError as exc:
             raise ApplicationError(exc.message, type=TEMPLATE_ERROR, non_retryable=True) from exc
-        return RenderedMessage(subject=rendered.subject, body=rendered.body, addresses=addresses)
+        return RenderedMessage(subject=rendered.subject, body=rendered.body, addresses=addresses,
+                               html=rendered.html)

@@ -20,6 +20,7 @@ from api.errors import ApiError
 from core.models import NotificationInput, NotificationState, RetryConfig
 from core.settings import Settings
 from core.temporal import CHANNEL_KEY, PRIORITY_KEY, RECIPIENT_KEY, STATUS_KEY
+from providers.registry import chain_names
 from workflows.notification import NotificationWorkflow
 
 # Temporal task priority: 1 is taken first. OTP codes go ahead of any marketing backlog.
@@ -39,6 +40,8 @@ def workflow_input(row: dict[str, Any], settings: Settings) -> NotificationInput
         template_version=row["template_version"], data=row["data"], user_id=row["user_id"],
         to=row["recipient"], priority=row["priority"], category=row["category"], send_at=row["send_at"],
         retry=retry_config(settings),
+        provider_chains={channel: len(names) for channel, names in chain_names(settings).items()
+                         if channel in row["channels"]},
     )
 
 

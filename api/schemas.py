@@ -34,6 +34,7 @@ class TemplateCreate(Strict):
     name: Name
     subject: str | None = Field(default=None, max_length=1000)
     body: str = Field(min_length=1, max_length=200_000)
+    html: str | None = Field(default=None, max_length=500_000)
     description: str | None = Field(default=None, max_length=2000)
 
 
@@ -41,6 +42,7 @@ class TemplateUpdate(Strict):
     name: Name | None = None  # accepted for symmetry with POST; must match the path when given
     subject: str | None = Field(default=None, max_length=1000)
     body: str = Field(min_length=1, max_length=200_000)
+    html: str | None = Field(default=None, max_length=500_000)
     description: str | None = Field(default=None, max_length=2000)
 
 
@@ -50,6 +52,7 @@ class TemplatePublic(BaseModel):
     latest_version: int
     subject: str | None
     body: str
+    html: str | None
     description: str | None
     variables: list[str]
     created_at: datetime
@@ -64,6 +67,7 @@ class PreviewRequest(Strict):
 class PreviewPublic(BaseModel):
     subject: str
     body: str
+    html: str | None = None
 
 
 # -- users --

@@ -68,6 +68,8 @@ class NotificationInput:
     category: str | None = None
     send_at: datetime | None = None
     retry: RetryConfig = field(default_factory=RetryConfig)
+    # channel -> number of providers in its failover chain (absent: 1), fixed at accept time
+    provider_chains: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -117,6 +119,7 @@ class RenderedMessage:
     body: str
     # channel -> address, resolved from `to` first, then the user's contact fields
     addresses: dict[str, str] = field(default_factory=dict)
+    html: str | None = None
 
 
 @dataclass
@@ -130,6 +133,9 @@ class DeliverInput:
     # attempts already spent on this channel by earlier rounds (a redrive keeps counting)
     prior_attempts: int
     max_attempts: int
+    html: str | None = None
+    # which provider of the channel's failover chain this round uses (0 is the primary)
+    provider_index: int = 0
 
 
 @dataclass

@@ -36,12 +36,45 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = Field(default=1024 * 1024, alias="HERALD_MAX_BODY_BYTES")
 
+    # Outgoing mail. Fallbacks are tried in order once the primary's attempts are exhausted.
+    smtp_host: str = Field(default="127.0.0.1", alias="HERALD_SMTP_HOST")
+    smtp_port: int = Field(default=1025, alias="HERALD_SMTP_PORT")
+    smtp_from: str = Field(default="herald@localhost", alias="HERALD_SMTP_FROM")
+    smtp_username: str | None = Field(default=None, alias="HERALD_SMTP_USERNAME")
+    smtp_password: str | None = Field(default=None, alias="HERALD_SMTP_PASSWORD")
+    smtp_starttls: bool = Field(default=False, alias="HERALD_SMTP_STARTTLS")
+    smtp_timeout_s: float = Field(default=10.0, gt=0, alias="HERALD_SMTP_TIMEOUT_S")
+    smtp_fallbacks: str = Field(default="", alias="HERALD_SMTP_FALLBACKS")  # "host:port,host:port"
+
+    # HTTP gateways and outgoing webhooks (Standard Webhooks signatures).
+    sms_webhook_url: str | None = Field(default=None, alias="HERALD_SMS_WEBHOOK_URL")
+    sms_fallback_urls: str = Field(default="", alias="HERALD_SMS_FALLBACK_URLS")
+    push_webhook_url: str | None = Field(default=None, alias="HERALD_PUSH_WEBHOOK_URL")
+    push_fallback_urls: str = Field(default="", alias="HERALD_PUSH_FALLBACK_URLS")
+    webhook_secret: str | None = Field(default=None, alias="HERALD_WEBHOOK_SECRET")
+    webhook_timeout_s: float = Field(default=10.0, gt=0, alias="HERALD_WEBHOOK_TIMEOUT_S")
+
     @field_validator("admin_key")
     @classmethod
     def refuse_placeholder_key(cls, value: str | None) -> str | None:
         # A copied example value in production is worse than no key: refuse it loudly.
         if value is not None and value.strip().lower() in {"changeme", "change-me", "secret", "admin", ""}:
             raise ValueError("HERALD_ADMIN_KEY is a placeholder; set a real key or leave it unset")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def whsec_shape(cls, value: str | None) -> str | None:
+        if value is not None:
+            import base64
+            import binascii
+
+            try:
+                key = base64.b64decode(value.removeprefix("whsec_"), validate=True)
+            except binascii.Error as exc:
+                raise ValueError("HERALD_WEBHOOK_SECRET must be whsec_ followed by base64") from exc
+            if len(key) < 24:
+                raise ValueError("HERALD_WEBHOOK_SECRET must hold at least 24 random bytes")
         return value
 
     @property

@@ -11,6 +11,8 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
 _env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+# HTML bodies escape what the data brings: a user's name cannot inject markup into an email.
+_html_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=True, keep_trailing_newline=True)
 _UNDEFINED_NAME = re.compile(r"'([^']+)' is undefined")
 
 
@@ -29,6 +31,7 @@ class TemplateError(Exception):
 class Rendered:
     subject: str
     body: str
+    html: str | None = None
 
 
 def check_syntax(source: str, field: str) -> None:
@@ -52,7 +55,7 @@ def variables(*sources: str | None) -> list[str]:
 
 def _render_one(source: str, context: dict[str, Any], field: str) -> str:
     try:
-        return _env.from_string(source).render(context)
+        return (_html_env if field == "html" else _env).from_string(source).render(context)
     except TemplateSyntaxError as exc:
         raise TemplateError(f"template {field} has a syntax error on line {exc.lineno}: {exc.message}",
                             field=field, line=exc.lineno) from exc
@@ -69,10 +72,11 @@ def _render_one(source: str, context: dict[str, Any], field: str) -> str:
                             field=field) from exc
 
 
-def render(subject: str | None, body: str, context: dict[str, Any]) -> Rendered:
+def render(subject: str | None, body: str, context: dict[str, Any], html: str | None = None) -> Rendered:
     return Rendered(
         subject=_render_one(subject, context, "subject") if subject else "",
         body=_render_one(body, context, "body"),
+        html=_render_one(html, context, "html") if html else None,
     )
 
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import secrets
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
+from core.secrets import admin_key, webhook_secret
 from core.settings import Settings
 from core.temporal import ensure_search_attributes
 from devstack.temporal_server import start_dev_server, wait_until_serving
@@ -23,19 +23,6 @@ from store.migrate import migrate_url
 
 log = logging.getLogger("herald.up")
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def admin_key(settings: Settings) -> str:
-    """HERALD_ADMIN_KEY, or a key generated once and kept in the data dir so a restart keeps it."""
-    if settings.admin_key:
-        return settings.admin_key
-    path = settings.data_dir / "admin_key"
-    if path.exists():
-        return path.read_text().strip()
-    key = f"hk_{secrets.token_urlsafe(24)}"
-    path.write_text(key + "\n")
-    path.chmod(0o600)
-    return key
 
 
 def stop(process: subprocess.Popen[bytes], name: str, timeout_s: float = 15) -> None:
@@ -57,6 +44,7 @@ async def main() -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "logs").mkdir(exist_ok=True)
     key = admin_key(settings)
+    signing_secret = webhook_secret(settings)
 
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
     pg_server = None
@@ -84,7 +72,8 @@ async def main() -> int:
         await ensure_search_attributes(client, settings.temporal_namespace)
 
         env = {**os.environ, "DATABASE_URL": db_url, "TEMPORAL_ADDRESS": temporal_address,
-               "HERALD_ADMIN_KEY": key, "HERALD_DATA_DIR": str(data_dir)}
+               "HERALD_ADMIN_KEY": key, "HERALD_DATA_DIR": str(data_dir),
+               "HERALD_WEBHOOK_SECRET": signing_secret}
         worker = subprocess.Popen([sys.executable, str(ROOT / "worker.py")], env=env, cwd=ROOT,
                                   start_new_session=True)
         children.append(("worker", worker))

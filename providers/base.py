@@ -16,6 +16,7 @@ class OutgoingMessage:
     user_id: str | None
     # 1-based count of this channel's attempts across retries and redrives: stable input for idempotent sends
     attempt: int
+    html: str | None = None
 
     @property
     def delivery_key(self) -> str:

@@ -183,6 +183,24 @@ async def record_attempt(conn: Connection, *, notification_id: str, channel: str
             )
 
 
+async def get_receipt(conn: Executor, notification_id: str, channel: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        """SELECT provider, provider_message_id, attempt, at FROM delivery_receipt
+           WHERE notification_id = $1 AND channel = $2""",
+        notification_id, channel,
+    )
+    return dict(row) if row else None
+
+
+async def save_receipt(conn: Executor, *, notification_id: str, channel: str, provider: str,
+                       provider_message_id: str, attempt: int) -> None:
+    await conn.execute(
+        """INSERT INTO delivery_receipt (notification_id, channel, provider, provider_message_id, attempt)
+           VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING""",
+        notification_id, channel, provider, provider_message_id, attempt,
+    )
+
+
 async def attempt_log(conn: Executor, notification_id: str) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         """SELECT channel, attempt, at, outcome, error FROM delivery_attempt

@@ -9,14 +9,14 @@ if TYPE_CHECKING:
 
 
 _SELECT = """
-SELECT t.name, v.version, v.subject, v.body, v.description, t.created_at, v.created_at AS updated_at,
+SELECT t.name, v.version, v.subject, v.body, v.html, v.description, t.created_at, v.created_at AS updated_at,
        t.latest_version
 FROM template t JOIN template_version v ON v.name = t.name
 """
 
 
-async def create(conn: Connection, name: str, subject: str | None, body: str,
-                 description: str | None) -> dict[str, Any] | None:
+async def create(conn: Connection, name: str, subject: str | None, body: str, description: str | None,
+                 html: str | None = None) -> dict[str, Any] | None:
     """Creates version 1, or the next version of a deleted name; None when a live template has the name."""
     async with conn.transaction():
         row = await conn.fetchrow(
@@ -29,21 +29,21 @@ async def create(conn: Connection, name: str, subject: str | None, body: str,
         )
         if row is None:
             return None
-        await _insert_version(conn, name, row["latest_version"], subject, body, description)
+        await _insert_version(conn, name, row["latest_version"], subject, body, description, html)
     return await get(conn, name)
 
 
 async def _insert_version(conn: Connection, name: str, version: int, subject: str | None, body: str,
-                          description: str | None) -> None:
+                          description: str | None, html: str | None) -> None:
     await conn.execute(
-        """INSERT INTO template_version (name, version, subject, body, description)
-           VALUES ($1, $2, $3, $4, $5)""",
-        name, version, subject, body, description,
+        """INSERT INTO template_version (name, version, subject, body, description, html)
+           VALUES ($1, $2, $3, $4, $5, $6)""",
+        name, version, subject, body, description, html,
     )
 
 
-async def add_version(conn: Connection, name: str, subject: str | None, body: str,
-                      description: str | None) -> dict[str, Any] | None:
+async def add_version(conn: Connection, name: str, subject: str | None, body: str, description: str | None,
+                      html: str | None = None) -> dict[str, Any] | None:
     async with conn.transaction():
         row = await conn.fetchrow(
             """UPDATE template SET latest_version = latest_version + 1, updated_at = now()
@@ -52,7 +52,7 @@ async def add_version(conn: Connection, name: str, subject: str | None, body: st
         )
         if row is None:
             return None
-        await _insert_version(conn, name, row["latest_version"], subject, body, description)
+        await _insert_version(conn, name, row["latest_version"], subject, body, description, html)
     return await get(conn, name)
 
 

@@ -22,12 +22,13 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
+from core.secrets import new_webhook_secret
 from core.settings import Settings
 from core.temporal import SEARCH_ATTRIBUTES, ensure_search_attributes
 from devstack.temporal_server import find_binary, temporal_binary
 from store.db import create_pool
 from store.migrate import migrate_url
-from worker import build_worker
+from worker import herald_worker
 
 logging.getLogger("pgserver").setLevel(logging.WARNING)
 # Expected delivery failures make the SDK log tracebacks; keep test output readable.
@@ -126,13 +127,13 @@ async def stack(dev_env: WorkflowEnvironment, database_url: str, pool: asyncpg.P
     settings = Settings(
         HERALD_ADMIN_KEY=f"hk_{secrets.token_hex(8)}", DATABASE_URL=database_url, TEMPORAL_ADDRESS=address,
         HERALD_TASK_QUEUE=f"notifications-{uuid.uuid4().hex[:8]}", HERALD_API_PORT=port,
+        HERALD_WEBHOOK_SECRET=new_webhook_secret(), HERALD_DATA_DIR=Path(tempfile.mkdtemp(prefix="hdata-")),
         # Short backoff so dead-letter paths take well under a second on the real server.
         HERALD_RETRY_INITIAL_S=0.05, HERALD_RETRY_BACKOFF=2.0, HERALD_RETRY_MAX_S=0.2,
     )
-    worker = build_worker(dev_env.client, pool, settings.task_queue)
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
                                            log_level="warning", lifespan="on"))
-    async with worker:
+    async with herald_worker(dev_env.client, pool, settings):
         serve = asyncio.create_task(server.serve())
         while not server.started:  # noqa: ASYNC110 - uvicorn offers a flag, not an event
             await asyncio.sleep(0.05)

@@ -177,6 +177,18 @@ class NotificationWorkflow:
 
     async def _deliver(self, inp: NotificationInput, rendered: RenderedMessage,
                        delivery: DeliveryState) -> str | None:
+        """Tries the channel's providers in failover order; each gets its full retry policy."""
+        chain_length = max(1, inp.provider_chains.get(delivery.channel, 1))
+        for index in range(chain_length):
+            error = await self._deliver_with(inp, rendered, delivery, index)
+            if error is None or delivery.status == Status.CANCELED or index == chain_length - 1:
+                return error
+            await self._record("failover", f"{delivery.channel}: provider #{index + 1} gave up ({error}); "
+                                           f"trying provider #{index + 2}")
+        return None  # unreachable: the loop always returns on its last provider
+
+    async def _deliver_with(self, inp: NotificationInput, rendered: RenderedMessage, delivery: DeliveryState,
+                            provider_index: int) -> str | None:
         assert self._state is not None
         retry = inp.retry
         policy = RetryPolicy(
@@ -190,7 +202,7 @@ class NotificationWorkflow:
             DeliverInput(notification_id=inp.notification_id, channel=delivery.channel,
                          address=rendered.addresses[delivery.channel], subject=rendered.subject,
                          body=rendered.body, user_id=inp.user_id, prior_attempts=prior,
-                         max_attempts=retry.max_attempts),
+                         max_attempts=retry.max_attempts, html=rendered.html, provider_index=provider_index),
             start_to_close_timeout=timedelta(seconds=retry.delivery_timeout_s),
             retry_policy=policy,
             # On cancel, wait for the server to confirm: a running attempt finishes and reports its result.

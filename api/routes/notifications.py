@@ -20,7 +20,7 @@ from core.ids import new_idempotency_key, notification_id_for_key, request_finge
 from core.models import FINAL_STATUSES, Channel, Priority, Status
 from core.recipients import resolve_addresses
 from core.settings import Settings
-from providers.registry import AVAILABLE_CHANNELS
+from providers.registry import chain_names
 from providers.sim import SimAddressError, parse_address
 from store import notifications, templates, users
 
@@ -47,7 +47,7 @@ async def create_notification(
     if existing is not None:
         return await _repeat(pool, existing, fingerprint, temporal, settings)
 
-    row = await _validated_row(pool, body, key, fingerprint, notification_id)
+    row = await _validated_row(pool, settings, body, key, fingerprint, notification_id)
     async with pool.acquire() as conn:
         stored, created = await notifications.insert(conn, row)
     if not created:  # lost a race with an identical concurrent request
@@ -75,13 +75,14 @@ async def _repeat(pool: asyncpg.Pool, existing: dict[str, Any], fingerprint: str
     return JSONResponse(public(full), status_code=200)
 
 
-async def _validated_row(pool: asyncpg.Pool, body: NotificationCreate, key: str, fingerprint: str,
-                         notification_id: str) -> notifications.NewNotification:
+async def _validated_row(pool: asyncpg.Pool, settings: Settings, body: NotificationCreate, key: str,
+                         fingerprint: str, notification_id: str) -> notifications.NewNotification:
     """Everything that can be known wrong now is refused now, with the field named."""
-    unavailable = [c.value for c in body.channels if c.value not in AVAILABLE_CHANNELS]
+    available = chain_names(settings)
+    unavailable = [c.value for c in body.channels if c.value not in available]
     if unavailable:
         raise invalid("channels", f"no provider is configured for channel(s) {', '.join(unavailable)}; "
-                      f"available: {', '.join(sorted(AVAILABLE_CHANNELS))}", code="channel_unavailable")
+                      f"available: {', '.join(sorted(available))}", code="channel_unavailable")
     template = await templates.get(pool, body.template, body.template_version)
     if template is None:
         what = f"template '{body.template}'" + (f" version {body.template_version}" if body.template_version

@@ -16,23 +16,25 @@ router = APIRouter(prefix="/v1/templates", tags=["templates"])
 
 
 def _public(row: dict[str, Any]) -> TemplatePublic:
-    return TemplatePublic(**row, variables=templating.variables(row["subject"], row["body"]))
+    return TemplatePublic(**row, variables=templating.variables(row["subject"], row["body"], row["html"]))
 
 
-def _check(subject: str | None, body: str) -> None:
+def _check(subject: str | None, body: str, html: str | None) -> None:
     try:
         if subject:
             templating.check_syntax(subject, "subject")
         templating.check_syntax(body, "body")
+        if html:
+            templating.check_syntax(html, "html")
     except templating.TemplateError as exc:
         raise invalid(exc.field, exc.message, code="template_syntax_error", line=exc.line) from exc
 
 
 @router.post("", status_code=201, response_model=TemplatePublic)
 async def create_template(body: TemplateCreate, pool: PoolDep, _: AdminDep) -> TemplatePublic:
-    _check(body.subject, body.body)
+    _check(body.subject, body.body, body.html)
     async with pool.acquire() as conn:
-        row = await templates.create(conn, body.name, body.subject, body.body, body.description)
+        row = await templates.create(conn, body.name, body.subject, body.body, body.description, body.html)
     if row is None:
         raise ApiError(409, "template_exists", f"a template named '{body.name}' already exists; "
                        "PUT /v1/templates/{name} adds a version")
@@ -43,9 +45,9 @@ async def create_template(body: TemplateCreate, pool: PoolDep, _: AdminDep) -> T
 async def update_template(name: str, body: TemplateUpdate, pool: PoolDep, _: AdminDep) -> TemplatePublic:
     if body.name is not None and body.name != name:
         raise invalid("name", f"the body names '{body.name}' but the path names '{name}'")
-    _check(body.subject, body.body)
+    _check(body.subject, body.body, body.html)
     async with pool.acquire() as conn:
-        row = await templates.add_version(conn, name, body.subject, body.body, body.description)
+        row = await templates.add_version(conn, name, body.subject, body.body, body.description, body.html)
     if row is None:
         raise not_found("template", name)
     return _public(row)
@@ -87,13 +89,14 @@ async def preview_template(name: str, body: PreviewRequest, pool: PoolDep, _: Ad
         if user is None:
             raise invalid("user_id", f"user '{body.user_id}' does not exist", code="unknown_user")
     rendered = render_or_422(row, body.data, user)
-    return PreviewPublic(subject=rendered.subject, body=rendered.body)
+    return PreviewPublic(subject=rendered.subject, body=rendered.body, html=rendered.html)
 
 
 def render_or_422(template: dict[str, Any], data: dict[str, Any],
                   user: dict[str, Any] | None) -> templating.Rendered:
     try:
-        return templating.render(template["subject"], template["body"], templating.context_for(data, user))
+        return templating.render(template["subject"], template["body"], templating.context_for(data, user),
+                                 template["html"])
     except templating.TemplateError as exc:
         code = "missing_variable" if exc.variable else "template_error"
         field = f"data.{exc.variable}" if exc.variable else exc.field

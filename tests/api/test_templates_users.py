@@ -45,7 +45,7 @@ async def test_preview_renders_and_names_a_missing_variable(api: Api) -> None:
     name = await api.template(body="Code {{ code }} for {{ name }}")
     r = await api.http.post(f"/v1/templates/{name}/preview", json={"data": {"code": "42", "name": "Ada"}},
                             headers=api.h)
-    assert r.json() == {"subject": "Hi Ada", "body": "Code 42 for Ada"}
+    assert r.json() == {"subject": "Hi Ada", "body": "Code 42 for Ada", "html": None}
     r = await api.http.post(f"/v1/templates/{name}/preview", json={"data": {"name": "Ada"}}, headers=api.h)
     error = assert_error(r, 422, "missing_variable")
     assert "'code'" in str(error["message"]) and error["details"][0]["variable"] == "code"  # type: ignore[index]
@@ -106,3 +106,16 @@ async def test_tokens_are_shown_once_and_stored_hashed(api: Api) -> None:
     stored = await api.stack.pool.fetch("SELECT token_hash FROM user_token WHERE user_id = $1", user_id)
     assert len(stored) == 1 and stored[0]["token_hash"] != token and token not in stored[0]["token_hash"]
     assert_error(await api.http.post("/v1/users/nobody/tokens", headers=api.h), 404, "not_found")
+
+
+async def test_an_html_body_is_rendered_with_escaping(api: Api) -> None:
+    name = uid("tpl")
+    r = await api.http.post("/v1/templates", headers=api.h, json={
+        "name": name, "subject": "Hi", "body": "Hi {{ who }}", "html": "<p>Hi <b>{{ who }}</b></p>"})
+    assert r.status_code == 201 and r.json()["html"] == "<p>Hi <b>{{ who }}</b></p>"
+    r = await api.http.post(f"/v1/templates/{name}/preview", json={"data": {"who": "<script>x</script>"}},
+                            headers=api.h)
+    assert r.json()["body"] == "Hi <script>x</script>"  # plain text is not HTML: left as written
+    assert r.json()["html"] == "<p>Hi <b>&lt;script&gt;x&lt;/script&gt;</b></p>"
+    r = await api.http.post("/v1/templates", headers=api.h, json={"name": uid("tpl"), "body": "ok", "html": "{% if %}"})
+    assert assert_error(r, 422, "template_syntax_error")["details"][0]["field"] == "html"  # type: ignore[index]

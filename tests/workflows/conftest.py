@@ -16,9 +16,10 @@ from temporalio.testing import WorkflowEnvironment
 from api import dispatch
 from core.ids import notification_id_for_key, workflow_id_for
 from core.models import NotificationState, Status
+from core.secrets import new_webhook_secret
 from core.settings import Settings
 from store import notifications, templates, users
-from worker import build_worker
+from worker import herald_worker
 from workflows.notification import NotificationWorkflow
 
 Handle = WorkflowHandle[NotificationWorkflow, NotificationState]
@@ -78,8 +79,8 @@ class Harness:
 @pytest.fixture
 async def harness(ts_env: WorkflowEnvironment, pool: asyncpg.Pool) -> AsyncIterator[Harness]:
     # The contract's defaults: 3 attempts, 1 s initial backoff doubling up to 60 s, 14 days of parking.
-    settings = Settings(HERALD_TASK_QUEUE=f"tq-{uuid.uuid4().hex[:8]}")
-    async with build_worker(ts_env.client, pool, settings.task_queue):
+    settings = Settings(HERALD_TASK_QUEUE=f"tq-{uuid.uuid4().hex[:8]}", HERALD_WEBHOOK_SECRET=new_webhook_secret())
+    async with herald_worker(ts_env.client, pool, settings):
         harness = Harness(ts_env, ts_env.client, pool, settings)
         yield harness
         # A workflow left parked with an activity in flight would hold the shared server's clock still for
