@@ -28,6 +28,7 @@ from core.temporal import SEARCH_ATTRIBUTES, ensure_search_attributes
 from devstack.temporal_server import find_binary, temporal_binary
 from store.db import create_pool
 from store.migrate import migrate_url
+from tests.receivers import HttpReceiver, SmtpSink
 from worker import herald_worker
 
 logging.getLogger("pgserver").setLevel(logging.WARNING)
@@ -105,6 +106,33 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     await env.shutdown()
 
 
+SECRET = new_webhook_secret()
+
+
+@pytest.fixture(scope="session")
+def smtp_sink() -> Iterator[SmtpSink]:
+    sink = SmtpSink(free_port())
+    sink.start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture(scope="session")
+def smtp_fallback_sink() -> Iterator[SmtpSink]:
+    sink = SmtpSink(free_port())
+    sink.start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture(scope="session")
+async def http_receiver() -> AsyncIterator[HttpReceiver]:
+    receiver = HttpReceiver(free_port(), SECRET)
+    await receiver.start()
+    yield receiver
+    await receiver.stop()
+
+
 @dataclass
 class Stack:
     base_url: str
@@ -114,20 +142,29 @@ class Stack:
     temporal_address: str
     pool: asyncpg.Pool
     settings: Settings
+    smtp: SmtpSink
+    smtp_fallback: SmtpSink
+    http_receiver: HttpReceiver
 
     def auth(self, key: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {key or self.admin_key}"}
 
 
 @pytest.fixture(scope="session")
-async def stack(dev_env: WorkflowEnvironment, database_url: str, pool: asyncpg.Pool) -> AsyncIterator[Stack]:
+async def stack(dev_env: WorkflowEnvironment, database_url: str, pool: asyncpg.Pool, smtp_sink: SmtpSink,
+                smtp_fallback_sink: SmtpSink, http_receiver: HttpReceiver) -> AsyncIterator[Stack]:
     """Herald as a user meets it: the API over real HTTP, a worker, the dev server and PostgreSQL."""
     address = dev_env.client.service_client.config.target_host
     port = free_port()
     settings = Settings(
         HERALD_ADMIN_KEY=f"hk_{secrets.token_hex(8)}", DATABASE_URL=database_url, TEMPORAL_ADDRESS=address,
         HERALD_TASK_QUEUE=f"notifications-{uuid.uuid4().hex[:8]}", HERALD_API_PORT=port,
-        HERALD_WEBHOOK_SECRET=new_webhook_secret(), HERALD_DATA_DIR=Path(tempfile.mkdtemp(prefix="hdata-")),
+        HERALD_WEBHOOK_SECRET=SECRET, HERALD_DATA_DIR=Path(tempfile.mkdtemp(prefix="hdata-")),
+        HERALD_SMTP_HOST="127.0.0.1", HERALD_SMTP_PORT=smtp_sink.port,
+        HERALD_SMTP_FALLBACKS=f"127.0.0.1:{smtp_fallback_sink.port}",
+        HERALD_SMS_WEBHOOK_URL=f"{http_receiver.base}/sms",  # push stays unconfigured: it is refused
+        # Short enough that a receiver can answer after it: the retry must carry the same webhook-id.
+        HERALD_DELIVERY_TIMEOUT_S=2.0,
         # Short backoff so dead-letter paths take well under a second on the real server.
         HERALD_RETRY_INITIAL_S=0.05, HERALD_RETRY_BACKOFF=2.0, HERALD_RETRY_MAX_S=0.2,
     )
@@ -139,6 +176,7 @@ async def stack(dev_env: WorkflowEnvironment, database_url: str, pool: asyncpg.P
             await asyncio.sleep(0.05)
         base = f"http://127.0.0.1:{port}"
         async with httpx.AsyncClient(base_url=base, timeout=30) as http:
-            yield Stack(base, settings.admin_key or "", http, dev_env.client, address, pool, settings)
+            yield Stack(base, settings.admin_key or "", http, dev_env.client, address, pool, settings, smtp_sink,
+                        smtp_fallback_sink, http_receiver)
         server.should_exit = True
         await serve

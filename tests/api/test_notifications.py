@@ -112,7 +112,7 @@ async def test_refusals_name_what_is_wrong(api: Api) -> None:
         ({"template": "no-such-template", "to": {"sim": "ok"}, "channels": ["sim"]}, "unknown_template"),
         ({"template": template, "user_id": "nobody", "channels": ["in_app"], "data": {"code": 1}}, "unknown_user"),
         ({"template": template, "to": {"sim": "ok"}, "channels": ["sim"], "data": {}}, "missing_variable"),
-        ({"template": template, "to": {"sms": "+33123456789"}, "channels": ["sms"], "data": {"code": 1}},
+        ({"template": template, "to": {"push": "device-token"}, "channels": ["push"], "data": {"code": 1}},
          "channel_unavailable"),
         ({"template": template, "user_id": user_id, "channels": ["sim"], "data": {"code": 1}}, "missing_address"),
         ({"template": template, "to": {"sim": "sometimes"}, "channels": ["sim"], "data": {"code": 1}},
