@@ -18,6 +18,8 @@ from pathlib import Path
 from core.secrets import admin_key, webhook_secret
 from core.settings import Settings
 from core.temporal import ensure_search_attributes
+from devstack.mail_catcher import MailCatcher
+from devstack.mail_catcher import wanted as mail_catcher_wanted
 from devstack.temporal_server import start_dev_server, wait_until_serving
 from store.migrate import migrate_url
 
@@ -48,7 +50,11 @@ async def main() -> int:
 
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
     pg_server = None
+    catcher: MailCatcher | None = None
     try:
+        if mail_catcher_wanted(dict(os.environ)):
+            catcher = MailCatcher(data_dir / "mail", settings.smtp_host, settings.smtp_port)
+            catcher.start()
         if settings.database_url:
             db_url = settings.database_url
         else:
@@ -85,6 +91,8 @@ async def main() -> int:
 
         base = f"http://{settings.api_host}:{settings.api_port}"
         ui = f"http://127.0.0.1:{settings.temporal_ui_port}" if settings.temporal_address is None else "(external)"
+        mail = (f"caught on {settings.smtp_host}:{settings.smtp_port}, kept in {data_dir / 'mail'}" if catcher
+                else f"sent through {settings.smtp_host}:{settings.smtp_port}")
         print(f"""
 Herald is up.
   API          {base}
@@ -92,6 +100,7 @@ Herald is up.
   Dashboard    {base}/ui  (not built yet: see the issues)
   Temporal UI  {ui}
   Admin key    {key}
+  Mail         {mail}
   Data         {data_dir}
 
 Try:  curl -s -H "Authorization: Bearer {key}" {base}/ready
@@ -119,6 +128,8 @@ Stop: Ctrl-C
         if pg_server is not None:
             log.info("stopping embedded PostgreSQL")
             pg_server.cleanup()
+        if catcher is not None:
+            catcher.stop()
         log.info("stopped")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.api.conftest import Api, eventually, uid
+from tests.api.conftest import Api, uid
 from tests.receivers import Reply
 
 

@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 async def start(data_dir: Path, ports: dict[str, int], **extra: str) -> asyncio.subprocess.Process:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DATABASE_URL", "TEMPORAL_ADDRESS", "HERALD_ADMIN_KEY")}
+    env = {k: v for k, v in os.environ.items() if k not in (
+        "DATABASE_URL", "TEMPORAL_ADDRESS", "HERALD_ADMIN_KEY", "HERALD_SMTP_HOST", "HERALD_SMTP_PORT")}
     env.update(extra)
     env.update(HERALD_DATA_DIR=str(data_dir), HERALD_API_PORT=str(ports["api"]),
                HERALD_TEMPORAL_PORT=str(ports["temporal"]), HERALD_TEMPORAL_UI_PORT=str(ports["ui"]))
@@ -74,9 +74,17 @@ async def test_make_up_serves_stops_cleanly_and_keeps_data_across_restarts() -> 
         async def status(nid: str, want: str) -> bool:
             return bool((await http.get(f"/v1/notifications/{nid}")).json()["status"] == want)
         await eventually(lambda: status(sent["id"], "delivered"), what="delivery")
+        # With no SMTP relay configured, mail goes to the local catcher and is kept as a file.
+        user = {"id": "ada", "name": "Ada", "email": "ada@example.com"}
+        assert (await http.post("/v1/users", json=user)).status_code == 201
+        mailed = (await http.post("/v1/notifications", json={"user_id": "ada", "channels": ["email"],
+                                                             "template": "hello", "data": {"n": 3}})).json()
+        await eventually(lambda: status(mailed["id"], "delivered"), what="the email")
+        (kept,) = (data_dir / "mail").glob("*.eml")
+        assert b"To: ada@example.com" in kept.read_bytes() and b"Hi 3" in kept.read_bytes()
         await eventually(lambda: status(parked["id"], "dead_lettered"), what="dead-lettering")
     out = await stop(proc)
-    assert "Admin key" in out and key in out and f"127.0.0.1:{ports['ui']}" in out
+    assert "Admin key" in out and key in out and "caught on 127.0.0.1:1025" in out and f"127.0.0.1:{ports['ui']}" in out
 
     # Second start: same key, the notifications are there, and the parked workflow still answers signals.
     proc = await start(data_dir, ports)
