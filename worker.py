@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
-from typing import Any
 
 import asyncpg
 from temporalio.client import Client
@@ -17,38 +16,43 @@ from temporalio.worker import Worker
 from activities.deliver import DeliveryActivities
 from activities.record import RecordActivities
 from activities.render import RenderActivities
+from core.models import Channel, delivery_task_queue
 from core.settings import Settings, get_settings
 from core.temporal import connect, ensure_search_attributes
-from providers.registry import Providers, build_providers
+from providers.registry import build_providers
 from store.db import create_pool, database_url
 from workflows.notification import NotificationWorkflow
 
 log = logging.getLogger("herald.worker")
 
 
-def activities_for(pool: asyncpg.Pool, providers: Providers) -> Sequence[Any]:
-    render = RenderActivities(pool)
-    deliver = DeliveryActivities(pool, providers.chains)
-    record = RecordActivities(pool)
-    return [render.render, deliver.deliver, record.record_status, record.dead_letter,
-            record.resolve_dead_letter]
-
-
 @asynccontextmanager
 async def herald_worker(client: Client, pool: asyncpg.Pool, settings: Settings) -> AsyncIterator[Worker]:
-    """A running worker with its providers; on exit it drains, then closes the providers' connections."""
+    """A running worker with its providers; on exit it drains, then closes the providers' connections.
+
+    Workflows, rendering and bookkeeping run on the main task queue; deliveries on one queue per channel,
+    where HERALD_RATE_LIMITS sets Temporal's server-side rate limit (it holds across all workers).
+    """
     providers = build_providers(pool, settings)
-    worker = Worker(
-        client,
-        task_queue=settings.task_queue,
-        workflows=[NotificationWorkflow],
-        activities=activities_for(pool, providers),
-        # In-flight activities get time to finish on SIGTERM instead of failing mid-send.
-        graceful_shutdown_timeout=timedelta(seconds=10),
-    )
+    render, record = RenderActivities(pool), RecordActivities(pool)
+    deliver = DeliveryActivities(pool, providers.chains)
+    # In-flight activities get time to finish on SIGTERM instead of failing mid-send.
+    drain = timedelta(seconds=10)
+    main = Worker(client, task_queue=settings.task_queue, workflows=[NotificationWorkflow],
+                  activities=[render.render, record.record_status, record.dead_letter, record.resolve_dead_letter],
+                  graceful_shutdown_timeout=drain)
+    limits = settings.channel_rate_limits
+    channel_workers = [
+        Worker(client, task_queue=delivery_task_queue(settings.task_queue, channel), activities=[deliver.deliver],
+               max_task_queue_activities_per_second=limits.get(channel), graceful_shutdown_timeout=drain,
+               max_concurrent_activity_task_polls=2)
+        for channel in [c.value for c in Channel]
+    ]
     try:
-        async with worker:
-            yield worker
+        async with AsyncExitStack() as stack:
+            for worker in [main, *channel_workers]:
+                await stack.enter_async_context(worker)
+            yield main
     finally:
         await providers.aclose()
 

@@ -39,6 +39,11 @@ class Status(StrEnum):
     SKIPPED = "skipped"
 
 
+def delivery_task_queue(base: str, channel: str) -> str:
+    """Deliveries of each channel have a task queue of their own, so a provider's rate limit can be set on it."""
+    return f"{base}-deliver-{channel}"
+
+
 # A final status never changes again; dead_lettered is not final: a retry can still deliver it.
 FINAL_STATUSES = frozenset({Status.DELIVERED, Status.CANCELED, Status.DISCARDED, Status.SKIPPED})
 

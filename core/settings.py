@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     webhook_secret: str | None = Field(default=None, alias="HERALD_WEBHOOK_SECRET")
     webhook_timeout_s: float = Field(default=10.0, gt=0, alias="HERALD_WEBHOOK_TIMEOUT_S")
 
+    # Sends per second per channel, enforced by the Temporal server across all workers: "email=10,sms=5".
+    rate_limits: str = Field(default="", alias="HERALD_RATE_LIMITS")
+
     @field_validator("admin_key")
     @classmethod
     def refuse_placeholder_key(cls, value: str | None) -> str | None:
@@ -77,9 +80,34 @@ class Settings(BaseSettings):
                 raise ValueError("HERALD_WEBHOOK_SECRET must hold at least 24 random bytes")
         return value
 
+    @field_validator("rate_limits")
+    @classmethod
+    def rate_limits_shape(cls, value: str) -> str:
+        parse_rate_limits(value)
+        return value
+
+    @property
+    def channel_rate_limits(self) -> dict[str, float]:
+        return parse_rate_limits(self.rate_limits)
+
     @property
     def temporal_target(self) -> str:
         return self.temporal_address or f"127.0.0.1:{self.temporal_port}"
+
+
+def parse_rate_limits(value: str) -> dict[str, float]:
+    limits: dict[str, float] = {}
+    for item in (part.strip() for part in value.split(",")):
+        if not item:
+            continue
+        channel, _, rate = item.partition("=")
+        try:
+            limits[channel.strip()] = float(rate)
+        except ValueError:
+            raise ValueError(f"HERALD_RATE_LIMITS: '{item}' is not channel=sends_per_second") from None
+        if limits[channel.strip()] <= 0:
+            raise ValueError(f"HERALD_RATE_LIMITS: '{item}' must be a positive rate")
+    return limits
 
 
 @lru_cache(maxsize=1)

@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         RenderInput,
         Status,
         StatusChange,
+        delivery_task_queue,
     )
     from core.temporal import STATUS_KEY
 
@@ -203,6 +204,7 @@ class NotificationWorkflow:
                          address=rendered.addresses[delivery.channel], subject=rendered.subject,
                          body=rendered.body, user_id=inp.user_id, prior_attempts=prior,
                          max_attempts=retry.max_attempts, html=rendered.html, provider_index=provider_index),
+            task_queue=delivery_task_queue(workflow.info().task_queue, delivery.channel),
             start_to_close_timeout=timedelta(seconds=retry.delivery_timeout_s),
             retry_policy=policy,
             # On cancel, wait for the server to confirm: a running attempt finishes and reports its result.

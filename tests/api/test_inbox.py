@@ -9,9 +9,10 @@ from tests.api.test_conventions import assert_error
 async def _user_with_items(api: Api, count: int) -> tuple[str, str, list[str]]:
     template = await api.template()
     user_id = await api.user()
-    ids = [(await api.send(template, user_id=user_id, channels=["in_app"]))["id"] for _ in range(count)]
-    for nid in ids:
-        await api.until_status(nid, "delivered")
+    ids = []
+    for _ in range(count):  # one at a time: the inbox lists items in the order they arrived
+        ids.append((await api.send(template, user_id=user_id, channels=["in_app"]))["id"])
+        await api.until_status(ids[-1], "delivered")
     token = (await api.http.post(f"/v1/users/{user_id}/tokens", headers=api.h)).json()["token"]
     return user_id, token, ids
 
