@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     smtp_username: str | None = Field(default=None, alias="HERALD_SMTP_USERNAME")
     smtp_password: str | None = Field(default=None, alias="HERALD_SMTP_PASSWORD")
     smtp_starttls: bool = Field(default=False, alias="HERALD_SMTP_STARTTLS")
+    smtp_ca_file: str | None = Field(default=None, alias="HERALD_SMTP_CA_FILE")  # a private relay's CA bundle
     smtp_timeout_s: float = Field(default=10.0, gt=0, alias="HERALD_SMTP_TIMEOUT_S")
     smtp_fallbacks: str = Field(default="", alias="HERALD_SMTP_FALLBACKS")  # "host:port,host:port"
 

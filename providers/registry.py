@@ -73,7 +73,8 @@ def build_providers(pool: asyncpg.Pool, settings: Settings) -> Providers:
     names = chain_names(settings)
     smtp = [SmtpProvider(name, SmtpConfig(host=host, port=port, sender=settings.smtp_from,
                                           username=settings.smtp_username, password=settings.smtp_password,
-                                          starttls=settings.smtp_starttls, timeout_s=settings.smtp_timeout_s))
+                                          starttls=settings.smtp_starttls, timeout_s=settings.smtp_timeout_s,
+                                          ca_file=settings.smtp_ca_file))
             for name, (host, port) in zip(names[Channel.EMAIL.value], smtp_relays(settings), strict=True)]
     chains: dict[str, list[Provider]] = {
         Channel.EMAIL.value: list(smtp),

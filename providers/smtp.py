@@ -24,6 +24,7 @@ class SmtpConfig:
     password: str | None = None
     starttls: bool = False
     timeout_s: float = 10.0
+    ca_file: str | None = None
 
 
 def message_id(message: OutgoingMessage, sender: str) -> str:
@@ -57,7 +58,7 @@ class SmtpProvider:
         email = build_email(message, c.sender)
         try:
             await aiosmtplib.send(email, hostname=c.host, port=c.port, username=c.username, password=c.password,
-                                  start_tls=c.starttls, timeout=c.timeout_s)
+                                  start_tls=c.starttls, timeout=c.timeout_s, cert_bundle=c.ca_file)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [r.code for r in exc.recipients]
             text = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)
