@@ -13,6 +13,7 @@ import asyncpg
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.audience import AudienceActivities
 from activities.deliver import DeliveryActivities
 from activities.record import RecordActivities
 from activities.render import RenderActivities
@@ -34,12 +35,13 @@ async def herald_worker(client: Client, pool: asyncpg.Pool, settings: Settings) 
     where HERALD_RATE_LIMITS sets Temporal's server-side rate limit (it holds across all workers).
     """
     providers = build_providers(pool, settings)
-    render, record = RenderActivities(pool), RecordActivities(pool)
+    render, record, audience = RenderActivities(pool), RecordActivities(pool), AudienceActivities(pool)
     deliver = DeliveryActivities(pool, providers.chains)
     # In-flight activities get time to finish on SIGTERM instead of failing mid-send.
     drain = timedelta(seconds=10)
     main = Worker(client, task_queue=settings.task_queue, workflows=[NotificationWorkflow],
-                  activities=[render.render, record.record_status, record.dead_letter, record.resolve_dead_letter],
+                  activities=[audience.check_audience, render.render, record.record_status, record.dead_letter,
+                              record.resolve_dead_letter],
                   graceful_shutdown_timeout=drain)
     limits = settings.channel_rate_limits
     channel_workers = [

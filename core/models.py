@@ -108,6 +108,24 @@ class NotificationState:
 
 
 @dataclass
+class AudienceInput:
+    notification_id: str
+    user_id: str
+    channels: list[str]
+    category: str | None
+    priority: str
+    now: datetime
+
+
+@dataclass
+class AudienceDecision:
+    channels: list[str] = field(default_factory=list)  # the channels that may be sent now
+    skipped_channels: dict[str, str] = field(default_factory=dict)  # channel -> why not
+    skip_reason: str | None = None  # set when nothing at all may be sent
+    quiet_until: datetime | None = None  # set when the user's quiet hours hold the send until then
+
+
+@dataclass
 class RenderInput:
     notification_id: str
     template: str

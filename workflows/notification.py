@@ -19,12 +19,14 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 from temporalio.workflow import ActivityCancellationType, ActivityHandle
 
 with workflow.unsafe.imports_passed_through():
+    from activities.audience import AudienceActivities
     from activities.deliver import DeliveryActivities
     from activities.errors import NOT_FOUND, PERMANENT_DELIVERY, TEMPLATE_ERROR
     from activities.record import RecordActivities
     from activities.render import RenderActivities
     from core.ids import workflow_id_for
     from core.models import (
+        AudienceInput,
         DeadLetter,
         DeadLetterResolution,
         DeliverInput,
@@ -44,6 +46,8 @@ with workflow.unsafe.imports_passed_through():
 _STORE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
                            maximum_interval=timedelta(seconds=30))
 _STORE_TIMEOUT = timedelta(seconds=30)
+# A delivery in one of these needs nothing more: it went out, or the user's preferences kept it back.
+_SENT_OR_SKIPPED = frozenset({Status.DELIVERED, Status.SKIPPED})
 
 
 def _error_message(err: BaseException) -> str:
@@ -126,6 +130,13 @@ class NotificationWorkflow:
 
         rendered: RenderedMessage | None = None
         while True:
+            verdict, error = await self._gate(inp)
+            if verdict == "done":
+                return
+            if error is not None:
+                if not await self._park(inp, error):
+                    return
+                continue
             await self._transition(Status.PROCESSING, "processing", "delivery started")
             outcome = asyncio.ensure_future(self._attempt_round(inp, rendered))
             await workflow.wait_condition(lambda o=outcome: o.done() or self._cancel_requested)  # type: ignore[misc]
@@ -135,7 +146,7 @@ class NotificationWorkflow:
                 for handle in self._in_flight:
                     handle.cancel()
             rendered, failure = await outcome
-            if all(d.status == Status.DELIVERED for d in self._state.deliveries):
+            if all(d.status in _SENT_OR_SKIPPED for d in self._state.deliveries):
                 self._state.delivered_at = workflow.now()
                 self._state.last_error = None
                 detail = "all channels delivered" + (
@@ -148,6 +159,57 @@ class NotificationWorkflow:
             assert failure is not None
             if not await self._park(inp, failure):
                 return
+
+    async def _gate(self, inp: NotificationInput) -> tuple[str, str | None]:
+        """The user's preferences and quiet hours, read when the notification is due.
+
+        Returns ("go", None) to send, ("done", None) when it ended here (skipped or canceled), or
+        ("error", message) when the check itself failed permanently (the user was deleted).
+        """
+        assert self._state is not None
+        if inp.user_id is None:
+            return "go", None
+        while True:
+            try:
+                decision = await workflow.execute_activity_method(
+                    AudienceActivities.check_audience,
+                    AudienceInput(notification_id=inp.notification_id, user_id=inp.user_id, channels=inp.channels,
+                                  category=inp.category, priority=inp.priority, now=workflow.now()),
+                    start_to_close_timeout=_STORE_TIMEOUT,
+                    retry_policy=replace(_STORE_RETRY, non_retryable_error_types=[NOT_FOUND]),
+                )
+            except ActivityError as err:
+                message = _error_message(err)
+                for d in self._state.deliveries:
+                    if d.status not in _SENT_OR_SKIPPED:
+                        d.status, d.last_error = Status.DEAD_LETTERED, message
+                return "error", message
+            for d in self._state.deliveries:
+                if d.status == Status.DELIVERED:
+                    continue
+                if d.channel in decision.skipped_channels:
+                    d.status = Status.SKIPPED
+                elif d.status == Status.SKIPPED:  # opted back in while waiting
+                    d.status = Status.ACCEPTED
+            if decision.skip_reason is not None:
+                await self._finish(Status.SKIPPED, "skipped", decision.skip_reason)
+                return "done", None
+            if decision.quiet_until is not None and decision.quiet_until > workflow.now():
+                self._state.send_at = decision.quiet_until
+                await self._transition(Status.SCHEDULED, "quiet_hours",
+                                       f"held by the user's quiet hours until {decision.quiet_until.isoformat()}")
+                try:
+                    await workflow.wait_condition(lambda: self._cancel_requested,
+                                                  timeout=decision.quiet_until - workflow.now())
+                except TimeoutError:
+                    pass
+                if self._cancel_requested:
+                    await self._finish(Status.CANCELED, "canceled", "canceled during quiet hours")
+                    return "done", None
+                continue  # preferences may have changed during the wait: decide again
+            if decision.skipped_channels:
+                await self._record("channels_skipped", "; ".join(decision.skipped_channels.values()))
+            return "go", None
 
     async def _attempt_round(self, inp: NotificationInput,
                              rendered: RenderedMessage | None) -> tuple[RenderedMessage | None, str | None]:
@@ -166,12 +228,12 @@ class NotificationWorkflow:
             except ActivityError as err:
                 message = _error_message(err)
                 for d in self._state.deliveries:
-                    if d.status != Status.DELIVERED:
+                    if d.status not in _SENT_OR_SKIPPED:
                         d.status, d.last_error = Status.DEAD_LETTERED, message
                 return None, message
         if self._cancel_requested:
             return rendered, None
-        pending = [d for d in self._state.deliveries if d.status != Status.DELIVERED]
+        pending = [d for d in self._state.deliveries if d.status not in _SENT_OR_SKIPPED]
         errors = await asyncio.gather(*(self._deliver(inp, rendered, d) for d in pending))
         failed = [e for e in errors if e is not None]
         return rendered, failed[0] if failed else None
@@ -289,7 +351,7 @@ class NotificationWorkflow:
     async def _finish(self, status: Status, event: str, detail: str) -> None:
         assert self._state is not None
         for d in self._state.deliveries:
-            if status != Status.DELIVERED and d.status != Status.DELIVERED:
+            if d.status not in _SENT_OR_SKIPPED:
                 d.status = status
         await self._transition(status, event, detail)
 
@@ -297,7 +359,7 @@ class NotificationWorkflow:
         assert self._state is not None
         s = self._state
         change = StatusChange(notification_id=s.id, status=s.status, event=event, at=workflow.now(),
-                              detail=detail, last_error=s.last_error,
+                              detail=detail, last_error=s.last_error, send_at=s.send_at,
                               delivered_at=s.delivered_at, deliveries=[replace(d) for d in s.deliveries])
         # Shielded: a workflow cancellation must not stop the record of that very cancellation.
         await asyncio.shield(asyncio.ensure_future(workflow.execute_activity_method(

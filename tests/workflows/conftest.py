@@ -35,7 +35,8 @@ class Harness:
 
     async def start(self, *, channels: list[str], to: dict[str, str] | None = None, with_user: bool = True,
                     body: str = "Hello {{ name }}", data: dict[str, Any] | None = None,
-                    send_at: datetime | None = None) -> tuple[str, Handle]:
+                    send_at: datetime | None = None, priority: str = "transactional", category: str | None = None,
+                    user: dict[str, Any] | None = None) -> tuple[str, Handle]:
         """Stores a template, a user and a notification the way the API does, then starts its workflow."""
         suffix = uuid.uuid4().hex[:10]
         async with self.pool.acquire() as conn:
@@ -43,12 +44,12 @@ class Harness:
         user_id = None
         if with_user:
             user_id = f"u-{suffix}"
-            await users.create(self.pool, user_id, {"name": "Ada"})
+            await users.create(self.pool, user_id, {"name": "Ada", **(user or {})})
         notification_id = notification_id_for_key(f"k-{suffix}")
         row = notifications.NewNotification(
             id=notification_id, idempotency_key=f"k-{suffix}", request_hash="h", workflow_id=workflow_id_for(
                 notification_id), status=Status.SCHEDULED if send_at else Status.ACCEPTED, user_id=user_id,
-            recipient=to or {}, channels=channels, priority="transactional", category=None,
+            recipient=to or {}, channels=channels, priority=priority, category=category,
             template=f"t-{suffix}", template_version=1, data={"name": "Ada"} if data is None else data,
             send_at=send_at)
         async with self.pool.acquire() as conn:
