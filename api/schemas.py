@@ -143,6 +143,17 @@ class TokenPublic(BaseModel):
     token: str
 
 
+# -- topics --
+
+class TopicChange(Strict):
+    user_ids: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(min_length=1, max_length=1000)
+
+
+class TopicChangePublic(BaseModel):
+    topic: str
+    changed: int
+
+
 # -- notifications --
 
 class NotificationCreate(Strict):
