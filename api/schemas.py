@@ -189,6 +189,23 @@ class NotificationCreate(Strict):
         return self
 
 
+class BulkCreate(Strict):
+    # Items are validated one by one (a bad item refuses only itself), so they arrive here unparsed.
+    notifications: list[dict[str, Any]] = Field(min_length=1, max_length=1000)
+
+
+class BulkItemResult(BaseModel):
+    index: int
+    status: str  # accepted | duplicate | invalid | conflict | unavailable
+    notification: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+
+
+class BulkResult(BaseModel):
+    results: list[BulkItemResult]
+    counts: dict[str, int]
+
+
 class DeliveryPublic(BaseModel):
     channel: str
     status: str

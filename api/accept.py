@@ -1,0 +1,109 @@
+"""Accepting one notification: idempotency, validation, storage and the workflow start, shared by the
+single and the bulk endpoint."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+from temporalio.client import Client
+
+from api import dispatch, metrics
+from api.errors import ApiError, invalid
+from api.routes.templates import render_or_422
+from api.schemas import NotificationCreate, NotificationPublic
+from core.ids import new_idempotency_key, notification_id_for_key, request_fingerprint, workflow_id_for
+from core.models import Channel, Status
+from core.recipients import resolve_addresses
+from core.settings import Settings
+from providers.registry import chain_names
+from providers.sim import SimAddressError, parse_address
+from store import notifications, templates, users
+
+
+def public(row: dict[str, Any]) -> dict[str, Any]:
+    return NotificationPublic.model_validate(row).model_dump(mode="json")
+
+
+async def accept(pool: asyncpg.Pool, temporal: Client, settings: Settings, body: NotificationCreate,
+                 header_key: str | None) -> tuple[int, dict[str, Any]]:
+    """Returns (202, notification) when accepted now, (200, notification) for a repeat; raises ApiError."""
+    started = time.perf_counter()
+    key = header_key or body.idempotency_key or new_idempotency_key()
+    fingerprint = request_fingerprint(body.model_dump(mode="json", exclude={"idempotency_key"}))
+    notification_id = notification_id_for_key(key)
+
+    existing = await notifications.get(pool, notification_id)
+    if existing is not None:
+        return await _repeat(pool, existing, fingerprint, temporal, settings)
+
+    row = await _validated_row(pool, settings, body, key, fingerprint, notification_id)
+    async with pool.acquire() as conn:
+        stored, created = await notifications.insert(conn, row)
+    if not created:  # lost a race with an identical concurrent request
+        return await _repeat(pool, stored, fingerprint, temporal, settings)
+    stored["deliveries"] = [{"channel": c, "status": stored["status"], "provider": None, "attempts": 0,
+                             "provider_message_id": None, "last_error": None} for c in stored["channels"]]
+    await dispatch.start(temporal, settings, stored)
+    for channel in stored["channels"]:
+        metrics.accepted.labels(channel, stored["priority"]).inc()
+    metrics.accept_latency.observe(time.perf_counter() - started)
+    return 202, public(stored)
+
+
+async def _repeat(pool: asyncpg.Pool, existing: dict[str, Any], fingerprint: str, temporal: Client,
+                  settings: Settings) -> tuple[int, dict[str, Any]]:
+    if existing["request_hash"] != fingerprint:
+        raise ApiError(409, "idempotency_conflict",
+                       "this idempotency key was already used with a different request body",
+                       {"notification_id": existing["id"]})
+    if existing["status"] in (Status.ACCEPTED, Status.SCHEDULED):
+        # The first request may have died between storing and starting: starting again is harmless.
+        await dispatch.start(temporal, settings, existing)
+    full = await notifications.get_full(pool, existing["id"])
+    assert full is not None
+    return 200, public(full)
+
+
+async def _validated_row(pool: asyncpg.Pool, settings: Settings, body: NotificationCreate, key: str,
+                         fingerprint: str, notification_id: str) -> notifications.NewNotification:
+    """Everything that can be known wrong now is refused now, with the field named."""
+    available = chain_names(settings)
+    unavailable = [c.value for c in body.channels if c.value not in available]
+    if unavailable:
+        raise invalid("channels", f"no provider is configured for channel(s) {', '.join(unavailable)}; "
+                      f"available: {', '.join(sorted(available))}", code="channel_unavailable")
+    template = await templates.get(pool, body.template, body.template_version)
+    if template is None:
+        what = f"template '{body.template}'" + (f" version {body.template_version}" if body.template_version
+                                                 else "")
+        raise invalid("template", f"{what} does not exist", code="unknown_template")
+    user = None
+    if body.user_id is not None:
+        user = await users.get(pool, body.user_id)
+        if user is None:
+            raise invalid("user_id", f"user '{body.user_id}' does not exist", code="unknown_user")
+    to = {c.value: a for c, a in (body.to or {}).items()}
+    channels = [c.value for c in body.channels]
+    addresses, missing = resolve_addresses(channels, to, user)
+    if missing:
+        raise invalid("to", f"no address for channel(s) {', '.join(missing)}: give one in 'to' or on the user",
+                      code="missing_address")
+    if Channel.SIM.value in addresses:
+        try:
+            parse_address(addresses[Channel.SIM.value])
+        except SimAddressError as exc:
+            raise invalid("to.sim", str(exc)) from exc
+    render_or_422(template, body.data, user)
+    scheduled = body.send_at is not None and body.send_at > datetime.now(UTC)
+    return notifications.NewNotification(
+        id=notification_id, idempotency_key=key, request_hash=fingerprint,
+        workflow_id=workflow_id_for(notification_id),
+        status=Status.SCHEDULED if scheduled else Status.ACCEPTED, user_id=body.user_id, recipient=to,
+        channels=channels, priority=body.priority.value, category=body.category, template=body.template,
+        template_version=template["version"], data=body.data, send_at=body.send_at,
+    )
+
+
