@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
 
@@ -28,11 +28,13 @@ log = logging.getLogger("herald.worker")
 
 
 @asynccontextmanager
-async def herald_worker(client: Client, pool: asyncpg.Pool, settings: Settings) -> AsyncIterator[Worker]:
+async def herald_worker(client: Client, pool: asyncpg.Pool, settings: Settings, *, workflows: bool = True,
+                        channels: Sequence[str] | None = None) -> AsyncIterator[None]:
     """A running worker with its providers; on exit it drains, then closes the providers' connections.
 
     Workflows, rendering and bookkeeping run on the main task queue; deliveries on one queue per channel,
     where HERALD_RATE_LIMITS sets Temporal's server-side rate limit (it holds across all workers).
+    `workflows=False` or a subset of `channels` runs only those parts (a delivery-only worker for one channel).
     """
     providers = build_providers(pool, settings)
     render, record, audience = RenderActivities(pool), RecordActivities(pool), AudienceActivities(pool)
@@ -47,14 +49,16 @@ async def herald_worker(client: Client, pool: asyncpg.Pool, settings: Settings) 
     channel_workers = [
         Worker(client, task_queue=delivery_task_queue(settings.task_queue, channel), activities=[deliver.deliver],
                max_task_queue_activities_per_second=limits.get(channel), graceful_shutdown_timeout=drain,
-               max_concurrent_activity_task_polls=2)
-        for channel in [c.value for c in Channel]
+               max_concurrent_activity_task_polls=2, max_concurrent_activities=settings.max_concurrent_deliveries)
+        for channel in (channels if channels is not None else [c.value for c in Channel])
     ]
     try:
         async with AsyncExitStack() as stack:
-            for worker in [main, *channel_workers]:
+            for worker in [main] if workflows else []:
                 await stack.enter_async_context(worker)
-            yield main
+            for worker in channel_workers:
+                await stack.enter_async_context(worker)
+            yield
     finally:
         await providers.aclose()
 

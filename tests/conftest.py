@@ -25,7 +25,7 @@ from api.app import create_app
 from core.secrets import new_webhook_secret
 from core.settings import Settings
 from core.temporal import SEARCH_ATTRIBUTES, ensure_search_attributes
-from devstack.temporal_server import find_binary, temporal_binary
+from devstack.temporal_server import MATCHING_CONFIG, find_binary, temporal_binary
 from store.db import create_pool
 from store.migrate import migrate_url
 from tests.receivers import HttpReceiver, SmtpSink
@@ -88,8 +88,8 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
             for n, k in SEARCH_ATTRIBUTES.items()]
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_binary(), search_attributes=keys, port=free_port(),
-        dev_server_extra_args=["--dynamic-config-value", "matching.numTaskqueueReadPartitions=1",
-                               "--dynamic-config-value", "matching.numTaskqueueWritePartitions=1"],
+        dev_server_extra_args=[arg for setting, value in MATCHING_CONFIG.items()
+                               for arg in ("--dynamic-config-value", f"{setting}={value}")],
     )
     await ensure_search_attributes(env.client, "default")
     yield env
