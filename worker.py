@@ -14,6 +14,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.audience import AudienceActivities
+from activities.broadcast import BroadcastActivities
 from activities.deliver import DeliveryActivities
 from activities.record import RecordActivities
 from activities.render import RenderActivities
@@ -22,6 +23,7 @@ from core.settings import Settings, get_settings
 from core.temporal import connect, ensure_search_attributes
 from providers.registry import build_providers
 from store.db import create_pool, database_url
+from workflows.broadcast import BroadcastWorkflow
 from workflows.notification import NotificationWorkflow
 
 log = logging.getLogger("herald.worker")
@@ -41,9 +43,11 @@ async def herald_worker(client: Client, pool: asyncpg.Pool, settings: Settings, 
     deliver = DeliveryActivities(pool, providers.chains)
     # In-flight activities get time to finish on SIGTERM instead of failing mid-send.
     drain = timedelta(seconds=10)
-    main = Worker(client, task_queue=settings.task_queue, workflows=[NotificationWorkflow],
+    fan_out = BroadcastActivities(pool, client)
+    main = Worker(client, task_queue=settings.task_queue, workflows=[NotificationWorkflow, BroadcastWorkflow],
                   activities=[audience.check_audience, render.render, record.record_status, record.dead_letter,
-                              record.resolve_dead_letter],
+                              record.resolve_dead_letter, fan_out.prepare_page, fan_out.record_status,
+                              fan_out.cancel_recipients],
                   graceful_shutdown_timeout=drain)
     limits = settings.channel_rate_limits
     channel_workers = [

@@ -21,4 +21,4 @@ class AudienceActivities:
         user = await users.get(self._pool, inp.user_id)
         if user is None:
             raise ApplicationError(f"user '{inp.user_id}' does not exist", type=NOT_FOUND, non_retryable=True)
-        return decide(user, inp.channels, inp.category, inp.priority, inp.now)
+        return decide(user, inp.channels, inp.category, inp.priority, inp.now, inp.to)

@@ -7,9 +7,6 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import (
-    Priority,
-    SearchAttributePair,
-    TypedSearchAttributes,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
@@ -19,12 +16,9 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.errors import ApiError
 from core.models import NotificationInput, NotificationState, RetryConfig
 from core.settings import Settings
-from core.temporal import CHANNEL_KEY, PRIORITY_KEY, RECIPIENT_KEY, STATUS_KEY
+from core.temporal import notification_search_attributes, task_priority
 from providers.registry import chain_names
 from workflows.notification import NotificationWorkflow
-
-# Temporal task priority: 1 is taken first. OTP codes go ahead of any marketing backlog.
-PRIORITY_KEYS = {"otp": 1, "transactional": 3, "marketing": 5}
 
 
 def retry_config(settings: Settings) -> RetryConfig:
@@ -61,16 +55,9 @@ async def start(client: Client, settings: Settings,
             task_queue=settings.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=TypedSearchAttributes([
-                SearchAttributePair(STATUS_KEY, row["status"]),
-                SearchAttributePair(CHANNEL_KEY, list(row["channels"])),
-                SearchAttributePair(PRIORITY_KEY, row["priority"]),
-                SearchAttributePair(RECIPIENT_KEY, row["user_id"] or "-"),
-            ]),
-            # Within one priority, fairness shares workers between categories: one category's blast
-            # cannot starve another's sends (needs matching.enableFairness on the server).
-            priority=Priority(priority_key=PRIORITY_KEYS.get(row["priority"], 3),
-                              fairness_key=row["category"] or "uncategorized"),
+            search_attributes=notification_search_attributes(row["status"], row["channels"], row["priority"],
+                                                             row["user_id"]),
+            priority=task_priority(row["priority"], row["category"]),
             task_timeout=timedelta(seconds=10),
         )
     except WorkflowAlreadyStartedError:

@@ -245,6 +245,41 @@ class NotificationDetail(NotificationPublic):
     timeline: list[TimelineEvent]
 
 
+# -- broadcasts --
+
+class Audience(Strict):
+    user_ids: list[Annotated[str, Field(min_length=1, max_length=128)]] | None = Field(default=None, min_length=1,
+                                                                                        max_length=10_000)
+    topic: Name | None = None
+    all: bool | None = None
+
+    @model_validator(mode="after")
+    def exactly_one(self) -> Audience:
+        given = [k for k in ("user_ids", "topic", "all") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError('give exactly one of {"user_ids": [...]}, {"topic": "..."} or {"all": true}')
+        return self
+
+
+class BroadcastCreate(Strict):
+    template: str = Field(min_length=1, max_length=128)
+    template_version: int | None = Field(default=None, ge=1)
+    data: dict[str, Any] = Field(default_factory=dict)
+    channels: list[Channel] = Field(min_length=1, max_length=6)
+    priority: Priority = Priority.MARKETING
+    category: str | None = Field(default=None, max_length=64)
+    audience: Audience
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=255)
+
+
+class BroadcastPublic(BaseModel):
+    id: str
+    workflow_id: str
+    status: str
+    recipients: int
+    counts: dict[str, int]
+
+
 # -- dead-letter queue --
 
 class DeadLetterPublic(BaseModel):

@@ -8,6 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from core.models import AudienceDecision, Priority
+from core.recipients import resolve_addresses
 
 
 def _parse(hhmm: str) -> time:
@@ -38,15 +39,22 @@ def quiet_until(preferences: dict[str, Any], timezone: str | None, now: datetime
 
 
 def decide(user: dict[str, Any], channels: list[str], category: str | None, priority: str,
-           now: datetime) -> AudienceDecision:
-    if priority == Priority.OTP:
-        return AudienceDecision(channels=list(channels))  # one-time codes ignore opt-outs and quiet hours
+           now: datetime, to: dict[str, str] | None = None) -> AudienceDecision:
+    # A channel the user has no address for is skipped, not failed: a broadcast to everyone must not fill
+    # the dead-letter queue with users who never gave a phone number.
+    _, unreachable = resolve_addresses(channels, to or {}, user)
+    no_address = {c: f"the user has no address for channel '{c}'" for c in unreachable}
+    channels = [c for c in channels if c not in no_address]
+    if not channels:
+        return AudienceDecision(skipped_channels=no_address, skip_reason="; ".join(no_address.values()))
+    if priority == Priority.OTP:  # one-time codes ignore opt-outs and quiet hours
+        return AudienceDecision(channels=list(channels), skipped_channels=no_address)
     preferences = user.get("preferences") or {}
     if category and (preferences.get("categories") or {}).get(category) is False:
         return AudienceDecision(skip_reason=f"the user opted out of category '{category}'")
     opted_out = {c for c, on in (preferences.get("channels") or {}).items() if on is False}
     allowed = [c for c in channels if c not in opted_out]
-    skipped = {c: f"the user opted out of channel '{c}'" for c in channels if c in opted_out}
+    skipped = no_address | {c: f"the user opted out of channel '{c}'" for c in channels if c in opted_out}
     if not allowed:
         return AudienceDecision(skipped_channels=skipped,
                                 skip_reason=f"the user opted out of every channel asked for ({', '.join(channels)})")

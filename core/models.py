@@ -115,6 +115,7 @@ class AudienceInput:
     category: str | None
     priority: str
     now: datetime
+    to: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -198,3 +199,41 @@ class DeadLetterResolution:
     notification_id: str
     resolution: str  # "retried" | "discarded" | "canceled" | "expired"
     at: datetime
+
+
+@dataclass
+class BroadcastInput:
+    broadcast_id: str
+    template: str
+    template_version: int
+    data: dict[str, Any]
+    channels: list[str]
+    priority: str
+    category: str | None
+    retry: RetryConfig = field(default_factory=RetryConfig)
+    provider_chains: dict[str, int] = field(default_factory=dict)
+    # Fan-out shape: recipients per page, pages per workflow run before continue_as_new keeps history small.
+    page_size: int = 500
+    pages_per_run: int = 4
+    # Carried across continue_as_new: the last user id started, and how many were started so far.
+    cursor: str | None = None
+    started: int = 0
+
+
+@dataclass
+class BroadcastPageInput:
+    broadcast_id: str
+    after: str | None
+    limit: int
+
+
+@dataclass
+class BroadcastPage:
+    user_ids: list[str]
+
+
+@dataclass
+class BroadcastStatus:
+    broadcast_id: str
+    status: str
+    recipients: int

@@ -5,7 +5,7 @@ from __future__ import annotations
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
-from temporalio.common import SearchAttributeKey
+from temporalio.common import Priority, SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.settings import Settings
@@ -21,6 +21,26 @@ SEARCH_ATTRIBUTES: dict[str, IndexedValueType.ValueType] = {
     "NotificationPriority": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
     "RecipientId": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
 }
+
+
+# Temporal task priority: 1 is taken first. OTP codes go ahead of any marketing backlog.
+PRIORITY_KEYS = {"otp": 1, "transactional": 3, "marketing": 5}
+
+
+def task_priority(priority: str, category: str | None) -> Priority:
+    """Within one priority, fairness shares workers between categories: one category's blast cannot starve
+    another's sends (needs matching.enableFairness on the server)."""
+    return Priority(priority_key=PRIORITY_KEYS.get(priority, 3), fairness_key=category or "uncategorized")
+
+
+def notification_search_attributes(status: str, channels: list[str], priority: str,
+                                   user_id: str | None) -> TypedSearchAttributes:
+    return TypedSearchAttributes([
+        SearchAttributePair(STATUS_KEY, status),
+        SearchAttributePair(CHANNEL_KEY, list(channels)),
+        SearchAttributePair(PRIORITY_KEY, priority),
+        SearchAttributePair(RECIPIENT_KEY, user_id or "-"),
+    ])
 
 
 def dev_server_search_attribute_args() -> list[str]:

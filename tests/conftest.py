@@ -165,6 +165,7 @@ async def stack(dev_env: WorkflowEnvironment, database_url: str, pool: asyncpg.P
         HERALD_SMS_WEBHOOK_URL=f"{http_receiver.base}/sms",  # push stays unconfigured: it is refused
         # Short enough that a receiver can answer after it: the retry must carry the same webhook-id.
         HERALD_DELIVERY_TIMEOUT_S=2.0,
+        HERALD_BROADCAST_PAGE_SIZE=50,  # small pages: continue_as_new happens within a few hundred users
         # Short backoff so dead-letter paths take well under a second on the real server.
         HERALD_RETRY_INITIAL_S=0.05, HERALD_RETRY_BACKOFF=2.0, HERALD_RETRY_MAX_S=0.2,
     )

@@ -174,7 +174,7 @@ class NotificationWorkflow:
                 decision = await workflow.execute_activity_method(
                     AudienceActivities.check_audience,
                     AudienceInput(notification_id=inp.notification_id, user_id=inp.user_id, channels=inp.channels,
-                                  category=inp.category, priority=inp.priority, now=workflow.now()),
+                                  category=inp.category, priority=inp.priority, now=workflow.now(), to=inp.to),
                     start_to_close_timeout=_STORE_TIMEOUT,
                     retry_policy=replace(_STORE_RETRY, non_retryable_error_types=[NOT_FOUND]),
                 )

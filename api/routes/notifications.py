@@ -66,7 +66,19 @@ async def create_notifications_in_bulk(body: BulkCreate, pool: PoolDep, temporal
         return BulkItemResult(index=index, status="accepted" if status == 202 else "duplicate",
                               notification=notification)
 
-    results = await asyncio.gather(*(one(i, item) for i, item in enumerate(body.notifications)))
+    # Items repeating an earlier item's key go second, so that within a batch the first occurrence wins.
+    seen: set[str] = set()
+    first: list[int] = []
+    repeats: list[int] = []
+    for i, item in enumerate(body.notifications):
+        key = item.get("idempotency_key") if isinstance(item, dict) else None
+        (repeats if isinstance(key, str) and key in seen else first).append(i)
+        if isinstance(key, str):
+            seen.add(key)
+    by_index = dict(zip(first, await asyncio.gather(*(one(i, body.notifications[i]) for i in first)), strict=True))
+    by_index |= dict(zip(repeats, await asyncio.gather(*(one(i, body.notifications[i]) for i in repeats)),
+                         strict=True))
+    results = [by_index[i] for i in range(len(body.notifications))]
     counts: dict[str, int] = {}
     for r in results:
         counts[r.status] = counts.get(r.status, 0) + 1

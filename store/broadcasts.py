@@ -1,0 +1,110 @@
+"""Broadcasts and the pages of recipients their workflow fans out to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from store.db import Connection, Executor
+
+_COLUMNS = """id, idempotency_key, request_hash, workflow_id, status, template, template_version, data, channels,
+              priority, category, audience, recipients, created_at, updated_at"""
+
+
+@dataclass
+class NewBroadcast:
+    id: str
+    idempotency_key: str
+    request_hash: str
+    workflow_id: str
+    template: str
+    template_version: int
+    data: dict[str, Any]
+    channels: list[str]
+    priority: str
+    category: str | None
+    audience: dict[str, Any]
+
+
+async def insert(conn: Executor, b: NewBroadcast) -> tuple[dict[str, Any], bool]:
+    row = await conn.fetchrow(
+        f"""INSERT INTO broadcast (id, idempotency_key, request_hash, workflow_id, status, template, template_version,
+                                   data, channels, priority, category, audience)
+            VALUES ($1, $2, $3, $4, 'accepted', $5, $6, $7, $8, $9, $10, $11)
+            ON CONFLICT (idempotency_key) DO NOTHING RETURNING {_COLUMNS}""",
+        b.id, b.idempotency_key, b.request_hash, b.workflow_id, b.template, b.template_version, b.data, b.channels,
+        b.priority, b.category, b.audience,
+    )
+    if row is not None:
+        return dict(row), True
+    existing = await conn.fetchrow(f"SELECT {_COLUMNS} FROM broadcast WHERE idempotency_key = $1", b.idempotency_key)
+    assert existing is not None
+    return dict(existing), False
+
+
+async def get(conn: Executor, broadcast_id: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM broadcast WHERE id = $1", broadcast_id)
+    return dict(row) if row else None
+
+
+async def counts(conn: Executor, broadcast_id: str) -> dict[str, int]:
+    rows = await conn.fetch(
+        "SELECT status, count(*) AS n FROM notification WHERE broadcast_id = $1 GROUP BY status", broadcast_id
+    )
+    return {r["status"]: r["n"] for r in rows}
+
+
+async def set_status(conn: Executor, broadcast_id: str, status: str, recipients: int) -> None:
+    await conn.execute(
+        "UPDATE broadcast SET status = $2, recipients = $3, updated_at = now() WHERE id = $1",
+        broadcast_id, status, recipients,
+    )
+
+
+async def prepare_page(conn: Connection, broadcast: dict[str, Any], after: str | None,
+                       limit: int) -> list[str]:
+    """The next page of the audience (users ordered by id, after `after`), each given its notification row.
+
+    Rows that exist already (a page prepared again after a crash) are left alone: ON CONFLICT on the
+    recipient's idempotency key. Returns the page's user ids.
+    """
+    audience = broadcast["audience"]
+    async with conn.transaction():
+        rows = await conn.fetch(
+            """WITH page AS (
+                   SELECT id FROM app_user
+                   WHERE ($2::text IS NULL OR id > $2)
+                     AND ($3::text[] IS NULL OR id = ANY($3))
+                     AND ($4::text IS NULL OR topics @> ARRAY[$4]::text[])
+                   ORDER BY id LIMIT $5
+               ), inserted AS (
+                   INSERT INTO notification (id, idempotency_key, request_hash, workflow_id, status, user_id,
+                                             channels, priority, category, template, template_version, data,
+                                             broadcast_id)
+                   SELECT $1 || '-' || p.id, 'broadcast:' || $1 || ':' || p.id, b.request_hash,
+                          'notification-' || $1 || '-' || p.id, 'accepted', p.id, b.channels, b.priority,
+                          b.category, b.template, b.template_version, b.data, $1
+                   FROM page p CROSS JOIN broadcast b WHERE b.id = $1
+                   ON CONFLICT (idempotency_key) DO NOTHING
+                   RETURNING id, created_at
+               ), deliveries AS (
+                   INSERT INTO delivery (notification_id, channel, status)
+                   SELECT i.id, c, 'accepted' FROM inserted i CROSS JOIN unnest($6::text[]) AS c
+               ), events AS (
+                   INSERT INTO notification_event (notification_id, at, event, detail)
+                   SELECT i.id, i.created_at, 'accepted', 'part of broadcast ' || $1 FROM inserted i
+               )
+               SELECT id FROM page ORDER BY id""",
+            broadcast["id"], after, audience.get("user_ids"), audience.get("topic"), limit, broadcast["channels"],
+        )
+    return [r["id"] for r in rows]
+
+
+async def open_notification_ids(conn: Executor, broadcast_id: str) -> list[str]:
+    rows = await conn.fetch(
+        """SELECT id FROM notification WHERE broadcast_id = $1
+           AND status NOT IN ('delivered', 'canceled', 'discarded', 'skipped')""",
+        broadcast_id,
+    )
+    return [r["id"] for r in rows]

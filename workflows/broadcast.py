@@ -1,0 +1,99 @@
+"""BroadcastWorkflow: fans one message out to an audience, a page at a time, with flat memory and history.
+
+Each page of recipients is read from PostgreSQL with a keyset cursor and becomes one child
+NotificationWorkflow per user, id `notification-<broadcast>-<user>`: deterministic, so a page started again
+(a replay, a restart) never doubles anyone. Children are abandoned, not awaited: each owns its own
+preferences, retries and dead-lettering, and progress is counted from the read model. After a few pages
+the workflow continues as new with its cursor, so its history stays small at any audience size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.broadcast import BroadcastActivities
+    from core.ids import workflow_id_for
+    from core.models import BroadcastInput, BroadcastPageInput, BroadcastStatus, NotificationInput
+    from core.temporal import notification_search_attributes, task_priority
+    from workflows.notification import NotificationWorkflow
+
+_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
+_TIMEOUT = timedelta(seconds=60)
+
+
+@workflow.defn(name="BroadcastWorkflow")
+class BroadcastWorkflow:
+    def __init__(self) -> None:
+        self._cancel_requested = False
+        self._started = 0
+
+    @workflow.signal
+    def cancel(self) -> None:
+        self._cancel_requested = True
+
+    @workflow.query
+    def started(self) -> int:
+        return self._started
+
+    @workflow.run
+    async def run(self, inp: BroadcastInput) -> int:
+        self._started = inp.started
+        if inp.cursor is None and inp.started == 0:
+            await self._status(inp, "sending")
+        cursor = inp.cursor
+        for _ in range(inp.pages_per_run):
+            if self._cancel_requested:
+                break
+            page = await workflow.execute_activity_method(
+                BroadcastActivities.prepare_page,
+                BroadcastPageInput(broadcast_id=inp.broadcast_id, after=cursor, limit=inp.page_size),
+                start_to_close_timeout=_TIMEOUT, retry_policy=_RETRY,
+            )
+            # All of a page's children start in one workflow task: one round trip, not one per child.
+            await asyncio.gather(*(self._start_child(inp, user_id) for user_id in page.user_ids))
+            self._started += len(page.user_ids)
+            if len(page.user_ids) < inp.page_size:
+                await self._status(inp, "sent")
+                return self._started
+            cursor = page.user_ids[-1]
+        if self._cancel_requested:
+            await workflow.execute_activity_method(
+                BroadcastActivities.cancel_recipients, inp.broadcast_id,
+                start_to_close_timeout=timedelta(minutes=10), heartbeat_timeout=timedelta(seconds=30),
+                retry_policy=_RETRY,
+            )
+            await self._status(inp, "canceled")
+            return self._started
+        workflow.continue_as_new(replace(inp, cursor=cursor, started=self._started))
+
+    async def _start_child(self, inp: BroadcastInput, user_id: str) -> None:
+        notification_id = f"{inp.broadcast_id}-{user_id}"
+        try:
+            await workflow.start_child_workflow(
+                NotificationWorkflow.run,
+                NotificationInput(notification_id=notification_id, channels=list(inp.channels),
+                                  template=inp.template, template_version=inp.template_version, data=inp.data,
+                                  user_id=user_id, priority=inp.priority, category=inp.category, retry=inp.retry,
+                                  provider_chains=inp.provider_chains),
+                id=workflow_id_for(notification_id),
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                search_attributes=notification_search_attributes("accepted", inp.channels, inp.priority, user_id),
+                priority=task_priority(inp.priority, inp.category),
+            )
+        except WorkflowAlreadyStartedError:
+            pass  # started by an earlier run of this page: that recipient already has their notification
+
+    async def _status(self, inp: BroadcastInput, status: str) -> None:
+        await workflow.execute_activity_method(
+            BroadcastActivities.record_status,
+            BroadcastStatus(broadcast_id=inp.broadcast_id, status=status, recipients=self._started),
+            start_to_close_timeout=_TIMEOUT, retry_policy=_RETRY,
+        )
