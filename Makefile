@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up worker test lint fmt clean
+.PHONY: up worker test lint fmt clean broadcast-scale
 
 $(STAMP): pyproject.toml
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ worker: $(STAMP)  ## one more worker against a running stack (TEMPORAL_ADDRESS, 
 
 test: $(STAMP)  ## the whole suite on a real Temporal server and a real PostgreSQL
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+N ?= 20000
+broadcast-scale: $(STAMP)  ## a broadcast to N users on its own stack (QUICK=1: 300 users)
+	$(BIN)/python -m bench.broadcast_scale --users $(if $(QUICK),300,$(N)) $(if $(QUICK),--page-size 100,)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
