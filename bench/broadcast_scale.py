@@ -122,7 +122,7 @@ async def run(users: int, page_size: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=20_000)
-    parser.add_argument("--page-size", type=int, default=500)
+    parser.add_argument("--page-size", type=int, default=250)
     args = parser.parse_args()
     print(f"broadcast to {args.users} users (pages of {args.page_size}), on a fresh embedded stack")
     result = asyncio.run(run(args.users, args.page_size))

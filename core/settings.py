@@ -58,7 +58,7 @@ class Settings(BaseSettings):
     # Sends per second per channel, enforced by the Temporal server across all workers: "email=10,sms=5".
     rate_limits: str = Field(default="", alias="HERALD_RATE_LIMITS")
     # How many deliveries of one channel a worker runs at once (unset: the SDK's default, 100).
-    broadcast_page_size: int = Field(default=500, ge=1, le=5000, alias="HERALD_BROADCAST_PAGE_SIZE")
+    broadcast_page_size: int = Field(default=250, ge=1, le=2000, alias="HERALD_BROADCAST_PAGE_SIZE")
     max_concurrent_deliveries: int | None = Field(default=None, ge=1, alias="HERALD_MAX_CONCURRENT_DELIVERIES")
 
     @field_validator("admin_key")
