@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     push_fallback_urls: str = Field(default="", alias="HERALD_PUSH_FALLBACK_URLS")
     webhook_secret: str | None = Field(default=None, alias="HERALD_WEBHOOK_SECRET")
     webhook_timeout_s: float = Field(default=10.0, gt=0, alias="HERALD_WEBHOOK_TIMEOUT_S")
+    # Hosts or CIDRs that user webhooks may reach although private or loopback: "hooks.internal,10.1.0.0/16".
+    webhook_allowed_hosts: str = Field(default="", alias="HERALD_WEBHOOK_ALLOWED_HOSTS")
 
     # Sends per second per channel, enforced by the Temporal server across all workers: "email=10,sms=5".
     rate_limits: str = Field(default="", alias="HERALD_RATE_LIMITS")

@@ -17,6 +17,7 @@ import httpx
 
 from providers import signing
 from providers.base import OutgoingMessage, PermanentDeliveryError, ProviderReceipt, TransientDeliveryError
+from providers.egress import Allowlist, vet
 
 Payload = Callable[[OutgoingMessage], dict[str, Any]]
 _TRANSIENT_STATUSES = {408, 429}
@@ -56,20 +57,27 @@ class HttpGatewayProvider:
     """Posts one signed JSON request per attempt. `url=None` sends to the message's address (webhooks)."""
 
     def __init__(self, name: str, client: httpx.AsyncClient, secret: str, payload: Payload,
-                 url: str | None = None):
+                 url: str | None = None, allow: Allowlist | None = None):
         self.name = name
         self._client = client
         self._secret = secret
         self._payload = payload
         self._url = url
+        # Only addresses that users supply are vetted; an operator's gateway URL is trusted as configured.
+        self._allow = allow
 
     async def send(self, message: OutgoingMessage) -> ProviderReceipt:
         url = self._url or message.address
         body = json.dumps(self._payload(message), separators=(",", ":")).encode()
         # The webhook id is the delivery's, not the attempt's: receivers deduplicate on it.
         headers = signing.headers(self._secret, message.delivery_key, int(time.time()), body)
+        extensions: dict[str, Any] = {}
+        if self._allow is not None:
+            target = await vet(url, self._allow)
+            url, headers["Host"] = target.url, target.host_header
+            extensions["sni_hostname"] = target.hostname
         try:
-            response = await self._client.post(url, content=body, headers=headers)
+            response = await self._client.post(url, content=body, headers=headers, extensions=extensions)
         except httpx.InvalidURL as exc:
             raise PermanentDeliveryError(f"{self.name}: invalid URL: {exc}") from exc
         except httpx.HTTPError as exc:

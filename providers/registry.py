@@ -11,6 +11,7 @@ from core.models import Channel
 from core.secrets import webhook_secret
 from core.settings import Settings
 from providers.base import Provider
+from providers.egress import Allowlist
 from providers.http_gateway import HttpGatewayProvider, push_payload, sms_payload, webhook_payload
 from providers.in_app import InAppProvider
 from providers.sim import SimProvider
@@ -78,7 +79,8 @@ def build_providers(pool: asyncpg.Pool, settings: Settings) -> Providers:
             for name, (host, port) in zip(names[Channel.EMAIL.value], smtp_relays(settings), strict=True)]
     chains: dict[str, list[Provider]] = {
         Channel.EMAIL.value: list(smtp),
-        Channel.WEBHOOK.value: [HttpGatewayProvider("webhook", http, secret, webhook_payload)],
+        Channel.WEBHOOK.value: [HttpGatewayProvider("webhook", http, secret, webhook_payload,
+                                                    allow=Allowlist.parse(settings.webhook_allowed_hosts))],
         Channel.IN_APP.value: [InAppProvider(pool)],
         Channel.SIM.value: [SimProvider()],
     }

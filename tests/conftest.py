@@ -163,6 +163,7 @@ async def stack(dev_env: WorkflowEnvironment, database_url: str, pool: asyncpg.P
         HERALD_SMTP_HOST="127.0.0.1", HERALD_SMTP_PORT=smtp_sink.port,
         HERALD_SMTP_FALLBACKS=f"127.0.0.1:{smtp_fallback_sink.port}",
         HERALD_SMS_WEBHOOK_URL=f"{http_receiver.base}/sms",  # push stays unconfigured: it is refused
+        HERALD_WEBHOOK_ALLOWED_HOSTS="127.0.0.1",  # the test receiver; any other loopback address is refused
         # Short enough that a receiver can answer after it: the retry must carry the same webhook-id.
         HERALD_DELIVERY_TIMEOUT_S=2.0,
         HERALD_BROADCAST_PAGE_SIZE=50,  # small pages: continue_as_new happens within a few hundred users

@@ -161,3 +161,21 @@ async def test_a_failed_channel_is_redriven_alone(api: Api) -> None:
     assert {d["channel"]: d["status"] for d in done["deliveries"]} == {"sms": "delivered", "webhook": "delivered"}
     assert len(api.stack.http_receiver.for_key(phone)) == 1, "a redrive must not re-send the delivered channel"
     assert len(api.stack.http_receiver.for_key(path)) == 2
+
+
+async def test_a_webhook_to_a_loopback_address_not_allowed_is_refused(api: Api) -> None:
+    template = await api.template()
+    n = await api.send(template, to={"webhook": f"http://127.0.0.2:{api.stack.http_receiver.port}/hook/x"},
+                       channels=["webhook"])
+    parked = await api.until_status(n["id"], "dead_lettered")
+    assert parked["attempts"] == 1 and "refused to send to '127.0.0.2'" in parked["last_error"]
+
+
+async def test_redirects_are_not_followed(api: Api) -> None:
+    template = await api.template()
+    path, elsewhere = f"/hook/{uid('w')}", f"/hook/{uid('elsewhere')}"
+    location = f"{api.stack.http_receiver.base}{elsewhere}"
+    api.stack.http_receiver.script[path] = [Reply(302, headers={"Location": location})]
+    n = await api.send(template, to={"webhook": f"{api.stack.http_receiver.base}{path}"}, channels=["webhook"])
+    parked = await api.until_status(n["id"], "dead_lettered")
+    assert "HTTP 302" in parked["last_error"] and api.stack.http_receiver.for_key(elsewhere) == []
