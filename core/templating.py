@@ -3,16 +3,67 @@
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedError, meta
 from jinja2.exceptions import SecurityError
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import MAX_RANGE, SandboxedEnvironment
 
-_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+# Limits on one render, so a template cannot hang a worker or fill its memory.
+RENDER_SECONDS = 1.0
+MAX_OUTPUT_CHARS = 512 * 1024
+_deadline: ContextVar[float] = ContextVar("herald_render_deadline", default=float("inf"))
+
+
+class RenderLimitError(Exception):
+    pass
+
+
+def _check_deadline() -> None:
+    if time.monotonic() > _deadline.get():
+        raise RenderLimitError(f"rendering took longer than {RENDER_SECONDS:g} s")
+
+
+def _bounded_range(*args: int) -> Iterator[int]:
+    """`range` for templates: the sandbox's size cap, plus the render deadline checked as the loop runs."""
+    values = range(*args)
+    if len(values) > MAX_RANGE:
+        raise RenderLimitError(f"range of {len(values)} items is larger than {MAX_RANGE}")
+    for i, value in enumerate(values):
+        if i % 256 == 0:
+            _check_deadline()
+        yield value
+
+
+class _Sandbox(SandboxedEnvironment):
+    """The Jinja2 sandbox (no attribute walks to Python internals), with `*` and `**` bounded."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and isinstance(right, int) and abs(right) > 64:
+            raise RenderLimitError("exponent too large")
+        if operator == "*" and isinstance(left, str | list | tuple) and isinstance(right, int):
+            if len(left) * right > MAX_OUTPUT_CHARS:
+                raise RenderLimitError(f"a repeated value would exceed {MAX_OUTPUT_CHARS} characters")
+        if operator == "*" and isinstance(right, str | list | tuple) and isinstance(left, int):
+            return self.call_binop(context, operator, right, left)
+        return super().call_binop(context, operator, left, right)
+
+
+def _environment(autoescape: bool) -> SandboxedEnvironment:
+    env = _Sandbox(undefined=StrictUndefined, autoescape=autoescape, keep_trailing_newline=True)
+    env.globals["range"] = _bounded_range
+    return env
+
+
+_env = _environment(autoescape=False)
 # HTML bodies escape what the data brings: a user's name cannot inject markup into an email.
-_html_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=True, keep_trailing_newline=True)
+_html_env = _environment(autoescape=True)
 _UNDEFINED_NAME = re.compile(r"'([^']+)' is undefined")
 
 
@@ -53,9 +104,27 @@ def variables(*sources: str | None) -> list[str]:
     return sorted(names)
 
 
+def _render_bounded(template: Template, context: dict[str, Any]) -> str:
+    """Renders in chunks, stopping at the output cap or the deadline (checked between chunks and in loops)."""
+    token = _deadline.set(time.monotonic() + RENDER_SECONDS)
+    try:
+        size, parts = 0, []
+        for chunk in template.generate(context):
+            size += len(chunk)
+            if size > MAX_OUTPUT_CHARS:
+                raise RenderLimitError(f"the output is larger than {MAX_OUTPUT_CHARS} characters")
+            _check_deadline()
+            parts.append(chunk)
+        return "".join(parts)
+    finally:
+        _deadline.reset(token)
+
+
 def _render_one(source: str, context: dict[str, Any], field: str) -> str:
     try:
-        return (_html_env if field == "html" else _env).from_string(source).render(context)
+        return _render_bounded((_html_env if field == "html" else _env).from_string(source), context)
+    except RenderLimitError as exc:
+        raise TemplateError(f"template {field} exceeded a limit: {exc}", field=field) from exc
     except TemplateSyntaxError as exc:
         raise TemplateError(f"template {field} has a syntax error on line {exc.lineno}: {exc.message}",
                             field=field, line=exc.lineno) from exc

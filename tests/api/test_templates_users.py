@@ -119,3 +119,11 @@ async def test_an_html_body_is_rendered_with_escaping(api: Api) -> None:
     assert r.json()["html"] == "<p>Hi <b>&lt;script&gt;x&lt;/script&gt;</b></p>"
     r = await api.http.post("/v1/templates", headers=api.h, json={"name": uid("tpl"), "body": "ok", "html": "{% if %}"})
     assert assert_error(r, 422, "template_syntax_error")["details"][0]["field"] == "html"  # type: ignore[index]
+
+
+async def test_template_attacks_answer_422_not_500(api: Api) -> None:
+    for body in ["{{ ''.__class__.__mro__ }}", "{{ 'x' * 100000000 }}",
+                 "{% for a in range(99999) %}{% for b in range(99999) %}{% endfor %}{% endfor %}"]:
+        name = await api.template(body=body, subject=None)
+        r = await api.http.post(f"/v1/templates/{name}/preview", json={"data": {}}, headers=api.h)
+        assert_error(r, 422, "template_error")
