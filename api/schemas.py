@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Generic, TypeVar
 from zoneinfo import available_timezones
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from core.models import Channel, Priority
 
@@ -16,6 +17,33 @@ T = TypeVar("T")
 Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+# Limits on template data: it travels in every workflow's history and every render.
+MAX_DATA_BYTES = 64 * 1024
+MAX_DATA_DEPTH = 8
+# How far ahead a notification may be scheduled.
+MAX_SCHEDULE_AHEAD = timedelta(days=366)
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
+def check_data(value: dict[str, Any]) -> dict[str, Any]:
+    size = len(json.dumps(value, separators=(",", ":"), default=str).encode())
+    if size > MAX_DATA_BYTES:
+        raise ValueError(f"is {size} bytes of JSON; the limit is {MAX_DATA_BYTES}")
+    if _depth(value) > MAX_DATA_DEPTH:
+        raise ValueError(f"nests deeper than {MAX_DATA_DEPTH} levels")
+    return value
+
+
+TemplateData = Annotated[dict[str, Any], AfterValidator(check_data)]
 
 
 class Strict(BaseModel):
@@ -60,7 +88,7 @@ class TemplatePublic(BaseModel):
 
 
 class PreviewRequest(Strict):
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: TemplateData = Field(default_factory=dict)
     user_id: str | None = None
 
 
@@ -162,7 +190,7 @@ class NotificationCreate(Strict):
     channels: list[Channel] = Field(min_length=1, max_length=6)
     template: str = Field(min_length=1, max_length=128)
     template_version: int | None = Field(default=None, ge=1)
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: TemplateData = Field(default_factory=dict)
     priority: Priority = Priority.TRANSACTIONAL
     category: str | None = Field(default=None, max_length=64)
     send_at: datetime | None = None
@@ -180,6 +208,8 @@ class NotificationCreate(Strict):
     def aware(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.tzinfo is None:
             raise ValueError("must carry a time zone, for example 2026-11-22T10:00:00Z")
+        if value is not None and value > datetime.now(UTC) + MAX_SCHEDULE_AHEAD:
+            raise ValueError(f"is more than {MAX_SCHEDULE_AHEAD.days} days ahead")
         return value
 
     @model_validator(mode="after")
@@ -264,7 +294,7 @@ class Audience(Strict):
 class BroadcastCreate(Strict):
     template: str = Field(min_length=1, max_length=128)
     template_version: int | None = Field(default=None, ge=1)
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: TemplateData = Field(default_factory=dict)
     channels: list[Channel] = Field(min_length=1, max_length=6)
     priority: Priority = Priority.MARKETING
     category: str | None = Field(default=None, max_length=64)

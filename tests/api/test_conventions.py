@@ -109,3 +109,23 @@ async def test_metrics_report_outcomes_from_the_read_model(api: Api) -> None:
                  if line.startswith('herald_notifications{channel="sim",priority="otp",status="delivered"}')]
     assert delivered and float(delivered[0].split()[-1]) >= 1
     assert "herald_dlq_size" in text and "herald_accept_latency_seconds_bucket" in text
+
+
+async def test_input_limits_name_the_field(api: Api) -> None:
+    template = await api.template()
+    base = {"template": template, "to": {"sim": "ok"}, "channels": ["sim"]}
+    deep: dict[str, object] = {"name": "x"}
+    for _ in range(10):
+        deep = {"next": deep}
+    cases = [
+        ({**base, "data": {"name": "x", "blob": "y" * 70_000}}, "data", "bytes of JSON"),
+        ({**base, "data": {"name": "x", **deep}}, "data", "nests deeper"),
+        ({**base, "data": {"name": "x"}, "send_at": "2031-01-01T00:00:00Z"}, "send_at", "days ahead"),
+        ({**base, "data": {"name": "x"}, "category": "c" * 65}, "category", "at most 64"),
+        ({**base, "data": {"name": "x"}, "idempotency_key": "k" * 256}, "idempotency_key", "at most 255"),
+    ]
+    for body, field, words in cases:
+        r = await api.http.post("/v1/notifications", json=body, headers=api.h)
+        error = assert_error(r, 422, "validation_error")
+        detail = error["details"][0]  # type: ignore[index]
+        assert detail["field"] == field and words in detail["message"], (field, detail)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime, timedelta
 
 from devstack.temporal_server import temporal_binary
 from tests.api.conftest import Api
@@ -42,7 +43,8 @@ async def test_list_by_search_attribute_query_status_and_signal_retry(api: Api) 
 async def test_cli_cancel_ends_the_notification_as_canceled(api: Api) -> None:
     template = await api.template()
     user_id = await api.user()
-    n = await api.send(template, user_id=user_id, channels=["in_app"], send_at="2099-01-01T00:00:00Z")
+    send_at = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+    n = await api.send(template, user_id=user_id, channels=["in_app"], send_at=send_at)
     await temporal(api, "workflow", "cancel", "-w", n["workflow_id"])
     await api.until_status(n["id"], "canceled")
 
