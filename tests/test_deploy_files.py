@@ -37,6 +37,8 @@ def test_compose_environment_names_settings_the_code_reads() -> None:
         if name in ("api", "worker", "migrate"):
             for key in service["environment"]:
                 assert key in aliases, f"{name} sets {key}, which Herald does not read"
+    # Several workers sign webhooks: they must share one secret rather than each generating its own.
+    assert "HERALD_WEBHOOK_SECRET" in compose()["services"]["worker"]["environment"]
     api = compose()["services"]["api"]
     assert api["environment"]["TEMPORAL_ADDRESS"] == "temporal:7233"
     assert api["environment"]["DATABASE_URL"].startswith("postgresql://") and "@postgres:5432/" in api[
