@@ -63,7 +63,7 @@ async def start(client: Client, settings: Settings,
     except WorkflowAlreadyStartedError:
         return None
     except (RPCError, RuntimeError) as exc:
-        if not _is_outage(exc):
+        if not is_outage(exc):
             raise
         raise ApiError(503, "temporal_unavailable",
                        "the notification is stored but its workflow could not be started; "
@@ -78,13 +78,13 @@ async def signal(client: Client, workflow_id: str, name: str) -> bool:
     except (RPCError, RuntimeError) as exc:
         if isinstance(exc, RPCError) and exc.status == RPCStatusCode.NOT_FOUND:
             return False
-        if not _is_outage(exc):
+        if not is_outage(exc):
             raise
         raise ApiError(503, "temporal_unavailable", f"could not signal the workflow: {exc}",
                        headers={"Retry-After": "5"}) from exc
     return True
 
 
-def _is_outage(exc: BaseException) -> bool:
+def is_outage(exc: BaseException) -> bool:
     """Temporal not answering: an RPC error, or the lazy client's first connection failing."""
     return isinstance(exc, RPCError) or str(exc).startswith("Failed client connect")

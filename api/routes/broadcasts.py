@@ -70,7 +70,9 @@ async def create_broadcast(body: BroadcastCreate, pool: PoolDep, temporal: Tempo
                                       priority=task_priority(row["priority"], row["category"]))
     except WorkflowAlreadyStartedError:
         pass
-    except RPCError as exc:
+    except (RPCError, RuntimeError) as exc:
+        if not dispatch.is_outage(exc):
+            raise
         raise ApiError(503, "temporal_unavailable", "the broadcast is stored but could not be started; repeat "
                        "the request with the same Idempotency-Key", {"broadcast_id": row["id"]}) from exc
     return JSONResponse(await _public(pool, row), status_code=202 if created else 200)

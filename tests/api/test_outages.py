@@ -58,3 +58,10 @@ def test_settings_refuse_a_placeholder_admin_key() -> None:
     with pytest.raises(ValueError, match="placeholder"):
         Settings(HERALD_ADMIN_KEY="changeme")
     assert Settings(HERALD_ADMIN_KEY=f"hk_{uuid.uuid4().hex}").admin_key
+
+
+async def test_a_broadcast_while_temporal_is_down_is_503(api_without_temporal: httpx.AsyncClient, api: Api) -> None:
+    template = await api.template()
+    r = await api_without_temporal.post("/v1/broadcasts", json={
+        "template": template, "data": {"name": "x"}, "channels": ["in_app"], "audience": {"user_ids": ["nobody"]}})
+    assert_error(r, 503, "temporal_unavailable")
