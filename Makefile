@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up worker test lint fmt clean broadcast-scale
+.PHONY: up worker test lint fmt clean broadcast-scale bench
 
 $(STAMP): pyproject.toml
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ test: $(STAMP)  ## the whole suite on a real Temporal server and a real PostgreS
 N ?= 20000
 broadcast-scale: $(STAMP)  ## a broadcast to N users on its own stack (QUICK=1: 300 users)
 	$(BIN)/python -m bench.broadcast_scale --users $(if $(QUICK),300,$(N)) $(if $(QUICK),--page-size 100,)
+
+# make bench [N=2000] [C=20] [QUICK=1] [SOAK=600]: results in bench/results/ (JSON + PNG), a table on stdout
+bench: $(STAMP)  ## throughput and latency next to Temporal's own floor, all in one run
+	$(BIN)/python -m bench $(if $(QUICK),--quick,) $(if $(SOAK),--soak $(SOAK),) \
+		$(if $(filter command line,$(origin N)),--n $(N),) $(if $(C),--c $(C),)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

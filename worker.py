@@ -11,7 +11,8 @@ from datetime import timedelta
 
 import asyncpg
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.audience import AudienceActivities
 from activities.broadcast import BroadcastActivities
@@ -45,10 +46,13 @@ async def herald_worker(client: Client, pool: asyncpg.Pool, settings: Settings, 
     drain = timedelta(seconds=10)
     fan_out = BroadcastActivities(pool, client)
     main = Worker(client, task_queue=settings.task_queue, workflows=[NotificationWorkflow, BroadcastWorkflow],
-                  activities=[audience.check_audience, render.render, record.record_status, record.dead_letter,
-                              record.resolve_dead_letter, fan_out.prepare_page, fan_out.record_status,
-                              fan_out.cancel_recipients],
-                  graceful_shutdown_timeout=drain)
+                  # deliver too: channels without a rate limit deliver in a local activity on this worker.
+                  activities=[audience.check_audience, render.render, deliver.deliver, record.record_status,
+                              record.dead_letter, record.resolve_dead_letter, record.find_receipts,
+                              fan_out.prepare_page, fan_out.record_status, fan_out.cancel_recipients],
+                  graceful_shutdown_timeout=drain,
+                  workflow_runner=SandboxedWorkflowRunner() if settings.workflow_sandbox
+                  else UnsandboxedWorkflowRunner())
     limits = settings.channel_rate_limits
     channel_workers = [
         Worker(client, task_queue=delivery_task_queue(settings.task_queue, channel), activities=[deliver.deliver],

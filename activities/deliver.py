@@ -8,6 +8,7 @@ provider receives (`OutgoingMessage.delivery_key`).
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -16,7 +17,13 @@ from temporalio.exceptions import ApplicationError
 
 from activities.errors import PERMANENT_DELIVERY, TRANSIENT_DELIVERY
 from core.models import DeliverInput, DeliverResult
-from providers.base import OutgoingMessage, PermanentDeliveryError, Provider, TransientDeliveryError
+from providers.base import (
+    OutgoingMessage,
+    PermanentDeliveryError,
+    Provider,
+    ProviderReceipt,
+    TransientDeliveryError,
+)
 from store import notifications
 
 # A provider's Retry-After is honoured up to this; a longer one is a misconfiguration, not advice.
@@ -30,8 +37,8 @@ class DeliveryActivities:
 
     @activity.defn(name="deliver")
     async def deliver(self, inp: DeliverInput) -> DeliverResult:
-        info = activity.info()
-        attempt = inp.prior_attempts + info.attempt
+        in_round = inp.attempt_in_round or activity.info().attempt
+        attempt = inp.prior_attempts + in_round
         receipt = await notifications.get_receipt(self._pool, inp.notification_id, inp.channel)
         if receipt is not None:
             return DeliverResult(provider=receipt["provider"], provider_message_id=receipt["provider_message_id"],
@@ -46,13 +53,13 @@ class DeliveryActivities:
                                   address=inp.address, subject=inp.subject, body=inp.body,
                                   user_id=inp.user_id, attempt=attempt, html=inp.html)
         try:
-            sent = await provider.send(message)
+            sent = await _send_through_cancel(provider, message)
         except PermanentDeliveryError as exc:
             await self._log(inp, attempt, "rejected", exc.message, False)
             raise ApplicationError(exc.message, {"attempt": attempt, "provider": provider.name},
                                    type=PERMANENT_DELIVERY, non_retryable=True) from exc
         except TransientDeliveryError as exc:
-            await self._log(inp, attempt, "failed", exc.message, info.attempt < inp.max_attempts)
+            await self._log(inp, attempt, "failed", exc.message, in_round < inp.max_attempts)
             delay = (min(timedelta(seconds=exc.retry_after_s), MAX_RETRY_AFTER)
                      if exc.retry_after_s is not None else None)
             raise ApplicationError(exc.message, {"attempt": attempt, "provider": provider.name},
@@ -70,3 +77,14 @@ class DeliveryActivities:
             await notifications.record_attempt(conn, notification_id=inp.notification_id,
                                                channel=inp.channel, attempt=attempt, outcome=outcome,
                                                error=error, will_retry=will_retry)
+
+
+async def _send_through_cancel(provider: Provider, message: OutgoingMessage) -> ProviderReceipt:
+    """A cancel that arrives while the provider call runs lets it finish: a send that went through is reported
+    as delivered, never hidden behind "canceled" (local deliveries are cancelled in-process; regular ones never
+    see the cancel, as they do not heartbeat)."""
+    send = asyncio.ensure_future(provider.send(message))
+    try:
+        return await asyncio.shield(send)
+    except asyncio.CancelledError:
+        return await send

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 from temporalio import activity
 
-from core.models import DeadLetter, DeadLetterResolution, StatusChange
+from core.models import DeadLetter, DeadLetterResolution, DeliverResult, StatusChange
 from store import notifications
 
 
@@ -26,3 +26,10 @@ class RecordActivities:
     @activity.defn(name="resolve_dead_letter")
     async def resolve_dead_letter(self, resolution: DeadLetterResolution) -> None:
         await notifications.resolve_dead_letters(self._pool, resolution)
+
+    @activity.defn(name="find_receipts")
+    async def find_receipts(self, notification_id: str) -> dict[str, DeliverResult]:
+        """The sends that went through, by channel: the truth a cancel is checked against."""
+        found = await notifications.receipts(self._pool, notification_id)
+        return {channel: DeliverResult(provider=r["provider"], provider_message_id=r["provider_message_id"],
+                                       attempt=r["attempt"], delivered_at=r["at"]) for channel, r in found.items()}

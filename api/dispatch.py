@@ -28,6 +28,14 @@ def retry_config(settings: Settings) -> RetryConfig:
                        delivery_timeout_s=settings.delivery_timeout_s)
 
 
+def queued_channels(settings: Settings, channels: list[str]) -> list[str]:
+    """The channels whose deliveries must go through their task queue: those with a rate limit."""
+    if not settings.local_deliveries:
+        return list(channels)
+    limits = settings.channel_rate_limits
+    return [c for c in channels if c in limits]
+
+
 def workflow_input(row: dict[str, Any], settings: Settings) -> NotificationInput:
     return NotificationInput(
         notification_id=row["id"], channels=list(row["channels"]), template=row["template"],
@@ -36,6 +44,7 @@ def workflow_input(row: dict[str, Any], settings: Settings) -> NotificationInput
         retry=retry_config(settings),
         provider_chains={channel: len(names) for channel, names in chain_names(settings).items()
                          if channel in row["channels"]},
+        queued_channels=queued_channels(settings, list(row["channels"])),
     )
 
 

@@ -4,8 +4,8 @@ One dataclass in and one out for every workflow and activity, so fields can be a
 running workflows. Only stdlib imports here: workflow files import this module inside the sandbox.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: Temporal's converter calls typing.get_type_hints on every
+# dataclass it decodes, and string annotations would be evaluated again each time (~10% of a worker's CPU).
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -75,6 +75,10 @@ class NotificationInput:
     retry: RetryConfig = field(default_factory=RetryConfig)
     # channel -> number of providers in its failover chain (absent: 1), fixed at accept time
     provider_chains: dict[str, int] = field(default_factory=dict)
+    # Channels whose deliveries go through their channel's task queue (a server-enforced rate limit); the
+    # others are delivered by a local activity inside the workflow task. None (inputs from before this
+    # field existed): every channel is queued.
+    queued_channels: list[str] | None = None
 
 
 @dataclass
@@ -160,6 +164,9 @@ class DeliverInput:
     html: str | None = None
     # which provider of the channel's failover chain this round uses (0 is the primary)
     provider_index: int = 0
+    # The attempt within this round when the workflow runs the retries itself (local deliveries, one activity
+    # per attempt); 0: Temporal's retry policy runs them and the activity's own attempt number counts.
+    attempt_in_round: int = 0
 
 
 @dataclass
@@ -212,6 +219,7 @@ class BroadcastInput:
     category: str | None
     retry: RetryConfig = field(default_factory=RetryConfig)
     provider_chains: dict[str, int] = field(default_factory=dict)
+    queued_channels: list[str] | None = None  # as on NotificationInput
     # Fan-out shape: recipients per page, and pages per workflow run before continue_as_new. One page per run:
     # a run that stays open while its children finish records their completions too (measured: ~6 events per
     # child with 4 pages of 500 per run, 12,609 in one run; a run per page closes before most children end).

@@ -62,6 +62,13 @@ class Settings(BaseSettings):
     # How many deliveries of one channel a worker runs at once (unset: the SDK's default, 100).
     broadcast_page_size: int = Field(default=250, ge=1, le=2000, alias="HERALD_BROADCAST_PAGE_SIZE")
     max_concurrent_deliveries: int | None = Field(default=None, ge=1, alias="HERALD_MAX_CONCURRENT_DELIVERIES")
+    # Temporal's Python sandbox re-imports the workflow modules for every workflow run: about 40% of a worker's
+    # CPU. It guards against non-deterministic code, which the test suite (sandbox on) and the replay tests
+    # catch before a deploy, so production workers run without it unless this is set.
+    # Channels without a rate limit deliver in a local activity, inside the workflow task: two fewer server
+    # round trips per notification. Off: every delivery goes through its channel's task queue.
+    local_deliveries: bool = Field(default=True, alias="HERALD_LOCAL_DELIVERIES")
+    workflow_sandbox: bool = Field(default=False, alias="HERALD_WORKFLOW_SANDBOX")
 
     @field_validator("admin_key")
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections.abc import Iterator
@@ -120,9 +121,15 @@ def _render_bounded(template: Template, context: dict[str, Any]) -> str:
         _deadline.reset(token)
 
 
+@functools.lru_cache(maxsize=1024)
+def _compiled(source: str, html: bool) -> Template:
+    """Compiling costs more than rendering; a template version never changes, so its source is a safe key."""
+    return (_html_env if html else _env).from_string(source)
+
+
 def _render_one(source: str, context: dict[str, Any], field: str) -> str:
     try:
-        return _render_bounded((_html_env if field == "html" else _env).from_string(source), context)
+        return _render_bounded(_compiled(source, field == "html"), context)
     except RenderLimitError as exc:
         raise TemplateError(f"template {field} exceeded a limit: {exc}", field=field) from exc
     except TemplateSyntaxError as exc:

@@ -44,7 +44,17 @@ async def _init_connection(conn: asyncpg.Connection[Any]) -> None:
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+class _NoResetConnection(asyncpg.Connection):
+    """Skips asyncpg's reset query on every release to the pool (a round trip each time, ~4% of a worker's
+    CPU). Herald's code keeps no session state on pooled connections: no LISTEN, no SET, no advisory locks
+    (the migration lock lives on a connection of its own)."""
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
 async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> Pool:
-    pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, init=_init_connection)
+    pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, init=_init_connection,
+                                     connection_class=_NoResetConnection)
     assert pool is not None
     return pool

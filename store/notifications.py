@@ -192,6 +192,14 @@ async def get_receipt(conn: Executor, notification_id: str, channel: str) -> dic
     return dict(row) if row else None
 
 
+async def receipts(conn: Executor, notification_id: str) -> dict[str, dict[str, Any]]:
+    """Every channel of the notification a provider accepted, by channel."""
+    rows = await conn.fetch(
+        """SELECT channel, provider, provider_message_id, attempt, at FROM delivery_receipt
+           WHERE notification_id = $1""", notification_id)
+    return {r["channel"]: dict(r) for r in rows}
+
+
 async def save_receipt(conn: Executor, *, notification_id: str, channel: str, provider: str,
                        provider_message_id: str, attempt: int) -> None:
     await conn.execute(

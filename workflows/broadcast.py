@@ -81,7 +81,7 @@ class BroadcastWorkflow:
                 NotificationInput(notification_id=notification_id, channels=list(inp.channels),
                                   template=inp.template, template_version=inp.template_version, data=inp.data,
                                   user_id=user_id, priority=inp.priority, category=inp.category, retry=inp.retry,
-                                  provider_chains=inp.provider_chains),
+                                  provider_chains=inp.provider_chains, queued_channels=inp.queued_channels),
                 id=workflow_id_for(notification_id),
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,

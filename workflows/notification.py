@@ -10,12 +10,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, FailureError
 from temporalio.workflow import ActivityCancellationType, ActivityHandle
 
 with workflow.unsafe.imports_passed_through():
@@ -36,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         NotificationState,
         RenderedMessage,
         RenderInput,
+        RetryConfig,
         Status,
         StatusChange,
         delivery_task_queue,
@@ -46,18 +49,31 @@ with workflow.unsafe.imports_passed_through():
 _STORE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
                            maximum_interval=timedelta(seconds=30))
 _STORE_TIMEOUT = timedelta(seconds=30)
+# Bookkeeping, audience checks and rendering are short and talk only to PostgreSQL: from this patch on they
+# run as local activities, inside the workflow task that needs them, instead of one server round trip each.
+# Deliveries stay regular activities on their channel's task queue, where the server enforces rate limits.
+# Workflows started before the patch replay their recorded regular activities unchanged.
+LOCAL_STEPS_PATCH = "local-steps-v2"
+# A failed regular activity surfaces as an ActivityError around its cause; a failed local activity as the
+# cause itself (ApplicationError, TimeoutError, CancelledError): all are FailureErrors.
+_STEP_FAILURES = (FailureError,)
 # A delivery in one of these needs nothing more: it went out, or the user's preferences kept it back.
 _SENT_OR_SKIPPED = frozenset({Status.DELIVERED, Status.SKIPPED})
 
 
+def _failure_of(err: BaseException) -> BaseException:
+    """The failure itself: a regular activity's comes wrapped in an ActivityError, a local one's does not."""
+    return err.cause if isinstance(err, ActivityError) and err.cause is not None else err
+
+
 def _error_message(err: BaseException) -> str:
-    cause = err.cause if isinstance(err, ActivityError) and err.cause is not None else err
+    cause = _failure_of(err)
     return getattr(cause, "message", None) or str(cause)
 
 
-def _attempt_of(err: ActivityError, fallback: int) -> int:
+def _attempt_of(err: BaseException, fallback: int) -> int:
     """The attempt number the failing activity reported, or `fallback` when it never got to report (timeout)."""
-    cause = err.cause
+    cause = _failure_of(err)
     if isinstance(cause, ApplicationError) and cause.details:
         detail = cause.details[0]
         if isinstance(detail, dict) and isinstance(detail.get("attempt"), int):
@@ -72,6 +88,7 @@ class NotificationWorkflow:
         self._action: str | None = None  # "retry" | "discard", set by signals while parked
         self._cancel_requested = False
         self._in_flight: list[ActivityHandle[DeliverResult]] = []
+        self._local_steps = False
 
     # -- signals and query: the contract for the API, the dashboard and the temporal CLI --
 
@@ -99,6 +116,7 @@ class NotificationWorkflow:
 
     @workflow.run
     async def run(self, inp: NotificationInput) -> NotificationState:
+        self._local_steps = workflow.patched(LOCAL_STEPS_PATCH)
         self._state = NotificationState(
             id=inp.notification_id, workflow_id=workflow_id_for(inp.notification_id),
             status=Status.ACCEPTED, user_id=inp.user_id, channels=list(inp.channels), priority=inp.priority,
@@ -125,7 +143,7 @@ class NotificationWorkflow:
             except TimeoutError:
                 pass
         if self._cancel_requested:
-            await self._finish(Status.CANCELED, "canceled", "canceled before sending")
+            await self._cancel(inp, "canceled before sending")
             return
 
         rendered: RenderedMessage | None = None
@@ -147,14 +165,10 @@ class NotificationWorkflow:
                     handle.cancel()
             rendered, failure = await outcome
             if all(d.status in _SENT_OR_SKIPPED for d in self._state.deliveries):
-                self._state.delivered_at = workflow.now()
-                self._state.last_error = None
-                detail = "all channels delivered" + (
-                    " (the cancel request came after the send)" if self._cancel_requested else "")
-                await self._finish(Status.DELIVERED, "delivered", detail)
+                await self._delivered()
                 return
             if self._cancel_requested:
-                await self._finish(Status.CANCELED, "canceled", "canceled during delivery")
+                await self._cancel(inp, "canceled during delivery")
                 return
             assert failure is not None
             if not await self._park(inp, failure):
@@ -171,14 +185,13 @@ class NotificationWorkflow:
             return "go", None
         while True:
             try:
-                decision = await workflow.execute_activity_method(
+                decision = await self._step(
                     AudienceActivities.check_audience,
                     AudienceInput(notification_id=inp.notification_id, user_id=inp.user_id, channels=inp.channels,
                                   category=inp.category, priority=inp.priority, now=workflow.now(), to=inp.to),
-                    start_to_close_timeout=_STORE_TIMEOUT,
-                    retry_policy=replace(_STORE_RETRY, non_retryable_error_types=[NOT_FOUND]),
+                    non_retryable=[NOT_FOUND],
                 )
-            except ActivityError as err:
+            except _STEP_FAILURES as err:
                 message = _error_message(err)
                 for d in self._state.deliveries:
                     if d.status not in _SENT_OR_SKIPPED:
@@ -217,15 +230,14 @@ class NotificationWorkflow:
         assert self._state is not None
         if rendered is None:
             try:
-                rendered = await workflow.execute_activity_method(
+                rendered = await self._step(
                     RenderActivities.render,
                     RenderInput(notification_id=inp.notification_id, template=inp.template,
                                 template_version=inp.template_version, data=inp.data, channels=inp.channels,
                                 user_id=inp.user_id, to=inp.to),
-                    start_to_close_timeout=_STORE_TIMEOUT,
-                    retry_policy=replace(_STORE_RETRY, non_retryable_error_types=[TEMPLATE_ERROR, NOT_FOUND]),
+                    non_retryable=[TEMPLATE_ERROR, NOT_FOUND],
                 )
-            except ActivityError as err:
+            except _STEP_FAILURES as err:
                 message = _error_message(err)
                 for d in self._state.deliveries:
                     if d.status not in _SENT_OR_SKIPPED:
@@ -260,37 +272,82 @@ class NotificationWorkflow:
             non_retryable_error_types=[PERMANENT_DELIVERY],
         )
         prior = delivery.attempts
-        handle = workflow.start_activity_method(
-            DeliveryActivities.deliver,
-            DeliverInput(notification_id=inp.notification_id, channel=delivery.channel,
-                         address=rendered.addresses[delivery.channel], subject=rendered.subject,
-                         body=rendered.body, user_id=inp.user_id, prior_attempts=prior,
-                         max_attempts=retry.max_attempts, html=rendered.html, provider_index=provider_index),
-            task_queue=delivery_task_queue(workflow.info().task_queue, delivery.channel),
-            start_to_close_timeout=timedelta(seconds=retry.delivery_timeout_s),
-            retry_policy=policy,
-            # On cancel, wait for the server to confirm: a running attempt finishes and reports its result.
-            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-        )
-        self._in_flight.append(handle)
-        try:
-            result = await handle
-        except ActivityError as err:
-            if isinstance(err.cause, CancelledError):
-                delivery.status, delivery.last_error = Status.CANCELED, None
-                delivery.attempts = max(delivery.attempts, prior)
-                return "canceled"
-            delivery.attempts = _attempt_of(err, prior + retry.max_attempts)
-            delivery.status, delivery.last_error = Status.DEAD_LETTERED, _error_message(err)
-            self._sum_attempts()
-            return delivery.last_error
-        finally:
-            self._in_flight.remove(handle)
+        args = DeliverInput(notification_id=inp.notification_id, channel=delivery.channel,
+                            address=rendered.addresses[delivery.channel], subject=rendered.subject,
+                            body=rendered.body, user_id=inp.user_id, prior_attempts=prior,
+                            max_attempts=retry.max_attempts, html=rendered.html, provider_index=provider_index)
+        timeout = timedelta(seconds=retry.delivery_timeout_s)
+        if inp.queued_channels is not None and delivery.channel not in inp.queued_channels:
+            try:
+                local = await self._deliver_locally(args, retry, timeout)
+            except _STEP_FAILURES as err:
+                return self._delivery_failed(delivery, err, prior + retry.max_attempts)
+            if local is None:
+                return self._delivery_canceled(delivery, prior)
+            result = local
+        else:
+            handle = workflow.start_activity_method(
+                DeliveryActivities.deliver, args,
+                task_queue=delivery_task_queue(workflow.info().task_queue, delivery.channel),
+                start_to_close_timeout=timeout, retry_policy=policy,
+                # On cancel, wait for the server to confirm: a running attempt finishes and reports its result.
+                cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED)
+            self._in_flight.append(handle)
+            try:
+                result = await handle
+            except _STEP_FAILURES as err:
+                if isinstance(_failure_of(err), CancelledError):
+                    return self._delivery_canceled(delivery, prior)
+                return self._delivery_failed(delivery, err, prior + retry.max_attempts)
+            finally:
+                self._in_flight.remove(handle)
         delivery.attempts = result.attempt
         delivery.status, delivery.last_error = Status.DELIVERED, None
         delivery.provider, delivery.provider_message_id = result.provider, result.provider_message_id
         self._sum_attempts()
         return None
+
+    async def _deliver_locally(self, args: DeliverInput, retry: RetryConfig,
+                               attempt_timeout: timedelta) -> DeliverResult | None:
+        """A delivery as local activities, one per attempt, with the backoff on durable workflow timers.
+
+        The workflow runs the retries itself so that a cancel stops them between attempts but never interrupts
+        an attempt under way: that attempt's outcome counts. Returns None when a cancel stopped the retries;
+        raises the last attempt's failure when they ran out or the provider refused permanently.
+        """
+        delay = retry.initial_s
+        for attempt in range(1, retry.max_attempts + 1):
+            try:
+                result: DeliverResult = await workflow.execute_local_activity_method(
+                    DeliveryActivities.deliver, replace(args, attempt_in_round=attempt),
+                    start_to_close_timeout=attempt_timeout, retry_policy=RetryPolicy(maximum_attempts=1))
+                return result
+            except _STEP_FAILURES as err:
+                failure = _failure_of(err)
+                if (isinstance(failure, ApplicationError) and failure.non_retryable) or attempt == retry.max_attempts:
+                    raise
+                if self._cancel_requested:
+                    return None
+                asked = failure.next_retry_delay if isinstance(failure, ApplicationError) else None
+                wait = asked.total_seconds() if asked is not None else delay
+                delay = min(delay * retry.backoff, retry.max_s)
+            try:
+                await workflow.wait_condition(lambda: self._cancel_requested, timeout=timedelta(seconds=wait))
+                return None
+            except TimeoutError:
+                pass
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _delivery_canceled(self, delivery: DeliveryState, prior: int) -> str:
+        delivery.status, delivery.last_error = Status.CANCELED, None
+        delivery.attempts = max(delivery.attempts, prior)
+        return "canceled"
+
+    def _delivery_failed(self, delivery: DeliveryState, err: BaseException, fallback_attempts: int) -> str:
+        delivery.attempts = _attempt_of(err, fallback_attempts)
+        delivery.status, delivery.last_error = Status.DEAD_LETTERED, _error_message(err)
+        self._sum_attempts()
+        return delivery.last_error
 
     async def _park(self, inp: NotificationInput, error: str) -> bool:
         """The compensating dead-letter step, then a durable wait for a human. True means: try again."""
@@ -299,11 +356,10 @@ class NotificationWorkflow:
         now = workflow.now()
         for d in self._state.deliveries:
             if d.status == Status.DEAD_LETTERED:
-                await workflow.execute_activity_method(
+                await self._step(
                     RecordActivities.dead_letter,
                     DeadLetter(notification_id=inp.notification_id, channel=d.channel,
                                error=d.last_error or error, attempts=d.attempts, at=now),
-                    start_to_close_timeout=_STORE_TIMEOUT, retry_policy=_STORE_RETRY,
                 )
         await self._transition(Status.DEAD_LETTERED, "dead_lettered", error)
         self._action = None
@@ -329,17 +385,58 @@ class NotificationWorkflow:
                 d.status = Status.PROCESSING
         return True
 
+    async def _delivered(self) -> None:
+        assert self._state is not None
+        self._state.delivered_at = workflow.now()
+        self._state.last_error = None
+        detail = "all channels delivered" + (
+            " (the cancel request came after the send)" if self._cancel_requested else "")
+        await self._finish(Status.DELIVERED, "delivered", detail)
+
+    async def _cancel(self, inp: NotificationInput, detail: str) -> None:
+        """Ends as canceled, unless the sends had gone through after all.
+
+        A local delivery's result is lost when its workflow task fails (a signal arriving while it ran is
+        enough), while its send is not: the receipts in PostgreSQL are the truth.
+        """
+        assert self._state is not None
+        if self._local_steps:
+            receipts: dict[str, DeliverResult] = await self._step(RecordActivities.find_receipts,
+                                                                  inp.notification_id)
+            for d in self._state.deliveries:
+                if d.status not in _SENT_OR_SKIPPED and d.channel in receipts:
+                    receipt = receipts[d.channel]
+                    d.status, d.last_error, d.attempts = Status.DELIVERED, None, receipt.attempt
+                    d.provider, d.provider_message_id = receipt.provider, receipt.provider_message_id
+            self._sum_attempts()
+            if all(d.status in _SENT_OR_SKIPPED for d in self._state.deliveries):
+                await self._delivered()
+                return
+        await self._finish(Status.CANCELED, "canceled", detail)
+
     # -- bookkeeping --
+
+    async def _step(self, fn: Callable[..., Any], arg: Any, non_retryable: Sequence[str] = ()) -> Any:
+        """One short PostgreSQL-only step: a local activity, or a regular one for pre-patch histories.
+
+        Retried until PostgreSQL answers, unless it fails with one of the `non_retryable` error types.
+        """
+        policy = replace(_STORE_RETRY, non_retryable_error_types=list(non_retryable)) if non_retryable \
+            else _STORE_RETRY
+        if self._local_steps:
+            return await workflow.execute_local_activity_method(fn, arg, start_to_close_timeout=_STORE_TIMEOUT,
+                                                                retry_policy=policy)
+        return await workflow.execute_activity_method(fn, arg, start_to_close_timeout=_STORE_TIMEOUT,
+                                                      retry_policy=policy)
 
     def _sum_attempts(self) -> None:
         assert self._state is not None
         self._state.attempts = sum(d.attempts for d in self._state.deliveries)
 
     async def _resolve(self, inp: NotificationInput, resolution: str) -> None:
-        await workflow.execute_activity_method(
+        await self._step(
             RecordActivities.resolve_dead_letter,
             DeadLetterResolution(notification_id=inp.notification_id, resolution=resolution, at=workflow.now()),
-            start_to_close_timeout=_STORE_TIMEOUT, retry_policy=_STORE_RETRY,
         )
 
     async def _transition(self, status: Status, event: str, detail: str) -> None:
@@ -362,7 +459,4 @@ class NotificationWorkflow:
                               detail=detail, last_error=s.last_error, send_at=s.send_at,
                               delivered_at=s.delivered_at, deliveries=[replace(d) for d in s.deliveries])
         # Shielded: a workflow cancellation must not stop the record of that very cancellation.
-        await asyncio.shield(asyncio.ensure_future(workflow.execute_activity_method(
-            RecordActivities.record_status, change, start_to_close_timeout=_STORE_TIMEOUT,
-            retry_policy=_STORE_RETRY,
-        )))
+        await asyncio.shield(asyncio.ensure_future(self._step(RecordActivities.record_status, change)))

@@ -62,6 +62,7 @@ async def create_broadcast(body: BroadcastCreate, pool: PoolDep, temporal: Tempo
                          data=row["data"], channels=list(row["channels"]), priority=row["priority"],
                          category=row["category"], retry=dispatch.retry_config(settings),
                          provider_chains={c: len(n) for c, n in available.items() if c in row["channels"]},
+                         queued_channels=dispatch.queued_channels(settings, list(row["channels"])),
                          page_size=settings.broadcast_page_size)
     try:
         await temporal.start_workflow(BroadcastWorkflow.run, inp, id=row["workflow_id"], task_queue=settings.task_queue,

@@ -31,7 +31,8 @@ async def drain_in_order(env: WorkflowEnvironment, pool: asyncpg.Pool, batches: 
     """Queues every batch (in order) while no delivery worker runs, then drains the backlog two sends at a
     time; returns each batch's send times."""
     settings = Settings(HERALD_TASK_QUEUE=f"prio-{uuid.uuid4().hex[:8]}", HERALD_WEBHOOK_SECRET=SECRET,
-                        HERALD_MAX_CONCURRENT_DELIVERIES=2)
+                        HERALD_MAX_CONCURRENT_DELIVERIES=2,
+                        HERALD_LOCAL_DELIVERIES=False)  # the backlog forms on the delivery queue
     template = f"prio-{uuid.uuid4().hex[:8]}"
     async with pool.acquire() as conn:
         await templates.create(conn, template, None, "x", None)

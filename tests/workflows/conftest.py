@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -78,9 +80,11 @@ class Harness:
 
 
 @pytest.fixture
-async def harness(ts_env: WorkflowEnvironment, pool: asyncpg.Pool) -> AsyncIterator[Harness]:
+async def harness(ts_env: WorkflowEnvironment, pool: asyncpg.Pool,
+                  request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
     # The contract's defaults: 3 attempts, 1 s initial backoff doubling up to 60 s, 14 days of parking.
-    settings = Settings(HERALD_TASK_QUEUE=f"tq-{uuid.uuid4().hex[:8]}", HERALD_WEBHOOK_SECRET=new_webhook_secret())
+    settings = Settings(HERALD_TASK_QUEUE=f"tq-{uuid.uuid4().hex[:8]}", HERALD_WEBHOOK_SECRET=new_webhook_secret(),
+                        HERALD_WORKFLOW_SANDBOX=True)  # tests run the sandbox: it catches non-determinism
     async with herald_worker(ts_env.client, pool, settings):
         harness = Harness(ts_env, ts_env.client, pool, settings)
         yield harness
@@ -89,4 +93,11 @@ async def harness(ts_env: WorkflowEnvironment, pool: asyncpg.Pool) -> AsyncItera
         for handle in harness.started:
             if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
                 await handle.terminate("test finished")
+        # HERALD_RECORD_HISTORIES=<dir> keeps every history for the replay test (tests/workflows/histories).
+        record_dir = os.environ.get("HERALD_RECORD_HISTORIES")
+        if record_dir:
+            for index, handle in enumerate(harness.started):
+                history = await handle.fetch_history()
+                name = f"{request.node.name}-{index}.json".replace("[", "-").replace("]", "")
+                (Path(record_dir) / name).write_text(history.to_json())
 

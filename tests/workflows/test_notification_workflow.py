@@ -192,6 +192,8 @@ def test_attempt_number_is_read_from_the_failure_details() -> None:
     assert _attempt_of(err, fallback=3) == 7
     err.__cause__ = TimeoutError()
     assert _attempt_of(err, fallback=3) == 3
+    # A local activity's failure arrives unwrapped.
+    assert _attempt_of(ApplicationError("boom", {"attempt": 5}), fallback=3) == 5
 
 
 async def test_cancel_during_retry_backoff_stops_further_attempts(harness: Harness) -> None:

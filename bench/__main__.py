@@ -1,0 +1,262 @@
+"""`make bench` / `python -m bench`: Herald's throughput and latency next to Temporal's own floor, in one run.
+
+    python -m bench                 N=2000 notifications, C=20 in flight, 10,000-user broadcast
+    python -m bench --quick         every part at a small size (under three minutes)
+    python -m bench --soak 600      steady load for ten minutes: RSS growth and deadlock warnings
+    python -m bench --temporal HOST:PORT --database-url URL    Herald's processes against existing servers
+
+Parts: ceiling (empty workflows, eager, unsandboxed), naive (three regular activities, default sandbox),
+herald end to end and ingest (through the API, to `delivered` in PostgreSQL), mixed (5% flaky, 1% rejected),
+broadcast, scale-out (1 vs 2 workers). Writes bench/results/<date>.json, latest.json and a PNG chart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import random
+import re
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import psutil
+
+from bench import baseline, load
+from bench.broadcast import run_broadcast
+from bench.chart import draw
+from bench.progress import Progress
+from bench.stack import ROOT, Stack, db_pool, start_stack
+
+RESULTS = ROOT / "bench" / "results"
+
+
+def machine() -> dict[str, Any]:
+    from temporalio import __version__ as sdk
+
+    from devstack.temporal_server import temporal_binary
+
+    server = subprocess.run([temporal_binary(), "--version"], capture_output=True, text=True).stdout.strip()
+    return {"cores": psutil.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+            "python": platform.python_version(), "temporalio": sdk, "temporal_cli": server,
+            "platform": platform.platform()}
+
+
+async def herald_run(stack: Stack, label: str, n: int, concurrency: int, sim: str | None = None,
+                     seed: int = 7) -> dict[str, Any]:
+    """N notifications through the API, C requests in flight; waits until PostgreSQL has them all final."""
+    rng = random.Random(seed)
+
+    def body(index: int) -> dict[str, Any]:
+        return load.body_for(index, sim or "ok") if sim != "mixed" else load.body_for(index, load.mixed_address(rng))
+
+    pool = await db_pool(stack)
+    try:
+        async with httpx.AsyncClient(base_url=stack.api_url, headers=stack.headers, timeout=60) as http:
+            await load.prepare(http)
+            cpu0 = stack.cpu_seconds()
+            progress = Progress(f"{label}: send", n)
+            sent = await load.closed_loop(http, n, concurrency, body, progress)
+            progress.close(f"{sent.accept_per_s:.1f} accepted/s")
+            progress = Progress(f"{label}: final", len(sent.ids))
+            done = await load.wait_final(pool, sent.ids, progress, check=stack.check_alive)
+            elapsed = done.last_final_at - sent.started
+            progress.close(f"{len(sent.ids) / elapsed:.1f}/s end to end")
+            cpu1 = stack.cpu_seconds()
+            attempts = await pool.fetchval(
+                "SELECT coalesce(sum(attempts), 0) FROM notification WHERE id = ANY($1::text[])", sent.ids)
+    finally:
+        await pool.close()
+    return {
+        "n": n, "concurrency": concurrency, "accepted": len(sent.ids), "refused": sent.rejected,
+        "accept_per_s": round(sent.accept_per_s, 1), "e2e_per_s": round(len(sent.ids) / elapsed, 1),
+        "seconds": round(elapsed, 1), "by_status": done.by_status,
+        "accept_p50_ms": round(load.percentile(sent.latencies_ms, 50), 1),
+        "accept_p95_ms": round(load.percentile(sent.latencies_ms, 95), 1),
+        "accept_p99_ms": round(load.percentile(sent.latencies_ms, 99), 1),
+        "retries": int(attempts) - len(sent.ids),
+        "cpu_ms_per_notification": {k: round(1000 * (cpu1[k] - cpu0[k]) / max(n, 1), 1) for k in cpu0},
+        "timeline": {"t": [round(t - sent.started, 2) for t, _ in done.timeline],
+                     "final": [count for _, count in done.timeline],
+                     "accepted_t": [round(t - sent.started, 2) for t in sent.done_at],
+                     "accept_ms": [round(ms, 1) for ms in sent.latencies_ms]},
+    }
+
+
+async def ingest_run(stack: Stack, rate: float, seconds: float) -> dict[str, Any]:
+    """Accept latency under a steady open-loop load (the requests do not wait for each other)."""
+    pool = await db_pool(stack)
+    try:
+        async with httpx.AsyncClient(base_url=stack.api_url, headers=stack.headers, timeout=60,
+                                     limits=httpx.Limits(max_connections=200)) as http:
+            await load.prepare(http)
+            progress = Progress(f"ingest at {rate:.0f}/s", int(rate * seconds))
+            sent = await load.open_loop(http, rate, seconds, load.body_for, progress)
+            progress.close()
+            # Let the backlog finish before the next part, so parts do not overlap.
+            await load.wait_final(pool, sent.ids, Progress("ingest: drain", len(sent.ids)), check=stack.check_alive)
+    finally:
+        await pool.close()
+    return {"rate_per_s": rate, "seconds": seconds, "accepted": len(sent.ids), "refused": sent.rejected,
+            "accept_p50_ms": round(load.percentile(sent.latencies_ms, 50), 1),
+            "accept_p95_ms": round(load.percentile(sent.latencies_ms, 95), 1),
+            "accept_p99_ms": round(load.percentile(sent.latencies_ms, 99), 1)}
+
+
+async def soak(stack: Stack, seconds: float, rate: float) -> dict[str, Any]:
+    """A steady load for `seconds`; RSS sampled every 10 s. Growth compares the last minute with the first
+    minute after warm-up."""
+    samples: list[tuple[float, dict[str, float]]] = []
+    pool = await db_pool(stack)
+    started = time.monotonic()
+    try:
+        async with httpx.AsyncClient(base_url=stack.api_url, headers=stack.headers, timeout=60) as http:
+            await load.prepare(http)
+            progress = Progress("soak", int(seconds))
+
+            async def sample() -> None:
+                while True:
+                    samples.append((time.monotonic() - started, stack.rss_mb()))
+                    progress.update(int(time.monotonic() - started))
+                    await asyncio.sleep(10)
+
+            sampler = asyncio.create_task(sample())
+            sent = await load.open_loop(http, rate, seconds, load.body_for, Progress("soak: sending", 1))
+            await load.wait_final(pool, sent.ids, Progress("soak: drain", len(sent.ids)), check=stack.check_alive)
+            sampler.cancel()
+            progress.close()
+    finally:
+        await pool.close()
+    warm = [s for t, s in samples if 60 <= t < 120] or [samples[0][1]]
+    last = [s for t, s in samples if t >= samples[-1][0] - 60] or [samples[-1][1]]
+    growth = {k: round(100 * (sum(s[k] for s in last) / len(last) / (sum(s[k] for s in warm) / len(warm)) - 1), 1)
+              for k in warm[0]}
+    logs = "".join(p.read_text(errors="replace") for p in stack.work.glob("*.log"))
+    deadlocks = len(re.findall(r"TMPRL1101|[Pp]otential deadlock", logs))
+    return {"seconds": seconds, "rate_per_s": rate, "accepted": len(sent.ids), "rss_growth_pct": growth,
+            "deadlock_warnings": deadlocks, "rss_samples": [(round(t), s) for t, s in samples]}
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    quick = args.quick
+    n = args.n or (300 if quick else 2000)
+    c = args.c
+    result: dict[str, Any] = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "quick": quick,
+                              "machine": machine()}
+    stack = await start_stack(args.temporal, args.database_url)
+    print(f"stack: {stack.work} (Temporal {stack.temporal_address})", file=sys.stderr)
+    try:
+        if args.soak:
+            stack.start_worker()
+            await stack.start_api()
+            result["soak"] = await soak(stack, args.soak, args.soak_rate)
+            return result
+        result["ceiling_wf_per_s"] = round(await baseline.ceiling(stack.temporal_address, n, c), 1)
+        result["naive_wf_per_s"] = round(await baseline.naive(stack.temporal_address, max(n // 2, 100), c), 1)
+
+        stack.start_worker()
+        await stack.start_api()
+        # Warm-up: first requests pay for imports, connections and caches.
+        await herald_run(stack, "warm-up", 50, 10)
+        e2e = await herald_run(stack, "herald e2e", n, c)
+        result["herald"] = e2e
+        result["e2e_per_s"] = e2e["e2e_per_s"]
+        result["accept_per_s"] = e2e["accept_per_s"]
+
+        ingest = await ingest_run(stack, args.ingest_rate, 10 if quick else 30)
+        result["ingest"] = ingest
+        for key in ("accept_p50_ms", "accept_p95_ms", "accept_p99_ms"):
+            result[key] = ingest[key]
+
+        mixed = await herald_run(stack, "herald mixed", n, c, sim="mixed")
+        lost = mixed["accepted"] - sum(mixed["by_status"].get(s, 0) for s in ("delivered", "dead_lettered"))
+        result["mixed"] = {k: v for k, v in mixed.items() if k != "timeline"}
+        result["mixed_success_rate"] = round(mixed["by_status"].get("delivered", 0) / max(mixed["accepted"], 1), 4)
+        result["mixed_lost"] = lost
+        result["mixed_retries"] = mixed["retries"]
+        result["mixed_dead_lettered"] = mixed["by_status"].get("dead_lettered", 0)
+
+        users = args.broadcast_users or (1000 if quick else 10_000)
+        broadcast = await run_broadcast(stack, users)
+        result["broadcast"] = broadcast
+        result["broadcast_s"] = broadcast["seconds"]
+        result["broadcast_worker_peak_rss_mb"] = broadcast["worker_peak_rss_mb"]
+        result["broadcast_max_history_events"] = broadcast["max_history_events"]
+
+        two = stack.start_worker()
+        del two
+        scale = await herald_run(stack, "herald, 2 workers", n, c)
+        result["scaleout_two_workers_per_s"] = scale["e2e_per_s"]
+        result["scaleout_ratio"] = round(scale["e2e_per_s"] / max(e2e["e2e_per_s"], 1e-9), 2)
+    finally:
+        await stack.close()
+    result["ratio_e2e_to_ceiling"] = round(result["e2e_per_s"] / result["ceiling_wf_per_s"], 2)
+    result["ratio_e2e_to_naive"] = round(result["e2e_per_s"] / result["naive_wf_per_s"], 2)
+    return result
+
+
+def table(result: dict[str, Any]) -> str:
+    rows = [
+        ("ceiling: empty workflow, eager, unsandboxed", f"{result['ceiling_wf_per_s']} workflows/s"),
+        ("naive: 3 regular activities, sandboxed", f"{result['naive_wf_per_s']} workflows/s"),
+        ("herald end to end (API -> delivered)", f"{result['e2e_per_s']} notifications/s"),
+        ("  herald / ceiling", f"{result['ratio_e2e_to_ceiling']}"),
+        ("  herald / naive", f"{result['ratio_e2e_to_naive']}"),
+        ("herald accepted (closed loop)", f"{result['accept_per_s']} requests/s"),
+        (f"accept latency at {result['ingest']['rate_per_s']:.0f}/s p50/p95/p99",
+         f"{result['accept_p50_ms']} / {result['accept_p95_ms']} / {result['accept_p99_ms']} ms"),
+        ("mixed: success rate, retries, dead-lettered, lost",
+         f"{result['mixed_success_rate']:.2%}, {result['mixed_retries']}, {result['mixed_dead_lettered']}, "
+         f"{result['mixed_lost']}"),
+        (f"broadcast to {result['broadcast']['users']} users",
+         f"{result['broadcast_s']} s, worker peak {result['broadcast_worker_peak_rss_mb']} MiB, "
+         f"max {result['broadcast_max_history_events']} events/run"),
+        ("scale-out: 2 workers / 1 worker", f"{result['scaleout_ratio']}"),
+        ("CPU ms per notification (e2e)", ", ".join(f"{k} {v}" for k, v in
+                                                      result["herald"]["cpu_ms_per_notification"].items())),
+    ]
+    width = max(len(r[0]) for r in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=0, help="notifications per part (default 2000, quick 300)")
+    parser.add_argument("--c", type=int, default=20, help="requests (or workflow starts) in flight")
+    parser.add_argument("--quick", action="store_true", help="every part small: under three minutes")
+    parser.add_argument("--soak", type=float, default=0, help="seconds of steady load instead of the parts")
+    parser.add_argument("--soak-rate", type=float, default=10.0, help="requests per second during the soak")
+    parser.add_argument("--ingest-rate", type=float, default=100.0, help="open-loop rate for accept latency")
+    parser.add_argument("--broadcast-users", type=int, default=0)
+    parser.add_argument("--temporal", help="an existing Temporal frontend (default: start a dev server)")
+    parser.add_argument("--database-url", help="an existing PostgreSQL (default: an embedded one)")
+    args = parser.parse_args()
+    started = time.monotonic()
+    result = asyncio.run(run(args))
+    result["bench_seconds"] = round(time.monotonic() - started, 1)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H%M%S")
+    name = ("soak-" if args.soak else "quick-" if args.quick else "") + stamp
+    text = json.dumps(result, indent=2) + "\n"
+    (RESULTS / f"{name}.json").write_text(text)
+    if not args.soak:
+        (RESULTS / ("latest-quick.json" if args.quick else "latest.json")).write_text(text)
+        chart = RESULTS / f"{name}.png"
+        draw(result, chart)
+        print(table(result))
+        print(f"\nresults: {RESULTS / (name + '.json')}\nchart:   {chart}")
+        if result["mixed_lost"] != 0:
+            sys.exit("FAILED: some accepted notification was neither delivered nor dead-lettered")
+    else:
+        soak_result = result["soak"]
+        print(json.dumps({k: v for k, v in soak_result.items() if k != "rss_samples"}, indent=2))
+        print(f"\nresults: {RESULTS / (name + '.json')}")
+
+
+if __name__ == "__main__":
+    main()

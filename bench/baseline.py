@@ -1,0 +1,69 @@
+"""Runs the yardsticks in this process against the benchmark's Temporal server: workflows per second."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+import uuid
+
+from temporalio.client import Client
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
+from bench.baseline_workflows import EmptyWorkflow, NaiveNotificationWorkflow, deliver, record, render
+from bench.progress import Progress
+
+
+async def _drive(client: Client, workflow: str, queue: str, n: int, concurrency: int, eager: bool,
+                 progress: Progress) -> float:
+    """Starts n workflows, C starts in flight at a time; returns completed workflows per second.
+
+    Completion is counted from visibility, not by awaiting each result: a result is a long poll per workflow,
+    load the server would not carry in production and that Herald's own measurement does not add either.
+    """
+    counter = itertools.count()
+    run = uuid.uuid4().hex[:8]
+
+    async def starter() -> None:
+        while (index := next(counter)) < n:
+            await client.start_workflow(workflow, index, id=f"bench-{run}-{index}", task_queue=queue,
+                                        request_eager_start=eager)
+
+    started = time.monotonic()
+    starting = asyncio.gather(*(starter() for _ in range(concurrency)))
+    query = f'WorkflowId STARTS_WITH "bench-{run}-" AND ExecutionStatus = "Completed"'
+    while True:
+        await asyncio.sleep(0.25)
+        done = (await client.count_workflows(query)).count
+        progress.update(done)
+        if done >= n:
+            break
+    await starting
+    return n / (time.monotonic() - started)
+
+
+async def ceiling(address: str, n: int, concurrency: int) -> float:
+    """Empty workflows, eager start, unsandboxed: the most a workflow can cost less than."""
+    client = await Client.connect(address)
+    queue = f"bench-empty-{uuid.uuid4().hex[:6]}"
+    progress = Progress("ceiling (empty workflow)", n)
+    async with Worker(client, task_queue=queue, workflows=[EmptyWorkflow],
+                      workflow_runner=UnsandboxedWorkflowRunner()):
+        await _drive(client, "BenchEmptyWorkflow", queue, min(n, 20), concurrency, True, Progress("warm-up", 20))
+        rate = await _drive(client, "BenchEmptyWorkflow", queue, n, concurrency, True, progress)
+    progress.close(f"{rate:.1f} workflows/s")
+    return rate
+
+
+async def naive(address: str, n: int, concurrency: int) -> float:
+    """Three regular activities, default sandbox, no eager start: the straightforward notification."""
+    client = await Client.connect(address)
+    queue = f"bench-naive-{uuid.uuid4().hex[:6]}"
+    progress = Progress("naive (3 activities)", n)
+    async with Worker(client, task_queue=queue, workflows=[NaiveNotificationWorkflow],
+                      activities=[render, deliver, record]):
+        await _drive(client, "BenchNaiveNotificationWorkflow", queue, min(n, 20), concurrency, False,
+                     Progress("warm-up", 20))
+        rate = await _drive(client, "BenchNaiveNotificationWorkflow", queue, n, concurrency, False, progress)
+    progress.close(f"{rate:.1f} workflows/s")
+    return rate

@@ -1,0 +1,33 @@
+"""The PNG next to each result: notifications finished over time, and accept latency over time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def draw(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    timeline = result["herald"]["timeline"]
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 7), sharex=True)
+    t, final = timeline["t"], timeline["final"]
+    top.plot(t, final, label="finished (delivered or dead-lettered)")
+    accepted_t = sorted(timeline["accepted_t"])
+    top.plot(accepted_t, range(1, len(accepted_t) + 1), label="accepted by the API")
+    top.set_ylabel("notifications")
+    machine = result["machine"]
+    top.set_title(f"Herald e2e {result['e2e_per_s']}/s vs ceiling {result['ceiling_wf_per_s']}/s "
+                  f"and naive {result['naive_wf_per_s']}/s ({machine['cores']} cores)")
+    top.legend(loc="upper left")
+    top.grid(alpha=0.3)
+    bottom.scatter(timeline["accepted_t"], timeline["accept_ms"], s=3, alpha=0.5)
+    bottom.set_ylabel("accept latency (ms)")
+    bottom.set_xlabel("seconds since the first request")
+    bottom.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

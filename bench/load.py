@@ -1,0 +1,149 @@
+"""Traffic for Herald's API: closed-loop sends (C requests in flight) and open-loop sends (a fixed rate), with
+accept latencies, and the wait until PostgreSQL says every accepted notification reached a final status."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import httpx
+
+from bench.progress import Progress
+
+TEMPLATE = "bench"
+USER = "bench-user"
+
+
+@dataclass
+class Sent:
+    """What one load phase sent: the accepted ids and each request's latency and completion time."""
+
+    started: float
+    ids: list[str] = field(default_factory=list)
+    latencies_ms: list[float] = field(default_factory=list)
+    done_at: list[float] = field(default_factory=list)  # monotonic time each request was answered
+    rejected: int = 0
+    first_rejection: str = ""
+    ended: float = 0.0
+
+    @property
+    def accept_per_s(self) -> float:
+        return len(self.ids) / max(self.ended - self.started, 1e-9)
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+async def prepare(http: httpx.AsyncClient) -> None:
+    """The template and the user every bench notification uses (created once; a second call is harmless)."""
+    r = await http.post("/v1/templates", json={"name": TEMPLATE, "subject": "Bench {{ n }}",
+                                               "body": "Hello, this is message #{{ n }}"})
+    if r.status_code not in (201, 409):
+        raise RuntimeError(f"creating the bench template: {r.status_code} {r.text}")
+    r = await http.post("/v1/users", json={"id": USER, "name": "Bench"})
+    if r.status_code not in (201, 409):
+        raise RuntimeError(f"creating the bench user: {r.status_code} {r.text}")
+
+
+def body_for(index: int, sim_address: str = "ok") -> dict[str, Any]:
+    """Half go to the `sim` provider, half to the bench user's in-app inbox."""
+    if index % 2 == 0:
+        return {"template": TEMPLATE, "channels": ["sim"], "to": {"sim": sim_address}, "data": {"n": index},
+                "priority": "transactional"}
+    return {"template": TEMPLATE, "channels": ["in_app"], "user_id": USER, "data": {"n": index},
+            "priority": "transactional"}
+
+
+def mixed_address(rng: random.Random) -> str:
+    """5% flaky once, 1% rejected, the rest fine (the `mixed` phase)."""
+    roll = rng.random()
+    return "reject" if roll < 0.01 else "flaky:1" if roll < 0.06 else "ok"
+
+
+async def _post(http: httpx.AsyncClient, body: dict[str, Any], sent: Sent) -> None:
+    t0 = time.monotonic()
+    r = await http.post("/v1/notifications", json=body, headers={"Idempotency-Key": uuid.uuid4().hex})
+    now = time.monotonic()
+    if r.status_code != 202:
+        sent.rejected += 1
+        sent.first_rejection = sent.first_rejection or f"{r.status_code} {r.text[:300]}"
+        return
+    sent.latencies_ms.append((now - t0) * 1000)
+    sent.done_at.append(now)
+    sent.ids.append(r.json()["id"])
+
+
+async def closed_loop(http: httpx.AsyncClient, n: int, concurrency: int,
+                      body: Callable[[int], dict[str, Any]], progress: Progress) -> Sent:
+    sent = Sent(started=time.monotonic())
+    counter = itertools.count()
+
+    async def client() -> None:
+        while (index := next(counter)) < n:
+            await _post(http, body(index), sent)
+            progress.update(len(sent.ids))
+
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    sent.ended = time.monotonic()
+    return sent
+
+
+async def open_loop(http: httpx.AsyncClient, rate_per_s: float, seconds: float,
+                    body: Callable[[int], dict[str, Any]], progress: Progress) -> Sent:
+    """Requests at a fixed rate, each on time whatever the previous ones do: latency under a steady load."""
+    sent = Sent(started=time.monotonic())
+    tasks: list[asyncio.Task[None]] = []
+    total = int(rate_per_s * seconds)
+    for index in range(total):
+        due = sent.started + index / rate_per_s
+        delay = due - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(_post(http, body(index), sent)))
+        progress.update(len(sent.ids))
+    await asyncio.gather(*tasks)
+    sent.ended = time.monotonic()
+    return sent
+
+
+@dataclass
+class Finished:
+    by_status: dict[str, int]
+    last_final_at: float  # monotonic time the last one reached a final status (as polled)
+    timeline: list[tuple[float, int]]  # (monotonic time, final count)
+
+
+FINAL = ("delivered", "dead_lettered", "canceled", "skipped", "discarded")
+
+
+async def wait_final(pool: asyncpg.Pool, ids: list[str], progress: Progress, timeout_s: float = 3600,
+                     poll_s: float = 0.25, check: Callable[[], None] | None = None) -> Finished:
+    """Polls PostgreSQL until every notification in `ids` has a final status."""
+    deadline = time.monotonic() + timeout_s
+    timeline: list[tuple[float, int]] = []
+    while True:
+        rows = await pool.fetch("SELECT status, count(*) AS n FROM notification WHERE id = ANY($1::text[]) "
+                                "GROUP BY status", ids)
+        by_status = {r["status"]: r["n"] for r in rows}
+        final = sum(by_status.get(s, 0) for s in FINAL)
+        now = time.monotonic()
+        timeline.append((now, final))
+        progress.update(final)
+        if final >= len(ids):
+            return Finished(by_status, now, timeline)
+        if now > deadline:
+            raise TimeoutError(f"only {final}/{len(ids)} notifications finished: {by_status}")
+        if check is not None:
+            check()
+        await asyncio.sleep(poll_s)

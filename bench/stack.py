@@ -1,0 +1,193 @@
+"""The stack a benchmark runs on: embedded PostgreSQL, the Temporal dev server, Herald's workers and API as
+child processes, all on loopback, all stopped (and their data deleted) at the end."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+from temporalio.client import Client
+
+from core.secrets import new_admin_key, new_webhook_secret
+from core.temporal import ensure_search_attributes
+from devstack.temporal_server import start_dev_server, wait_until_serving
+from store.db import create_pool
+from store.migrate import migrate_url
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout_s: float = 20) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@dataclass
+class Stack:
+    """One embedded Herald. `workers` and `api` are child processes whose memory the benchmark samples."""
+
+    work: Path
+    db_url: str
+    temporal_address: str
+    admin_key: str
+    env: dict[str, str]
+    client: Client
+    api_url: str = ""
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    api: subprocess.Popen[bytes] | None = None
+    _pg: Any = None
+    _temporal: subprocess.Popen[bytes] | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.admin_key}"}
+
+    def start_worker(self) -> subprocess.Popen[bytes]:
+        log = open(self.work / f"worker-{len(self.workers)}.log", "wb")
+        worker = subprocess.Popen([sys.executable, str(ROOT / "worker.py")], env=self.env, cwd=ROOT,
+                                  stdout=log, stderr=subprocess.STDOUT)
+        self.workers.append(worker)
+        return worker
+
+    def stop_workers(self) -> None:
+        for worker in self.workers:
+            stop_process(worker)
+        self.workers.clear()
+
+    async def start_api(self) -> None:
+        port = free_port()
+        log = (self.work / "api.log").open("wb")
+        self.api = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--factory", "api.app:app", "--host", "127.0.0.1", "--port",
+             str(port), "--log-level", "warning", "--no-access-log"],
+            env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        self.api_url = f"http://127.0.0.1:{port}"
+        async with httpx.AsyncClient(base_url=self.api_url) as http:
+            for _ in range(300):
+                try:
+                    if (await http.get("/health")).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                if self.api.poll() is not None:
+                    raise RuntimeError(f"the API exited; see {self.work / 'api.log'}")
+                await asyncio.sleep(0.1)
+        raise RuntimeError("the API did not come up in 30 s")
+
+    def rss_mb(self) -> dict[str, float]:
+        """Resident memory of each worker and the API, in MiB (children included: uvicorn may fork)."""
+        out: dict[str, float] = {}
+        for index, worker in enumerate(self.workers):
+            out[f"worker{index}"] = _tree_rss(worker.pid)
+        if self.api is not None:
+            out["api"] = _tree_rss(self.api.pid)
+        return out
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time used so far by each part of the stack: where a run's cores went."""
+        parts: dict[str, list[int]] = {"api": [self.api.pid] if self.api else [],
+                                       "workers": [w.pid for w in self.workers],
+                                       "temporal": [self._temporal.pid] if self._temporal else [],
+                                       "bench": [os.getpid()]}
+        out = {name: sum(_tree_cpu(pid, children=name != "bench") for pid in pids) for name, pids in parts.items()}
+        out["postgres"] = sum(_cpu(p) for p in psutil.process_iter(["username"])
+                              if p.info["username"] == "pgserver" or p.name() == "postgres")
+        return out
+
+    def check_alive(self) -> None:
+        for index, worker in enumerate(self.workers):
+            if worker.poll() is not None:
+                raise RuntimeError(f"worker {index} exited; see {self.work / f'worker-{index}.log'}")
+        if self.api is not None and self.api.poll() is not None:
+            raise RuntimeError(f"the API exited; see {self.work / 'api.log'}")
+
+    async def close(self) -> None:
+        if self.api is not None:
+            stop_process(self.api)
+        self.stop_workers()
+        if self._temporal is not None:
+            stop_process(self._temporal)
+        if self._pg is not None:
+            self._pg.cleanup()
+
+
+def _cpu(proc: psutil.Process) -> float:
+    try:
+        times = proc.cpu_times()
+    except psutil.Error:
+        return 0.0
+    return float(times.user + times.system)
+
+
+def _tree_cpu(pid: int, children: bool = True) -> float:
+    try:
+        proc = psutil.Process(pid)
+        return _cpu(proc) + (sum(_cpu(c) for c in proc.children(recursive=True)) if children else 0.0)
+    except psutil.NoSuchProcess:
+        return 0.0
+
+
+def _tree_rss(pid: int) -> float:
+    try:
+        proc = psutil.Process(pid)
+        total = proc.memory_info().rss + sum(c.memory_info().rss for c in proc.children(recursive=True))
+    except psutil.NoSuchProcess:
+        return 0.0
+    return round(total / 2**20, 1)
+
+
+async def start_stack(temporal_address: str | None = None, database_url: str | None = None,
+                      extra_env: dict[str, str] | None = None) -> Stack:
+    """A fresh embedded stack (or, given addresses, Herald's processes against existing servers)."""
+    work = Path(tempfile.mkdtemp(prefix="hbench-", dir="/tmp"))
+    pg = None
+    temporal = None
+    if database_url is None:
+        import pgserver
+
+        pg = pgserver.get_server(work / "pg", cleanup_mode="delete")  # type: ignore[attr-defined]
+        database_url = str(pg.get_uri())
+    await migrate_url(database_url)
+    if temporal_address is None:
+        port = free_port()
+        temporal = start_dev_server(None, port, None, work / "temporal.log")
+        temporal_address = f"127.0.0.1:{port}"
+    client = await wait_until_serving(temporal_address, temporal)
+    await ensure_search_attributes(client, "default")
+    admin_key = new_admin_key()
+    env = {**os.environ, "DATABASE_URL": database_url, "TEMPORAL_ADDRESS": temporal_address,
+           "HERALD_ADMIN_KEY": admin_key, "HERALD_DATA_DIR": str(work), "HERALD_TASK_QUEUE": f"bench-{os.getpid()}",
+           "HERALD_WEBHOOK_SECRET": new_webhook_secret(), "PYTHONUNBUFFERED": "1", **(extra_env or {})}
+    return Stack(work=work, db_url=database_url, temporal_address=temporal_address, admin_key=admin_key, env=env,
+                 client=client, _pg=pg, _temporal=temporal)
+
+
+async def db_pool(stack: Stack, size: int = 4) -> Any:
+    return await create_pool(stack.db_url, min_size=1, max_size=size)
+
+
+def wall() -> float:
+    return time.monotonic()

@@ -1,0 +1,31 @@
+"""Histories recorded from every earlier version of the workflows must replay on today's code.
+
+A deploy that changes a workflow's command sequence without a `workflow.patched` guard breaks every
+notification in flight at the time (TMPRL1100, non-determinism). These histories came from the workflow tests
+(HERALD_RECORD_HISTORIES=<dir> pytest tests/workflows), one directory per released version.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
+
+from workflows.broadcast import BroadcastWorkflow
+from workflows.notification import NotificationWorkflow
+
+HISTORIES = Path(__file__).parent / "histories"
+VERSIONS = sorted(p.name for p in HISTORIES.iterdir() if p.is_dir())
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+async def test_recorded_histories_replay_without_nondeterminism(version: str) -> None:
+    files = sorted((HISTORIES / version).glob("*.json"))
+    assert files, f"no histories recorded for {version}"
+    replayer = Replayer(workflows=[NotificationWorkflow, BroadcastWorkflow])
+    for path in files:
+        history = WorkflowHistory.from_json(path.stem, path.read_text())
+        result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+        assert result.replay_failure is None, f"{version}/{path.name}: {result.replay_failure}"
