@@ -73,7 +73,12 @@ def mixed_address(rng: random.Random) -> str:
 
 async def _post(http: httpx.AsyncClient, body: dict[str, Any], sent: Sent) -> None:
     t0 = time.monotonic()
-    r = await http.post("/v1/notifications", json=body, headers={"Idempotency-Key": uuid.uuid4().hex})
+    try:
+        r = await http.post("/v1/notifications", json=body, headers={"Idempotency-Key": uuid.uuid4().hex})
+    except httpx.TransportError as exc:  # an overloaded API may drop connections: count it, keep going
+        sent.rejected += 1
+        sent.first_rejection = sent.first_rejection or f"{type(exc).__name__}: {exc}"
+        return
     now = time.monotonic()
     if r.status_code != 202:
         sent.rejected += 1
@@ -85,8 +90,8 @@ async def _post(http: httpx.AsyncClient, body: dict[str, Any], sent: Sent) -> No
 
 
 async def closed_loop(http: httpx.AsyncClient, n: int, concurrency: int,
-                      body: Callable[[int], dict[str, Any]], progress: Progress) -> Sent:
-    sent = Sent(started=time.monotonic())
+                      body: Callable[[int], dict[str, Any]], progress: Progress, sent: Sent | None = None) -> Sent:
+    sent = sent or Sent(started=time.monotonic())
     counter = itertools.count()
 
     async def client() -> None:
@@ -128,8 +133,12 @@ FINAL = ("delivered", "dead_lettered", "canceled", "skipped", "discarded")
 
 
 async def wait_final(pool: asyncpg.Pool, ids: list[str], progress: Progress, timeout_s: float = 3600,
-                     poll_s: float = 0.25, check: Callable[[], None] | None = None) -> Finished:
-    """Polls PostgreSQL until every notification in `ids` has a final status."""
+                     poll_s: float = 0.25, check: Callable[[], None] | None = None,
+                     all_sent: Callable[[], bool] = lambda: True) -> Finished:
+    """Polls PostgreSQL until every notification in `ids` has a final status.
+
+    `ids` may still grow while this runs (the sender appends to it); `all_sent` says when it stopped growing.
+    """
     deadline = time.monotonic() + timeout_s
     timeline: list[tuple[float, int]] = []
     while True:
@@ -140,7 +149,7 @@ async def wait_final(pool: asyncpg.Pool, ids: list[str], progress: Progress, tim
         now = time.monotonic()
         timeline.append((now, final))
         progress.update(final)
-        if final >= len(ids):
+        if final >= len(ids) and all_sent():
             return Finished(by_status, now, timeline)
         if now > deadline:
             raise TimeoutError(f"only {final}/{len(ids)} notifications finished: {by_status}")

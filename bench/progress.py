@@ -7,8 +7,9 @@ import time
 
 
 class Progress:
-    def __init__(self, label: str, total: int, unit: str = "") -> None:
+    def __init__(self, label: str, total: int, unit: str = "", quiet: bool = False) -> None:
         self.label, self.total, self.unit = label, max(total, 1), unit
+        self.quiet = quiet  # counts without drawing (while another bar has the line)
         self.started = time.monotonic()
         self._last_draw = 0.0
         self.done = 0
@@ -16,7 +17,7 @@ class Progress:
     def update(self, done: int) -> None:
         self.done = done
         now = time.monotonic()
-        if now - self._last_draw >= 0.2 or done >= self.total:
+        if not self.quiet and (now - self._last_draw >= 0.2 or done >= self.total):
             self._last_draw = now
             self._draw(now)
 
