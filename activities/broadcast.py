@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
+
 import asyncpg
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.exceptions import ApplicationError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.errors import NOT_FOUND
 from core.ids import workflow_id_for
-from core.models import BroadcastPage, BroadcastPageInput, BroadcastStatus
+from core.models import BroadcastPage, BroadcastPageInput, BroadcastStartInput, BroadcastStatus, NotificationInput
+from core.temporal import notification_search_attributes, task_priority
 from store import broadcasts
 
 
@@ -28,6 +33,44 @@ class BroadcastActivities:
         async with self._pool.acquire() as conn:
             user_ids = await broadcasts.prepare_page(conn, broadcast, inp.after, inp.limit)
         return BroadcastPage(user_ids=user_ids)
+
+    @activity.defn(name="start_broadcast_page")
+    async def start_page(self, inp: BroadcastStartInput) -> int:
+        """Starts one NotificationWorkflow per recipient of the page, a few dozen at a time.
+
+        Ids are deterministic (`notification-<broadcast>-<user>`) and a start finds an existing run instead of
+        making a second one, so a page started again after a crash or a retry doubles nobody. Starting from
+        an activity, not as child workflows, keeps the broadcast's own history at a few events per page.
+        """
+        b = inp.broadcast
+        limit = asyncio.Semaphore(32)
+        task_queue = activity.info().task_queue
+
+        async def start(user_id: str) -> None:
+            notification_id = f"{b.broadcast_id}-{user_id}"
+            async with limit:
+                try:
+                    await self._client.start_workflow(
+                        "NotificationWorkflow",
+                        NotificationInput(notification_id=notification_id, channels=list(b.channels),
+                                          template=b.template, template_version=b.template_version, data=b.data,
+                                          user_id=user_id, priority=b.priority, category=b.category,
+                                          retry=b.retry, provider_chains=b.provider_chains,
+                                          queued_channels=b.queued_channels),
+                        id=workflow_id_for(notification_id), task_queue=task_queue,
+                        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                        search_attributes=notification_search_attributes("accepted", b.channels, b.priority,
+                                                                         user_id),
+                        priority=task_priority(b.priority, b.category),
+                        task_timeout=timedelta(seconds=10),
+                    )
+                except WorkflowAlreadyStartedError:
+                    pass  # started and already finished by an earlier attempt of this page
+            activity.heartbeat(user_id)
+
+        await asyncio.gather(*(start(u) for u in inp.user_ids))
+        return len(inp.user_ids)
 
     @activity.defn(name="record_broadcast_status")
     async def record_status(self, status: BroadcastStatus) -> None:

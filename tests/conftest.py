@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import secrets
 import socket
 import tempfile
@@ -182,3 +183,16 @@ async def stack(dev_env: WorkflowEnvironment, database_url: str, pool: asyncpg.P
                         smtp_fallback_sink, http_receiver)
         server.should_exit = True
         await serve
+        await record_broadcast_histories(dev_env.client, settings.task_queue)
+
+
+async def record_broadcast_histories(client: Client, task_queue: str) -> None:
+    """HERALD_RECORD_HISTORIES=<dir>: keeps every broadcast run's history for the replay test."""
+    record_dir = os.environ.get("HERALD_RECORD_HISTORIES")
+    if not record_dir:
+        return
+    query = f'WorkflowType = "BroadcastWorkflow" AND TaskQueue = "{task_queue}"'
+    async for execution in client.list_workflows(query):
+        history = await client.get_workflow_handle(execution.id, run_id=execution.run_id).fetch_history()
+        name = f"broadcast-{execution.id[-8:]}-{execution.run_id[:8]}.json"
+        (Path(record_dir) / name).write_text(history.to_json())

@@ -1,9 +1,10 @@
 """BroadcastWorkflow: fans one message out to an audience, a page at a time, with flat memory and history.
 
-Each page of recipients is read from PostgreSQL with a keyset cursor and becomes one child
+Each page of recipients is read from PostgreSQL with a keyset cursor, and one activity starts a
 NotificationWorkflow per user, id `notification-<broadcast>-<user>`: deterministic, so a page started again
-(a replay, a restart) never doubles anyone. Children are abandoned, not awaited: each owns its own
-preferences, retries and dead-lettering, and progress is counted from the read model. After a few pages
+(a replay, a restart, an activity retry) never doubles anyone. The notifications are not awaited: each owns
+its own preferences, retries and dead-lettering, and progress is counted from the read model. (Broadcasts
+started before the `fan-out-by-activity` patch start them as abandoned child workflows.) After a few pages
 the workflow continues as new with its cursor, so its history stays small at any audience size.
 """
 
@@ -20,10 +21,19 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 with workflow.unsafe.imports_passed_through():
     from activities.broadcast import BroadcastActivities
     from core.ids import workflow_id_for
-    from core.models import BroadcastInput, BroadcastPageInput, BroadcastStatus, NotificationInput
+    from core.models import (
+        BroadcastInput,
+        BroadcastPageInput,
+        BroadcastStartInput,
+        BroadcastStatus,
+        NotificationInput,
+    )
     from core.temporal import notification_search_attributes, task_priority
     from workflows.notification import NotificationWorkflow
 
+# From this patch on, an activity starts each page's NotificationWorkflows: a page costs the broadcast's history
+# about six events instead of six per recipient, and the children start at the speed of plain client starts.
+FAN_OUT_BY_ACTIVITY_PATCH = "fan-out-by-activity"
 _RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
 _TIMEOUT = timedelta(seconds=60)
 
@@ -56,8 +66,14 @@ class BroadcastWorkflow:
                 BroadcastPageInput(broadcast_id=inp.broadcast_id, after=cursor, limit=inp.page_size),
                 start_to_close_timeout=_TIMEOUT, retry_policy=_RETRY,
             )
-            # All of a page's children start in one workflow task: one round trip, not one per child.
-            await asyncio.gather(*(self._start_child(inp, user_id) for user_id in page.user_ids))
+            if workflow.patched(FAN_OUT_BY_ACTIVITY_PATCH):
+                await workflow.execute_activity_method(
+                    BroadcastActivities.start_page, BroadcastStartInput(broadcast=inp, user_ids=page.user_ids),
+                    start_to_close_timeout=timedelta(minutes=10), heartbeat_timeout=timedelta(seconds=30),
+                    retry_policy=_RETRY)
+            else:
+                # Before the patch: child workflows, all of a page's in one workflow task (~6 events each).
+                await asyncio.gather(*(self._start_child(inp, user_id) for user_id in page.user_ids))
             self._started += len(page.user_ids)
             if len(page.user_ids) < inp.page_size:
                 await self._status(inp, "sent")
