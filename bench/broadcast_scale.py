@@ -22,8 +22,10 @@ from typing import Any
 import psutil
 from temporalio.client import Client
 
+from api.dispatch import queued_channels
 from core.models import BroadcastInput
 from core.secrets import new_webhook_secret
+from core.settings import Settings
 from devstack.temporal_server import start_dev_server, wait_until_serving
 from store import broadcasts, templates
 from store.db import create_pool
@@ -76,7 +78,9 @@ async def run(users: int, page_size: int) -> dict[str, Any]:
         handle = await client.start_workflow(
             BroadcastWorkflow.run, BroadcastInput(broadcast_id=bid, template="scale", template_version=1, data={},
                                                   channels=["in_app"], priority="marketing", category="scale",
-                                                  page_size=page_size),
+                                                  page_size=page_size,
+                                                  # as the API decides it: in_app has no rate limit
+                                                  queued_channels=queued_channels(Settings(), ["in_app"])),
             id=f"broadcast-{bid}", task_queue=queue)
         peak_rss = 0
         delivered = 0
