@@ -20,7 +20,7 @@ from core.recipients import resolve_addresses
 from core.settings import Settings
 from providers.registry import chain_names
 from providers.sim import SimAddressError, parse_address
-from store import notifications, templates, users
+from store import notifications, templates
 
 
 def public(row: dict[str, Any]) -> dict[str, Any]:
@@ -35,14 +35,18 @@ async def accept(pool: asyncpg.Pool, temporal: Client, settings: Settings, body:
     fingerprint = request_fingerprint(body.model_dump(mode="json", exclude={"idempotency_key"}))
     notification_id = notification_id_for_key(key)
 
-    existing = await notifications.get(pool, notification_id)
-    if existing is not None:
-        return await _repeat(pool, existing, fingerprint, temporal, settings)
-
-    row = await _validated_row(pool, settings, body, key, fingerprint, notification_id)
+    # Two round trips for a new notification: one read (template and user), one insert. A repeat is found by
+    # the insert's conflict, or, when this body no longer validates, by looking for the stored one.
+    try:
+        row = await _validated_row(pool, settings, body, key, fingerprint, notification_id)
+    except ApiError:
+        existing = await notifications.get(pool, notification_id)
+        if existing is not None:
+            return await _repeat(pool, existing, fingerprint, temporal, settings)
+        raise
     async with pool.acquire() as conn:
         stored, created = await notifications.insert(conn, row)
-    if not created:  # lost a race with an identical concurrent request
+    if not created:  # a repeat, or a race with an identical concurrent request
         return await _repeat(pool, stored, fingerprint, temporal, settings)
     stored["deliveries"] = [{"channel": c, "status": stored["status"], "provider": None, "attempts": 0,
                              "provider_message_id": None, "last_error": None} for c in stored["channels"]]
@@ -75,16 +79,13 @@ async def _validated_row(pool: asyncpg.Pool, settings: Settings, body: Notificat
     if unavailable:
         raise invalid("channels", f"no provider is configured for channel(s) {', '.join(unavailable)}; "
                       f"available: {', '.join(sorted(available))}", code="channel_unavailable")
-    template = await templates.get(pool, body.template, body.template_version)
+    template, user = await templates.get_with_user(pool, body.template, body.template_version, body.user_id)
     if template is None:
         what = f"template '{body.template}'" + (f" version {body.template_version}" if body.template_version
                                                  else "")
         raise invalid("template", f"{what} does not exist", code="unknown_template")
-    user = None
-    if body.user_id is not None:
-        user = await users.get(pool, body.user_id)
-        if user is None:
-            raise invalid("user_id", f"user '{body.user_id}' does not exist", code="unknown_user")
+    if body.user_id is not None and user is None:
+        raise invalid("user_id", f"user '{body.user_id}' does not exist", code="unknown_user")
     to = {c.value: a for c, a in (body.to or {}).items()}
     channels = [c.value for c in body.channels]
     addresses, missing = resolve_addresses(channels, to, user)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from store import users
+
 if TYPE_CHECKING:
     from store.db import Connection, Executor
 
@@ -64,6 +66,19 @@ async def get(conn: Executor, name: str, version: int | None = None,
         name, version, include_deleted,
     )
     return dict(row) if row else None
+
+
+async def get_with_user(conn: Executor, name: str, version: int | None,
+                        user_id: str | None) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """A live template version and a user in one round trip (the accept path's read), as plain JSON values."""
+    row = await conn.fetchrow(
+        f"""SELECT (SELECT row_to_json(x) FROM ({_SELECT} WHERE t.name = $1
+                        AND v.version = COALESCE($2, t.latest_version) AND t.deleted_at IS NULL) x) AS template,
+                   (SELECT row_to_json(u) FROM (SELECT {users.COLUMNS} FROM app_user WHERE id = $3) u) AS user""",
+        name, version, user_id,
+    )
+    assert row is not None
+    return row["template"], row["user"]
 
 
 async def list_latest(conn: Executor, after: str | None, limit: int) -> list[dict[str, Any]]:

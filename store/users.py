@@ -9,7 +9,8 @@ if TYPE_CHECKING:
 
 USER_FIELDS = ("name", "email", "phone", "push_token", "webhook_url", "locale", "timezone", "topics",
                "preferences")
-_COLUMNS = "id, " + ", ".join(USER_FIELDS) + ", created_at, updated_at"
+COLUMNS = "id, " + ", ".join(USER_FIELDS) + ", created_at, updated_at"
+_COLUMNS = COLUMNS
 
 
 async def create(conn: Executor, user_id: str, fields: dict[str, Any]) -> dict[str, Any] | None:

@@ -30,6 +30,22 @@ async def test_retrying_then_delivered(api: Api) -> None:
     assert [e["event"] for e in done["timeline"]].count("retrying") == 2
 
 
+async def test_a_repeat_answers_200_even_after_its_template_is_deleted(api: Api) -> None:
+    # The accept path validates before it looks for a repeat: a repeat must not be refused for what changed.
+    template = await api.template()
+    user_id = await api.user()
+    key = uid("key")
+    first = await api.send(template, user_id=user_id, channels=["in_app"], headers={"Idempotency-Key": key})
+    assert (await api.http.delete(f"/v1/templates/{template}", headers=api.h)).status_code == 204
+    again = await api.send(template, user_id=user_id, channels=["in_app"], headers={"Idempotency-Key": key},
+                           expect=200)
+    assert again["id"] == first["id"]
+    # A different body under that key is still a conflict, even though it would not validate either.
+    r = await api.http.post("/v1/notifications", headers={**api.h, "Idempotency-Key": key},
+                            json={"template": template, "user_id": user_id, "channels": ["sim"], "data": {}})
+    assert assert_error(r, 409, "idempotency_conflict")["details"] == {"notification_id": first["id"]}
+
+
 async def test_same_key_same_body_is_200_and_different_body_is_409(api: Api) -> None:
     template = await api.template()
     key = uid("key")
