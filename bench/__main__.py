@@ -18,6 +18,7 @@ import json
 import platform
 import random
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -98,7 +99,7 @@ async def ingest_run(stack: Stack, rate: float, seconds: float) -> dict[str, Any
     pool = await db_pool(stack)
     try:
         async with httpx.AsyncClient(base_url=stack.api_url, headers=stack.headers, timeout=60,
-                                     limits=httpx.Limits(max_connections=200)) as http:
+                                     limits=httpx.Limits(max_connections=64)) as http:
             await load.prepare(http)
             progress = Progress(f"ingest at {rate:.0f}/s", int(rate * seconds))
             sent = await load.open_loop(http, rate, seconds, load.body_for, progress)
@@ -242,6 +243,8 @@ def main() -> None:
     parser.add_argument("--temporal", help="an existing Temporal frontend (default: start a dev server)")
     parser.add_argument("--database-url", help="an existing PostgreSQL (default: an embedded one)")
     args = parser.parse_args()
+    # SIGTERM unwinds like Ctrl-C, so the stack's servers and data are cleaned up either way.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     started = time.monotonic()
     result = asyncio.run(run(args))
     result["bench_seconds"] = round(time.monotonic() - started, 1)
