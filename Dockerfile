@@ -9,6 +9,7 @@ COPY activities activities
 COPY workflows workflows
 COPY api api
 COPY devstack devstack
+COPY bench bench
 COPY worker.py ./
 RUN pip install --no-cache-dir --prefix=/install .
 
