@@ -14,7 +14,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.errors import NOT_FOUND
 from core.ids import workflow_id_for
-from core.models import BroadcastPage, BroadcastPageInput, BroadcastStartInput, BroadcastStatus, NotificationInput
+from core.models import BroadcastPage, BroadcastPageInput, BroadcastStartInput, BroadcastStatus, recipient_input
 from core.temporal import notification_search_attributes, task_priority
 from store import broadcasts
 
@@ -47,17 +47,12 @@ class BroadcastActivities:
         task_queue = activity.info().task_queue
 
         async def start(user_id: str) -> None:
-            notification_id = f"{b.broadcast_id}-{user_id}"
+            notification = recipient_input(b, user_id)
             async with limit:
                 try:
                     await self._client.start_workflow(
-                        "NotificationWorkflow",
-                        NotificationInput(notification_id=notification_id, channels=list(b.channels),
-                                          template=b.template, template_version=b.template_version, data=b.data,
-                                          user_id=user_id, priority=b.priority, category=b.category,
-                                          retry=b.retry, provider_chains=b.provider_chains,
-                                          queued_channels=b.queued_channels),
-                        id=workflow_id_for(notification_id), task_queue=task_queue,
+                        "NotificationWorkflow", notification,
+                        id=workflow_id_for(notification.notification_id), task_queue=task_queue,
                         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                         search_attributes=notification_search_attributes("accepted", b.channels, b.priority,

@@ -194,8 +194,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         result["broadcast_worker_peak_rss_mb"] = broadcast["worker_peak_rss_mb"]
         result["broadcast_max_history_events"] = broadcast["max_history_events"]
 
-        two = stack.start_worker()
-        del two
+        stack.start_worker()  # the second one
         scale = await herald_run(stack, "herald, 2 workers", n, c)
         result["scaleout_two_workers_per_s"] = scale["e2e_per_s"]
         result["scaleout_ratio"] = round(scale["e2e_per_s"] / max(e2e["e2e_per_s"], 1e-9), 2)

@@ -23,6 +23,7 @@ import psutil
 from temporalio.client import Client
 
 from api.dispatch import queued_channels
+from bench.stack import free_port
 from core.models import BroadcastInput
 from core.secrets import new_webhook_secret
 from core.settings import Settings
@@ -33,14 +34,6 @@ from store.migrate import migrate_url
 from workflows.broadcast import BroadcastWorkflow
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def run(users: int, page_size: int) -> dict[str, Any]:

@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -187,7 +186,3 @@ async def start_stack(temporal_address: str | None = None, database_url: str | N
 
 async def db_pool(stack: Stack, size: int = 4) -> Any:
     return await create_pool(stack.db_url, min_size=1, max_size=size)
-
-
-def wall() -> float:
-    return time.monotonic()

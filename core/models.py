@@ -231,6 +231,14 @@ class BroadcastInput:
     started: int = 0
 
 
+def recipient_input(b: BroadcastInput, user_id: str) -> NotificationInput:
+    """One recipient's notification of a broadcast: id `<broadcast>-<user>`, the same on every start."""
+    return NotificationInput(notification_id=f"{b.broadcast_id}-{user_id}", channels=list(b.channels),
+                             template=b.template, template_version=b.template_version, data=b.data,
+                             user_id=user_id, priority=b.priority, category=b.category, retry=b.retry,
+                             provider_chains=b.provider_chains, queued_channels=b.queued_channels)
+
+
 @dataclass
 class BroadcastPageInput:
     broadcast_id: str

@@ -10,7 +10,6 @@ if TYPE_CHECKING:
 USER_FIELDS = ("name", "email", "phone", "push_token", "webhook_url", "locale", "timezone", "topics",
                "preferences")
 COLUMNS = "id, " + ", ".join(USER_FIELDS) + ", created_at, updated_at"
-_COLUMNS = COLUMNS
 
 
 async def create(conn: Executor, user_id: str, fields: dict[str, Any]) -> dict[str, Any] | None:
@@ -19,20 +18,20 @@ async def create(conn: Executor, user_id: str, fields: dict[str, Any]) -> dict[s
                                   topics, preferences)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, COALESCE($9, '{{}}'::text[]), COALESCE($10, '{{}}'::jsonb))
             ON CONFLICT (id) DO NOTHING
-            RETURNING {_COLUMNS}""",
+            RETURNING {COLUMNS}""",
         user_id, *(fields.get(f) for f in USER_FIELDS),
     )
     return dict(row) if row else None
 
 
 async def get(conn: Executor, user_id: str) -> dict[str, Any] | None:
-    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM app_user WHERE id = $1", user_id)
+    row = await conn.fetchrow(f"SELECT {COLUMNS} FROM app_user WHERE id = $1", user_id)
     return dict(row) if row else None
 
 
 async def list_users(conn: Executor, after: str | None, limit: int) -> list[dict[str, Any]]:
     rows = await conn.fetch(
-        f"SELECT {_COLUMNS} FROM app_user WHERE ($1::text IS NULL OR id > $1) ORDER BY id LIMIT $2",
+        f"SELECT {COLUMNS} FROM app_user WHERE ($1::text IS NULL OR id > $1) ORDER BY id LIMIT $2",
         after, limit,
     )
     return [dict(r) for r in rows]
@@ -44,7 +43,7 @@ async def update(conn: Executor, user_id: str, changes: dict[str, Any]) -> dict[
     # Column names come from the fixed USER_FIELDS tuple, never from input; values are bind parameters.
     assignments = ", ".join(f"{name} = ${i + 2}" for i, name in enumerate(present))
     sql = f"UPDATE app_user SET {assignments + ', ' if assignments else ''}updated_at = now() " \
-          f"WHERE id = $1 RETURNING {_COLUMNS}"
+          f"WHERE id = $1 RETURNING {COLUMNS}"
     row = await conn.fetchrow(sql, user_id, *(changes[f] for f in present))
     return dict(row) if row else None
 

@@ -51,12 +51,11 @@ _STORE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coeffi
 _STORE_TIMEOUT = timedelta(seconds=30)
 # Bookkeeping, audience checks and rendering are short and talk only to PostgreSQL: from this patch on they
 # run as local activities, inside the workflow task that needs them, instead of one server round trip each.
-# Deliveries stay regular activities on their channel's task queue, where the server enforces rate limits.
-# Workflows started before the patch replay their recorded regular activities unchanged.
+# Deliveries are chosen per channel by the input's `queued_channels` (see _deliver_with). Workflows started
+# before the patch replay their recorded regular activities unchanged.
 LOCAL_STEPS_PATCH = "local-steps-v2"
-# A failed regular activity surfaces as an ActivityError around its cause; a failed local activity as the
-# cause itself (ApplicationError, TimeoutError, CancelledError): all are FailureErrors.
-_STEP_FAILURES = (FailureError,)
+# A failed regular activity surfaces as an ActivityError around its cause, a failed local activity as the
+# cause itself (ApplicationError, TimeoutError, CancelledError): steps catch FailureError, their common base.
 # A delivery in one of these needs nothing more: it went out, or the user's preferences kept it back.
 _SENT_OR_SKIPPED = frozenset({Status.DELIVERED, Status.SKIPPED})
 
@@ -136,12 +135,7 @@ class NotificationWorkflow:
         if inp.send_at is not None and inp.send_at > workflow.now():
             self._state.status = Status.SCHEDULED
             workflow.upsert_search_attributes([STATUS_KEY.value_set(Status.SCHEDULED.value)])
-            # A durable timer: survives worker and server restarts; a cancel signal ends the wait early.
-            try:
-                await workflow.wait_condition(lambda: self._cancel_requested,
-                                              timeout=inp.send_at - workflow.now())
-            except TimeoutError:
-                pass
+            await self._wait_unless_canceled(inp.send_at - workflow.now())
         if self._cancel_requested:
             await self._cancel(inp, "canceled before sending")
             return
@@ -191,7 +185,7 @@ class NotificationWorkflow:
                                   category=inp.category, priority=inp.priority, now=workflow.now(), to=inp.to),
                     non_retryable=[NOT_FOUND],
                 )
-            except _STEP_FAILURES as err:
+            except FailureError as err:
                 message = _error_message(err)
                 for d in self._state.deliveries:
                     if d.status not in _SENT_OR_SKIPPED:
@@ -211,12 +205,7 @@ class NotificationWorkflow:
                 self._state.send_at = decision.quiet_until
                 await self._transition(Status.SCHEDULED, "quiet_hours",
                                        f"held by the user's quiet hours until {decision.quiet_until.isoformat()}")
-                try:
-                    await workflow.wait_condition(lambda: self._cancel_requested,
-                                                  timeout=decision.quiet_until - workflow.now())
-                except TimeoutError:
-                    pass
-                if self._cancel_requested:
+                if await self._wait_unless_canceled(decision.quiet_until - workflow.now()):
                     await self._finish(Status.CANCELED, "canceled", "canceled during quiet hours")
                     return "done", None
                 continue  # preferences may have changed during the wait: decide again
@@ -237,7 +226,7 @@ class NotificationWorkflow:
                                 user_id=inp.user_id, to=inp.to),
                     non_retryable=[TEMPLATE_ERROR, NOT_FOUND],
                 )
-            except _STEP_FAILURES as err:
+            except FailureError as err:
                 message = _error_message(err)
                 for d in self._state.deliveries:
                     if d.status not in _SENT_OR_SKIPPED:
@@ -266,11 +255,6 @@ class NotificationWorkflow:
                             provider_index: int) -> str | None:
         assert self._state is not None
         retry = inp.retry
-        policy = RetryPolicy(
-            initial_interval=timedelta(seconds=retry.initial_s), backoff_coefficient=retry.backoff,
-            maximum_interval=timedelta(seconds=retry.max_s), maximum_attempts=retry.max_attempts,
-            non_retryable_error_types=[PERMANENT_DELIVERY],
-        )
         prior = delivery.attempts
         args = DeliverInput(notification_id=inp.notification_id, channel=delivery.channel,
                             address=rendered.addresses[delivery.channel], subject=rendered.subject,
@@ -280,12 +264,17 @@ class NotificationWorkflow:
         if inp.queued_channels is not None and delivery.channel not in inp.queued_channels:
             try:
                 local = await self._deliver_locally(args, retry, timeout)
-            except _STEP_FAILURES as err:
+            except FailureError as err:
                 return self._delivery_failed(delivery, err, prior + retry.max_attempts)
             if local is None:
                 return self._delivery_canceled(delivery, prior)
             result = local
         else:
+            policy = RetryPolicy(
+                initial_interval=timedelta(seconds=retry.initial_s), backoff_coefficient=retry.backoff,
+                maximum_interval=timedelta(seconds=retry.max_s), maximum_attempts=retry.max_attempts,
+                non_retryable_error_types=[PERMANENT_DELIVERY],
+            )
             handle = workflow.start_activity_method(
                 DeliveryActivities.deliver, args,
                 task_queue=delivery_task_queue(workflow.info().task_queue, delivery.channel),
@@ -295,7 +284,7 @@ class NotificationWorkflow:
             self._in_flight.append(handle)
             try:
                 result = await handle
-            except _STEP_FAILURES as err:
+            except FailureError as err:
                 if isinstance(_failure_of(err), CancelledError):
                     return self._delivery_canceled(delivery, prior)
                 return self._delivery_failed(delivery, err, prior + retry.max_attempts)
@@ -322,20 +311,17 @@ class NotificationWorkflow:
                     DeliveryActivities.deliver, replace(args, attempt_in_round=attempt),
                     start_to_close_timeout=attempt_timeout, retry_policy=RetryPolicy(maximum_attempts=1))
                 return result
-            except _STEP_FAILURES as err:
+            except FailureError as err:
                 failure = _failure_of(err)
                 if (isinstance(failure, ApplicationError) and failure.non_retryable) or attempt == retry.max_attempts:
                     raise
                 if self._cancel_requested:
                     return None
                 asked = failure.next_retry_delay if isinstance(failure, ApplicationError) else None
-                wait = asked.total_seconds() if asked is not None else delay
+                wait = asked if asked is not None else timedelta(seconds=delay)
                 delay = min(delay * retry.backoff, retry.max_s)
-            try:
-                await workflow.wait_condition(lambda: self._cancel_requested, timeout=timedelta(seconds=wait))
+            if await self._wait_unless_canceled(wait):
                 return None
-            except TimeoutError:
-                pass
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _delivery_canceled(self, delivery: DeliveryState, prior: int) -> str:
@@ -413,6 +399,14 @@ class NotificationWorkflow:
                 await self._delivered()
                 return
         await self._finish(Status.CANCELED, "canceled", detail)
+
+    async def _wait_unless_canceled(self, delay: timedelta) -> bool:
+        """A durable timer (it survives worker and server restarts) that a cancel ends early; True if it did."""
+        try:
+            await workflow.wait_condition(lambda: self._cancel_requested, timeout=delay)
+        except TimeoutError:
+            pass
+        return self._cancel_requested
 
     # -- bookkeeping --
 
