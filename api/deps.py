@@ -38,25 +38,56 @@ TemporalDep = Annotated[Client, Depends(get_temporal)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
+SCOPES = ("admin", "send", "read")
+
+
 @dataclass(frozen=True)
 class Principal:
-    is_admin: bool
+    """Who is calling: an API key with scopes, or a user token (no scopes, one inbox)."""
+
+    scopes: frozenset[str] = frozenset()
     user_id: str | None = None
+    key_id: str | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.scopes
+
+    def may(self, *scopes: str) -> bool:
+        """True if the caller holds any of `scopes`; `admin` holds them all."""
+        return self.is_admin or any(scope in self.scopes for scope in scopes)
 
 
-async def get_principal(request: Request, pool: PoolDep, settings: SettingsDep) -> Principal:
+UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
+
+
+def bearer_key(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
-        raise ApiError(401, "unauthorized", "missing API key: send 'Authorization: Bearer <key>'",
-                       headers={"WWW-Authenticate": "Bearer"})
-    key = key.strip()
+        return None
+    return key.strip()
+
+
+async def principal_for_key(pool: asyncpg.Pool, settings: Settings, key: str) -> Principal | None:
+    """The principal a presented key stands for, or None if it is no valid key (the dashboard's cookie too)."""
     if settings.admin_key and hmac.compare_digest(key.encode(), settings.admin_key.encode()):
-        return Principal(is_admin=True)
+        return Principal(scopes=frozenset({"admin"}), key_id="env")
     user_id = await users.user_for_token(pool, hash_secret(key))
     if user_id is not None:
-        return Principal(is_admin=False, user_id=user_id)
-    raise ApiError(401, "unauthorized", "the API key is not valid", headers={"WWW-Authenticate": "Bearer"})
+        return Principal(user_id=user_id)
+    return None
+
+
+async def get_principal(request: Request, pool: PoolDep, settings: SettingsDep) -> Principal:
+    key = bearer_key(request)
+    if key is None:
+        raise ApiError(401, "unauthorized", "missing API key: send 'Authorization: Bearer <key>'",
+                       headers=UNAUTHORIZED)
+    principal = await principal_for_key(pool, settings, key)
+    if principal is None:
+        raise ApiError(401, "unauthorized", "the API key is not valid", headers=UNAUTHORIZED)
+    return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
