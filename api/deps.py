@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -14,7 +14,7 @@ from temporalio.client import Client
 from api.errors import ApiError
 from core.ids import hash_secret
 from core.settings import Settings
-from store import users
+from store import keys, users
 from store.pagination import BadCursor, decode_cursor, encode_cursor
 
 
@@ -73,7 +73,15 @@ async def principal_for_key(pool: asyncpg.Pool, settings: Settings, key: str) ->
     """The principal a presented key stands for, or None if it is no valid key (the dashboard's cookie too)."""
     if settings.admin_key and hmac.compare_digest(key.encode(), settings.admin_key.encode()):
         return Principal(scopes=frozenset({"admin"}), key_id="env")
-    user_id = await users.user_for_token(pool, hash_secret(key))
+    hashed = hash_secret(key)
+    stored = await keys.check(pool, hashed, settings.key_rate_per_s, settings.key_burst)
+    if stored is not None:
+        if not stored.allowed:
+            raise ApiError(429, "rate_limited",
+                           f"this key's request rate is used up; retry in {stored.retry_after_s} s",
+                           headers={"Retry-After": str(stored.retry_after_s)})
+        return Principal(scopes=stored.scopes, key_id=stored.key_id)
+    user_id = await users.user_for_token(pool, hashed)
     if user_id is not None:
         return Principal(user_id=user_id)
     return None
@@ -93,13 +101,25 @@ async def get_principal(request: Request, pool: PoolDep, settings: SettingsDep) 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-async def require_admin(principal: PrincipalDep) -> Principal:
-    if not principal.is_admin:
-        raise ApiError(403, "forbidden", "this key may only read and mark its own user's inbox")
-    return principal
+def require(*scopes: str) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency that lets through keys holding any of `scopes` (or `admin`), and answers 403 otherwise."""
+
+    async def check(principal: PrincipalDep) -> Principal:
+        if principal.may(*scopes):
+            return principal
+        if principal.user_id is not None:
+            raise ApiError(403, "forbidden", "a user token may only read and mark its own user's inbox")
+        needed = " or ".join(f"'{s}'" for s in (*scopes, "admin"))
+        raise ApiError(403, "forbidden", f"this key needs the {needed} scope for this request")
+
+    return check
 
 
-AdminDep = Annotated[Principal, Depends(require_admin)]
+AdminDep = Annotated[Principal, Depends(require("admin"))]
+ReadDep = Annotated[Principal, Depends(require("read"))]
+SendDep = Annotated[Principal, Depends(require("send"))]
+# Senders may follow what they sent: notification and broadcast status.
+StatusDep = Annotated[Principal, Depends(require("send", "read"))]
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 from zoneinfo import available_timezones
 
 from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -342,3 +342,37 @@ class InboxItemPublic(BaseModel):
 
 class InboxPage(Page[InboxItemPublic]):
     unread_count: int
+
+
+# -- API keys --
+
+Scope = Literal["admin", "send", "read"]
+
+
+class KeyCreate(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    scopes: list[Scope] = Field(min_length=1, max_length=3)
+    # This key's own request rate; unset takes HERALD_KEY_RATE_PER_S and HERALD_KEY_BURST.
+    rate_per_s: float | None = Field(default=None, gt=0, le=100_000)
+    burst: int | None = Field(default=None, ge=1, le=1_000_000)
+
+    @field_validator("scopes")
+    @classmethod
+    def distinct(cls, value: list[Scope]) -> list[Scope]:
+        if len(set(value)) != len(value):
+            raise ValueError("lists a scope twice")
+        return value
+
+
+class KeyPublic(BaseModel):
+    id: str
+    name: str
+    scopes: list[Scope]
+    rate_per_s: float | None
+    burst: int | None
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class KeyCreated(KeyPublic):
+    key: str = Field(description="The key itself: shown once, here; only its hash is stored.")

@@ -31,3 +31,10 @@ def request_fingerprint(body: dict[str, object]) -> str:
 
 def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_api_key() -> tuple[str, str]:
+    """A new key's public id and the key itself. The id is inside the key, so logs and support can name a key
+    by its id without ever holding the secret part."""
+    key_id = f"key_{secrets.token_hex(6)}"
+    return key_id, f"hk_{key_id.removeprefix('key_')}_{secrets.token_urlsafe(32)}"

@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     delivery_timeout_s: float = Field(default=30.0, gt=0, alias="HERALD_DELIVERY_TIMEOUT_S")
 
     max_body_bytes: int = Field(default=1024 * 1024, alias="HERALD_MAX_BODY_BYTES")
+    # Requests per second and burst for each stored API key (a key may carry its own); 0 turns limits off.
+    # Counted in PostgreSQL, so they hold across every API process. HERALD_ADMIN_KEY is not limited.
+    key_rate_per_s: float = Field(default=50.0, ge=0, alias="HERALD_KEY_RATE_PER_S")
+    key_burst: int = Field(default=100, ge=1, alias="HERALD_KEY_BURST")
 
     # Outgoing mail. Fallbacks are tried in order once the primary's attempts are exhausted.
     smtp_host: str = Field(default="127.0.0.1", alias="HERALD_SMTP_HOST")

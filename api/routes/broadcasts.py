@@ -11,7 +11,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from api import dispatch
-from api.deps import AdminDep, PoolDep, SettingsDep, TemporalDep
+from api.deps import AdminDep, PoolDep, SendDep, SettingsDep, StatusDep, TemporalDep
 from api.errors import ApiError, invalid, not_found
 from api.routes.templates import render_or_422
 from api.schemas import BroadcastCreate, BroadcastPublic
@@ -35,7 +35,7 @@ async def _public(pool: Any, row: dict[str, Any]) -> dict[str, Any]:
 
 @router.post("", status_code=202, response_model=BroadcastPublic)
 async def create_broadcast(body: BroadcastCreate, pool: PoolDep, temporal: TemporalDep, settings: SettingsDep,
-                           _: AdminDep,
+                           _: SendDep,
                            idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
                            = None) -> JSONResponse:
     key = idempotency_key or body.idempotency_key or new_idempotency_key()
@@ -80,7 +80,7 @@ async def create_broadcast(body: BroadcastCreate, pool: PoolDep, temporal: Tempo
 
 
 @router.get("/{broadcast_id}", response_model=BroadcastPublic)
-async def get_broadcast(broadcast_id: str, pool: PoolDep, _: AdminDep) -> dict[str, Any]:
+async def get_broadcast(broadcast_id: str, pool: PoolDep, _: StatusDep) -> dict[str, Any]:
     row = await broadcasts.get(pool, broadcast_id)
     if row is None:
         raise not_found("broadcast", broadcast_id)

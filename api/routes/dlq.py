@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from api import dispatch
-from api.deps import AdminDep, PageDep, PoolDep, TemporalDep
+from api.deps import AdminDep, PageDep, PoolDep, ReadDep, TemporalDep
 from api.errors import ApiError, not_found
 from api.schemas import DeadLetterPublic, DlqRetryPublic, DlqRetryRequest, Page
 from core.models import Channel, Status
@@ -17,7 +17,7 @@ router = APIRouter(prefix="/v1/dlq", tags=["dead-letter queue"])
 
 
 @router.get("", response_model=Page[DeadLetterPublic])
-async def list_dead_letters(pool: PoolDep, page: PageDep, _: AdminDep,
+async def list_dead_letters(pool: PoolDep, page: PageDep, _: ReadDep,
                             channel: Channel | None = None) -> dict[str, Any]:
     after = page.decode(1)
     rows = await notifications.list_dead_letters(pool, channel=channel, after=int(str(after[0])) if after else None,

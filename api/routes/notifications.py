@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from api import dispatch
 from api.accept import accept, public
-from api.deps import AdminDep, PageDep, PoolDep, SettingsDep, TemporalDep
+from api.deps import AdminDep, PageDep, PoolDep, SendDep, SettingsDep, StatusDep, TemporalDep
 from api.errors import ApiError, not_found
 from api.schemas import (
     BulkCreate,
@@ -34,7 +34,7 @@ router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
              responses={200: {"model": NotificationPublic, "description": "repeat of an accepted request"},
                         409: {"description": "the idempotency key was used with a different body"}})
 async def create_notification(
-    body: NotificationCreate, pool: PoolDep, temporal: TemporalDep, settings: SettingsDep, _: AdminDep,
+    body: NotificationCreate, pool: PoolDep, temporal: TemporalDep, settings: SettingsDep, _: SendDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)] = None,
 ) -> JSONResponse:
     status, notification = await accept(pool, temporal, settings, body, idempotency_key)
@@ -43,7 +43,7 @@ async def create_notification(
 
 @router.post("/bulk", response_model=BulkResult)
 async def create_notifications_in_bulk(body: BulkCreate, pool: PoolDep, temporal: TemporalDep,
-                                       settings: SettingsDep, _: AdminDep) -> BulkResult:
+                                       settings: SettingsDep, _: SendDep) -> BulkResult:
     """Up to 1,000 notifications, each accepted or refused on its own: one bad item refuses only itself."""
     limit = asyncio.Semaphore(16)
 
@@ -86,7 +86,7 @@ async def create_notifications_in_bulk(body: BulkCreate, pool: PoolDep, temporal
 
 
 @router.get("", response_model=Page[NotificationPublic])
-async def list_notifications(pool: PoolDep, page: PageDep, _: AdminDep, status: Status | None = None,
+async def list_notifications(pool: PoolDep, page: PageDep, _: StatusDep, status: Status | None = None,
                              user_id: str | None = None, channel: Channel | None = None,
                              priority: Priority | None = None) -> dict[str, Any]:
     after = page.decode(2)
@@ -99,7 +99,7 @@ async def list_notifications(pool: PoolDep, page: PageDep, _: AdminDep, status: 
 
 
 @router.get("/{notification_id}", response_model=NotificationDetail)
-async def get_notification(notification_id: str, pool: PoolDep, _: AdminDep) -> dict[str, Any]:
+async def get_notification(notification_id: str, pool: PoolDep, _: StatusDep) -> dict[str, Any]:
     row = await notifications.get_full(pool, notification_id)
     if row is None:
         raise not_found("notification", notification_id)

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from api.deps import AdminDep, PageDep, PoolDep
+from api.deps import AdminDep, PageDep, PoolDep, ReadDep
 from api.errors import ApiError, invalid, not_found
 from api.schemas import Page, PreviewPublic, PreviewRequest, TemplateCreate, TemplatePublic, TemplateUpdate
 from core import templating
@@ -54,7 +54,7 @@ async def update_template(name: str, body: TemplateUpdate, pool: PoolDep, _: Adm
 
 
 @router.get("", response_model=Page[TemplatePublic])
-async def list_templates(pool: PoolDep, page: PageDep, _: AdminDep) -> Page[TemplatePublic]:
+async def list_templates(pool: PoolDep, page: PageDep, _: ReadDep) -> Page[TemplatePublic]:
     after = page.decode(1)
     rows = await templates.list_latest(pool, str(after[0]) if after else None, page.fetch)
     rows, next_cursor = page.cut(rows, lambda r: [r["name"]])
@@ -62,7 +62,7 @@ async def list_templates(pool: PoolDep, page: PageDep, _: AdminDep) -> Page[Temp
 
 
 @router.get("/{name}", response_model=TemplatePublic)
-async def get_template(name: str, pool: PoolDep, _: AdminDep,
+async def get_template(name: str, pool: PoolDep, _: ReadDep,
                        version: Annotated[int | None, Query(ge=1)] = None) -> TemplatePublic:
     row = await templates.get(pool, name, version)
     if row is None:
@@ -78,7 +78,7 @@ async def delete_template(name: str, pool: PoolDep, _: AdminDep) -> Response:
 
 
 @router.post("/{name}/preview", response_model=PreviewPublic)
-async def preview_template(name: str, body: PreviewRequest, pool: PoolDep, _: AdminDep,
+async def preview_template(name: str, body: PreviewRequest, pool: PoolDep, _: ReadDep,
                            version: Annotated[int | None, Query(ge=1)] = None) -> PreviewPublic:
     row = await templates.get(pool, name, version)
     if row is None:

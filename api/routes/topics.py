@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Path, Response
 
-from api.deps import AdminDep, PageDep, PoolDep
+from api.deps import AdminDep, PageDep, PoolDep, ReadDep
 from api.errors import invalid
 from api.schemas import Name, TopicChange, TopicChangePublic
 from store import topics
@@ -40,7 +40,7 @@ async def unsubscribe_one(user_id: str, pool: PoolDep, _: AdminDep, name: Name =
 
 
 @router.get("/{name}/subscribers")
-async def list_subscribers(pool: PoolDep, page: PageDep, _: AdminDep, name: Name = TopicName) -> dict[str, Any]:
+async def list_subscribers(pool: PoolDep, page: PageDep, _: ReadDep, name: Name = TopicName) -> dict[str, Any]:
     after = page.decode(1)
     ids = await topics.subscribers(pool, name, str(after[0]) if after else None, page.fetch)
     rows, next_cursor = page.cut([{"id": i} for i in ids], lambda r: [r["id"]])

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api.deps import AdminDep, PageDep, PoolDep
+from api.deps import AdminDep, PageDep, PoolDep, ReadDep
 from api.errors import ApiError, not_found
 from api.schemas import Page, TokenPublic, UserCreate, UserPublic, UserUpdate
 from core.ids import hash_secret
@@ -31,7 +31,7 @@ async def create_user(body: UserCreate, pool: PoolDep, _: AdminDep) -> dict[str,
 
 
 @router.get("", response_model=Page[UserPublic])
-async def list_users(pool: PoolDep, page: PageDep, _: AdminDep) -> dict[str, Any]:
+async def list_users(pool: PoolDep, page: PageDep, _: ReadDep) -> dict[str, Any]:
     after = page.decode(1)
     rows = await users.list_users(pool, str(after[0]) if after else None, page.fetch)
     rows, next_cursor = page.cut(rows, lambda r: [r["id"]])
@@ -39,7 +39,7 @@ async def list_users(pool: PoolDep, page: PageDep, _: AdminDep) -> dict[str, Any
 
 
 @router.get("/{user_id}", response_model=UserPublic)
-async def get_user(user_id: str, pool: PoolDep, _: AdminDep) -> dict[str, Any]:
+async def get_user(user_id: str, pool: PoolDep, _: ReadDep) -> dict[str, Any]:
     row = await users.get(pool, user_id)
     if row is None:
         raise not_found("user", user_id)
