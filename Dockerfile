@@ -10,6 +10,7 @@ COPY workflows workflows
 COPY api api
 COPY devstack devstack
 COPY bench bench
+COPY cli cli
 COPY worker.py ./
 RUN pip install --no-cache-dir --prefix=/install .
 

@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from core.ids import hash_secret, new_api_key
+
 if TYPE_CHECKING:
     from store.db import Executor
 
@@ -21,6 +23,14 @@ async def create(conn: Executor, key_id: str, name: str, key_hash: str, scopes: 
     )
     assert row is not None
     return dict(row)
+
+
+async def issue(conn: Executor, name: str, scopes: list[str], rate_per_s: float | None,
+                burst: int | None) -> dict[str, Any]:
+    """Creates a key; the answer holds the key itself under "key", the one time it is ever available."""
+    key_id, key = new_api_key()
+    row = await create(conn, key_id, name, hash_secret(key), scopes, rate_per_s, burst)
+    return {**row, "key": key}
 
 
 async def list_keys(conn: Executor, after: str | None, limit: int) -> list[dict[str, Any]]:

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Response
 from api.deps import AdminDep, PageDep, PoolDep
 from api.errors import not_found
 from api.schemas import KeyCreate, KeyCreated, KeyPublic, Page
-from core.ids import hash_secret, new_api_key
 from store import keys
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
@@ -17,10 +16,7 @@ router = APIRouter(prefix="/v1/keys", tags=["keys"])
 
 @router.post("", status_code=201, response_model=KeyCreated)
 async def create_key(body: KeyCreate, pool: PoolDep, _: AdminDep) -> dict[str, Any]:
-    key_id, key = new_api_key()
-    row = await keys.create(pool, key_id, body.name, hash_secret(key), list(body.scopes), body.rate_per_s,
-                            body.burst)
-    return {**row, "key": key}
+    return await keys.issue(pool, body.name, list(body.scopes), body.rate_per_s, body.burst)
 
 
 @router.get("", response_model=Page[KeyPublic])
