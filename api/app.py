@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from api import errors
 from api.limits import BodySizeLimit
-from api.routes import broadcasts, dlq, health, inbox, keys, notifications, templates, topics, users
+from api.routes import broadcasts, codec, dlq, health, inbox, keys, notifications, templates, topics, users
 from core.settings import Settings, get_settings
 from core.temporal import connect
 from store.db import create_pool, database_url
@@ -40,7 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     errors.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    for module in (health, templates, users, topics, notifications, broadcasts, dlq, inbox, keys):
+    for module in (health, templates, users, topics, notifications, broadcasts, dlq, inbox, keys, codec):
         app.include_router(module.router)
     return app
 

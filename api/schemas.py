@@ -376,3 +376,14 @@ class KeyPublic(BaseModel):
 
 class KeyCreated(KeyPublic):
     key: str = Field(description="The key itself: shown once, here; only its hash is stored.")
+
+
+# -- codec (the Temporal Web UI's and CLI's remote codec protocol) --
+
+class CodecPayload(BaseModel):
+    metadata: dict[str, str] = Field(default_factory=dict, description="values are base64")
+    data: str = Field(default="", description="base64")
+
+
+class CodecPayloads(BaseModel):
+    payloads: list[CodecPayload] = Field(max_length=10_000)

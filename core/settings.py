@@ -74,12 +74,26 @@ class Settings(BaseSettings):
     local_deliveries: bool = Field(default=True, alias="HERALD_LOCAL_DELIVERIES")
     workflow_sandbox: bool = Field(default=False, alias="HERALD_WORKFLOW_SANDBOX")
 
+    # Encrypts every Temporal payload (AES-256-GCM): "id:base64key,...", the first seals, all open. Empty: off.
+    # `python -c "from core.codec import new_key_spec; print(new_key_spec('k1'))"` makes one.
+    payload_keys: str = Field(default="", alias="HERALD_PAYLOAD_KEYS", repr=False)
+    # The Temporal Web UI's origin: its links, and the one origin allowed to call /codec from a browser.
+    temporal_ui_url: str = Field(default="http://127.0.0.1:8233", alias="HERALD_TEMPORAL_UI_URL")
+
     @field_validator("admin_key")
     @classmethod
     def refuse_placeholder_key(cls, value: str | None) -> str | None:
         # A copied example value in production is worse than no key: refuse it loudly.
         if value is not None and value.strip().lower() in {"changeme", "change-me", "secret", "admin", ""}:
             raise ValueError("HERALD_ADMIN_KEY is a placeholder; set a real key or leave it unset")
+        return value
+
+    @field_validator("payload_keys")
+    @classmethod
+    def payload_keys_shape(cls, value: str) -> str:
+        from core.codec import parse_keys
+
+        parse_keys(value)
         return value
 
     @field_validator("webhook_secret")

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.common import Priority, SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.converter import DataConverter
 from temporalio.service import RPCError, RPCStatusCode
 
+from core.codec import EncryptionCodec, parse_keys
 from core.settings import Settings
 
 STATUS_KEY = SearchAttributeKey.for_keyword("NotificationStatus")
@@ -54,9 +58,24 @@ def dev_server_search_attribute_args() -> list[str]:
     return args
 
 
+def data_converter(settings: Settings) -> DataConverter:
+    """The default converter, sealed by the payload codec when HERALD_PAYLOAD_KEYS is set."""
+    if not settings.payload_keys:
+        return DataConverter.default
+    return dataclasses.replace(DataConverter.default, payload_codec=EncryptionCodec(parse_keys(settings.payload_keys)))
+
+
 async def connect(settings: Settings, *, lazy: bool = False) -> Client:
     """`lazy` connects on first use: the API can start (and say so on /ready) while Temporal is down."""
-    return await Client.connect(settings.temporal_target, namespace=settings.temporal_namespace, lazy=lazy)
+    return await Client.connect(settings.temporal_target, namespace=settings.temporal_namespace, lazy=lazy,
+                                data_converter=data_converter(settings))
+
+
+def with_settings_converter(client: Client, settings: Settings) -> Client:
+    """The same connection, with the data converter `settings` ask for (tests share one server connection)."""
+    config = client.config()
+    config["data_converter"] = data_converter(settings)
+    return Client(**config)
 
 
 async def ensure_search_attributes(client: Client, namespace: str) -> None:

@@ -52,6 +52,7 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/keys"): {A},
     ("POST", "/v1/keys"): {A},
     ("DELETE", "/v1/keys/{key_id}"): {A},
+    ("POST", "/codec/{operation}"): {A},
 }
 
 
@@ -96,7 +97,7 @@ async def test_who_may_do_what(api: Api) -> None:
         "other user": api.stack.auth(await new_token(api, stranger)),
     }
     params = {"name": template, "user_id": owner, "notification_id": sent["id"], "broadcast_id": broadcast,
-              "key_id": spare_key}
+              "key_id": spare_key, "operation": "decode"}
     bodies: dict[tuple[str, str], Callable[[], Any]] = {
         ("POST", "/v1/templates"): lambda: {"name": uid("tpl"), "body": "Hi {{ name }}"},
         ("PUT", "/v1/templates/{name}"): lambda: {"body": "Hello {{ name }}"},
@@ -113,6 +114,7 @@ async def test_who_may_do_what(api: Api) -> None:
                                              "audience": {"user_ids": [owner]}},
         ("POST", "/v1/dlq/retry"): lambda: {"ids": ["no-such-notification"]},
         ("POST", "/v1/keys"): lambda: {"name": uid("key"), "scopes": ["read"]},
+        ("POST", "/codec/{operation}"): lambda: {"payloads": []},
     }
     wrong: list[str] = []
     # Destructive operations last, so that earlier rows still find what they address.
