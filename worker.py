@@ -19,6 +19,7 @@ from activities.broadcast import BroadcastActivities
 from activities.deliver import DeliveryActivities
 from activities.record import RecordActivities
 from activities.render import RenderActivities
+from core import pii
 from core.models import Channel, delivery_task_queue
 from core.settings import Settings, get_settings
 from core.temporal import connect, ensure_search_attributes
@@ -90,6 +91,7 @@ async def run(settings: Settings) -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    pii.install()
     asyncio.run(run(get_settings()))
 
 

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from api import errors
 from api.limits import BodySizeLimit
 from api.routes import broadcasts, codec, dlq, health, inbox, keys, notifications, templates, topics, users
+from core import pii
 from core.settings import Settings, get_settings
 from core.temporal import connect
 from store.db import create_pool, database_url
@@ -20,6 +21,7 @@ log = logging.getLogger("herald.api")
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    pii.install()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

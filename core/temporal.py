@@ -8,7 +8,7 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.common import Priority, SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
-from temporalio.converter import DataConverter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.codec import EncryptionCodec, parse_keys
@@ -62,7 +62,9 @@ def data_converter(settings: Settings) -> DataConverter:
     """The default converter, sealed by the payload codec when HERALD_PAYLOAD_KEYS is set."""
     if not settings.payload_keys:
         return DataConverter.default
-    return dataclasses.replace(DataConverter.default, payload_codec=EncryptionCodec(parse_keys(settings.payload_keys)))
+    # Failure messages and stack traces name addresses too ("550 no mailbox ada@..."): they are sealed as well.
+    return dataclasses.replace(DataConverter.default, payload_codec=EncryptionCodec(parse_keys(settings.payload_keys)),
+                               failure_converter_class=DefaultFailureConverterWithEncodedAttributes)
 
 
 async def connect(settings: Settings, *, lazy: bool = False) -> Client:

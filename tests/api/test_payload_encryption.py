@@ -75,6 +75,14 @@ async def test_history_holds_ciphertext_and_the_codec_endpoint_opens_it(api: Api
         assert "YmluYXJ5L2VuY3J5cHRlZA==" in shown  # base64 of binary/encrypted
         assert payload_text(shown) and SECRET_CODE not in payload_text(shown)
 
+        # A failure's message is sealed too (it may name an address), yet Herald's read model shows it.
+        r = await api.http.post(f"{base}/v1/notifications", headers=api.h, json={
+            "template": template, "to": {"sim": "reject"}, "channels": ["sim"], "data": {"name": "x", "code": "1"}})
+        rejected = await api.until_status(r.json()["id"], "dead_lettered")
+        assert "simulated permanent rejection" in (rejected["last_error"] or "")
+        failed = await api.stack.temporal.get_workflow_handle(rejected["workflow_id"]).fetch_history()
+        assert b"simulated permanent rejection" not in b"".join(e.SerializeToString() for e in failed.events)
+
         # Through the codec endpoint, with the admin key, the operator reads it.
         opened = await temporal_cli(api, "workflow", "show", "-w", sent["workflow_id"], "-o", "json",
                                     "--codec-endpoint", f"{base}/codec",
