@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import errors
+from api import errors, openapi
 from api.limits import BodySizeLimit
 from api.routes import broadcasts, codec, dlq, health, inbox, keys, notifications, templates, topics, users
 from core import pii
@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
+    openapi.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     for module in (health, templates, users, topics, notifications, broadcasts, dlq, inbox, keys, codec):
         app.include_router(module.router)

@@ -69,6 +69,10 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
              413: "payload_too_large"}
     code = codes.get(exc.status_code, "http_error")
     message = exc.detail if isinstance(exc.detail, str) else "request failed"
+    if exc.status_code == 400 and message == "There was an error parsing the body":
+        # A body that is not even text (invalid UTF-8): the same answer as any other malformed JSON.
+        return JSONResponse(error_body("malformed_json", "the request body is not valid UTF-8 JSON",
+                                       [{"field": "body", "message": "not valid UTF-8 JSON"}]), status_code=422)
     if exc.status_code == 404 and message == "Not Found":
         message = "no such endpoint"
     return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=exc.headers)
@@ -78,6 +82,13 @@ async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
     log.warning("database unavailable: %s", exc)
     return JSONResponse(error_body("database_unavailable", "the database is not answering; try again shortly"),
                         status_code=503, headers={"Retry-After": "5"})
+
+
+async def _bad_text(_: Request, exc: Exception) -> JSONResponse:
+    # Reaches here only for values that validation lets through by design, such as path parameters.
+    message = "a value holds a character the database cannot store (NUL, \\u0000, or a lone surrogate)"
+    return JSONResponse(error_body("validation_error", message, [{"field": "path", "message": message}]),
+                        status_code=422)
 
 
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
@@ -93,4 +104,7 @@ def install(app: FastAPI) -> None:
     for outage in (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
                    asyncpg.CannotConnectNowError, asyncpg.exceptions.AdminShutdownError):
         app.add_exception_handler(outage, _database_unavailable)
+    app.add_exception_handler(asyncpg.CharacterNotInRepertoireError, _bad_text)
+    app.add_exception_handler(asyncpg.UntranslatableCharacterError, _bad_text)
+    app.add_exception_handler(UnicodeEncodeError, _bad_text)
     app.add_exception_handler(Exception, _unexpected)

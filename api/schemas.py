@@ -22,6 +22,8 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # Limits on template data: it travels in every workflow's history and every render.
 MAX_DATA_BYTES = 64 * 1024
 MAX_DATA_DEPTH = 8
+# PostgreSQL integer columns hold at most this.
+MAX_INT4 = 2**31 - 1
 # How far ahead a notification may be scheduled.
 MAX_SCHEDULE_AHEAD = timedelta(days=366)
 
@@ -46,9 +48,33 @@ def check_data(value: dict[str, Any]) -> dict[str, Any]:
 TemplateData = Annotated[dict[str, Any], AfterValidator(check_data)]
 
 
+def _refuse_unstorable(value: Any, path: str) -> None:
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError(f"{path or 'a value'} contains a NUL character (\\u0000), which cannot be stored")
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise ValueError(f"{path or 'a value'} contains a lone UTF-16 surrogate, which is not text") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_unstorable(key, path)
+            _refuse_unstorable(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _refuse_unstorable(item, f"{path}.{index}" if path else str(index))
+
+
 class Strict(BaseModel):
     # Unknown fields are refused, so a typo ("chanels") is a clear 422 rather than silently ignored.
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def only_storable_text(cls, data: Any) -> Any:
+        # PostgreSQL text holds neither NUL nor lone surrogates: refuse them here, by field, not at the database.
+        _refuse_unstorable(data, "")
+        return data
 
 
 class Page(BaseModel, Generic[T]):
@@ -189,7 +215,7 @@ class NotificationCreate(Strict):
     to: dict[Channel, str] | None = None
     channels: list[Channel] = Field(min_length=1, max_length=6)
     template: str = Field(min_length=1, max_length=128)
-    template_version: int | None = Field(default=None, ge=1)
+    template_version: int | None = Field(default=None, ge=1, le=MAX_INT4)
     data: TemplateData = Field(default_factory=dict)
     priority: Priority = Priority.TRANSACTIONAL
     category: str | None = Field(default=None, max_length=64)
@@ -293,7 +319,7 @@ class Audience(Strict):
 
 class BroadcastCreate(Strict):
     template: str = Field(min_length=1, max_length=128)
-    template_version: int | None = Field(default=None, ge=1)
+    template_version: int | None = Field(default=None, ge=1, le=MAX_INT4)
     data: TemplateData = Field(default_factory=dict)
     channels: list[Channel] = Field(min_length=1, max_length=6)
     priority: Priority = Priority.MARKETING
@@ -380,10 +406,10 @@ class KeyCreated(KeyPublic):
 
 # -- codec (the Temporal Web UI's and CLI's remote codec protocol) --
 
-class CodecPayload(BaseModel):
+class CodecPayload(Strict):
     metadata: dict[str, str] = Field(default_factory=dict, description="values are base64")
     data: str = Field(default="", description="base64")
 
 
-class CodecPayloads(BaseModel):
+class CodecPayloads(Strict):
     payloads: list[CodecPayload] = Field(max_length=10_000)

@@ -33,7 +33,8 @@ async def _public(pool: Any, row: dict[str, Any]) -> dict[str, Any]:
                            ).model_dump(mode="json")
 
 
-@router.post("", status_code=202, response_model=BroadcastPublic)
+@router.post("", status_code=202, response_model=BroadcastPublic,
+             responses={200: {"model": BroadcastPublic, "description": "repeat of an accepted request"}})
 async def create_broadcast(body: BroadcastCreate, pool: PoolDep, temporal: TemporalDep, settings: SettingsDep,
                            _: SendDep,
                            idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]

@@ -39,6 +39,8 @@ def _to_proto(index: int, item: CodecPayload) -> Payload:
                        data=base64.b64decode(item.data, validate=True))
     except binascii.Error as exc:
         raise invalid(f"payloads.{index}", f"is not base64: {exc}") from exc
+    except ValueError as exc:  # protobuf refuses metadata keys that are not valid UTF-8
+        raise invalid(f"payloads.{index}.metadata", str(exc)) from exc
 
 
 def _from_proto(payload: Payload) -> CodecPayload:

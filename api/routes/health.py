@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from fastapi import APIRouter, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from api import metrics
 from api.deps import PoolDep, TemporalDep
@@ -39,7 +39,7 @@ async def ready(pool: PoolDep, temporal: TemporalDep) -> JSONResponse:
                                    "details": checks}}, status_code=503)
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse)
 async def prometheus_metrics(pool: PoolDep) -> Response:
     body = await metrics.render(pool)
     return Response(body, media_type=metrics.CONTENT_TYPE)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from api.deps import AdminDep, PageDep, PoolDep, ReadDep
 from api.errors import ApiError, invalid, not_found
-from api.schemas import Page, PreviewPublic, PreviewRequest, TemplateCreate, TemplatePublic, TemplateUpdate
+from api.schemas import MAX_INT4, Page, PreviewPublic, PreviewRequest, TemplateCreate, TemplatePublic, TemplateUpdate
 from core import templating
 from store import templates, users
 
@@ -63,7 +63,7 @@ async def list_templates(pool: PoolDep, page: PageDep, _: ReadDep) -> Page[Templ
 
 @router.get("/{name}", response_model=TemplatePublic)
 async def get_template(name: str, pool: PoolDep, _: ReadDep,
-                       version: Annotated[int | None, Query(ge=1)] = None) -> TemplatePublic:
+                       version: Annotated[int | None, Query(ge=1, le=MAX_INT4)] = None) -> TemplatePublic:
     row = await templates.get(pool, name, version)
     if row is None:
         raise not_found("template", f"{name}" + (f"' version '{version}" if version else ""))
@@ -79,7 +79,7 @@ async def delete_template(name: str, pool: PoolDep, _: AdminDep) -> Response:
 
 @router.post("/{name}/preview", response_model=PreviewPublic)
 async def preview_template(name: str, body: PreviewRequest, pool: PoolDep, _: ReadDep,
-                           version: Annotated[int | None, Query(ge=1)] = None) -> PreviewPublic:
+                           version: Annotated[int | None, Query(ge=1, le=MAX_INT4)] = None) -> PreviewPublic:
     row = await templates.get(pool, name, version)
     if row is None:
         raise not_found("template", name)
