@@ -44,7 +44,7 @@ async def herald_worker(client: Client, pool: asyncpg.Pool, settings: Settings, 
     render, record, audience = RenderActivities(pool), RecordActivities(pool), AudienceActivities(pool)
     deliver = DeliveryActivities(pool, providers.chains)
     # In-flight activities get time to finish on SIGTERM instead of failing mid-send.
-    drain = timedelta(seconds=10)
+    drain = timedelta(seconds=settings.graceful_shutdown_s)
     fan_out = BroadcastActivities(pool, client)
     main = Worker(client, task_queue=settings.task_queue, workflows=[NotificationWorkflow, BroadcastWorkflow],
                   # deliver too: channels without a rate limit deliver in a local activity on this worker.

@@ -1,81 +1,36 @@
-"""`herald <command>`: operator commands that talk straight to PostgreSQL, so they work before the API runs."""
+"""`herald <command>`: one command line for operators. `herald <command> --help` explains each."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
+import inspect
 import sys
 from collections.abc import Sequence
-from typing import Any
 
-import asyncpg
-
-from core.settings import get_settings
-from store import keys
-from store.db import database_url
-from store.migrate import migrate_url
+from cli import keys, remote, run
 
 SCOPES = ("admin", "send", "read")
-
-
-async def _connect() -> asyncpg.Connection[Any]:
-    conn: asyncpg.Connection[Any] = await asyncpg.connect(database_url(get_settings()))
-    return conn
-
-
-async def keys_create(args: argparse.Namespace) -> int:
-    conn = await _connect()
-    try:
-        row = await keys.issue(conn, args.name, sorted(set(args.scope)), args.rate, args.burst)
-    finally:
-        await conn.close()
-    print(f"created {row['id']} ({', '.join(row['scopes'])}); the key is shown once, store it now:",
-          file=sys.stderr)
-    print(row["key"])
-    return 0
-
-
-async def keys_list(_: argparse.Namespace) -> int:
-    conn = await _connect()
-    try:
-        rows = await keys.list_keys(conn, None, 10_000)
-    finally:
-        await conn.close()
-    for row in rows:
-        state = f"revoked {row['revoked_at']:%Y-%m-%d %H:%M}" if row["revoked_at"] else "live"
-        rate = f"{row['rate_per_s']}/s burst {row['burst']}" if row["rate_per_s"] else "default rate"
-        print(f"{row['id']}\t{row['name']}\t{','.join(row['scopes'])}\t{rate}\t{state}")
-    return 0
-
-
-async def keys_revoke(args: argparse.Namespace) -> int:
-    conn = await _connect()
-    try:
-        found = await keys.revoke(conn, args.id)
-    finally:
-        await conn.close()
-    if not found:
-        print(f"no key '{args.id}'", file=sys.stderr)
-        return 1
-    print(f"revoked {args.id}", file=sys.stderr)
-    return 0
-
-
-async def migrate(_: argparse.Namespace) -> int:
-    applied = await migrate_url(database_url(get_settings()))
-    print(json.dumps({"applied": applied}))
-    return 0
+CHANNELS = ("email", "sms", "push", "webhook", "in_app", "sim")
 
 
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="herald", description="Operate Herald. Settings come from the "
-                                   "environment (DATABASE_URL, HERALD_*), as for the API and the worker.")
+                                   "environment (DATABASE_URL, TEMPORAL_ADDRESS, HERALD_*), as for the API and "
+                                   "the worker.")
     commands = root.add_subparsers(dest="command", required=True)
-    commands.add_parser("migrate", help="apply pending database migrations").set_defaults(run=migrate)
+    commands.add_parser("up", help="Temporal dev server + PostgreSQL + worker + API, in the foreground "
+                        "(what `make up` runs)").set_defaults(run=run.up)
+    commands.add_parser("worker", help="one worker process").set_defaults(run=run.worker)
+    commands.add_parser("api", help="the API process (uvicorn), on HERALD_API_HOST:HERALD_API_PORT"
+                        ).set_defaults(run=run.api)
+    commands.add_parser("migrate", help="apply pending database migrations").set_defaults(run=keys.migrate)
+    bench = commands.add_parser("bench", help="the benchmark (`herald bench -- --quick`); see `make bench`")
+    bench.add_argument("bench_args", nargs=argparse.REMAINDER, help="passed to `python -m bench`")
+    bench.set_defaults(run=run.bench)
 
-    key_commands = commands.add_parser("keys", help="API keys: create, list, revoke").add_subparsers(
-        dest="keys_command", required=True)
+    key_commands = commands.add_parser("keys", help="API keys: create, list, revoke (straight in PostgreSQL)"
+                                       ).add_subparsers(dest="keys_command", required=True)
     create = key_commands.add_parser("create", help="create a key and print it (once)")
     create.add_argument("--name", required=True, help="who or what uses the key")
     create.add_argument("--scope", action="append", choices=SCOPES, required=True,
@@ -83,17 +38,43 @@ def parser() -> argparse.ArgumentParser:
                              "read (read only)")
     create.add_argument("--rate", type=float, help="requests per second (default HERALD_KEY_RATE_PER_S)")
     create.add_argument("--burst", type=int, help="burst size (default HERALD_KEY_BURST)")
-    create.set_defaults(run=keys_create)
-    key_commands.add_parser("list", help="list keys (never the keys themselves)").set_defaults(run=keys_list)
+    create.set_defaults(run=keys.create)
+    key_commands.add_parser("list", help="list keys (never the keys themselves)").set_defaults(run=keys.list_all)
     revoke = key_commands.add_parser("revoke", help="revoke a key at once, in every API process")
     revoke.add_argument("id", help="the key's id, key_...")
-    revoke.set_defaults(run=keys_revoke)
+    revoke.set_defaults(run=keys.revoke)
+
+    dlq = commands.add_parser("dlq", help="the dead-letter queue, through the API (HERALD_API_URL)"
+                              ).add_subparsers(dest="dlq_command", required=True)
+    listing = dlq.add_parser("list", help="parked deliveries: id, channel, attempts, when, error")
+    listing.add_argument("--channel", choices=CHANNELS)
+    listing.set_defaults(run=remote.dlq_list)
+    retry = dlq.add_parser("retry", help="run another round of attempts for some or all")
+    retry.add_argument("ids", nargs="*", help="notification ids")
+    retry.add_argument("--all", action="store_true", help="every open dead letter")
+    retry.set_defaults(run=remote.dlq_retry)
+    discard = dlq.add_parser("discard", help="give up on them: they end as discarded")
+    discard.add_argument("ids", nargs="+", help="notification ids")
+    discard.set_defaults(run=remote.dlq_discard)
+
+    send = commands.add_parser("send", help="send a quick test notification through the API")
+    send.add_argument("--template", required=True)
+    send.add_argument("--user", help="a user id")
+    send.add_argument("--to", action="append", metavar="CHANNEL:ADDRESS", help="e.g. sim:ok, email:a@b.c")
+    send.add_argument("--channel", action="append", choices=CHANNELS,
+                      help="default: the --to channels, else in_app")
+    send.add_argument("--data", default="{}", help="template data as JSON")
+    send.add_argument("--priority", default="transactional", choices=("otp", "transactional", "marketing"))
+    send.add_argument("--wait", type=float, default=0, metavar="SECONDS",
+                      help="follow the status until it is final (exit 0 only if delivered)")
+    send.set_defaults(run=remote.send)
     return root
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    code: int = asyncio.run(args.run(args))
+    result = args.run(args)
+    code: int = asyncio.run(result) if inspect.iscoroutine(result) else result
     return code
 
 

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     delivery_timeout_s: float = Field(default=30.0, gt=0, alias="HERALD_DELIVERY_TIMEOUT_S")
 
     max_body_bytes: int = Field(default=1024 * 1024, alias="HERALD_MAX_BODY_BYTES")
+    # SIGTERM: the API finishes requests in flight, a worker lets running activities finish, for this long.
+    graceful_shutdown_s: float = Field(default=10.0, ge=0, alias="HERALD_GRACEFUL_SHUTDOWN_S")
     # Requests per second and burst for each stored API key (a key may carry its own); 0 turns limits off.
     # Counted in PostgreSQL, so they hold across every API process. HERALD_ADMIN_KEY is not limited.
     key_rate_per_s: float = Field(default=50.0, ge=0, alias="HERALD_KEY_RATE_PER_S")

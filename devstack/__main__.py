@@ -85,7 +85,8 @@ async def main() -> int:
         children.append(("worker", worker))
         api = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "api.app:app",
                                 "--host", settings.api_host, "--port", str(settings.api_port),
-                                "--log-level", "warning", "--timeout-graceful-shutdown", "10"],
+                                "--log-level", "warning", "--timeout-graceful-shutdown",
+                                str(int(settings.graceful_shutdown_s))],
                                env=env, cwd=ROOT, start_new_session=True)
         children.append(("API", api))
 
@@ -124,7 +125,7 @@ Stop: Ctrl-C
     finally:
         # API first (no new work), then the worker (drains), then Temporal, then PostgreSQL.
         for name, process in reversed(children):
-            stop(process, name)
+            stop(process, name, settings.graceful_shutdown_s + 5)
         if pg_server is not None:
             log.info("stopping embedded PostgreSQL")
             pg_server.cleanup()

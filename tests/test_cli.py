@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import subprocess
 import sys
 
+from tests.api.conftest import Api
 from tests.conftest import Stack
 from tests.processes import ROOT as ROOT_DIR
 
@@ -37,10 +40,50 @@ async def test_keys_created_listed_and_revoked_from_the_command_line(stack: Stac
 
 
 def test_every_command_explains_itself() -> None:
-    for args in (["--help"], ["keys", "--help"], ["keys", "create", "--help"], ["migrate", "--help"]):
+    for args in (["--help"], *([c, "--help"] for c in ("up", "worker", "api", "migrate", "bench", "keys", "dlq",
+                                                         "send")), ["keys", "create", "--help"],
+                 ["dlq", "retry", "--help"]):
         shown = subprocess.run([sys.executable, "-m", "cli.main", *args], cwd=ROOT_DIR, capture_output=True,
                                text=True, timeout=60, check=False)
         assert shown.returncode == 0 and "usage: herald" in shown.stdout
     bad = subprocess.run([sys.executable, "-m", "cli.main", "keys", "create", "--name", "x", "--scope", "root"],
                          cwd=ROOT_DIR, capture_output=True, text=True, timeout=60, check=False)
     assert bad.returncode == 2 and "invalid choice: 'root'" in bad.stderr
+
+
+async def herald_remote(stack: Stack, *args: str) -> tuple[int, str, str]:
+    """The CLI against the test API, which runs in this event loop: the subprocess must be awaited, not run."""
+    env = {**os.environ, "HERALD_API_URL": stack.base_url, "HERALD_ADMIN_KEY": stack.admin_key}
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "cli.main", *args, env=env, cwd=ROOT_DIR,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+async def test_send_and_follow_then_work_the_dead_letter_queue(stack: Stack) -> None:
+    api = Api(stack)
+    template = await api.template()
+    code, out, err = await herald_remote(stack, "send", "--template", template, "--to", "sim:flaky:1",
+                                         "--data", '{"name": "Ada"}', "--wait", "20")
+    assert code == 0, err
+    sent = json.loads(out)
+    assert "accepted" in err and "delivered (attempts 2)" in err and sent["id"] in err
+
+    failing = [await api.send(template, to={"sim": "fail"}, channels=["sim"]) for _ in range(2)]
+    for n in failing:
+        await api.until_status(n["id"], "dead_lettered")
+    code, out, _ = await herald_remote(stack, "dlq", "list", "--channel", "sim")
+    listed = {line.split("\t")[0]: line for line in out.splitlines()}
+    assert code == 0 and all(n["id"] in listed for n in failing)
+    assert "3 attempts" in listed[failing[0]["id"]]
+
+    code, _, err = await herald_remote(stack, "dlq", "retry", failing[0]["id"])
+    assert code == 0 and "retrying 1" in err
+    code, _, err = await herald_remote(stack, "dlq", "discard", failing[1]["id"])
+    assert code == 0
+    await api.until_status(failing[1]["id"], "discarded")
+    retried = await api.until_status(failing[0]["id"], "dead_lettered")
+    assert retried["attempts"] == 6
+
+    code, _, err = await herald_remote(stack, "dlq", "discard", sent["id"])
+    assert code == 1 and "409 not_dead_lettered" in err
