@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 
 from devstack.temporal_server import temporal_binary
@@ -74,3 +75,53 @@ async def test_batch_retry_by_query_and_list_by_recipient(api: Api) -> None:
                    "--query", f'RecipientId="{user_id}" AND NotificationStatus="dead_lettered"')
     for n in ns:
         await api.until_status(n["id"], "delivered")
+
+
+async def test_cancel_by_signal(api: Api) -> None:
+    template = await api.template()
+    user_id = await api.user()
+    send_at = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+    n = await api.send(template, user_id=user_id, channels=["in_app"], send_at=send_at)
+    await temporal(api, "workflow", "signal", "--name", "cancel", "-w", n["workflow_id"])
+    await api.until_status(n["id"], "canceled")
+
+
+async def test_reset_reruns_a_delivered_workflow_without_sending_twice(api: Api) -> None:
+    """A reset replays a notification from its first workflow task (an operator's fix-and-rerun); the delivery
+    receipt keeps the second run from sending again."""
+    template = await api.template()
+    user_id = await api.user()
+    hook = f"/hook/reset-{uuid.uuid4().hex[:8]}"
+    n = await api.send(template, user_id=user_id, channels=["in_app", "webhook"],
+                       to={"webhook": api.stack.http_receiver.base + hook})
+    await api.until_status(n["id"], "delivered")
+    first = await api.stack.temporal.get_workflow_handle(n["workflow_id"]).describe()
+    before = len(api.stack.http_receiver.for_key(hook))
+
+    await temporal(api, "workflow", "reset", "-w", n["workflow_id"], "--type", "FirstWorkflowTask",
+                   "--reason", "ops: rerun after a fix", "--yes")
+    handle = api.stack.temporal.get_workflow_handle(n["workflow_id"])
+    assert (await handle.describe()).run_id != first.run_id
+    await handle.result()
+    assert len(api.stack.http_receiver.for_key(hook)) == before == 1
+    inbox = (await api.http.get(f"/v1/users/{user_id}/inbox", headers=api.h)).json()["items"]
+    assert [item["notification_id"] for item in inbox] == [n["id"]]
+    assert (await api.get(n["id"]))["status"] == "delivered"
+
+
+async def test_describe_pollers_and_backlog(api: Api) -> None:
+    out = json.loads(await temporal(api, "task-queue", "describe", "--task-queue", api.stack.settings.task_queue,
+                                    "-o", "json"))
+    assert out["pollers"], out  # the test worker polls the main queue
+    # A queue nobody polls collects a backlog: what an operator sees when workers are down.
+    queue = f"unpolled-{uuid.uuid4().hex[:8]}"
+    await temporal(api, "workflow", "start", "--type", "NotificationWorkflow", "--task-queue", queue,
+                   "-w", f"backlog-{queue}")
+
+    async def backlog() -> int:
+        stats = json.loads(await temporal(api, "task-queue", "describe", "--task-queue", queue, "-o", "json"))
+        assert not stats["pollers"]
+        return sum(int(s.get("approximateBacklogCount", 0)) for s in stats["stats"] or [])
+    from tests.api.conftest import eventually
+    assert await eventually(backlog, what="the unpolled queue's backlog") == 1
+    await temporal(api, "workflow", "terminate", "-w", f"backlog-{queue}", "--reason", "test done")
