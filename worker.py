@@ -22,7 +22,7 @@ from activities.render import RenderActivities
 from core import pii
 from core.models import Channel, delivery_task_queue
 from core.settings import Settings, get_settings
-from core.temporal import connect, ensure_search_attributes
+from core.temporal import connect, ensure_search_attributes, metrics_runtime
 from providers.registry import build_providers
 from store.db import create_pool, database_url
 from workflows.broadcast import BroadcastWorkflow
@@ -76,7 +76,7 @@ async def herald_worker(client: Client, pool: asyncpg.Pool, settings: Settings, 
 async def run(settings: Settings) -> None:
     pool = await create_pool(database_url(settings), min_size=settings.db_pool_min,
                              max_size=settings.db_pool_max)
-    client = await connect(settings)
+    client = await connect(settings, runtime=metrics_runtime(settings))
     await ensure_search_attributes(client, settings.temporal_namespace)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

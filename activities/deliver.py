@@ -9,12 +9,14 @@ provider receives (`OutgoingMessage.delivery_key`).
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities import metrics
 from activities.errors import PERMANENT_DELIVERY, TRANSIENT_DELIVERY
 from core.models import DeliverInput, DeliverResult
 from providers.base import (
@@ -52,18 +54,22 @@ class DeliveryActivities:
         message = OutgoingMessage(notification_id=inp.notification_id, channel=inp.channel,
                                   address=inp.address, subject=inp.subject, body=inp.body,
                                   user_id=inp.user_id, attempt=attempt, html=inp.html)
+        started = time.monotonic()
         try:
             sent = await _send_through_cancel(provider, message)
         except PermanentDeliveryError as exc:
+            metrics.delivery(inp.channel, provider.name, "rejected", time.monotonic() - started)
             await self._log(inp, attempt, "rejected", exc.message, False)
             raise ApplicationError(exc.message, {"attempt": attempt, "provider": provider.name},
                                    type=PERMANENT_DELIVERY, non_retryable=True) from exc
         except TransientDeliveryError as exc:
+            metrics.delivery(inp.channel, provider.name, "failed", time.monotonic() - started)
             await self._log(inp, attempt, "failed", exc.message, in_round < inp.max_attempts)
             delay = (min(timedelta(seconds=exc.retry_after_s), MAX_RETRY_AFTER)
                      if exc.retry_after_s is not None else None)
             raise ApplicationError(exc.message, {"attempt": attempt, "provider": provider.name},
                                    type=TRANSIENT_DELIVERY, next_retry_delay=delay) from exc
+        metrics.delivery(inp.channel, sent.provider, "delivered", time.monotonic() - started)
         await notifications.save_receipt(self._pool, notification_id=inp.notification_id, channel=inp.channel,
                                          provider=sent.provider, provider_message_id=sent.provider_message_id,
                                          attempt=attempt)

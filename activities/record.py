@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncpg
 from temporalio import activity
 
+from activities import metrics
 from core.models import DeadLetter, DeadLetterResolution, DeliverResult, StatusChange
 from store import notifications
 
@@ -22,10 +23,12 @@ class RecordActivities:
     async def dead_letter(self, dl: DeadLetter) -> None:
         """The compensating step after a delivery ran out of attempts: park it where operators look."""
         await notifications.add_dead_letter(self._pool, dl)
+        metrics.dead_letters(await notifications.open_dead_letter_count(self._pool))
 
     @activity.defn(name="resolve_dead_letter")
     async def resolve_dead_letter(self, resolution: DeadLetterResolution) -> None:
         await notifications.resolve_dead_letters(self._pool, resolution)
+        metrics.dead_letters(await notifications.open_dead_letter_count(self._pool))
 
     @activity.defn(name="find_receipts")
     async def find_receipts(self, notification_id: str) -> dict[str, DeliverResult]:

@@ -36,6 +36,8 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = Field(default=1024 * 1024, alias="HERALD_MAX_BODY_BYTES")
     # SIGTERM: the API finishes requests in flight, a worker lets running activities finish, for this long.
+    # host:port where a worker serves Prometheus metrics (the SDK's and Herald's); empty: none.
+    worker_metrics_address: str = Field(default="", alias="HERALD_WORKER_METRICS_ADDRESS")
     graceful_shutdown_s: float = Field(default=10.0, ge=0, alias="HERALD_GRACEFUL_SHUTDOWN_S")
     # Requests per second and burst for each stored API key (a key may carry its own); 0 turns limits off.
     # Counted in PostgreSQL, so they hold across every API process. HERALD_ADMIN_KEY is not limited.

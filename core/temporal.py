@@ -9,6 +9,7 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSe
 from temporalio.client import Client
 from temporalio.common import Priority, SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.codec import EncryptionCodec, parse_keys
@@ -67,10 +68,24 @@ def data_converter(settings: Settings) -> DataConverter:
                                failure_converter_class=DefaultFailureConverterWithEncodedAttributes)
 
 
-async def connect(settings: Settings, *, lazy: bool = False) -> Client:
+async def connect(settings: Settings, *, lazy: bool = False, runtime: Runtime | None = None) -> Client:
     """`lazy` connects on first use: the API can start (and say so on /ready) while Temporal is down."""
     return await Client.connect(settings.temporal_target, namespace=settings.temporal_namespace, lazy=lazy,
-                                data_converter=data_converter(settings))
+                                data_converter=data_converter(settings), runtime=runtime)
+
+
+# Provider call latency buckets, in seconds: an in-app insert takes milliseconds, a slow SMTP relay seconds.
+PROVIDER_LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]
+
+
+def metrics_runtime(settings: Settings) -> Runtime | None:
+    """A runtime that serves the SDK's metrics, and Herald's recorded through its meter, for Prometheus."""
+    if not settings.worker_metrics_address:
+        return None
+    buckets = {"herald_provider_latency": PROVIDER_LATENCY_BUCKETS}
+    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(
+        bind_address=settings.worker_metrics_address, counters_total_suffix=True, durations_as_seconds=True,
+        histogram_bucket_overrides=buckets)))
 
 
 def with_settings_converter(client: Client, settings: Settings) -> Client:

@@ -258,3 +258,8 @@ async def open_dead_letter_ids(conn: Executor, ids: list[str] | None) -> list[st
         ids,
     )
     return [r["id"] for r in rows]
+
+
+async def open_dead_letter_count(conn: Executor) -> int:
+    count: int = await conn.fetchval("SELECT count(*) FROM dead_letter WHERE resolved_at IS NULL")
+    return count
