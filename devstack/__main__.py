@@ -80,7 +80,8 @@ async def main() -> int:
         env = {**os.environ, "DATABASE_URL": db_url, "TEMPORAL_ADDRESS": temporal_address,
                "HERALD_ADMIN_KEY": key, "HERALD_DATA_DIR": str(data_dir),
                "HERALD_WEBHOOK_SECRET": signing_secret}
-        worker = subprocess.Popen([sys.executable, str(ROOT / "worker.py")], env=env, cwd=ROOT,
+        worker_env = {**env, "HERALD_WORKER_METRICS_ADDRESS": settings.worker_metrics_address or "127.0.0.1:9464"}
+        worker = subprocess.Popen([sys.executable, str(ROOT / "worker.py")], env=worker_env, cwd=ROOT,
                                   start_new_session=True)
         children.append(("worker", worker))
         api = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "api.app:app",
@@ -100,6 +101,7 @@ Herald is up.
   API docs     {base}/docs
   Dashboard    {base}/ui  (not built yet: see the issues)
   Temporal UI  {ui}
+  Metrics      {base}/metrics (API), http://{worker_env["HERALD_WORKER_METRICS_ADDRESS"]}/metrics (worker)
   Admin key    {key}
   Mail         {mail}
   Data         {data_dir}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -30,7 +31,9 @@ async def test_worker_serves_sdk_and_herald_metrics(api: Api) -> None:
     env = {"DATABASE_URL": str(api.stack.settings.database_url), "TEMPORAL_ADDRESS": api.stack.temporal_address,
            "HERALD_ADMIN_KEY": api.stack.admin_key, "HERALD_TASK_QUEUE": uid("metrics"),
            "HERALD_WORKER_METRICS_ADDRESS": f"127.0.0.1:{port}", "HERALD_RETRY_INITIAL_S": "0.05",
-           "HERALD_RETRY_MAX_S": "0.1"}
+           "HERALD_RETRY_MAX_S": "0.1",
+           # Deliveries through their channel's queue: regular activities, so the SDK's activity metrics appear.
+           "HERALD_LOCAL_DELIVERIES": "false"}
     worker = await asyncio.create_subprocess_exec(sys.executable, str(ROOT / "worker.py"), cwd=ROOT,
                                                   env={**os.environ, **env}, stderr=asyncio.subprocess.DEVNULL)
     template = await api.template()
@@ -62,3 +65,12 @@ async def test_worker_serves_sdk_and_herald_metrics(api: Api) -> None:
     assert sample(text, "herald_dlq_size") >= 1
     assert sample(text, "temporal_workflow_completed_total") >= 2  # the SDK's own
     assert "temporal_activity_execution_latency" in text or "temporal_workflow_task_execution_latency" in text
+
+    # Every series the Grafana dashboard charts exists on the API's or a worker's endpoint.
+    api_text = (await api.http.get("/metrics")).text
+    dashboard = json.loads((ROOT / "docs" / "grafana" / "herald.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    names = {n for e in exprs for n in re.findall(r"\b((?:herald|temporal)_[a-z_]+)", e)}
+    missing = {n for n in names if not re.search(rf"^(# TYPE )?{n}[{{ ]", text + "\n" + api_text, re.M)
+               and not re.search(rf"^# TYPE {re.sub('_(bucket|total)$', '', n)} ", api_text, re.M)}
+    assert not missing, f"the dashboard charts series nobody serves: {missing}"

@@ -29,7 +29,8 @@ async def start(data_dir: Path, ports: dict[str, int], **extra: str) -> asyncio.
         "DATABASE_URL", "TEMPORAL_ADDRESS", "HERALD_ADMIN_KEY", "HERALD_SMTP_HOST", "HERALD_SMTP_PORT")}
     env.update(extra)
     env.update(HERALD_DATA_DIR=str(data_dir), HERALD_API_PORT=str(ports["api"]),
-               HERALD_TEMPORAL_PORT=str(ports["temporal"]), HERALD_TEMPORAL_UI_PORT=str(ports["ui"]))
+               HERALD_TEMPORAL_PORT=str(ports["temporal"]), HERALD_TEMPORAL_UI_PORT=str(ports["ui"]),
+               HERALD_WORKER_METRICS_ADDRESS=f"127.0.0.1:{ports['metrics']}")
     return await asyncio.create_subprocess_exec(sys.executable, "-m", "devstack", cwd=ROOT, env=env,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
 
@@ -57,7 +58,7 @@ async def ready(base: str) -> bool:
 @pytest.mark.timeout(240)
 async def test_make_up_serves_stops_cleanly_and_keeps_data_across_restarts() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="hup-", dir="/tmp"))
-    ports = {"api": free_port(), "temporal": free_port(), "ui": free_port()}
+    ports = {"api": free_port(), "temporal": free_port(), "ui": free_port(), "metrics": free_port()}
     base = f"http://127.0.0.1:{ports['api']}"
 
     proc = await start(data_dir, ports)
@@ -83,6 +84,8 @@ async def test_make_up_serves_stops_cleanly_and_keeps_data_across_restarts() -> 
         (kept,) = (data_dir / "mail").glob("*.eml")
         assert b"To: ada@example.com" in kept.read_bytes() and b"Hi 3" in kept.read_bytes()
         await eventually(lambda: status(parked["id"], "dead_lettered"), what="dead-lettering")
+        worker_metrics = (await http.get(f"http://127.0.0.1:{ports['metrics']}/metrics")).text
+        assert 'herald_deliveries_total{' in worker_metrics and "temporal_workflow_completed" in worker_metrics
     out = await stop(proc)
     assert "Admin key" in out and key in out and "caught on 127.0.0.1:1025" in out and f"127.0.0.1:{ports['ui']}" in out
 
@@ -107,7 +110,7 @@ async def test_make_up_serves_stops_cleanly_and_keeps_data_across_restarts() -> 
 @pytest.mark.timeout(120)
 async def test_make_up_uses_external_servers_when_configured(dev_env: WorkflowEnvironment, pg_server: Any) -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="hup-", dir="/tmp"))
-    ports = {"api": free_port(), "temporal": free_port(), "ui": free_port()}
+    ports = {"api": free_port(), "temporal": free_port(), "ui": free_port(), "metrics": free_port()}
     base = f"http://127.0.0.1:{ports['api']}"
     url = await new_database(pg_server, f"ext_{uuid.uuid4().hex[:8]}")
     proc = await start(data_dir, ports, DATABASE_URL=url, HERALD_ADMIN_KEY="hk_external_test_key",
