@@ -19,7 +19,7 @@ from activities.broadcast import BroadcastActivities
 from activities.deliver import DeliveryActivities
 from activities.record import RecordActivities
 from activities.render import RenderActivities
-from core import pii
+from core import logs
 from core.models import Channel, delivery_task_queue
 from core.settings import Settings, get_settings
 from core.temporal import connect, ensure_search_attributes, metrics_runtime
@@ -83,16 +83,17 @@ async def run(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with herald_worker(client, pool, settings):
-        log.info("worker polling task queue %r on %s", settings.task_queue, settings.temporal_target)
+        log.info("worker polling task queue %r on %s", settings.task_queue, settings.temporal_target,
+                 extra={"task_queue": settings.task_queue})
         await stop.wait()
         log.info("worker draining")
     await pool.close()
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    pii.install()
-    asyncio.run(run(get_settings()))
+    settings = get_settings()
+    logs.configure(settings)
+    asyncio.run(run(settings))
 
 
 if __name__ == "__main__":

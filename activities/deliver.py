@@ -9,6 +9,7 @@ provider receives (`OutgoingMessage.delivery_key`).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -27,6 +28,8 @@ from providers.base import (
     TransientDeliveryError,
 )
 from store import notifications
+
+log = logging.getLogger("herald.deliver")
 
 # A provider's Retry-After is honoured up to this; a longer one is a misconfiguration, not advice.
 MAX_RETRY_AFTER = timedelta(hours=1)
@@ -59,17 +62,20 @@ class DeliveryActivities:
             sent = await _send_through_cancel(provider, message)
         except PermanentDeliveryError as exc:
             metrics.delivery(inp.channel, provider.name, "rejected", time.monotonic() - started)
+            _log_event(inp, attempt, provider.name, "rejected", exc.message)
             await self._log(inp, attempt, "rejected", exc.message, False)
             raise ApplicationError(exc.message, {"attempt": attempt, "provider": provider.name},
                                    type=PERMANENT_DELIVERY, non_retryable=True) from exc
         except TransientDeliveryError as exc:
             metrics.delivery(inp.channel, provider.name, "failed", time.monotonic() - started)
+            _log_event(inp, attempt, provider.name, "failed", exc.message)
             await self._log(inp, attempt, "failed", exc.message, in_round < inp.max_attempts)
             delay = (min(timedelta(seconds=exc.retry_after_s), MAX_RETRY_AFTER)
                      if exc.retry_after_s is not None else None)
             raise ApplicationError(exc.message, {"attempt": attempt, "provider": provider.name},
                                    type=TRANSIENT_DELIVERY, next_retry_delay=delay) from exc
         metrics.delivery(inp.channel, sent.provider, "delivered", time.monotonic() - started)
+        _log_event(inp, attempt, sent.provider, "delivered", None)
         await notifications.save_receipt(self._pool, notification_id=inp.notification_id, channel=inp.channel,
                                          provider=sent.provider, provider_message_id=sent.provider_message_id,
                                          attempt=attempt)
@@ -83,6 +89,13 @@ class DeliveryActivities:
             await notifications.record_attempt(conn, notification_id=inp.notification_id,
                                                channel=inp.channel, attempt=attempt, outcome=outcome,
                                                error=error, will_retry=will_retry)
+
+
+def _log_event(inp: DeliverInput, attempt: int, provider: str, outcome: str, error: str | None) -> None:
+    level = logging.INFO if outcome == "delivered" else logging.WARNING
+    log.log(level, "delivery %s", outcome, extra={
+        "notification_id": inp.notification_id, "workflow_id": activity.info().workflow_id, "channel": inp.channel,
+        "attempt": attempt, "provider": provider, "outcome": outcome, "error": error})
 
 
 async def _send_through_cancel(provider: Provider, message: OutgoingMessage) -> ProviderReceipt:

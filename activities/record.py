@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import asyncpg
 from temporalio import activity
 
@@ -9,6 +11,7 @@ from activities import metrics
 from core.models import DeadLetter, DeadLetterResolution, DeliverResult, StatusChange
 from store import notifications
 
+log = logging.getLogger("herald.record")
 
 class RecordActivities:
     def __init__(self, pool: asyncpg.Pool):
@@ -23,6 +26,9 @@ class RecordActivities:
     async def dead_letter(self, dl: DeadLetter) -> None:
         """The compensating step after a delivery ran out of attempts: park it where operators look."""
         await notifications.add_dead_letter(self._pool, dl)
+        log.warning("dead-lettered", extra={"notification_id": dl.notification_id, "channel": dl.channel,
+                                            "attempt": dl.attempts, "error": dl.error,
+                                            "workflow_id": activity.info().workflow_id})
         metrics.dead_letters(await notifications.open_dead_letter_count(self._pool))
 
     @activity.defn(name="resolve_dead_letter")

@@ -3,6 +3,7 @@ single and the bulk endpoint."""
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +27,8 @@ from store import notifications, templates
 def public(row: dict[str, Any]) -> dict[str, Any]:
     return NotificationPublic.model_validate(row).model_dump(mode="json")
 
+
+log = logging.getLogger("herald.api")
 
 async def accept(pool: asyncpg.Pool, temporal: Client, settings: Settings, body: NotificationCreate,
                  header_key: str | None) -> tuple[int, dict[str, Any]]:
@@ -54,6 +57,9 @@ async def accept(pool: asyncpg.Pool, temporal: Client, settings: Settings, body:
     for channel in stored["channels"]:
         metrics.accepted.labels(channel, stored["priority"]).inc()
     metrics.accept_latency.observe(time.perf_counter() - started)
+    log.info("accepted", extra={"notification_id": stored["id"], "workflow_id": stored["workflow_id"],
+                                "channel": ",".join(stored["channels"]), "priority": stored["priority"],
+                                "status": stored["status"]})
     return 202, public(stored)
 
 

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from api import errors, openapi
 from api.limits import BodySizeLimit
 from api.routes import broadcasts, codec, dlq, health, inbox, keys, notifications, templates, topics, users
-from core import pii
+from core import logs, pii
 from core.settings import Settings, get_settings
 from core.temporal import connect
 from store.db import create_pool, database_url
@@ -49,5 +49,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def app() -> FastAPI:
-    """uvicorn factory: `uvicorn --factory api.app:app`."""
-    return create_app()
+    """uvicorn factory: `uvicorn --factory api.app:app`. The process's logging is set up here, not in
+    create_app, so tests that build apps keep pytest's log capture."""
+    settings = get_settings()
+    logs.configure(settings)
+    return create_app(settings)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -36,6 +37,9 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = Field(default=1024 * 1024, alias="HERALD_MAX_BODY_BYTES")
     # SIGTERM: the API finishes requests in flight, a worker lets running activities finish, for this long.
+    log_format: Literal["json", "text"] = Field(default="json", alias="HERALD_LOG_FORMAT")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "debug", "info", "warning", "error"] = Field(
+        default="INFO", alias="HERALD_LOG_LEVEL")
     # host:port where a worker serves Prometheus metrics (the SDK's and Herald's); empty: none.
     worker_metrics_address: str = Field(default="", alias="HERALD_WORKER_METRICS_ADDRESS")
     graceful_shutdown_s: float = Field(default=10.0, ge=0, alias="HERALD_GRACEFUL_SHUTDOWN_S")

@@ -6,6 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,41 +16,50 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def spawn_api(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "api.app:app", "--host", "127.0.0.1", "--port", str(port),
-         "--log-level", "warning", "--no-access-log"],
-        env={**os.environ, **env}, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+class ApiProcess:
+    """`uvicorn api.app:app` with `env` on loopback `port`. Its output goes to a file (a pipe nobody reads
+    would fill up and stall the process)."""
 
+    def __init__(self, env: dict[str, str], port: int):
+        self.base = f"http://127.0.0.1:{port}"
+        self.log_path = Path(tempfile.mkstemp(prefix="herald-api-", suffix=".log")[1])
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", "--factory", "api.app:app", "--host", "127.0.0.1", "--port",
+                 str(port), "--log-level", "warning", "--no-access-log"],
+                env={**os.environ, **env}, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    async def wait_ready(self) -> None:
+        async with httpx.AsyncClient(base_url=self.base) as http:
+            for _ in range(300):
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"the API process exited: {self.output()[-2000:]}")
+                try:
+                    if (await http.get("/health")).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+        raise RuntimeError("the API process did not come up in 30 s")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
 
 @asynccontextmanager
 async def api_process(env: dict[str, str], port: int) -> AsyncIterator[str]:
-    """Runs `uvicorn api.app:app` with `env` on loopback `port` until the block ends; yields its base URL."""
-    process = spawn_api(env, port)
-    base = f"http://127.0.0.1:{port}"
+    """Runs the API in a process of its own until the block ends; yields its base URL."""
+    api = ApiProcess(env, port)
     try:
-        async with httpx.AsyncClient(base_url=base) as http:
-            for _ in range(300):
-                if process.poll() is not None:
-                    output = process.stdout.read().decode() if process.stdout else ""
-                    raise RuntimeError(f"the API process exited: {output[-2000:]}")
-                try:
-                    if (await http.get("/health")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
-            else:
-                raise RuntimeError("the API process did not come up in 30 s")
-        yield base
+        await api.wait_ready()
+        yield api.base
     finally:
-        stop(process)
+        api.stop()
