@@ -19,7 +19,7 @@ from activities.broadcast import BroadcastActivities
 from activities.deliver import DeliveryActivities
 from activities.record import RecordActivities
 from activities.render import RenderActivities
-from core import logs
+from core import logs, tracing
 from core.models import Channel, delivery_task_queue
 from core.settings import Settings, get_settings
 from core.temporal import connect, ensure_search_attributes, metrics_runtime
@@ -76,7 +76,9 @@ async def herald_worker(client: Client, pool: asyncpg.Pool, settings: Settings, 
 async def run(settings: Settings) -> None:
     pool = await create_pool(database_url(settings), min_size=settings.db_pool_min,
                              max_size=settings.db_pool_max)
-    client = await connect(settings, runtime=metrics_runtime(settings))
+    provider = tracing.provider_from_settings(settings, "herald-worker")
+    client = await connect(settings, runtime=metrics_runtime(settings),
+                           interceptors=tracing.client_interceptors(provider))
     await ensure_search_attributes(client, settings.temporal_namespace)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -88,6 +90,8 @@ async def run(settings: Settings) -> None:
         await stop.wait()
         log.info("worker draining")
     await pool.close()
+    if provider is not None:
+        provider.shutdown()  # flushes the spans still batched
 
 
 def main() -> None:

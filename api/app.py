@@ -5,34 +5,43 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
 from api import errors, openapi
 from api.limits import BodySizeLimit
 from api.routes import broadcasts, codec, dlq, health, inbox, keys, notifications, templates, topics, users
-from core import logs, pii
+from core import logs, pii, tracing
 from core.settings import Settings, get_settings
 from core.temporal import connect
 from store.db import create_pool, database_url
 
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+
 log = logging.getLogger("herald.api")
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, tracer_provider: TracerProvider | None = None) -> FastAPI:
+    """`tracer_provider` overrides the one HERALD_OTLP_ENDPOINT would make (tests pass an in-memory one)."""
     settings = settings or get_settings()
     pii.install()
+    tracer_provider = tracer_provider or tracing.provider_from_settings(settings, "herald-api")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.pool = await create_pool(database_url(settings), min_size=settings.db_pool_min,
                                            max_size=settings.db_pool_max)
-        app.state.temporal = await connect(settings, lazy=True)
+        app.state.temporal = await connect(settings, lazy=True,
+                                           interceptors=tracing.client_interceptors(tracer_provider))
         try:
             yield
         finally:
             await app.state.pool.close()
+            if tracer_provider is not None:
+                tracer_provider.shutdown()  # flushes the spans still batched
 
     app = FastAPI(
         title="Herald",
@@ -42,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     errors.install(app)
     openapi.install(app)
+    tracing.instrument_app(app, tracer_provider)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     for module in (health, templates, users, topics, notifications, broadcasts, dlq, inbox, keys, codec):
         app.include_router(module.router)

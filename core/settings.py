@@ -37,6 +37,8 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = Field(default=1024 * 1024, alias="HERALD_MAX_BODY_BYTES")
     # SIGTERM: the API finishes requests in flight, a worker lets running activities finish, for this long.
+    # OTLP/HTTP traces endpoint (http://collector:4318/v1/traces); needs the `tracing` extra. Empty: off.
+    otlp_endpoint: str = Field(default="", alias="HERALD_OTLP_ENDPOINT")
     log_format: Literal["json", "text"] = Field(default="json", alias="HERALD_LOG_FORMAT")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "debug", "info", "warning", "error"] = Field(
         default="INFO", alias="HERALD_LOG_LEVEL")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor
 from temporalio.common import Priority, SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
@@ -68,10 +69,12 @@ def data_converter(settings: Settings) -> DataConverter:
                                failure_converter_class=DefaultFailureConverterWithEncodedAttributes)
 
 
-async def connect(settings: Settings, *, lazy: bool = False, runtime: Runtime | None = None) -> Client:
+async def connect(settings: Settings, *, lazy: bool = False, runtime: Runtime | None = None,
+                  interceptors: Sequence[Interceptor] = ()) -> Client:
     """`lazy` connects on first use: the API can start (and say so on /ready) while Temporal is down."""
     return await Client.connect(settings.temporal_target, namespace=settings.temporal_namespace, lazy=lazy,
-                                data_converter=data_converter(settings), runtime=runtime)
+                                data_converter=data_converter(settings), runtime=runtime,
+                                interceptors=interceptors)
 
 
 # Provider call latency buckets, in seconds: an in-app insert takes milliseconds, a slow SMTP relay seconds.
