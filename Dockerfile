@@ -21,4 +21,4 @@ WORKDIR /home/herald
 USER herald
 ENV HERALD_API_HOST=0.0.0.0 PYTHONUNBUFFERED=1
 EXPOSE 8000
-CMD ["uvicorn", "--factory", "api.app:app", "--host", "0.0.0.0", "--port", "8000"]
+CMD ["herald", "api"]

@@ -29,7 +29,7 @@ def test_compose_has_the_services_and_their_order() -> None:
     assert image == "temporalio/server" and tuple(int(p) for p in version.split(".")[:2]) >= (1, 31)
     assert services["temporal"]["depends_on"]["temporal-schema"]["condition"] == "service_completed_successfully"
     assert services["temporal-ui"]["image"].startswith("temporalio/ui")
-    assert services["migrate"]["command"] == ["python", "-m", "store.migrate"]
+    assert services["migrate"]["command"] == ["herald", "migrate"]
     for name in ("api", "worker"):
         deps = services[name]["depends_on"]
         assert deps["migrate"]["condition"] == "service_completed_successfully"
@@ -65,9 +65,24 @@ def test_compose_temporal_gets_the_matching_config_make_up_uses() -> None:
         assert (ROOT / "deploy" / "temporal" / script).exists()
 
 
-def test_the_worker_command_runs_a_worker_module() -> None:
-    command = compose()["services"]["worker"]["command"]
-    assert command[:2] == ["python", "-m"] and (ROOT / f"{command[2]}.py").exists()
+def test_every_command_is_a_herald_cli_command() -> None:
+    from cli.main import parser
+
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert pyproject["project"]["scripts"]["herald"] == "cli.main:main"
+    for name, service in compose()["services"].items():
+        if service.get("build"):
+            command = service["command"]
+            assert command[0] == "herald", f"{name} runs {command}"
+            parser().parse_args(command[1:])  # exits (failing the test) on an unknown command
+    assert 'CMD ["herald", "api"]' in (ROOT / "Dockerfile").read_text()
+
+
+def test_shutdown_grace_outlasts_the_drain() -> None:
+    for name in ("api", "worker"):
+        service = compose()["services"][name]
+        grace = int(service["stop_grace_period"].removesuffix("s"))
+        assert grace > float(service["environment"]["HERALD_GRACEFUL_SHUTDOWN_S"]), name
 
 
 def test_dockerfile_is_multi_stage_non_root_and_copies_every_package() -> None:
