@@ -13,7 +13,8 @@ import pytest
 
 from tests.api.conftest import Api, eventually, uid
 from tests.conftest import free_port
-from tests.processes import ROOT, api_process
+from tests.processes import ROOT, ApiProcess, api_process
+from tests.receivers import Reply
 
 
 @pytest.mark.parametrize("local", ["true", "false"], ids=["local-delivery", "queued-delivery"])
@@ -21,22 +22,27 @@ async def test_a_terminated_worker_finishes_what_it_started(api: Api, local: str
     queue = uid("drain")
     env = {"DATABASE_URL": str(api.stack.settings.database_url), "TEMPORAL_ADDRESS": api.stack.temporal_address,
            "HERALD_ADMIN_KEY": api.stack.admin_key, "HERALD_TASK_QUEUE": queue, "HERALD_GRACEFUL_SHUTDOWN_S": "15",
-           "HERALD_LOCAL_DELIVERIES": local}
+           "HERALD_LOCAL_DELIVERIES": local, "HERALD_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",
+           "HERALD_WEBHOOK_SECRET": str(api.stack.settings.webhook_secret)}
     worker = await asyncio.create_subprocess_exec(sys.executable, str(ROOT / "worker.py"), cwd=ROOT,
                                                   env={**os.environ, **env}, stderr=asyncio.subprocess.PIPE)
     template = await api.template()
+    receiver = api.stack.http_receiver
+    hooks = [f"/hook/drain-{uid('h')}" for _ in range(5)]
+    for hook in hooks:  # each send takes 3 s at the receiver: long enough to be caught in flight
+        receiver.script[hook].append(Reply(delay_s=3))
     async with api_process(env, free_port()) as base, httpx.AsyncClient(base_url=base, headers=api.h) as http:
         sent = []
-        for _ in range(5):
-            r = await http.post("/v1/notifications", json={"template": template, "to": {"sim": "slow:3000"},
-                                                           "channels": ["sim"], "data": {"name": "Ada"}})
+        for hook in hooks:
+            r = await http.post("/v1/notifications", json={
+                "template": template, "to": {"webhook": receiver.base + hook}, "channels": ["webhook"],
+                "data": {"name": "Ada"}})
             assert r.status_code == 202, r.text
             sent.append(r.json())
 
-        async def all_sending() -> bool:
-            statuses = [(await api.get(n["id"]))["status"] for n in sent]
-            return all(status == "processing" for status in statuses)
-        await eventually(all_sending, what="every delivery in flight")
+        async def all_in_flight() -> bool:
+            return all(receiver.for_key(hook) for hook in hooks)
+        await eventually(all_in_flight, what="every send to have reached the receiver")
         worker.send_signal(signal.SIGTERM)
         _, err = await asyncio.wait_for(worker.communicate(), 30)
         log = err.decode()
@@ -45,6 +51,34 @@ async def test_a_terminated_worker_finishes_what_it_started(api: Api, local: str
         for n in sent:
             done = await api.get(n["id"])
             assert (done["status"], done["attempts"]) == ("delivered", 1), done
+        assert all(len(receiver.for_key(hook)) == 1 for hook in hooks)  # each sent once
         # No activity failed or was cancelled by the shutdown: nothing above INFO was logged.
         levels = [json.loads(line)["level"] for line in log.splitlines() if line.startswith("{")]
         assert levels and set(levels) == {"info"}, log[-3000:]
+
+
+async def test_a_terminated_api_finishes_the_requests_it_holds(api: Api) -> None:
+    """SIGTERM while a large bulk request runs: it completes (every item accepted), then the process exits."""
+    env = {"DATABASE_URL": str(api.stack.settings.database_url), "TEMPORAL_ADDRESS": api.stack.temporal_address,
+           "HERALD_ADMIN_KEY": api.stack.admin_key, "HERALD_TASK_QUEUE": uid("unserved"),
+           "HERALD_GRACEFUL_SHUTDOWN_S": "30"}
+    template = await api.template()
+    items = [{"template": template, "to": {"sim": "ok"}, "channels": ["sim"], "data": {"name": "A"}}
+             for _ in range(400)]
+    server = ApiProcess(env, free_port())
+    await server.wait_ready()
+    async with httpx.AsyncClient(base_url=server.base, headers=api.h, timeout=60) as http:
+        request = asyncio.create_task(http.post("/v1/notifications/bulk", json={"notifications": items}))
+        await asyncio.sleep(0.3)
+        server.process.send_signal(signal.SIGTERM)
+        r = await request
+    assert r.status_code == 200, r.text
+    assert r.json()["counts"] == {"accepted": len(items)}, r.json()["counts"]
+    # uvicorn re-raises the signal once it has shut down cleanly, so the exit status names SIGTERM.
+    assert await asyncio.to_thread(server.process.wait, 30) in (0, -signal.SIGTERM)
+    async with httpx.AsyncClient(base_url=server.base) as http:
+        try:
+            await http.get("/health")
+            raise AssertionError("the API still answers after SIGTERM")
+        except httpx.TransportError:
+            pass
