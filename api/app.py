@@ -14,6 +14,7 @@ from api.routes import broadcasts, dlq, health, inbox, notifications, templates,
 from core.settings import Settings, get_settings
 from core.temporal import connect
 from store.db import create_pool, database_url
+from store.inbox_feed import InboxFeed
 
 log = logging.getLogger("herald.api")
 
@@ -24,12 +25,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
-        app.state.pool = await create_pool(database_url(settings), min_size=settings.db_pool_min,
-                                           max_size=settings.db_pool_max)
+        url = database_url(settings)
+        app.state.pool = await create_pool(url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
         app.state.temporal = await connect(settings, lazy=True)
+        app.state.inbox_feed = InboxFeed(url)
         try:
             yield
         finally:
+            await app.state.inbox_feed.close()
             await app.state.pool.close()
 
     app = FastAPI(
