@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import errors
+from api import errors, web
 from api.limits import BodySizeLimit
 from api.routes import broadcasts, dlq, health, inbox, notifications, templates, topics, users
 from core.settings import Settings, get_settings
@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     for module in (health, templates, users, topics, notifications, broadcasts, dlq, inbox):
         app.include_router(module.router)
+    web.install(app)
     return app
 
 

@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     task_queue: str = Field(default="notifications", alias="HERALD_TASK_QUEUE")
     temporal_port: int = Field(default=7233, alias="HERALD_TEMPORAL_PORT")
     temporal_ui_port: int = Field(default=8233, alias="HERALD_TEMPORAL_UI_PORT")
+    # Where operators open Temporal's Web UI: the dashboard links each notification's workflow there.
+    temporal_ui_url: str = Field(default="http://127.0.0.1:8233", alias="HERALD_TEMPORAL_UI_URL")
 
     max_attempts: int = Field(default=3, ge=1, le=100, alias="HERALD_MAX_ATTEMPTS")
     retry_initial_s: float = Field(default=1.0, gt=0, alias="HERALD_RETRY_INITIAL_S")
