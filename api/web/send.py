@@ -37,14 +37,21 @@ def _choices(settings: Settings) -> dict[str, Any]:
 async def _form_page(request: Request, pool: Any, settings: Settings, principal: Any, values: dict[str, Any],
                      error: str | None = None) -> HTMLResponse:
     names = [t["name"] for t in await templates.list_latest(pool, None, 500)]
+    chosen = await templates.get(pool, values["template"]) if values["template"] else None
     return page(request, "send.html", title="Send", principal=principal, templates=names, v=values, error=error,
-                **_choices(settings))
+                template=chosen, names=_variables(chosen), data=values["data"], **_choices(settings))
+
+
+def _variables(template: dict[str, Any] | None) -> list[str]:
+    return templating.variables(template["subject"], template["body"], template["html"]) if template else []
 
 
 @router.get("", response_class=HTMLResponse)
 async def send_form(request: Request, pool: PoolDep, settings: SettingsDep, principal: AdminPage) -> HTMLResponse:
-    values = {"template": request.query_params.get("template", ""), "audience": "users", "channels": ["in_app"],
-              "priority": "transactional", "key": uuid.uuid4().hex, "data": "{}"}
+    chosen = await templates.get(pool, request.query_params.get("template", ""))
+    values = {"template": chosen["name"] if chosen else "", "audience": "users", "channels": ["in_app"],
+              "priority": "transactional", "key": uuid.uuid4().hex,
+              "data": json.dumps({n: "" for n in _variables(chosen) if n != "user"}, indent=2)}
     return await _form_page(request, pool, settings, principal, values)
 
 
@@ -52,7 +59,7 @@ async def send_form(request: Request, pool: PoolDep, settings: SettingsDep, prin
 async def variables(request: Request, pool: PoolDep, _: AdminPage) -> HTMLResponse:
     """The chosen template's variables and a data skeleton to fill (`user` comes from each recipient)."""
     row = await templates.get(pool, request.query_params.get("template", ""))
-    names = templating.variables(row["subject"], row["body"], row["html"]) if row else []
+    names = _variables(row)
     skeleton = json.dumps({n: "" for n in names if n != "user"}, indent=2)
     return page(request, "send_variables.html", template=row, names=names, data=skeleton)
 
