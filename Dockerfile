@@ -20,4 +20,6 @@ WORKDIR /home/herald
 USER herald
 ENV HERALD_API_HOST=0.0.0.0 PYTHONUNBUFFERED=1
 EXPOSE 8000
-CMD ["uvicorn", "--factory", "api.app:app", "--host", "0.0.0.0", "--port", "8000"]
+# Open inbox streams (SSE) never end by themselves: a stop cuts them after 10 s instead of waiting forever.
+CMD ["uvicorn", "--factory", "api.app:app", "--host", "0.0.0.0", "--port", "8000",
+     "--timeout-graceful-shutdown", "10"]
