@@ -62,6 +62,7 @@ async def test_every_page_renders_cleanly_on_desktop_and_phone(browser: Browser,
             if name == "overview":  # the chart has drawn once its data arrived
                 await expect(ui.page.locator("#chart-updated")).to_contain_text("updated")
             await _fits(ui.page, viewport)
+            await _accessible(ui.page)
             await ui.page.screenshot(path=str(out / f"{name}{suffix}.png"), full_page=True)
         await ui.context.close()
         ui.assert_no_console_errors()
@@ -70,6 +71,7 @@ async def test_every_page_renders_cleanly_on_desktop_and_phone(browser: Browser,
         await ui.login(demo["token"], expect_path="/ui/inbox")
         await expect(ui.page.locator("#inbox-list li")).to_have_count(4)
         await _fits(ui.page, viewport)
+        await _accessible(ui.page)
         await ui.page.screenshot(path=str(out / f"inbox{suffix}.png"), full_page=True)
         await ui.context.close()
         ui.assert_no_console_errors()
@@ -86,3 +88,18 @@ async def _fits(page: Page, viewport: dict[str, int] | None) -> None:
         return
     width = await page.evaluate("document.documentElement.scrollWidth")
     assert width <= viewport["width"], f"{page.url} is {width} px wide at {viewport['width']} px"
+
+
+async def _accessible(page: Page) -> None:
+    """Landmarks, one h1, every form control named by a label, and the skip link first in the focus order."""
+    for landmark in ("header", "nav", "main"):
+        assert await page.locator(landmark).count() >= 1, f"{page.url} has no <{landmark}>"
+    assert await page.locator("h1").count() == 1, page.url
+    unnamed = await page.evaluate("""() => [...document.querySelectorAll(
+            'input:not([type=hidden]), select, textarea')]
+        .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))
+        .map(e => e.outerHTML)""")
+    assert unnamed == [], f"{page.url}: form controls without a label: {unnamed}"
+    await page.locator("body").focus()
+    await page.keyboard.press("Tab")
+    assert await page.evaluate("document.activeElement.textContent") == "Skip to content", page.url
