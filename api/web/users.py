@@ -37,10 +37,11 @@ async def list_users(request: Request, pool: PoolDep, principal: AdminPage) -> H
 
 @router.get("/search", response_class=HTMLResponse)
 async def search(request: Request, pool: PoolDep, _: AdminPage) -> HTMLResponse:
-    """The send page's user picker: checkboxes for the users matching `q`."""
+    """The send page's user picker: the users already ticked (kept across searches), then those matching `q`."""
     q = request.query_params.get("q", "").strip()
+    chosen = list(dict.fromkeys(request.query_params.getlist("user_ids")))[:100]
     rows = await users.search(pool, q, 20) if q else []
-    return page(request, "user_picker.html", items=rows, q=q)
+    return page(request, "user_picker.html", chosen=chosen, items=[r for r in rows if r["id"] not in chosen], q=q)
 
 
 def _user_fields(form: Form) -> dict[str, Any]:

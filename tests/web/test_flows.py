@@ -88,6 +88,10 @@ async def test_send_to_a_user_watch_it_delivered_and_see_it_arrive_live_in_their
     await page.get_by_label("Data (JSON)").fill('{"name": "Ada"}')
     await page.get_by_label("Find users (id, name or email)").fill(user_id)
     await page.get_by_label(re.compile(f"Ada Lovelace.*{user_id}")).check()
+    # Searching again keeps the ticked user.
+    await page.get_by_label("Find users (id, name or email)").fill("nobody-by-that-name")
+    await expect(page.locator("#user-results")).not_to_contain_text("Ada Lovelace")
+    await expect(page.locator(f"#user-results input[value='{user_id}']")).to_be_checked()
     await page.get_by_role("button", name="Preview").click()
     await expect(page.locator("#send-preview-body")).to_have_text("Hello Ada")
     await expect(page.locator("#send-preview")).to_contain_text("As Ada Lovelace will see it")

@@ -123,3 +123,17 @@ async def test_the_activity_log_pages_by_keyset_without_gaps_or_repeats(api: Api
     assert len(second) == 7 and 'rel="next"' not in html
     assert not set(first) & set(second)
     assert set(first) | set(second) == {res["notification"]["id"] for res in r.json()["results"]}
+
+
+async def test_the_user_picker_finds_by_id_name_or_email_and_keeps_the_ticked_ones(api: Api) -> None:
+    tag = uuid.uuid4().hex[:8]
+    ada = await api.user(email=f"ada-{tag}@example.com")
+    await api.http.patch(f"/v1/users/{ada}", json={"name": f"Zelda{tag}"}, headers=api.h)
+    for q in (ada, f"zelda{tag}", f"-{tag}@example"):
+        html = (await api.http.get("/ui/users/search", params={"q": q}, headers=api.h)).text
+        assert f'value="{ada}"' in html and "checked" not in html, q
+    other = await api.user()
+    html = (await api.http.get("/ui/users/search", params={"q": other, "user_ids": ada}, headers=api.h)).text
+    assert re.search(rf'value="{ada}" checked', html) and f'value="{other}">' in html
+    # LIKE wildcards in the query match themselves only.
+    assert 'name="user_ids"' not in (await api.http.get("/ui/users/search", params={"q": "%"}, headers=api.h)).text
