@@ -113,3 +113,27 @@ async def test_stream_authorization_matches_the_other_inbox_routes(api: Api) -> 
                                                                                  f"Bearer {alice_token}"}),
                  404, "not_found")
     assert_error(await api.http.get("/v1/users/nobody-here/inbox/stream", headers=api.h), 404, "not_found")
+
+
+async def test_a_lost_listening_connection_ends_streams_and_a_reconnect_catches_up(api: Api) -> None:
+    template = await api.template()
+    user_id = await api.user()
+    token = await _token(api, user_id)
+    async with open_stream(api, user_id, token) as stream:
+        first = await api.send(template, user_id=user_id, channels=["in_app"])
+        assert (await stream.next_event())["id"] == first["id"]
+        # PostgreSQL drops the API's LISTEN connection (a restart, a failover): the open stream ends at once.
+        killed = await api.stack.pool.fetchval(
+            """SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+               WHERE datname = current_database() AND query ILIKE 'LISTEN%herald_inbox%'""")
+        assert killed == 1
+        with pytest.raises(AssertionError, match="the stream ended"):
+            await stream.next_event(timeout_s=10)
+    missed = await api.send(template, user_id=user_id, channels=["in_app"], data={"name": "missed"})
+    await api.until_status(missed["id"], "delivered")
+    # The client reconnects as EventSource does, with the last id it saw: the missed item comes first, then
+    # live ones again (the feed listens anew).
+    async with open_stream(api, user_id, token, last_event_id=first["id"]) as stream:
+        assert (await stream.next_event())["id"] == missed["id"]
+        live = await api.send(template, user_id=user_id, channels=["in_app"], data={"name": "live"})
+        assert (await stream.next_event())["id"] == live["id"]
