@@ -87,7 +87,10 @@ async def login(request: Request, pool: PoolDep, settings: SettingsDep) -> Respo
         # 200 with the form again: the browser shows the message; scripts send a Bearer header instead.
         return page(request, "login.html", title="Log in", next=next_path or "",
                     error="That key is not valid. Use the admin key, or a user token for an inbox.")
-    target = next_path or ("/ui" if principal.is_admin else "/ui/inbox")
+    if principal.is_admin:
+        target = next_path or "/ui"
+    else:  # a user token opens only the inbox, wherever the login started
+        target = next_path if next_path and next_path.startswith("/ui/inbox") else "/ui/inbox"
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(COOKIE, key, path="/ui", httponly=True, samesite="strict",
                         secure=request.url.scheme == "https")

@@ -55,6 +55,9 @@ async def test_admin_pages_refuse_a_user_token_and_the_inbox_refuses_the_admin_k
     assert r.status_code == 403 and "user" in r.text
     r = await api.http.get("/ui/inbox", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 200 and "Inbox" in r.text
+    # A user who followed a link to an admin page and logs in lands in their inbox, not on a refusal.
+    r = await api.http.post("/ui/login", data={"key": token, "next": "/ui/dlq"})
+    assert r.status_code == 303 and r.headers["location"] == "/ui/inbox"
 
 
 async def test_pages_escape_what_users_typed(api: Api) -> None:
