@@ -63,9 +63,9 @@ async def test_every_page_renders_cleanly_on_desktop_and_phone(browser: Browser,
             if name == "overview":  # the chart has drawn once its data arrived
                 await expect(ui.page.locator("#chart-updated")).to_contain_text("updated")
             await _fits(ui.page, viewport)
-            await _accessible(ui.page)
             if name in keep:
                 await ui.page.screenshot(path=str(out / f"{name}{suffix}.png"), full_page=True)
+            await _accessible(ui.page)
         await ui.context.close()
         ui.assert_no_console_errors()
     for viewport, suffix in ((None, ""), (PHONE, "-375")):
@@ -73,8 +73,8 @@ async def test_every_page_renders_cleanly_on_desktop_and_phone(browser: Browser,
         await ui.login(demo["token"], expect_path="/ui/inbox")
         await expect(ui.page.locator("#inbox-list li")).to_have_count(4)
         await _fits(ui.page, viewport)
-        await _accessible(ui.page)
         await ui.page.screenshot(path=str(out / f"inbox{suffix}.png"), full_page=True)
+        await _accessible(ui.page)
         await ui.context.close()
         ui.assert_no_console_errors()
     ui = await new_ui(browser, api.stack, viewport={"width": 1280, "height": 700})
