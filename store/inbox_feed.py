@@ -81,9 +81,6 @@ class InboxFeed:
                 if not queues:
                     del self._subscribers[user_id]
 
-    def subscriber_count(self) -> int:
-        return sum(len(q) for q in self._subscribers.values())
-
     async def close(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None and not conn.is_closed():

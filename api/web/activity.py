@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
@@ -16,6 +15,7 @@ from api.errors import ApiError
 from api.web.auth import AdminPage
 from api.web.render import page, see_other
 from core.models import Channel, Priority, Status
+from core.settings import Settings
 from store import notifications
 from store.pagination import BadCursor, decode_cursor, encode_cursor
 
@@ -53,7 +53,7 @@ async def activity(request: Request, pool: PoolDep, principal: AdminPage) -> HTM
                 channels=[c.value for c in Channel], priorities=[p.value for p in Priority])
 
 
-def temporal_link(settings: Any, workflow_id: str) -> str:
+def temporal_link(settings: Settings, workflow_id: str) -> str:
     return (f"{settings.temporal_ui_url.rstrip('/')}/namespaces/{quote(settings.temporal_namespace, safe='')}"
             f"/workflows/{quote(workflow_id, safe='')}")
 

@@ -50,7 +50,9 @@ async def overview_series(pool: PoolDep, _: AdminPage) -> dict[str, Any]:
         for r in rows:
             if r["minute"] in index:
                 out.setdefault(r["key"], [0] * 60)[index[r["minute"]]] += r["n"]
-        return {k: v for k, v in out.items() if any(v) or k in keys[:1]}
+        # Only series with data get a legend entry; a quiet hour still shows one (empty) series, not a blank.
+        busy = {k: v for k, v in out.items() if any(v)}
+        return busy or {keys[0]: out[keys[0]]}
 
     return {"labels": [m.strftime("%H:%M") for m in minutes],
             "by_channel": series(hour["by_channel"], [c.value for c in Channel]),

@@ -8,12 +8,14 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
+from temporalio.client import Client
 
 from api.accept import accept
-from api.deps import PoolDep, SettingsDep, TemporalDep
+from api.deps import PoolDep, Principal, SettingsDep, TemporalDep
 from api.errors import ApiError
 from api.routes import broadcasts as broadcast_routes
 from api.routes.templates import render_or_422
@@ -34,7 +36,8 @@ def _choices(settings: Settings) -> dict[str, Any]:
     return {"channels": sorted(chain_names(settings)), "priorities": [p.value for p in Priority]}
 
 
-async def _form_page(request: Request, pool: Any, settings: Settings, principal: Any, values: dict[str, Any],
+async def _form_page(request: Request, pool: asyncpg.Pool, settings: Settings, principal: Principal,
+                     values: dict[str, Any],
                      error: str | None = None) -> HTMLResponse:
     names = [t["name"] for t in await templates.list_latest(pool, None, 500)]
     chosen = await templates.get(pool, values["template"]) if values["template"] else None
@@ -119,7 +122,7 @@ async def send(request: Request, pool: PoolDep, temporal: TemporalDep, settings:
     return see_other(path, notice, **params)
 
 
-async def _send(pool: Any, temporal: Any, settings: Settings,
+async def _send(pool: asyncpg.Pool, temporal: Client, settings: Settings,
                 values: dict[str, Any]) -> tuple[str, str, dict[str, str]]:
     data = _data(values)
     common = {"template": values["template"], "data": data, "channels": values["channels"],

@@ -8,9 +8,10 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
+from jinja2 import TemplateSyntaxError
 from pydantic import ValidationError
 
-from api.deps import PoolDep
+from api.deps import PoolDep, Principal
 from api.errors import ApiError
 from api.routes import templates as template_routes
 from api.schemas import TemplateCreate, TemplateUpdate
@@ -43,7 +44,7 @@ def _problems(exc: ApiError | ValidationError) -> list[dict[str, Any]]:
     return list(exc.details or [{"field": "template", "message": exc.message}])
 
 
-def _editor(request: Request, principal: Any, *, name: str, fields: dict[str, Any], new: bool,
+def _editor(request: Request, principal: Principal, *, name: str, fields: dict[str, Any], new: bool,
             problems: list[dict[str, Any]] | None = None, history: list[dict[str, Any]] | None = None,
             viewing: int | None = None, latest: int | None = None) -> HTMLResponse:
     return page(request, "template_edit.html", title=("New template" if new else f"Template {name}"),
@@ -55,7 +56,7 @@ def _editor(request: Request, principal: Any, *, name: str, fields: dict[str, An
 def _variables(fields: dict[str, Any]) -> list[str]:
     try:
         return templating.variables(fields.get("subject"), fields.get("body"), fields.get("html"))
-    except Exception:  # a syntax error: the check below names it
+    except TemplateSyntaxError:  # the live check names it, at its line
         return []
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
-from api.deps import PoolDep
+from api.deps import PoolDep, Principal
 from api.errors import ApiError
 from api.routes import users as user_routes
 from api.schemas import UserCreate, UserUpdate
@@ -77,7 +77,7 @@ async def create_user(request: Request, pool: PoolDep, principal: AdminPage) -> 
     return see_other(f"/ui/users/{quote(row['id'])}", f"User {row['id']} created.")
 
 
-def _edit(request: Request, principal: Any, user: dict[str, Any], **extra: Any) -> HTMLResponse:
+def _edit(request: Request, principal: Principal, user: dict[str, Any], **extra: Any) -> HTMLResponse:
     return page(request, "user_edit.html", title=f"User {user['id']}", principal=principal, u=user,
                 channels=[c.value for c in Channel], **extra)
 
