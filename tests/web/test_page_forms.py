@@ -101,10 +101,12 @@ async def test_overview_counts_and_the_last_hour_by_channel_and_priority(api: Ap
     assert len(after["labels"]) == 60 and all(len(v) == 60 for v in after["by_channel"].values())
     assert sum(after["by_channel"]["sim"]) >= sum(before["by_channel"].get("sim", [0])) + 1
     assert sum(after["by_priority"]["marketing"]) >= sum(before["by_priority"].get("marketing", [0])) + 1
+    # Earlier tests' broadcasts may still be adding rows: the page's count lies between two direct counts.
+    low = await api.stack.pool.fetchval("SELECT count(*) FROM notification")
     html = (await api.http.get("/ui", headers=api.h)).text
+    high = await api.stack.pool.fetchval("SELECT count(*) FROM notification")
     accepted = int(re.search(r"<dt>Accepted</dt><dd>(\d+)</dd>", html).group(1))  # type: ignore[union-attr]
-    total = await api.stack.pool.fetchval("SELECT count(*) FROM notification")
-    assert accepted == total
+    assert low <= accepted <= high
 
 
 async def test_the_activity_log_pages_by_keyset_without_gaps_or_repeats(api: Api) -> None:
@@ -137,3 +139,23 @@ async def test_the_user_picker_finds_by_id_name_or_email_and_keeps_the_ticked_on
     assert re.search(rf'value="{ada}" checked', html) and f'value="{other}">' in html
     # LIKE wildcards in the query match themselves only.
     assert 'name="user_ids"' not in (await api.http.get("/ui/users/search", params={"q": "%"}, headers=api.h)).text
+
+
+async def test_retry_all_and_discard_all_reach_every_dead_letter(api: Api) -> None:
+    template = await api.template()
+    parked = [await api.send(template, to={"sim": "reject"}, channels=["sim"]) for _ in range(2)]
+    for n in parked:
+        await api.until_status(n["id"], "dead_lettered")
+    r = await _post(api, "/ui/dlq/retry", {"all": "1"})
+    assert r.status_code == 303 and "every+dead+letter" in r.headers["location"]
+
+    async def retried() -> bool:  # `reject` fails again at once: parked anew, with one more attempt each
+        again = [await api.get(n["id"]) for n in parked]
+        return all(a["status"] == "dead_lettered" and a["attempts"] == 2 for a in again)
+    await eventually(retried, 20, "both retried")
+    r = await _post(api, "/ui/dlq/discard", {"all": "1"})
+    assert r.status_code == 303 and "Discard+sent" in r.headers["location"]
+    for n in parked:
+        await api.until_status(n["id"], "discarded")
+    listed = {d["notification_id"] for d in (await api.http.get("/v1/dlq?limit=500", headers=api.h)).json()["items"]}
+    assert not listed & {n["id"] for n in parked}
