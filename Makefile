@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up worker test lint fmt clean broadcast-scale bench
+.PHONY: up worker test lint fmt clean broadcast-scale bench vendor screenshots
 
 $(STAMP): pyproject.toml
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,13 @@ broadcast-scale: $(STAMP)  ## a broadcast to N users on its own stack (QUICK=1: 
 bench: $(STAMP)  ## throughput and latency next to Temporal's own floor, all in one run
 	$(BIN)/python -m bench $(if $(QUICK),--quick,) $(if $(SOAK),--soak $(SOAK),) \
 		$(if $(filter command line,$(origin N)),--n $(N),) $(if $(C),--c $(C),)
+
+vendor: $(STAMP)  ## re-fetch the dashboard's pinned JS libraries from the npm registry (sha256-checked)
+	$(BIN)/python -m api.web.vendor
+
+screenshots: $(STAMP)  ## a PNG of every dashboard page into docs/screenshots/ (needs /usr/bin/chromium)
+	HERALD_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots PATH=$(CURDIR)/$(BIN):$$PATH \
+		$(BIN)/python -m pytest tests/web/test_screenshots.py -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

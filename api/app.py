@@ -9,13 +9,14 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
-from api import errors, openapi
+from api import errors, openapi, web
 from api.limits import BodySizeLimit
 from api.routes import broadcasts, codec, dlq, health, inbox, keys, notifications, templates, topics, users
 from core import logs, pii, tracing
 from core.settings import Settings, get_settings
 from core.temporal import connect
 from store.db import create_pool, database_url
+from store.inbox_feed import InboxFeed
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -32,13 +33,15 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
-        app.state.pool = await create_pool(database_url(settings), min_size=settings.db_pool_min,
-                                           max_size=settings.db_pool_max)
+        url = database_url(settings)
+        app.state.pool = await create_pool(url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
         app.state.temporal = await connect(settings, lazy=True,
                                            interceptors=tracing.client_interceptors(tracer_provider))
+        app.state.inbox_feed = InboxFeed(url)
         try:
             yield
         finally:
+            await app.state.inbox_feed.close()
             await app.state.pool.close()
             if tracer_provider is not None:
                 tracer_provider.shutdown()  # flushes the spans still batched
@@ -55,6 +58,8 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     for module in (health, templates, users, topics, notifications, broadcasts, dlq, inbox, keys, codec):
         app.include_router(module.router)
+    app.include_router(codec.ui_router, include_in_schema=False)
+    web.install(app)
     return app
 
 

@@ -7,7 +7,8 @@
 
 Parts: ceiling (empty workflows, eager, unsandboxed), naive (three regular activities, default sandbox),
 herald end to end and ingest (through the API, to `delivered` in PostgreSQL), mixed (5% flaky, 1% rejected),
-broadcast, scale-out (1 vs 2 workers). Writes bench/results/<date>.json, latest.json and a PNG chart.
+broadcast, scale-out (1 vs 2 workers), dashboard pages (10,000 notifications stored; quick: 2,000).
+Writes bench/results/<date>.json, latest.json and a PNG chart.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any
 import httpx
 import psutil
 
-from bench import baseline, load
+from bench import baseline, load, pages
 from bench.broadcast import run_broadcast
 from bench.chart import draw
 from bench.progress import Progress
@@ -198,6 +199,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         scale = await herald_run(stack, "herald, 2 workers", n, c)
         result["scaleout_two_workers_per_s"] = scale["e2e_per_s"]
         result["scaleout_ratio"] = round(scale["e2e_per_s"] / max(e2e["e2e_per_s"], 1e-9), 2)
+
+        result["pages"] = await pages.measure(stack, 2000 if quick else 10_000)
+        result["pages_ms"] = {path: r["p95_ms"] for path, r in result["pages"]["pages"].items()}
     finally:
         await stack.close()
     result["ratio_e2e_to_ceiling"] = round(result["e2e_per_s"] / result["ceiling_wf_per_s"], 2)
@@ -225,6 +229,7 @@ def table(result: dict[str, Any]) -> str:
         ("scale-out: 2 workers / 1 worker", f"{result['scaleout_ratio']}"),
         ("CPU ms per notification (e2e)", ", ".join(f"{k} {v}" for k, v in
                                                       result["herald"]["cpu_ms_per_notification"].items())),
+        *pages.table_rows(result["pages"]),
     ]
     width = max(len(r[0]) for r in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)

@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     task_queue: str = Field(default="notifications", alias="HERALD_TASK_QUEUE")
     temporal_port: int = Field(default=7233, alias="HERALD_TEMPORAL_PORT")
     temporal_ui_port: int = Field(default=8233, alias="HERALD_TEMPORAL_UI_PORT")
+    # Where operators open Temporal's Web UI: the dashboard links each notification's workflow there.
+    temporal_ui_url: str = Field(default="http://127.0.0.1:8233", alias="HERALD_TEMPORAL_UI_URL")
 
     max_attempts: int = Field(default=3, ge=1, le=100, alias="HERALD_MAX_ATTEMPTS")
     retry_initial_s: float = Field(default=1.0, gt=0, alias="HERALD_RETRY_INITIAL_S")
@@ -87,8 +89,6 @@ class Settings(BaseSettings):
     # Encrypts every Temporal payload (AES-256-GCM): "id:base64key,...", the first seals, all open. Empty: off.
     # `python -c "from core.codec import new_key_spec; print(new_key_spec('k1'))"` makes one.
     payload_keys: str = Field(default="", alias="HERALD_PAYLOAD_KEYS", repr=False)
-    # The Temporal Web UI's origin: its links, and the one origin allowed to call /codec from a browser.
-    temporal_ui_url: str = Field(default="http://127.0.0.1:8233", alias="HERALD_TEMPORAL_UI_URL")
 
     @field_validator("admin_key")
     @classmethod

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from store.db import Executor
 
+_ITEM = "notification_id, subject, body, created_at, read_at, read_at IS NOT NULL AS read"
+
 
 async def add(conn: Executor, *, notification_id: str, user_id: str, subject: str | None, body: str) -> bool:
     """Adds the item once per notification; False when it was already there (a retried send)."""
@@ -23,8 +25,7 @@ async def list_items(conn: Executor, user_id: str, *, unread_only: bool, after: 
                      limit: int) -> list[dict[str, Any]]:
     after_at, after_id = after if after else (None, None)
     rows = await conn.fetch(
-        """SELECT notification_id, subject, body, created_at, read_at, read_at IS NOT NULL AS read
-           FROM inbox_item
+        f"""SELECT {_ITEM} FROM inbox_item
            WHERE user_id = $1 AND (NOT $2 OR read_at IS NULL)
              AND ($3::timestamptz IS NULL OR (created_at, notification_id) < ($3, $4))
            ORDER BY created_at DESC, notification_id DESC LIMIT $5""",
@@ -54,3 +55,22 @@ async def mark_all_read(conn: Executor, user_id: str) -> None:
     await conn.execute(
         "UPDATE inbox_item SET read_at = now() WHERE user_id = $1 AND read_at IS NULL", user_id
     )
+
+
+async def get_item(conn: Executor, user_id: str, notification_id: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        f"SELECT {_ITEM} FROM inbox_item WHERE user_id = $1 AND notification_id = $2", user_id, notification_id
+    )
+    return dict(row) if row else None
+
+
+async def items_after(conn: Executor, user_id: str, notification_id: str, limit: int) -> list[dict[str, Any]]:
+    """The items that arrived after the given one, oldest first: what a reconnecting stream missed."""
+    rows = await conn.fetch(
+        f"""SELECT {_ITEM} FROM inbox_item
+            WHERE user_id = $1 AND (created_at, notification_id) >
+                  (SELECT created_at, notification_id FROM inbox_item WHERE user_id = $1 AND notification_id = $2)
+            ORDER BY created_at, notification_id LIMIT $3""",
+        user_id, notification_id, limit,
+    )
+    return [dict(r) for r in rows]

@@ -95,3 +95,13 @@ async def delete(conn: Executor, name: str) -> bool:
         "UPDATE template SET deleted_at = now() WHERE name = $1 AND deleted_at IS NULL", name
     )
     return result != "UPDATE 0"
+
+
+async def versions(conn: Executor, name: str) -> list[dict[str, Any]]:
+    """Every version of a template, newest first."""
+    rows = await conn.fetch(
+        """SELECT version, subject, description, created_at FROM template_version
+           WHERE name = $1 ORDER BY version DESC""",
+        name,
+    )
+    return [dict(r) for r in rows]

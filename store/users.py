@@ -57,3 +57,14 @@ async def user_for_token(conn: Executor, token_hash: str) -> str | None:
         "SELECT user_id FROM user_token WHERE token_hash = $1", token_hash
     )
     return user_id
+
+
+async def search(conn: Executor, query: str, limit: int) -> list[dict[str, Any]]:
+    """Users whose id or name starts with `query`, or whose email contains it (the send page's picker)."""
+    rows = await conn.fetch(
+        f"""SELECT {COLUMNS} FROM app_user
+            WHERE id ILIKE $1 || '%' OR name ILIKE $1 || '%' OR email ILIKE '%' || $1 || '%'
+            ORDER BY id LIMIT $2""",
+        query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_"), limit,
+    )
+    return [dict(r) for r in rows]

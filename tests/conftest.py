@@ -172,7 +172,9 @@ async def stack(dev_env: WorkflowEnvironment, database_url: str, pool: asyncpg.P
         HERALD_RETRY_INITIAL_S=0.05, HERALD_RETRY_BACKOFF=2.0, HERALD_RETRY_MAX_S=0.2,
     )
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="on"))
+                                           log_level="warning", lifespan="on",
+                                           # Open inbox streams never end by themselves: cut them at exit.
+                                           timeout_graceful_shutdown=5))
     async with herald_worker(dev_env.client, pool, settings):
         serve = asyncio.create_task(server.serve())
         while not server.started:  # noqa: ASYNC110 - uvicorn offers a flag, not an event

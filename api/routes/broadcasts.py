@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import asyncpg
 from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse
+from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
@@ -17,6 +19,7 @@ from api.routes.templates import render_or_422
 from api.schemas import BroadcastCreate, BroadcastPublic
 from core.ids import new_idempotency_key, notification_id_for_key, request_fingerprint
 from core.models import BroadcastInput
+from core.settings import Settings
 from core.temporal import task_priority
 from providers.registry import chain_names
 from store import broadcasts, templates
@@ -39,6 +42,14 @@ async def create_broadcast(body: BroadcastCreate, pool: PoolDep, temporal: Tempo
                            _: SendDep,
                            idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
                            = None) -> JSONResponse:
+    status, broadcast = await start(pool, temporal, settings, body, idempotency_key)
+    return JSONResponse(broadcast, status_code=status)
+
+
+async def start(pool: asyncpg.Pool, temporal: Client, settings: Settings, body: BroadcastCreate,
+                idempotency_key: str | None) -> tuple[int, dict[str, Any]]:
+    """Stores and starts a broadcast (the API's POST and the dashboard's send page): (202, broadcast), or
+    (200, broadcast) for a repeat of the same request; raises ApiError."""
     key = idempotency_key or body.idempotency_key or new_idempotency_key()
     fingerprint = request_fingerprint(body.model_dump(mode="json", exclude={"idempotency_key"}))
     broadcast_id = notification_id_for_key(f"broadcast:{key}")
@@ -77,7 +88,7 @@ async def create_broadcast(body: BroadcastCreate, pool: PoolDep, temporal: Tempo
             raise
         raise ApiError(503, "temporal_unavailable", "the broadcast is stored but could not be started; repeat "
                        "the request with the same Idempotency-Key", {"broadcast_id": row["id"]}) from exc
-    return JSONResponse(await _public(pool, row), status_code=202 if created else 200)
+    return 202 if created else 200, await _public(pool, row)
 
 
 @router.get("/{broadcast_id}", response_model=BroadcastPublic)

@@ -3,6 +3,9 @@ get them back readable, so an operator with an admin key sees what the server on
 
 Protocol (Temporal's): POST {endpoint}/decode or /encode with {"payloads": [{"metadata": {k: b64}, "data": b64}]}.
 Browsers call it from the Temporal UI's origin (HERALD_TEMPORAL_UI_URL), so that one origin gets CORS answers.
+The Web UI cannot send a Bearer key, so the same endpoint is also served at /ui/codec, where the dashboard's
+login cookie (admin) is accepted: log in to the dashboard, then point the Web UI's codec setting at
+http://<api>/ui/codec with "include cross-origin credentials" on.
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ from temporalio.api.common.v1 import Payload
 from api.deps import AdminDep, SettingsDep
 from api.errors import invalid
 from api.schemas import CodecPayload, CodecPayloads
+from api.web.auth import AdminPage
 from core.codec import EncryptionCodec, parse_keys
 from core.settings import Settings
 
 router = APIRouter(prefix="/codec", tags=["codec"])
+ui_router = APIRouter(prefix="/ui/codec")
 
 ALLOWED_HEADERS = "authorization, content-type, x-namespace"
 
@@ -49,6 +54,7 @@ def _from_proto(payload: Payload) -> CodecPayload:
 
 
 @router.options("/{operation}", include_in_schema=False)
+@ui_router.options("/{operation}", include_in_schema=False)
 async def preflight(operation: str, request: Request, settings: SettingsDep) -> Response:
     response = Response(status_code=204)
     _cors(request, response, settings)
@@ -60,6 +66,17 @@ async def preflight(operation: str, request: Request, settings: SettingsDep) -> 
 @router.post("/{operation}", response_model=CodecPayloads)
 async def run_codec(operation: Literal["encode", "decode"], body: CodecPayloads, request: Request,
                     response: Response, settings: SettingsDep, _: AdminDep) -> CodecPayloads:
+    return await _run(operation, body, request, response, settings)
+
+
+@ui_router.post("/{operation}", response_model=CodecPayloads, include_in_schema=False)
+async def run_codec_for_the_web_ui(operation: Literal["encode", "decode"], body: CodecPayloads, request: Request,
+                                   response: Response, settings: SettingsDep, _: AdminPage) -> CodecPayloads:
+    return await _run(operation, body, request, response, settings)
+
+
+async def _run(operation: str, body: CodecPayloads, request: Request, response: Response,
+               settings: Settings) -> CodecPayloads:
     _cors(request, response, settings)
     payloads = [_to_proto(i, p) for i, p in enumerate(body.payloads)]
     if settings.payload_keys:  # with encryption off, both directions leave payloads as they are

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import StreamingResponse
 
 from api.deps import PageDep, PoolDep, Principal, PrincipalDep
 from api.errors import ApiError, not_found
 from api.schemas import InboxPage
 from store import inbox, users
+from store.inbox_feed import LOST, InboxFeed
 
 router = APIRouter(prefix="/v1/users/{user_id}/inbox", tags=["inbox"])
 
@@ -38,6 +43,61 @@ async def list_inbox(user_id: str, pool: PoolDep, principal: PrincipalDep, page:
                                   after=(datetime.fromisoformat(str(after[0])), str(after[1])) if after else None)
     rows, next_cursor = page.cut(rows, lambda r: [r["created_at"].isoformat(), r["notification_id"]])
     return {"items": rows, "unread_count": await inbox.unread_count(pool, user_id), "next_cursor": next_cursor}
+
+
+@router.get("/stream", response_class=StreamingResponse,
+            responses={200: {"content": {"text/event-stream": {}},
+                             "description": "one `data:` event per new inbox item (JSON), `id:` its notification id"}})
+async def stream_inbox(user_id: str, request: Request, pool: PoolDep, principal: PrincipalDep) -> StreamingResponse:
+    """Server-Sent Events: each new item as it arrives. Reconnecting with `Last-Event-ID` first replays the items
+    that arrived after that one."""
+    await _authorize(pool, principal, user_id, write=False)
+    return event_stream(request, pool, user_id)
+
+
+# A comment line this often keeps proxies from closing an idle stream and lets a dead client be noticed.
+HEARTBEAT_S = 15.0
+CATCH_UP_LIMIT = 500
+
+
+def event_stream(request: Request, pool: Any, user_id: str) -> StreamingResponse:
+    """The inbox stream of `user_id`, for a caller already authorized; the dashboard's inbox page uses it too."""
+    feed: InboxFeed = request.app.state.inbox_feed
+    last_event_id = request.headers.get("last-event-id")
+
+    async def events() -> AsyncIterator[str]:
+        async with feed.subscribe(user_id) as queue:
+            # Subscribed before catching up, so nothing falls between the two; `sent` drops the overlap.
+            yield f"retry: 2000\n: inbox stream of {json.dumps(user_id)}\n\n"
+            sent: set[str] = set()
+            if last_event_id:
+                for item in await inbox.items_after(pool, user_id, last_event_id, CATCH_UP_LIMIT):
+                    sent.add(item["notification_id"])
+                    yield await _event(pool, user_id, item)
+            while True:
+                try:
+                    notification_id = await asyncio.wait_for(queue.get(), timeout=HEARTBEAT_S)
+                except TimeoutError:
+                    yield ": keep-alive\n\n"
+                    continue
+                if notification_id == LOST:
+                    return  # the client reconnects with Last-Event-ID and catches up
+                if notification_id in sent:
+                    continue
+                new_item = await inbox.get_item(pool, user_id, notification_id)
+                if new_item is not None:
+                    yield await _event(pool, user_id, new_item)
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+async def _event(pool: Any, user_id: str, item: dict[str, Any]) -> str:
+    payload = {"type": "inbox_item", "user_id": user_id, **item,
+               "created_at": item["created_at"].isoformat(),
+               "read_at": item["read_at"].isoformat() if item["read_at"] else None,
+               "unread_count": await inbox.unread_count(pool, user_id)}
+    return f"id: {item['notification_id']}\ndata: {json.dumps(payload)}\n\n"
 
 
 @router.post("/read-all", status_code=204)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import asyncpg
 from fastapi import APIRouter, Query, Response
 
 from api.deps import AdminDep, PageDep, PoolDep, ReadDep
@@ -15,11 +16,11 @@ from store import templates, users
 router = APIRouter(prefix="/v1/templates", tags=["templates"])
 
 
-def _public(row: dict[str, Any]) -> TemplatePublic:
+def public(row: dict[str, Any]) -> TemplatePublic:
     return TemplatePublic(**row, variables=templating.variables(row["subject"], row["body"], row["html"]))
 
 
-def _check(subject: str | None, body: str, html: str | None) -> None:
+def check_sources(subject: str | None, body: str, html: str | None) -> None:
     try:
         if subject:
             templating.check_syntax(subject, "subject")
@@ -32,25 +33,35 @@ def _check(subject: str | None, body: str, html: str | None) -> None:
 
 @router.post("", status_code=201, response_model=TemplatePublic)
 async def create_template(body: TemplateCreate, pool: PoolDep, _: AdminDep) -> TemplatePublic:
-    _check(body.subject, body.body, body.html)
+    return await create(pool, body)
+
+
+async def create(pool: asyncpg.Pool, body: TemplateCreate) -> TemplatePublic:
+    """Version 1 of a new template (the API's POST and the dashboard's form); 422 on a syntax error."""
+    check_sources(body.subject, body.body, body.html)
     async with pool.acquire() as conn:
         row = await templates.create(conn, body.name, body.subject, body.body, body.description, body.html)
     if row is None:
         raise ApiError(409, "template_exists", f"a template named '{body.name}' already exists; "
                        "PUT /v1/templates/{name} adds a version")
-    return _public(row)
+    return public(row)
 
 
 @router.put("/{name}", response_model=TemplatePublic)
 async def update_template(name: str, body: TemplateUpdate, pool: PoolDep, _: AdminDep) -> TemplatePublic:
+    return await update(pool, name, body)
+
+
+async def update(pool: asyncpg.Pool, name: str, body: TemplateUpdate) -> TemplatePublic:
+    """The next version of a template; 422 on a syntax error, 404 for an unknown (or deleted) name."""
     if body.name is not None and body.name != name:
         raise invalid("name", f"the body names '{body.name}' but the path names '{name}'")
-    _check(body.subject, body.body, body.html)
+    check_sources(body.subject, body.body, body.html)
     async with pool.acquire() as conn:
         row = await templates.add_version(conn, name, body.subject, body.body, body.description, body.html)
     if row is None:
         raise not_found("template", name)
-    return _public(row)
+    return public(row)
 
 
 @router.get("", response_model=Page[TemplatePublic])
@@ -58,7 +69,7 @@ async def list_templates(pool: PoolDep, page: PageDep, _: ReadDep) -> Page[Templ
     after = page.decode(1)
     rows = await templates.list_latest(pool, str(after[0]) if after else None, page.fetch)
     rows, next_cursor = page.cut(rows, lambda r: [r["name"]])
-    return Page(items=[_public(r) for r in rows], next_cursor=next_cursor)
+    return Page(items=[public(r) for r in rows], next_cursor=next_cursor)
 
 
 @router.get("/{name}", response_model=TemplatePublic)
@@ -67,7 +78,7 @@ async def get_template(name: str, pool: PoolDep, _: ReadDep,
     row = await templates.get(pool, name, version)
     if row is None:
         raise not_found("template", f"{name}" + (f"' version '{version}" if version else ""))
-    return _public(row)
+    return public(row)
 
 
 @router.delete("/{name}", status_code=204)

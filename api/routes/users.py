@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+import asyncpg
 from fastapi import APIRouter
 
 from api.deps import AdminDep, PageDep, PoolDep, ReadDep
@@ -23,6 +24,11 @@ def _fields(body: UserCreate | UserUpdate, *, only_set: bool) -> dict[str, Any]:
 
 @router.post("", status_code=201, response_model=UserPublic)
 async def create_user(body: UserCreate, pool: PoolDep, _: AdminDep) -> dict[str, Any]:
+    return await create(pool, body)
+
+
+async def create(pool: asyncpg.Pool, body: UserCreate) -> dict[str, Any]:
+    """Stores a new user (the API's POST and the dashboard's form); 409 if the id is taken."""
     user_id = body.id or f"usr_{secrets.token_hex(8)}"
     row = await users.create(pool, user_id, _fields(body, only_set=False))
     if row is None:
@@ -48,6 +54,11 @@ async def get_user(user_id: str, pool: PoolDep, _: ReadDep) -> dict[str, Any]:
 
 @router.patch("/{user_id}", response_model=UserPublic)
 async def update_user(user_id: str, body: UserUpdate, pool: PoolDep, _: AdminDep) -> dict[str, Any]:
+    return await update(pool, user_id, body)
+
+
+async def update(pool: asyncpg.Pool, user_id: str, body: UserUpdate) -> dict[str, Any]:
+    """Sets the fields present in `body` (null clears); 404 for an unknown user."""
     changes = _fields(body, only_set=True)
     if "name" in changes and changes["name"] is None:
         raise ApiError(422, "validation_error", "name: cannot be cleared",
@@ -63,9 +74,13 @@ async def update_user(user_id: str, body: UserUpdate, pool: PoolDep, _: AdminDep
 
 @router.post("/{user_id}/tokens", status_code=201, response_model=TokenPublic)
 async def issue_token(user_id: str, pool: PoolDep, _: AdminDep) -> TokenPublic:
+    return TokenPublic(token=await new_token(pool, user_id))
+
+
+async def new_token(pool: asyncpg.Pool, user_id: str) -> str:
+    """A new inbox token for the user; only its hash is stored, so it is shown once, by the caller."""
     if await users.get(pool, user_id) is None:
         raise not_found("user", user_id)
     token = f"hut_{secrets.token_urlsafe(32)}"
-    # Only the hash is stored: the token is shown once, here.
     await users.add_token(pool, user_id, hash_secret(token))
-    return TokenPublic(token=token)
+    return token

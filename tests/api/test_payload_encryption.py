@@ -7,6 +7,7 @@ import base64
 import json
 from typing import Any
 
+import httpx
 import pytest
 from temporalio.api.common.v1 import Payload
 
@@ -100,6 +101,14 @@ async def test_history_holds_ciphertext_and_the_codec_endpoint_opens_it(api: Api
                                     headers=api.stack.auth(reader))).status_code == 403
         r = await api.http.post(f"{base}/codec/decode", json=body, headers=api.h)
         assert r.status_code == 200 and base64.b64decode(r.json()["payloads"][0]["data"]) == b'"x"'
+        # The Web UI sends no Bearer key: at /ui/codec the dashboard's admin login cookie opens it instead.
+        async with httpx.AsyncClient(base_url=base) as browser:
+            assert (await browser.post("/ui/codec/decode", json=body)).status_code in (302, 303, 307)
+            login = await browser.post("/ui/login", data={"key": api.stack.admin_key})
+            assert login.status_code in (302, 303) and browser.cookies.get("herald_session")
+            r = await browser.post("/ui/codec/decode", json=body, headers={"Origin": settings.temporal_ui_url})
+            assert r.status_code == 200 and base64.b64decode(r.json()["payloads"][0]["data"]) == b'"x"'
+            assert r.headers["access-control-allow-credentials"] == "true"
 
         # The Temporal UI's origin may call it from a browser; another origin gets no CORS grant.
         ui = settings.temporal_ui_url

@@ -1,0 +1,86 @@
+"""The activity log: every notification, filtered and paged by keyset; one notification's detail."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from api import dead_letters
+from api.accept import public
+from api.deps import PoolDep, SettingsDep, TemporalDep
+from api.errors import ApiError
+from api.web.auth import AdminPage
+from api.web.render import page, see_other
+from core.models import Channel, Priority, Status
+from core.settings import Settings
+from store import notifications
+from store.pagination import BadCursor, decode_cursor, encode_cursor
+
+router = APIRouter(prefix="/ui/notifications")
+PAGE_SIZE = 50
+
+
+def _choice(value: str | None, allowed: list[str]) -> str | None:
+    return value if value in allowed else None
+
+
+@router.get("", response_class=HTMLResponse)
+async def activity(request: Request, pool: PoolDep, principal: AdminPage) -> HTMLResponse:
+    q = request.query_params
+    filters = {
+        "status": _choice(q.get("status"), [s.value for s in Status]),
+        "channel": _choice(q.get("channel"), [c.value for c in Channel]),
+        "priority": _choice(q.get("priority"), [p.value for p in Priority]),
+        "user_id": q.get("user_id", "").strip() or None,
+    }
+    try:
+        after = decode_cursor(q.get("cursor") or None, 2)
+    except BadCursor:
+        after = None
+    rows = await notifications.list_notifications(
+        pool, **filters, after=(datetime.fromisoformat(str(after[0])), str(after[1])) if after else None,
+        limit=PAGE_SIZE + 1)
+    next_url = None
+    if len(rows) > PAGE_SIZE:
+        rows = rows[:PAGE_SIZE]
+        cursor = encode_cursor([rows[-1]["created_at"].isoformat(), rows[-1]["id"]])
+        next_url = "/ui/notifications?" + urlencode({**{k: v for k, v in filters.items() if v}, "cursor": cursor})
+    return page(request, "activity.html", title="Activity", principal=principal, items=[public(r) for r in rows],
+                filters=filters, next_url=next_url, statuses=[s.value for s in Status],
+                channels=[c.value for c in Channel], priorities=[p.value for p in Priority])
+
+
+def temporal_link(settings: Settings, workflow_id: str) -> str:
+    return (f"{settings.temporal_ui_url.rstrip('/')}/namespaces/{quote(settings.temporal_namespace, safe='')}"
+            f"/workflows/{quote(workflow_id, safe='')}")
+
+
+@router.get("/{notification_id}", response_class=HTMLResponse)
+async def detail(notification_id: str, request: Request, pool: PoolDep, settings: SettingsDep,
+                 principal: AdminPage) -> HTMLResponse:
+    row = await notifications.get_full(pool, notification_id)
+    if row is None:
+        return page(request, "not_found.html", status_code=404, title="Not found", principal=principal,
+                    what=f"notification {notification_id}")
+    return page(request, "notification.html", title=f"Notification {notification_id}", principal=principal,
+                n=row, attempts=await notifications.attempt_log(pool, notification_id),
+                temporal_url=temporal_link(settings, row["workflow_id"]))
+
+
+@router.post("/{notification_id}/retry")
+async def retry(notification_id: str, pool: PoolDep, temporal: TemporalDep, _: AdminPage) -> RedirectResponse:
+    retried = await dead_letters.retry(pool, temporal, [notification_id])
+    return see_other(f"/ui/notifications/{quote(notification_id)}",
+                     "Retry sent: delivery runs again." if retried else "Nothing to retry: it is not dead-lettered.")
+
+
+@router.post("/{notification_id}/discard")
+async def discard(notification_id: str, pool: PoolDep, temporal: TemporalDep, _: AdminPage) -> RedirectResponse:
+    try:
+        await dead_letters.discard(pool, temporal, notification_id)
+    except ApiError as exc:
+        return see_other(f"/ui/notifications/{quote(notification_id)}", f"Not discarded: {exc.message}")
+    return see_other(f"/ui/notifications/{quote(notification_id)}", "Discard sent.")

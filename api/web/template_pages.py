@@ -1,0 +1,122 @@
+"""Templates: list, create, edit (a new version each save) with a live preview, and version history."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from jinja2 import TemplateSyntaxError
+from pydantic import ValidationError
+
+from api.deps import PoolDep, Principal
+from api.errors import ApiError
+from api.routes import templates as template_routes
+from api.schemas import TemplateCreate, TemplateUpdate
+from api.web.auth import AdminPage
+from api.web.render import Form, page, read_form, see_other
+from core import templating
+from store import templates
+
+router = APIRouter(prefix="/ui/templates")
+PAGE_SIZE = 100
+
+
+@router.get("", response_class=HTMLResponse)
+async def list_templates(request: Request, pool: PoolDep, principal: AdminPage) -> HTMLResponse:
+    after = request.query_params.get("after") or None
+    rows = await templates.list_latest(pool, after, PAGE_SIZE + 1)
+    next_url = f"/ui/templates?after={quote(rows[PAGE_SIZE - 1]['name'])}" if len(rows) > PAGE_SIZE else None
+    return page(request, "templates.html", title="Templates", principal=principal, items=rows[:PAGE_SIZE],
+                next_url=next_url)
+
+
+def _fields(form: Form) -> dict[str, Any]:
+    return {"subject": form.optional("subject"), "body": form.get("body"), "html": form.optional("html"),
+            "description": form.optional("description")}
+
+
+def _problems(exc: ApiError | ValidationError) -> list[dict[str, Any]]:
+    if isinstance(exc, ValidationError):
+        return [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
+    return list(exc.details or [{"field": "template", "message": exc.message}])
+
+
+def _editor(request: Request, principal: Principal, *, name: str, fields: dict[str, Any], new: bool,
+            problems: list[dict[str, Any]] | None = None, history: list[dict[str, Any]] | None = None,
+            viewing: int | None = None, latest: int | None = None) -> HTMLResponse:
+    return page(request, "template_edit.html", title=("New template" if new else f"Template {name}"),
+                principal=principal, name=name, t=fields, new=new, problems=problems or [],
+                history=history or [], viewing=viewing, latest=latest,
+                sample=json.dumps({v: "" for v in _variables(fields) if v != "user"}, indent=2))
+
+
+def _variables(fields: dict[str, Any]) -> list[str]:
+    try:
+        return templating.variables(fields.get("subject"), fields.get("body"), fields.get("html"))
+    except TemplateSyntaxError:  # the live check names it, at its line
+        return []
+
+
+@router.get("/new", response_class=HTMLResponse)
+async def new_template(request: Request, principal: AdminPage) -> HTMLResponse:
+    return _editor(request, principal, name="", new=True,
+                   fields={"subject": "", "body": "", "html": "", "description": ""})
+
+
+@router.post("", response_class=HTMLResponse, response_model=None)
+async def create_template(request: Request, pool: PoolDep, principal: AdminPage) -> Response:
+    form = await read_form(request)
+    fields = _fields(form)
+    try:
+        created = await template_routes.create(pool, TemplateCreate(name=form.get("name"), **fields))
+    except (ApiError, ValidationError) as exc:
+        # The form comes back with the problems named (and the line marked); 200 so it is a page, not an error.
+        return _editor(request, principal, name=form.get("name"), fields=fields, new=True, problems=_problems(exc))
+    return see_other(f"/ui/templates/{quote(created.name)}", f"Template {created.name} created (version 1).")
+
+
+@router.post("/check", response_class=HTMLResponse)
+async def check(request: Request, _: AdminPage) -> HTMLResponse:
+    """The live preview: syntax errors at their line, else the message rendered with the sample data."""
+    form = await read_form(request)
+    fields = _fields(form)
+    problems: list[dict[str, Any]] = []
+    rendered = None
+    try:
+        template_routes.check_sources(fields["subject"], fields["body"] or " ", fields["html"])
+        data = json.loads(form.get("data") or "{}")
+        if not isinstance(data, dict):
+            raise ValueError("the sample data must be a JSON object")
+        rendered = template_routes.render_or_422({**fields, "body": fields["body"] or ""}, data,
+                                                 {"id": "sample", "name": "Sample User"})
+    except ApiError as exc:
+        problems = _problems(exc)
+    except ValueError as exc:
+        problems = [{"field": "data", "message": f"sample data: {exc}"}]
+    return page(request, "template_check.html", t=fields, problems=problems, rendered=rendered,
+                variables=_variables(fields))
+
+
+@router.get("/{name}", response_class=HTMLResponse)
+async def edit_template(name: str, request: Request, pool: PoolDep, principal: AdminPage) -> HTMLResponse:
+    version = request.query_params.get("version", "")
+    row = await templates.get(pool, name, int(version) if version.isdigit() and int(version) > 0 else None)
+    if row is None:
+        return page(request, "not_found.html", status_code=404, title="Not found", principal=principal,
+                    what=f"template {name}" + (f" version {version}" if version else ""))
+    return _editor(request, principal, name=name, fields=row, new=False, history=await templates.versions(pool, name),
+                   viewing=row["version"], latest=row["latest_version"])
+
+
+@router.post("/{name}", response_class=HTMLResponse, response_model=None)
+async def save_template(name: str, request: Request, pool: PoolDep, principal: AdminPage) -> Response:
+    fields = _fields(await read_form(request))
+    try:
+        saved = await template_routes.update(pool, name, TemplateUpdate(**fields))
+    except (ApiError, ValidationError) as exc:
+        return _editor(request, principal, name=name, fields=fields, new=False, problems=_problems(exc),
+                       history=await templates.versions(pool, name))
+    return see_other(f"/ui/templates/{quote(name)}", f"Saved as version {saved.version}.")
