@@ -48,8 +48,10 @@ async def activity(request: Request, pool: PoolDep, principal: AdminPage) -> HTM
         rows = rows[:PAGE_SIZE]
         cursor = encode_cursor([rows[-1]["created_at"].isoformat(), rows[-1]["id"]])
         next_url = "/ui/notifications?" + urlencode({**{k: v for k, v in filters.items() if v}, "cursor": cursor})
+    # The newest page refreshes itself, so a send can be watched to its end; older pages hold still.
+    live_url = None if after else "/ui/notifications" + (f"?{request.url.query}" if request.url.query else "")
     return page(request, "activity.html", title="Activity", principal=principal, items=[public(r) for r in rows],
-                filters=filters, next_url=next_url, statuses=[s.value for s in Status],
+                filters=filters, next_url=next_url, live_url=live_url, statuses=[s.value for s in Status],
                 channels=[c.value for c in Channel], priorities=[p.value for p in Priority])
 
 
