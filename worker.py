@@ -10,13 +10,23 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import timedelta
 
 import asyncpg
-from temporalio.client import Client
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+)
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.audience import AudienceActivities
 from activities.broadcast import BroadcastActivities
 from activities.deliver import DeliveryActivities
+from activities.reconcile import ReconcileActivities, ReconcileInput
 from activities.record import RecordActivities
 from activities.render import RenderActivities
 from core import logs, tracing
@@ -27,6 +37,7 @@ from providers.registry import build_providers
 from store.db import create_pool, database_url
 from workflows.broadcast import BroadcastWorkflow
 from workflows.notification import NotificationWorkflow
+from workflows.reconcile import ReconcileWorkflow
 
 log = logging.getLogger("herald.worker")
 
@@ -46,12 +57,14 @@ async def herald_worker(client: Client, pool: asyncpg.Pool, settings: Settings, 
     # In-flight activities get time to finish on SIGTERM instead of failing mid-send.
     drain = timedelta(seconds=settings.graceful_shutdown_s)
     fan_out = BroadcastActivities(pool, client)
-    main = Worker(client, task_queue=settings.task_queue, workflows=[NotificationWorkflow, BroadcastWorkflow],
+    reconcile = ReconcileActivities(pool, client, settings)
+    main = Worker(client, task_queue=settings.task_queue,
+                  workflows=[NotificationWorkflow, BroadcastWorkflow, ReconcileWorkflow],
                   # deliver too: channels without a rate limit deliver in a local activity on this worker.
                   activities=[audience.check_audience, render.render, deliver.deliver, record.record_status,
                               record.dead_letter, record.resolve_dead_letter, record.find_receipts,
                               fan_out.prepare_page, fan_out.start_page, fan_out.record_status,
-                              fan_out.cancel_recipients],
+                              fan_out.cancel_recipients, reconcile.start_unstarted],
                   graceful_shutdown_timeout=drain,
                   workflow_runner=SandboxedWorkflowRunner() if settings.workflow_sandbox
                   else UnsandboxedWorkflowRunner())
@@ -73,6 +86,26 @@ async def herald_worker(client: Client, pool: asyncpg.Pool, settings: Settings, 
         await providers.aclose()
 
 
+async def ensure_reconcile_schedule(client: Client, settings: Settings) -> None:
+    """Creates the reconciler's schedule once per task queue (every worker tries; the first one wins)."""
+    if not settings.reconcile_every_s:
+        return
+    schedule = Schedule(
+        action=ScheduleActionStartWorkflow(ReconcileWorkflow.run, ReconcileInput(),
+                                           id=f"reconcile-{settings.task_queue}", task_queue=settings.task_queue),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(seconds=settings.reconcile_every_s))]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+    try:
+        await client.create_schedule(reconcile_schedule_id(settings), schedule)
+    except ScheduleAlreadyRunningError:
+        pass
+
+
+def reconcile_schedule_id(settings: Settings) -> str:
+    return f"herald-reconcile-{settings.task_queue}"
+
+
 async def run(settings: Settings) -> None:
     pool = await create_pool(database_url(settings), min_size=settings.db_pool_min,
                              max_size=settings.db_pool_max)
@@ -80,6 +113,7 @@ async def run(settings: Settings) -> None:
     client = await connect(settings, runtime=metrics_runtime(settings),
                            interceptors=tracing.client_interceptors(provider))
     await ensure_search_attributes(client, settings.temporal_namespace)
+    await ensure_reconcile_schedule(client, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

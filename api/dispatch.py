@@ -2,75 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
-from temporalio.common import (
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
-)
-from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ApiError
-from core.models import NotificationInput, NotificationState, RetryConfig
+from core.models import NotificationState
 from core.settings import Settings
-from core.temporal import notification_search_attributes, task_priority
-from providers.registry import chain_names
+from core.starting import queued_channels, retry_config, start_notification, workflow_input
 from workflows.notification import NotificationWorkflow
 
-
-def retry_config(settings: Settings) -> RetryConfig:
-    return RetryConfig(max_attempts=settings.max_attempts, initial_s=settings.retry_initial_s,
-                       backoff=settings.retry_backoff, max_s=settings.retry_max_s,
-                       dlq_retention_s=settings.dlq_retention_days * 86400,
-                       delivery_timeout_s=settings.delivery_timeout_s)
-
-
-def queued_channels(settings: Settings, channels: list[str]) -> list[str]:
-    """The channels whose deliveries must go through their task queue: those with a rate limit."""
-    if not settings.local_deliveries:
-        return list(channels)
-    limits = settings.channel_rate_limits
-    return [c for c in channels if c in limits]
-
-
-def workflow_input(row: dict[str, Any], settings: Settings) -> NotificationInput:
-    return NotificationInput(
-        notification_id=row["id"], channels=list(row["channels"]), template=row["template"],
-        template_version=row["template_version"], data=row["data"], user_id=row["user_id"],
-        to=row["recipient"], priority=row["priority"], category=row["category"], send_at=row["send_at"],
-        retry=retry_config(settings),
-        provider_chains={channel: len(names) for channel, names in chain_names(settings).items()
-                         if channel in row["channels"]},
-        queued_channels=queued_channels(settings, list(row["channels"])),
-    )
+__all__ = ["is_outage", "queued_channels", "retry_config", "signal", "start", "workflow_input"]
 
 
 async def start(client: Client, settings: Settings,
                 row: dict[str, Any]) -> WorkflowHandle[NotificationWorkflow, NotificationState] | None:
-    """Starts the notification's workflow, or finds it already started: never a second one.
-
-    USE_EXISTING answers a running workflow with its handle; REJECT_DUPLICATE refuses a new run once the
-    first one closed. Either way the id, derived from the idempotency key alone, has one execution.
-    Returns the handle, or None when the workflow had already closed.
-    """
+    """`core.starting.start_notification`, with Temporal being down answered as 503 (the row is stored: a
+    repeat of the request, or the reconciler, starts it later)."""
     try:
-        return await client.start_workflow(
-            NotificationWorkflow.run,
-            workflow_input(row, settings),
-            id=row["workflow_id"],
-            task_queue=settings.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=notification_search_attributes(row["status"], row["channels"], row["priority"],
-                                                             row["user_id"]),
-            priority=task_priority(row["priority"], row["category"]),
-            task_timeout=timedelta(seconds=10),
-        )
-    except WorkflowAlreadyStartedError:
-        return None
+        return await start_notification(client, settings, row)
     except (RPCError, RuntimeError) as exc:
         if not is_outage(exc):
             raise

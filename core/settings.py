@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = Field(default="json", alias="HERALD_LOG_FORMAT")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "debug", "info", "warning", "error"] = Field(
         default="INFO", alias="HERALD_LOG_LEVEL")
+    # How often the reconciler (a Temporal Schedule) looks for stored notifications whose workflow never
+    # started; 0: no schedule (create it from another deployment).
+    reconcile_every_s: float = Field(default=60.0, ge=0, alias="HERALD_RECONCILE_EVERY_S")
+    # Fault injection for the reliability suite only: "crash_after_store" kills the API process between storing
+    # a notification and starting its workflow. Never set in production.
+    failpoint: str = Field(default="", alias="HERALD_FAILPOINT")
     # host:port where a worker serves Prometheus metrics (the SDK's and Herald's); empty: none.
     worker_metrics_address: str = Field(default="", alias="HERALD_WORKER_METRICS_ADDRESS")
     graceful_shutdown_s: float = Field(default=10.0, ge=0, alias="HERALD_GRACEFUL_SHUTDOWN_S")

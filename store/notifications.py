@@ -263,3 +263,18 @@ async def open_dead_letter_ids(conn: Executor, ids: list[str] | None) -> list[st
 async def open_dead_letter_count(conn: Executor) -> int:
     count: int = await conn.fetchval("SELECT count(*) FROM dead_letter WHERE resolved_at IS NULL")
     return count
+
+
+async def possibly_unstarted(conn: Executor, older_than_s: float, window_s: float, limit: int) -> list[dict[str, Any]]:
+    """Notifications still `accepted` or `scheduled` some time after they were stored: either their workflow has
+    not written a status yet (a scheduled one waits on its timer) or it was never started (the API died between
+    the insert and the start). The reconciler asks Temporal which."""
+    rows = await conn.fetch(
+        f"""SELECT {_COLUMNS} FROM notification
+            WHERE status IN ('accepted', 'scheduled')
+              AND created_at < now() - make_interval(secs => $1)
+              AND created_at > now() - make_interval(secs => $2)
+            ORDER BY created_at LIMIT $3""",
+        older_than_s, window_s, limit,
+    )
+    return [dict(r) for r in rows]

@@ -1,0 +1,92 @@
+"""An API process killed between storing a notification and starting its workflow: the reconciler (a Temporal
+Schedule) starts it, the client's retry with the same key starts it too, and never twice."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import httpx
+import pytest
+from temporalio.client import ScheduleIntervalSpec
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.reconcile import ReconcileInput
+from tests.api.conftest import Api, uid
+from tests.conftest import free_port
+from tests.processes import ApiProcess
+from worker import ensure_reconcile_schedule, reconcile_schedule_id
+from workflows.reconcile import ReconcileWorkflow
+
+
+async def crash_after_store(api: Api, body: dict[str, object], key: str) -> None:
+    """Sends `body` to an API process that dies the moment the notification is stored."""
+    env = {"DATABASE_URL": str(api.stack.settings.database_url), "TEMPORAL_ADDRESS": api.stack.temporal_address,
+           "HERALD_ADMIN_KEY": api.stack.admin_key, "HERALD_TASK_QUEUE": api.stack.settings.task_queue,
+           "HERALD_FAILPOINT": "crash_after_store"}
+    doomed = ApiProcess(env, free_port())
+    await doomed.wait_ready()
+    try:
+        async with httpx.AsyncClient(base_url=doomed.base, headers={**api.h, "Idempotency-Key": key}) as http:
+            with pytest.raises(httpx.TransportError):
+                await http.post("/v1/notifications", json=body)
+    finally:
+        doomed.stop()
+
+
+async def workflow_exists(api: Api, workflow_id: str) -> bool:
+    try:
+        await api.stack.temporal.get_workflow_handle(workflow_id).describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
+
+
+async def reconcile(api: Api) -> list[str]:
+    result = await api.stack.temporal.execute_workflow(
+        ReconcileWorkflow.run, ReconcileInput(older_than_s=0), id=f"reconcile-{uuid.uuid4().hex[:8]}",
+        task_queue=api.stack.settings.task_queue)
+    return result.started
+
+
+async def test_the_reconciler_starts_what_a_crashed_api_stored(api: Api) -> None:
+    template, user = await api.template(), await api.user()
+    key = uid("crash")
+    await crash_after_store(api, {"template": template, "user_id": user, "channels": ["in_app"],
+                                  "data": {"name": "Ada"}}, key)
+    row = await api.stack.pool.fetchrow("SELECT id, workflow_id, status FROM notification WHERE idempotency_key = $1",
+                                        key)
+    assert row is not None and row["status"] == "accepted"
+    assert not await workflow_exists(api, row["workflow_id"]), "the crash came before the start"
+
+    assert row["id"] in await reconcile(api)
+    await api.until_status(row["id"], "delivered")
+    assert row["id"] not in await reconcile(api)  # started once: the next pass leaves it alone
+    inbox = (await api.http.get(f"/v1/users/{user}/inbox", headers=api.h)).json()["items"]
+    assert [i["notification_id"] for i in inbox] == [row["id"]]
+
+
+async def test_a_client_retry_and_the_reconciler_together_make_one_workflow(api: Api) -> None:
+    template, user = await api.template(), await api.user()
+    key = uid("crash")
+    body = {"template": template, "user_id": user, "channels": ["in_app"], "data": {"name": "Ada"}}
+    await crash_after_store(api, body, key)
+    repeat = await api.send(template, expect=200, headers={"Idempotency-Key": key}, user_id=user,
+                            channels=["in_app"])
+    assert repeat["id"] not in await reconcile(api)  # the retry started it: the reconciler finds it running
+    await api.until_status(repeat["id"], "delivered")
+    inbox = (await api.http.get(f"/v1/users/{user}/inbox", headers=api.h)).json()["items"]
+    assert [i["notification_id"] for i in inbox] == [repeat["id"]]
+
+
+async def test_workers_create_the_reconcile_schedule_once(api: Api) -> None:
+    settings = api.stack.settings.model_copy(update={"task_queue": uid("sched"), "reconcile_every_s": 60})
+    await ensure_reconcile_schedule(api.stack.temporal, settings)
+    await ensure_reconcile_schedule(api.stack.temporal, settings)  # a second worker: no error, no second one
+    handle = api.stack.temporal.get_schedule_handle(reconcile_schedule_id(settings))
+    described = await handle.describe()
+    (interval,) = described.schedule.spec.intervals
+    assert interval == ScheduleIntervalSpec(every=timedelta(seconds=60))
+    await handle.delete()
