@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up worker test lint fmt clean broadcast-scale bench vendor screenshots
+.PHONY: up worker test lint fmt clean broadcast-scale bench chaos vendor screenshots
 
 $(STAMP): pyproject.toml
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ vendor: $(STAMP)  ## re-fetch the dashboard's pinned JS libraries from the npm r
 screenshots: $(STAMP)  ## a PNG of every dashboard page into docs/screenshots/ (needs /usr/bin/chromium)
 	HERALD_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots PATH=$(CURDIR)/$(BIN):$$PATH \
 		$(BIN)/python -m pytest tests/web/test_screenshots.py -q
+
+# make chaos [QUICK=1] [ONLY=scenario]: faults under load on a real stack; results in chaos/results/
+chaos: $(STAMP)  ## the reliability suite: every accepted notification ends exactly once, whatever fails
+	$(BIN)/python -m chaos $(if $(QUICK),--quick,) $(if $(ONLY),--only $(ONLY),)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,0 +1,136 @@
+"""Load that a client would send (retrying with the same idempotency key until accepted), and the ledger that
+checks, after a fault, that every accepted notification ended exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import httpx
+from temporalio.client import WorkflowExecutionStatus
+
+from chaos.stack import ChaosStack
+from providers.base import OutgoingMessage
+from providers.smtp import message_id
+
+FINAL = ("delivered", "dead_lettered", "canceled", "discarded", "skipped")
+TEMPLATE = "chaos"
+
+
+@dataclass
+class Load:
+    accepted: dict[str, str] = field(default_factory=dict)  # idempotency key -> notification id
+    answers: dict[int, int] = field(default_factory=dict)  # HTTP status -> count, every try included
+    client_retries: int = 0
+
+
+async def ensure_template(stack: ChaosStack) -> None:
+    async with httpx.AsyncClient(base_url=stack.api_url, headers=stack.headers) as http:
+        r = await http.post("/v1/templates", json={"name": TEMPLATE, "subject": "n{{ n }}", "body": "Event {{ n }}"})
+        assert r.status_code in (201, 409), r.text
+
+
+async def send(stack: ChaosStack, load: Load, n: int, *, rate: float = 20.0, concurrency: int = 10,
+               give_up_s: float = 120.0) -> None:
+    """N notifications at about `rate` per second; each retried with its key until the API accepts it."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(i: int, http: httpx.AsyncClient) -> None:
+        key = f"chaos-{uuid.uuid4().hex}"
+        body = {"template": TEMPLATE, "data": {"n": i}, "channels": ["webhook", "email"],
+                "to": {"webhook": f"{stack.receiver.base}/hook/{i}", "email": f"user{i}@example.com"}}
+        deadline = time.monotonic() + give_up_s
+        async with gate:
+            while time.monotonic() < deadline:
+                try:
+                    r = await http.post("/v1/notifications", json=body, headers={"Idempotency-Key": key})
+                    load.answers[r.status_code] = load.answers.get(r.status_code, 0) + 1
+                    if r.status_code in (200, 202):
+                        load.accepted[key] = r.json()["id"]
+                        return
+                    if r.status_code < 500 and r.status_code != 429:
+                        raise AssertionError(f"the API refused a valid request: {r.status_code} {r.text}")
+                except httpx.TransportError:
+                    load.answers[0] = load.answers.get(0, 0) + 1
+                load.client_retries += 1
+                await asyncio.sleep(0.5)
+
+    async with httpx.AsyncClient(base_url=stack.api_url, headers=stack.headers, timeout=30) as http:
+        tasks = []
+        for i in range(n):
+            tasks.append(asyncio.create_task(one(i, http)))
+            await asyncio.sleep(1 / rate)
+        await asyncio.gather(*tasks)
+
+
+@dataclass
+class Verdict:
+    accepted: int
+    delivered: int
+    dead_lettered: int
+    canceled: int
+    not_final: int
+    missing_at_receiver: int
+    unexpected_at_receiver: int
+    raw_repeats: int
+    open_workflows: int
+    seconds_to_settle: float
+
+    @property
+    def ok(self) -> bool:
+        return (self.not_final == 0 and self.missing_at_receiver == 0 and self.unexpected_at_receiver == 0
+                and self.open_workflows == 0
+                and self.accepted == self.delivered + self.dead_lettered + self.canceled)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "ok": self.ok}
+
+
+def receiver_key(notification_id: str, channel: str) -> str:
+    if channel == "webhook":
+        return f"{notification_id}:webhook"
+    message = OutgoingMessage(notification_id=notification_id, channel=channel, address="", subject="", body="",
+                              user_id=None, attempt=1)
+    return message_id(message, "herald@localhost")
+
+
+async def settle(stack: ChaosStack, load: Load, timeout_s: float = 300.0) -> Verdict:
+    """Waits until every accepted notification is final, then counts both ends."""
+    started = time.monotonic()
+    ids = list(load.accepted.values())
+    conn = await asyncpg.connect(stack.db_url)
+    try:
+        while True:
+            rows = await conn.fetch("SELECT id, status FROM notification WHERE id = ANY($1)", ids)
+            statuses = {r["id"]: r["status"] for r in rows}
+            pending = [i for i in ids if statuses.get(i) not in FINAL]
+            if not pending or time.monotonic() - started > timeout_s:
+                break
+            await asyncio.sleep(1)
+        delivered_channels = await conn.fetch(
+            "SELECT notification_id, channel FROM delivery WHERE notification_id = ANY($1) AND status = 'delivered'",
+            ids)
+    finally:
+        await conn.close()
+    expected = {receiver_key(r["notification_id"], r["channel"]) for r in delivered_channels}
+    # Only this load's keys: the receiver may have served earlier scenarios on the same stack.
+    ours = {receiver_key(i, channel) for i in ids for channel in ("webhook", "email")}
+    counted = stack.receiver.snapshot()
+    seen = set(counted) & ours
+    open_workflows = 0
+    assert stack.client is not None
+    async for execution in stack.client.list_workflows('WorkflowType = "NotificationWorkflow"'):
+        if execution.status == WorkflowExecutionStatus.RUNNING and execution.id.removeprefix("notification-") in ids:
+            parked = execution.search_attributes.get("NotificationStatus") == ["dead_lettered"]
+            open_workflows += 0 if parked else 1
+    counts = {s: sum(1 for v in statuses.values() if v == s) for s in FINAL}
+    return Verdict(
+        accepted=len(ids), delivered=counts["delivered"], dead_lettered=counts["dead_lettered"],
+        canceled=counts["canceled"] + counts["discarded"] + counts["skipped"], not_final=len(pending),
+        missing_at_receiver=len(expected - seen), unexpected_at_receiver=len(seen - expected),
+        raw_repeats=sum(counted[k] for k in seen) - len(seen), open_workflows=open_workflows,
+        seconds_to_settle=round(time.monotonic() - started, 1))
