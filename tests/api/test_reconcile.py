@@ -71,7 +71,7 @@ async def test_the_reconciler_starts_what_a_crashed_api_stored(api: Api) -> None
 async def test_a_client_retry_and_the_reconciler_together_make_one_workflow(api: Api) -> None:
     template, user = await api.template(), await api.user()
     key = uid("crash")
-    body = {"template": template, "user_id": user, "channels": ["in_app"], "data": {"name": "Ada"}}
+    body: dict[str, object] = {"template": template, "user_id": user, "channels": ["in_app"], "data": {"name": "Ada"}}
     await crash_after_store(api, body, key)
     repeat = await api.send(template, expect=200, headers={"Idempotency-Key": key}, user_id=user,
                             channels=["in_app"])
