@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 
 import httpx
@@ -129,3 +130,36 @@ async def test_input_limits_name_the_field(api: Api) -> None:
         error = assert_error(r, 422, "validation_error")
         detail = error["details"][0]  # type: ignore[index]
         assert detail["field"] == field and words in detail["message"], (field, detail)
+
+
+async def test_hostile_requests_get_4xx_and_start_nothing(api: Api) -> None:
+    template = await api.template()
+    count = "SELECT count(*) FROM notification WHERE template = $1"
+    before = await api.stack.pool.fetchval(count, template)
+    base = {"template": template, "to": {"sim": "ok"}, "channels": ["sim"], "data": {"name": "x"}}
+    hostile: list[bytes | dict[str, object]] = [
+        b'{"template": "t", "channels": ["sim"]',  # cut short
+        b"\xff\xfe not even text",
+        b"[1, 2, 3]",
+        {**base, "channels": "sim"},
+        {**base, "data": "not an object"},
+        {**base, "template": "{{ ''.__class__.__mro__ }}"},
+        {**base, "template": "../../etc/passwd"},
+        {**base, "to": {"sim": "ok\u0000"}},
+        {**base, "data": {"name": "\ud800"}},
+        {**base, "priority": "🚀"},
+        {**base, "send_at": "2026-13-45T99:00:00Z"},
+        {**base, "data": {"x": "y" * (2 * 1024 * 1024)}},
+        {**base, "data": {"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": {"i": {"j": 1}}}}}}}}}}},
+        {**base, "extra": "field"},
+    ]
+    for body in hostile:
+        if isinstance(body, bytes):
+            r = await api.http.post("/v1/notifications", content=body,
+                                    headers={**api.h, "Content-Type": "application/json"})
+        else:
+            r = await api.http.post("/v1/notifications", content=json.dumps(body),
+                                    headers={**api.h, "Content-Type": "application/json"})
+        assert 400 <= r.status_code < 500, (body if isinstance(body, bytes) else str(body)[:200], r.text[:300])
+        assert r.json()["error"]["code"]
+    assert await api.stack.pool.fetchval(count, template) == before == 0
