@@ -7,15 +7,31 @@ import asyncio
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 import httpx
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus
 
-from chaos.stack import ChaosStack
+from chaos.receiver import CountingReceiver
 from providers.base import OutgoingMessage
 from providers.smtp import message_id
+
+
+class Target(Protocol):
+    """What load and ledger need of a stack: the chaos stack, or a `make up` the suite kills."""
+
+    @property
+    def api_url(self) -> str: ...
+    @property
+    def headers(self) -> dict[str, str]: ...
+    @property
+    def db_url(self) -> str: ...
+    @property
+    def receiver(self) -> CountingReceiver: ...
+    @property
+    def client(self) -> Client | None: ...
+
 
 FINAL = ("delivered", "dead_lettered", "canceled", "discarded", "skipped")
 TEMPLATE = "chaos"
@@ -28,13 +44,13 @@ class Load:
     client_retries: int = 0
 
 
-async def ensure_template(stack: ChaosStack) -> None:
+async def ensure_template(stack: Target) -> None:
     async with httpx.AsyncClient(base_url=stack.api_url, headers=stack.headers) as http:
         r = await http.post("/v1/templates", json={"name": TEMPLATE, "subject": "n{{ n }}", "body": "Event {{ n }}"})
         assert r.status_code in (201, 409), r.text
 
 
-async def send(stack: ChaosStack, load: Load, n: int, *, rate: float = 20.0, concurrency: int = 10,
+async def send(stack: Target, load: Load, n: int, *, rate: float = 20.0, concurrency: int = 10,
                give_up_s: float = 120.0) -> None:
     """N notifications at about `rate` per second; each retried with its key until the API accepts it."""
     gate = asyncio.Semaphore(concurrency)
@@ -98,7 +114,7 @@ def receiver_key(notification_id: str, channel: str) -> str:
     return message_id(message, "herald@localhost")
 
 
-async def settle(stack: ChaosStack, load: Load, timeout_s: float = 300.0) -> Verdict:
+async def settle(stack: Target, load: Load, timeout_s: float = 300.0) -> Verdict:
     """Waits until every accepted notification is final, then counts both ends."""
     started = time.monotonic()
     ids = list(load.accepted.values())

@@ -4,18 +4,27 @@ verdict plus what it measured. Sizes come from `Size` (the quick form is what CI
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
+from temporalio.client import Client
 
 from bench.stack import free_port
 from chaos import ledger
-from chaos.stack import ChaosStack
+from chaos.receiver import CountingReceiver
+from chaos.stack import ROOT, ChaosStack
+from devstack.temporal_server import die_with_parent
 
 
 @dataclass(frozen=True)
@@ -209,6 +218,100 @@ async def concurrent_requests(stack: ChaosStack, size: Size) -> dict[str, Any]:
             "clashing": {c: clash_codes.count(c) for c in set(clash_codes)}}
 
 
+@dataclass
+class MakeUp:
+    """`make up` (`python -m devstack`) as the suite runs it: its own data dir and ports, the suite's receiver."""
+
+    work: Path
+    api_port: int
+    temporal_port: int
+    admin_key: str
+    receiver: CountingReceiver
+    env: dict[str, str]
+    process: subprocess.Popen[bytes] | None = None
+    client: Client | None = None
+    db_url: str = ""
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.admin_key}"}
+
+    async def start(self) -> None:
+        log = (self.work / "make-up.log").open("ab")
+        self.process = subprocess.Popen([sys.executable, "-m", "devstack"], env=self.env, cwd=ROOT, stdout=log,
+                                        stderr=subprocess.STDOUT, start_new_session=True,
+                                        preexec_fn=die_with_parent)
+        async with httpx.AsyncClient() as http:
+            for _ in range(600):
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"make up exited; see {self.work / 'make-up.log'}")
+                try:
+                    if (await http.get(f"{self.api_url}/ready", timeout=2)).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.2)
+            else:
+                raise RuntimeError("make up did not become ready")
+        self.client = await Client.connect(f"127.0.0.1:{self.temporal_port}")
+        import pgserver
+
+        self.db_url = str(pgserver.get_server(self.work / "pg", cleanup_mode=None).get_uri())  # type: ignore[attr-defined]
+
+    def kill_group(self) -> None:
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    async def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            await asyncio.to_thread(self.process.wait, 60)
+        import pgserver
+
+        pgserver.get_server(self.work / "pg", cleanup_mode="delete").cleanup()  # type: ignore[attr-defined]
+
+
+async def make_up_sigkill(stack: ChaosStack, size: Size) -> dict[str, Any]:
+    """`make up`'s whole process group gets SIGKILL mid-load and is started again: every accepted notification
+    still arrives exactly once (its children die with it, and the restart reuses PostgreSQL and Temporal's file)."""
+    work = Path(tempfile.mkdtemp(prefix="hchaos-up-", dir="/tmp"))
+    ports = [free_port() for _ in range(4)]
+    keep = {k: v for k, v in stack.env.items() if k not in ("DATABASE_URL", "TEMPORAL_ADDRESS", "HERALD_DATA_DIR",
+                                                             "HERALD_TASK_QUEUE")}
+    env = {**keep, "HERALD_DATA_DIR": str(work), "HERALD_API_PORT": str(ports[0]),
+           "HERALD_TEMPORAL_PORT": str(ports[1]), "HERALD_TEMPORAL_UI_PORT": str(ports[2]),
+           "HERALD_WORKER_METRICS_ADDRESS": f"127.0.0.1:{ports[3]}"}
+    up = MakeUp(work=work, api_port=ports[0], temporal_port=ports[1], admin_key=stack.admin_key,
+                receiver=stack.receiver, env=env)
+    load = ledger.Load()
+    try:
+        await up.start()
+        await ledger.ensure_template(up)
+
+        orphans: list[psutil.Process] = []
+
+        async def fault() -> None:
+            await asyncio.sleep(2)
+            assert up.process is not None
+            orphans.extend(psutil.Process(up.process.pid).children(recursive=True))
+            up.kill_group()
+            await up.start()
+
+        await _during(lambda: ledger.send(up, load, size.n, rate=10, give_up_s=180), fault)
+        verdict = await ledger.settle(up, load)
+        # The first run's children died with it: the restart serves from processes of its own.
+        survivors = [p.pid for p in orphans if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    finally:
+        await up.stop()
+    return {"verdict": verdict, "client_retries": load.client_retries, "answers": load.answers,
+            "children_killed": len(orphans), "survivors": survivors, "check": bool(orphans) and not survivors}
+
+
 SCENARIOS: dict[str, Callable[[ChaosStack, Size], Awaitable[dict[str, Any]]]] = {
     "concurrent_requests": concurrent_requests,
     "worker_kills": worker_kills,
@@ -217,4 +320,5 @@ SCENARIOS: dict[str, Callable[[ChaosStack, Size], Awaitable[dict[str, Any]]]] = 
     "temporal_restart": temporal_restart,
     "postgres_outage": postgres_outage,
     "api_crash_after_store": api_crash_after_store,
+    "make_up_sigkill": make_up_sigkill,
 }

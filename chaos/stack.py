@@ -21,7 +21,7 @@ from bench.stack import free_port
 from chaos.receiver import CountingReceiver
 from core.secrets import new_admin_key, new_webhook_secret
 from core.temporal import ensure_search_attributes
-from devstack.temporal_server import start_dev_server, wait_until_serving
+from devstack.temporal_server import die_with_parent, start_dev_server, wait_until_serving
 from store.migrate import migrate_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,8 +53,9 @@ class ChaosStack:
 
     def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         log = (self.work / f"{name}.log").open("ab")
+        # A killed suite takes its children with it (die_with_parent): none is left polling Temporal.
         return subprocess.Popen(args, env=env or self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=die_with_parent)
 
     # -- Temporal --
     async def start_temporal(self) -> None:

@@ -20,7 +20,7 @@ from core.settings import Settings
 from core.temporal import ensure_search_attributes
 from devstack.mail_catcher import MailCatcher
 from devstack.mail_catcher import wanted as mail_catcher_wanted
-from devstack.temporal_server import start_dev_server, wait_until_serving
+from devstack.temporal_server import die_with_parent, start_dev_server, wait_until_free, wait_until_serving
 from store.migrate import migrate_url
 
 log = logging.getLogger("herald.up")
@@ -69,6 +69,7 @@ async def main() -> int:
         temporal_address = settings.temporal_address
         if temporal_address is None:
             temporal_address = f"127.0.0.1:{settings.temporal_port}"
+            wait_until_free(settings.temporal_port)
             server = start_dev_server(data_dir / "temporal.db", settings.temporal_port, settings.temporal_ui_port,
                                       data_dir / "logs" / "temporal.log")
             children.append(("Temporal dev server", server))
@@ -80,15 +81,17 @@ async def main() -> int:
         env = {**os.environ, "DATABASE_URL": db_url, "TEMPORAL_ADDRESS": temporal_address,
                "HERALD_ADMIN_KEY": key, "HERALD_DATA_DIR": str(data_dir),
                "HERALD_WEBHOOK_SECRET": signing_secret}
+        wait_until_free(settings.api_port)
         worker_env = {**env, "HERALD_WORKER_METRICS_ADDRESS": settings.worker_metrics_address or "127.0.0.1:9464"}
         worker = subprocess.Popen([sys.executable, str(ROOT / "worker.py")], env=worker_env, cwd=ROOT,
+                                  preexec_fn=die_with_parent,
                                   start_new_session=True)
         children.append(("worker", worker))
         api = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "api.app:app",
                                 "--host", settings.api_host, "--port", str(settings.api_port),
                                 "--log-level", "warning", "--timeout-graceful-shutdown",
                                 str(int(settings.graceful_shutdown_s))],
-                               env=env, cwd=ROOT, start_new_session=True)
+                               env=env, cwd=ROOT, start_new_session=True, preexec_fn=die_with_parent)
         children.append(("API", api))
 
         base = f"http://{settings.api_host}:{settings.api_port}"

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from temporalio.client import Client
 
@@ -56,7 +60,37 @@ def start_dev_server(db_file: Path | None, port: int, ui_port: int | None, log_f
     log = log_file.open("ab")
     # A session of its own: Ctrl-C reaches `make up`, which then stops its children in order.
     return subprocess.Popen(dev_server_command(db_file, port, ui_port), stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=die_with_parent)
+
+
+def _load_prctl() -> Any:
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # not Linux
+        return None
+
+
+# Looked up once, here: between fork and exec a child should do as little as possible.
+_PRCTL = _load_prctl()
+
+
+def die_with_parent() -> None:
+    """Runs in a child before exec: the kernel sends it SIGTERM when its parent dies, even by SIGKILL, so a
+    killed `make up` leaves no orphan holding its ports and files (Linux; elsewhere a no-op)."""
+    if _PRCTL is not None:
+        _PRCTL(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def wait_until_free(port: int, timeout_s: float = 60) -> None:
+    """Waits for a port to be free: children of a killed `make up` may still be shutting down."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            s.settimeout(1)
+            if s.connect_ex(("127.0.0.1", port)) != 0:  # nobody answers there any more
+                return
+        time.sleep(0.25)
+    raise RuntimeError(f"port {port} is still taken after {timeout_s:.0f}s: is another Herald running?")
 
 
 async def wait_until_serving(address: str, process: subprocess.Popen[bytes] | None, timeout_s: float = 60) -> Client:

@@ -63,3 +63,39 @@ async def api_process(env: dict[str, str], port: int) -> AsyncIterator[str]:
         yield api.base
     finally:
         api.stop()
+
+
+class WorkerProcess:
+    """`worker.py` with `env`, its log in a file. The kernel ends it if the test process dies first."""
+
+    def __init__(self, env: dict[str, str]):
+        from devstack.temporal_server import die_with_parent
+
+        self.log_path = Path(tempfile.mkstemp(prefix="herald-worker-", suffix=".log")[1])
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen([sys.executable, str(ROOT / "worker.py")], env={**os.environ, **env},
+                                            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                            preexec_fn=die_with_parent)
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    async def terminate(self, timeout_s: float = 30) -> int:
+        """SIGTERM, then the exit code once it has drained."""
+        self.process.terminate()
+        return await asyncio.to_thread(self.process.wait, timeout_s)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+@asynccontextmanager
+async def worker_process(env: dict[str, str]) -> AsyncIterator[WorkerProcess]:
+    """A worker for the block; killed at the end whatever happened (a failed test must not leave it polling)."""
+    worker = WorkerProcess(env)
+    try:
+        yield worker
+    finally:
+        worker.kill()

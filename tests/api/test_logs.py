@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import signal
-import sys
 from typing import Any
 
 import httpx
 
 from tests.api.conftest import Api, uid
 from tests.conftest import free_port
-from tests.processes import ROOT, ApiProcess
+from tests.processes import ApiProcess, WorkerProcess
 
 
 async def test_json_lines_with_context_and_masked_addresses(api: Api) -> None:
@@ -22,8 +18,7 @@ async def test_json_lines_with_context_and_masked_addresses(api: Api) -> None:
            "HERALD_ADMIN_KEY": stack.admin_key, "HERALD_TASK_QUEUE": uid("logs"),
            "HERALD_SMTP_HOST": "127.0.0.1", "HERALD_SMTP_PORT": str(stack.smtp.port),
            "HERALD_RETRY_INITIAL_S": "0.05", "HERALD_RETRY_MAX_S": "0.1", "HERALD_LOG_LEVEL": "info"}
-    worker = await asyncio.create_subprocess_exec(sys.executable, str(ROOT / "worker.py"), cwd=ROOT,
-                                                  env={**os.environ, **env}, stderr=asyncio.subprocess.PIPE)
+    worker = WorkerProcess(env)
     api_proc = ApiProcess(env, free_port())
     template = await api.template()
     email = f"grace.{uid('h')}@example.com"
@@ -38,11 +33,11 @@ async def test_json_lines_with_context_and_masked_addresses(api: Api) -> None:
         await api.until_status(flaky["id"], "delivered")
         await api.until_status(mailed["id"], "delivered")
     finally:
-        worker.send_signal(signal.SIGTERM)
-        _, worker_err = await asyncio.wait_for(worker.communicate(), 30)
+        await worker.terminate()
+        worker.kill()
         api_proc.stop()
     api_out = api_proc.output()
-    lines = [*worker_err.decode().splitlines(), *api_out.splitlines()]
+    lines = [*worker.output().splitlines(), *api_out.splitlines()]
     events: list[dict[str, Any]] = [json.loads(line) for line in lines if line.strip()]  # every line is JSON
 
     def find(**fields: Any) -> dict[str, Any]:

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import sys
 
 import httpx
 import pytest
 
 from tests.api.conftest import Api, eventually, uid
 from tests.conftest import free_port
-from tests.processes import ROOT, ApiProcess, api_process
+from tests.processes import ApiProcess, api_process, worker_process
 from tests.receivers import Reply
 
 
@@ -24,14 +22,13 @@ async def test_a_terminated_worker_finishes_what_it_started(api: Api, local: str
            "HERALD_ADMIN_KEY": api.stack.admin_key, "HERALD_TASK_QUEUE": queue, "HERALD_GRACEFUL_SHUTDOWN_S": "15",
            "HERALD_LOCAL_DELIVERIES": local, "HERALD_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",
            "HERALD_WEBHOOK_SECRET": str(api.stack.settings.webhook_secret)}
-    worker = await asyncio.create_subprocess_exec(sys.executable, str(ROOT / "worker.py"), cwd=ROOT,
-                                                  env={**os.environ, **env}, stderr=asyncio.subprocess.PIPE)
     template = await api.template()
     receiver = api.stack.http_receiver
     hooks = [f"/hook/drain-{uid('h')}" for _ in range(5)]
     for hook in hooks:  # each send takes 3 s at the receiver: long enough to be caught in flight
         receiver.script[hook].append(Reply(delay_s=3))
-    async with api_process(env, free_port()) as base, httpx.AsyncClient(base_url=base, headers=api.h) as http:
+    async with worker_process(env) as worker, api_process(env, free_port()) as base, \
+            httpx.AsyncClient(base_url=base, headers=api.h) as http:
         sent = []
         for hook in hooks:
             r = await http.post("/v1/notifications", json={
@@ -43,10 +40,9 @@ async def test_a_terminated_worker_finishes_what_it_started(api: Api, local: str
         async def all_in_flight() -> bool:
             return all(receiver.for_key(hook) for hook in hooks)
         await eventually(all_in_flight, what="every send to have reached the receiver")
-        worker.send_signal(signal.SIGTERM)
-        _, err = await asyncio.wait_for(worker.communicate(), 30)
-        log = err.decode()
-        assert worker.returncode == 0, log[-3000:]
+        code = await worker.terminate()
+        log = worker.output()
+        assert code == 0, log[-3000:]
         assert "worker draining" in log
         for n in sent:
             done = await api.get(n["id"])

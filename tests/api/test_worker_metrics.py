@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import re
-import signal
-import sys
 
 import httpx
 
 from tests.api.conftest import Api, eventually, uid
 from tests.conftest import free_port
-from tests.processes import ROOT, api_process
+from tests.processes import ROOT, WorkerProcess, api_process
 
 
 def sample(text: str, name: str, **labels: str) -> float:
@@ -34,8 +30,7 @@ async def test_worker_serves_sdk_and_herald_metrics(api: Api) -> None:
            "HERALD_RETRY_MAX_S": "0.1",
            # Deliveries through their channel's queue: regular activities, so the SDK's activity metrics appear.
            "HERALD_LOCAL_DELIVERIES": "false"}
-    worker = await asyncio.create_subprocess_exec(sys.executable, str(ROOT / "worker.py"), cwd=ROOT,
-                                                  env={**os.environ, **env}, stderr=asyncio.subprocess.DEVNULL)
+    worker = WorkerProcess(env)
     template = await api.template()
     try:
         async with api_process(env, free_port()) as base, httpx.AsyncClient(base_url=base, headers=api.h) as http:
@@ -54,8 +49,7 @@ async def test_worker_serves_sdk_and_herald_metrics(api: Api) -> None:
                 return text if "herald_dlq_size" in text else None
             text = await eventually(scraped, what="the worker's metrics")
     finally:
-        worker.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(worker.wait(), 30)
+        worker.kill()
 
     assert sample(text, "herald_deliveries_total", channel="sim", provider="sim", outcome="delivered") == 2
     assert sample(text, "herald_deliveries_total", channel="sim", outcome="failed") == 1
