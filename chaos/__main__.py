@@ -45,7 +45,10 @@ async def run(names: list[str], quick: bool) -> int:
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H%M%S")
     document = {"at": stamp, "quick": quick, "size": size.__dict__, "scenarios": results}
-    for path in (RESULTS / f"{stamp}.json", RESULTS / ("latest-quick.json" if quick else "latest.json")):
+    # latest*.json holds complete runs only: a run of some scenarios keeps just its dated file.
+    complete = set(names) == set(SCENARIOS)
+    latest = [RESULTS / ("latest-quick.json" if quick else "latest.json")] if complete else []
+    for path in (RESULTS / f"{stamp}.json", *latest):
         path.write_text(json.dumps(document, indent=2) + "\n")
     print(f"\n{len(names) - len(failed)}/{len(names)} scenarios held; results in {RESULTS}")
     return 1 if failed else 0

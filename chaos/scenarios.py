@@ -4,6 +4,7 @@ verdict plus what it measured. Sizes come from `Size` (the quick form is what CI
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import subprocess
@@ -30,10 +31,12 @@ from devstack.temporal_server import die_with_parent
 @dataclass(frozen=True)
 class Size:
     n: int  # notifications per scenario
-    outage_s: float  # how long PostgreSQL or the provider stays down
+    outage_s: float  # how long PostgreSQL stays down
+    provider_outage_s: float  # how long the provider refuses (500s, then 429s)
 
 
-QUICK, FULL = Size(n=40, outage_s=10), Size(n=200, outage_s=30)
+QUICK = Size(n=40, outage_s=10, provider_outage_s=10)
+FULL = Size(n=200, outage_s=30, provider_outage_s=60)
 
 
 async def _during(load: Callable[[], Awaitable[None]], fault: Callable[[], Awaitable[None]]) -> None:
@@ -132,15 +135,29 @@ async def provider_outage(stack: ChaosStack, size: Size) -> dict[str, Any]:
 
     async def fault() -> None:
         stack.receiver.mode = "error"
-        await asyncio.sleep(size.outage_s / 2)
+        await asyncio.sleep(size.provider_outage_s / 2)
         stack.receiver.mode = "throttle"
-        await asyncio.sleep(size.outage_s / 2)
+        await asyncio.sleep(size.provider_outage_s / 2)
         stack.receiver.mode = "ok"
 
     await _during(lambda: ledger.send(stack, load, size.n, rate=10), fault)
     verdict = await ledger.settle(stack, load)
+    backoff = await _attempt_gaps(stack, load.accepted[min(load.accepted)] if load.accepted else "")
     return {"verdict": verdict, "refused_attempts": stack.receiver.refused - refused_before,
-            "check": verdict.delivered == verdict.accepted}
+            "first_notification_webhook_gaps_s": backoff, "check": verdict.delivered == verdict.accepted}
+
+
+async def _attempt_gaps(stack: ChaosStack, notification_id: str) -> list[float]:
+    """Seconds between one delivery's attempts: the backoff (and Retry-After) made visible."""
+    import asyncpg
+
+    conn = await asyncpg.connect(stack.db_url)
+    try:
+        rows = await conn.fetch("SELECT at FROM delivery_attempt WHERE notification_id = $1 AND channel = 'webhook' "
+                                "ORDER BY attempt", notification_id)
+    finally:
+        await conn.close()
+    return [round((b["at"] - a["at"]).total_seconds(), 2) for a, b in itertools.pairwise(rows)]
 
 
 async def api_crash_after_store(stack: ChaosStack, size: Size) -> dict[str, Any]:
