@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 import asyncpg
 import httpx
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client
 
 from chaos.receiver import CountingReceiver
 from providers.base import OutgoingMessage
@@ -114,8 +114,23 @@ def receiver_key(notification_id: str, channel: str) -> str:
     return message_id(message, "herald@localhost")
 
 
+async def _open_workflows(stack: Target, ids: list[str]) -> int:
+    """Workflows of this load still running and not parked in the dead-letter queue."""
+    wanted = set(ids)
+    open_workflows = 0
+    assert stack.client is not None
+    async for execution in stack.client.list_workflows(
+            'WorkflowType = "NotificationWorkflow" AND ExecutionStatus = "Running"'):
+        if execution.id.removeprefix("notification-") in wanted:
+            parked = execution.search_attributes.get("NotificationStatus") == ["dead_lettered"]
+            open_workflows += 0 if parked else 1
+    return open_workflows
+
+
 async def settle(stack: Target, load: Load, timeout_s: float = 300.0) -> Verdict:
-    """Waits until every accepted notification is final, then counts both ends."""
+    """Waits until every accepted notification is final and every workflow closed or parked, then counts both
+    ends. (A workflow can record `delivered` and still run for a while: a worker killed before it reported the
+    workflow task leaves the task to time out and run again elsewhere.)"""
     started = time.monotonic()
     ids = list(load.accepted.values())
     conn = await asyncpg.connect(stack.db_url)
@@ -124,7 +139,8 @@ async def settle(stack: Target, load: Load, timeout_s: float = 300.0) -> Verdict
             rows = await conn.fetch("SELECT id, status FROM notification WHERE id = ANY($1)", ids)
             statuses = {r["id"]: r["status"] for r in rows}
             pending = [i for i in ids if statuses.get(i) not in FINAL]
-            if not pending or time.monotonic() - started > timeout_s:
+            open_workflows = await _open_workflows(stack, ids) if not pending else -1
+            if (not pending and open_workflows == 0) or time.monotonic() - started > timeout_s:
                 break
             await asyncio.sleep(1)
         delivered_channels = await conn.fetch(
@@ -137,12 +153,8 @@ async def settle(stack: Target, load: Load, timeout_s: float = 300.0) -> Verdict
     ours = {receiver_key(i, channel) for i in ids for channel in ("webhook", "email")}
     counted = stack.receiver.snapshot()
     seen = set(counted) & ours
-    open_workflows = 0
-    assert stack.client is not None
-    async for execution in stack.client.list_workflows('WorkflowType = "NotificationWorkflow"'):
-        if execution.status == WorkflowExecutionStatus.RUNNING and execution.id.removeprefix("notification-") in ids:
-            parked = execution.search_attributes.get("NotificationStatus") == ["dead_lettered"]
-            open_workflows += 0 if parked else 1
+    if open_workflows < 0:
+        open_workflows = await _open_workflows(stack, ids)
     counts = {s: sum(1 for v in statuses.values() if v == s) for s in FINAL}
     return Verdict(
         accepted=len(ids), delivered=counts["delivered"], dead_lettered=counts["dead_lettered"],
