@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import (
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ApiError
@@ -92,6 +92,30 @@ async def signal(client: Client, workflow_id: str, name: str) -> bool:
         raise ApiError(503, "temporal_unavailable", f"could not signal the workflow: {exc}",
                        headers={"Retry-After": "5"}) from exc
     return True
+
+
+async def update(client: Client, workflow_id: str, name: str, *args: Any) -> NotificationState:
+    """Runs one of the workflow's in-flight-change updates and returns the new state.
+
+    A refusal by the update's validator (too late) and a workflow that has closed both answer 409.
+    """
+    handle = client.get_workflow_handle(workflow_id)
+    try:
+        state: NotificationState = await handle.execute_update(name, *args, result_type=NotificationState)
+    except WorkflowUpdateFailedError as exc:
+        cause = exc.cause
+        message = cause.message if isinstance(cause, ApplicationError) else str(cause)
+        details = cause.details[0] if isinstance(cause, ApplicationError) and cause.details else None
+        code = "too_late" if isinstance(cause, ApplicationError) and cause.type == "TooLate" else "update_refused"
+        raise ApiError(409, code, message, details) from exc
+    except (RPCError, RuntimeError) as exc:
+        if isinstance(exc, RPCError) and exc.status == RPCStatusCode.NOT_FOUND:
+            raise ApiError(409, "workflow_closed", "too late: the notification's workflow has closed") from exc
+        if not is_outage(exc):
+            raise
+        raise ApiError(503, "temporal_unavailable", f"could not update the workflow: {exc}",
+                       headers={"Retry-After": "5"}) from exc
+    return state
 
 
 def is_outage(exc: BaseException) -> bool:

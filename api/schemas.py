@@ -245,6 +245,23 @@ class NotificationCreate(Strict):
         return self
 
 
+class Reschedule(Strict):
+    send_at: datetime = Field(description="the new time to send at, with a time zone; a past time sends now")
+
+    @field_validator("send_at")
+    @classmethod
+    def aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("must carry a time zone, for example 2026-11-22T10:00:00Z")
+        if value > datetime.now(UTC) + MAX_SCHEDULE_AHEAD:
+            raise ValueError(f"is more than {MAX_SCHEDULE_AHEAD.days} days ahead")
+        return value
+
+
+class NotificationEdit(Strict):
+    data: TemplateData = Field(description="replaces the notification's data; allowed until it is rendered")
+
+
 class BulkCreate(Strict):
     # Items are validated one by one (a bad item refuses only itself), so they arrive here unparsed.
     notifications: list[dict[str, Any]] = Field(min_length=1, max_length=1000)

@@ -190,6 +190,22 @@ class StatusChange:
     delivered_at: datetime | None = None
     send_at: datetime | None = None
     deliveries: list[DeliveryState] = field(default_factory=list)
+    # Set when the notification's data was edited in flight (the `edit_data` update): the new data to store.
+    data: dict[str, Any] | None = None
+
+
+@dataclass
+class Reschedule:
+    """The `reschedule` update's argument: the new time to send at (a past time sends now)."""
+
+    send_at: datetime
+
+
+@dataclass
+class DataEdit:
+    """The `edit_data` update's argument: the data the template will be rendered with, replacing the old."""
+
+    data: dict[str, Any]
 
 
 @dataclass

@@ -128,9 +128,11 @@ async def apply_status_change(conn: Connection, change: StatusChange) -> None:
     async with conn.transaction():
         await conn.execute(
             """UPDATE notification SET status = $2, updated_at = now(), last_error = $3,
-                   delivered_at = COALESCE($4, delivered_at), send_at = COALESCE($5, send_at)
+                   delivered_at = COALESCE($4, delivered_at), send_at = COALESCE($5, send_at),
+                   data = COALESCE($6, data)
                WHERE id = $1""",
             change.notification_id, change.status, change.last_error, change.delivered_at, change.send_at,
+            change.data,
         )
         if change.deliveries:
             await conn.executemany(

@@ -5,6 +5,10 @@
                                                   └─ out of attempts / permanent ─> dead_lettered (parked)
     parked ── retry ─> processing (attempts keep counting) │ discard ─> discarded │ retention ─> closes
     cancel signal, API cancel or `temporal workflow cancel` at any point before a final status ─> canceled
+
+In-flight changes are Temporal Updates, each with a validator that refuses it once it is too late (the caller
+sees the refusal; nothing is written to the history): `reschedule` and `send_now` while the notification waits
+for its `send_at`, `edit_data` until its message has been rendered.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -29,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
     from core.ids import workflow_id_for
     from core.models import (
         AudienceInput,
+        DataEdit,
         DeadLetter,
         DeadLetterResolution,
         DeliverInput,
@@ -38,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         NotificationState,
         RenderedMessage,
         RenderInput,
+        Reschedule,
         RetryConfig,
         Status,
         StatusChange,
@@ -58,6 +64,8 @@ LOCAL_STEPS_PATCH = "local-steps-v2"
 # cause itself (ApplicationError, TimeoutError, CancelledError): steps catch FailureError, their common base.
 # A delivery in one of these needs nothing more: it went out, or the user's preferences kept it back.
 _SENT_OR_SKIPPED = frozenset({Status.DELIVERED, Status.SKIPPED})
+# The error type of an update refused because the notification has moved past the point where it applies.
+TOO_LATE = "TooLate"
 
 
 def _failure_of(err: BaseException) -> BaseException:
@@ -88,6 +96,13 @@ class NotificationWorkflow:
         self._cancel_requested = False
         self._in_flight: list[ActivityHandle[DeliverResult]] = []
         self._local_steps = False
+        # In-flight changes (updates): the send time and data in force, and where the workflow stands.
+        self._send_at: datetime | None = None
+        self._data: dict[str, Any] = {}
+        self._waiting_for_send_at = False
+        self._schedule_changed = False
+        self._render_started = False
+        self._updates_running = 0
 
     # -- signals and query: the contract for the API, the dashboard and the temporal CLI --
 
@@ -111,11 +126,80 @@ class NotificationWorkflow:
         assert self._state is not None
         return self._state
 
+    # Updates: each answers with the new state. None adds a command to the history unless it is used, so
+    # histories from before they existed replay unchanged.
+
+    @workflow.update
+    async def reschedule(self, change: Reschedule) -> NotificationState:
+        assert self._state is not None
+        self._send_at = self._state.send_at = change.send_at
+        self._schedule_changed = True
+        return await self._record_update("rescheduled", f"send_at moved to {change.send_at.isoformat()}")
+
+    @reschedule.validator
+    def _validate_reschedule(self, change: Reschedule) -> None:
+        self._refuse_unless_waiting("reschedule")
+        if change.send_at.tzinfo is None:
+            raise ApplicationError("send_at must carry a time zone", type="InvalidArgument")
+
+    @workflow.update
+    async def send_now(self) -> NotificationState:
+        assert self._state is not None
+        self._send_at = self._state.send_at = workflow.now()
+        self._schedule_changed = True
+        return await self._record_update("send_now", "sent now instead of at its scheduled time")
+
+    @send_now.validator
+    def _validate_send_now(self) -> None:
+        self._refuse_unless_waiting("send now")
+
+    @workflow.update
+    async def edit_data(self, edit: DataEdit) -> NotificationState:
+        assert self._state is not None
+        self._data = dict(edit.data)
+        return await self._record_update("edited", "data replaced before rendering", data=self._data)
+
+    @edit_data.validator
+    def _validate_edit_data(self, edit: DataEdit) -> None:
+        self._refuse_if_final("edit")
+        assert self._state is not None
+        if self._render_started:
+            raise ApplicationError(f"too late to edit: the message was already rendered (the notification is "
+                                   f"{self._state.status})", {"status": self._state.status}, type=TOO_LATE)
+
+    def _refuse_if_final(self, what: str) -> None:
+        if self._state is None:
+            raise ApplicationError(f"cannot {what} yet: the workflow has not started", type=TOO_LATE)
+        if self._cancel_requested or self._state.status in (Status.DELIVERED, Status.CANCELED, Status.DISCARDED,
+                                                            Status.SKIPPED):
+            status = Status.CANCELED.value if self._cancel_requested else self._state.status
+            raise ApplicationError(f"too late to {what}: the notification is {status}", {"status": status},
+                                   type=TOO_LATE)
+
+    def _refuse_unless_waiting(self, what: str) -> None:
+        self._refuse_if_final(what)
+        assert self._state is not None
+        if not self._waiting_for_send_at:
+            raise ApplicationError(f"too late to {what}: the notification is no longer waiting for its send "
+                                   f"time (it is {self._state.status})", {"status": self._state.status},
+                                   type=TOO_LATE)
+
+    async def _record_update(self, event: str, detail: str, data: dict[str, Any] | None = None) -> NotificationState:
+        """Records an accepted change; the main path waits for it before its next status change."""
+        assert self._state is not None
+        self._updates_running += 1
+        try:
+            await self._record(event, detail, data=data)
+        finally:
+            self._updates_running -= 1
+        return self._state
+
     # -- the life of one notification --
 
     @workflow.run
     async def run(self, inp: NotificationInput) -> NotificationState:
         self._local_steps = workflow.patched(LOCAL_STEPS_PATCH)
+        self._send_at, self._data = inp.send_at, dict(inp.data)
         self._state = NotificationState(
             id=inp.notification_id, workflow_id=workflow_id_for(inp.notification_id),
             status=Status.ACCEPTED, user_id=inp.user_id, channels=list(inp.channels), priority=inp.priority,
@@ -132,10 +216,10 @@ class NotificationWorkflow:
 
     async def _live(self, inp: NotificationInput) -> None:
         assert self._state is not None
-        if inp.send_at is not None and inp.send_at > workflow.now():
+        if self._send_at is not None and self._send_at > workflow.now():
             self._state.status = Status.SCHEDULED
             workflow.upsert_search_attributes([STATUS_KEY.value_set(Status.SCHEDULED.value)])
-            await self._wait_unless_canceled(inp.send_at - workflow.now())
+            await self._wait_for_send_at()
         if self._cancel_requested:
             await self._cancel(inp, "canceled before sending")
             return
@@ -149,6 +233,7 @@ class NotificationWorkflow:
                 if not await self._park(inp, error):
                     return
                 continue
+            await self._after_updates()
             await self._transition(Status.PROCESSING, "processing", "delivery started")
             outcome = asyncio.ensure_future(self._attempt_round(inp, rendered))
             await workflow.wait_condition(lambda o=outcome: o.done() or self._cancel_requested)  # type: ignore[misc]
@@ -167,6 +252,29 @@ class NotificationWorkflow:
             assert failure is not None
             if not await self._park(inp, failure):
                 return
+
+    async def _wait_for_send_at(self) -> None:
+        """The durable timer until `send_at`, started again whenever `reschedule` or `send_now` moves it.
+
+        Unchanged, this is the single timer of workflows from before the updates existed.
+        """
+        self._waiting_for_send_at = True
+        while self._send_at is not None and self._send_at > workflow.now():
+            self._schedule_changed = False
+            try:
+                await workflow.wait_condition(lambda: self._cancel_requested or self._schedule_changed,
+                                              timeout=self._send_at - workflow.now())
+            except TimeoutError:
+                pass
+            if self._cancel_requested or not self._schedule_changed:
+                break
+        self._waiting_for_send_at = False
+        await self._after_updates()
+
+    async def _after_updates(self) -> None:
+        """Lets accepted updates finish recording, so the read model's timeline keeps the workflow's order."""
+        if self._updates_running:
+            await workflow.wait_condition(lambda: self._updates_running == 0)
 
     async def _gate(self, inp: NotificationInput) -> tuple[str, str | None]:
         """The user's preferences and quiet hours, read when the notification is due.
@@ -218,15 +326,17 @@ class NotificationWorkflow:
         """Renders (once) and delivers every channel not yet delivered; returns (rendered, first error)."""
         assert self._state is not None
         if rendered is None:
+            self._render_started = True
             try:
                 rendered = await self._step(
                     RenderActivities.render,
                     RenderInput(notification_id=inp.notification_id, template=inp.template,
-                                template_version=inp.template_version, data=inp.data, channels=inp.channels,
+                                template_version=inp.template_version, data=self._data, channels=inp.channels,
                                 user_id=inp.user_id, to=inp.to),
                     non_retryable=[TEMPLATE_ERROR, NOT_FOUND],
                 )
             except FailureError as err:
+                self._render_started = False  # nothing was rendered: the data may still be corrected
                 message = _error_message(err)
                 for d in self._state.deliveries:
                     if d.status not in _SENT_OR_SKIPPED:
@@ -446,11 +556,12 @@ class NotificationWorkflow:
                 d.status = status
         await self._transition(status, event, detail)
 
-    async def _record(self, event: str, detail: str) -> None:
+    async def _record(self, event: str, detail: str, data: dict[str, Any] | None = None) -> None:
         assert self._state is not None
         s = self._state
         change = StatusChange(notification_id=s.id, status=s.status, event=event, at=workflow.now(),
                               detail=detail, last_error=s.last_error, send_at=s.send_at,
-                              delivered_at=s.delivered_at, deliveries=[replace(d) for d in s.deliveries])
+                              delivered_at=s.delivered_at, deliveries=[replace(d) for d in s.deliveries],
+                              data=data)
         # Shielded: a workflow cancellation must not stop the record of that very cancellation.
         await asyncio.shield(asyncio.ensure_future(self._step(RecordActivities.record_status, change)))
