@@ -53,7 +53,7 @@ async def accept(pool: asyncpg.Pool, temporal: Client, settings: Settings, body:
         return await _repeat(pool, stored, fingerprint, temporal, settings)
     stored["deliveries"] = [{"channel": c, "status": stored["status"], "provider": None, "attempts": 0,
                              "provider_message_id": None, "last_error": None} for c in stored["channels"]]
-    await dispatch.start(temporal, settings, stored)
+    await _dispatch(temporal, settings, stored)
     for channel in stored["channels"]:
         metrics.accepted.labels(channel, stored["priority"]).inc()
     metrics.accept_latency.observe(time.perf_counter() - started)
@@ -71,10 +71,17 @@ async def _repeat(pool: asyncpg.Pool, existing: dict[str, Any], fingerprint: str
                        {"notification_id": existing["id"]})
     if existing["status"] in (Status.ACCEPTED, Status.SCHEDULED):
         # The first request may have died between storing and starting: starting again is harmless.
-        await dispatch.start(temporal, settings, existing)
+        await _dispatch(temporal, settings, existing)
     full = await notifications.get_full(pool, existing["id"])
     assert full is not None
     return 200, public(full)
+
+
+async def _dispatch(temporal: Client, settings: Settings, row: dict[str, Any]) -> None:
+    if row.get("digest"):
+        await dispatch.start_digest(temporal, settings, row)
+    else:
+        await dispatch.start(temporal, settings, row)
 
 
 async def _validated_row(pool: asyncpg.Pool, settings: Settings, body: NotificationCreate, key: str,
@@ -103,7 +110,8 @@ async def _validated_row(pool: asyncpg.Pool, settings: Settings, body: Notificat
             parse_address(addresses[Channel.SIM.value])
         except SimAddressError as exc:
             raise invalid("to.sim", str(exc)) from exc
-    render_or_422(template, body.data, user)
+    # A digest renders with `events` (every absorbed notification's data) and `count`: check it as a digest of one.
+    render_or_422(template, {**body.data, "events": [body.data], "count": 1} if body.digest else body.data, user)
     scheduled = body.send_at is not None and body.send_at > datetime.now(UTC)
     return notifications.NewNotification(
         id=notification_id, idempotency_key=key, request_hash=fingerprint,
@@ -111,6 +119,7 @@ async def _validated_row(pool: asyncpg.Pool, settings: Settings, body: Notificat
         status=Status.SCHEDULED if scheduled else Status.ACCEPTED, user_id=body.user_id, recipient=to,
         channels=channels, priority=body.priority.value, category=body.category, template=body.template,
         template_version=template["version"], data=body.data, send_at=body.send_at,
+        digest=body.digest.model_dump() if body.digest else None,
     )
 
 

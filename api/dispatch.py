@@ -14,10 +14,12 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ApiError
-from core.models import NotificationInput, NotificationState, RetryConfig
+from api.schemas import window_seconds
+from core.models import DigestEvent, DigestInput, NotificationInput, NotificationState, RetryConfig, digest_workflow_id
 from core.settings import Settings
 from core.temporal import notification_search_attributes, task_priority
 from providers.registry import chain_names
+from workflows.digest import DigestWorkflow
 from workflows.notification import NotificationWorkflow
 
 
@@ -76,6 +78,31 @@ async def start(client: Client, settings: Settings,
             raise
         raise ApiError(503, "temporal_unavailable",
                        "the notification is stored but its workflow could not be started; "
+                       "repeat the request with the same Idempotency-Key",
+                       {"notification_id": row["id"], "reason": str(exc)}, headers={"Retry-After": "5"}) from exc
+
+
+async def start_digest(client: Client, settings: Settings, row: dict[str, Any]) -> None:
+    """Adds a digest notification to its (user, key) digest: signal-with-start on `digest-<user>-<key>`.
+
+    The running digest takes the event into its window; with none running, the event starts the next one.
+    A repeated accept signals again: the digest counts each notification once.
+    """
+    spec = row["digest"]
+    event = DigestEvent(notification_id=row["id"], data=row["data"], template=row["template"],
+                        template_version=row["template_version"], channels=list(row["channels"]),
+                        priority=row["priority"], category=row["category"],
+                        window_s=float(window_seconds(spec["window"])), to=row["recipient"])
+    try:
+        await client.start_workflow(
+            DigestWorkflow.run, DigestInput(user_id=row["user_id"], key=spec["key"]),
+            id=digest_workflow_id(row["user_id"], spec["key"]), task_queue=settings.task_queue,
+            start_signal="add", start_signal_args=[event], task_timeout=timedelta(seconds=10))
+    except (RPCError, RuntimeError) as exc:
+        if not is_outage(exc):
+            raise
+        raise ApiError(503, "temporal_unavailable",
+                       "the notification is stored but could not join its digest; "
                        "repeat the request with the same Idempotency-Key",
                        {"notification_id": row["id"], "reason": str(exc)}, headers={"Retry-After": "5"}) from exc
 

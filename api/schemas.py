@@ -210,6 +210,28 @@ class TopicChangePublic(BaseModel):
 
 # -- notifications --
 
+_WINDOW_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_DIGEST_WINDOW_S = 7 * 86400
+
+
+def window_seconds(window: str) -> int:
+    return int(window[:-1]) * _WINDOW_UNITS[window[-1]]
+
+
+class DigestSpec(Strict):
+    key: str = Field(min_length=1, max_length=100,
+                     description="notifications of one user with the same key are delivered together")
+    window: str = Field(pattern=r"^[1-9][0-9]{0,6}[smhd]$", examples=["15m"],
+                        description="how long a digest collects after its first notification: 1s to 7d")
+
+    @field_validator("window")
+    @classmethod
+    def at_most_a_week(cls, value: str) -> str:
+        if window_seconds(value) > MAX_DIGEST_WINDOW_S:
+            raise ValueError("is longer than 7 days")
+        return value
+
+
 class NotificationCreate(Strict):
     user_id: str | None = Field(default=None, max_length=128)
     to: dict[Channel, str] | None = None
@@ -221,6 +243,7 @@ class NotificationCreate(Strict):
     category: str | None = Field(default=None, max_length=64)
     send_at: datetime | None = None
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=255)
+    digest: DigestSpec | None = None
 
     @field_validator("channels")
     @classmethod
@@ -242,6 +265,10 @@ class NotificationCreate(Strict):
     def has_recipient(self) -> NotificationCreate:
         if self.user_id is None and not self.to:
             raise ValueError("give a recipient: user_id, or to: {\"<channel>\": \"<address>\"}")
+        if self.digest is not None and self.user_id is None:
+            raise ValueError("a digest collects one user's notifications: give user_id")
+        if self.digest is not None and self.send_at is not None:
+            raise ValueError("a digest is sent when its window ends: give digest or send_at, not both")
         return self
 
 
@@ -312,6 +339,8 @@ class NotificationPublic(BaseModel):
     updated_at: datetime
     delivered_at: datetime | None
     deliveries: list[DeliveryPublic]
+    digest: DigestSpec | None = None
+    digest_id: str | None = Field(default=None, description="when digested: the notification that delivered it")
 
 
 class NotificationDetail(NotificationPublic):

@@ -37,6 +37,7 @@ class Status(StrEnum):
     CANCELED = "canceled"
     DISCARDED = "discarded"
     SKIPPED = "skipped"
+    DIGESTED = "digested"  # absorbed into a digest: delivered as part of the notification its digest_id names
 
 
 def delivery_task_queue(base: str, channel: str) -> str:
@@ -45,7 +46,8 @@ def delivery_task_queue(base: str, channel: str) -> str:
 
 
 # A final status never changes again; dead_lettered is not final: a retry can still deliver it.
-FINAL_STATUSES = frozenset({Status.DELIVERED, Status.CANCELED, Status.DISCARDED, Status.SKIPPED})
+FINAL_STATUSES = frozenset({Status.DELIVERED, Status.CANCELED, Status.DISCARDED, Status.SKIPPED,
+                            Status.DIGESTED})
 
 
 @dataclass
@@ -280,3 +282,46 @@ class BroadcastStatus:
     broadcast_id: str
     status: str
     recipients: int
+
+
+def digest_workflow_id(user_id: str, key: str) -> str:
+    """One digest workflow per (user, key) at a time; signal-with-start finds it or starts the next window's."""
+    return f"digest-{user_id}-{key}"
+
+
+@dataclass
+class DigestEvent:
+    """One notification to absorb into a digest: its data, and what the digest sends if it is the first."""
+
+    notification_id: str
+    data: dict[str, Any]
+    template: str
+    template_version: int
+    channels: list[str]
+    priority: str
+    category: str | None
+    window_s: float
+    to: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class DigestInput:
+    user_id: str
+    key: str
+    # Events that arrived while the previous run delivered, carried across continue_as_new.
+    pending: list[DigestEvent] = field(default_factory=list)
+
+
+@dataclass
+class DigestBatch:
+    """One window's events, in arrival order, for the activity that closes the window."""
+
+    user_id: str
+    key: str
+    events: list[DigestEvent]
+
+
+@dataclass
+class DigestResult:
+    digest_id: str | None  # the notification that delivers the digest; None when nothing was left to absorb
+    absorbed: list[str] = field(default_factory=list)

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 _COLUMNS = """id, idempotency_key, request_hash, workflow_id, status, user_id, recipient, channels, priority,
               category, template, template_version, data, send_at, last_error, created_at, updated_at,
-              delivered_at,
+              delivered_at, digest, digest_id,
               (SELECT COALESCE(sum(d.attempts), 0)::int FROM delivery d WHERE d.notification_id = notification.id)
                   AS attempts"""
 
@@ -34,6 +34,7 @@ class NewNotification:
     template_version: int
     data: dict[str, Any]
     send_at: datetime | None
+    digest: dict[str, Any] | None = None
 
 
 async def insert(conn: Connection, n: NewNotification) -> tuple[dict[str, Any], bool]:
@@ -45,12 +46,12 @@ async def insert(conn: Connection, n: NewNotification) -> tuple[dict[str, Any], 
     async with conn.transaction():
         row = await conn.fetchrow(
             f"""INSERT INTO notification (id, idempotency_key, request_hash, workflow_id, status, user_id,
-                    recipient, channels, priority, category, template, template_version, data, send_at)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                    recipient, channels, priority, category, template, template_version, data, send_at, digest)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
                 ON CONFLICT (idempotency_key) DO NOTHING
                 RETURNING {_COLUMNS}""",
             n.id, n.idempotency_key, n.request_hash, n.workflow_id, n.status, n.user_id, n.recipient,
-            n.channels, n.priority, n.category, n.template, n.template_version, n.data, n.send_at,
+            n.channels, n.priority, n.category, n.template, n.template_version, n.data, n.send_at, n.digest,
         )
         if row is not None:
             await conn.executemany(
