@@ -50,6 +50,9 @@ async def _changeable(pool: asyncpg.Pool, notification_id: str) -> dict[str, Any
     if row["status"] in FINAL_STATUSES:
         raise ApiError(409, "too_late", f"too late: the notification is already {row['status']}",
                        {"status": row["status"]})
+    if row["digest"]:
+        raise ApiError(409, "in_digest", "this notification waits in its digest, which is sent when the window "
+                       "ends; it cannot be changed on its own", {"status": row["status"]})
     return row
 
 

@@ -106,3 +106,11 @@ async def test_a_worker_killed_mid_window_loses_nothing(dev_env: WorkflowEnviron
         await eventually(delivered, what="the digest delivered")
     items = await inbox.list_items(pool, user_id, unread_only=False, after=None, limit=10)
     assert [i["body"] for i in items] == ["10 new: " + "".join(f"w{i};" for i in range(10))]
+
+
+async def test_a_notification_waiting_in_a_digest_cannot_be_changed_on_its_own(api: Api) -> None:
+    template = await api.template(body=BODY, subject="Updates")
+    n = await api.send(template, user_id=await api.user(), channels=["in_app"], data={"what": "x"},
+                       digest={"key": "k", "window": "1h"})
+    r = await api.http.patch(f"/v1/notifications/{n['id']}", json={"data": {"what": "y"}}, headers=api.h)
+    assert r.status_code == 409 and r.json()["error"]["code"] == "in_digest", r.text
