@@ -54,6 +54,7 @@ async def herald_worker(client: Client, pool: asyncpg.Pool, settings: Settings, 
                   # deliver too: channels without a rate limit deliver in a local activity on this worker.
                   activities=[audience.check_audience, render.render, deliver.deliver, record.record_status,
                               record.dead_letter, record.resolve_dead_letter, record.find_receipts,
+                              record.is_read,
                               fan_out.prepare_page, fan_out.start_page, fan_out.record_status,
                               fan_out.cancel_recipients, digest.close_digest],
                   graceful_shutdown_timeout=drain,

@@ -89,6 +89,10 @@ async def _validated_row(pool: asyncpg.Pool, settings: Settings, body: Notificat
     """Everything that can be known wrong now is refused now, with the field named."""
     available = chain_names(settings)
     unavailable = [c.value for c in body.channels if c.value not in available]
+    escalate_to = [c.value for c in body.escalate.to] if body.escalate else []
+    if [c for c in escalate_to if c not in available]:
+        raise invalid("escalate.to", f"no provider is configured for channel(s) "
+                      f"{', '.join(c for c in escalate_to if c not in available)}", code="channel_unavailable")
     if unavailable:
         raise invalid("channels", f"no provider is configured for channel(s) {', '.join(unavailable)}; "
                       f"available: {', '.join(sorted(available))}", code="channel_unavailable")
@@ -101,7 +105,7 @@ async def _validated_row(pool: asyncpg.Pool, settings: Settings, body: Notificat
         raise invalid("user_id", f"user '{body.user_id}' does not exist", code="unknown_user")
     to = {c.value: a for c, a in (body.to or {}).items()}
     channels = [c.value for c in body.channels]
-    addresses, missing = resolve_addresses(channels, to, user)
+    addresses, missing = resolve_addresses(channels + escalate_to, to, user)
     if missing:
         raise invalid("to", f"no address for channel(s) {', '.join(missing)}: give one in 'to' or on the user",
                       code="missing_address")
@@ -120,6 +124,7 @@ async def _validated_row(pool: asyncpg.Pool, settings: Settings, body: Notificat
         channels=channels, priority=body.priority.value, category=body.category, template=body.template,
         template_version=template["version"], data=body.data, send_at=body.send_at,
         digest=body.digest.model_dump() if body.digest else None,
+        escalate=body.escalate.model_dump(mode="json") if body.escalate else None,
     )
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
 
+import asyncpg
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import (
     WorkflowIDConflictPolicy,
@@ -15,12 +17,23 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ApiError
 from api.schemas import window_seconds
-from core.models import DigestEvent, DigestInput, NotificationInput, NotificationState, RetryConfig, digest_workflow_id
+from core.models import (
+    DigestEvent,
+    DigestInput,
+    Escalation,
+    NotificationInput,
+    NotificationState,
+    RetryConfig,
+    digest_workflow_id,
+)
 from core.settings import Settings
 from core.temporal import notification_search_attributes, task_priority
 from providers.registry import chain_names
+from store import notifications
 from workflows.digest import DigestWorkflow
 from workflows.notification import NotificationWorkflow
+
+log = logging.getLogger("herald.api")
 
 
 def retry_config(settings: Settings) -> RetryConfig:
@@ -39,14 +52,19 @@ def queued_channels(settings: Settings, channels: list[str]) -> list[str]:
 
 
 def workflow_input(row: dict[str, Any], settings: Settings) -> NotificationInput:
+    escalate = row.get("escalate")
+    escalation = Escalation(after_s=float(window_seconds(escalate["after"])), to=list(escalate["to"])) \
+        if escalate else None
+    channels = list(row["channels"]) + (escalation.to if escalation else [])
     return NotificationInput(
         notification_id=row["id"], channels=list(row["channels"]), template=row["template"],
         template_version=row["template_version"], data=row["data"], user_id=row["user_id"],
         to=row["recipient"], priority=row["priority"], category=row["category"], send_at=row["send_at"],
         retry=retry_config(settings),
         provider_chains={channel: len(names) for channel, names in chain_names(settings).items()
-                         if channel in row["channels"]},
-        queued_channels=queued_channels(settings, list(row["channels"])),
+                         if channel in channels},
+        queued_channels=queued_channels(settings, channels),
+        escalate=escalation,
     )
 
 
@@ -105,6 +123,20 @@ async def start_digest(client: Client, settings: Settings, row: dict[str, Any]) 
                        "the notification is stored but could not join its digest; "
                        "repeat the request with the same Idempotency-Key",
                        {"notification_id": row["id"], "reason": str(exc)}, headers={"Retry-After": "5"}) from exc
+
+
+async def signal_read(pool: asyncpg.Pool, temporal: Client, notification_ids: list[str]) -> None:
+    """Tells the workflows of escalating notifications that their in-app message was read, so they stop waiting.
+
+    Best effort: the read is already stored, and a workflow checks the store before it escalates.
+    """
+    if not notification_ids:
+        return
+    for row in await notifications.escalating(pool, notification_ids):
+        try:
+            await signal(temporal, row["workflow_id"], "read")
+        except ApiError:
+            log.warning("could not signal read", extra={"notification_id": row["id"]})
 
 
 async def signal(client: Client, workflow_id: str, name: str) -> bool:

@@ -232,6 +232,26 @@ class DigestSpec(Strict):
         return value
 
 
+class EscalateSpec(Strict):
+    after: str = Field(pattern=r"^[1-9][0-9]{0,6}[smhd]$", examples=["2h"],
+                       description="how long after delivery the in-app message may stay unread: 1s to 7d")
+    to: list[Channel] = Field(min_length=1, max_length=5, description="the channels to deliver on then")
+
+    @field_validator("after")
+    @classmethod
+    def at_most_a_week(cls, value: str) -> str:
+        if window_seconds(value) > MAX_DIGEST_WINDOW_S:
+            raise ValueError("is longer than 7 days")
+        return value
+
+    @field_validator("to")
+    @classmethod
+    def distinct(cls, value: list[Channel]) -> list[Channel]:
+        if len(set(value)) != len(value):
+            raise ValueError("lists a channel more than once")
+        return value
+
+
 class NotificationCreate(Strict):
     user_id: str | None = Field(default=None, max_length=128)
     to: dict[Channel, str] | None = None
@@ -244,6 +264,7 @@ class NotificationCreate(Strict):
     send_at: datetime | None = None
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=255)
     digest: DigestSpec | None = None
+    escalate: EscalateSpec | None = None
 
     @field_validator("channels")
     @classmethod
@@ -269,6 +290,13 @@ class NotificationCreate(Strict):
             raise ValueError("a digest collects one user's notifications: give user_id")
         if self.digest is not None and self.send_at is not None:
             raise ValueError("a digest is sent when its window ends: give digest or send_at, not both")
+        if self.escalate is not None:
+            if Channel.IN_APP not in self.channels:
+                raise ValueError("escalate follows an in_app message's read state: channels must include in_app")
+            if set(self.escalate.to) & set(self.channels):
+                raise ValueError("escalate.to names a channel the notification is already sent on")
+            if self.digest is not None:
+                raise ValueError("a digest cannot escalate: give digest or escalate, not both")
         return self
 
 
@@ -341,6 +369,7 @@ class NotificationPublic(BaseModel):
     deliveries: list[DeliveryPublic]
     digest: DigestSpec | None = None
     digest_id: str | None = Field(default=None, description="when digested: the notification that delivered it")
+    escalate: EscalateSpec | None = None
 
 
 class NotificationDetail(NotificationPublic):

@@ -63,6 +63,14 @@ class RetryConfig:
 
 
 @dataclass
+class Escalation:
+    """Deliver on `to` as well when the in-app message is still unread `after_s` seconds after delivery."""
+
+    after_s: float
+    to: list[str]
+
+
+@dataclass
 class NotificationInput:
     notification_id: str
     channels: list[str]
@@ -81,6 +89,7 @@ class NotificationInput:
     # others are delivered by a local activity inside the workflow task. None (inputs from before this
     # field existed): every channel is queued.
     queued_channels: list[str] | None = None
+    escalate: Escalation | None = None
 
 
 @dataclass

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 _COLUMNS = """id, idempotency_key, request_hash, workflow_id, status, user_id, recipient, channels, priority,
               category, template, template_version, data, send_at, last_error, created_at, updated_at,
-              delivered_at, digest, digest_id,
+              delivered_at, digest, digest_id, escalate,
               (SELECT COALESCE(sum(d.attempts), 0)::int FROM delivery d WHERE d.notification_id = notification.id)
                   AS attempts"""
 
@@ -35,6 +35,7 @@ class NewNotification:
     data: dict[str, Any]
     send_at: datetime | None
     digest: dict[str, Any] | None = None
+    escalate: dict[str, Any] | None = None
 
 
 async def insert(conn: Connection, n: NewNotification) -> tuple[dict[str, Any], bool]:
@@ -46,12 +47,14 @@ async def insert(conn: Connection, n: NewNotification) -> tuple[dict[str, Any], 
     async with conn.transaction():
         row = await conn.fetchrow(
             f"""INSERT INTO notification (id, idempotency_key, request_hash, workflow_id, status, user_id,
-                    recipient, channels, priority, category, template, template_version, data, send_at, digest)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                    recipient, channels, priority, category, template, template_version, data, send_at, digest,
+                    escalate)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
                 ON CONFLICT (idempotency_key) DO NOTHING
                 RETURNING {_COLUMNS}""",
             n.id, n.idempotency_key, n.request_hash, n.workflow_id, n.status, n.user_id, n.recipient,
             n.channels, n.priority, n.category, n.template, n.template_version, n.data, n.send_at, n.digest,
+            n.escalate,
         )
         if row is not None:
             await conn.executemany(
@@ -138,11 +141,14 @@ async def apply_status_change(conn: Connection, change: StatusChange) -> None:
         if change.deliveries:
             await conn.executemany(
                 # GREATEST: the attempt log may know of an attempt the workflow never heard back from.
-                """UPDATE delivery SET status = $3, provider = COALESCE($4, provider),
-                       attempts = GREATEST(attempts, $5),
-                       provider_message_id = COALESCE($6, provider_message_id), last_error = $7,
-                       updated_at = now()
-                   WHERE notification_id = $1 AND channel = $2""",
+                # An upsert: an escalation adds channels the notification was not accepted with.
+                """INSERT INTO delivery AS d (notification_id, channel, status, provider, attempts,
+                                              provider_message_id, last_error)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7)
+                   ON CONFLICT (notification_id, channel) DO UPDATE SET status = $3,
+                       provider = COALESCE($4, d.provider), attempts = GREATEST(d.attempts, $5),
+                       provider_message_id = COALESCE($6, d.provider_message_id), last_error = $7,
+                       updated_at = now()""",
                 [(change.notification_id, d.channel, d.status, d.provider, d.attempts,
                   d.provider_message_id, d.last_error) for d in change.deliveries],
             )
@@ -266,3 +272,17 @@ async def open_dead_letter_ids(conn: Executor, ids: list[str] | None) -> list[st
 async def open_dead_letter_count(conn: Executor) -> int:
     count: int = await conn.fetchval("SELECT count(*) FROM dead_letter WHERE resolved_at IS NULL")
     return count
+
+
+async def is_read(conn: Executor, notification_id: str) -> bool:
+    """True when the notification's inbox item has been read."""
+    read = await conn.fetchval("SELECT read_at IS NOT NULL FROM inbox_item WHERE notification_id = $1",
+                               notification_id)
+    return bool(read)
+
+
+async def escalating(conn: Executor, notification_ids: list[str]) -> list[dict[str, Any]]:
+    """Of `notification_ids`, the ones with an escalation, whose workflows want to hear that they were read."""
+    rows = await conn.fetch("SELECT id, workflow_id FROM notification WHERE id = ANY($1::text[]) "
+                            "AND escalate IS NOT NULL", notification_ids)
+    return [dict(r) for r in rows]

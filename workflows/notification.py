@@ -60,6 +60,9 @@ _STORE_TIMEOUT = timedelta(seconds=30)
 # Deliveries are chosen per channel by the input's `queued_channels` (see _deliver_with). Workflows started
 # before the patch replay their recorded regular activities unchanged.
 LOCAL_STEPS_PATCH = "local-steps-v2"
+# From this patch on, a delivered in_app notification with an escalation waits for its read, and delivers on
+# the escalation's channels when it is still unread. Only inputs with `escalate` reach it.
+ESCALATION_PATCH = "escalation-v1"
 # A failed regular activity surfaces as an ActivityError around its cause, a failed local activity as the
 # cause itself (ApplicationError, TimeoutError, CancelledError): steps catch FailureError, their common base.
 # A delivery in one of these needs nothing more: it went out, or the user's preferences kept it back.
@@ -103,6 +106,7 @@ class NotificationWorkflow:
         self._schedule_changed = False
         self._render_started = False
         self._updates_running = 0
+        self._read = False
 
     # -- signals and query: the contract for the API, the dashboard and the temporal CLI --
 
@@ -120,6 +124,11 @@ class NotificationWorkflow:
     @workflow.signal
     def cancel(self) -> None:
         self._cancel_requested = True
+
+    @workflow.signal
+    def read(self) -> None:
+        """The user read the in-app message (the inbox's read endpoints send it): no escalation is needed."""
+        self._read = True
 
     @workflow.query
     def status(self) -> NotificationState:
@@ -245,6 +254,7 @@ class NotificationWorkflow:
             rendered, failure = await outcome
             if all(d.status in _SENT_OR_SKIPPED for d in self._state.deliveries):
                 await self._delivered()
+                await self._escalate(inp)
                 return
             if self._cancel_requested:
                 await self._cancel(inp, "canceled during delivery")
@@ -275,6 +285,54 @@ class NotificationWorkflow:
         """Lets accepted updates finish recording, so the read model's timeline keeps the workflow's order."""
         if self._updates_running:
             await workflow.wait_condition(lambda: self._updates_running == 0)
+
+    async def _escalate(self, inp: NotificationInput) -> None:
+        """After an in_app delivery: wait for its read; if it is still unread, deliver on the escalation's channels.
+
+        The notification stays `delivered` (it was); the escalation shows in its timeline and deliveries.
+        """
+        assert self._state is not None
+        esc = inp.escalate
+        in_app = [d for d in self._state.deliveries if d.channel == "in_app" and d.status == Status.DELIVERED]
+        if esc is None or not in_app or not workflow.patched(ESCALATION_PATCH):
+            return
+        try:
+            await workflow.wait_condition(lambda: self._read or self._cancel_requested,
+                                          timeout=timedelta(seconds=esc.after_s))
+        except TimeoutError:
+            pass
+        except asyncio.CancelledError:
+            await self._record("escalation_canceled", "the workflow was canceled while waiting for the read")
+            return
+        if self._cancel_requested:
+            await self._record("escalation_canceled", "canceled while waiting for the read")
+            return
+        # A read without the signal (an outage, the dashboard's inbox) is in the store: it decides.
+        if self._read or await self._step(RecordActivities.is_read, inp.notification_id):
+            await self._record("read", "read in time: no escalation")
+            return
+        channels = [c for c in esc.to if c not in self._state.channels]
+        added = [DeliveryState(channel=c) for c in channels]
+        self._state.deliveries.extend(added)
+        await self._record("escalating", f"unread after {int(esc.after_s)} s: delivering on {', '.join(channels)}")
+        try:
+            rendered: RenderedMessage = await self._step(
+                RenderActivities.render,
+                RenderInput(notification_id=inp.notification_id, template=inp.template,
+                            template_version=inp.template_version, data=self._data, channels=channels,
+                            user_id=inp.user_id, to=inp.to),
+                non_retryable=[TEMPLATE_ERROR, NOT_FOUND])
+        except FailureError as err:
+            for d in added:
+                d.status, d.last_error = Status.DEAD_LETTERED, _error_message(err)
+            await self._record("escalation_failed", _error_message(err))
+            return
+        errors = [e for e in await asyncio.gather(*(self._deliver(inp, rendered, d) for d in added)) if e]
+        self._sum_attempts()
+        if errors:
+            await self._record("escalation_failed", errors[0])
+        else:
+            await self._record("escalated", f"delivered on {', '.join(channels)}")
 
     async def _gate(self, inp: NotificationInput) -> tuple[str, str | None]:
         """The user's preferences and quiet hours, read when the notification is due.
