@@ -125,6 +125,7 @@ async def _validated_row(pool: asyncpg.Pool, settings: Settings, body: Notificat
         template_version=template["version"], data=body.data, send_at=body.send_at,
         digest=body.digest.model_dump() if body.digest else None,
         escalate=body.escalate.model_dump(mode="json") if body.escalate else None,
+        throttle=body.throttle.model_dump() if body.throttle else None,
     )
 
 

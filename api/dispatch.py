@@ -24,6 +24,7 @@ from core.models import (
     NotificationInput,
     NotificationState,
     RetryConfig,
+    Throttle,
     digest_workflow_id,
 )
 from core.settings import Settings
@@ -65,6 +66,8 @@ def workflow_input(row: dict[str, Any], settings: Settings) -> NotificationInput
                          if channel in channels},
         queued_channels=queued_channels(settings, channels),
         escalate=escalation,
+        throttle=Throttle(limit=row["throttle"]["limit"], period_s=float(window_seconds(row["throttle"]["period"])),
+                          mode=row["throttle"]["mode"]) if row.get("throttle") else None,
     )
 
 

@@ -232,6 +232,20 @@ class DigestSpec(Strict):
         return value
 
 
+class ThrottleSpec(Strict):
+    limit: int = Field(ge=1, le=10_000, description="at most this many sends per user and category in `period`")
+    period: str = Field(pattern=r"^[1-9][0-9]{0,6}[smhd]$", examples=["1d"], description="a sliding period: 1s to 31d")
+    mode: Literal["skip", "delay"] = Field(
+        default="skip", description="the excess ends as `skipped` with the reason, or waits for a free slot")
+
+    @field_validator("period")
+    @classmethod
+    def at_most_a_month(cls, value: str) -> str:
+        if window_seconds(value) > 31 * 86400:
+            raise ValueError("is longer than 31 days")
+        return value
+
+
 class EscalateSpec(Strict):
     after: str = Field(pattern=r"^[1-9][0-9]{0,6}[smhd]$", examples=["2h"],
                        description="how long after delivery the in-app message may stay unread: 1s to 7d")
@@ -265,6 +279,7 @@ class NotificationCreate(Strict):
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=255)
     digest: DigestSpec | None = None
     escalate: EscalateSpec | None = None
+    throttle: ThrottleSpec | None = None
 
     @field_validator("channels")
     @classmethod
@@ -297,6 +312,10 @@ class NotificationCreate(Strict):
                 raise ValueError("escalate.to names a channel the notification is already sent on")
             if self.digest is not None:
                 raise ValueError("a digest cannot escalate: give digest or escalate, not both")
+        if self.throttle is not None and (self.user_id is None or self.category is None):
+            raise ValueError("a throttle counts per user and category: give user_id and category")
+        if self.throttle is not None and self.digest is not None:
+            raise ValueError("give digest or throttle, not both")
         return self
 
 
@@ -370,6 +389,7 @@ class NotificationPublic(BaseModel):
     digest: DigestSpec | None = None
     digest_id: str | None = Field(default=None, description="when digested: the notification that delivered it")
     escalate: EscalateSpec | None = None
+    throttle: ThrottleSpec | None = None
 
 
 class NotificationDetail(NotificationPublic):

@@ -63,6 +63,15 @@ class RetryConfig:
 
 
 @dataclass
+class Throttle:
+    """At most `limit` sends per user and category in `period_s`; the excess is skipped, or held ("delay")."""
+
+    limit: int
+    period_s: float
+    mode: str = "skip"  # "skip" | "delay"
+
+
+@dataclass
 class Escalation:
     """Deliver on `to` as well when the in-app message is still unread `after_s` seconds after delivery."""
 
@@ -90,6 +99,7 @@ class NotificationInput:
     # field existed): every channel is queued.
     queued_channels: list[str] | None = None
     escalate: Escalation | None = None
+    throttle: Throttle | None = None
 
 
 @dataclass
@@ -131,6 +141,7 @@ class AudienceInput:
     priority: str
     now: datetime
     to: dict[str, str] = field(default_factory=dict)
+    throttle: Throttle | None = None
 
 
 @dataclass
@@ -139,6 +150,7 @@ class AudienceDecision:
     skipped_channels: dict[str, str] = field(default_factory=dict)  # channel -> why not
     skip_reason: str | None = None  # set when nothing at all may be sent
     quiet_until: datetime | None = None  # set when the user's quiet hours hold the send until then
+    hold_reason: str | None = None  # why quiet_until holds it, when not quiet hours (a throttle in delay mode)
 
 
 @dataclass

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 _COLUMNS = """id, idempotency_key, request_hash, workflow_id, status, user_id, recipient, channels, priority,
               category, template, template_version, data, send_at, last_error, created_at, updated_at,
-              delivered_at, digest, digest_id, escalate,
+              delivered_at, digest, digest_id, escalate, throttle,
               (SELECT COALESCE(sum(d.attempts), 0)::int FROM delivery d WHERE d.notification_id = notification.id)
                   AS attempts"""
 
@@ -36,6 +36,7 @@ class NewNotification:
     send_at: datetime | None
     digest: dict[str, Any] | None = None
     escalate: dict[str, Any] | None = None
+    throttle: dict[str, Any] | None = None
 
 
 async def insert(conn: Connection, n: NewNotification) -> tuple[dict[str, Any], bool]:
@@ -48,13 +49,13 @@ async def insert(conn: Connection, n: NewNotification) -> tuple[dict[str, Any], 
         row = await conn.fetchrow(
             f"""INSERT INTO notification (id, idempotency_key, request_hash, workflow_id, status, user_id,
                     recipient, channels, priority, category, template, template_version, data, send_at, digest,
-                    escalate)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                    escalate, throttle)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
                 ON CONFLICT (idempotency_key) DO NOTHING
                 RETURNING {_COLUMNS}""",
             n.id, n.idempotency_key, n.request_hash, n.workflow_id, n.status, n.user_id, n.recipient,
             n.channels, n.priority, n.category, n.template, n.template_version, n.data, n.send_at, n.digest,
-            n.escalate,
+            n.escalate, n.throttle,
         )
         if row is not None:
             await conn.executemany(

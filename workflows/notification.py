@@ -348,7 +348,8 @@ class NotificationWorkflow:
                 decision = await self._step(
                     AudienceActivities.check_audience,
                     AudienceInput(notification_id=inp.notification_id, user_id=inp.user_id, channels=inp.channels,
-                                  category=inp.category, priority=inp.priority, now=workflow.now(), to=inp.to),
+                                  category=inp.category, priority=inp.priority, now=workflow.now(), to=inp.to,
+                                  throttle=inp.throttle),
                     non_retryable=[NOT_FOUND],
                 )
             except FailureError as err:
@@ -369,8 +370,11 @@ class NotificationWorkflow:
                 return "done", None
             if decision.quiet_until is not None and decision.quiet_until > workflow.now():
                 self._state.send_at = decision.quiet_until
-                await self._transition(Status.SCHEDULED, "quiet_hours",
-                                       f"held by the user's quiet hours until {decision.quiet_until.isoformat()}")
+                if decision.hold_reason is not None:
+                    await self._transition(Status.SCHEDULED, "throttled", decision.hold_reason)
+                else:
+                    await self._transition(Status.SCHEDULED, "quiet_hours", "held by the user's quiet hours until "
+                                           f"{decision.quiet_until.isoformat()}")
                 if await self._wait_unless_canceled(decision.quiet_until - workflow.now()):
                     await self._finish(Status.CANCELED, "canceled", "canceled during quiet hours")
                     return "done", None
