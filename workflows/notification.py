@@ -93,16 +93,25 @@ def _attempt_of(err: BaseException, fallback: int) -> int:
 
 @workflow.defn(name="NotificationWorkflow")
 class NotificationWorkflow:
-    def __init__(self) -> None:
-        self._state: NotificationState | None = None
+    @workflow.init
+    def __init__(self, inp: NotificationInput) -> None:
+        # Built from the input here, not in run: an update can arrive in the workflow's very first task,
+        # before run has started, and its validator needs to see the notification.
+        self._state: NotificationState | None = NotificationState(
+            id=inp.notification_id, workflow_id=workflow_id_for(inp.notification_id),
+            status=Status.ACCEPTED, user_id=inp.user_id, channels=list(inp.channels), priority=inp.priority,
+            category=inp.category, template=inp.template, template_version=inp.template_version,
+            send_at=inp.send_at, deliveries=[DeliveryState(channel=c) for c in inp.channels],
+        )
         self._action: str | None = None  # "retry" | "discard", set by signals while parked
         self._cancel_requested = False
         self._in_flight: list[ActivityHandle[DeliverResult]] = []
         self._local_steps = False
         # In-flight changes (updates): the send time and data in force, and where the workflow stands.
-        self._send_at: datetime | None = None
-        self._data: dict[str, Any] = {}
-        self._waiting_for_send_at = False
+        self._send_at: datetime | None = inp.send_at
+        self._data: dict[str, Any] = dict(inp.data)
+        self._started = False  # run has started (and knows whether steps are local)
+        self._dispatched = False  # past the wait for send_at: too late to reschedule
         self._schedule_changed = False
         self._render_started = False
         self._updates_running = 0
@@ -188,7 +197,7 @@ class NotificationWorkflow:
     def _refuse_unless_waiting(self, what: str) -> None:
         self._refuse_if_final(what)
         assert self._state is not None
-        if not self._waiting_for_send_at:
+        if self._dispatched:
             raise ApplicationError(f"too late to {what}: the notification is no longer waiting for its send "
                                    f"time (it is {self._state.status})", {"status": self._state.status},
                                    type=TOO_LATE)
@@ -198,9 +207,11 @@ class NotificationWorkflow:
         assert self._state is not None
         self._updates_running += 1
         try:
+            await workflow.wait_condition(lambda: self._started)  # an update in the first task comes before run
             await self._record(event, detail, data=data)
         finally:
             self._updates_running -= 1
+        assert self._state is not None
         return self._state
 
     # -- the life of one notification --
@@ -208,19 +219,14 @@ class NotificationWorkflow:
     @workflow.run
     async def run(self, inp: NotificationInput) -> NotificationState:
         self._local_steps = workflow.patched(LOCAL_STEPS_PATCH)
-        self._send_at, self._data = inp.send_at, dict(inp.data)
-        self._state = NotificationState(
-            id=inp.notification_id, workflow_id=workflow_id_for(inp.notification_id),
-            status=Status.ACCEPTED, user_id=inp.user_id, channels=list(inp.channels), priority=inp.priority,
-            category=inp.category, template=inp.template, template_version=inp.template_version,
-            send_at=inp.send_at, deliveries=[DeliveryState(channel=c) for c in inp.channels],
-        )
+        self._started = True
         try:
             await self._live(inp)
         except asyncio.CancelledError:
             # `temporal workflow cancel`: record why, then end the execution as canceled in Temporal too.
             await self._finish(Status.CANCELED, "canceled", "the workflow was canceled")
             raise
+        assert self._state is not None
         return self._state
 
     async def _live(self, inp: NotificationInput) -> None:
@@ -229,6 +235,7 @@ class NotificationWorkflow:
             self._state.status = Status.SCHEDULED
             workflow.upsert_search_attributes([STATUS_KEY.value_set(Status.SCHEDULED.value)])
             await self._wait_for_send_at()
+        self._dispatched = True
         if self._cancel_requested:
             await self._cancel(inp, "canceled before sending")
             return
@@ -268,7 +275,6 @@ class NotificationWorkflow:
 
         Unchanged, this is the single timer of workflows from before the updates existed.
         """
-        self._waiting_for_send_at = True
         while self._send_at is not None and self._send_at > workflow.now():
             self._schedule_changed = False
             try:
@@ -278,7 +284,7 @@ class NotificationWorkflow:
                 pass
             if self._cancel_requested or not self._schedule_changed:
                 break
-        self._waiting_for_send_at = False
+        self._dispatched = True
         await self._after_updates()
 
     async def _after_updates(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -12,6 +14,7 @@ from temporalio.exceptions import ApplicationError
 from core.models import DataEdit, NotificationState, Reschedule
 from store import inbox
 from tests.workflows.conftest import Handle, Harness
+from worker import herald_worker
 from workflows.notification import TOO_LATE
 
 
@@ -101,3 +104,18 @@ async def test_a_canceled_notification_cannot_be_changed(harness: Harness) -> No
     cause = await refused(handle, "send_now")
     assert cause.type == TOO_LATE and "canceled" in cause.message
     assert (await handle.result()).status == "canceled"
+
+
+async def test_an_update_that_arrives_with_the_start_is_accepted(harness: Harness) -> None:
+    # No worker on this queue yet: the start and the update reach the workflow in its very first task.
+    harness.settings = harness.settings.model_copy(update={"task_queue": f"first-{uuid.uuid4().hex[:8]}"})
+    now = await harness.env.get_current_time()
+    nid, handle = await harness.start(channels=["in_app"], send_at=now + timedelta(days=1))
+    update = asyncio.ensure_future(handle.execute_update(
+        "reschedule", Reschedule(send_at=now + timedelta(days=2)), result_type=NotificationState))
+    await asyncio.sleep(0.5)
+    async with herald_worker(harness.client, harness.pool, harness.settings):
+        state = await update
+        assert (state.status, state.send_at) == ("scheduled", now + timedelta(days=2))
+        assert (await harness.row(nid))["send_at"] == now + timedelta(days=2)
+        await handle.terminate("done")
