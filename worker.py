@@ -26,6 +26,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from activities.audience import AudienceActivities
 from activities.broadcast import BroadcastActivities
 from activities.deliver import DeliveryActivities
+from activities.digest import DigestActivities
 from activities.reconcile import ReconcileActivities, ReconcileInput
 from activities.record import RecordActivities
 from activities.render import RenderActivities
@@ -36,6 +37,7 @@ from core.temporal import connect, ensure_search_attributes, metrics_runtime
 from providers.registry import build_providers
 from store.db import create_pool, database_url
 from workflows.broadcast import BroadcastWorkflow
+from workflows.digest import DigestWorkflow
 from workflows.notification import NotificationWorkflow
 from workflows.reconcile import ReconcileWorkflow
 
@@ -58,13 +60,15 @@ async def herald_worker(client: Client, pool: asyncpg.Pool, settings: Settings, 
     drain = timedelta(seconds=settings.graceful_shutdown_s)
     fan_out = BroadcastActivities(pool, client)
     reconcile = ReconcileActivities(pool, client, settings)
+    digest = DigestActivities(pool, client, settings)
     main = Worker(client, task_queue=settings.task_queue,
-                  workflows=[NotificationWorkflow, BroadcastWorkflow, ReconcileWorkflow],
+                  workflows=[NotificationWorkflow, BroadcastWorkflow, DigestWorkflow, ReconcileWorkflow],
                   # deliver too: channels without a rate limit deliver in a local activity on this worker.
                   activities=[audience.check_audience, render.render, deliver.deliver, record.record_status,
                               record.dead_letter, record.resolve_dead_letter, record.find_receipts,
+                              record.is_read,
                               fan_out.prepare_page, fan_out.start_page, fan_out.record_status,
-                              fan_out.cancel_recipients, reconcile.start_unstarted],
+                              fan_out.cancel_recipients, digest.close_digest, reconcile.start_unstarted],
                   graceful_shutdown_timeout=drain,
                   workflow_runner=SandboxedWorkflowRunner() if settings.workflow_sandbox
                   else UnsandboxedWorkflowRunner())

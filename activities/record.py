@@ -36,6 +36,11 @@ class RecordActivities:
         await notifications.resolve_dead_letters(self._pool, resolution)
         metrics.dead_letters(await notifications.open_dead_letter_count(self._pool))
 
+    @activity.defn(name="is_read")
+    async def is_read(self, notification_id: str) -> bool:
+        """Whether the user has read the in-app message: the truth an escalation is decided on."""
+        return await notifications.is_read(self._pool, notification_id)
+
     @activity.defn(name="find_receipts")
     async def find_receipts(self, notification_id: str) -> dict[str, DeliverResult]:
         """The sends that went through, by channel: the truth a cancel is checked against."""

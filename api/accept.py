@@ -57,7 +57,7 @@ async def accept(pool: asyncpg.Pool, temporal: Client, settings: Settings, body:
         os.kill(os.getpid(), signal.SIGKILL)  # the reliability suite's crash: stored, never started
     stored["deliveries"] = [{"channel": c, "status": stored["status"], "provider": None, "attempts": 0,
                              "provider_message_id": None, "last_error": None} for c in stored["channels"]]
-    await dispatch.start(temporal, settings, stored)
+    await _dispatch(temporal, settings, stored)
     for channel in stored["channels"]:
         metrics.accepted.labels(channel, stored["priority"]).inc()
     metrics.accept_latency.observe(time.perf_counter() - started)
@@ -75,10 +75,17 @@ async def _repeat(pool: asyncpg.Pool, existing: dict[str, Any], fingerprint: str
                        {"notification_id": existing["id"]})
     if existing["status"] in (Status.ACCEPTED, Status.SCHEDULED):
         # The first request may have died between storing and starting: starting again is harmless.
-        await dispatch.start(temporal, settings, existing)
+        await _dispatch(temporal, settings, existing)
     full = await notifications.get_full(pool, existing["id"])
     assert full is not None
     return 200, public(full)
+
+
+async def _dispatch(temporal: Client, settings: Settings, row: dict[str, Any]) -> None:
+    if row.get("digest"):
+        await dispatch.start_digest(temporal, settings, row)
+    else:
+        await dispatch.start(temporal, settings, row)
 
 
 async def _validated_row(pool: asyncpg.Pool, settings: Settings, body: NotificationCreate, key: str,
@@ -86,6 +93,10 @@ async def _validated_row(pool: asyncpg.Pool, settings: Settings, body: Notificat
     """Everything that can be known wrong now is refused now, with the field named."""
     available = chain_names(settings)
     unavailable = [c.value for c in body.channels if c.value not in available]
+    escalate_to = [c.value for c in body.escalate.to] if body.escalate else []
+    if [c for c in escalate_to if c not in available]:
+        raise invalid("escalate.to", f"no provider is configured for channel(s) "
+                      f"{', '.join(c for c in escalate_to if c not in available)}", code="channel_unavailable")
     if unavailable:
         raise invalid("channels", f"no provider is configured for channel(s) {', '.join(unavailable)}; "
                       f"available: {', '.join(sorted(available))}", code="channel_unavailable")
@@ -98,7 +109,7 @@ async def _validated_row(pool: asyncpg.Pool, settings: Settings, body: Notificat
         raise invalid("user_id", f"user '{body.user_id}' does not exist", code="unknown_user")
     to = {c.value: a for c, a in (body.to or {}).items()}
     channels = [c.value for c in body.channels]
-    addresses, missing = resolve_addresses(channels, to, user)
+    addresses, missing = resolve_addresses(channels + escalate_to, to, user)
     if missing:
         raise invalid("to", f"no address for channel(s) {', '.join(missing)}: give one in 'to' or on the user",
                       code="missing_address")
@@ -107,7 +118,8 @@ async def _validated_row(pool: asyncpg.Pool, settings: Settings, body: Notificat
             parse_address(addresses[Channel.SIM.value])
         except SimAddressError as exc:
             raise invalid("to.sim", str(exc)) from exc
-    render_or_422(template, body.data, user)
+    # A digest renders with `events` (every absorbed notification's data) and `count`: check it as a digest of one.
+    render_or_422(template, {**body.data, "events": [body.data], "count": 1} if body.digest else body.data, user)
     scheduled = body.send_at is not None and body.send_at > datetime.now(UTC)
     return notifications.NewNotification(
         id=notification_id, idempotency_key=key, request_hash=fingerprint,
@@ -115,6 +127,9 @@ async def _validated_row(pool: asyncpg.Pool, settings: Settings, body: Notificat
         status=Status.SCHEDULED if scheduled else Status.ACCEPTED, user_id=body.user_id, recipient=to,
         channels=channels, priority=body.priority.value, category=body.category, template=body.template,
         template_version=template["version"], data=body.data, send_at=body.send_at,
+        digest=body.digest.model_dump() if body.digest else None,
+        escalate=body.escalate.model_dump(mode="json") if body.escalate else None,
+        throttle=body.throttle.model_dump() if body.throttle else None,
     )
 
 

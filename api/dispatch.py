@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import logging
+from datetime import timedelta
 from typing import Any
 
-from temporalio.client import Client, WorkflowHandle
+import asyncpg
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ApiError
-from core.models import NotificationState
+from core.durations import window_seconds
+from core.models import DigestEvent, DigestInput, NotificationState, digest_workflow_id
 from core.settings import Settings
 from core.starting import queued_channels, retry_config, start_notification, workflow_input
+from store import notifications
+from workflows.digest import DigestWorkflow
 from workflows.notification import NotificationWorkflow
 
-__all__ = ["is_outage", "queued_channels", "retry_config", "signal", "start", "workflow_input"]
+__all__ = ["is_outage", "queued_channels", "retry_config", "signal", "signal_read", "start", "start_digest",
+           "update", "workflow_input"]
+
+log = logging.getLogger("herald.api")
 
 
 async def start(client: Client, settings: Settings,
@@ -31,6 +41,45 @@ async def start(client: Client, settings: Settings,
                        {"notification_id": row["id"], "reason": str(exc)}, headers={"Retry-After": "5"}) from exc
 
 
+async def start_digest(client: Client, settings: Settings, row: dict[str, Any]) -> None:
+    """Adds a digest notification to its (user, key) digest: signal-with-start on `digest-<user>-<key>`.
+
+    The running digest takes the event into its window; with none running, the event starts the next one.
+    A repeated accept signals again: the digest counts each notification once.
+    """
+    spec = row["digest"]
+    event = DigestEvent(notification_id=row["id"], data=row["data"], template=row["template"],
+                        template_version=row["template_version"], channels=list(row["channels"]),
+                        priority=row["priority"], category=row["category"],
+                        window_s=float(window_seconds(spec["window"])), to=row["recipient"])
+    try:
+        await client.start_workflow(
+            DigestWorkflow.run, DigestInput(user_id=row["user_id"], key=spec["key"]),
+            id=digest_workflow_id(row["user_id"], spec["key"]), task_queue=settings.task_queue,
+            start_signal="add", start_signal_args=[event], task_timeout=timedelta(seconds=10))
+    except (RPCError, RuntimeError) as exc:
+        if not is_outage(exc):
+            raise
+        raise ApiError(503, "temporal_unavailable",
+                       "the notification is stored but could not join its digest; "
+                       "repeat the request with the same Idempotency-Key",
+                       {"notification_id": row["id"], "reason": str(exc)}, headers={"Retry-After": "5"}) from exc
+
+
+async def signal_read(pool: asyncpg.Pool, temporal: Client, notification_ids: list[str]) -> None:
+    """Tells the workflows of escalating notifications that their in-app message was read, so they stop waiting.
+
+    Best effort: the read is already stored, and a workflow checks the store before it escalates.
+    """
+    if not notification_ids:
+        return
+    for row in await notifications.escalating(pool, notification_ids):
+        try:
+            await signal(temporal, row["workflow_id"], "read")
+        except ApiError:
+            log.warning("could not signal read", extra={"notification_id": row["id"]})
+
+
 async def signal(client: Client, workflow_id: str, name: str) -> bool:
     """Sends a signal; False when the workflow no longer runs (closed after its retention, or never started)."""
     try:
@@ -43,6 +92,30 @@ async def signal(client: Client, workflow_id: str, name: str) -> bool:
         raise ApiError(503, "temporal_unavailable", f"could not signal the workflow: {exc}",
                        headers={"Retry-After": "5"}) from exc
     return True
+
+
+async def update(client: Client, workflow_id: str, name: str, *args: Any) -> NotificationState:
+    """Runs one of the workflow's in-flight-change updates and returns the new state.
+
+    A refusal by the update's validator (too late) and a workflow that has closed both answer 409.
+    """
+    handle = client.get_workflow_handle(workflow_id)
+    try:
+        state: NotificationState = await handle.execute_update(name, *args, result_type=NotificationState)
+    except WorkflowUpdateFailedError as exc:
+        cause = exc.cause
+        message = cause.message if isinstance(cause, ApplicationError) else str(cause)
+        details = cause.details[0] if isinstance(cause, ApplicationError) and cause.details else None
+        code = "too_late" if isinstance(cause, ApplicationError) and cause.type == "TooLate" else "update_refused"
+        raise ApiError(409, code, message, details) from exc
+    except (RPCError, RuntimeError) as exc:
+        if isinstance(exc, RPCError) and exc.status == RPCStatusCode.NOT_FOUND:
+            raise ApiError(409, "workflow_closed", "too late: the notification's workflow has closed") from exc
+        if not is_outage(exc):
+            raise
+        raise ApiError(503, "temporal_unavailable", f"could not update the workflow: {exc}",
+                       headers={"Retry-After": "5"}) from exc
+    return state
 
 
 def is_outage(exc: BaseException) -> bool:

@@ -10,6 +10,7 @@ from zoneinfo import available_timezones
 
 from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from core.durations import window_seconds
 from core.models import Channel, Priority
 
 T = TypeVar("T")
@@ -210,6 +211,57 @@ class TopicChangePublic(BaseModel):
 
 # -- notifications --
 
+MAX_DIGEST_WINDOW_S = 7 * 86400
+
+
+class DigestSpec(Strict):
+    key: str = Field(min_length=1, max_length=100,
+                     description="notifications of one user with the same key are delivered together")
+    window: str = Field(pattern=r"^[1-9][0-9]{0,6}[smhd]$", examples=["15m"],
+                        description="how long a digest collects after its first notification: 1s to 7d")
+
+    @field_validator("window")
+    @classmethod
+    def at_most_a_week(cls, value: str) -> str:
+        if window_seconds(value) > MAX_DIGEST_WINDOW_S:
+            raise ValueError("is longer than 7 days")
+        return value
+
+
+class ThrottleSpec(Strict):
+    limit: int = Field(ge=1, le=10_000, description="at most this many sends per user and category in `period`")
+    period: str = Field(pattern=r"^[1-9][0-9]{0,6}[smhd]$", examples=["1d"], description="a sliding period: 1s to 31d")
+    mode: Literal["skip", "delay"] = Field(
+        default="skip", description="the excess ends as `skipped` with the reason, or waits for a free slot")
+
+    @field_validator("period")
+    @classmethod
+    def at_most_a_month(cls, value: str) -> str:
+        if window_seconds(value) > 31 * 86400:
+            raise ValueError("is longer than 31 days")
+        return value
+
+
+class EscalateSpec(Strict):
+    after: str = Field(pattern=r"^[1-9][0-9]{0,6}[smhd]$", examples=["2h"],
+                       description="how long after delivery the in-app message may stay unread: 1s to 7d")
+    to: list[Channel] = Field(min_length=1, max_length=5, description="the channels to deliver on then")
+
+    @field_validator("after")
+    @classmethod
+    def at_most_a_week(cls, value: str) -> str:
+        if window_seconds(value) > MAX_DIGEST_WINDOW_S:
+            raise ValueError("is longer than 7 days")
+        return value
+
+    @field_validator("to")
+    @classmethod
+    def distinct(cls, value: list[Channel]) -> list[Channel]:
+        if len(set(value)) != len(value):
+            raise ValueError("lists a channel more than once")
+        return value
+
+
 class NotificationCreate(Strict):
     user_id: str | None = Field(default=None, max_length=128)
     to: dict[Channel, str] | None = None
@@ -221,6 +273,9 @@ class NotificationCreate(Strict):
     category: str | None = Field(default=None, max_length=64)
     send_at: datetime | None = None
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=255)
+    digest: DigestSpec | None = None
+    escalate: EscalateSpec | None = None
+    throttle: ThrottleSpec | None = None
 
     @field_validator("channels")
     @classmethod
@@ -242,7 +297,39 @@ class NotificationCreate(Strict):
     def has_recipient(self) -> NotificationCreate:
         if self.user_id is None and not self.to:
             raise ValueError("give a recipient: user_id, or to: {\"<channel>\": \"<address>\"}")
+        if self.digest is not None and self.user_id is None:
+            raise ValueError("a digest collects one user's notifications: give user_id")
+        if self.digest is not None and self.send_at is not None:
+            raise ValueError("a digest is sent when its window ends: give digest or send_at, not both")
+        if self.escalate is not None:
+            if Channel.IN_APP not in self.channels:
+                raise ValueError("escalate follows an in_app message's read state: channels must include in_app")
+            if set(self.escalate.to) & set(self.channels):
+                raise ValueError("escalate.to names a channel the notification is already sent on")
+            if self.digest is not None:
+                raise ValueError("a digest cannot escalate: give digest or escalate, not both")
+        if self.throttle is not None and (self.user_id is None or self.category is None):
+            raise ValueError("a throttle counts per user and category: give user_id and category")
+        if self.throttle is not None and self.digest is not None:
+            raise ValueError("give digest or throttle, not both")
         return self
+
+
+class Reschedule(Strict):
+    send_at: datetime = Field(description="the new time to send at, with a time zone; a past time sends now")
+
+    @field_validator("send_at")
+    @classmethod
+    def aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("must carry a time zone, for example 2026-11-22T10:00:00Z")
+        if value > datetime.now(UTC) + MAX_SCHEDULE_AHEAD:
+            raise ValueError(f"is more than {MAX_SCHEDULE_AHEAD.days} days ahead")
+        return value
+
+
+class NotificationEdit(Strict):
+    data: TemplateData = Field(description="replaces the notification's data; allowed until it is rendered")
 
 
 class BulkCreate(Strict):
@@ -295,6 +382,10 @@ class NotificationPublic(BaseModel):
     updated_at: datetime
     delivered_at: datetime | None
     deliveries: list[DeliveryPublic]
+    digest: DigestSpec | None = None
+    digest_id: str | None = Field(default=None, description="when digested: the notification that delivered it")
+    escalate: EscalateSpec | None = None
+    throttle: ThrottleSpec | None = None
 
 
 class NotificationDetail(NotificationPublic):

@@ -37,6 +37,7 @@ class Status(StrEnum):
     CANCELED = "canceled"
     DISCARDED = "discarded"
     SKIPPED = "skipped"
+    DIGESTED = "digested"  # absorbed into a digest: delivered as part of the notification its digest_id names
 
 
 def delivery_task_queue(base: str, channel: str) -> str:
@@ -45,7 +46,8 @@ def delivery_task_queue(base: str, channel: str) -> str:
 
 
 # A final status never changes again; dead_lettered is not final: a retry can still deliver it.
-FINAL_STATUSES = frozenset({Status.DELIVERED, Status.CANCELED, Status.DISCARDED, Status.SKIPPED})
+FINAL_STATUSES = frozenset({Status.DELIVERED, Status.CANCELED, Status.DISCARDED, Status.SKIPPED,
+                            Status.DIGESTED})
 
 
 @dataclass
@@ -58,6 +60,23 @@ class RetryConfig:
     max_s: float = 60.0
     dlq_retention_s: float = 14 * 24 * 3600.0
     delivery_timeout_s: float = 30.0
+
+
+@dataclass
+class Throttle:
+    """At most `limit` sends per user and category in `period_s`; the excess is skipped, or held ("delay")."""
+
+    limit: int
+    period_s: float
+    mode: str = "skip"  # "skip" | "delay"
+
+
+@dataclass
+class Escalation:
+    """Deliver on `to` as well when the in-app message is still unread `after_s` seconds after delivery."""
+
+    after_s: float
+    to: list[str]
 
 
 @dataclass
@@ -79,6 +98,8 @@ class NotificationInput:
     # others are delivered by a local activity inside the workflow task. None (inputs from before this
     # field existed): every channel is queued.
     queued_channels: list[str] | None = None
+    escalate: Escalation | None = None
+    throttle: Throttle | None = None
 
 
 @dataclass
@@ -120,6 +141,7 @@ class AudienceInput:
     priority: str
     now: datetime
     to: dict[str, str] = field(default_factory=dict)
+    throttle: Throttle | None = None
 
 
 @dataclass
@@ -128,6 +150,7 @@ class AudienceDecision:
     skipped_channels: dict[str, str] = field(default_factory=dict)  # channel -> why not
     skip_reason: str | None = None  # set when nothing at all may be sent
     quiet_until: datetime | None = None  # set when the user's quiet hours hold the send until then
+    hold_reason: str | None = None  # why quiet_until holds it, when not quiet hours (a throttle in delay mode)
 
 
 @dataclass
@@ -190,6 +213,22 @@ class StatusChange:
     delivered_at: datetime | None = None
     send_at: datetime | None = None
     deliveries: list[DeliveryState] = field(default_factory=list)
+    # Set when the notification's data was edited in flight (the `edit_data` update): the new data to store.
+    data: dict[str, Any] | None = None
+
+
+@dataclass
+class Reschedule:
+    """The `reschedule` update's argument: the new time to send at (a past time sends now)."""
+
+    send_at: datetime
+
+
+@dataclass
+class DataEdit:
+    """The `edit_data` update's argument: the data the template will be rendered with, replacing the old."""
+
+    data: dict[str, Any]
 
 
 @dataclass
@@ -264,3 +303,46 @@ class BroadcastStatus:
     broadcast_id: str
     status: str
     recipients: int
+
+
+def digest_workflow_id(user_id: str, key: str) -> str:
+    """One digest workflow per (user, key) at a time; signal-with-start finds it or starts the next window's."""
+    return f"digest-{user_id}-{key}"
+
+
+@dataclass
+class DigestEvent:
+    """One notification to absorb into a digest: its data, and what the digest sends if it is the first."""
+
+    notification_id: str
+    data: dict[str, Any]
+    template: str
+    template_version: int
+    channels: list[str]
+    priority: str
+    category: str | None
+    window_s: float
+    to: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class DigestInput:
+    user_id: str
+    key: str
+    # Events that arrived while the previous run delivered, carried across continue_as_new.
+    pending: list[DigestEvent] = field(default_factory=list)
+
+
+@dataclass
+class DigestBatch:
+    """One window's events, in arrival order, for the activity that closes the window."""
+
+    user_id: str
+    key: str
+    events: list[DigestEvent]
+
+
+@dataclass
+class DigestResult:
+    digest_id: str | None  # the notification that delivers the digest; None when nothing was left to absorb
+    absorbed: list[str] = field(default_factory=list)

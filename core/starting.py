@@ -10,7 +10,8 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from core.models import NotificationInput, NotificationState, RetryConfig
+from core.durations import window_seconds
+from core.models import Escalation, NotificationInput, NotificationState, RetryConfig, Throttle
 from core.settings import Settings
 from core.temporal import notification_search_attributes, task_priority
 from providers.registry import chain_names
@@ -33,14 +34,21 @@ def queued_channels(settings: Settings, channels: list[str]) -> list[str]:
 
 
 def workflow_input(row: dict[str, Any], settings: Settings) -> NotificationInput:
+    escalate = row.get("escalate")
+    escalation = Escalation(after_s=float(window_seconds(escalate["after"])), to=list(escalate["to"])) \
+        if escalate else None
+    channels = list(row["channels"]) + (escalation.to if escalation else [])
     return NotificationInput(
         notification_id=row["id"], channels=list(row["channels"]), template=row["template"],
         template_version=row["template_version"], data=row["data"], user_id=row["user_id"],
         to=row["recipient"], priority=row["priority"], category=row["category"], send_at=row["send_at"],
         retry=retry_config(settings),
         provider_chains={channel: len(names) for channel, names in chain_names(settings).items()
-                         if channel in row["channels"]},
-        queued_channels=queued_channels(settings, list(row["channels"])),
+                         if channel in channels},
+        queued_channels=queued_channels(settings, channels),
+        escalate=escalation,
+        throttle=Throttle(limit=row["throttle"]["limit"], period_s=float(window_seconds(row["throttle"]["period"])),
+                          mode=row["throttle"]["mode"]) if row.get("throttle") else None,
     )
 
 

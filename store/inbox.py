@@ -51,10 +51,13 @@ async def mark_read(conn: Executor, user_id: str, notification_id: str) -> bool:
     return found is not None
 
 
-async def mark_all_read(conn: Executor, user_id: str) -> None:
-    await conn.execute(
-        "UPDATE inbox_item SET read_at = now() WHERE user_id = $1 AND read_at IS NULL", user_id
+async def mark_all_read(conn: Executor, user_id: str) -> list[str]:
+    """Marks every unread item read; returns their notification ids."""
+    rows = await conn.fetch(
+        "UPDATE inbox_item SET read_at = now() WHERE user_id = $1 AND read_at IS NULL RETURNING notification_id",
+        user_id,
     )
+    return [r["notification_id"] for r in rows]
 
 
 async def get_item(conn: Executor, user_id: str, notification_id: str) -> dict[str, Any] | None:

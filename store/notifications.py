@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 _COLUMNS = """id, idempotency_key, request_hash, workflow_id, status, user_id, recipient, channels, priority,
               category, template, template_version, data, send_at, last_error, created_at, updated_at,
-              delivered_at,
+              delivered_at, digest, digest_id, escalate, throttle,
               (SELECT COALESCE(sum(d.attempts), 0)::int FROM delivery d WHERE d.notification_id = notification.id)
                   AS attempts"""
 
@@ -34,6 +34,9 @@ class NewNotification:
     template_version: int
     data: dict[str, Any]
     send_at: datetime | None
+    digest: dict[str, Any] | None = None
+    escalate: dict[str, Any] | None = None
+    throttle: dict[str, Any] | None = None
 
 
 async def insert(conn: Connection, n: NewNotification) -> tuple[dict[str, Any], bool]:
@@ -45,12 +48,14 @@ async def insert(conn: Connection, n: NewNotification) -> tuple[dict[str, Any], 
     async with conn.transaction():
         row = await conn.fetchrow(
             f"""INSERT INTO notification (id, idempotency_key, request_hash, workflow_id, status, user_id,
-                    recipient, channels, priority, category, template, template_version, data, send_at)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                    recipient, channels, priority, category, template, template_version, data, send_at, digest,
+                    escalate, throttle)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
                 ON CONFLICT (idempotency_key) DO NOTHING
                 RETURNING {_COLUMNS}""",
             n.id, n.idempotency_key, n.request_hash, n.workflow_id, n.status, n.user_id, n.recipient,
-            n.channels, n.priority, n.category, n.template, n.template_version, n.data, n.send_at,
+            n.channels, n.priority, n.category, n.template, n.template_version, n.data, n.send_at, n.digest,
+            n.escalate, n.throttle,
         )
         if row is not None:
             await conn.executemany(
@@ -128,18 +133,23 @@ async def apply_status_change(conn: Connection, change: StatusChange) -> None:
     async with conn.transaction():
         await conn.execute(
             """UPDATE notification SET status = $2, updated_at = now(), last_error = $3,
-                   delivered_at = COALESCE($4, delivered_at), send_at = COALESCE($5, send_at)
+                   delivered_at = COALESCE($4, delivered_at), send_at = COALESCE($5, send_at),
+                   data = COALESCE($6, data)
                WHERE id = $1""",
             change.notification_id, change.status, change.last_error, change.delivered_at, change.send_at,
+            change.data,
         )
         if change.deliveries:
             await conn.executemany(
                 # GREATEST: the attempt log may know of an attempt the workflow never heard back from.
-                """UPDATE delivery SET status = $3, provider = COALESCE($4, provider),
-                       attempts = GREATEST(attempts, $5),
-                       provider_message_id = COALESCE($6, provider_message_id), last_error = $7,
-                       updated_at = now()
-                   WHERE notification_id = $1 AND channel = $2""",
+                # An upsert: an escalation adds channels the notification was not accepted with.
+                """INSERT INTO delivery AS d (notification_id, channel, status, provider, attempts,
+                                              provider_message_id, last_error)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7)
+                   ON CONFLICT (notification_id, channel) DO UPDATE SET status = $3,
+                       provider = COALESCE($4, d.provider), attempts = GREATEST(d.attempts, $5),
+                       provider_message_id = COALESCE($6, d.provider_message_id), last_error = $7,
+                       updated_at = now()""",
                 [(change.notification_id, d.channel, d.status, d.provider, d.attempts,
                   d.provider_message_id, d.last_error) for d in change.deliveries],
             )
@@ -268,13 +278,28 @@ async def open_dead_letter_count(conn: Executor) -> int:
 async def possibly_unstarted(conn: Executor, older_than_s: float, window_s: float, limit: int) -> list[dict[str, Any]]:
     """Notifications still `accepted` or `scheduled` some time after they were stored: either their workflow has
     not written a status yet (a scheduled one waits on its timer) or it was never started (the API died between
-    the insert and the start). The reconciler asks Temporal which."""
+    the insert and the start). The reconciler asks Temporal which. Notifications waiting in a digest have no
+    workflow of their own (their digest's workflow holds them) and are left out."""
     rows = await conn.fetch(
         f"""SELECT {_COLUMNS} FROM notification
-            WHERE status IN ('accepted', 'scheduled')
+            WHERE status IN ('accepted', 'scheduled') AND digest IS NULL
               AND created_at < now() - make_interval(secs => $1)
               AND created_at > now() - make_interval(secs => $2)
             ORDER BY created_at LIMIT $3""",
         older_than_s, window_s, limit,
     )
+    return [dict(r) for r in rows]
+
+
+async def is_read(conn: Executor, notification_id: str) -> bool:
+    """True when the notification's inbox item has been read."""
+    read = await conn.fetchval("SELECT read_at IS NOT NULL FROM inbox_item WHERE notification_id = $1",
+                               notification_id)
+    return bool(read)
+
+
+async def escalating(conn: Executor, notification_ids: list[str]) -> list[dict[str, Any]]:
+    """Of `notification_ids`, the ones with an escalation, whose workflows want to hear that they were read."""
+    rows = await conn.fetch("SELECT id, workflow_id FROM notification WHERE id = ANY($1::text[]) "
+                            "AND escalate IS NOT NULL", notification_ids)
     return [dict(r) for r in rows]

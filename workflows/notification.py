@@ -5,6 +5,10 @@
                                                   └─ out of attempts / permanent ─> dead_lettered (parked)
     parked ── retry ─> processing (attempts keep counting) │ discard ─> discarded │ retention ─> closes
     cancel signal, API cancel or `temporal workflow cancel` at any point before a final status ─> canceled
+
+In-flight changes are Temporal Updates, each with a validator that refuses it once it is too late (the caller
+sees the refusal; nothing is written to the history): `reschedule` and `send_now` while the notification waits
+for its `send_at`, `edit_data` until its message has been rendered.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -29,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
     from core.ids import workflow_id_for
     from core.models import (
         AudienceInput,
+        DataEdit,
         DeadLetter,
         DeadLetterResolution,
         DeliverInput,
@@ -38,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         NotificationState,
         RenderedMessage,
         RenderInput,
+        Reschedule,
         RetryConfig,
         Status,
         StatusChange,
@@ -54,10 +60,15 @@ _STORE_TIMEOUT = timedelta(seconds=30)
 # Deliveries are chosen per channel by the input's `queued_channels` (see _deliver_with). Workflows started
 # before the patch replay their recorded regular activities unchanged.
 LOCAL_STEPS_PATCH = "local-steps-v2"
+# From this patch on, a delivered in_app notification with an escalation waits for its read, and delivers on
+# the escalation's channels when it is still unread. Only inputs with `escalate` reach it.
+ESCALATION_PATCH = "escalation-v1"
 # A failed regular activity surfaces as an ActivityError around its cause, a failed local activity as the
 # cause itself (ApplicationError, TimeoutError, CancelledError): steps catch FailureError, their common base.
 # A delivery in one of these needs nothing more: it went out, or the user's preferences kept it back.
 _SENT_OR_SKIPPED = frozenset({Status.DELIVERED, Status.SKIPPED})
+# The error type of an update refused because the notification has moved past the point where it applies.
+TOO_LATE = "TooLate"
 
 
 def _failure_of(err: BaseException) -> BaseException:
@@ -82,12 +93,29 @@ def _attempt_of(err: BaseException, fallback: int) -> int:
 
 @workflow.defn(name="NotificationWorkflow")
 class NotificationWorkflow:
-    def __init__(self) -> None:
-        self._state: NotificationState | None = None
+    @workflow.init
+    def __init__(self, inp: NotificationInput) -> None:
+        # Built from the input here, not in run: an update can arrive in the workflow's very first task,
+        # before run has started, and its validator needs to see the notification.
+        self._state: NotificationState | None = NotificationState(
+            id=inp.notification_id, workflow_id=workflow_id_for(inp.notification_id),
+            status=Status.ACCEPTED, user_id=inp.user_id, channels=list(inp.channels), priority=inp.priority,
+            category=inp.category, template=inp.template, template_version=inp.template_version,
+            send_at=inp.send_at, deliveries=[DeliveryState(channel=c) for c in inp.channels],
+        )
         self._action: str | None = None  # "retry" | "discard", set by signals while parked
         self._cancel_requested = False
         self._in_flight: list[ActivityHandle[DeliverResult]] = []
         self._local_steps = False
+        # In-flight changes (updates): the send time and data in force, and where the workflow stands.
+        self._send_at: datetime | None = inp.send_at
+        self._data: dict[str, Any] = dict(inp.data)
+        self._started = False  # run has started (and knows whether steps are local)
+        self._dispatched = False  # past the wait for send_at: too late to reschedule
+        self._schedule_changed = False
+        self._render_started = False
+        self._updates_running = 0
+        self._read = False
 
     # -- signals and query: the contract for the API, the dashboard and the temporal CLI --
 
@@ -106,8 +134,83 @@ class NotificationWorkflow:
     def cancel(self) -> None:
         self._cancel_requested = True
 
+    @workflow.signal
+    def read(self) -> None:
+        """The user read the in-app message (the inbox's read endpoints send it): no escalation is needed."""
+        self._read = True
+
     @workflow.query
     def status(self) -> NotificationState:
+        assert self._state is not None
+        return self._state
+
+    # Updates: each answers with the new state. None adds a command to the history unless it is used, so
+    # histories from before they existed replay unchanged.
+
+    @workflow.update
+    async def reschedule(self, change: Reschedule) -> NotificationState:
+        assert self._state is not None
+        self._send_at = self._state.send_at = change.send_at
+        self._schedule_changed = True
+        return await self._record_update("rescheduled", f"send_at moved to {change.send_at.isoformat()}")
+
+    @reschedule.validator
+    def _validate_reschedule(self, change: Reschedule) -> None:
+        self._refuse_unless_waiting("reschedule")
+        if change.send_at.tzinfo is None:
+            raise ApplicationError("send_at must carry a time zone", type="InvalidArgument")
+
+    @workflow.update
+    async def send_now(self) -> NotificationState:
+        assert self._state is not None
+        self._send_at = self._state.send_at = workflow.now()
+        self._schedule_changed = True
+        return await self._record_update("send_now", "sent now instead of at its scheduled time")
+
+    @send_now.validator
+    def _validate_send_now(self) -> None:
+        self._refuse_unless_waiting("send now")
+
+    @workflow.update
+    async def edit_data(self, edit: DataEdit) -> NotificationState:
+        assert self._state is not None
+        self._data = dict(edit.data)
+        return await self._record_update("edited", "data replaced before rendering", data=self._data)
+
+    @edit_data.validator
+    def _validate_edit_data(self, edit: DataEdit) -> None:
+        self._refuse_if_final("edit")
+        assert self._state is not None
+        if self._render_started:
+            raise ApplicationError(f"too late to edit: the message was already rendered (the notification is "
+                                   f"{self._state.status})", {"status": self._state.status}, type=TOO_LATE)
+
+    def _refuse_if_final(self, what: str) -> None:
+        if self._state is None:
+            raise ApplicationError(f"cannot {what} yet: the workflow has not started", type=TOO_LATE)
+        if self._cancel_requested or self._state.status in (Status.DELIVERED, Status.CANCELED, Status.DISCARDED,
+                                                            Status.SKIPPED):
+            status = Status.CANCELED.value if self._cancel_requested else self._state.status
+            raise ApplicationError(f"too late to {what}: the notification is {status}", {"status": status},
+                                   type=TOO_LATE)
+
+    def _refuse_unless_waiting(self, what: str) -> None:
+        self._refuse_if_final(what)
+        assert self._state is not None
+        if self._dispatched:
+            raise ApplicationError(f"too late to {what}: the notification is no longer waiting for its send "
+                                   f"time (it is {self._state.status})", {"status": self._state.status},
+                                   type=TOO_LATE)
+
+    async def _record_update(self, event: str, detail: str, data: dict[str, Any] | None = None) -> NotificationState:
+        """Records an accepted change; the main path waits for it before its next status change."""
+        assert self._state is not None
+        self._updates_running += 1
+        try:
+            await workflow.wait_condition(lambda: self._started)  # an update in the first task comes before run
+            await self._record(event, detail, data=data)
+        finally:
+            self._updates_running -= 1
         assert self._state is not None
         return self._state
 
@@ -116,26 +219,23 @@ class NotificationWorkflow:
     @workflow.run
     async def run(self, inp: NotificationInput) -> NotificationState:
         self._local_steps = workflow.patched(LOCAL_STEPS_PATCH)
-        self._state = NotificationState(
-            id=inp.notification_id, workflow_id=workflow_id_for(inp.notification_id),
-            status=Status.ACCEPTED, user_id=inp.user_id, channels=list(inp.channels), priority=inp.priority,
-            category=inp.category, template=inp.template, template_version=inp.template_version,
-            send_at=inp.send_at, deliveries=[DeliveryState(channel=c) for c in inp.channels],
-        )
+        self._started = True
         try:
             await self._live(inp)
         except asyncio.CancelledError:
             # `temporal workflow cancel`: record why, then end the execution as canceled in Temporal too.
             await self._finish(Status.CANCELED, "canceled", "the workflow was canceled")
             raise
+        assert self._state is not None
         return self._state
 
     async def _live(self, inp: NotificationInput) -> None:
         assert self._state is not None
-        if inp.send_at is not None and inp.send_at > workflow.now():
+        if self._send_at is not None and self._send_at > workflow.now():
             self._state.status = Status.SCHEDULED
             workflow.upsert_search_attributes([STATUS_KEY.value_set(Status.SCHEDULED.value)])
-            await self._wait_unless_canceled(inp.send_at - workflow.now())
+            await self._wait_for_send_at()
+        self._dispatched = True
         if self._cancel_requested:
             await self._cancel(inp, "canceled before sending")
             return
@@ -149,6 +249,7 @@ class NotificationWorkflow:
                 if not await self._park(inp, error):
                     return
                 continue
+            await self._after_updates()
             await self._transition(Status.PROCESSING, "processing", "delivery started")
             outcome = asyncio.ensure_future(self._attempt_round(inp, rendered))
             await workflow.wait_condition(lambda o=outcome: o.done() or self._cancel_requested)  # type: ignore[misc]
@@ -160,6 +261,7 @@ class NotificationWorkflow:
             rendered, failure = await outcome
             if all(d.status in _SENT_OR_SKIPPED for d in self._state.deliveries):
                 await self._delivered()
+                await self._escalate(inp)
                 return
             if self._cancel_requested:
                 await self._cancel(inp, "canceled during delivery")
@@ -167,6 +269,76 @@ class NotificationWorkflow:
             assert failure is not None
             if not await self._park(inp, failure):
                 return
+
+    async def _wait_for_send_at(self) -> None:
+        """The durable timer until `send_at`, started again whenever `reschedule` or `send_now` moves it.
+
+        Unchanged, this is the single timer of workflows from before the updates existed.
+        """
+        while self._send_at is not None and self._send_at > workflow.now():
+            self._schedule_changed = False
+            try:
+                await workflow.wait_condition(lambda: self._cancel_requested or self._schedule_changed,
+                                              timeout=self._send_at - workflow.now())
+            except TimeoutError:
+                pass
+            if self._cancel_requested or not self._schedule_changed:
+                break
+        self._dispatched = True
+        await self._after_updates()
+
+    async def _after_updates(self) -> None:
+        """Lets accepted updates finish recording, so the read model's timeline keeps the workflow's order."""
+        if self._updates_running:
+            await workflow.wait_condition(lambda: self._updates_running == 0)
+
+    async def _escalate(self, inp: NotificationInput) -> None:
+        """After an in_app delivery: wait for its read; if it is still unread, deliver on the escalation's channels.
+
+        The notification stays `delivered` (it was); the escalation shows in its timeline and deliveries.
+        """
+        assert self._state is not None
+        esc = inp.escalate
+        in_app = [d for d in self._state.deliveries if d.channel == "in_app" and d.status == Status.DELIVERED]
+        if esc is None or not in_app or not workflow.patched(ESCALATION_PATCH):
+            return
+        try:
+            await workflow.wait_condition(lambda: self._read or self._cancel_requested,
+                                          timeout=timedelta(seconds=esc.after_s))
+        except TimeoutError:
+            pass
+        except asyncio.CancelledError:
+            await self._record("escalation_canceled", "the workflow was canceled while waiting for the read")
+            return
+        if self._cancel_requested:
+            await self._record("escalation_canceled", "canceled while waiting for the read")
+            return
+        # A read without the signal (an outage, the dashboard's inbox) is in the store: it decides.
+        if self._read or await self._step(RecordActivities.is_read, inp.notification_id):
+            await self._record("read", "read in time: no escalation")
+            return
+        channels = [c for c in esc.to if c not in self._state.channels]
+        added = [DeliveryState(channel=c) for c in channels]
+        self._state.deliveries.extend(added)
+        await self._record("escalating", f"unread after {int(esc.after_s)} s: delivering on {', '.join(channels)}")
+        try:
+            rendered: RenderedMessage = await self._step(
+                RenderActivities.render,
+                RenderInput(notification_id=inp.notification_id, template=inp.template,
+                            template_version=inp.template_version, data=self._data, channels=channels,
+                            user_id=inp.user_id, to=inp.to),
+                non_retryable=[TEMPLATE_ERROR, NOT_FOUND])
+        except FailureError as err:
+            for d in added:
+                d.status, d.last_error = Status.DEAD_LETTERED, _error_message(err)
+            await self._record("escalation_failed", _error_message(err))
+            return
+        errors = [e for e in await asyncio.gather(*(self._deliver(inp, rendered, d) for d in added)) if e]
+        self._sum_attempts()
+        if errors:
+            await self._record("escalation_failed", errors[0])
+        else:
+            await self._record("escalated", f"delivered on {', '.join(channels)}")
 
     async def _gate(self, inp: NotificationInput) -> tuple[str, str | None]:
         """The user's preferences and quiet hours, read when the notification is due.
@@ -182,7 +354,8 @@ class NotificationWorkflow:
                 decision = await self._step(
                     AudienceActivities.check_audience,
                     AudienceInput(notification_id=inp.notification_id, user_id=inp.user_id, channels=inp.channels,
-                                  category=inp.category, priority=inp.priority, now=workflow.now(), to=inp.to),
+                                  category=inp.category, priority=inp.priority, now=workflow.now(), to=inp.to,
+                                  throttle=inp.throttle),
                     non_retryable=[NOT_FOUND],
                 )
             except FailureError as err:
@@ -203,8 +376,11 @@ class NotificationWorkflow:
                 return "done", None
             if decision.quiet_until is not None and decision.quiet_until > workflow.now():
                 self._state.send_at = decision.quiet_until
-                await self._transition(Status.SCHEDULED, "quiet_hours",
-                                       f"held by the user's quiet hours until {decision.quiet_until.isoformat()}")
+                if decision.hold_reason is not None:
+                    await self._transition(Status.SCHEDULED, "throttled", decision.hold_reason)
+                else:
+                    await self._transition(Status.SCHEDULED, "quiet_hours", "held by the user's quiet hours until "
+                                           f"{decision.quiet_until.isoformat()}")
                 if await self._wait_unless_canceled(decision.quiet_until - workflow.now()):
                     await self._finish(Status.CANCELED, "canceled", "canceled during quiet hours")
                     return "done", None
@@ -218,15 +394,17 @@ class NotificationWorkflow:
         """Renders (once) and delivers every channel not yet delivered; returns (rendered, first error)."""
         assert self._state is not None
         if rendered is None:
+            self._render_started = True
             try:
                 rendered = await self._step(
                     RenderActivities.render,
                     RenderInput(notification_id=inp.notification_id, template=inp.template,
-                                template_version=inp.template_version, data=inp.data, channels=inp.channels,
+                                template_version=inp.template_version, data=self._data, channels=inp.channels,
                                 user_id=inp.user_id, to=inp.to),
                     non_retryable=[TEMPLATE_ERROR, NOT_FOUND],
                 )
             except FailureError as err:
+                self._render_started = False  # nothing was rendered: the data may still be corrected
                 message = _error_message(err)
                 for d in self._state.deliveries:
                     if d.status not in _SENT_OR_SKIPPED:
@@ -446,11 +624,12 @@ class NotificationWorkflow:
                 d.status = status
         await self._transition(status, event, detail)
 
-    async def _record(self, event: str, detail: str) -> None:
+    async def _record(self, event: str, detail: str, data: dict[str, Any] | None = None) -> None:
         assert self._state is not None
         s = self._state
         change = StatusChange(notification_id=s.id, status=s.status, event=event, at=workflow.now(),
                               detail=detail, last_error=s.last_error, send_at=s.send_at,
-                              delivered_at=s.delivered_at, deliveries=[replace(d) for d in s.deliveries])
+                              delivered_at=s.delivered_at, deliveries=[replace(d) for d in s.deliveries],
+                              data=data)
         # Shielded: a workflow cancellation must not stop the record of that very cancellation.
         await asyncio.shield(asyncio.ensure_future(self._step(RecordActivities.record_status, change)))

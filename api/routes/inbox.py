@@ -11,7 +11,8 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
-from api.deps import PageDep, PoolDep, Principal, PrincipalDep
+from api import dispatch
+from api.deps import PageDep, PoolDep, Principal, PrincipalDep, TemporalDep
 from api.errors import ApiError, not_found
 from api.schemas import InboxPage
 from store import inbox, users
@@ -101,15 +102,17 @@ async def _event(pool: Any, user_id: str, item: dict[str, Any]) -> str:
 
 
 @router.post("/read-all", status_code=204)
-async def mark_all_read(user_id: str, pool: PoolDep, principal: PrincipalDep) -> Response:
+async def mark_all_read(user_id: str, pool: PoolDep, temporal: TemporalDep, principal: PrincipalDep) -> Response:
     await _authorize(pool, principal, user_id, write=True)
-    await inbox.mark_all_read(pool, user_id)
+    await dispatch.signal_read(pool, temporal, await inbox.mark_all_read(pool, user_id))
     return Response(status_code=204)
 
 
 @router.post("/{notification_id}/read", status_code=204)
-async def mark_read(user_id: str, notification_id: str, pool: PoolDep, principal: PrincipalDep) -> Response:
+async def mark_read(user_id: str, notification_id: str, pool: PoolDep, temporal: TemporalDep,
+                    principal: PrincipalDep) -> Response:
     await _authorize(pool, principal, user_id, write=True)
     if not await inbox.mark_read(pool, user_id, notification_id):
         raise not_found("inbox item", notification_id)
+    await dispatch.signal_read(pool, temporal, [notification_id])
     return Response(status_code=204)

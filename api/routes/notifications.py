@@ -1,4 +1,5 @@
-"""Notifications: accept (idempotently) and start a workflow; read the read model; cancel and retry by signal."""
+"""Notifications: accept (idempotently) and start a workflow; read the read model; cancel and retry by signal;
+reschedule, send now and edit by update."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from api import dispatch
+from api import changes, dispatch
 from api.accept import accept, public
 from api.deps import AdminDep, PageDep, PoolDep, SendDep, SettingsDep, StatusDep, TemporalDep
 from api.errors import ApiError, not_found
@@ -21,8 +22,10 @@ from api.schemas import (
     BulkResult,
     NotificationCreate,
     NotificationDetail,
+    NotificationEdit,
     NotificationPublic,
     Page,
+    Reschedule,
 )
 from core.models import FINAL_STATUSES, Channel, Priority, Status
 from store import notifications
@@ -131,6 +134,30 @@ async def retry_notification(notification_id: str, pool: PoolDep, temporal: Temp
         raise ApiError(409, "workflow_closed", "the dead-letter retention of this notification has ended; "
                        "send it again as a new notification", {"status": row["status"]})
     return row
+
+
+# In-flight changes: Temporal Updates on the notification's workflow. Each answers 200 with the notification as
+# it is now, or 409 once it is too late (the workflow's validator decides, so the API cannot disagree with it).
+
+@router.post("/{notification_id}/reschedule", response_model=NotificationPublic)
+async def reschedule_notification(notification_id: str, body: Reschedule, pool: PoolDep, temporal: TemporalDep,
+                                  _: SendDep) -> dict[str, Any]:
+    """Moves a scheduled notification's send time (a past time sends it now); 409 once it is no longer waiting."""
+    return await changes.reschedule(pool, temporal, notification_id, body.send_at)
+
+
+@router.post("/{notification_id}/send-now", response_model=NotificationPublic)
+async def send_notification_now(notification_id: str, pool: PoolDep, temporal: TemporalDep,
+                                _: SendDep) -> dict[str, Any]:
+    """Sends a scheduled notification at once instead of at its send time; 409 once it is no longer waiting."""
+    return await changes.send_now(pool, temporal, notification_id)
+
+
+@router.patch("/{notification_id}", response_model=NotificationPublic)
+async def edit_notification(notification_id: str, body: NotificationEdit, pool: PoolDep, temporal: TemporalDep,
+                            _: SendDep) -> dict[str, Any]:
+    """Replaces the data the template will be rendered with; 409 once the message has been rendered."""
+    return await changes.edit_data(pool, temporal, notification_id, body.data)
 
 
 async def _get_or_404(pool: asyncpg.Pool, notification_id: str) -> dict[str, Any]:

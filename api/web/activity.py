@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from api import dead_letters
+from api import changes, dead_letters
 from api.accept import public
 from api.deps import PoolDep, SettingsDep, TemporalDep
 from api.errors import ApiError
 from api.web.auth import AdminPage
-from api.web.render import page, see_other
+from api.web.render import page, read_form, see_other
 from core.models import Channel, Priority, Status
 from core.settings import Settings
 from store import notifications
@@ -86,3 +86,29 @@ async def discard(notification_id: str, pool: PoolDep, temporal: TemporalDep, _:
     except ApiError as exc:
         return see_other(f"/ui/notifications/{quote(notification_id)}", f"Not discarded: {exc.message}")
     return see_other(f"/ui/notifications/{quote(notification_id)}", "Discard sent.")
+
+
+@router.post("/{notification_id}/send-now")
+async def send_now(notification_id: str, pool: PoolDep, temporal: TemporalDep, _: AdminPage) -> RedirectResponse:
+    try:
+        await changes.send_now(pool, temporal, notification_id)
+    except ApiError as exc:
+        return see_other(f"/ui/notifications/{quote(notification_id)}", f"Not sent now: {exc.message}")
+    return see_other(f"/ui/notifications/{quote(notification_id)}", "Sending now.")
+
+
+@router.post("/{notification_id}/reschedule")
+async def reschedule(notification_id: str, request: Request, pool: PoolDep, temporal: TemporalDep,
+                     _: AdminPage) -> RedirectResponse:
+    back = f"/ui/notifications/{quote(notification_id)}"
+    value = (await read_form(request)).get("send_at")
+    try:
+        # The form's datetime-local has no zone: the page says it is UTC.
+        send_at = datetime.fromisoformat(value).replace(tzinfo=UTC)
+    except ValueError:
+        return see_other(back, "Not rescheduled: give a date and time.")
+    try:
+        await changes.reschedule(pool, temporal, notification_id, send_at)
+    except ApiError as exc:
+        return see_other(back, f"Not rescheduled: {exc.message}")
+    return see_other(back, f"Rescheduled to {send_at:%Y-%m-%d %H:%M} UTC.")

@@ -90,3 +90,12 @@ async def test_workers_create_the_reconcile_schedule_once(api: Api) -> None:
     (interval,) = described.schedule.spec.intervals
     assert interval == ScheduleIntervalSpec(every=timedelta(seconds=60))
     await handle.delete()
+
+
+async def test_the_reconciler_leaves_notifications_waiting_in_a_digest_alone(api: Api) -> None:
+    """They have no workflow of their own (their digest holds them): starting one would send it twice."""
+    template, user = await api.template(), await api.user()
+    held = await api.send(template, user_id=user, channels=["in_app"], digest={"key": uid("k"), "window": "1h"})
+    assert (await api.get(held["id"]))["status"] == "accepted"
+    assert held["id"] not in await reconcile(api)
+    assert not await workflow_exists(api, held["workflow_id"])

@@ -159,3 +159,22 @@ async def test_retry_all_and_discard_all_reach_every_dead_letter(api: Api) -> No
         await api.until_status(n["id"], "discarded")
     listed = {d["notification_id"] for d in (await api.http.get("/v1/dlq?limit=500", headers=api.h)).json()["items"]}
     assert not listed & {n["id"] for n in parked}
+
+
+async def test_a_scheduled_notification_is_rescheduled_and_sent_now_from_its_page(api: Api) -> None:
+    user_id = await api.user()
+    send_at = (datetime.now(UTC) + timedelta(days=5)).isoformat()
+    n = await api.send(await api.template(), user_id=user_id, channels=["in_app"], send_at=send_at)
+    page = await api.http.get(f"/ui/notifications/{n['id']}", headers=api.h)
+    assert page.status_code == 200 and "Send now" in page.text and "Reschedule" in page.text
+    later = (datetime.now(UTC) + timedelta(days=9)).strftime("%Y-%m-%dT%H:%M")
+    r = await _post(api, f"/ui/notifications/{n['id']}/reschedule", {"send_at": later})
+    assert r.status_code == 303 and "Rescheduled" in r.headers["location"], r.headers["location"]
+    assert (await api.get(n["id"]))["send_at"].startswith(later)
+    r = await _post(api, f"/ui/notifications/{n['id']}/send-now", {})
+    assert r.status_code == 303 and "Sending+now" in r.headers["location"], r.headers["location"]
+    await api.until_status(n["id"], "delivered")
+    r = await _post(api, f"/ui/notifications/{n['id']}/send-now", {})
+    assert r.status_code == 303 and "Not+sent+now" in r.headers["location"], r.headers["location"]
+    page = await api.http.get(f"/ui/notifications/{n['id']}", headers=api.h)
+    assert "Send now" not in page.text

@@ -1,0 +1,63 @@
+"""In-flight changes to one notification, shared by the REST routes and the dashboard.
+
+Each is a Temporal Update on the notification's workflow, whose validator decides whether it is still in time:
+the API checks only what it can know (the notification exists, is not final, the new data renders) and
+answers with the notification as the workflow's change left it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from temporalio.client import Client
+
+from api import dispatch
+from api.errors import ApiError, not_found
+from api.routes.templates import render_or_422
+from core.models import FINAL_STATUSES, DataEdit, Reschedule
+from store import notifications, templates
+
+
+async def reschedule(pool: asyncpg.Pool, temporal: Client, notification_id: str,
+                     send_at: datetime) -> dict[str, Any]:
+    row = await _changeable(pool, notification_id)
+    await dispatch.update(temporal, row["workflow_id"], "reschedule", Reschedule(send_at=send_at))
+    return await _get(pool, notification_id)
+
+
+async def send_now(pool: asyncpg.Pool, temporal: Client, notification_id: str) -> dict[str, Any]:
+    row = await _changeable(pool, notification_id)
+    await dispatch.update(temporal, row["workflow_id"], "send_now")
+    return await _get(pool, notification_id)
+
+
+async def edit_data(pool: asyncpg.Pool, temporal: Client, notification_id: str,
+                    data: dict[str, Any]) -> dict[str, Any]:
+    row = await _changeable(pool, notification_id)
+    template, user = await templates.get_with_user(pool, row["template"], row["template_version"], row["user_id"])
+    if template is None:
+        raise ApiError(409, "template_unavailable", f"template '{row['template']}' version "
+                       f"{row['template_version']} no longer exists; the notification cannot be rendered")
+    render_or_422(template, data, user)  # the new data must render, as at accept
+    await dispatch.update(temporal, row["workflow_id"], "edit_data", DataEdit(data=data))
+    return await _get(pool, notification_id)
+
+
+async def _changeable(pool: asyncpg.Pool, notification_id: str) -> dict[str, Any]:
+    row = await _get(pool, notification_id)
+    if row["status"] in FINAL_STATUSES:
+        raise ApiError(409, "too_late", f"too late: the notification is already {row['status']}",
+                       {"status": row["status"]})
+    if row["digest"]:
+        raise ApiError(409, "in_digest", "this notification waits in its digest, which is sent when the window "
+                       "ends; it cannot be changed on its own", {"status": row["status"]})
+    return row
+
+
+async def _get(pool: asyncpg.Pool, notification_id: str) -> dict[str, Any]:
+    row = await notifications.get_full(pool, notification_id)
+    if row is None:
+        raise not_found("notification", notification_id)
+    return row
