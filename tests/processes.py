@@ -21,13 +21,16 @@ class ApiProcess:
     would fill up and stall the process)."""
 
     def __init__(self, env: dict[str, str], port: int):
+        from devstack.temporal_server import die_with_parent
+
         self.base = f"http://127.0.0.1:{port}"
         self.log_path = Path(tempfile.mkstemp(prefix="herald-api-", suffix=".log")[1])
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "uvicorn", "--factory", "api.app:app", "--host", "127.0.0.1", "--port",
                  str(port), "--log-level", "warning", "--no-access-log"],
-                env={**os.environ, **env}, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+                env={**os.environ, **env}, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent)
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
