@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -248,6 +249,7 @@ class MakeUp:
     process: subprocess.Popen[bytes] | None = None
     client: Client | None = None
     db_url: str = ""
+    pg: Any = None
 
     @property
     def api_url(self) -> str:
@@ -277,7 +279,8 @@ class MakeUp:
         self.client = await Client.connect(f"127.0.0.1:{self.temporal_port}")
         import pgserver
 
-        self.db_url = str(pgserver.get_server(self.work / "pg", cleanup_mode=None).get_uri())  # type: ignore[attr-defined]
+        self.pg = pgserver.get_server(self.work / "pg", cleanup_mode=None)  # type: ignore[attr-defined]
+        self.db_url = str(self.pg.get_uri())
 
     def kill_group(self) -> None:
         assert self.process is not None
@@ -288,9 +291,13 @@ class MakeUp:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             await asyncio.to_thread(self.process.wait, 60)
-        import pgserver
+        # make up leaves its PostgreSQL running on purpose (the next start reuses it): stop it here.
+        if self.pg is not None:
+            import pgserver
 
-        pgserver.get_server(self.work / "pg", cleanup_mode="delete").cleanup()  # type: ignore[attr-defined]
+            await asyncio.to_thread(pgserver.pg_ctl, ["-w", "stop", "-m", "fast"],  # type: ignore[attr-defined]
+                                    pgdata=self.pg.pgdata, user=self.pg.system_user)
+        await asyncio.to_thread(shutil.rmtree, self.work, True)
 
 
 async def make_up_sigkill(stack: ChaosStack, size: Size) -> dict[str, Any]:
