@@ -35,10 +35,7 @@ async def start(client: Client, settings: Settings,
     except (RPCError, RuntimeError) as exc:
         if not is_outage(exc):
             raise
-        raise ApiError(503, "temporal_unavailable",
-                       "the notification is stored but its workflow could not be started; "
-                       "repeat the request with the same Idempotency-Key",
-                       {"notification_id": row["id"], "reason": str(exc)}, headers={"Retry-After": "5"}) from exc
+        raise _stored_but_not_started(exc, row, "its workflow could not be started") from exc
 
 
 async def start_digest(client: Client, settings: Settings, row: dict[str, Any]) -> None:
@@ -60,10 +57,14 @@ async def start_digest(client: Client, settings: Settings, row: dict[str, Any]) 
     except (RPCError, RuntimeError) as exc:
         if not is_outage(exc):
             raise
-        raise ApiError(503, "temporal_unavailable",
-                       "the notification is stored but could not join its digest; "
-                       "repeat the request with the same Idempotency-Key",
-                       {"notification_id": row["id"], "reason": str(exc)}, headers={"Retry-After": "5"}) from exc
+        raise _stored_but_not_started(exc, row, "could not join its digest") from exc
+
+
+def _stored_but_not_started(exc: Exception, row: dict[str, Any], what: str) -> ApiError:
+    """Temporal down after the row was stored: 503, and a repeat with the same key finishes the job."""
+    return ApiError(503, "temporal_unavailable",
+                    f"the notification is stored but {what}; repeat the request with the same Idempotency-Key",
+                    {"notification_id": row["id"], "reason": str(exc)}, headers={"Retry-After": "5"})
 
 
 async def signal_read(pool: asyncpg.Pool, temporal: Client, notification_ids: list[str]) -> None:

@@ -12,23 +12,14 @@ import pytest
 from temporalio.api.common.v1 import Payload
 
 from core.codec import EncryptionCodec, new_key_spec, parse_keys
-from devstack.temporal_server import temporal_binary
 from tests.api.conftest import Api, eventually, uid
+from tests.api.test_temporal_cli import temporal
 from tests.conftest import free_port
 from tests.processes import api_process
 from worker import herald_worker
 
 SECRET_CODE = "492817"
 SECRET_NAME = "Ada Lovelace-Byron"
-
-
-async def temporal_cli(api: Api, *args: str) -> str:
-    proc = await asyncio.create_subprocess_exec(
-        temporal_binary(), *args, "--address", api.stack.temporal_address,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await proc.communicate()
-    assert proc.returncode == 0, err.decode()
-    return out.decode()
 
 
 def payload_text(shown: str) -> str:
@@ -72,7 +63,7 @@ async def test_history_holds_ciphertext_and_the_codec_endpoint_opens_it(api: Api
         history = await api.stack.temporal.get_workflow_handle(sent["workflow_id"]).fetch_history()
         raw = b"".join(event.SerializeToString() for event in history.events)
         assert SECRET_CODE.encode() not in raw and SECRET_NAME.encode() not in raw
-        shown = await temporal_cli(api, "workflow", "show", "-w", sent["workflow_id"], "-o", "json")
+        shown = await temporal(api, "workflow", "show", "-w", sent["workflow_id"], "-o", "json")
         assert "YmluYXJ5L2VuY3J5cHRlZA==" in shown  # base64 of binary/encrypted
         assert payload_text(shown) and SECRET_CODE not in payload_text(shown)
 
@@ -85,7 +76,7 @@ async def test_history_holds_ciphertext_and_the_codec_endpoint_opens_it(api: Api
         assert b"simulated permanent rejection" not in b"".join(e.SerializeToString() for e in failed.events)
 
         # Through the codec endpoint, with the admin key, the operator reads it.
-        opened = await temporal_cli(api, "workflow", "show", "-w", sent["workflow_id"], "-o", "json",
+        opened = await temporal(api, "workflow", "show", "-w", sent["workflow_id"], "-o", "json",
                                     "--codec-endpoint", f"{base}/codec",
                                     "--codec-auth", f"Bearer {api.stack.admin_key}")
         assert SECRET_CODE in payload_text(opened) and SECRET_NAME in payload_text(opened)
@@ -121,7 +112,7 @@ async def test_history_holds_ciphertext_and_the_codec_endpoint_opens_it(api: Api
         assert "access-control-allow-origin" not in pre.headers
 
     async def listed() -> bool:  # search attributes stay plain, and hold only ids and enums
-        out = await temporal_cli(api, "workflow", "list", "--query", f'RecipientId="{user}"', "-o", "json")
+        out = await temporal(api, "workflow", "list", "--query", f'RecipientId="{user}"', "-o", "json")
         return sent["workflow_id"] in out and SECRET_NAME not in out
     await eventually(listed, what="the workflow listed by its plain search attribute")
 
