@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator, Sequence
@@ -30,28 +31,35 @@ from activities.digest import DigestActivities
 from activities.reconcile import ReconcileActivities, ReconcileInput
 from activities.record import RecordActivities
 from activities.render import RenderActivities
+from activities.status_webhooks import StatusWebhookActivities
 from core import logs, tracing
 from core.models import Channel, delivery_task_queue
+from core.secrets import webhook_secret
 from core.settings import Settings, get_settings
+from core.status_relay import StatusRelay
 from core.temporal import connect, ensure_search_attributes, metrics_runtime
+from providers.egress import Allowlist
 from providers.registry import build_providers
 from store.db import create_pool, database_url
 from workflows.broadcast import BroadcastWorkflow
 from workflows.digest import DigestWorkflow
 from workflows.notification import NotificationWorkflow
 from workflows.reconcile import ReconcileWorkflow
+from workflows.status_webhook import StatusWebhookWorkflow
 
 log = logging.getLogger("herald.worker")
 
 
 @asynccontextmanager
 async def herald_worker(client: Client, pool: asyncpg.Pool, settings: Settings, *, workflows: bool = True,
-                        channels: Sequence[str] | None = None) -> AsyncIterator[None]:
+                        channels: Sequence[str] | None = None,
+                        relay_database_url: str | None = None) -> AsyncIterator[None]:
     """A running worker with its providers; on exit it drains, then closes the providers' connections.
 
     Workflows, rendering and bookkeeping run on the main task queue; deliveries on one queue per channel,
     where HERALD_RATE_LIMITS sets Temporal's server-side rate limit (it holds across all workers).
     `workflows=False` or a subset of `channels` runs only those parts (a delivery-only worker for one channel).
+    With workflows, the status relay runs too, on `relay_database_url` (default DATABASE_URL; neither: none).
     """
     providers = build_providers(pool, settings)
     render, record, audience = RenderActivities(pool), RecordActivities(pool), AudienceActivities(pool)
@@ -61,14 +69,18 @@ async def herald_worker(client: Client, pool: asyncpg.Pool, settings: Settings, 
     fan_out = BroadcastActivities(pool, client)
     reconcile = ReconcileActivities(pool, client, settings)
     digest = DigestActivities(pool, client, settings)
+    hooks = StatusWebhookActivities(pool, providers.http, webhook_secret(settings),
+                                    Allowlist.parse(settings.webhook_allowed_hosts))
     main = Worker(client, task_queue=settings.task_queue,
-                  workflows=[NotificationWorkflow, BroadcastWorkflow, DigestWorkflow, ReconcileWorkflow],
+                  workflows=[NotificationWorkflow, BroadcastWorkflow, DigestWorkflow, ReconcileWorkflow,
+                             StatusWebhookWorkflow],
                   # deliver too: channels without a rate limit deliver in a local activity on this worker.
                   activities=[audience.check_audience, render.render, deliver.deliver, record.record_status,
                               record.dead_letter, record.resolve_dead_letter, record.find_receipts,
                               record.is_read,
                               fan_out.prepare_page, fan_out.start_page, fan_out.record_status,
-                              fan_out.cancel_recipients, digest.close_digest, reconcile.start_unstarted],
+                              fan_out.cancel_recipients, digest.close_digest, reconcile.start_unstarted,
+                              hooks.post_status_event, hooks.dead_letter, hooks.resolve],
                   graceful_shutdown_timeout=drain,
                   workflow_runner=SandboxedWorkflowRunner() if settings.workflow_sandbox
                   else UnsandboxedWorkflowRunner())
@@ -79,13 +91,23 @@ async def herald_worker(client: Client, pool: asyncpg.Pool, settings: Settings, 
                max_concurrent_activity_task_polls=2, max_concurrent_activities=settings.max_concurrent_deliveries)
         for channel in (channels if channels is not None else [c.value for c in Channel])
     ]
+    relay_url = relay_database_url or settings.database_url
+    relay_task: asyncio.Task[None] | None = None
     try:
         async with AsyncExitStack() as stack:
             for worker in [main] if workflows else []:
                 await stack.enter_async_context(worker)
             for worker in channel_workers:
                 await stack.enter_async_context(worker)
-            yield
+            if workflows and relay_url:
+                relay_task = asyncio.create_task(StatusRelay(relay_url, client, settings).run())
+            try:
+                yield
+            finally:
+                if relay_task is not None:
+                    relay_task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await relay_task
     finally:
         await providers.aclose()
 
@@ -111,7 +133,8 @@ def reconcile_schedule_id(settings: Settings) -> str:
 
 
 async def run(settings: Settings) -> None:
-    pool = await create_pool(database_url(settings), min_size=settings.db_pool_min,
+    url = database_url(settings)
+    pool = await create_pool(url, min_size=settings.db_pool_min,
                              max_size=settings.db_pool_max)
     provider = tracing.provider_from_settings(settings, "herald-worker")
     client = await connect(settings, runtime=metrics_runtime(settings),
@@ -122,7 +145,7 @@ async def run(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with herald_worker(client, pool, settings):
+    async with herald_worker(client, pool, settings, relay_database_url=url):
         log.info("worker polling task queue %r on %s", settings.task_queue, settings.temporal_target,
                  extra={"task_queue": settings.task_queue})
         await stop.wait()

@@ -20,3 +20,18 @@ def delivery(channel: str, provider: str, outcome: str, seconds: float | None) -
 def dead_letters(open_count: int) -> None:
     activity.metric_meter().create_gauge("herald_dlq_size", "Deliveries parked in the dead-letter queue"
                                          ).set(open_count)
+
+
+def status_webhook(outcome: str, seconds: float | None) -> None:
+    """One status webhook post: delivered, failed (will retry or not), rejected (permanent), or canceled."""
+    meter = activity.metric_meter()
+    labels = {"outcome": outcome}
+    meter.create_counter("herald_status_webhooks", "Status webhook posts by outcome").add(1, labels)
+    if seconds is not None:
+        meter.create_histogram_float("herald_status_webhook_latency", "Time a subscriber took to answer one post",
+                                     "s").record(seconds, labels)
+
+
+def status_webhook_dead_letters(open_count: int) -> None:
+    activity.metric_meter().create_gauge("herald_status_webhook_dlq_size",
+                                         "Status webhook events parked in the dead-letter queue").set(open_count)

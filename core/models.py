@@ -346,3 +346,57 @@ class DigestBatch:
 class DigestResult:
     digest_id: str | None  # the notification that delivers the digest; None when nothing was left to absorb
     absorbed: list[str] = field(default_factory=list)
+
+
+# -- status webhooks --
+
+# The status changes a subscriber may ask for (`read` comes from the inbox, not from a status).
+STATUS_EVENT_TYPES = ("accepted", "scheduled", "delivered", "dead_lettered", "digested", "read", "skipped",
+                      "canceled", "discarded")
+
+
+def status_webhook_workflow_id(subscription_id: str, notification_id: str) -> str:
+    """One StatusWebhookWorkflow per (subscription, notification): it posts that notification's events in order."""
+    return f"hook-{subscription_id}-{notification_id}"
+
+
+@dataclass
+class StatusEvent:
+    """One outbox row (`status_event`), handed to its workflow by the relay. The body is read at post time."""
+
+    event_id: int
+    type: str
+
+
+@dataclass
+class StatusWebhookInput:
+    subscription_id: str
+    notification_id: str
+    retry: RetryConfig
+    # Carried across continue_as_new: events not yet posted, and every event id this workflow has taken.
+    pending: list[StatusEvent] = field(default_factory=list)
+    seen: list[int] = field(default_factory=list)
+
+
+@dataclass
+class StatusPost:
+    event_id: int
+
+
+@dataclass
+class StatusPostResult:
+    outcome: str  # delivered | already_done (an earlier run or attempt posted it) | canceled (subscription gone)
+
+
+@dataclass
+class WebhookDeadLetter:
+    event_id: int
+    error: str
+    at: datetime
+
+
+@dataclass
+class WebhookResolution:
+    event_id: int
+    resolution: str  # retried | discarded | expired
+    at: datetime

@@ -79,6 +79,12 @@ class Settings(BaseSettings):
     # Hosts or CIDRs that user webhooks may reach although private or loopback: "hooks.internal,10.1.0.0/16".
     webhook_allowed_hosts: str = Field(default="", alias="HERALD_WEBHOOK_ALLOWED_HOSTS")
 
+    # Status webhooks: attempts per event before it is dead-lettered (backoff from HERALD_RETRY_*), how often the
+    # relay looks at the outbox when no NOTIFY woke it, and how long finished events are kept.
+    status_webhook_max_attempts: int = Field(default=8, ge=1, le=100, alias="HERALD_STATUS_WEBHOOK_MAX_ATTEMPTS")
+    status_relay_poll_s: float = Field(default=2.0, gt=0, alias="HERALD_STATUS_RELAY_POLL_S")
+    status_event_retention_days: float = Field(default=7.0, gt=0, alias="HERALD_STATUS_EVENT_RETENTION_DAYS")
+
     # Sends per second per channel, enforced by the Temporal server across all workers: "email=10,sms=5".
     rate_limits: str = Field(default="", alias="HERALD_RATE_LIMITS")
     # How many deliveries of one channel a worker runs at once (unset: the SDK's default, 100).

@@ -68,6 +68,8 @@ async def vet(url: str, allow: Allowlist) -> Target:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise PermanentDeliveryError(f"webhook: host '{host}' does not resolve: {exc.strerror}") from exc
+    except UnicodeError as exc:  # a label IDNA cannot encode (empty, over 63 characters)
+        raise PermanentDeliveryError(f"webhook: host '{host}' is not a valid host name") from exc
     addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
     refused = [a for a in addresses if not is_public(a) and not allow.permits(host, a)]
     if refused:

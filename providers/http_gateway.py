@@ -67,28 +67,38 @@ class HttpGatewayProvider:
         self._allow = allow
 
     async def send(self, message: OutgoingMessage) -> ProviderReceipt:
-        url = self._url or message.address
-        body = json.dumps(self._payload(message), separators=(",", ":")).encode()
         # The webhook id is the delivery's, not the attempt's: receivers deduplicate on it.
-        headers = signing.headers(self._secret, message.delivery_key, int(time.time()), body)
-        extensions: dict[str, Any] = {}
-        if self._allow is not None:
-            target = await vet(url, self._allow)
-            url, headers["Host"] = target.url, target.host_header
-            extensions["sni_hostname"] = target.hostname
-        try:
-            response = await self._client.post(url, content=body, headers=headers, extensions=extensions)
-        except httpx.InvalidURL as exc:
-            raise PermanentDeliveryError(f"{self.name}: invalid URL: {exc}") from exc
-        except httpx.HTTPError as exc:
-            raise TransientDeliveryError(f"{self.name}: {type(exc).__name__}: {exc}") from exc
-        status = response.status_code
-        if 200 <= status < 300:
-            return ProviderReceipt(provider=self.name, provider_message_id=_message_id(response, message))
-        detail = f"{self.name}: HTTP {status} {response.text[:200]!r}"
-        if status in _TRANSIENT_STATUSES or status >= 500:
-            raise TransientDeliveryError(detail, retry_after_s=retry_after_seconds(response.headers.get("retry-after")))
-        raise PermanentDeliveryError(detail)
+        response = await post_signed(self._client, name=self.name, url=self._url or message.address,
+                                     secret=self._secret, webhook_id=message.delivery_key,
+                                     payload=self._payload(message), allow=self._allow)
+        return ProviderReceipt(provider=self.name, provider_message_id=_message_id(response, message))
+
+
+async def post_signed(client: httpx.AsyncClient, *, name: str, url: str, secret: str, webhook_id: str,
+                      payload: dict[str, Any], allow: Allowlist | None) -> httpx.Response:
+    """Posts one Standard Webhooks request and classifies the answer: returns a 2xx response, raises
+    TransientDeliveryError (408, 429, 5xx, network; with Retry-After) or PermanentDeliveryError (other 4xx).
+    `allow` set: the URL is a user's, vetted against the egress rules and connected to by address."""
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    headers = signing.headers(secret, webhook_id, int(time.time()), body)
+    extensions: dict[str, Any] = {}
+    if allow is not None:
+        target = await vet(url, allow)
+        url, headers["Host"] = target.url, target.host_header
+        extensions["sni_hostname"] = target.hostname
+    try:
+        response = await client.post(url, content=body, headers=headers, extensions=extensions)
+    except httpx.InvalidURL as exc:
+        raise PermanentDeliveryError(f"{name}: invalid URL: {exc}") from exc
+    except httpx.HTTPError as exc:
+        raise TransientDeliveryError(f"{name}: {type(exc).__name__}: {exc}") from exc
+    status = response.status_code
+    if 200 <= status < 300:
+        return response
+    detail = f"{name}: HTTP {status} {response.text[:200]!r}"
+    if status in _TRANSIENT_STATUSES or status >= 500:
+        raise TransientDeliveryError(detail, retry_after_s=retry_after_seconds(response.headers.get("retry-after")))
+    raise PermanentDeliveryError(detail)
 
 
 def _message_id(response: httpx.Response, message: OutgoingMessage) -> str:

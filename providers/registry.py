@@ -62,6 +62,12 @@ class Providers:
     chains: dict[str, list[Provider]]
     _http: httpx.AsyncClient | None = field(default=None, repr=False)
 
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The HTTP client the gateways share; status webhooks post through it too."""
+        assert self._http is not None
+        return self._http
+
     async def aclose(self) -> None:
         if self._http is not None:
             await self._http.aclose()

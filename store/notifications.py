@@ -130,15 +130,9 @@ async def list_notifications(conn: Executor, *, status: str | None, user_id: str
 
 
 async def apply_status_change(conn: Connection, change: StatusChange) -> None:
+    """Writes one transition. The notification's own row comes last: its status trigger (status webhooks,
+    011_status_webhooks.sql) then sees this change's deliveries and timeline event in the same transaction."""
     async with conn.transaction():
-        await conn.execute(
-            """UPDATE notification SET status = $2, updated_at = now(), last_error = $3,
-                   delivered_at = COALESCE($4, delivered_at), send_at = COALESCE($5, send_at),
-                   data = COALESCE($6, data)
-               WHERE id = $1""",
-            change.notification_id, change.status, change.last_error, change.delivered_at, change.send_at,
-            change.data,
-        )
         if change.deliveries:
             await conn.executemany(
                 # GREATEST: the attempt log may know of an attempt the workflow never heard back from.
@@ -156,6 +150,14 @@ async def apply_status_change(conn: Connection, change: StatusChange) -> None:
         await conn.execute(
             "INSERT INTO notification_event (notification_id, at, event, detail) VALUES ($1, $2, $3, $4)",
             change.notification_id, change.at, change.event, change.detail,
+        )
+        await conn.execute(
+            """UPDATE notification SET status = $2, updated_at = now(), last_error = $3,
+                   delivered_at = COALESCE($4, delivered_at), send_at = COALESCE($5, send_at),
+                   data = COALESCE($6, data)
+               WHERE id = $1""",
+            change.notification_id, change.status, change.last_error, change.delivered_at, change.send_at,
+            change.data,
         )
 
 
