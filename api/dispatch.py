@@ -81,10 +81,10 @@ async def signal_read(pool: asyncpg.Pool, temporal: Client, notification_ids: li
             log.warning("could not signal read", extra={"notification_id": row["id"]})
 
 
-async def signal(client: Client, workflow_id: str, name: str) -> bool:
+async def signal(client: Client, workflow_id: str, name: str, *args: Any) -> bool:
     """Sends a signal; False when the workflow no longer runs (closed after its retention, or never started)."""
     try:
-        await client.get_workflow_handle(workflow_id).signal(name)
+        await client.get_workflow_handle(workflow_id).signal(name, args=list(args))
     except (RPCError, RuntimeError) as exc:
         if isinstance(exc, RPCError) and exc.status == RPCStatusCode.NOT_FOUND:
             return False

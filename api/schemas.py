@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar, get_args
 from zoneinfo import available_timezones
 
 from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from core.durations import window_seconds
-from core.models import Channel, Priority
+from core.models import STATUS_EVENT_TYPES, Channel, Priority
 
 T = TypeVar("T")
 
@@ -444,6 +444,51 @@ class DlqRetryRequest(Strict):
 
 class DlqRetryPublic(BaseModel):
     retried: int
+
+
+# -- status webhooks --
+
+StatusEventType = Literal["accepted", "scheduled", "delivered", "dead_lettered", "digested", "read", "skipped",
+                          "canceled", "discarded"]
+assert get_args(StatusEventType) == STATUS_EVENT_TYPES, "one list of status event types"
+
+
+class WebhookCreate(Strict):
+    url: AnyHttpUrl = Field(description="where events are posted; vetted like users' webhook URLs "
+                                        "(public addresses, or HERALD_WEBHOOK_ALLOWED_HOSTS)")
+    events: list[StatusEventType] = Field(
+        default_factory=lambda: list(get_args(StatusEventType)), min_length=1, max_length=len(STATUS_EVENT_TYPES),
+        description="the status changes to post; all of them when absent")
+    description: str | None = Field(default=None, max_length=500)
+
+    @field_validator("events")
+    @classmethod
+    def distinct(cls, value: list[StatusEventType]) -> list[StatusEventType]:
+        if len(set(value)) != len(value):
+            raise ValueError("lists an event type twice")
+        return value
+
+
+class WebhookPublic(BaseModel):
+    id: str
+    url: str
+    events: list[str]
+    description: str | None
+    created_at: datetime
+
+
+class WebhookDeadLetterPublic(BaseModel):
+    event_id: int
+    notification_id: str
+    type: str
+    workflow_id: str
+    error: str
+    attempts: int
+    dead_lettered_at: datetime
+
+
+class WebhookRetryRequest(Strict):
+    ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] | None = Field(default=None, max_length=1000)
 
 
 # -- inbox --

@@ -72,6 +72,8 @@ class Call:
     body: dict[str, Any]
     verified: bool
     at: float
+    raw: bytes = b""
+    status: int = 200  # what the receiver answered
 
 
 @dataclass
@@ -116,9 +118,9 @@ class HttpReceiver:
             verified = False
         body = json.loads(raw)
         path = "/" + request.path_params["path"]
-        self.calls.append(Call(path, headers, body, verified, time.monotonic()))
         key = path if path.startswith("/hook/") else str(body.get("to") or body.get("token") or path)
         reply = self.script[key].pop(0) if self.script[key] else Reply()
+        self.calls.append(Call(path, headers, body, verified, time.monotonic(), raw, reply.status))
         if reply.delay_s:
             await asyncio.sleep(reply.delay_s)
         if reply.status == 200:
