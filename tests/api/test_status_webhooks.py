@@ -199,7 +199,8 @@ async def test_deleting_a_subscription_stops_its_events(api: Api, hook_factory: 
     assert await hook.until_types(before, ["accepted", "delivered"]) == ["accepted", "delivered"]
     assert await hook.delete() == 204
     assert (await api.http.get(f"/v1/webhooks/{hook.id}", headers=api.h)).status_code == 404
-    assert hook.id not in [w["id"] for w in (await api.http.get("/v1/webhooks?limit=500", headers=api.h)).json()["items"]]
+    listed = (await api.http.get("/v1/webhooks?limit=500", headers=api.h)).json()["items"]
+    assert hook.id not in [w["id"] for w in listed]
     after = (await api.send(tpl, to={"sim": "ok"}, channels=["sim"]))["id"]
     await api.until_status(after, "delivered")
     await asyncio.sleep(1.5)
