@@ -221,7 +221,7 @@ async def test_a_relay_that_relays_again_sends_nothing_twice(api: Api, hook_fact
     await pool.execute("SELECT pg_notify('herald_status_event', '')")
 
     async def relayed_again() -> bool:
-        left = await pool.fetchval("SELECT count(*) FROM status_event WHERE notification_id = $1 "
+        left: int = await pool.fetchval("SELECT count(*) FROM status_event WHERE notification_id = $1 "
                                    "AND relayed_at IS NULL", nid)
         return left == 0
     await eventually(relayed_again, what="the rows to be relayed again")
