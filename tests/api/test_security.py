@@ -57,6 +57,13 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("POST", "/v1/keys"): {A},
     ("DELETE", "/v1/keys/{key_id}"): {A},
     ("POST", "/codec/{operation}"): {A},
+    ("POST", "/v1/webhooks"): {A},
+    ("GET", "/v1/webhooks"): {A, R},
+    ("GET", "/v1/webhooks/{webhook_id}"): {A, R},
+    ("DELETE", "/v1/webhooks/{webhook_id}"): {A},
+    ("GET", "/v1/webhooks/{webhook_id}/dead-letters"): {A, R},
+    ("POST", "/v1/webhooks/{webhook_id}/dead-letters/retry"): {A},
+    ("POST", "/v1/webhooks/{webhook_id}/dead-letters/{event_id}/discard"): {A},
 }
 
 
@@ -100,8 +107,12 @@ async def test_who_may_do_what(api: Api) -> None:
         "user": api.stack.auth(await new_token(api, owner)),
         "other user": api.stack.auth(await new_token(api, stranger)),
     }
+    # Status webhooks made here post only `discarded`, to a path of this test's, and are deleted at the end.
+    hook_url = f"{api.stack.http_receiver.base}/hook/{uid('policy')}"
+    r = await api.http.post("/v1/webhooks", json={"url": hook_url, "events": ["discarded"]}, headers=api.h)
+    assert r.status_code == 201, r.text
     params = {"name": template, "user_id": owner, "notification_id": sent["id"], "broadcast_id": broadcast,
-              "key_id": spare_key, "operation": "decode"}
+              "key_id": spare_key, "operation": "decode", "webhook_id": r.json()["id"], "event_id": 1}
     bodies: dict[tuple[str, str], Callable[[], Any]] = {
         ("POST", "/v1/templates"): lambda: {"name": uid("tpl"), "body": "Hi {{ name }}"},
         ("PUT", "/v1/templates/{name}"): lambda: {"body": "Hello {{ name }}"},
@@ -119,6 +130,7 @@ async def test_who_may_do_what(api: Api) -> None:
         ("POST", "/v1/dlq/retry"): lambda: {"ids": ["no-such-notification"]},
         ("POST", "/v1/keys"): lambda: {"name": uid("key"), "scopes": ["read"]},
         ("POST", "/codec/{operation}"): lambda: {"payloads": []},
+        ("POST", "/v1/webhooks"): lambda: {"url": hook_url, "events": ["discarded"]},
     }
     wrong: list[str] = []
     # Destructive operations last, so that earlier rows still find what they address.
@@ -146,6 +158,11 @@ async def test_who_may_do_what(api: Api) -> None:
                 ok = r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
             if not ok:
                 wrong.append(f"{method} {path} as {caller}: {r.status_code} {r.text[:120]}")
+    hooks = (await api.http.get("/v1/webhooks", params={"limit": 500}, headers=api.h)).json()["items"]
+    made = [h for h in hooks if h["url"] == hook_url]
+    assert made, "the webhooks this test made"
+    for hook in made:
+        assert (await api.http.delete(f"/v1/webhooks/{hook['id']}", headers=api.h)).status_code == 204
     assert not wrong, "\n".join(wrong)
 
 
