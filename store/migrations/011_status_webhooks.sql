@@ -45,11 +45,14 @@ CREATE UNIQUE INDEX webhook_dead_letter_open_idx ON webhook_dead_letter (event_i
 CREATE INDEX webhook_dead_letter_subscription_idx ON webhook_dead_letter (subscription_id, id)
     WHERE resolved_at IS NULL;
 
--- One outbox row per live subscription that wants this status. With no subscription the INSERT ... SELECT
--- reads an empty (or tiny) table and writes nothing: the whole cost on the hot path. The payload's detail is
+-- One outbox row per live subscription that wants this status. With none, one look at a tiny table is the
+-- whole cost on the hot path (the guard spares opening the outbox and its indexes). The payload's detail is
 -- the timeline event written in the same transaction (apply_status_change writes it before the status).
 CREATE FUNCTION herald_status_event() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    IF NOT EXISTS (SELECT 1 FROM webhook_subscription WHERE deleted_at IS NULL AND NEW.status = ANY (events)) THEN
+        RETURN NULL;
+    END IF;
     INSERT INTO status_event (subscription_id, notification_id, type, payload)
     SELECT s.id, NEW.id, NEW.status, jsonb_build_object(
                'notification_id', NEW.id,
