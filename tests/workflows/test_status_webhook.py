@@ -6,13 +6,16 @@ the one of this test's worker, signalling this server."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError
@@ -23,9 +26,11 @@ from core.models import StatusChange, StatusEvent, StatusWebhookInput, status_we
 from core.secrets import new_webhook_secret
 from core.settings import Settings
 from core.status_relay import retry_config
+from core.temporal import metrics_runtime
 from store import notifications, webhooks
 from store.db import create_pool
 from store.migrate import migrate_url
+from tests.api.test_worker_metrics import sample
 from tests.conftest import free_port, new_database
 from tests.receivers import Call, HttpReceiver, Reply
 from worker import herald_worker
@@ -103,7 +108,7 @@ class Hooks:
 
 
 @pytest.fixture
-async def hooks(ts_env: WorkflowEnvironment, pg_server: Any) -> AsyncIterator[Hooks]:
+async def hooks(ts_env: WorkflowEnvironment, pg_server: Any, request: pytest.FixtureRequest) -> AsyncIterator[Hooks]:
     url = await new_database(pg_server, f"hooks_{uuid.uuid4().hex[:8]}")
     await migrate_url(url)
     pool = await create_pool(url, min_size=1, max_size=5)
@@ -113,14 +118,25 @@ async def hooks(ts_env: WorkflowEnvironment, pg_server: Any) -> AsyncIterator[Ho
     # The contract's retry defaults (1 s doubling up to 60 s), 8 attempts per event, 14 days of parking.
     settings = Settings(HERALD_TASK_QUEUE=f"tq-{uuid.uuid4().hex[:8]}", DATABASE_URL=url,
                         HERALD_WEBHOOK_SECRET=secret, HERALD_WEBHOOK_ALLOWED_HOSTS="127.0.0.1",
-                        HERALD_WORKFLOW_SANDBOX=True, HERALD_STATUS_RELAY_POLL_S=0.2)
+                        HERALD_WORKFLOW_SANDBOX=True, HERALD_STATUS_RELAY_POLL_S=0.2,
+                        HERALD_WORKER_METRICS_ADDRESS=f"127.0.0.1:{free_port()}")
+    # The worker's own connection to the server, with the metrics runtime a worker process has.
+    worker_client = await Client.connect(ts_env.client.service_client.config.target_host,
+                                         runtime=metrics_runtime(settings))
     try:
-        async with herald_worker(ts_env.client, pool, settings):
+        async with herald_worker(worker_client, pool, settings):
             hooks = Hooks(ts_env, ts_env.client, pool, settings, receiver, [])
             yield hooks
             for handle in hooks.handles:  # a parked one would hold the shared server's clock still
                 if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
                     await handle.terminate("test finished")
+            # HERALD_RECORD_HISTORIES=<dir> keeps every history for the replay test, as the harness does.
+            record_dir = os.environ.get("HERALD_RECORD_HISTORIES")
+            if record_dir:
+                for index, handle in enumerate(hooks.handles):
+                    history = await handle.fetch_history()
+                    name = f"status-webhook-{request.node.name}-{index}.json"
+                    (Path(record_dir) / name).write_text(history.to_json())
     finally:
         await receiver.stop()
         await pool.close()
@@ -141,6 +157,11 @@ async def test_failures_are_retried_with_backoff_and_retry_after(hooks: Hooks) -
     assert len({c.headers["webhook-id"] for c in calls}) == 1 and all(c.verified for c in calls)
     row = await hooks.pool.fetchrow("SELECT outcome, attempts FROM status_event WHERE notification_id = $1", nid)
     assert row is not None and dict(row) == {"outcome": "delivered", "attempts": 4}
+    async with httpx.AsyncClient() as scrape:
+        text = (await scrape.get(f"http://{hooks.settings.worker_metrics_address}/metrics")).text
+    assert sample(text, "herald_status_webhooks_total", outcome="failed") == 3
+    assert sample(text, "herald_status_webhooks_total", outcome="delivered") == 1
+    assert sample(text, "herald_status_webhook_latency_count", outcome="delivered") == 1
 
 
 async def test_a_dead_letter_holds_later_events_until_retried(hooks: Hooks) -> None:
