@@ -6,6 +6,8 @@ the one of this test's worker, signalling this server."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -25,7 +27,7 @@ from core.ids import notification_id_for_key, workflow_id_for
 from core.models import StatusChange, StatusEvent, StatusWebhookInput, status_webhook_workflow_id
 from core.secrets import new_webhook_secret
 from core.settings import Settings
-from core.status_relay import retry_config
+from core.status_relay import StatusRelay, retry_config
 from core.temporal import metrics_runtime
 from store import notifications, webhooks
 from store.db import create_pool
@@ -234,3 +236,44 @@ async def test_each_event_is_taken_once_however_often_it_is_signalled(hooks: Hoo
     assert await again.result() == 1
     assert hooks.accepted(path) == ["notification.accepted", "notification.delivered"]
     assert len(hooks.calls(path)) == 3  # the 410, then one post of each
+
+
+async def test_one_relay_per_database_and_another_takes_over_when_it_dies(hooks: Hooks) -> None:
+    url = hooks.settings.database_url
+    assert url is not None
+    holders = "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = 1 AND objid = $1 AND granted"
+    lock_objid = webhooks.RELAY_LOCK_ID & 0xFFFFFFFF
+    first: int = await hooks.until(lambda: hooks.pool.fetchval(holders, lock_objid),
+                                   step=timedelta(milliseconds=100))
+    standby = StatusRelay(url, hooks.client, hooks.settings)
+    task = asyncio.create_task(standby.run())
+    try:
+        await asyncio.sleep(1.0)
+        assert not standby.active  # the worker's relay holds the lock
+        # The active relay's connection dies (its worker was killed): the lock goes with it.
+        await hooks.pool.execute("SELECT pg_terminate_backend($1)", first)
+
+        async def taken_over() -> bool:
+            pid = await hooks.pool.fetchval(holders, lock_objid)
+            return pid is not None and pid != first
+        await hooks.until(taken_over, step=timedelta(milliseconds=100))
+        assert len(await hooks.pool.fetch(holders, lock_objid)) == 1
+        sub, path = await hooks.subscribe(["accepted"])
+        nid = await hooks.notification()
+        assert await hooks.result(await hooks.workflow(sub, nid)) == 1
+        assert hooks.accepted(path) == ["notification.accepted"]
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_finished_events_are_pruned_after_the_retention(hooks: Hooks) -> None:
+    sub, path = await hooks.subscribe(["accepted"])
+    nid = await hooks.notification()
+    assert await hooks.result(await hooks.workflow(sub, nid)) == 1
+    assert await webhooks.prune(hooks.pool, 1) == 0  # finished just now: kept
+    await hooks.pool.execute("UPDATE status_event SET done_at = now() - interval '2 days' WHERE notification_id = $1",
+                             nid)
+    assert await webhooks.prune(hooks.pool, 1) == 1
+    assert hooks.accepted(path) == ["notification.accepted"]
