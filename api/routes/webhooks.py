@@ -70,10 +70,14 @@ async def get_webhook(webhook_id: str, pool: PoolDep, _: ReadDep) -> dict[str, A
 
 @router.delete("/{webhook_id}", status_code=204)
 async def delete_webhook(webhook_id: str, pool: PoolDep, temporal: TemporalDep, _: AdminDep) -> Response:
-    """No new event is written for it from now on; queued ones are dropped unsent and parked ones discarded."""
-    if not await webhooks.delete(pool, webhook_id):
+    """No new event is written for it from now on; queued ones are dropped unsent and parked ones discarded.
+
+    A repeat finishes the discards a first call could not signal (Temporal away: 503); then it is 404."""
+    deleted = await webhooks.delete(pool, webhook_id)
+    parked = await webhooks.open_dead_letter_workflows(pool, webhook_id, None)
+    if not deleted and not parked:
         raise not_found("webhook", webhook_id)
-    for row in await webhooks.open_dead_letter_workflows(pool, webhook_id, None):
+    for row in parked:
         await dispatch.signal(temporal, row["workflow_id"], "discard", row["event_id"])
     return Response(status_code=204)
 
@@ -84,8 +88,10 @@ async def list_webhook_dead_letters(webhook_id: str, pool: PoolDep, page: PageDe
     after = page.decode(1)
     try:
         after_id = int(str(after[0])) if after else None
-    except ValueError as exc:
-        raise invalid("cursor", "cursor is not one this API issued") from exc
+    except ValueError:
+        after_id = -1
+    if after_id is not None and not 0 <= after_id < 2**63:
+        raise invalid("cursor", "cursor is not one this API issued")
     rows = await webhooks.open_dead_letters(pool, webhook_id, after_id, page.fetch)
     rows, next_cursor = page.cut(rows, lambda r: [r["event_id"]])
     return {"items": rows, "next_cursor": next_cursor}

@@ -208,6 +208,34 @@ async def test_deleting_a_subscription_stops_its_events(api: Api, hook_factory: 
     assert await hook.delete() == 404
 
 
+async def test_deleting_a_subscription_discards_its_parked_events(api: Api, hook_factory: Any) -> None:
+    hook: Hook = await hook_factory(["accepted", "delivered"])
+    api.stack.http_receiver.script[hook.path] = [Reply(410)]
+    tpl = await api.template()
+    nid = (await api.send(tpl, to={"sim": "ok"}, channels=["sim"]))["id"]
+    await api.until_status(nid, "delivered")
+    pool = api.stack.pool
+
+    async def parked() -> int | None:
+        found: int | None = await pool.fetchval("SELECT event_id FROM webhook_dead_letter WHERE subscription_id = $1 "
+                                                "AND resolved_at IS NULL", hook.id)
+        return found
+    event_id = await eventually(parked, what="a webhook dead letter")
+    assert await hook.delete() == 204
+
+    async def ended() -> dict[str, str] | None:
+        rows = await pool.fetch("SELECT type, outcome FROM status_event WHERE notification_id = $1 "
+                                "AND subscription_id = $2", nid, hook.id)
+        outcomes = {r["type"]: r["outcome"] for r in rows}
+        return outcomes if None not in outcomes.values() and len(outcomes) == 2 else None
+    assert await eventually(ended, what="both events to end") == {"accepted": "discarded", "delivered": "canceled"}
+    resolution = await pool.fetchval("SELECT resolution FROM webhook_dead_letter WHERE event_id = $1", event_id)
+    assert resolution == "discarded"
+    assert hook.types(nid) == []  # the 410 was the only call
+    assert len(hook.calls(nid)) == 1
+    assert await hook.delete() == 404
+
+
 async def test_a_relay_that_relays_again_sends_nothing_twice(api: Api, hook_factory: Any) -> None:
     """A relay killed between its signals and marking the rows relayed signals them all again on restart."""
     hook: Hook = await hook_factory(["accepted", "delivered"])
