@@ -87,9 +87,11 @@ $$;
 CREATE TRIGGER notification_status_event_insert AFTER INSERT ON notification
     FOR EACH ROW EXECUTE FUNCTION herald_status_event();
 -- WHEN is checked without calling the function: a write that leaves the status as it was (a timeline-only
--- record, a repeated record after a lost workflow task) costs nothing and sends nothing.
+-- record, a repeated record after a lost workflow task) costs nothing and sends nothing, and neither do
+-- `processing` and `retrying`, which are no event type.
 CREATE TRIGGER notification_status_event_update AFTER UPDATE OF status ON notification
-    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status) EXECUTE FUNCTION herald_status_event();
+    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status AND NEW.status NOT IN ('processing', 'retrying'))
+    EXECUTE FUNCTION herald_status_event();
 
 -- `read` comes from the inbox: the first time an item's read_at is set. The notification row is locked first,
 -- so the read event's outbox id is ordered after any status change committed before it, like the others.
