@@ -175,6 +175,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         result["e2e_per_s"] = e2e["e2e_per_s"]
         result["accept_per_s"] = e2e["accept_per_s"]
 
+        # The same load with HERALD_EAGER_START: the API runs the workflows it starts (docs/operations.md).
+        stack.stop_api()
+        await stack.start_api({"HERALD_EAGER_START": "true"})
+        await herald_run(stack, "warm-up, eager", 50, 10)
+        eager = await herald_run(stack, "herald e2e, eager start", n, c)
+        result["herald_eager"] = {k: v for k, v in eager.items() if k != "timeline"}
+        result["e2e_eager_per_s"] = eager["e2e_per_s"]
+        stack.stop_api()
+        await stack.start_api()
+
         ingest = await ingest_run(stack, args.ingest_rate, 5 if quick else 30)
         result["ingest"] = ingest
         for key in ("accept_p50_ms", "accept_p95_ms", "accept_p99_ms"):
@@ -206,6 +216,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await stack.close()
     result["ratio_e2e_to_ceiling"] = round(result["e2e_per_s"] / result["ceiling_wf_per_s"], 2)
     result["ratio_e2e_to_naive"] = round(result["e2e_per_s"] / result["naive_wf_per_s"], 2)
+    result["ratio_e2e_eager_to_ceiling"] = round(result["e2e_eager_per_s"] / result["ceiling_wf_per_s"], 2)
+    result["ratio_e2e_eager_to_naive"] = round(result["e2e_eager_per_s"] / result["naive_wf_per_s"], 2)
     return result
 
 
@@ -216,6 +228,9 @@ def table(result: dict[str, Any]) -> str:
         ("herald end to end (API -> delivered)", f"{result['e2e_per_s']} notifications/s"),
         ("  herald / ceiling", f"{result['ratio_e2e_to_ceiling']}"),
         ("  herald / naive", f"{result['ratio_e2e_to_naive']}"),
+        ("herald end to end, eager start (HERALD_EAGER_START)", f"{result['e2e_eager_per_s']} notifications/s"),
+        ("  eager / ceiling", f"{result['ratio_e2e_eager_to_ceiling']}"),
+        ("  eager / naive", f"{result['ratio_e2e_eager_to_naive']}"),
         ("herald accepted (closed loop)", f"{result['accept_per_s']} requests/s"),
         (f"accept latency at {result['ingest']['rate_per_s']:.0f}/s p50/p95/p99",
          f"{result['accept_p50_ms']} / {result['accept_p95_ms']} / {result['accept_p99_ms']} ms "
@@ -229,6 +244,8 @@ def table(result: dict[str, Any]) -> str:
         ("scale-out: 2 workers / 1 worker", f"{result['scaleout_ratio']}"),
         ("CPU ms per notification (e2e)", ", ".join(f"{k} {v}" for k, v in
                                                       result["herald"]["cpu_ms_per_notification"].items())),
+        ("CPU ms per notification (eager)", ", ".join(f"{k} {v}" for k, v in
+                                                        result["herald_eager"]["cpu_ms_per_notification"].items())),
         *pages.table_rows(result["pages"]),
     ]
     width = max(len(r[0]) for r in rows)
