@@ -134,7 +134,8 @@ async def soak(stack: Stack, seconds: float, rate: float) -> dict[str, Any]:
                     await asyncio.sleep(10)
 
             sampler = asyncio.create_task(sample())
-            sent = await load.open_loop(http, rate, seconds, load.body_for, Progress("soak: sending", 1))
+            sending = Progress("soak: sending", int(rate * seconds))
+            sent = await load.open_loop(http, rate, seconds, load.body_for, sending)
             await load.wait_final(pool, sent.ids, Progress("soak: drain", len(sent.ids)), check=stack.check_alive)
             sampler.cancel()
             progress.close()

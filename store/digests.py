@@ -48,12 +48,12 @@ async def cancel_waiting(conn: Connection, notification_id: str) -> bool:
     workflow keeps the event; its close skips it (and sends nothing when nothing is left).
     """
     async with conn.transaction():
-        row = await conn.fetchrow(
-            """UPDATE notification SET status = 'canceled', updated_at = now()
-               WHERE id = $1 AND status = 'accepted' AND digest IS NOT NULL RETURNING id""",
+        waiting = await conn.fetchval(
+            """SELECT 1 FROM notification WHERE id = $1 AND status = 'accepted' AND digest IS NOT NULL
+               FOR UPDATE""",
             notification_id,
         )
-        if row is None:
+        if waiting is None:
             return False
         await conn.execute(
             "UPDATE delivery SET status = 'canceled', updated_at = now() WHERE notification_id = $1",
@@ -64,4 +64,7 @@ async def cancel_waiting(conn: Connection, notification_id: str) -> bool:
                VALUES ($1, now(), 'canceled', 'canceled while waiting in its digest')""",
             notification_id,
         )
+        # The notification row last: triggers on it see the whole change (its deliveries and timeline).
+        await conn.execute("UPDATE notification SET status = 'canceled', updated_at = now() WHERE id = $1",
+                           notification_id)
         return True
