@@ -32,7 +32,7 @@ import psutil
 
 from bench import baseline, load, pages
 from bench.broadcast import run_broadcast
-from bench.chart import draw
+from bench.chart import draw, draw_soak
 from bench.progress import Progress
 from bench.stack import ROOT, Stack, db_pool, start_stack
 
@@ -298,7 +298,9 @@ def main() -> None:
     else:
         soak_result = result["soak"]
         print(json.dumps({k: v for k, v in soak_result.items() if k != "rss_samples"}, indent=2))
-        print(f"\nresults: {RESULTS / (name + '.json')}")
+        chart = RESULTS / f"{name}.png"
+        draw_soak(result, chart)
+        print(f"\nresults: {RESULTS / (name + '.json')}\nchart:   {chart}")
 
 
 if __name__ == "__main__":
