@@ -28,6 +28,7 @@ from activities.audience import AudienceActivities
 from activities.broadcast import BroadcastActivities
 from activities.deliver import DeliveryActivities
 from activities.digest import DigestActivities
+from activities.prepare import PrepareActivities
 from activities.reconcile import ReconcileActivities, ReconcileInput
 from activities.record import RecordActivities
 from activities.render import RenderActivities
@@ -59,10 +60,11 @@ async def herald_worker(client: Client, pool: asyncpg.Pool, settings: Settings, 
     Workflows, rendering and bookkeeping run on the main task queue; deliveries on one queue per channel,
     where HERALD_RATE_LIMITS sets Temporal's server-side rate limit (it holds across all workers).
     `workflows=False` or a subset of `channels` runs only those parts (a delivery-only worker for one channel).
-    With workflows, the status relay runs too, on `relay_database_url` (default DATABASE_URL; neither: none).
+    `relay_database_url` runs the status relay too (worker processes do; an API that runs workflows does not).
     """
     providers = build_providers(pool, settings)
     render, record, audience = RenderActivities(pool), RecordActivities(pool), AudienceActivities(pool)
+    prepare = PrepareActivities(pool)
     deliver = DeliveryActivities(pool, providers.chains)
     # In-flight activities get time to finish on SIGTERM instead of failing mid-send.
     drain = timedelta(seconds=settings.graceful_shutdown_s)
@@ -75,7 +77,8 @@ async def herald_worker(client: Client, pool: asyncpg.Pool, settings: Settings, 
                   workflows=[NotificationWorkflow, BroadcastWorkflow, DigestWorkflow, ReconcileWorkflow,
                              StatusWebhookWorkflow],
                   # deliver too: channels without a rate limit deliver in a local activity on this worker.
-                  activities=[audience.check_audience, render.render, deliver.deliver, record.record_status,
+                  activities=[audience.check_audience, render.render, prepare.prepare, deliver.deliver,
+                              record.record_status,
                               record.dead_letter, record.resolve_dead_letter, record.find_receipts,
                               record.is_read,
                               fan_out.prepare_page, fan_out.start_page, fan_out.record_status,
@@ -91,7 +94,6 @@ async def herald_worker(client: Client, pool: asyncpg.Pool, settings: Settings, 
                max_concurrent_activity_task_polls=2, max_concurrent_activities=settings.max_concurrent_deliveries)
         for channel in (channels if channels is not None else [c.value for c in Channel])
     ]
-    relay_url = relay_database_url or settings.database_url
     relay_task: asyncio.Task[None] | None = None
     try:
         async with AsyncExitStack() as stack:
@@ -99,8 +101,8 @@ async def herald_worker(client: Client, pool: asyncpg.Pool, settings: Settings, 
                 await stack.enter_async_context(worker)
             for worker in channel_workers:
                 await stack.enter_async_context(worker)
-            if workflows and relay_url:
-                relay_task = asyncio.create_task(StatusRelay(relay_url, client, settings).run())
+            if workflows and relay_database_url:
+                relay_task = asyncio.create_task(StatusRelay(relay_database_url, client, settings).run())
             try:
                 yield
             finally:

@@ -31,3 +31,28 @@ def draw(result: dict[str, Any], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def draw_soak(result: dict[str, Any], path: Path) -> None:
+    """Resident memory of each process over the soak: growth shows as a slope, a plateau is healthy."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    soak = result["soak"]
+    samples = soak["rss_samples"]
+    fig, ax = plt.subplots(figsize=(9, 4))
+    for name in samples[0][1]:
+        ax.plot([t for t, _ in samples], [s[name] for _, s in samples],
+                label=f"{name} ({soak['rss_growth_pct'][name]:+.1f}% last minute vs second)")
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("seconds")
+    ax.set_ylabel("RSS (MiB)")
+    ax.set_title(f"Soak: {soak['rate_per_s']:.0f}/s for {soak['seconds']:.0f} s, {soak['accepted']} notifications, "
+                 f"{soak['deadlock_warnings']} deadlock warnings")
+    ax.legend(loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -175,7 +175,7 @@ async def stack(dev_env: WorkflowEnvironment, database_url: str, pool: asyncpg.P
                                            log_level="warning", lifespan="on",
                                            # Open inbox streams never end by themselves: cut them at exit.
                                            timeout_graceful_shutdown=5))
-    async with herald_worker(dev_env.client, pool, settings):
+    async with herald_worker(dev_env.client, pool, settings, relay_database_url=database_url):
         serve = asyncio.create_task(server.serve())
         while not server.started:  # noqa: ASYNC110 - uvicorn offers a flag, not an event
             await asyncio.sleep(0.05)

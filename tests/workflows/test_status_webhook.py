@@ -126,7 +126,7 @@ async def hooks(ts_env: WorkflowEnvironment, pg_server: Any, request: pytest.Fix
     worker_client = await Client.connect(ts_env.client.service_client.config.target_host,
                                          runtime=metrics_runtime(settings))
     try:
-        async with herald_worker(worker_client, pool, settings):
+        async with herald_worker(worker_client, pool, settings, relay_database_url=url):
             hooks = Hooks(ts_env, ts_env.client, pool, settings, receiver, [])
             yield hooks
             for handle in hooks.handles:  # a parked one would hold the shared server's clock still
