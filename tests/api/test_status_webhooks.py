@@ -9,6 +9,7 @@ import base64
 import hashlib
 import hmac
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -134,6 +135,27 @@ async def test_events_are_filtered_by_the_subscription(api: Api, hook_factory: A
     assert dead.types(ok) == []
     parked = dead.calls(failing)[0].body["data"]
     assert parked["status"] == "dead_lettered" and "reject" in (parked["error"] or "")
+
+
+async def test_scheduled_canceled_skipped_and_digested_are_events_too(api: Api, hook_factory: Any) -> None:
+    hook: Hook = await hook_factory(["scheduled", "canceled", "skipped", "digested"])
+    tpl = await api.template()
+    later = (datetime.now(UTC) + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    scheduled = (await api.send(tpl, to={"sim": "ok"}, channels=["sim"], send_at=later))["id"]
+    await api.until_status(scheduled, "scheduled")
+    r = await api.http.post(f"/v1/notifications/{scheduled}/cancel", headers=api.h)
+    assert r.status_code == 202, r.text
+    opted_out = await api.user(preferences={"channels": {"in_app": False}})
+    skipped = (await api.send(tpl, user_id=opted_out, channels=["in_app"]))["id"]
+    user = await api.user()
+    absorbed = (await api.send(tpl, user_id=user, channels=["in_app"], digest={"key": "k", "window": "1s"}))["id"]
+    assert await hook.until_types(scheduled, ["scheduled", "canceled"]) == ["scheduled", "canceled"]
+    assert await hook.until_types(skipped, ["skipped"]) == ["skipped"]
+    assert await hook.until_types(absorbed, ["digested"]) == ["digested"]
+    digested = hook.calls(absorbed)[0].body["data"]
+    assert digested["digest_id"] and digested["detail"] == f"delivered in digest {digested['digest_id']}"
+    assert "in_app" in (hook.calls(skipped)[0].body["data"]["detail"] or "")
+    assert hook.calls(scheduled)[0].body["data"]["send_at"].startswith(later[:10])
 
 
 async def test_a_failing_receiver_gets_each_event_once_after_retries(api: Api, hook_factory: Any) -> None:
