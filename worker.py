@@ -30,6 +30,7 @@ from activities.digest import DigestActivities
 from activities.reconcile import ReconcileActivities, ReconcileInput
 from activities.record import RecordActivities
 from activities.render import RenderActivities
+from activities.schedules import ScheduleActivities
 from core import logs, tracing
 from core.models import Channel, delivery_task_queue
 from core.settings import Settings, get_settings
@@ -40,6 +41,7 @@ from workflows.broadcast import BroadcastWorkflow
 from workflows.digest import DigestWorkflow
 from workflows.notification import NotificationWorkflow
 from workflows.reconcile import ReconcileWorkflow
+from workflows.scheduled import ScheduledBroadcastWorkflow
 
 log = logging.getLogger("herald.worker")
 
@@ -61,14 +63,17 @@ async def herald_worker(client: Client, pool: asyncpg.Pool, settings: Settings, 
     fan_out = BroadcastActivities(pool, client)
     reconcile = ReconcileActivities(pool, client, settings)
     digest = DigestActivities(pool, client, settings)
+    scheduled = ScheduleActivities(pool, settings)
     main = Worker(client, task_queue=settings.task_queue,
-                  workflows=[NotificationWorkflow, BroadcastWorkflow, DigestWorkflow, ReconcileWorkflow],
+                  workflows=[NotificationWorkflow, BroadcastWorkflow, DigestWorkflow, ReconcileWorkflow,
+                             ScheduledBroadcastWorkflow],
                   # deliver too: channels without a rate limit deliver in a local activity on this worker.
                   activities=[audience.check_audience, render.render, deliver.deliver, record.record_status,
                               record.dead_letter, record.resolve_dead_letter, record.find_receipts,
                               record.is_read,
                               fan_out.prepare_page, fan_out.start_page, fan_out.record_status,
-                              fan_out.cancel_recipients, digest.close_digest, reconcile.start_unstarted],
+                              fan_out.cancel_recipients, digest.close_digest, reconcile.start_unstarted,
+                              scheduled.prepare_fire],
                   graceful_shutdown_timeout=drain,
                   workflow_runner=SandboxedWorkflowRunner() if settings.workflow_sandbox
                   else UnsandboxedWorkflowRunner())

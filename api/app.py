@@ -11,7 +11,19 @@ from fastapi import FastAPI
 
 from api import errors, openapi, web
 from api.limits import BodySizeLimit
-from api.routes import broadcasts, codec, dlq, health, inbox, keys, notifications, templates, topics, users
+from api.routes import (
+    broadcasts,
+    codec,
+    dlq,
+    health,
+    inbox,
+    keys,
+    notifications,
+    schedules,
+    templates,
+    topics,
+    users,
+)
 from core import logs, pii, tracing
 from core.settings import Settings, get_settings
 from core.temporal import connect
@@ -56,7 +68,8 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
     openapi.install(app)
     tracing.instrument_app(app, tracer_provider)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    for module in (health, templates, users, topics, notifications, broadcasts, dlq, inbox, keys, codec):
+    for module in (health, templates, users, topics, notifications, broadcasts, schedules, dlq, inbox, keys,
+                   codec):
         app.include_router(module.router)
     app.include_router(codec.ui_router, include_in_schema=False)
     web.install(app)
