@@ -168,6 +168,7 @@ async def stack(dev_env: WorkflowEnvironment, database_url: str, pool: asyncpg.P
         # Short enough that a receiver can answer after it: the retry must carry the same webhook-id.
         HERALD_DELIVERY_TIMEOUT_S=2.0,
         HERALD_BROADCAST_PAGE_SIZE=50,  # small pages: continue_as_new happens within a few hundred users
+        HERALD_SCHEDULE_MIN_INTERVAL_S=1,  # schedules that fire every second or two
         # Short backoff so dead-letter paths take well under a second on the real server.
         HERALD_RETRY_INITIAL_S=0.05, HERALD_RETRY_BACKOFF=2.0, HERALD_RETRY_MAX_S=0.2,
     )

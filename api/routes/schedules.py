@@ -8,6 +8,7 @@ the live state (paused, note, next fires, recent fires); each answer reads it wi
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import secrets
 from typing import Any
 
@@ -55,8 +56,7 @@ async def create_schedule(body: ScheduleCreate, pool: PoolDep, temporal: Tempora
         cron=body.cron, every=body.interval, timezone=body.timezone, template=body.template,
         template_version=body.template_version, data=body.data, channels=[c.value for c in body.channels],
         priority=body.priority.value, category=body.category, audience=body.audience.model_dump(exclude_none=True))
-    row_spec = broadcast_spec({**new.__dict__})
-    await check_or_422(pool, settings, row_spec)
+    await check_or_422(pool, settings, broadcast_spec(dataclasses.asdict(new)))
     async with pool.acquire() as conn, conn.transaction():
         row, created = await schedules.insert(conn, new)
         if created:  # an error raised here rolls the row back with it
