@@ -62,6 +62,10 @@ class Form:
     def get(self, name: str, default: str = "") -> str:
         return self._values.get(name, [default])[0].strip()
 
+    def raw(self, name: str) -> str:
+        """The value exactly as typed (JSON a form gives back after a refusal must come back unchanged)."""
+        return self._values.get(name, [""])[0]
+
     def optional(self, name: str) -> str | None:
         return self.get(name) or None
 
