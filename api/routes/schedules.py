@@ -68,7 +68,7 @@ async def create_schedule(body: ScheduleCreate, pool: PoolDep, temporal: Tempora
         if row["request_hash"] != new.request_hash:
             raise ApiError(409, "schedule_exists", f"schedule '{row['id']}' exists with a different definition",
                            {"schedule_id": row["id"]})
-    return JSONResponse(await _public(pool, temporal, row), status_code=201 if created else 200)
+    return JSONResponse(await public(pool, temporal, row), status_code=201 if created else 200)
 
 
 def _check_timing(body: ScheduleCreate, settings: Settings) -> None:
@@ -107,49 +107,61 @@ async def _create_in_temporal(temporal: Client, settings: Settings, row: dict[st
 @router.get("", response_model=Page[SchedulePublic])
 async def list_schedules(pool: PoolDep, temporal: TemporalDep, page: PageDep, _: ReadDep) -> dict[str, Any]:
     after = page.decode(1)
-    rows = await schedules.list_live(pool, str(after[0]) if after else None, page.fetch)
-    rows, next_cursor = page.cut(rows, lambda r: [r["id"]])
-    limit = asyncio.Semaphore(8)
-
-    async def one(row: dict[str, Any]) -> dict[str, Any]:
-        async with limit:
-            return await _public(pool, temporal, row)
-    return {"items": await asyncio.gather(*(one(r) for r in rows)), "next_cursor": next_cursor}
+    items = await list_page(pool, temporal, str(after[0]) if after else None, page.fetch)
+    items, next_cursor = page.cut(items, lambda r: [r["id"]])
+    return {"items": items, "next_cursor": next_cursor}
 
 
 @router.get("/{schedule_id}", response_model=SchedulePublic)
 async def get_schedule(schedule_id: str, pool: PoolDep, temporal: TemporalDep, _: ReadDep) -> dict[str, Any]:
-    return await _public(pool, temporal, await _live(pool, schedule_id))
+    return await public(pool, temporal, await _live(pool, schedule_id))
 
 
 @router.post("/{schedule_id}/pause", response_model=SchedulePublic)
 async def pause_schedule(schedule_id: str, pool: PoolDep, temporal: TemporalDep, _: AdminDep,
                          body: ScheduleNote | None = None) -> dict[str, Any]:
-    row = await _live(pool, schedule_id)
-    note = (body.note if body else None) or "paused through the Herald API"
-    await _act(temporal, row, lambda h: h.pause(note=note))
-    return await _public(pool, temporal, row)
+    return await pause(pool, temporal, schedule_id, body.note if body else None)
 
 
 @router.post("/{schedule_id}/resume", response_model=SchedulePublic)
 async def resume_schedule(schedule_id: str, pool: PoolDep, temporal: TemporalDep, _: AdminDep,
                           body: ScheduleNote | None = None) -> dict[str, Any]:
-    row = await _live(pool, schedule_id)
-    note = (body.note if body else None) or "resumed through the Herald API"
-    await _act(temporal, row, lambda h: h.unpause(note=note))
-    return await _public(pool, temporal, row)
+    return await resume(pool, temporal, schedule_id, body.note if body else None)
 
 
 @router.post("/{schedule_id}/trigger", status_code=202, response_model=SchedulePublic)
 async def trigger_schedule(schedule_id: str, pool: PoolDep, temporal: TemporalDep, _: AdminDep) -> dict[str, Any]:
-    """Fires now, paused or not, and even while an earlier fire's broadcast still runs (ALLOW_ALL)."""
-    row = await _live(pool, schedule_id)
-    await _act(temporal, row, lambda h: h.trigger(overlap=ScheduleOverlapPolicy.ALLOW_ALL))
-    return await _public(pool, temporal, row)
+    return await trigger(pool, temporal, schedule_id)
 
 
 @router.delete("/{schedule_id}", status_code=204)
 async def delete_schedule(schedule_id: str, pool: PoolDep, temporal: TemporalDep, _: AdminDep) -> Response:
+    await delete(pool, temporal, schedule_id)
+    return Response(status_code=204)
+
+
+# The actions, shared by the routes above and the dashboard's schedules page.
+
+async def pause(pool: asyncpg.Pool, temporal: Client, schedule_id: str, note: str | None) -> dict[str, Any]:
+    row = await _live(pool, schedule_id)
+    await _act(temporal, row, lambda h: h.pause(note=note or "paused through Herald"))
+    return await public(pool, temporal, row)
+
+
+async def resume(pool: asyncpg.Pool, temporal: Client, schedule_id: str, note: str | None) -> dict[str, Any]:
+    row = await _live(pool, schedule_id)
+    await _act(temporal, row, lambda h: h.unpause(note=note or "resumed through Herald"))
+    return await public(pool, temporal, row)
+
+
+async def trigger(pool: asyncpg.Pool, temporal: Client, schedule_id: str) -> dict[str, Any]:
+    """Fires now, paused or not, and even while an earlier fire's broadcast still runs (ALLOW_ALL)."""
+    row = await _live(pool, schedule_id)
+    await _act(temporal, row, lambda h: h.trigger(overlap=ScheduleOverlapPolicy.ALLOW_ALL))
+    return await public(pool, temporal, row)
+
+
+async def delete(pool: asyncpg.Pool, temporal: Client, schedule_id: str) -> None:
     """Marks the row deleted first (a fire from then on sends nothing), then deletes the Temporal Schedule.
     Deleting again is a no-op that also finishes a Temporal delete that failed."""
     if not await schedules.mark_deleted(pool, schedule_id):
@@ -162,7 +174,17 @@ async def delete_schedule(schedule_id: str, pool: PoolDep, temporal: TemporalDep
                 raise
             raise ApiError(503, "temporal_unavailable", "the schedule is deleted and sends nothing more, but its "
                            "Temporal Schedule could not be removed: repeat the DELETE", headers=_RETRY_AFTER) from exc
-    return Response(status_code=204)
+
+
+async def list_page(pool: asyncpg.Pool, temporal: Client, after: str | None, limit: int) -> list[dict[str, Any]]:
+    """Up to `limit` live schedules after the id `after`, each with Temporal's state (8 describes at a time)."""
+    rows = await schedules.list_live(pool, after, limit)
+    bound = asyncio.Semaphore(8)
+
+    async def one(row: dict[str, Any]) -> dict[str, Any]:
+        async with bound:
+            return await public(pool, temporal, row)
+    return list(await asyncio.gather(*(one(r) for r in rows)))
 
 
 async def _live(pool: asyncpg.Pool, schedule_id: str) -> dict[str, Any]:
@@ -197,7 +219,7 @@ async def _describe(temporal: Client, schedule_id: str) -> ScheduleDescription |
         return "unknown"
 
 
-async def _public(pool: asyncpg.Pool, temporal: Client, row: dict[str, Any]) -> dict[str, Any]:
+async def public(pool: asyncpg.Pool, temporal: Client, row: dict[str, Any]) -> dict[str, Any]:
     description = await _describe(temporal, row["id"])
     public: dict[str, Any] = {
         "id": row["id"], "temporal_schedule_id": temporal_schedule_id(row["id"]), "cron": row["cron"],

@@ -27,7 +27,8 @@ SECURITY_HEADERS = {
 }
 
 NAV = (("/ui", "Overview"), ("/ui/send", "Send"), ("/ui/templates", "Templates"),
-       ("/ui/notifications", "Activity"), ("/ui/dlq", "Dead letters"), ("/ui/users", "Users"))
+       ("/ui/notifications", "Activity"), ("/ui/dlq", "Dead letters"), ("/ui/schedules", "Schedules"),
+       ("/ui/users", "Users"))
 
 
 def when(value: datetime | None) -> str:
