@@ -9,11 +9,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities.schedules import ScheduledBroadcastInput, fire_broadcast_id
+from core.scheduling import temporal_schedule
 from tests.api.conftest import Api, eventually, uid
 from tests.api.test_conventions import assert_error
+from tests.api.test_outages import api_without_temporal as api_without_temporal  # the fixture
 from tests.api.test_temporal_cli import temporal
 from workflows.scheduled import ScheduledBroadcastWorkflow
 
@@ -245,5 +248,52 @@ async def test_a_fire_that_cannot_send_pauses_its_schedule(api: Api) -> None:
         # Fires before the template went away may have sent; none after it.
         await asyncio.sleep(3)
         assert len(await fired(api, sid)) == len(sent)
+    finally:
+        await api.http.delete(f"/v1/schedules/{sid}", headers=api.h)
+
+
+async def test_a_schedule_made_while_temporal_is_down_is_503_with_nothing_stored_and_a_repeat_makes_it(
+        api_without_temporal: httpx.AsyncClient, api: Api) -> None:
+    template = await api.template()
+    ada = await api.user()
+    sid = uid("sch")
+    body = {"id": sid, "cron": "0 9 1 1 *", "template": template, "data": {"name": "Ada"}, "channels": ["in_app"],
+            "audience": {"user_ids": [ada]}, "paused": True}
+    assert_error(await api_without_temporal.post("/v1/schedules", json=body), 503, "temporal_unavailable")
+    assert await api.stack.pool.fetchval("SELECT count(*) FROM schedule WHERE id = $1", sid) == 0
+    assert_error(await api.http.get(f"/v1/schedules/{sid}", headers=api.h), 404, "not_found")
+    # While it is down, reads still answer from PostgreSQL, with the state unknown; changes are 503.
+    made = await create(api, **body)
+    assert made["state"] == "paused"
+    shown = (await api_without_temporal.get(f"/v1/schedules/{sid}")).json()
+    assert (shown["id"], shown["state"], shown["paused"], shown["cron"]) == (sid, "unknown", None, "0 9 1 1 *")
+    assert_error(await api_without_temporal.post(f"/v1/schedules/{sid}/resume"), 503, "temporal_unavailable")
+    assert_error(await api_without_temporal.delete(f"/v1/schedules/{sid}"), 503, "temporal_unavailable")
+    # That DELETE already marked it deleted, so no fire sends anything; repeating it finishes the job.
+    assert_error(await api.http.get(f"/v1/schedules/{sid}", headers=api.h), 404, "not_found")
+    assert f"herald-schedule-{sid}" in await temporal(api, "schedule", "list")
+    assert (await api.http.delete(f"/v1/schedules/{sid}", headers=api.h)).status_code == 204
+    assert f"herald-schedule-{sid}" not in await temporal(api, "schedule", "list")
+
+
+async def test_a_temporal_schedule_left_by_a_lost_answer_is_taken_over_by_the_repeat(api: Api) -> None:
+    """Temporal made the schedule but its answer was lost, so the row was rolled back: the repeat of the request
+    finds the schedule and makes it the requested definition instead of failing."""
+    template = await api.template()
+    ada = await api.user()
+    sid = uid("sch")
+    stale = {"id": sid, "interval": "1d", "template": template, "data": {"name": "Ada"}, "channels": ["in_app"],
+             "audience": {"user_ids": [ada]}}
+    row = {"id": sid, "cron": None, "every": "1d", "timezone": None}
+    await api.stack.temporal.create_schedule(f"herald-schedule-{sid}",
+                                             temporal_schedule(row, api.stack.settings, paused=True))
+    made = await create(api, **{**stale, "interval": None, "cron": "0 9 * * *", "timezone": "Asia/Tokyo"})
+    try:
+        assert made["state"] == "active"
+        described = await api.stack.temporal.get_schedule_handle(f"herald-schedule-{sid}").describe()
+        assert list(described.schedule.spec.cron_expressions) == [] and described.schedule.spec.calendars
+        assert described.schedule.spec.time_zone_name == "Asia/Tokyo" and not described.schedule.spec.intervals
+        nexts = [datetime.fromisoformat(t).astimezone(ZoneInfo("Asia/Tokyo")) for t in made["next_run_times"]]
+        assert nexts and all((t.hour, t.minute) == (9, 0) for t in nexts)
     finally:
         await api.http.delete(f"/v1/schedules/{sid}", headers=api.h)

@@ -16,6 +16,7 @@ from temporalio.worker import Replayer
 from workflows.broadcast import BroadcastWorkflow
 from workflows.digest import DigestWorkflow
 from workflows.notification import NotificationWorkflow
+from workflows.scheduled import ScheduledBroadcastWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
 VERSIONS = sorted(p.name for p in HISTORIES.iterdir() if p.is_dir())
@@ -25,7 +26,8 @@ VERSIONS = sorted(p.name for p in HISTORIES.iterdir() if p.is_dir())
 async def test_recorded_histories_replay_without_nondeterminism(version: str) -> None:
     files = sorted((HISTORIES / version).glob("*.json"))
     assert files, f"no histories recorded for {version}"
-    replayer = Replayer(workflows=[NotificationWorkflow, BroadcastWorkflow, DigestWorkflow])
+    replayer = Replayer(workflows=[NotificationWorkflow, BroadcastWorkflow, DigestWorkflow,
+                                   ScheduledBroadcastWorkflow])
     for path in files:
         history = WorkflowHistory.from_json(path.stem, path.read_text())
         result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
