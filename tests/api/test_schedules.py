@@ -257,7 +257,8 @@ async def test_a_schedule_made_while_temporal_is_down_is_503_with_nothing_stored
     template = await api.template()
     ada = await api.user()
     sid = uid("sch")
-    body = {"id": sid, "cron": "0 9 1 1 *", "template": template, "data": {"name": "Ada"}, "channels": ["in_app"],
+    body: dict[str, Any] = {"id": sid, "cron": "0 9 1 1 *", "template": template, "data": {"name": "Ada"},
+                            "channels": ["in_app"],
             "audience": {"user_ids": [ada]}, "paused": True}
     assert_error(await api_without_temporal.post("/v1/schedules", json=body), 503, "temporal_unavailable")
     assert await api.stack.pool.fetchval("SELECT count(*) FROM schedule WHERE id = $1", sid) == 0
@@ -282,8 +283,8 @@ async def test_a_temporal_schedule_left_by_a_lost_answer_is_taken_over_by_the_re
     template = await api.template()
     ada = await api.user()
     sid = uid("sch")
-    stale = {"id": sid, "interval": "1d", "template": template, "data": {"name": "Ada"}, "channels": ["in_app"],
-             "audience": {"user_ids": [ada]}}
+    stale: dict[str, Any] = {"id": sid, "interval": "1d", "template": template, "data": {"name": "Ada"},
+                             "channels": ["in_app"], "audience": {"user_ids": [ada]}}
     row = {"id": sid, "cron": None, "every": "1d", "timezone": None}
     await api.stack.temporal.create_schedule(f"herald-schedule-{sid}",
                                              temporal_schedule(row, api.stack.settings, paused=True))
