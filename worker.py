@@ -27,6 +27,7 @@ from activities.audience import AudienceActivities
 from activities.broadcast import BroadcastActivities
 from activities.deliver import DeliveryActivities
 from activities.digest import DigestActivities
+from activities.prepare import PrepareActivities
 from activities.reconcile import ReconcileActivities, ReconcileInput
 from activities.record import RecordActivities
 from activities.render import RenderActivities
@@ -57,6 +58,7 @@ async def herald_worker(client: Client, pool: asyncpg.Pool, settings: Settings, 
     """
     providers = build_providers(pool, settings)
     render, record, audience = RenderActivities(pool), RecordActivities(pool), AudienceActivities(pool)
+    prepare = PrepareActivities(pool)
     deliver = DeliveryActivities(pool, providers.chains)
     # In-flight activities get time to finish on SIGTERM instead of failing mid-send.
     drain = timedelta(seconds=settings.graceful_shutdown_s)
@@ -68,7 +70,8 @@ async def herald_worker(client: Client, pool: asyncpg.Pool, settings: Settings, 
                   workflows=[NotificationWorkflow, BroadcastWorkflow, DigestWorkflow, ReconcileWorkflow,
                              ScheduledBroadcastWorkflow],
                   # deliver too: channels without a rate limit deliver in a local activity on this worker.
-                  activities=[audience.check_audience, render.render, deliver.deliver, record.record_status,
+                  activities=[audience.check_audience, render.render, prepare.prepare, deliver.deliver,
+                              record.record_status,
                               record.dead_letter, record.resolve_dead_letter, record.find_receipts,
                               record.is_read,
                               fan_out.prepare_page, fan_out.start_page, fan_out.record_status,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -19,7 +20,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities import metrics
 from activities.errors import PERMANENT_DELIVERY, TRANSIENT_DELIVERY
-from core.models import DeliverInput, DeliverResult
+from core.models import DeliverInput, DeliverResult, Status
 from providers.base import (
     OutgoingMessage,
     PermanentDeliveryError,
@@ -46,8 +47,11 @@ class DeliveryActivities:
         attempt = inp.prior_attempts + in_round
         receipt = await notifications.get_receipt(self._pool, inp.notification_id, inp.channel)
         if receipt is not None:
-            return DeliverResult(provider=receipt["provider"], provider_message_id=receipt["provider_message_id"],
+            done = DeliverResult(provider=receipt["provider"], provider_message_id=receipt["provider_message_id"],
                                  attempt=receipt["attempt"], delivered_at=receipt["at"])
+            if inp.finish is not None:  # the send went through, its final record may not have
+                await self._record_delivered(inp, done)
+            return done
         chain = self._chains.get(inp.channel, [])
         if inp.provider_index >= len(chain):
             error = f"no provider #{inp.provider_index + 1} for channel '{inp.channel}' on this worker"
@@ -79,9 +83,23 @@ class DeliveryActivities:
         await notifications.save_receipt(self._pool, notification_id=inp.notification_id, channel=inp.channel,
                                          provider=sent.provider, provider_message_id=sent.provider_message_id,
                                          attempt=attempt)
-        await self._log(inp, attempt, "delivered", None, False)
-        return DeliverResult(provider=sent.provider, provider_message_id=sent.provider_message_id,
+        done = DeliverResult(provider=sent.provider, provider_message_id=sent.provider_message_id,
                              attempt=attempt, delivered_at=datetime.now(UTC))
+        await self._record_delivered(inp, done)
+        return done
+
+    async def _record_delivered(self, inp: DeliverInput, done: DeliverResult) -> None:
+        """The attempt log, and the notification's final record when the workflow handed it over."""
+        finish = None
+        if inp.finish is not None:
+            # Times stay the workflow's: its clock is the durable one (and the one a time-skipping test moves).
+            finish = replace(inp.finish, deliveries=[
+                replace(d, status=Status.DELIVERED, attempts=done.attempt, provider=done.provider,
+                        provider_message_id=done.provider_message_id, last_error=None)
+                if d.channel == inp.channel else d for d in inp.finish.deliveries])
+        async with self._pool.acquire() as conn:
+            await notifications.record_delivered(conn, notification_id=inp.notification_id, channel=inp.channel,
+                                                 attempt=done.attempt, finish=finish)
 
     async def _log(self, inp: DeliverInput, attempt: int, outcome: str, error: str | None,
                    will_retry: bool) -> None:

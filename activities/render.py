@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -19,21 +21,26 @@ class RenderActivities:
 
     @activity.defn(name="render")
     async def render(self, inp: RenderInput) -> RenderedMessage:
-        template = await templates.get(self._pool, inp.template, inp.template_version, include_deleted=True)
-        if template is None:
-            raise ApplicationError(f"template '{inp.template}' version {inp.template_version} does not exist",
-                                   type=NOT_FOUND, non_retryable=True)
         user = await users.get(self._pool, inp.user_id) if inp.user_id else None
         if inp.user_id and user is None:
             raise ApplicationError(f"user '{inp.user_id}' does not exist", type=NOT_FOUND, non_retryable=True)
-        addresses, missing = resolve_addresses(inp.channels, inp.to, user)
-        if missing:
-            raise ApplicationError(f"no address for channel(s) {', '.join(missing)}", type=NOT_FOUND,
-                                   non_retryable=True)
-        try:
-            rendered = templating.render(template["subject"], template["body"],
-                                         templating.context_for(inp.data, user), template["html"])
-        except templating.TemplateError as exc:
-            raise ApplicationError(exc.message, type=TEMPLATE_ERROR, non_retryable=True) from exc
-        return RenderedMessage(subject=rendered.subject, body=rendered.body, addresses=addresses,
-                               html=rendered.html)
+        return await render_for(self._pool, inp, user)
+
+
+async def render_for(pool: asyncpg.Pool, inp: RenderInput, user: dict[str, Any] | None) -> RenderedMessage:
+    """The message for this (already loaded) user, or for raw addresses when `user` is None."""
+    template = await templates.get(pool, inp.template, inp.template_version, include_deleted=True)
+    if template is None:
+        raise ApplicationError(f"template '{inp.template}' version {inp.template_version} does not exist",
+                               type=NOT_FOUND, non_retryable=True)
+    addresses, missing = resolve_addresses(inp.channels, inp.to, user)
+    if missing:
+        raise ApplicationError(f"no address for channel(s) {', '.join(missing)}", type=NOT_FOUND,
+                               non_retryable=True)
+    try:
+        rendered = templating.render(template["subject"], template["body"],
+                                     templating.context_for(inp.data, user), template["html"])
+    except templating.TemplateError as exc:
+        raise ApplicationError(exc.message, type=TEMPLATE_ERROR, non_retryable=True) from exc
+    return RenderedMessage(subject=rendered.subject, body=rendered.body, addresses=addresses,
+                           html=rendered.html)

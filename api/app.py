@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
@@ -47,11 +47,18 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
         app.state.settings = settings
         url = database_url(settings)
         app.state.pool = await create_pool(url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
-        app.state.temporal = await connect(settings, lazy=True,
+        # Lazy: the API comes up (and says so on /ready) while Temporal is down; a worker needs a connection.
+        app.state.temporal = await connect(settings, lazy=not settings.eager_start,
                                            interceptors=tracing.client_interceptors(tracer_provider))
         app.state.inbox_feed = InboxFeed(url)
         try:
-            yield
+            async with AsyncExitStack() as running:
+                if settings.eager_start:  # the workflows this process starts run their first task here
+                    from worker import herald_worker
+
+                    await running.enter_async_context(
+                        herald_worker(app.state.temporal, app.state.pool, settings, channels=[]))
+                yield  # on shutdown the worker drains first: its steps still need the pool
         finally:
             await app.state.inbox_feed.close()
             await app.state.pool.close()

@@ -8,14 +8,16 @@ import time
 import uuid
 
 from temporalio.client import Client
+from temporalio.common import TypedSearchAttributes
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from bench.baseline_workflows import EmptyWorkflow, NaiveNotificationWorkflow, deliver, record, render
 from bench.progress import Progress
+from core.temporal import notification_search_attributes
 
 
 async def _drive(client: Client, workflow: str, queue: str, n: int, concurrency: int, eager: bool,
-                 progress: Progress) -> float:
+                 progress: Progress, search_attributes: TypedSearchAttributes | None = None) -> float:
     """Starts n workflows, C starts in flight at a time; returns completed workflows per second.
 
     Completion is counted from visibility, not by awaiting each result: a result is a long poll per workflow,
@@ -27,7 +29,7 @@ async def _drive(client: Client, workflow: str, queue: str, n: int, concurrency:
     async def starter() -> None:
         while (index := next(counter)) < n:
             await client.start_workflow(workflow, index, id=f"bench-{run}-{index}", task_queue=queue,
-                                        request_eager_start=eager)
+                                        request_eager_start=eager, search_attributes=search_attributes)
 
     started = time.monotonic()
     starting = asyncio.gather(*(starter() for _ in range(concurrency)))
@@ -51,6 +53,22 @@ async def ceiling(address: str, n: int, concurrency: int) -> float:
                       workflow_runner=UnsandboxedWorkflowRunner()):
         await _drive(client, "BenchEmptyWorkflow", queue, min(n, 20), concurrency, True, Progress("warm-up", 20))
         rate = await _drive(client, "BenchEmptyWorkflow", queue, n, concurrency, True, progress)
+    progress.close(f"{rate:.1f} workflows/s")
+    return rate
+
+
+async def floor(address: str, n: int, concurrency: int) -> float:
+    """Empty workflows started the way Herald's API starts a notification: not eagerly, with the contract's four
+    search attributes. What no notification can cost less than; the gap to the ceiling is the server's."""
+    client = await Client.connect(address)
+    queue = f"bench-floor-{uuid.uuid4().hex[:6]}"
+    progress = Progress("floor (empty, started like Herald)", n)
+    attributes = notification_search_attributes("accepted", ["sim"], "transactional", None)
+    async with Worker(client, task_queue=queue, workflows=[EmptyWorkflow],
+                      workflow_runner=UnsandboxedWorkflowRunner()):
+        await _drive(client, "BenchEmptyWorkflow", queue, min(n, 20), concurrency, False, Progress("warm-up", 20),
+                     attributes)
+        rate = await _drive(client, "BenchEmptyWorkflow", queue, n, concurrency, False, progress, attributes)
     progress.close(f"{rate:.1f} workflows/s")
     return rate
 

@@ -76,13 +76,13 @@ class Stack:
             stop_process(worker)
         self.workers.clear()
 
-    async def start_api(self) -> None:
+    async def start_api(self, extra_env: dict[str, str] | None = None) -> None:
         port = free_port()
-        log = (self.work / "api.log").open("wb")
+        log = (self.work / "api.log").open("ab")
         self.api = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", "api.app:app", "--host", "127.0.0.1", "--port",
              str(port), "--log-level", "warning", "--no-access-log"],
-            env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+            env={**self.env, **(extra_env or {})}, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         self.api_url = f"http://127.0.0.1:{port}"
         async with httpx.AsyncClient(base_url=self.api_url) as http:
             for _ in range(300):
@@ -95,6 +95,11 @@ class Stack:
                     raise RuntimeError(f"the API exited; see {self.work / 'api.log'}")
                 await asyncio.sleep(0.1)
         raise RuntimeError("the API did not come up in 30 s")
+
+    def stop_api(self) -> None:
+        if self.api is not None:
+            stop_process(self.api)
+            self.api = None
 
     def rss_mb(self) -> dict[str, float]:
         """Resident memory of each worker and the API, in MiB (children included: uvicorn may fork)."""
@@ -112,9 +117,23 @@ class Stack:
                                        "temporal": [self._temporal.pid] if self._temporal else [],
                                        "bench": [os.getpid()]}
         out = {name: sum(_tree_cpu(pid, children=name != "bench") for pid in pids) for name, pids in parts.items()}
-        out["postgres"] = sum(_cpu(p) for p in psutil.process_iter(["username"])
-                              if p.info["username"] == "pgserver" or p.name() == "postgres")
+        out["postgres"] = sum(_tree_cpu(p.pid) for p in self._postmasters())
         return out
+
+    def _postmasters(self) -> list[psutil.Process]:
+        """This stack's PostgreSQL: the postmaster serving its data directory (other test runs on the machine
+        have theirs), or, with an external database, every postgres process there is."""
+        data_dir = str(self.work / "pg")
+        found = []
+        for p in psutil.process_iter(["name", "cmdline"]):
+            if p.info["name"] != "postgres":
+                continue
+            if self._pg is not None:
+                if data_dir in " ".join(p.info["cmdline"] or []):  # backends' command lines do not name it
+                    found.append(p)
+            elif p.parent() is None or p.parent().name() != "postgres":  # type: ignore[union-attr]
+                found.append(p)
+        return found
 
     def check_alive(self) -> None:
         for index, worker in enumerate(self.workers):

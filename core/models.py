@@ -174,6 +174,23 @@ class RenderedMessage:
 
 
 @dataclass
+class StatusChange:
+    """One transition written to the read model, with its timeline event."""
+
+    notification_id: str
+    status: str
+    event: str
+    at: datetime
+    detail: str = ""
+    last_error: str | None = None
+    delivered_at: datetime | None = None
+    send_at: datetime | None = None
+    deliveries: list[DeliveryState] = field(default_factory=list)
+    # Set when the notification's data was edited in flight (the `edit_data` update): the new data to store.
+    data: dict[str, Any] | None = None
+
+
+@dataclass
 class DeliverInput:
     notification_id: str
     channel: str
@@ -190,6 +207,9 @@ class DeliverInput:
     # The attempt within this round when the workflow runs the retries itself (local deliveries, one activity
     # per attempt); 0: Temporal's retry policy runs them and the activity's own attempt number counts.
     attempt_in_round: int = 0
+    # The notification's final `delivered` record, when this send is its last one: written with the receipt,
+    # this delivery's outcome and the time filled in, instead of in a step of its own (FUSED_STEPS_PATCH).
+    finish: StatusChange | None = None
 
 
 @dataclass
@@ -201,20 +221,20 @@ class DeliverResult:
 
 
 @dataclass
-class StatusChange:
-    """One transition written to the read model, with its timeline event."""
+class PrepareInput:
+    """The first steps of a due notification in one local activity (see activities/prepare.py)."""
 
-    notification_id: str
-    status: str
-    event: str
-    at: datetime
-    detail: str = ""
-    last_error: str | None = None
-    delivered_at: datetime | None = None
-    send_at: datetime | None = None
-    deliveries: list[DeliveryState] = field(default_factory=list)
-    # Set when the notification's data was edited in flight (the `edit_data` update): the new data to store.
-    data: dict[str, Any] | None = None
+    render: RenderInput
+    processing: StatusChange  # written when the notification may go now
+    audience: AudienceInput | None = None  # None for raw addresses: nobody's preferences to check
+
+
+@dataclass
+class PrepareResult:
+    # Set when a user's preferences were checked; the message is rendered only when all of it may go now.
+    decision: AudienceDecision | None = None
+    rendered: RenderedMessage | None = None
+
 
 
 @dataclass

@@ -85,16 +85,21 @@ class Settings(BaseSettings):
 
     # Sends per second per channel, enforced by the Temporal server across all workers: "email=10,sms=5".
     rate_limits: str = Field(default="", alias="HERALD_RATE_LIMITS")
-    # How many deliveries of one channel a worker runs at once (unset: the SDK's default, 100).
     broadcast_page_size: int = Field(default=250, ge=1, le=2000, alias="HERALD_BROADCAST_PAGE_SIZE")
+    # How many deliveries of one channel a worker runs at once (unset: the SDK's default, 100).
     max_concurrent_deliveries: int | None = Field(default=None, ge=1, alias="HERALD_MAX_CONCURRENT_DELIVERIES")
-    # Temporal's Python sandbox re-imports the workflow modules for every workflow run: about 40% of a worker's
-    # CPU. It guards against non-deterministic code, which the test suite (sandbox on) and the replay tests
-    # catch before a deploy, so production workers run without it unless this is set.
     # Channels without a rate limit deliver in a local activity, inside the workflow task: two fewer server
     # round trips per notification. Off: every delivery goes through its channel's task queue.
     local_deliveries: bool = Field(default=True, alias="HERALD_LOCAL_DELIVERIES")
+    # Temporal's Python sandbox re-imports the workflow modules for every workflow run: about 40% of a worker's
+    # CPU. It guards against non-deterministic code, which the test suite (sandbox on) and the replay tests
+    # catch before a deploy, so production workers run without it unless this is set.
     workflow_sandbox: bool = Field(default=False, alias="HERALD_WORKFLOW_SANDBOX")
+    # The API process runs a workflow worker too, and starts each notification's workflow eagerly on it: the
+    # server hands the first workflow task back in its answer to the start, with no task-queue round trip
+    # (about a third of the server's CPU per workflow). The API then also renders and delivers; it needs
+    # Temporal to be up when it starts. Off: the API only starts workflows and workers run them.
+    eager_start: bool = Field(default=False, alias="HERALD_EAGER_START")
 
     # Encrypts every Temporal payload (AES-256-GCM): "id:base64key,...", the first seals, all open. Empty: off.
     # `python -c "from core.codec import new_key_spec; print(new_key_spec('k1'))"` makes one.

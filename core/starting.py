@@ -72,6 +72,7 @@ async def start_notification(client: Client, settings: Settings,
                                                              row["user_id"]),
             priority=task_priority(row["priority"], row["category"]),
             task_timeout=timedelta(seconds=10),
+            request_eager_start=settings.eager_start,
         )
     except WorkflowAlreadyStartedError:
         return None

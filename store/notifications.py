@@ -131,32 +131,50 @@ async def list_notifications(conn: Executor, *, status: str | None, user_id: str
 
 async def apply_status_change(conn: Connection, change: StatusChange) -> None:
     async with conn.transaction():
-        await conn.execute(
-            """UPDATE notification SET status = $2, updated_at = now(), last_error = $3,
-                   delivered_at = COALESCE($4, delivered_at), send_at = COALESCE($5, send_at),
-                   data = COALESCE($6, data)
-               WHERE id = $1""",
-            change.notification_id, change.status, change.last_error, change.delivered_at, change.send_at,
-            change.data,
+        await _write_status_change(conn, change)
+
+
+async def _write_status_change(conn: Connection, change: StatusChange) -> None:
+    await conn.execute(
+        """UPDATE notification SET status = $2, updated_at = now(), last_error = $3,
+               delivered_at = COALESCE($4, delivered_at), send_at = COALESCE($5, send_at),
+               data = COALESCE($6, data)
+           WHERE id = $1""",
+        change.notification_id, change.status, change.last_error, change.delivered_at, change.send_at,
+        change.data,
+    )
+    if change.deliveries:
+        await conn.executemany(
+            # GREATEST: the attempt log may know of an attempt the workflow never heard back from.
+            # An upsert: an escalation adds channels the notification was not accepted with.
+            """INSERT INTO delivery AS d (notification_id, channel, status, provider, attempts,
+                                          provider_message_id, last_error)
+               VALUES ($1, $2, $3, $4, $5, $6, $7)
+               ON CONFLICT (notification_id, channel) DO UPDATE SET status = $3,
+                   provider = COALESCE($4, d.provider), attempts = GREATEST(d.attempts, $5),
+                   provider_message_id = COALESCE($6, d.provider_message_id), last_error = $7,
+                   updated_at = now()""",
+            [(change.notification_id, d.channel, d.status, d.provider, d.attempts,
+              d.provider_message_id, d.last_error) for d in change.deliveries],
         )
-        if change.deliveries:
-            await conn.executemany(
-                # GREATEST: the attempt log may know of an attempt the workflow never heard back from.
-                # An upsert: an escalation adds channels the notification was not accepted with.
-                """INSERT INTO delivery AS d (notification_id, channel, status, provider, attempts,
-                                              provider_message_id, last_error)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7)
-                   ON CONFLICT (notification_id, channel) DO UPDATE SET status = $3,
-                       provider = COALESCE($4, d.provider), attempts = GREATEST(d.attempts, $5),
-                       provider_message_id = COALESCE($6, d.provider_message_id), last_error = $7,
-                       updated_at = now()""",
-                [(change.notification_id, d.channel, d.status, d.provider, d.attempts,
-                  d.provider_message_id, d.last_error) for d in change.deliveries],
-            )
+    await conn.execute(
+        "INSERT INTO notification_event (notification_id, at, event, detail) VALUES ($1, $2, $3, $4)",
+        change.notification_id, change.at, change.event, change.detail,
+    )
+
+
+async def record_delivered(conn: Connection, *, notification_id: str, channel: str, attempt: int,
+                           finish: StatusChange | None) -> None:
+    """The successful attempt and, when the workflow handed it over, the notification's final record: one
+    transaction. (The receipt is written before, on its own, the moment the provider answers.)"""
+    async with conn.transaction():
         await conn.execute(
-            "INSERT INTO notification_event (notification_id, at, event, detail) VALUES ($1, $2, $3, $4)",
-            change.notification_id, change.at, change.event, change.detail,
+            """INSERT INTO delivery_attempt (notification_id, channel, attempt, outcome, error)
+               VALUES ($1, $2, $3, 'delivered', NULL) ON CONFLICT DO NOTHING""",
+            notification_id, channel, attempt,
         )
+        if finish is not None:
+            await _write_status_change(conn, finish)
 
 
 async def record_attempt(conn: Connection, *, notification_id: str, channel: str, attempt: int,

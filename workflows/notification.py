@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.audience import AudienceActivities
     from activities.deliver import DeliveryActivities
     from activities.errors import NOT_FOUND, PERMANENT_DELIVERY, TEMPLATE_ERROR
+    from activities.prepare import PrepareActivities
     from activities.record import RecordActivities
     from activities.render import RenderActivities
     from core.ids import workflow_id_for
@@ -41,6 +42,8 @@ with workflow.unsafe.imports_passed_through():
         DeliveryState,
         NotificationInput,
         NotificationState,
+        PrepareInput,
+        PrepareResult,
         RenderedMessage,
         RenderInput,
         Reschedule,
@@ -63,6 +66,11 @@ LOCAL_STEPS_PATCH = "local-steps-v2"
 # From this patch on, a delivered in_app notification with an escalation waits for its read, and delivers on
 # the escalation's channels when it is still unread. Only inputs with `escalate` reach it.
 ESCALATION_PATCH = "escalation-v1"
+# From this patch on, a due notification's audience check, render and `processing` record are one local
+# activity (activities/prepare.py) instead of three, and the `processing` search attribute is written only when
+# the workflow is about to wait (a queued delivery, a retry's backoff): until then the workflow task has not
+# ended, nobody can see the attribute, and the final status replaces it in the same task.
+FUSED_STEPS_PATCH = "fused-steps-v1"
 # A failed regular activity surfaces as an ActivityError around its cause, a failed local activity as the
 # cause itself (ApplicationError, TimeoutError, CancelledError): steps catch FailureError, their common base.
 # A delivery in one of these needs nothing more: it went out, or the user's preferences kept it back.
@@ -107,6 +115,10 @@ class NotificationWorkflow:
         self._cancel_requested = False
         self._in_flight: list[ActivityHandle[DeliverResult]] = []
         self._local_steps = False
+        self._fused = False
+        self._prepared: RenderedMessage | None = None  # rendered by `prepare`, for the round about to start
+        self._status_unpublished = False  # the status search attribute lags the state (see FUSED_STEPS_PATCH)
+        self._delivered_recorded_at: datetime | None = None  # the last send wrote the final record itself
         # In-flight changes (updates): the send time and data in force, and where the workflow stands.
         self._send_at: datetime | None = inp.send_at
         self._data: dict[str, Any] = dict(inp.data)
@@ -218,7 +230,11 @@ class NotificationWorkflow:
 
     @workflow.run
     async def run(self, inp: NotificationInput) -> NotificationState:
-        self._local_steps = workflow.patched(LOCAL_STEPS_PATCH)
+        # Asked first, and alone for new workflows: every patch costs a marker and an upsert of Temporal's
+        # TemporalChangeVersion search attribute, and fused steps are local steps by construction. Histories
+        # from before it have no marker for it, and go on to ask about LOCAL_STEPS_PATCH as they always did.
+        self._fused = workflow.patched(FUSED_STEPS_PATCH)
+        self._local_steps = self._fused or workflow.patched(LOCAL_STEPS_PATCH)
         self._started = True
         try:
             await self._live(inp)
@@ -242,7 +258,7 @@ class NotificationWorkflow:
 
         rendered: RenderedMessage | None = None
         while True:
-            verdict, error = await self._gate(inp)
+            verdict, error = await self._gate(inp, fused=self._fused and rendered is None)
             if verdict == "done":
                 return
             if error is not None:
@@ -250,7 +266,12 @@ class NotificationWorkflow:
                     return
                 continue
             await self._after_updates()
-            await self._transition(Status.PROCESSING, "processing", "delivery started")
+            if self._prepared is not None:  # `prepare` rendered it and recorded `processing`
+                rendered, self._prepared = self._prepared, None
+                self._state.status = Status.PROCESSING
+                self._status_unpublished = True
+            else:
+                await self._transition(Status.PROCESSING, "processing", "delivery started")
             outcome = asyncio.ensure_future(self._attempt_round(inp, rendered))
             await workflow.wait_condition(lambda o=outcome: o.done() or self._cancel_requested)  # type: ignore[misc]
             if not outcome.done():
@@ -340,24 +361,32 @@ class NotificationWorkflow:
         else:
             await self._record("escalated", f"delivered on {', '.join(channels)}")
 
-    async def _gate(self, inp: NotificationInput) -> tuple[str, str | None]:
+    async def _gate(self, inp: NotificationInput, fused: bool = False) -> tuple[str, str | None]:
         """The user's preferences and quiet hours, read when the notification is due.
 
         Returns ("go", None) to send, ("done", None) when it ended here (skipped or canceled), or
-        ("error", message) when the check itself failed permanently (the user was deleted).
+        ("error", message) when the check itself failed permanently (the user was deleted). `fused`: check with
+        `prepare`, which also renders and records `processing` when everything may go now (see `_prepare`).
         """
         assert self._state is not None
-        if inp.user_id is None:
+        if inp.user_id is None and not fused:
             return "go", None
         while True:
             try:
-                decision = await self._step(
-                    AudienceActivities.check_audience,
-                    AudienceInput(notification_id=inp.notification_id, user_id=inp.user_id, channels=inp.channels,
-                                  category=inp.category, priority=inp.priority, now=workflow.now(), to=inp.to,
-                                  throttle=inp.throttle),
-                    non_retryable=[NOT_FOUND],
-                )
+                if fused:
+                    prepared = await self._prepare(inp)
+                    if prepared.rendered is not None:
+                        self._prepared = prepared.rendered
+                        for d in self._state.deliveries:
+                            if d.status == Status.SKIPPED:  # opted back in while waiting
+                                d.status = Status.ACCEPTED
+                        return "go", None
+                    assert prepared.decision is not None and inp.user_id is not None
+                    decision = prepared.decision
+                else:
+                    assert inp.user_id is not None
+                    decision = await self._step(AudienceActivities.check_audience, self._audience_input(inp),
+                                                non_retryable=[NOT_FOUND])
             except FailureError as err:
                 message = _error_message(err)
                 for d in self._state.deliveries:
@@ -388,6 +417,39 @@ class NotificationWorkflow:
             if decision.skipped_channels:
                 await self._record("channels_skipped", "; ".join(decision.skipped_channels.values()))
             return "go", None
+
+    def _audience_input(self, inp: NotificationInput) -> AudienceInput:
+        assert inp.user_id is not None
+        return AudienceInput(notification_id=inp.notification_id, user_id=inp.user_id, channels=inp.channels,
+                             category=inp.category, priority=inp.priority, now=workflow.now(), to=inp.to,
+                             throttle=inp.throttle)
+
+    async def _prepare(self, inp: NotificationInput) -> PrepareResult:
+        """Audience check, render and the `processing` record in one local activity; it renders and records
+        only when everything may go now, else it returns the decision for the step-by-step path."""
+        assert self._state is not None
+        await self._after_updates()  # an accepted edit is recorded before `processing`, as the timeline reads
+        processing = self._change("processing", "delivery started")
+        processing.status = Status.PROCESSING
+        for d in processing.deliveries:
+            if d.status == Status.SKIPPED:
+                d.status = Status.ACCEPTED
+        self._render_started = True
+        try:
+            result: PrepareResult = await self._step(
+                PrepareActivities.prepare,
+                PrepareInput(render=RenderInput(notification_id=inp.notification_id, template=inp.template,
+                                                template_version=inp.template_version, data=self._data,
+                                                channels=inp.channels, user_id=inp.user_id, to=inp.to),
+                             processing=processing,
+                             audience=self._audience_input(inp) if inp.user_id is not None else None),
+                non_retryable=[TEMPLATE_ERROR, NOT_FOUND])
+        except FailureError:
+            self._render_started = False  # nothing was rendered: the data may still be corrected
+            raise
+        if result.rendered is None:
+            self._render_started = False
+        return result
 
     async def _attempt_round(self, inp: NotificationInput,
                              rendered: RenderedMessage | None) -> tuple[RenderedMessage | None, str | None]:
@@ -440,6 +502,12 @@ class NotificationWorkflow:
                             max_attempts=retry.max_attempts, html=rendered.html, provider_index=provider_index)
         timeout = timedelta(seconds=retry.delivery_timeout_s)
         if inp.queued_channels is not None and delivery.channel not in inp.queued_channels:
+            others_done = all(d.status in _SENT_OR_SKIPPED for d in self._state.deliveries if d is not delivery)
+            if self._fused and others_done and inp.escalate is None and not self._cancel_requested:
+                # The last send of the notification writes its `delivered` record too: one step less.
+                finish = self._change("delivered", "all channels delivered")
+                finish.status, finish.last_error = Status.DELIVERED, None
+                args = replace(args, finish=finish)
             try:
                 local = await self._deliver_locally(args, retry, timeout)
             except FailureError as err:
@@ -453,6 +521,7 @@ class NotificationWorkflow:
                 maximum_interval=timedelta(seconds=retry.max_s), maximum_attempts=retry.max_attempts,
                 non_retryable_error_types=[PERMANENT_DELIVERY],
             )
+            self._publish_status()  # the workflow task ends while the queued delivery runs
             handle = workflow.start_activity_method(
                 DeliveryActivities.deliver, args,
                 task_queue=delivery_task_queue(workflow.info().task_queue, delivery.channel),
@@ -484,10 +553,15 @@ class NotificationWorkflow:
         """
         delay = retry.initial_s
         for attempt in range(1, retry.max_attempts + 1):
+            now = workflow.now()
+            # The final record, if this send writes it, carries the time of the attempt that delivered.
+            finish = replace(args.finish, at=now, delivered_at=now) if args.finish is not None else None
             try:
                 result: DeliverResult = await workflow.execute_local_activity_method(
-                    DeliveryActivities.deliver, replace(args, attempt_in_round=attempt),
+                    DeliveryActivities.deliver, replace(args, attempt_in_round=attempt, finish=finish),
                     start_to_close_timeout=attempt_timeout, retry_policy=RetryPolicy(maximum_attempts=1))
+                if finish is not None:
+                    self._delivered_recorded_at = now
                 return result
             except FailureError as err:
                 failure = _failure_of(err)
@@ -498,6 +572,7 @@ class NotificationWorkflow:
                 asked = failure.next_retry_delay if isinstance(failure, ApplicationError) else None
                 wait = asked if asked is not None else timedelta(seconds=delay)
                 delay = min(delay * retry.backoff, retry.max_s)
+                self._publish_status()  # the backoff ends the workflow task
             if await self._wait_unless_canceled(wait):
                 return None
         raise AssertionError("unreachable: the last attempt returns or raises")
@@ -551,11 +626,12 @@ class NotificationWorkflow:
 
     async def _delivered(self) -> None:
         assert self._state is not None
-        self._state.delivered_at = workflow.now()
+        recorded_at = self._delivered_recorded_at  # by the last send itself (FUSED_STEPS_PATCH)
+        self._state.delivered_at = recorded_at or workflow.now()
         self._state.last_error = None
         detail = "all channels delivered" + (
             " (the cancel request came after the send)" if self._cancel_requested else "")
-        await self._finish(Status.DELIVERED, "delivered", detail)
+        await self._finish(Status.DELIVERED, "delivered", detail, record=recorded_at is None)
 
     async def _cancel(self, inp: NotificationInput, detail: str) -> None:
         """Ends as canceled, unless the sends had gone through after all.
@@ -611,25 +687,36 @@ class NotificationWorkflow:
             DeadLetterResolution(notification_id=inp.notification_id, resolution=resolution, at=workflow.now()),
         )
 
-    async def _transition(self, status: Status, event: str, detail: str) -> None:
+    async def _transition(self, status: Status, event: str, detail: str, record: bool = True) -> None:
         assert self._state is not None
         self._state.status = status
-        workflow.upsert_search_attributes([STATUS_KEY.value_set(status.value)])
-        await self._record(event, detail)
+        self._status_unpublished = True
+        self._publish_status()
+        if record:
+            await self._record(event, detail)
 
-    async def _finish(self, status: Status, event: str, detail: str) -> None:
+    def _publish_status(self) -> None:
+        """Brings the NotificationStatus search attribute up to the state, if it lags (FUSED_STEPS_PATCH)."""
+        assert self._state is not None
+        if self._status_unpublished:
+            workflow.upsert_search_attributes([STATUS_KEY.value_set(str(self._state.status))])
+            self._status_unpublished = False
+
+    async def _finish(self, status: Status, event: str, detail: str, record: bool = True) -> None:
         assert self._state is not None
         for d in self._state.deliveries:
             if d.status not in _SENT_OR_SKIPPED:
                 d.status = status
-        await self._transition(status, event, detail)
+        await self._transition(status, event, detail, record)
 
-    async def _record(self, event: str, detail: str, data: dict[str, Any] | None = None) -> None:
+    def _change(self, event: str, detail: str, data: dict[str, Any] | None = None) -> StatusChange:
         assert self._state is not None
         s = self._state
-        change = StatusChange(notification_id=s.id, status=s.status, event=event, at=workflow.now(),
-                              detail=detail, last_error=s.last_error, send_at=s.send_at,
-                              delivered_at=s.delivered_at, deliveries=[replace(d) for d in s.deliveries],
-                              data=data)
+        return StatusChange(notification_id=s.id, status=s.status, event=event, at=workflow.now(),
+                            detail=detail, last_error=s.last_error, send_at=s.send_at,
+                            delivered_at=s.delivered_at, deliveries=[replace(d) for d in s.deliveries], data=data)
+
+    async def _record(self, event: str, detail: str, data: dict[str, Any] | None = None) -> None:
+        change = self._change(event, detail, data)
         # Shielded: a workflow cancellation must not stop the record of that very cancellation.
         await asyncio.shield(asyncio.ensure_future(self._step(RecordActivities.record_status, change)))

@@ -28,7 +28,7 @@ from api.schemas import (
     Reschedule,
 )
 from core.models import FINAL_STATUSES, Channel, Priority, Status
-from store import notifications
+from store import digests, notifications
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
 
@@ -116,6 +116,13 @@ async def cancel_notification(notification_id: str, pool: PoolDep, temporal: Tem
     if row["status"] in FINAL_STATUSES:
         raise ApiError(409, "already_final", f"the notification is already {row['status']}",
                        {"status": row["status"]})
+    if row["digest"]:  # it has no workflow of its own: it waits in its digest's window
+        async with pool.acquire() as conn:
+            if not await digests.cancel_waiting(conn, notification_id):
+                now = await _get_or_404(pool, notification_id)
+                raise ApiError(409, "too_late", f"too late to cancel: the notification is {now['status']}",
+                               {"status": now["status"]})
+        return await _get_or_404(pool, notification_id)
     if not await dispatch.signal(temporal, row["workflow_id"], "cancel"):
         raise ApiError(409, "workflow_closed", "the notification's workflow has closed; nothing to cancel",
                        {"status": row["status"]})

@@ -114,3 +114,24 @@ async def test_a_notification_waiting_in_a_digest_cannot_be_changed_on_its_own(a
                        digest={"key": "k", "window": "1h"})
     r = await api.http.patch(f"/v1/notifications/{n['id']}", json={"data": {"what": "y"}}, headers=api.h)
     assert r.status_code == 409 and r.json()["error"]["code"] == "in_digest", r.text
+
+
+async def test_a_notification_waiting_in_a_digest_can_be_canceled_until_its_window_closes(api: Api) -> None:
+    template = await api.template(body=BODY, subject="Updates")
+    user_id = await api.user()
+    sent = [await api.send(template, user_id=user_id, channels=["in_app"], data={"what": w},
+                           digest={"key": "cancel", "window": "3s"}) for w in ("a", "b", "c")]
+    r = await api.http.post(f"/v1/notifications/{sent[1]['id']}/cancel", headers=api.h)
+    assert r.status_code == 202, r.text
+    assert r.json()["status"] == "canceled"
+    assert [d["status"] for d in r.json()["deliveries"]] == ["canceled"]
+    kept = [await api.until_status(n["id"], "digested") for n in (sent[0], sent[2])]
+    await api.until_status(kept[0]["digest_id"], "delivered")
+    items = await inbox.list_items(api.stack.pool, user_id, unread_only=False, after=None, limit=10)
+    assert [i["body"] for i in items] == ["2 new: a;c;"]
+    canceled = await api.get(sent[1]["id"])
+    assert canceled["status"] == "canceled" and canceled["digest_id"] is None
+    assert canceled["timeline"][-1]["detail"] == "canceled while waiting in its digest"
+    # Once absorbed, too late: the digest went out with it.
+    r = await api.http.post(f"/v1/notifications/{sent[0]['id']}/cancel", headers=api.h)
+    assert r.status_code == 409, r.text

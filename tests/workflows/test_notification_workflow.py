@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import WorkflowExecutionStatus, WorkflowHistory
 from temporalio.exceptions import ApplicationError
 
 from core.models import NotificationState
@@ -18,6 +18,12 @@ from workflows.notification import _attempt_of
 
 def events(row: dict[str, Any]) -> list[str]:
     return [e["event"] for e in row["timeline"]]
+
+
+def upserted_statuses(history: WorkflowHistory) -> list[bytes]:
+    fields = [e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+              for e in history.events if e.HasField("upsert_workflow_search_attributes_event_attributes")]
+    return [f["NotificationStatus"].data for f in fields if "NotificationStatus" in f]
 
 
 def seconds_between(row: dict[str, Any], first: str, last: str) -> float:
@@ -40,6 +46,38 @@ async def test_delivers_every_channel_and_records_the_read_model(harness: Harnes
     assert [(i["notification_id"], i["subject"], i["body"]) for i in items] == [(nid, "Subject Ada", "Hello Ada")]
     description = await handle.describe()
     assert description.typed_search_attributes.get(STATUS_KEY) == "delivered"
+
+
+async def test_a_plain_send_is_two_local_steps_and_one_status_update_in_its_history(harness: Harness) -> None:
+    """The fused path (FUSED_STEPS_PATCH): prepare (audience, render, `processing`) and deliver (which writes
+    the final record) are the only steps, and the status search attribute is written once, at the end; the
+    read model still shows every transition and the delivery's outcome."""
+    nid, handle = await harness.start(channels=["in_app"])
+    assert (await handle.result()).status == "delivered"
+    history = await handle.fetch_history()
+    markers = [e.marker_recorded_event_attributes for e in history.events
+               if e.HasField("marker_recorded_event_attributes")]
+    local_steps = [m for m in markers if m.marker_name == "core_local_activity"]
+    assert len(local_steps) == 2, [m.marker_name for m in markers]
+    # One upsert is the SDK's own: Temporal's TemporalChangeVersion, for the workflow's single patch marker.
+    assert upserted_statuses(history) == [b'"delivered"']
+    assert [m.marker_name for m in markers].count("core_patch") == 1
+    assert (await handle.describe()).typed_search_attributes.get(STATUS_KEY) == "delivered"
+    row = await harness.row(nid)
+    assert events(row) == ["accepted", "processing", "delivered"]
+    assert row["status"] == "delivered" and row["delivered_at"] is not None and row["last_error"] is None
+    assert [(d["channel"], d["status"], d["attempts"]) for d in row["deliveries"]] == [("in_app", "delivered", 1)]
+
+
+async def test_a_send_that_retries_publishes_its_processing_status_while_it_waits(harness: Harness) -> None:
+    nid, handle = await harness.start(channels=["sim"], to={"sim": "flaky:1"}, with_user=False)
+    assert (await handle.result()).status == "delivered"
+    history = await handle.fetch_history()
+    assert upserted_statuses(history) == [b'"processing"', b'"delivered"']
+    row = await harness.row(nid)
+    # (The attempt log's `retrying` carries PostgreSQL's clock, the others the time-skipping workflow clock.)
+    assert sorted(events(row)) == ["accepted", "delivered", "processing", "retrying"]
+    assert [(d["status"], d["attempts"], d["provider"]) for d in row["deliveries"]] == [("delivered", 2, "sim")]
 
 
 @pytest.mark.parametrize(("failures", "expected_wait_s"), [(1, 1.0), (2, 3.0)])
