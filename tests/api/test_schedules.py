@@ -87,7 +87,7 @@ async def test_an_interval_schedule_fires_on_time_delivers_and_pauses_resumes_tr
     r = await api.http.post(f"/v1/schedules/{sid}/pause", json={"note": "holiday"}, headers=api.h)
     assert r.status_code == 200, r.text
     assert (r.json()["state"], r.json()["paused"], r.json()["note"]) == ("paused", True, "holiday")
-    await asyncio.sleep(1)  # a fire started just before the pause may still store its broadcast
+    await settled(api, sid)  # a fire started just before the pause may still store its broadcast
     before = len(await fired(api, sid))
     await asyncio.sleep(6)
     assert len(await fired(api, sid)) == before
@@ -96,6 +96,7 @@ async def test_an_interval_schedule_fires_on_time_delivers_and_pauses_resumes_tr
     r = await api.http.post(f"/v1/schedules/{sid}/trigger", headers=api.h)
     assert r.status_code == 202, r.text
     await eventually(lambda: _at_least(api, sid, before + 1), timeout_s=5, what="the triggered fire")
+    await settled(api, sid)
     await asyncio.sleep(4.5)
     assert len(await fired(api, sid)) == before + 1
     assert (await get(api, sid))["state"] == "paused"
@@ -109,6 +110,11 @@ async def test_an_interval_schedule_fires_on_time_delivers_and_pauses_resumes_tr
     assert f"herald-schedule-{sid}" in await temporal(api, "schedule", "list")
     assert (await api.http.delete(f"/v1/schedules/{sid}", headers=api.h)).status_code == 204
     await asyncio.sleep(1)
+
+    async def none_running() -> bool:  # a fire started just before the delete ends (visibility lags a little)
+        query = f'TemporalScheduledById="herald-schedule-{sid}" AND ExecutionStatus="Running"'
+        return not [w async for w in api.stack.temporal.list_workflows(query)]
+    await eventually(none_running, what="the last fires to end")
     after_delete = len(await fired(api, sid))
     assert_error(await api.http.get(f"/v1/schedules/{sid}", headers=api.h), 404, "not_found")
     listed = (await api.http.get("/v1/schedules", params={"limit": 500}, headers=api.h)).json()["items"]
@@ -121,6 +127,15 @@ async def test_an_interval_schedule_fires_on_time_delivers_and_pauses_resumes_tr
     final = await fired(api, sid)
     await eventually(lambda: _inbox_count(api, bo, len(final)), what="Bo's inbox, one item per fire")
     assert len(await inbox_bodies(api, bo)) == len(final)
+
+
+async def settled(api: Api, schedule_id: str) -> None:
+    """Waits until no fire of the schedule is running (Temporal's count of the schedule's running actions)."""
+    handle = api.stack.temporal.get_schedule_handle(f"herald-schedule-{schedule_id}")
+
+    async def idle() -> bool:
+        return not (await handle.describe()).info.running_actions
+    await eventually(idle, what="the schedule's running fires to end")
 
 
 async def _at_least(api: Api, schedule_id: str, n: int, status: str | None = None) -> list[dict[str, Any]] | None:
@@ -145,6 +160,10 @@ async def test_one_fire_time_never_makes_two_broadcasts(api: Api) -> None:
         first = await eventually(lambda: _at_least(api, sid, 1, "sent"), what="the triggered fire")
         run = (await eventually(lambda: _runs(api, sid), what="the fire in recent_runs"))[0]
         assert run["broadcast_id"] == first[0]["id"] == fire_broadcast_id(run["workflow_id"])
+        # The fire ends once its broadcast has: then the same fire runs again.
+        handle = api.stack.temporal.get_workflow_handle_for(ScheduledBroadcastWorkflow.run, run["workflow_id"])
+        done = await handle.result()
+        assert done.broadcast_id == first[0]["id"]
         again = await api.stack.temporal.execute_workflow(
             ScheduledBroadcastWorkflow.run, ScheduledBroadcastInput(sid), id=run["workflow_id"],
             task_queue=api.stack.settings.task_queue)

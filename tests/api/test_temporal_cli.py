@@ -132,6 +132,7 @@ async def test_schedule_recipes(api: Api) -> None:
     """Operating a recurring broadcast from the CLI: list, describe, pause and resume with a note, fire now,
     list its fires, and backfill over times that already fired, which sends nothing twice."""
     from tests.api.conftest import eventually, uid
+    from tests.api.test_schedules import settled
 
     template = await api.template()
     user_id = await api.user()
@@ -157,7 +158,7 @@ async def test_schedule_recipes(api: Api) -> None:
         assert (await state())["note"] == "ops: hold" and (await state())["paused"] is True
         described = json.loads(await temporal(api, "schedule", "describe", "--schedule-id", tid, "-o", "json"))
         assert described["schedule"]["state"]["paused"] is True
-        await asyncio.sleep(1.5)  # a fire that started before the pause finishes
+        await settled(api, sid)  # a fire that started before the pause finishes
         before = await broadcasts()
         assert before, "the schedule fired at least once before the pause"
 
