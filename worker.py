@@ -32,6 +32,7 @@ from activities.prepare import PrepareActivities
 from activities.reconcile import ReconcileActivities, ReconcileInput
 from activities.record import RecordActivities
 from activities.render import RenderActivities
+from activities.schedules import ScheduleActivities
 from activities.status_webhooks import StatusWebhookActivities
 from core import logs, tracing
 from core.models import Channel, delivery_task_queue
@@ -46,6 +47,7 @@ from workflows.broadcast import BroadcastWorkflow
 from workflows.digest import DigestWorkflow
 from workflows.notification import NotificationWorkflow
 from workflows.reconcile import ReconcileWorkflow
+from workflows.scheduled import ScheduledBroadcastWorkflow
 from workflows.status_webhook import StatusWebhookWorkflow
 
 log = logging.getLogger("herald.worker")
@@ -73,9 +75,10 @@ async def herald_worker(client: Client, pool: asyncpg.Pool, settings: Settings, 
     digest = DigestActivities(pool, client, settings)
     hooks = StatusWebhookActivities(pool, providers.http, webhook_secret(settings),
                                     Allowlist.parse(settings.webhook_allowed_hosts))
+    scheduled = ScheduleActivities(pool, settings)
     main = Worker(client, task_queue=settings.task_queue,
                   workflows=[NotificationWorkflow, BroadcastWorkflow, DigestWorkflow, ReconcileWorkflow,
-                             StatusWebhookWorkflow],
+                             StatusWebhookWorkflow, ScheduledBroadcastWorkflow],
                   # deliver too: channels without a rate limit deliver in a local activity on this worker.
                   activities=[audience.check_audience, render.render, prepare.prepare, deliver.deliver,
                               record.record_status,
@@ -83,7 +86,7 @@ async def herald_worker(client: Client, pool: asyncpg.Pool, settings: Settings, 
                               record.is_read,
                               fan_out.prepare_page, fan_out.start_page, fan_out.record_status,
                               fan_out.cancel_recipients, digest.close_digest, reconcile.start_unstarted,
-                              hooks.post_status_event, hooks.dead_letter, hooks.resolve],
+                              hooks.post_status_event, hooks.dead_letter, hooks.resolve, scheduled.prepare_fire],
                   graceful_shutdown_timeout=drain,
                   workflow_runner=SandboxedWorkflowRunner() if settings.workflow_sandbox
                   else UnsandboxedWorkflowRunner())

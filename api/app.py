@@ -19,6 +19,7 @@ from api.routes import (
     inbox,
     keys,
     notifications,
+    schedules,
     templates,
     topics,
     users,
@@ -75,7 +76,8 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
     openapi.install(app)
     tracing.instrument_app(app, tracer_provider)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    for module in (health, templates, users, topics, notifications, broadcasts, dlq, inbox, keys, codec, webhooks):
+    for module in (health, templates, users, topics, notifications, broadcasts, schedules, dlq, inbox, keys,
+                   codec, webhooks):
         app.include_router(module.router)
     app.include_router(codec.ui_router, include_in_schema=False)
     web.install(app)

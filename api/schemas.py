@@ -427,6 +427,74 @@ class BroadcastPublic(BaseModel):
     counts: dict[str, int]
 
 
+# -- schedules --
+
+class ScheduleCreate(Strict):
+    id: Name | None = Field(default=None, description="generated when absent; give one to make a retry safe")
+    cron: str | None = Field(default=None, min_length=1, max_length=128, examples=["0 9 * * MON-FRI"],
+                             description="a cron expression (5 to 7 fields, or @daily, @hourly, ...); or `interval`")
+    interval: str | None = Field(default=None, pattern=r"^[1-9][0-9]{0,6}[smhd]$", examples=["1h"],
+                                 description="fire every so often: 30s, 15m, 1h, 1d; or `cron`")
+    timezone: str | None = Field(default=None, max_length=64, examples=["Europe/Paris"],
+                                 description="the zone a cron expression is read in (default UTC)")
+    template: str = Field(min_length=1, max_length=128)
+    template_version: int | None = Field(default=None, ge=1, le=MAX_INT4,
+                                         description="absent: the template's latest version at each fire")
+    data: TemplateData = Field(default_factory=dict)
+    channels: list[Channel] = Field(min_length=1, max_length=6)
+    priority: Priority = Priority.MARKETING
+    category: str | None = Field(default=None, max_length=64)
+    audience: Audience
+    paused: bool = False
+    note: str | None = Field(default=None, max_length=500)
+
+    @field_validator("timezone")
+    @classmethod
+    def known_timezone(cls, value: str | None) -> str | None:
+        if value is not None and value not in available_timezones():
+            raise ValueError("is not an IANA time zone such as Europe/Paris")
+        return value
+
+
+class ScheduleNote(Strict):
+    note: str | None = Field(default=None, max_length=500)
+
+
+class ScheduleRun(BaseModel):
+    scheduled_at: datetime
+    started_at: datetime
+    workflow_id: str
+    broadcast_id: str
+    # None: the fire has not stored its broadcast yet, or sent nothing (the schedule was deleted).
+    broadcast_status: str | None
+    recipients: int | None
+
+
+class SchedulePublic(BaseModel):
+    id: str
+    temporal_schedule_id: str
+    cron: str | None
+    interval: str | None
+    timezone: str | None
+    template: str
+    template_version: int | None
+    data: dict[str, Any]
+    channels: list[str]
+    priority: str
+    category: str | None
+    audience: dict[str, Any]
+    created_at: datetime
+    # From Temporal: "unknown" when it does not answer, "missing" when its schedule was deleted outside Herald.
+    state: Literal["active", "paused", "missing", "unknown"]
+    paused: bool | None
+    note: str | None
+    next_run_times: list[datetime]
+    recent_runs: list[ScheduleRun]
+    fires: int | None
+    skipped_overlap: int | None
+    missed_catchup_window: int | None
+
+
 # -- dead-letter queue --
 
 class DeadLetterPublic(BaseModel):

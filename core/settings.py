@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     # How often the reconciler (a Temporal Schedule) looks for stored notifications whose workflow never
     # started; 0: no schedule (create it from another deployment).
     reconcile_every_s: float = Field(default=60.0, ge=0, alias="HERALD_RECONCILE_EVERY_S")
+    # Recurring broadcasts (POST /v1/schedules): the shortest interval accepted, and how late a fire missed
+    # during an outage may still go out once Temporal and a worker are back (older ones are dropped).
+    schedule_min_interval_s: int = Field(default=60, ge=1, alias="HERALD_SCHEDULE_MIN_INTERVAL_S")
+    schedule_catchup_s: int = Field(default=3600, ge=10, alias="HERALD_SCHEDULE_CATCHUP_S")
     # Fault injection for the reliability suite only: "crash_after_store" kills the API process between storing
     # a notification and starting its workflow. Never set in production.
     failpoint: str = Field(default="", alias="HERALD_FAILPOINT")

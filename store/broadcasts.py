@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     from store.db import Connection, Executor
 
 _COLUMNS = """id, idempotency_key, request_hash, workflow_id, status, template, template_version, data, channels,
-              priority, category, audience, recipients, created_at, updated_at"""
+              priority, category, audience, recipients, schedule_id, created_at, updated_at"""
 
 
 @dataclass
@@ -25,16 +25,17 @@ class NewBroadcast:
     priority: str
     category: str | None
     audience: dict[str, Any]
+    schedule_id: str | None = None  # the schedule whose fire made it
 
 
 async def insert(conn: Executor, b: NewBroadcast) -> tuple[dict[str, Any], bool]:
     row = await conn.fetchrow(
         f"""INSERT INTO broadcast (id, idempotency_key, request_hash, workflow_id, status, template, template_version,
-                                   data, channels, priority, category, audience)
-            VALUES ($1, $2, $3, $4, 'accepted', $5, $6, $7, $8, $9, $10, $11)
+                                   data, channels, priority, category, audience, schedule_id)
+            VALUES ($1, $2, $3, $4, 'accepted', $5, $6, $7, $8, $9, $10, $11, $12)
             ON CONFLICT (idempotency_key) DO NOTHING RETURNING {_COLUMNS}""",
         b.id, b.idempotency_key, b.request_hash, b.workflow_id, b.template, b.template_version, b.data, b.channels,
-        b.priority, b.category, b.audience,
+        b.priority, b.category, b.audience, b.schedule_id,
     )
     if row is not None:
         return dict(row), True

@@ -168,6 +168,7 @@ async def stack(dev_env: WorkflowEnvironment, database_url: str, pool: asyncpg.P
         # Short enough that a receiver can answer after it: the retry must carry the same webhook-id.
         HERALD_DELIVERY_TIMEOUT_S=2.0,
         HERALD_BROADCAST_PAGE_SIZE=50,  # small pages: continue_as_new happens within a few hundred users
+        HERALD_SCHEDULE_MIN_INTERVAL_S=1,  # schedules that fire every second or two
         # Short backoff so dead-letter paths take well under a second on the real server.
         HERALD_RETRY_INITIAL_S=0.05, HERALD_RETRY_BACKOFF=2.0, HERALD_RETRY_MAX_S=0.2,
     )
@@ -189,12 +190,15 @@ async def stack(dev_env: WorkflowEnvironment, database_url: str, pool: asyncpg.P
 
 
 async def record_broadcast_histories(client: Client, task_queue: str) -> None:
-    """HERALD_RECORD_HISTORIES=<dir>: keeps every broadcast run's history for the replay test."""
+    """HERALD_RECORD_HISTORIES=<dir>: keeps every broadcast run's and schedule fire's history for the replay
+    test."""
     record_dir = os.environ.get("HERALD_RECORD_HISTORIES")
     if not record_dir:
         return
-    query = f'WorkflowType = "BroadcastWorkflow" AND TaskQueue = "{task_queue}"'
-    async for execution in client.list_workflows(query):
-        history = await client.get_workflow_handle(execution.id, run_id=execution.run_id).fetch_history()
-        name = f"broadcast-{execution.id[-8:]}-{execution.run_id[:8]}.json"
-        (Path(record_dir) / name).write_text(history.to_json())
+    for kind, prefix in (("BroadcastWorkflow", "broadcast"), ("ScheduledBroadcastWorkflow", "scheduled")):
+        query = f'WorkflowType = "{kind}" AND TaskQueue = "{task_queue}"'
+        async for execution in client.list_workflows(query):
+            history = await client.get_workflow_handle(execution.id, run_id=execution.run_id).fetch_history()
+            # The run id's end: its start is a timestamp that runs of one workflow id share.
+            name = f"{prefix}-{execution.id[-8:].replace(':', '')}-{execution.run_id[-12:]}.json"
+            (Path(record_dir) / name).write_text(history.to_json())

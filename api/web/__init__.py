@@ -6,13 +6,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from api.web import activity, auth, dlq, inbox, overview, send, template_pages, users
+from api.web import activity, auth, dlq, inbox, overview, schedules, send, template_pages, users
 from api.web.render import STATIC, page
 
 
 def install(app: FastAPI) -> None:
     app.mount("/ui/static", StaticFiles(directory=STATIC), name="ui-static")
-    for module in (auth, overview, send, template_pages, activity, dlq, users, inbox):
+    for module in (auth, overview, send, template_pages, activity, dlq, schedules, users, inbox):
         app.include_router(module.router, include_in_schema=False)
 
     async def login_required(_: Request, exc: Exception) -> RedirectResponse:

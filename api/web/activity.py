@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from urllib.parse import quote, urlencode
 
+import asyncpg
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import ValidationError
 
 from api import changes, dead_letters
 from api.accept import public
-from api.deps import PoolDep, SettingsDep, TemporalDep
+from api.deps import PoolDep, Principal, SettingsDep, TemporalDep
 from api.errors import ApiError
+from api.schemas import NotificationEdit
 from api.web.auth import AdminPage
 from api.web.render import page, read_form, see_other
 from core.models import Channel, Priority, Status
@@ -21,6 +25,8 @@ from store.pagination import BadCursor, decode_cursor, encode_cursor
 
 router = APIRouter(prefix="/ui/notifications")
 PAGE_SIZE = 50
+# Before these, the data can still change (the workflow's edit_data update decides; it refuses once rendered).
+EDITABLE = (Status.ACCEPTED.value, Status.SCHEDULED.value)
 
 
 def _choice(value: str | None, allowed: list[str]) -> str | None:
@@ -63,13 +69,22 @@ def temporal_link(settings: Settings, workflow_id: str) -> str:
 @router.get("/{notification_id}", response_class=HTMLResponse)
 async def detail(notification_id: str, request: Request, pool: PoolDep, settings: SettingsDep,
                  principal: AdminPage) -> HTMLResponse:
+    return await _detail(request, pool, settings, principal, notification_id)
+
+
+async def _detail(request: Request, pool: asyncpg.Pool, settings: Settings, principal: Principal,
+                  notification_id: str, *, error: str | None = None, data_text: str | None = None) -> HTMLResponse:
+    """The detail page; after a refused data edit, with the refusal and the text as typed (nothing is lost)."""
     row = await notifications.get_full(pool, notification_id)
     if row is None:
         return page(request, "not_found.html", status_code=404, title="Not found", principal=principal,
                     what=f"notification {notification_id}")
-    return page(request, "notification.html", title=f"Notification {notification_id}", principal=principal,
-                n=row, attempts=await notifications.attempt_log(pool, notification_id),
-                temporal_url=temporal_link(settings, row["workflow_id"]))
+    if data_text is None:
+        data_text = json.dumps(row["data"], indent=2, ensure_ascii=False)
+    return page(request, "notification.html", title=f"Notification {notification_id}",
+                principal=principal, n=row, attempts=await notifications.attempt_log(pool, notification_id),
+                temporal_url=temporal_link(settings, row["workflow_id"]), error=error, data_text=data_text,
+                editable=row["status"] in EDITABLE and not row["digest"])
 
 
 @router.post("/{notification_id}/retry")
@@ -95,6 +110,31 @@ async def send_now(notification_id: str, pool: PoolDep, temporal: TemporalDep, _
     except ApiError as exc:
         return see_other(f"/ui/notifications/{quote(notification_id)}", f"Not sent now: {exc.message}")
     return see_other(f"/ui/notifications/{quote(notification_id)}", "Sending now.")
+
+
+@router.post("/{notification_id}/data", response_class=HTMLResponse, response_model=None)
+async def edit_data(notification_id: str, request: Request, pool: PoolDep, temporal: TemporalDep,
+                    settings: SettingsDep, principal: AdminPage) -> HTMLResponse | RedirectResponse:
+    """The form's JSON replaces the data through the same code as `PATCH /v1/notifications/{id}`."""
+    text = (await read_form(request)).raw("data")
+
+    async def refused(message: str) -> HTMLResponse:
+        # 200 with the refusal named, as the send page answers a problem: the page itself is fine.
+        return await _detail(request, pool, settings, principal, notification_id,
+                             error=f"Data not changed: {message}", data_text=text)
+    try:
+        edit = NotificationEdit.model_validate({"data": json.loads(text)})
+    except json.JSONDecodeError as exc:
+        return await refused(f"this is not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})")
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        return await refused(f"the data must be a JSON object: {first['msg']}")
+    try:
+        await changes.edit_data(pool, temporal, notification_id, edit.data)
+    except ApiError as exc:  # 409 once the message is rendered ("too late to edit: ..."), 422 if it does not render
+        return await refused(exc.message)
+    return see_other(f"/ui/notifications/{quote(notification_id)}", "Data saved: the message will be rendered "
+                     "with it.")
 
 
 @router.post("/{notification_id}/reschedule")

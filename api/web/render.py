@@ -27,7 +27,8 @@ SECURITY_HEADERS = {
 }
 
 NAV = (("/ui", "Overview"), ("/ui/send", "Send"), ("/ui/templates", "Templates"),
-       ("/ui/notifications", "Activity"), ("/ui/dlq", "Dead letters"), ("/ui/users", "Users"))
+       ("/ui/notifications", "Activity"), ("/ui/dlq", "Dead letters"), ("/ui/schedules", "Schedules"),
+       ("/ui/users", "Users"))
 
 
 def when(value: datetime | None) -> str:
@@ -61,6 +62,10 @@ class Form:
 
     def get(self, name: str, default: str = "") -> str:
         return self._values.get(name, [default])[0].strip()
+
+    def raw(self, name: str) -> str:
+        """The value exactly as typed (JSON a form gives back after a refusal must come back unchanged)."""
+        return self._values.get(name, [""])[0]
 
     def optional(self, name: str) -> str | None:
         return self.get(name) or None

@@ -46,6 +46,13 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("POST", "/v1/broadcasts"): {A, S},
     ("GET", "/v1/broadcasts/{broadcast_id}"): {A, S, R},
     ("POST", "/v1/broadcasts/{broadcast_id}/cancel"): {A},
+    ("POST", "/v1/schedules"): {A},
+    ("GET", "/v1/schedules"): {A, R},
+    ("GET", "/v1/schedules/{schedule_id}"): {A, R},
+    ("POST", "/v1/schedules/{schedule_id}/pause"): {A},
+    ("POST", "/v1/schedules/{schedule_id}/resume"): {A},
+    ("POST", "/v1/schedules/{schedule_id}/trigger"): {A},
+    ("DELETE", "/v1/schedules/{schedule_id}"): {A},
     ("GET", "/v1/dlq"): {A, R},
     ("POST", "/v1/dlq/retry"): {A},
     ("POST", "/v1/dlq/{notification_id}/discard"): {A},
@@ -99,6 +106,13 @@ async def test_who_may_do_what(api: Api) -> None:
         "template": template, "data": {"name": "Ada"}, "channels": ["in_app"], "audience": {"user_ids": [owner]}})
     assert r.status_code == 202, r.text
     broadcast = r.json()["id"]
+    # Yearly and paused: the schedules this test makes never fire by themselves.
+    def schedule() -> dict[str, Any]:
+        return {"id": uid("sch"), "cron": "0 9 1 1 *", "paused": True, "template": template,
+                "data": {"name": "Ada"}, "channels": ["in_app"], "audience": {"user_ids": [owner]}}
+    r = await api.http.post("/v1/schedules", headers=api.h, json=schedule())
+    assert r.status_code == 201, r.text
+    schedule_id = r.json()["id"]
     spare_key, _ = await new_key(api, "read")
     keys = {A: (await new_key(api, A))[1], S: (await new_key(api, S))[1], R: (await new_key(api, R))[1]}
     callers: dict[str, dict[str, str]] = {
@@ -112,7 +126,8 @@ async def test_who_may_do_what(api: Api) -> None:
     r = await api.http.post("/v1/webhooks", json={"url": hook_url, "events": ["discarded"]}, headers=api.h)
     assert r.status_code == 201, r.text
     params = {"name": template, "user_id": owner, "notification_id": sent["id"], "broadcast_id": broadcast,
-              "key_id": spare_key, "operation": "decode", "webhook_id": r.json()["id"], "event_id": 1}
+              "key_id": spare_key, "operation": "decode", "webhook_id": r.json()["id"], "event_id": 1,
+              "schedule_id": schedule_id}
     bodies: dict[tuple[str, str], Callable[[], Any]] = {
         ("POST", "/v1/templates"): lambda: {"name": uid("tpl"), "body": "Hi {{ name }}"},
         ("PUT", "/v1/templates/{name}"): lambda: {"body": "Hello {{ name }}"},
@@ -127,6 +142,7 @@ async def test_who_may_do_what(api: Api) -> None:
             {"template": template, "user_id": owner, "channels": ["in_app"], "data": {"name": "Ada"}}]},
         ("POST", "/v1/broadcasts"): lambda: {"template": template, "data": {"name": "Ada"}, "channels": ["in_app"],
                                              "audience": {"user_ids": [owner]}},
+        ("POST", "/v1/schedules"): schedule,
         ("POST", "/v1/dlq/retry"): lambda: {"ids": ["no-such-notification"]},
         ("POST", "/v1/keys"): lambda: {"name": uid("key"), "scopes": ["read"]},
         ("POST", "/codec/{operation}"): lambda: {"payloads": []},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from devstack.temporal_server import temporal_binary
@@ -125,3 +126,76 @@ async def test_describe_pollers_and_backlog(api: Api) -> None:
     from tests.api.conftest import eventually
     assert await eventually(backlog, what="the unpolled queue's backlog") == 1
     await temporal(api, "workflow", "terminate", "-w", f"backlog-{queue}", "--reason", "test done")
+
+
+async def test_schedule_recipes(api: Api) -> None:
+    """Operating a recurring broadcast from the CLI: list, describe, pause and resume with a note, fire now,
+    list its fires, and backfill over times that already fired, which sends nothing twice."""
+    from tests.api.conftest import eventually, uid
+    from tests.api.test_schedules import settled
+
+    template = await api.template()
+    user_id = await api.user()
+    sid = uid("sch")
+    r = await api.http.post("/v1/schedules", headers=api.h, json={
+        "id": sid, "interval": "1s", "template": template, "data": {"name": "Ada"}, "channels": ["in_app"],
+        "audience": {"user_ids": [user_id]}})
+    assert r.status_code == 201, r.text
+    tid = f"herald-schedule-{sid}"
+
+    async def broadcasts() -> list[str]:
+        rows = await api.stack.pool.fetch(
+            "SELECT id FROM broadcast WHERE schedule_id = $1 AND status = 'sent' ORDER BY id", sid)
+        return [row["id"] for row in rows]
+
+    async def state() -> dict[str, object]:
+        shown: dict[str, object] = (await api.http.get(f"/v1/schedules/{sid}", headers=api.h)).json()
+        return shown
+    try:
+        await eventually(lambda: _listed(api, tid), what="the schedule in `temporal schedule list`")
+        await eventually(broadcasts, what="a first fire")
+        await temporal(api, "schedule", "toggle", "--schedule-id", tid, "--pause", "--reason", "ops: hold")
+        assert (await state())["note"] == "ops: hold" and (await state())["paused"] is True
+        described = json.loads(await temporal(api, "schedule", "describe", "--schedule-id", tid, "-o", "json"))
+        assert described["schedule"]["state"]["paused"] is True
+        await settled(api, sid)  # a fire that started before the pause finishes
+        before = await broadcasts()
+        assert before, "the schedule fired at least once before the pause"
+
+        await temporal(api, "schedule", "trigger", "--schedule-id", tid)
+        await eventually(lambda: _more(broadcasts, len(before)), what="the triggered fire")
+        fires = await temporal(api, "workflow", "list", "--query", f'TemporalScheduledById="{tid}"', "-o", "json")
+        assert f'"scheduled-{sid}-' in fires
+
+        # Backfill over times that already fired: Temporal runs those fires again, and nobody gets a second
+        # message. (A backfill over time the schedule spent paused fires what it missed, as it should.)
+        sent = await broadcasts()
+        runs = [run for run in (await state())["recent_runs"] if isinstance(run, dict)]  # type: ignore[attr-defined]
+        first = min(runs, key=lambda run: str(run["scheduled_at"]))
+        at = datetime.fromisoformat(first["scheduled_at"])
+        await temporal(api, "schedule", "backfill", "--schedule-id", tid, "--overlap-policy", "AllowAll",
+                       "--start-time", (at - timedelta(milliseconds=500)).isoformat(),
+                       "--end-time", (at + timedelta(milliseconds=500)).isoformat())
+
+        async def reran() -> bool:
+            query = f'WorkflowId="{first["workflow_id"]}"'
+            return len([w async for w in api.stack.temporal.list_workflows(query)]) >= 2
+        await eventually(reran, what="the backfilled fires")
+        await asyncio.sleep(2)
+        assert await broadcasts() == sent
+        inbox = (await api.http.get(f"/v1/users/{user_id}/inbox", params={"limit": 200}, headers=api.h)).json()
+        assert len(inbox["items"]) == len(sent)
+
+        await temporal(api, "schedule", "toggle", "--schedule-id", tid, "--unpause", "--reason", "ops: go")
+        assert (await state())["state"] == "active"
+    finally:
+        assert (await api.http.delete(f"/v1/schedules/{sid}", headers=api.h)).status_code == 204
+    assert tid not in await temporal(api, "schedule", "list")
+
+
+async def _listed(api: Api, schedule_id: str) -> bool:
+    return schedule_id in await temporal(api, "schedule", "list")
+
+
+async def _more(count: Callable[[], Awaitable[list[str]]], n: int) -> bool:
+    return len(await count()) > n

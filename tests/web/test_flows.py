@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import UTC, datetime, timedelta
 
 from playwright.async_api import Browser, expect
 
-from tests.api.conftest import Api
+from tests.api.conftest import Api, eventually
 from tests.web.conftest import Ui, new_ui
 
 
@@ -154,3 +155,95 @@ async def test_dead_letters_are_retried_and_discarded_from_the_dlq_page(ui: Ui, 
     # The activity log filters by status: the discarded one is listed there.
     await page.goto("/ui/notifications?status=discarded&channel=sim")
     await expect(page.locator(f"a[href='/ui/notifications/{rejected['id']}']")).to_be_visible()
+
+
+async def test_the_data_of_a_scheduled_notification_is_edited_from_its_page_until_it_is_too_late(
+        ui: Ui, api: Api) -> None:
+    template = await api.template(body="Your code is {{ code }}", subject=None)
+    user_id = await api.user()
+    send_at = (datetime.now(UTC) + timedelta(days=5)).isoformat()
+    n = await api.send(template, user_id=user_id, channels=["in_app"], send_at=send_at, data={"code": "111"})
+    late = await api.send(template, user_id=user_id, channels=["in_app"], send_at=send_at, data={"code": "333"})
+
+    page = ui.page
+    await ui.login(ui.stack.admin_key)
+    await page.goto(f"/ui/notifications/{n['id']}")
+    box = page.get_by_label("Data (JSON")
+    await expect(box).to_have_value(re.compile(r'"code": "111"'))
+    # Refusals keep what was typed and say why.
+    await box.fill('{"code": ')
+    await page.get_by_role("button", name="Save data").click()
+    await expect(page.get_by_role("alert")).to_contain_text("this is not JSON")
+    await expect(box).to_have_value('{"code": ')
+    await box.fill('{"other": "x"}')
+    await page.get_by_role("button", name="Save data").click()
+    await expect(page.get_by_role("alert")).to_contain_text("code")
+    await box.fill('{"code": "222"}')
+    await page.get_by_role("button", name="Save data").click()
+    await expect(page.get_by_role("status")).to_contain_text("Data saved")
+    await expect(box).to_have_value(re.compile(r'"code": "222"'))
+
+    await page.get_by_role("button", name="Send now").click()
+    await api.until_status(n["id"], "delivered")
+    inbox = (await api.http.get(f"/v1/users/{user_id}/inbox", headers=api.h)).json()["items"]
+    assert [i["body"] for i in inbox if i["notification_id"] == n["id"]] == ["Your code is 222"]
+    await page.reload()
+    await expect(page.get_by_label("Data (JSON")).to_have_count(0)  # rendered: no longer editable
+
+    # The page was opened while it could still change; it was sent before the form was: 409, said plainly.
+    await page.goto(f"/ui/notifications/{late['id']}")
+    await page.get_by_label("Data (JSON").fill('{"code": "444"}')
+    r = await api.http.post(f"/v1/notifications/{late['id']}/send-now", headers=api.h)
+    assert r.status_code == 200, r.text
+    await api.until_status(late["id"], "delivered")
+    await page.get_by_role("button", name="Save data").click()
+    await expect(page.get_by_role("alert")).to_contain_text("Data not changed: too late")
+    inbox = (await api.http.get(f"/v1/users/{user_id}/inbox", headers=api.h)).json()["items"]
+    assert [i["body"] for i in inbox if i["notification_id"] == late["id"]] == ["Your code is 333"]
+
+
+async def test_a_schedule_is_paused_fired_resumed_and_deleted_from_the_schedules_page(ui: Ui, api: Api) -> None:
+    template = await api.template(body="Hello {{ user.name }}", subject=None)
+    user_id = await api.user()
+    sid = uid("sch")
+    r = await api.http.post("/v1/schedules", headers=api.h, json={
+        "id": sid, "cron": "0 9 1 1 *", "timezone": "Europe/Paris", "template": template, "channels": ["in_app"],
+        "audience": {"user_ids": [user_id]}})
+    assert r.status_code == 201, r.text
+
+    page = ui.page
+    await ui.login(ui.stack.admin_key)
+    await page.get_by_role("link", name="Schedules").click()
+    row = page.locator(f"#schedule-{sid}")
+    await expect(row).to_contain_text("0 9 1 1 *")
+    await expect(row).to_contain_text("Europe/Paris")
+    await expect(row.locator(".state")).to_have_text("active")
+
+    await row.get_by_role("button", name=f"Pause {sid}").click()
+    await expect(page.get_by_role("status")).to_contain_text(f"{sid}: paused")
+    await expect(row.locator(".state")).to_contain_text("paused")
+    assert (await api.http.get(f"/v1/schedules/{sid}", headers=api.h)).json()["paused"] is True
+
+    await row.get_by_role("button", name=f"Fire {sid} now").click()
+    await expect(page.get_by_role("status")).to_contain_text(f"{sid}: fired now")
+
+    async def sent() -> str | None:
+        value: str | None = await api.stack.pool.fetchval(
+            "SELECT id FROM broadcast WHERE schedule_id = $1 AND status = 'sent'", sid)
+        return value
+    broadcast_id = await eventually(sent, what="the fired broadcast")
+    await page.reload()
+    await expect(row.locator(".last-fire")).to_contain_text(broadcast_id)
+    await expect(row.locator(".state")).to_contain_text("paused")  # a fire now leaves it paused
+
+    async def inbox() -> list[str]:
+        items = (await api.http.get(f"/v1/users/{user_id}/inbox", headers=api.h)).json()["items"]
+        return [i["body"] for i in items]
+    assert await eventually(inbox, what="the message in the inbox") == ["Hello Ada"]
+
+    await row.get_by_role("button", name=f"Resume {sid}").click()
+    await expect(row.locator(".state")).to_contain_text("active")
+    await row.get_by_role("button", name=f"Delete {sid}").click()
+    await expect(page.get_by_role("status")).to_contain_text(f"{sid}: deleted")
+    await expect(row).to_have_count(0)
+    assert (await api.http.get(f"/v1/schedules/{sid}", headers=api.h)).status_code == 404

@@ -35,6 +35,12 @@ async def _demo_data(api: Api) -> dict[str, str]:
         ids.append(n["id"])
     await api.until_status(ids[-1], "dead_lettered")
     await api.until_status(ids[0], "delivered")
+    schedule = f"monday-news-{user_id[-6:]}"
+    r = await http.post("/v1/schedules", headers=h, json={
+        "id": schedule, "cron": "0 9 * * MON", "timezone": "Europe/Paris", "template": name,
+        "data": {"workspace": "acme"}, "channels": ["in_app"], "audience": {"topic": "weekly-news"}})
+    assert r.status_code == 201, r.text
+    assert (await http.post(f"/v1/schedules/{schedule}/trigger", headers=h)).status_code == 202
     return {"user_id": user_id, "token": token, "notification": ids[1], "template": name}
 
 
@@ -51,7 +57,7 @@ async def test_every_page_renders_cleanly_on_desktop_and_phone(browser: Browser,
         "overview": "/ui", "send": f"/ui/send?template={demo['template']}", "templates": "/ui/templates",
         "template-edit": f"/ui/templates/{demo['template']}", "activity": "/ui/notifications",
         "notification": f"/ui/notifications/{demo['notification']}", "dlq": "/ui/dlq", "users": "/ui/users",
-        "user-edit": f"/ui/users/{demo['user_id']}",
+        "user-edit": f"/ui/users/{demo['user_id']}", "schedules": "/ui/schedules",
     }
     # Every admin page is checked at both widths; at 375 px only the activity log is kept as a PNG.
     for viewport, suffix, keep in ((None, "", set(admin_pages)), (PHONE, "-375", {"activity"})):

@@ -17,6 +17,7 @@ from workflows.broadcast import BroadcastWorkflow
 from workflows.digest import DigestWorkflow
 from workflows.notification import NotificationWorkflow
 from workflows.status_webhook import StatusWebhookWorkflow
+from workflows.scheduled import ScheduledBroadcastWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
 VERSIONS = sorted(p.name for p in HISTORIES.iterdir() if p.is_dir())
@@ -26,7 +27,8 @@ VERSIONS = sorted(p.name for p in HISTORIES.iterdir() if p.is_dir())
 async def test_recorded_histories_replay_without_nondeterminism(version: str) -> None:
     files = sorted((HISTORIES / version).glob("*.json"))
     assert files, f"no histories recorded for {version}"
-    replayer = Replayer(workflows=[NotificationWorkflow, BroadcastWorkflow, DigestWorkflow, StatusWebhookWorkflow])
+    replayer = Replayer(workflows=[NotificationWorkflow, BroadcastWorkflow, DigestWorkflow, StatusWebhookWorkflow,
+                                   ScheduledBroadcastWorkflow])
     for path in files:
         history = WorkflowHistory.from_json(path.stem, path.read_text())
         result = await replayer.replay_workflow(history, raise_on_replay_failure=False)

@@ -1,0 +1,75 @@
+"""Recurring broadcasts: the definitions behind the Temporal Schedules `herald-schedule-<id>`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from store.db import Executor
+
+_COLUMNS = """id, request_hash, cron, every, timezone, template, template_version, data, channels, priority,
+              category, audience, created_at, deleted_at"""
+
+
+@dataclass
+class NewSchedule:
+    id: str
+    request_hash: str
+    cron: str | None
+    every: str | None  # the API's `interval`
+    timezone: str | None
+    template: str
+    template_version: int | None  # None: the template's latest version at each fire
+    data: dict[str, Any]
+    channels: list[str]
+    priority: str
+    category: str | None
+    audience: dict[str, Any]
+
+
+async def insert(conn: Executor, s: NewSchedule) -> tuple[dict[str, Any], bool]:
+    """Inserts the schedule, or returns the row that already holds its id (deleted or not) and False."""
+    row = await conn.fetchrow(
+        f"""INSERT INTO schedule (id, request_hash, cron, every, timezone, template, template_version, data,
+                                  channels, priority, category, audience)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+            ON CONFLICT (id) DO NOTHING RETURNING {_COLUMNS}""",
+        s.id, s.request_hash, s.cron, s.every, s.timezone, s.template, s.template_version, s.data, s.channels,
+        s.priority, s.category, s.audience,
+    )
+    if row is not None:
+        return dict(row), True
+    existing = await conn.fetchrow(f"SELECT {_COLUMNS} FROM schedule WHERE id = $1", s.id)
+    assert existing is not None
+    return dict(existing), False
+
+
+async def get(conn: Executor, schedule_id: str, *, deleted: bool = False) -> dict[str, Any] | None:
+    """The schedule; a deleted one only when `deleted`."""
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM schedule WHERE id = $1 AND ($2 OR deleted_at IS NULL)", schedule_id, deleted)
+    return dict(row) if row else None
+
+
+async def list_live(conn: Executor, after: str | None, limit: int) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        f"""SELECT {_COLUMNS} FROM schedule WHERE deleted_at IS NULL AND ($1::text IS NULL OR id > $1)
+            ORDER BY id LIMIT $2""",
+        after, limit,
+    )
+    return [dict(r) for r in rows]
+
+
+async def mark_deleted(conn: Executor, schedule_id: str) -> bool:
+    """Marks the schedule deleted (its fires from now on send nothing); False if no such schedule exists."""
+    row = await conn.fetchrow(
+        "UPDATE schedule SET deleted_at = coalesce(deleted_at, now()) WHERE id = $1 RETURNING id", schedule_id)
+    return row is not None
+
+
+async def broadcasts(conn: Executor, broadcast_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Status and size of the broadcasts some fires made, by id."""
+    rows = await conn.fetch(
+        "SELECT id, status, recipients FROM broadcast WHERE id = ANY($1::text[])", broadcast_ids)
+    return {r["id"]: dict(r) for r in rows}
