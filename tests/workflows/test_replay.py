@@ -16,8 +16,8 @@ from temporalio.worker import Replayer
 from workflows.broadcast import BroadcastWorkflow
 from workflows.digest import DigestWorkflow
 from workflows.notification import NotificationWorkflow
-from workflows.status_webhook import StatusWebhookWorkflow
 from workflows.scheduled import ScheduledBroadcastWorkflow
+from workflows.status_webhook import StatusWebhookWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
 VERSIONS = sorted(p.name for p in HISTORIES.iterdir() if p.is_dir())
