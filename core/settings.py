@@ -104,7 +104,7 @@ class Settings(BaseSettings):
     # The API process runs a workflow worker too, and starts each notification's workflow eagerly on it: the
     # server hands the first workflow task back in its answer to the start, with no task-queue dispatch. The
     # API then also renders and delivers, and needs Temporal up when it starts. Off by default: on the 2-core
-    # bench it did not raise throughput (docs/architecture.md). Off: the API only starts, workers run.
+    # bench its gain was within the runs' noise (docs/architecture.md). Off: the API only starts, workers run.
     eager_start: bool = Field(default=False, alias="HERALD_EAGER_START")
 
     # Encrypts every Temporal payload (AES-256-GCM): "id:base64key,...", the first seals, all open. Empty: off.

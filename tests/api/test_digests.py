@@ -14,7 +14,7 @@ from api.schemas import NotificationCreate
 from core.models import digest_workflow_id
 from core.secrets import new_webhook_secret
 from core.settings import Settings
-from store import inbox, notifications, templates, users
+from store import digests, inbox, notifications, templates, users
 from tests.api.conftest import Api, eventually
 from worker import herald_worker
 
@@ -135,3 +135,7 @@ async def test_a_notification_waiting_in_a_digest_can_be_canceled_until_its_wind
     # Once absorbed, too late: the digest went out with it.
     r = await api.http.post(f"/v1/notifications/{sent[0]['id']}/cancel", headers=api.h)
     assert r.status_code == 409, r.text
+    # The same when the close commits between the API's read and the cancel (the race the row lock settles).
+    async with api.stack.pool.acquire() as conn:
+        assert await digests.cancel_waiting(conn, sent[0]["id"]) is False
+    assert (await api.get(sent[0]["id"]))["status"] == "digested"
