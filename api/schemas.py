@@ -66,6 +66,13 @@ def _refuse_unstorable(value: Any, path: str) -> None:
             _refuse_unstorable(item, f"{path}.{index}" if path else str(index))
 
 
+
+def _no_repeats(value: list[T], message: str) -> list[T]:
+    """The list validators' common check: each item at most once."""
+    if len(set(value)) != len(value):
+        raise ValueError(message)
+    return value
+
 class Strict(BaseModel):
     # Unknown fields are refused, so a typo ("chanels") is a clear 422 rather than silently ignored.
     model_config = ConfigDict(extra="forbid")
@@ -257,9 +264,7 @@ class EscalateSpec(Strict):
     @field_validator("to")
     @classmethod
     def distinct(cls, value: list[Channel]) -> list[Channel]:
-        if len(set(value)) != len(value):
-            raise ValueError("lists a channel more than once")
-        return value
+        return _no_repeats(value, "lists a channel more than once")
 
 
 class NotificationCreate(Strict):
@@ -280,9 +285,7 @@ class NotificationCreate(Strict):
     @field_validator("channels")
     @classmethod
     def distinct(cls, value: list[Channel]) -> list[Channel]:
-        if len(set(value)) != len(value):
-            raise ValueError("lists a channel more than once")
-        return value
+        return _no_repeats(value, "lists a channel more than once")
 
     @field_validator("send_at")
     @classmethod
@@ -532,9 +535,7 @@ class WebhookCreate(Strict):
     @field_validator("events")
     @classmethod
     def distinct(cls, value: list[StatusEventType]) -> list[StatusEventType]:
-        if len(set(value)) != len(value):
-            raise ValueError("lists an event type twice")
-        return value
+        return _no_repeats(value, "lists an event type twice")
 
 
 class WebhookPublic(BaseModel):
@@ -589,9 +590,7 @@ class KeyCreate(Strict):
     @field_validator("scopes")
     @classmethod
     def distinct(cls, value: list[Scope]) -> list[Scope]:
-        if len(set(value)) != len(value):
-            raise ValueError("lists a scope twice")
-        return value
+        return _no_repeats(value, "lists a scope twice")
 
 
 class KeyPublic(BaseModel):
