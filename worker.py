@@ -163,7 +163,12 @@ async def run(settings: Settings) -> None:
 def main() -> None:
     settings = get_settings()
     logs.configure(settings)
-    asyncio.run(run(settings))
+    if settings.uvloop:
+        import uvloop
+
+        uvloop.run(run(settings))
+    else:
+        asyncio.run(run(settings))
 
 
 if __name__ == "__main__":

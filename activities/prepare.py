@@ -14,9 +14,9 @@ from temporalio.exceptions import ApplicationError
 
 from activities.audience import decide_for
 from activities.errors import NOT_FOUND
-from activities.render import render_for
+from activities.render import render_with
 from core.models import PrepareInput, PrepareResult
-from store import notifications, users
+from store import notifications, templates
 
 
 class PrepareActivities:
@@ -26,7 +26,9 @@ class PrepareActivities:
     @activity.defn(name="prepare")
     async def prepare(self, inp: PrepareInput) -> PrepareResult:
         user_id = inp.audience.user_id if inp.audience else inp.render.user_id
-        user = await users.get(self._pool, user_id) if user_id else None
+        # One read for both: this step runs for every notification.
+        template, user = await templates.get_with_user(self._pool, inp.render.template, inp.render.template_version,
+                                                       user_id, include_deleted=True)
         if user_id and user is None:
             raise ApplicationError(f"user '{user_id}' does not exist", type=NOT_FOUND, non_retryable=True)
         decision = None
@@ -37,7 +39,7 @@ class PrepareActivities:
             if decision.skip_reason is not None or held or decision.skipped_channels:
                 return PrepareResult(decision=decision)
         try:
-            rendered = await render_for(self._pool, inp.render, user)
+            rendered = render_with(inp.render, template, user)
         except ApplicationError as exc:
             # A template or address error is final: it is recorded after `processing`, as on the step-by-step
             # path, so the timeline reads the same either way. Anything else is retried, with nothing written.
@@ -49,5 +51,4 @@ class PrepareActivities:
         return PrepareResult(decision=decision, rendered=rendered)
 
     async def _record(self, inp: PrepareInput) -> None:
-        async with self._pool.acquire() as conn:
-            await notifications.apply_status_change(conn, inp.processing)
+        await notifications.apply_status_change(self._pool, inp.processing)

@@ -30,6 +30,11 @@ class RenderActivities:
 async def render_for(pool: asyncpg.Pool, inp: RenderInput, user: dict[str, Any] | None) -> RenderedMessage:
     """The message for this (already loaded) user, or for raw addresses when `user` is None."""
     template = await templates.get(pool, inp.template, inp.template_version, include_deleted=True)
+    return render_with(inp, template, user)
+
+
+def render_with(inp: RenderInput, template: dict[str, Any] | None, user: dict[str, Any] | None) -> RenderedMessage:
+    """The message from an already loaded template version (None: it does not exist) and user."""
     if template is None:
         raise ApplicationError(f"template '{inp.template}' version {inp.template_version} does not exist",
                                type=NOT_FOUND, non_retryable=True)

@@ -49,8 +49,7 @@ async def accept(pool: asyncpg.Pool, temporal: Client, settings: Settings, body:
         if existing is not None:
             return await _repeat(pool, existing, fingerprint, temporal, settings)
         raise
-    async with pool.acquire() as conn:
-        stored, created = await notifications.insert(conn, row)
+    stored, created = await notifications.insert(pool, row)
     if not created:  # a repeat, or a race with an identical concurrent request
         return await _repeat(pool, stored, fingerprint, temporal, settings)
     if settings.failpoint == "crash_after_store":

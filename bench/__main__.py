@@ -69,7 +69,8 @@ async def herald_run(stack: Stack, label: str, n: int, concurrency: int, sim: st
             finishing = Progress(f"{label}: final", n, quiet=True)
             final = asyncio.create_task(load.wait_final(pool, sent.ids, finishing, check=stack.check_alive,
                                                         all_sent=lambda: sent.ended > 0))
-            await load.closed_loop(http, n, concurrency, body, progress, sent)
+            async with load.Sender(stack.api_url, stack.headers) as sender:
+                await load.closed_loop(sender, n, concurrency, body, progress, sent)
             progress.close(f"{sent.accept_per_s:.1f} accepted/s")
             finishing.quiet = False
             done = await final
@@ -100,11 +101,11 @@ async def ingest_run(stack: Stack, rate: float, seconds: float) -> dict[str, Any
     """Accept latency under a steady open-loop load (the requests do not wait for each other)."""
     pool = await db_pool(stack)
     try:
-        async with httpx.AsyncClient(base_url=stack.api_url, headers=stack.headers, timeout=60,
-                                     limits=httpx.Limits(max_connections=64)) as http:
+        async with httpx.AsyncClient(base_url=stack.api_url, headers=stack.headers, timeout=60) as http:
             await load.prepare(http)
+        async with load.Sender(stack.api_url, stack.headers) as sender:
             progress = Progress(f"ingest at {rate:.0f}/s", int(rate * seconds))
-            sent = await load.open_loop(http, rate, seconds, load.body_for, progress)
+            sent = await load.open_loop(sender, rate, seconds, load.body_for, progress)
             progress.close()
             # Let the backlog finish before the next part, so parts do not overlap.
             await load.wait_final(pool, sent.ids, Progress("ingest: drain", len(sent.ids)), check=stack.check_alive)
@@ -135,7 +136,8 @@ async def soak(stack: Stack, seconds: float, rate: float) -> dict[str, Any]:
 
             sampler = asyncio.create_task(sample())
             sending = Progress("soak: sending", int(rate * seconds))
-            sent = await load.open_loop(http, rate, seconds, load.body_for, sending)
+            async with load.Sender(stack.api_url, stack.headers) as sender:
+                sent = await load.open_loop(sender, rate, seconds, load.body_for, sending)
             await load.wait_final(pool, sent.ids, Progress("soak: drain", len(sent.ids)), check=stack.check_alive)
             sampler.cancel()
             progress.close()

@@ -39,35 +39,35 @@ class NewNotification:
     throttle: dict[str, Any] | None = None
 
 
-async def insert(conn: Connection, n: NewNotification) -> tuple[dict[str, Any], bool]:
+async def insert(conn: Executor, n: NewNotification) -> tuple[dict[str, Any], bool]:
     """Stores a notification once per idempotency key; returns (row, created).
 
-    Concurrent inserts of one key serialise on the unique index: the losers wait for the winner's commit
-    and then read its row, so every caller sees the same notification.
+    One statement, so one round trip: the row, its deliveries and its first timeline event (inserted only when
+    the row is). Concurrent inserts of one key serialise on the unique index: the losers wait for the winner's
+    commit and then read its row, so every caller sees the same notification.
     """
-    async with conn.transaction():
-        row = await conn.fetchrow(
-            f"""INSERT INTO notification (id, idempotency_key, request_hash, workflow_id, status, user_id,
+    row = await conn.fetchrow(
+        f"""WITH created AS (
+                INSERT INTO notification (id, idempotency_key, request_hash, workflow_id, status, user_id,
                     recipient, channels, priority, category, template, template_version, data, send_at, digest,
                     escalate, throttle)
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
                 ON CONFLICT (idempotency_key) DO NOTHING
-                RETURNING {_COLUMNS}""",
-            n.id, n.idempotency_key, n.request_hash, n.workflow_id, n.status, n.user_id, n.recipient,
-            n.channels, n.priority, n.category, n.template, n.template_version, n.data, n.send_at, n.digest,
-            n.escalate, n.throttle,
-        )
-        if row is not None:
-            await conn.executemany(
-                "INSERT INTO delivery (notification_id, channel, status) VALUES ($1, $2, $3)",
-                [(n.id, channel, n.status) for channel in n.channels],
+                RETURNING {_COLUMNS}
+            ), deliveries AS (
+                INSERT INTO delivery (notification_id, channel, status)
+                SELECT created.id, channel, created.status FROM created, unnest(created.channels) AS channel
+            ), event AS (
+                INSERT INTO notification_event (notification_id, at, event, detail)
+                SELECT id, created_at, status, $18 FROM created
             )
-            await conn.execute(
-                "INSERT INTO notification_event (notification_id, at, event, detail) VALUES ($1, $2, $3, $4)",
-                n.id, row["created_at"], n.status,
-                f"scheduled for {n.send_at.isoformat()}" if n.send_at else "accepted by the API",
-            )
-            return dict(row), True
+            SELECT * FROM created""",
+        n.id, n.idempotency_key, n.request_hash, n.workflow_id, n.status, n.user_id, n.recipient,
+        n.channels, n.priority, n.category, n.template, n.template_version, n.data, n.send_at, n.digest,
+        n.escalate, n.throttle, f"scheduled for {n.send_at.isoformat()}" if n.send_at else "accepted by the API",
+    )
+    if row is not None:
+        return dict(row), True
     existing = await conn.fetchrow(
         f"SELECT {_COLUMNS} FROM notification WHERE idempotency_key = $1", n.idempotency_key
     )
@@ -129,54 +129,63 @@ async def list_notifications(conn: Executor, *, status: str | None, user_id: str
     return notifications
 
 
-async def apply_status_change(conn: Connection, change: StatusChange) -> None:
-    async with conn.transaction():
-        await _write_status_change(conn, change)
-
-
-async def _write_status_change(conn: Connection, change: StatusChange) -> None:
-    """Writes one transition. The notification's own row comes last: its status trigger (status webhooks,
-    011_status_webhooks.sql) then sees this change's deliveries and timeline event in the same transaction."""
-    if change.deliveries:
-        await conn.executemany(
-            # GREATEST: the attempt log may know of an attempt the workflow never heard back from.
-            # An upsert: an escalation adds channels the notification was not accepted with.
-            """INSERT INTO delivery AS d (notification_id, channel, status, provider, attempts,
-                                          provider_message_id, last_error)
-               VALUES ($1, $2, $3, $4, $5, $6, $7)
-               ON CONFLICT (notification_id, channel) DO UPDATE SET status = $3,
-                   provider = COALESCE($4, d.provider), attempts = GREATEST(d.attempts, $5),
-                   provider_message_id = COALESCE($6, d.provider_message_id), last_error = $7,
-                   updated_at = now()""",
-            [(change.notification_id, d.channel, d.status, d.provider, d.attempts,
-              d.provider_message_id, d.last_error) for d in change.deliveries],
-        )
-    await conn.execute(
-        "INSERT INTO notification_event (notification_id, at, event, detail) VALUES ($1, $2, $3, $4)",
-        change.notification_id, change.at, change.event, change.detail,
+# One transition in one statement (a single statement needs no BEGIN and COMMIT round trips of its own):
+# the deliveries (an upsert: an escalation adds channels the notification was not accepted with; GREATEST: the
+# attempt log may know of an attempt the workflow never heard back from), a successful attempt when there is
+# one, the timeline event, and the notification's own row. The row's status trigger (status webhooks,
+# 011_status_webhooks.sql) is an AFTER trigger: it fires when the whole statement is done, so it sees this
+# change's deliveries and timeline event.
+_STATUS_CHANGE = """
+    WITH deliveries AS (
+        INSERT INTO delivery AS d (notification_id, channel, status, provider, attempts, provider_message_id,
+                                   last_error)
+        SELECT $1::text, c.channel, c.status, c.provider, c.attempts, c.provider_message_id, c.last_error
+        FROM unnest($8::text[], $9::text[], $10::text[], $11::int[], $12::text[], $13::text[])
+             AS c (channel, status, provider, attempts, provider_message_id, last_error)
+        ON CONFLICT (notification_id, channel) DO UPDATE SET status = excluded.status,
+            provider = COALESCE(excluded.provider, d.provider), attempts = GREATEST(d.attempts, excluded.attempts),
+            provider_message_id = COALESCE(excluded.provider_message_id, d.provider_message_id),
+            last_error = excluded.last_error, updated_at = now()
+    ), attempt AS (
+        INSERT INTO delivery_attempt (notification_id, channel, attempt, outcome, error)
+        SELECT $1::text, $15::text, $16::int, 'delivered', NULL WHERE $15::text IS NOT NULL
+        ON CONFLICT DO NOTHING
+    ), event AS (
+        INSERT INTO notification_event (notification_id, at, event, detail) VALUES ($1, $2, $3, $4)
     )
+    UPDATE notification SET status = $5, updated_at = now(), last_error = $6,
+        delivered_at = COALESCE($7, delivered_at), send_at = COALESCE($14, send_at), data = COALESCE($17, data)
+    WHERE id = $1"""
+
+
+async def apply_status_change(conn: Executor, change: StatusChange) -> None:
+    await _write_status_change(conn, change)
+
+
+async def _write_status_change(conn: Executor, change: StatusChange, delivered: tuple[str, int] | None = None) -> None:
+    """Writes one transition, and `delivered` = (channel, attempt), a successful attempt, with it."""
+    ds = change.deliveries
     await conn.execute(
-        """UPDATE notification SET status = $2, updated_at = now(), last_error = $3,
-               delivered_at = COALESCE($4, delivered_at), send_at = COALESCE($5, send_at),
-               data = COALESCE($6, data)
-           WHERE id = $1""",
-        change.notification_id, change.status, change.last_error, change.delivered_at, change.send_at,
-        change.data,
+        _STATUS_CHANGE, change.notification_id, change.at, change.event, change.detail, change.status,
+        change.last_error, change.delivered_at,
+        [d.channel for d in ds], [d.status for d in ds], [d.provider for d in ds], [d.attempts for d in ds],
+        [d.provider_message_id for d in ds], [d.last_error for d in ds],
+        change.send_at, delivered[0] if delivered else None, delivered[1] if delivered else None, change.data,
     )
 
 
-async def record_delivered(conn: Connection, *, notification_id: str, channel: str, attempt: int,
+async def record_delivered(conn: Executor, *, notification_id: str, channel: str, attempt: int,
                            finish: StatusChange | None) -> None:
     """The successful attempt and, when the workflow handed it over, the notification's final record: one
-    transaction. (The receipt is written before, on its own, the moment the provider answers.)"""
-    async with conn.transaction():
-        await conn.execute(
-            """INSERT INTO delivery_attempt (notification_id, channel, attempt, outcome, error)
-               VALUES ($1, $2, $3, 'delivered', NULL) ON CONFLICT DO NOTHING""",
-            notification_id, channel, attempt,
-        )
-        if finish is not None:
-            await _write_status_change(conn, finish)
+    statement. (The receipt is written before, on its own, the moment the provider answers.)"""
+    if finish is not None:
+        await _write_status_change(conn, finish, delivered=(channel, attempt))
+        return
+    await conn.execute(
+        """INSERT INTO delivery_attempt (notification_id, channel, attempt, outcome, error)
+           VALUES ($1, $2, $3, 'delivered', NULL) ON CONFLICT DO NOTHING""",
+        notification_id, channel, attempt,
+    )
 
 
 async def record_attempt(conn: Connection, *, notification_id: str, channel: str, attempt: int,

@@ -68,14 +68,16 @@ async def get(conn: Executor, name: str, version: int | None = None,
     return dict(row) if row else None
 
 
-async def get_with_user(conn: Executor, name: str, version: int | None,
-                        user_id: str | None) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """A live template version and a user in one round trip (the accept path's read), as plain JSON values."""
+async def get_with_user(conn: Executor, name: str, version: int | None, user_id: str | None,
+                        include_deleted: bool = False) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """A template version and a user in one round trip (the accept path's read, and the worker's before it
+    renders, which also reads deleted templates), as plain JSON values."""
     row = await conn.fetchrow(
         f"""SELECT (SELECT row_to_json(x) FROM ({_SELECT} WHERE t.name = $1
-                        AND v.version = COALESCE($2, t.latest_version) AND t.deleted_at IS NULL) x) AS template,
+                        AND v.version = COALESCE($2, t.latest_version) AND ($4 OR t.deleted_at IS NULL)) x)
+                       AS template,
                    (SELECT row_to_json(u) FROM (SELECT {users.COLUMNS} FROM app_user WHERE id = $3) u) AS user""",
-        name, version, user_id,
+        name, version, user_id, include_deleted,
     )
     assert row is not None
     return row["template"], row["user"]
