@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,6 +51,13 @@ def machine() -> dict[str, Any]:
             "platform": platform.platform()}
 
 
+def stolen_pct(steal_before: float, seconds: float) -> float:
+    """Share of the cores' time the hypervisor gave to other guests since `steal_before` (psutil's `steal`).
+
+    On a shared VM this swings from a few percent to half; runs with much of it are not comparable."""
+    return round(100 * (psutil.cpu_times().steal - steal_before) / max(seconds * (psutil.cpu_count() or 1), 1e-9), 1)
+
+
 async def herald_run(stack: Stack, label: str, n: int, concurrency: int, sim: str | None = None,
                      seed: int = 7) -> dict[str, Any]:
     """N notifications through the API, C requests in flight; waits until PostgreSQL has them all final."""
@@ -63,6 +71,7 @@ async def herald_run(stack: Stack, label: str, n: int, concurrency: int, sim: st
         async with httpx.AsyncClient(base_url=stack.api_url, headers=stack.headers, timeout=60) as http:
             await load.prepare(http)
             cpu0 = stack.cpu_seconds()
+            steal0 = psutil.cpu_times().steal
             progress = Progress(f"{label}: send", n)
             sent = load.Sent(started=time.monotonic())
             # Finished notifications are counted while the requests still go out: the chart shows both.
@@ -77,6 +86,7 @@ async def herald_run(stack: Stack, label: str, n: int, concurrency: int, sim: st
             elapsed = done.last_final_at - sent.started
             finishing.close(f"{len(sent.ids) / elapsed:.1f}/s end to end")
             cpu1 = stack.cpu_seconds()
+            steal = stolen_pct(steal0, elapsed)
             attempts = await pool.fetchval(
                 "SELECT coalesce(sum(attempts), 0) FROM delivery WHERE notification_id = ANY($1::text[])", sent.ids)
     finally:
@@ -90,6 +100,7 @@ async def herald_run(stack: Stack, label: str, n: int, concurrency: int, sim: st
         "accept_p99_ms": round(load.percentile(sent.latencies_ms, 99), 1),
         "retries": int(attempts) - len(sent.ids),
         "cpu_ms_per_notification": {k: round(1000 * (cpu1[k] - cpu0[k]) / max(n, 1), 1) for k in cpu0},
+        "steal_pct": steal,
         "timeline": {"t": [round(t - sent.started, 2) for t, _ in done.timeline],
                      "final": [count for _, count in done.timeline],
                      "accepted_t": [round(t - sent.started, 2) for t in sent.done_at],
@@ -159,6 +170,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     c = args.c
     result: dict[str, Any] = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "quick": quick,
                               "machine": machine()}
+    steal0, run_started = psutil.cpu_times().steal, time.monotonic()
     stack = await start_stack(args.temporal, args.database_url)
     print(f"stack: {stack.work} (Temporal {stack.temporal_address})", file=sys.stderr)
     try:
@@ -167,9 +179,18 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await stack.start_api()
             result["soak"] = await soak(stack, args.soak, args.soak_rate)
             return result
-        result["ceiling_wf_per_s"] = round(await baseline.ceiling(stack.temporal_address, n, c), 1)
-        result["floor_wf_per_s"] = round(await baseline.floor(stack.temporal_address, n, c), 1)
-        result["naive_wf_per_s"] = round(await baseline.naive(stack.temporal_address, max(n // 2, 100), c), 1)
+        steal = result["steal_pct_by_part"] = {}
+
+        async def measured(part: str, rate: Awaitable[float]) -> float:
+            steal0, started = psutil.cpu_times().steal, time.monotonic()
+            value = await rate
+            steal[part] = stolen_pct(steal0, time.monotonic() - started)
+            return round(value, 1)
+
+        result["ceiling_wf_per_s"] = await measured("ceiling", baseline.ceiling(stack.temporal_address, n, c))
+        result["floor_wf_per_s"] = await measured("floor", baseline.floor(stack.temporal_address, n, c))
+        result["naive_wf_per_s"] = await measured("naive", baseline.naive(stack.temporal_address,
+                                                                          max(n // 2, 100), c))
 
         stack.start_worker()
         await stack.start_api()
@@ -178,6 +199,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         e2e = await herald_run(stack, "herald e2e", n, c)
         result["herald"] = e2e
         result["e2e_per_s"] = e2e["e2e_per_s"]
+        steal["herald"] = e2e["steal_pct"]
         result["accept_per_s"] = e2e["accept_per_s"]
 
         # The same load with HERALD_EAGER_START: the API runs the workflows it starts (docs/operations.md).
@@ -187,6 +209,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         eager = await herald_run(stack, "herald e2e, eager start", n, c)
         result["herald_eager"] = {k: v for k, v in eager.items() if k != "timeline"}
         result["e2e_eager_per_s"] = eager["e2e_per_s"]
+        steal["herald_eager"] = eager["steal_pct"]
         stack.stop_api()
         await stack.start_api()
 
@@ -223,12 +246,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         result["pages_ms"] = {path: r["p95_ms"] for path, r in result["pages"]["pages"].items()}
     finally:
         await stack.close()
+        result["steal_pct"] = stolen_pct(steal0, time.monotonic() - run_started)
     result["ratio_e2e_to_ceiling"] = round(result["e2e_per_s"] / result["ceiling_wf_per_s"], 2)
     result["ratio_e2e_to_naive"] = round(result["e2e_per_s"] / result["naive_wf_per_s"], 2)
     result["ratio_e2e_to_floor"] = round(result["e2e_per_s"] / result["floor_wf_per_s"], 2)
     result["ratio_e2e_eager_to_ceiling"] = round(result["e2e_eager_per_s"] / result["ceiling_wf_per_s"], 2)
     result["ratio_e2e_eager_to_naive"] = round(result["e2e_eager_per_s"] / result["naive_wf_per_s"], 2)
     return result
+
+
+def uneven_steal(result: dict[str, Any]) -> bool:
+    """The parts a ratio compares ran with more than 10 points apart of their CPU stolen by other guests."""
+    parts: dict[str, float] = result["steal_pct_by_part"]
+    return max(parts.values()) - min(parts.values()) > 10
 
 
 def table(result: dict[str, Any]) -> str:
@@ -257,6 +287,10 @@ def table(result: dict[str, Any]) -> str:
          f"{result['broadcast_s']} s, worker peak {result['broadcast_worker_peak_rss_mb']} MiB, "
          f"max {result['broadcast_max_history_events']} events/run"),
         ("scale-out: 2 workers / 1 worker", f"{result['scaleout_ratio']}"),
+        ("CPU time stolen by the hypervisor (shared VM): whole run", f"{result['steal_pct']}%"),
+        ("  by part: " + ", ".join(result["steal_pct_by_part"]),
+         ", ".join(f"{v}%" for v in result["steal_pct_by_part"].values())
+         + ("  (uneven: the ratios above compare unequal machines)" if uneven_steal(result) else "")),
         ("CPU ms per notification (e2e)", ", ".join(f"{k} {v}" for k, v in
                                                       result["herald"]["cpu_ms_per_notification"].items())),
         ("CPU ms per notification (eager)", ", ".join(f"{k} {v}" for k, v in
