@@ -100,6 +100,14 @@ class NotificationInput:
     queued_channels: list[str] | None = None
     escalate: Escalation | None = None
     throttle: Throttle | None = None
+    # The workflow code version this notification runs, fixed by whoever starts it: 0 (inputs from before this
+    # field) asks Temporal's patch markers which path a history took; STEPS_FUSED takes the fused steps with
+    # no patch marker at all (workflows/notification.py says why).
+    steps: int = 0
+
+
+# NotificationInput.steps of every notification started today.
+STEPS_FUSED = 1
 
 
 @dataclass
@@ -295,7 +303,8 @@ def recipient_input(b: BroadcastInput, user_id: str) -> NotificationInput:
     return NotificationInput(notification_id=f"{b.broadcast_id}-{user_id}", channels=list(b.channels),
                              template=b.template, template_version=b.template_version, data=b.data,
                              user_id=user_id, priority=b.priority, category=b.category, retry=b.retry,
-                             provider_chains=b.provider_chains, queued_channels=b.queued_channels)
+                             provider_chains=b.provider_chains, queued_channels=b.queued_channels,
+                             steps=STEPS_FUSED)
 
 
 @dataclass

@@ -11,7 +11,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from core.durations import window_seconds
-from core.models import Escalation, NotificationInput, NotificationState, RetryConfig, Throttle
+from core.models import STEPS_FUSED, Escalation, NotificationInput, NotificationState, RetryConfig, Throttle
 from core.settings import Settings
 from core.temporal import notification_search_attributes, task_priority
 from providers.registry import chain_names
@@ -49,6 +49,7 @@ def workflow_input(row: dict[str, Any], settings: Settings) -> NotificationInput
         escalate=escalation,
         throttle=Throttle(limit=row["throttle"]["limit"], period_s=float(window_seconds(row["throttle"]["period"])),
                           mode=row["throttle"]["mode"]) if row.get("throttle") else None,
+        steps=STEPS_FUSED,
     )
 
 

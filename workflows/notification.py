@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.render import RenderActivities
     from core.ids import workflow_id_for
     from core.models import (
+        STEPS_FUSED,
         AudienceInput,
         DataEdit,
         DeadLetter,
@@ -230,11 +231,20 @@ class NotificationWorkflow:
 
     @workflow.run
     async def run(self, inp: NotificationInput) -> NotificationState:
-        # Asked first, and alone for new workflows: every patch costs a marker and an upsert of Temporal's
-        # TemporalChangeVersion search attribute, and fused steps are local steps by construction. Histories
-        # from before it have no marker for it, and go on to ask about LOCAL_STEPS_PATCH as they always did.
-        self._fused = workflow.patched(FUSED_STEPS_PATCH)
-        self._local_steps = self._fused or workflow.patched(LOCAL_STEPS_PATCH)
+        if inp.steps >= STEPS_FUSED:
+            # Started since the input carries its steps: the input, recorded in the history's first event,
+            # says which path this run takes, so no patch marker is needed. Each `workflow.patched` costs a
+            # marker and an upsert of Temporal's TemporalChangeVersion search attribute: two history events and
+            # about 1 ms of server CPU per workflow (docs/architecture.md). Workers must run this code before an
+            # API starts such inputs (an older worker ignores the field and writes the markers, which this
+            # branch would not expect on replay): deploy workers first, as for any new input field.
+            self._fused = self._local_steps = True
+        else:
+            # Asked first, and alone for workflows started before that: fused steps are local steps by
+            # construction. Histories from before FUSED_STEPS_PATCH have no marker for it, and go on to ask
+            # about LOCAL_STEPS_PATCH as they always did.
+            self._fused = workflow.patched(FUSED_STEPS_PATCH)
+            self._local_steps = self._fused or workflow.patched(LOCAL_STEPS_PATCH)
         self._started = True
         try:
             await self._live(inp)
@@ -321,7 +331,7 @@ class NotificationWorkflow:
         assert self._state is not None
         esc = inp.escalate
         in_app = [d for d in self._state.deliveries if d.channel == "in_app" and d.status == Status.DELIVERED]
-        if esc is None or not in_app or not workflow.patched(ESCALATION_PATCH):
+        if esc is None or not in_app or not (inp.steps >= STEPS_FUSED or workflow.patched(ESCALATION_PATCH)):
             return
         try:
             await workflow.wait_condition(lambda: self._read or self._cancel_requested,

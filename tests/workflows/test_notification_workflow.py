@@ -49,9 +49,11 @@ async def test_delivers_every_channel_and_records_the_read_model(harness: Harnes
 
 
 async def test_a_plain_send_is_two_local_steps_and_one_status_update_in_its_history(harness: Harness) -> None:
-    """The fused path (FUSED_STEPS_PATCH): prepare (audience, render, `processing`) and deliver (which writes
-    the final record) are the only steps, and the status search attribute is written once, at the end; the
-    read model still shows every transition and the delivery's outcome."""
+    """The fused path (FUSED_STEPS_PATCH, chosen by the input's `steps`): prepare (audience, render,
+    `processing`) and deliver (which writes the final record) are the only steps, and the status search
+    attribute is written once, at the end; the read model still shows every transition and the delivery's
+    outcome. No patch marker, so no upsert of Temporal's own TemporalChangeVersion either: the history is the
+    empty workflow's five events plus two markers and one upsert."""
     nid, handle = await harness.start(channels=["in_app"])
     assert (await handle.result()).status == "delivered"
     history = await handle.fetch_history()
@@ -59,9 +61,10 @@ async def test_a_plain_send_is_two_local_steps_and_one_status_update_in_its_hist
                if e.HasField("marker_recorded_event_attributes")]
     local_steps = [m for m in markers if m.marker_name == "core_local_activity"]
     assert len(local_steps) == 2, [m.marker_name for m in markers]
-    # One upsert is the SDK's own: Temporal's TemporalChangeVersion, for the workflow's single patch marker.
     assert upserted_statuses(history) == [b'"delivered"']
-    assert [m.marker_name for m in markers].count("core_patch") == 1
+    assert [m.marker_name for m in markers].count("core_patch") == 0
+    upserts = [e for e in history.events if e.HasField("upsert_workflow_search_attributes_event_attributes")]
+    assert len(upserts) == 1 and len(history.events) == 8, [e.event_type for e in history.events]
     assert (await handle.describe()).typed_search_attributes.get(STATUS_KEY) == "delivered"
     row = await harness.row(nid)
     assert events(row) == ["accepted", "processing", "delivered"]
