@@ -63,14 +63,14 @@ async def drain_in_order(env: WorkflowEnvironment, pool: asyncpg.Pool, batches: 
             waiting = await pool.fetchval(
                 "SELECT count(*) FROM notification WHERE id = ANY($1) AND status = 'processing'", everyone)
             return bool(waiting == len(everyone))
-        await eventually(all_waiting, timeout_s=120, what="the backlog to form")
+        await eventually(all_waiting, timeout_s=300, what="the backlog to form")
 
         async with herald_worker(await Client.connect(target), pool, settings, workflows=False, channels=["sim"]):
             async def send_times() -> dict[str, float] | None:
                 rows = await pool.fetch("""SELECT notification_id, extract(epoch FROM at) AS t FROM delivery_attempt
                                            WHERE notification_id = ANY($1) AND outcome = 'delivered'""", everyone)
                 return {r["notification_id"]: float(r["t"]) for r in rows} if len(rows) == len(everyone) else None
-            done: dict[str, float] = await eventually(send_times, timeout_s=120, what="the whole backlog")
+            done: dict[str, float] = await eventually(send_times, timeout_s=300, what="the whole backlog")
     return [[done[n] for n in group] for group in ids]
 
 
