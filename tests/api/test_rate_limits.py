@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 import asyncpg
@@ -22,19 +21,18 @@ async def _send(pool: asyncpg.Pool, env: WorkflowEnvironment, settings: Settings
     name = f"rl-{uuid.uuid4().hex[:8]}"
     async with pool.acquire() as conn:
         await templates.create(conn, name, None, "x", None)
-    rows = []
+    ids = []
     for _ in range(count):
         key = uuid.uuid4().hex
         nid = notification_id_for_key(key)
-        row, _ = await notifications.insert(pool, notifications.NewNotification(
-            id=nid, idempotency_key=key, request_hash="h", workflow_id=workflow_id_for(nid), status="accepted",
-            user_id=None, recipient={"sim": "ok"}, channels=["sim"], priority="marketing", category=None,
-            template=name, template_version=1, data={}, send_at=None))
-        rows.append(row)
-    # Started together, so that without a limit the sends are bound by nothing but the machine (one start after
-    # another took longer than the limit's spacing on a VM losing half its CPU to other guests).
-    await asyncio.gather(*(dispatch.start(env.client, settings, row) for row in rows))
-    return [row["id"] for row in rows]
+        async with pool.acquire() as conn:
+            row, _ = await notifications.insert(conn, notifications.NewNotification(
+                id=nid, idempotency_key=key, request_hash="h", workflow_id=workflow_id_for(nid), status="accepted",
+                user_id=None, recipient={"sim": "ok"}, channels=["sim"], priority="marketing", category=None,
+                template=name, template_version=1, data={}, send_at=None))
+        await dispatch.start(env.client, settings, row)
+        ids.append(nid)
+    return ids
 
 
 async def _send_times(pool: asyncpg.Pool, ids: list[str]) -> list[float]:
