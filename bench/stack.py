@@ -76,12 +76,12 @@ class Stack:
             stop_process(worker)
         self.workers.clear()
 
-    async def start_api(self, extra_env: dict[str, str] | None = None, processes: int = 1) -> None:
+    async def start_api(self, extra_env: dict[str, str] | None = None) -> None:
         port = free_port()
         log = (self.work / "api.log").open("ab")
         self.api = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", "api.app:app", "--host", "127.0.0.1", "--port",
-             str(port), "--log-level", "warning", "--no-access-log", "--workers", str(processes)],
+             str(port), "--log-level", "warning", "--no-access-log"],
             env={**self.env, **(extra_env or {})}, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         self.api_url = f"http://127.0.0.1:{port}"
         async with httpx.AsyncClient(base_url=self.api_url) as http:

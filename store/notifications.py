@@ -158,11 +158,8 @@ _STATUS_CHANGE = """
     WHERE id = $1"""
 
 
-async def apply_status_change(conn: Executor, change: StatusChange) -> None:
-    await _write_status_change(conn, change)
-
-
-async def _write_status_change(conn: Executor, change: StatusChange, delivered: tuple[str, int] | None = None) -> None:
+async def apply_status_change(conn: Executor, change: StatusChange,
+                              delivered: tuple[str, int] | None = None) -> None:
     """Writes one transition, and `delivered` = (channel, attempt), a successful attempt, with it."""
     ds = change.deliveries
     await conn.execute(
@@ -179,7 +176,7 @@ async def record_delivered(conn: Executor, *, notification_id: str, channel: str
     """The successful attempt and, when the workflow handed it over, the notification's final record: one
     statement. (The receipt is written before, on its own, the moment the provider answers.)"""
     if finish is not None:
-        await _write_status_change(conn, finish, delivered=(channel, attempt))
+        await apply_status_change(conn, finish, delivered=(channel, attempt))
         return
     await conn.execute(
         """INSERT INTO delivery_attempt (notification_id, channel, attempt, outcome, error)
