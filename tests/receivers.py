@@ -85,7 +85,9 @@ class Reply:
 
 class HttpReceiver:
     """An HTTP server that verifies Standard Webhooks signatures. `script[key]` holds the replies to give,
-    one per request, for a key: the URL path, or the `to` / `token` of a gateway body."""
+    one per request, for a key: the URL path, or the `to` / `token` of a gateway body. A status webhook looks
+    first under `<path>#<notification id>`: a subscription gets every notification's events, and a test that
+    scripts failures for its own notification must not have another test's event take them."""
 
     def __init__(self, port: int, secret: str):
         self.port = port
@@ -119,6 +121,9 @@ class HttpReceiver:
         body = json.loads(raw)
         path = "/" + request.path_params["path"]
         key = path if path.startswith("/hook/") else str(body.get("to") or body.get("token") or path)
+        if path.startswith("/hook/"):
+            own = f"{path}#{body.get('data', {}).get('notification_id')}"
+            key = own if self.script.get(own) else key
         reply = self.script[key].pop(0) if self.script[key] else Reply()
         self.calls.append(Call(path, headers, body, verified, time.monotonic(), raw, reply.status))
         if reply.delay_s:

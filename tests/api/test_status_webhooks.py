@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from core.ids import notification_id_for_key
 from tests.api.conftest import Api, eventually, uid
 from tests.conftest import SECRET
 from tests.receivers import Call, HttpReceiver, Reply
@@ -49,6 +50,18 @@ class Hook:
         created: dict[str, Any] = r.json()
         self.id = created["id"]
         return created
+
+    async def send_scripted(self, replies: list[Reply]) -> str:
+        """Sends a notification whose events this hook's receiver answers with `replies` first. Scripted under
+        the notification's own id (known ahead from its idempotency key): the subscription also gets the events
+        of other tests' notifications, which must not take these replies."""
+        key = uid("scripted")
+        nid = notification_id_for_key(key)
+        self.receiver.script[f"{self.path}#{nid}"] = list(replies)
+        tpl = await self.api.template()
+        sent = await self.api.send(tpl, to={"sim": "ok"}, channels=["sim"], headers={"Idempotency-Key": key})
+        assert sent["id"] == nid
+        return nid
 
     async def delete(self) -> int:
         return (await self.api.http.delete(f"/v1/webhooks/{self.id}", headers=self.api.h)).status_code
@@ -160,9 +173,7 @@ async def test_scheduled_canceled_skipped_and_digested_are_events_too(api: Api, 
 
 async def test_a_failing_receiver_gets_each_event_once_after_retries(api: Api, hook_factory: Any) -> None:
     hook: Hook = await hook_factory(["accepted", "delivered"])
-    api.stack.http_receiver.script[hook.path] = [Reply(500), Reply(503, headers={"Retry-After": "0"})]
-    tpl = await api.template()
-    nid = (await api.send(tpl, to={"sim": "ok"}, channels=["sim"]))["id"]
+    nid = await hook.send_scripted([Reply(500), Reply(503, headers={"Retry-After": "0"})])
     assert await hook.until_types(nid, ["accepted", "delivered"]) == ["accepted", "delivered"]
     await asyncio.sleep(1.0)
     calls = hook.calls(nid)
@@ -176,9 +187,7 @@ async def test_a_failing_receiver_gets_each_event_once_after_retries(api: Api, h
 
 async def test_a_permanently_failing_receiver_dead_letters_and_retry_delivers(api: Api, hook_factory: Any) -> None:
     hook: Hook = await hook_factory(["accepted", "delivered"])
-    api.stack.http_receiver.script[hook.path] = [Reply(410)]
-    tpl = await api.template()
-    nid = (await api.send(tpl, to={"sim": "ok"}, channels=["sim"]))["id"]
+    nid = await hook.send_scripted([Reply(410)])
     await api.until_status(nid, "delivered")
 
     async def parked() -> list[dict[str, Any]]:
@@ -199,9 +208,7 @@ async def test_a_permanently_failing_receiver_dead_letters_and_retry_delivers(ap
 
 async def test_discarding_a_dead_letter_lets_the_next_events_go(api: Api, hook_factory: Any) -> None:
     hook: Hook = await hook_factory(["accepted", "delivered"])
-    api.stack.http_receiver.script[hook.path] = [Reply(400)]
-    tpl = await api.template()
-    nid = (await api.send(tpl, to={"sim": "ok"}, channels=["sim"]))["id"]
+    nid = await hook.send_scripted([Reply(400)])
 
     async def parked() -> list[dict[str, Any]]:
         r = await api.http.get(f"/v1/webhooks/{hook.id}/dead-letters", headers=api.h)
@@ -232,9 +239,7 @@ async def test_deleting_a_subscription_stops_its_events(api: Api, hook_factory: 
 
 async def test_deleting_a_subscription_discards_its_parked_events(api: Api, hook_factory: Any) -> None:
     hook: Hook = await hook_factory(["accepted", "delivered"])
-    api.stack.http_receiver.script[hook.path] = [Reply(410)]
-    tpl = await api.template()
-    nid = (await api.send(tpl, to={"sim": "ok"}, channels=["sim"]))["id"]
+    nid = await hook.send_scripted([Reply(410)])
     await api.until_status(nid, "delivered")
     pool = api.stack.pool
 

@@ -241,7 +241,9 @@ async def test_each_event_is_taken_once_however_often_it_is_signalled(hooks: Hoo
 async def test_one_relay_per_database_and_another_takes_over_when_it_dies(hooks: Hooks) -> None:
     url = hooks.settings.database_url
     assert url is not None
-    holders = "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = 1 AND objid = $1 AND granted"
+    # Advisory locks are per database, and other tests' workers hold the same lock in their own databases.
+    holders = ("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = 1 AND objid = $1 AND granted"
+               " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
     lock_objid = webhooks.RELAY_LOCK_ID & 0xFFFFFFFF
     first: int = await hooks.until(lambda: hooks.pool.fetchval(holders, lock_objid),
                                    step=timedelta(milliseconds=100))
