@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from core.models import DeadLetter, DeadLetterResolution, StatusChange
+from core.models import FINAL_STATUSES, DeadLetter, DeadLetterResolution, StatusChange
 
 if TYPE_CHECKING:
     from store.db import Connection, Executor
@@ -135,13 +135,21 @@ async def list_notifications(conn: Executor, *, status: str | None, user_id: str
 # one, the timeline event, and the notification's own row. The row's status trigger (status webhooks,
 # 011_status_webhooks.sql) is an AFTER trigger: it fires when the whole statement is done, so it sees this
 # change's deliveries and timeline event.
+# A final status never changes again (core.models.FINAL_STATUSES); later records that keep it (an escalation's
+# events and deliveries) still go in. A workflow task lost after its local activities ran (its worker died, or
+# it timed out) runs them again on the next worker: without the guard its `processing` would reopen a
+# delivered notification for a moment, and the `delivered` after it would send subscribers a second
+# notification.delivered (the status trigger fires on a change of status only).
 _STATUS_CHANGE = """
-    WITH deliveries AS (
+    WITH live AS (
+        SELECT 1 FROM notification WHERE id = $1 AND (status = $5 OR status <> ALL ($18::text[]))
+    ), deliveries AS (
         INSERT INTO delivery AS d (notification_id, channel, status, provider, attempts, provider_message_id,
                                    last_error)
         SELECT $1::text, c.channel, c.status, c.provider, c.attempts, c.provider_message_id, c.last_error
         FROM unnest($8::text[], $9::text[], $10::text[], $11::int[], $12::text[], $13::text[])
              AS c (channel, status, provider, attempts, provider_message_id, last_error)
+        WHERE EXISTS (SELECT 1 FROM live)
         ON CONFLICT (notification_id, channel) DO UPDATE SET status = excluded.status,
             provider = COALESCE(excluded.provider, d.provider), attempts = GREATEST(d.attempts, excluded.attempts),
             provider_message_id = COALESCE(excluded.provider_message_id, d.provider_message_id),
@@ -151,16 +159,19 @@ _STATUS_CHANGE = """
         SELECT $1::text, $15::text, $16::int, 'delivered', NULL WHERE $15::text IS NOT NULL
         ON CONFLICT DO NOTHING
     ), event AS (
-        INSERT INTO notification_event (notification_id, at, event, detail) VALUES ($1, $2, $3, $4)
+        INSERT INTO notification_event (notification_id, at, event, detail)
+        SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM live)
     )
     UPDATE notification SET status = $5, updated_at = now(), last_error = $6,
         delivered_at = COALESCE($7, delivered_at), send_at = COALESCE($14, send_at), data = COALESCE($17, data)
-    WHERE id = $1"""
+    WHERE id = $1 AND (status = $5 OR status <> ALL ($18::text[]))"""
+_FINAL = sorted(FINAL_STATUSES)
 
 
 async def apply_status_change(conn: Executor, change: StatusChange,
                               delivered: tuple[str, int] | None = None) -> None:
-    """Writes one transition, and `delivered` = (channel, attempt), a successful attempt, with it."""
+    """Writes one transition, and `delivered` = (channel, attempt), a successful attempt, with it. A notification
+    already in a final status keeps it: a change to another status writes nothing but the attempt."""
     ds = change.deliveries
     await conn.execute(
         _STATUS_CHANGE, change.notification_id, change.at, change.event, change.detail, change.status,
@@ -168,6 +179,7 @@ async def apply_status_change(conn: Executor, change: StatusChange,
         [d.channel for d in ds], [d.status for d in ds], [d.provider for d in ds], [d.attempts for d in ds],
         [d.provider_message_id for d in ds], [d.last_error for d in ds],
         change.send_at, delivered[0] if delivered else None, delivered[1] if delivered else None, change.data,
+        _FINAL,
     )
 
 

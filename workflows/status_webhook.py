@@ -38,6 +38,9 @@ _STORE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coeffi
 _STORE_TIMEOUT = timedelta(seconds=30)
 # Events per run before continue_as_new: one notification has a handful, so this is a guard, not a routine.
 EVENTS_PER_RUN = 200
+# The event counts as parked before its dead letter is written, not after: the row is what the API shows, and
+# a retry or discard sent the moment it appears must not be ignored. Asked only on the dead-letter path.
+PARK_BEFORE_RECORD_PATCH = "park-before-dead-letter-record"
 
 
 @workflow.defn(name="StatusWebhookWorkflow")
@@ -107,9 +110,13 @@ class StatusWebhookWorkflow:
                 return
             except FailureError as err:
                 error = _message(err)
+            early = workflow.patched(PARK_BEFORE_RECORD_PATCH)
+            if early:
+                self._parked, self._decision = event.event_id, None
             await self._step(StatusWebhookActivities.dead_letter,
                              WebhookDeadLetter(event_id=event.event_id, error=error, at=workflow.now()))
-            self._parked, self._decision = event.event_id, None
+            if not early:
+                self._parked, self._decision = event.event_id, None
             try:
                 await workflow.wait_condition(lambda: self._decision is not None,
                                               timeout=timedelta(seconds=retry.dlq_retention_s))

@@ -209,6 +209,29 @@ async def test_a_permanent_failure_parks_at_once_and_expires_after_the_retention
     assert outcome == "expired"
 
 
+async def test_a_discard_sent_the_moment_the_dead_letter_appears_is_taken(hooks: Hooks) -> None:
+    """The API lists a dead letter once its row is written; a discard sent then, before the workflow has heard
+    that the row's activity completed, must not be ignored as a stray signal."""
+    sub, path = await hooks.subscribe(["accepted"])
+    hooks.receiver.script[path] = [Reply(410)]
+    async with hooks.pool.acquire() as blocker, blocker.transaction():
+        # Holds the dead-letter write (the activity waits on the lock) so the signal lands in that window.
+        await blocker.execute("LOCK TABLE webhook_dead_letter IN EXCLUSIVE MODE")
+        nid = await hooks.notification()
+        handle = await hooks.workflow(sub, nid)
+
+        async def recording() -> bool:
+            pending = (await handle.describe()).raw_description.pending_activities
+            return any(a.activity_type.name == "dead_letter_status_event" for a in pending)
+        await hooks.until(recording, step=timedelta(milliseconds=200))
+        event_id = await hooks.pool.fetchval("SELECT id FROM status_event WHERE notification_id = $1", nid)
+        await handle.signal(StatusWebhookWorkflow.discard, event_id)
+    assert await hooks.result(handle, step=timedelta(seconds=1)) == 1
+    resolution = await hooks.pool.fetchval("SELECT resolution FROM webhook_dead_letter WHERE event_id = $1", event_id)
+    assert resolution == "discarded"
+    assert hooks.accepted(path) == []
+
+
 async def test_each_event_is_taken_once_however_often_it_is_signalled(hooks: Hooks) -> None:
     sub, path = await hooks.subscribe(["accepted", "delivered"])
     hooks.receiver.script[path] = [Reply(410)]
