@@ -94,12 +94,13 @@ class Verdict:
     unexpected_at_receiver: int
     raw_repeats: int
     open_workflows: int
+    reopened: int  # notifications whose timeline went on after `delivered` as if the send were still to do
     seconds_to_settle: float
 
     @property
     def ok(self) -> bool:
         return (self.not_final == 0 and self.missing_at_receiver == 0 and self.unexpected_at_receiver == 0
-                and self.open_workflows == 0
+                and self.open_workflows == 0 and self.reopened == 0
                 and self.accepted == self.delivered + self.dead_lettered + self.canceled)
 
     def as_dict(self) -> dict[str, Any]:
@@ -146,6 +147,13 @@ async def settle(stack: Target, load: Load, timeout_s: float = 300.0) -> Verdict
         delivered_channels = await conn.fetch(
             "SELECT notification_id, channel FROM delivery WHERE notification_id = ANY($1) AND status = 'delivered'",
             ids)
+        # A workflow task lost after its local activities ran runs them again; the store must not let that
+        # replay move a delivered notification back (store/notifications.py, _STATUS_CHANGE).
+        reopened = await conn.fetchval(
+            """SELECT count(DISTINCT d.notification_id) FROM notification_event d
+               JOIN notification_event later ON later.notification_id = d.notification_id AND later.id > d.id
+                    AND later.event IN ('processing', 'retrying', 'dead_lettered')
+               WHERE d.event = 'delivered' AND d.notification_id = ANY($1)""", ids)
     finally:
         await conn.close()
     expected = {receiver_key(r["notification_id"], r["channel"]) for r in delivered_channels}
@@ -160,5 +168,5 @@ async def settle(stack: Target, load: Load, timeout_s: float = 300.0) -> Verdict
         accepted=len(ids), delivered=counts["delivered"], dead_lettered=counts["dead_lettered"],
         canceled=counts["canceled"] + counts["discarded"] + counts["skipped"], not_final=len(pending),
         missing_at_receiver=len(expected - seen), unexpected_at_receiver=len(seen - expected),
-        raw_repeats=sum(counted[k] for k in seen) - len(seen), open_workflows=open_workflows,
+        raw_repeats=sum(counted[k] for k in seen) - len(seen), open_workflows=open_workflows, reopened=reopened,
         seconds_to_settle=round(time.monotonic() - started, 1))
