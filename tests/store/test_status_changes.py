@@ -28,6 +28,18 @@ async def own_pool(pg_server: Any) -> AsyncIterator[asyncpg.Pool]:
     await pool.close()
 
 
+async def _accepted(pool: asyncpg.Pool) -> str:
+    """A notification stored as the API stores one (the insert writes its `accepted` event)."""
+    key = uuid.uuid4().hex
+    nid = notification_id_for_key(key)
+    async with pool.acquire() as conn:
+        await notifications.insert(conn, notifications.NewNotification(
+            id=nid, idempotency_key=key, request_hash="h", workflow_id=workflow_id_for(nid), status="accepted",
+            user_id=None, recipient={"sim": "ok"}, channels=["sim"], priority="transactional", category=None,
+            template="t", template_version=1, data={}, send_at=None))
+    return nid
+
+
 def _change(nid: str, status: str, delivery: str, attempts: int = 0) -> StatusChange:
     return StatusChange(notification_id=nid, status=status, event=status, at=datetime.now(UTC), detail=status,
                         delivered_at=datetime.now(UTC) if status == "delivered" else None,
@@ -37,13 +49,7 @@ def _change(nid: str, status: str, delivery: str, attempts: int = 0) -> StatusCh
 async def test_a_replayed_workflow_task_does_not_reopen_a_delivered_notification(own_pool: asyncpg.Pool) -> None:
     pool = own_pool
     await webhooks.create(pool, "http://127.0.0.1:9/hook", ["delivered"], None)
-    key = uuid.uuid4().hex
-    nid = notification_id_for_key(key)
-    async with pool.acquire() as conn:
-        await notifications.insert(conn, notifications.NewNotification(
-            id=nid, idempotency_key=key, request_hash="h", workflow_id=workflow_id_for(nid), status="accepted",
-            user_id=None, recipient={"sim": "ok"}, channels=["sim"], priority="transactional", category=None,
-            template="t", template_version=1, data={}, send_at=None))
+    nid = await _accepted(pool)
     # What the workflow's one task writes: `processing` (prepare), then `delivered` with its attempt (deliver).
     await notifications.apply_status_change(pool, _change(nid, "processing", "processing"))
     await notifications.record_delivered(pool, notification_id=nid, channel="sim", attempt=1,
@@ -68,13 +74,7 @@ async def test_a_replayed_workflow_task_does_not_reopen_a_delivered_notification
 async def test_a_dead_letter_can_still_be_retried(own_pool: asyncpg.Pool) -> None:
     """`dead_lettered` is not final: a retry reopens it, and its delivery is recorded."""
     pool = own_pool
-    key = uuid.uuid4().hex
-    nid = notification_id_for_key(key)
-    async with pool.acquire() as conn:
-        await notifications.insert(conn, notifications.NewNotification(
-            id=nid, idempotency_key=key, request_hash="h", workflow_id=workflow_id_for(nid), status="accepted",
-            user_id=None, recipient={"sim": "ok"}, channels=["sim"], priority="transactional", category=None,
-            template="t", template_version=1, data={}, send_at=None))
+    nid = await _accepted(pool)
     for status, delivery in [("processing", "processing"), ("dead_lettered", "failed"), ("processing", "processing"),
                              ("delivered", "delivered")]:
         await notifications.apply_status_change(pool, _change(nid, status, delivery))
