@@ -44,11 +44,11 @@ async def _drive(client: Client, workflow: str, queue: str, n: int, concurrency:
     return n / (time.monotonic() - started)
 
 
-async def ceiling(address: str, n: int, concurrency: int) -> float:
+async def ceiling(address: str, n: int, concurrency: int, label: str = "ceiling (empty workflow)") -> float:
     """Empty workflows, eager start, unsandboxed: the most a workflow can cost less than."""
     client = await Client.connect(address)
     queue = f"bench-empty-{uuid.uuid4().hex[:6]}"
-    progress = Progress("ceiling (empty workflow)", n)
+    progress = Progress(label, n)
     async with Worker(client, task_queue=queue, workflows=[EmptyWorkflow],
                       workflow_runner=UnsandboxedWorkflowRunner()):
         await _drive(client, "BenchEmptyWorkflow", queue, min(n, 20), concurrency, True, Progress("warm-up", 20))
