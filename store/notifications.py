@@ -139,7 +139,9 @@ async def list_notifications(conn: Executor, *, status: str | None, user_id: str
 # events and deliveries) still go in. A workflow task lost after its local activities ran (its worker died, or
 # it timed out) runs them again on the next worker: without the guard its `processing` would reopen a
 # delivered notification for a moment, and the `delivered` after it would send subscribers a second
-# notification.delivered (the status trigger fires on a change of status only).
+# notification.delivered (the status trigger fires on a change of status only). The UPDATE states the guard
+# again rather than reading `live`: its own WHERE is re-checked on the row's newest version when a concurrent
+# write got there first, which a CTE's snapshot is not.
 _STATUS_CHANGE = """
     WITH live AS (
         SELECT 1 FROM notification WHERE id = $1 AND (status = $5 OR status <> ALL ($18::text[]))
