@@ -109,24 +109,40 @@ async def herald_run(stack: Stack, label: str, n: int, concurrency: int, sim: st
     }
 
 
-async def ingest_run(stack: Stack, rate: float, seconds: float) -> dict[str, Any]:
-    """Accept latency under a steady open-loop load (the requests do not wait for each other)."""
+async def ingest_run(stack: Stack, rate: float, seconds: float, worker_after: bool = False) -> dict[str, Any]:
+    """Accept latency under a steady open-loop load (the requests do not wait for each other).
+
+    `worker_after`: no worker runs while the requests go in (the accept path alone: API, PostgreSQL and the
+    Temporal start); one starts after, and the backlog runs before the next part.
+    """
     pool = await db_pool(stack)
     try:
         async with httpx.AsyncClient(base_url=stack.api_url, headers=stack.headers, timeout=60) as http:
             await load.prepare(http)
         async with load.Sender(stack.api_url, stack.headers) as sender:
-            progress = Progress(f"ingest at {rate:.0f}/s", int(rate * seconds))
+            backlog: list[str] = []
+            if worker_after:
+                # A fresh API's first requests pay for imports, connections and caches.
+                backlog = (await load.open_loop(sender, 20, 2, load.body_for, Progress("warm-up", 40))).ids
+            alone = ", no worker" if worker_after else ""
+            progress = Progress(f"ingest at {rate:.0f}/s{alone}", int(rate * seconds))
+            cpu0 = stack.cpu_seconds()
             sent = await load.open_loop(sender, rate, seconds, load.body_for, progress)
+            cpu1 = stack.cpu_seconds()
             progress.close()
+            if worker_after:
+                stack.start_worker()
             # Let the backlog finish before the next part, so parts do not overlap.
-            await load.wait_final(pool, sent.ids, Progress("ingest: drain", len(sent.ids)), check=stack.check_alive)
+            backlog += sent.ids
+            await load.wait_final(pool, backlog, Progress("ingest: drain", len(backlog)), check=stack.check_alive)
     finally:
         await pool.close()
     return {"rate_per_s": rate, "seconds": seconds, "accepted": len(sent.ids), "refused": sent.rejected,
             "accept_p50_ms": round(load.percentile(sent.latencies_ms, 50), 1),
             "accept_p95_ms": round(load.percentile(sent.latencies_ms, 95), 1),
-            "accept_p99_ms": round(load.percentile(sent.latencies_ms, 99), 1)}
+            "accept_p99_ms": round(load.percentile(sent.latencies_ms, 99), 1),
+            # While the requests went in, per accepted request (the workers' share is work on earlier ones).
+            "cpu_ms_per_accept": {k: round(1000 * (cpu1[k] - cpu0[k]) / max(len(sent.ids), 1), 1) for k in cpu0}}
 
 
 async def soak(stack: Stack, seconds: float, rate: float) -> dict[str, Any]:
@@ -192,9 +208,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         result["floor_wf_per_s"] = await measured("floor", baseline.floor(stack.temporal_address, n, c))
         result["naive_wf_per_s"] = await measured("naive", baseline.naive(stack.temporal_address,
                                                                           max(n // 2, 100), c))
+        # Bounds: Herald's history with no work in it, started as the API starts it and eagerly.
+        result["shape_wf_per_s"] = await measured("shape", baseline.shape(stack.temporal_address, n, c, False))
+        result["shape_eager_wf_per_s"] = await measured("shape_eager",
+                                                        baseline.shape(stack.temporal_address, n, c, True))
 
-        stack.start_worker()
         await stack.start_api()
+        # The accept path alone, no worker taking CPU from it: what bounds accept latency at the ingest rate.
+        alone = await ingest_run(stack, args.ingest_rate, 5 if quick else 30, worker_after=True)
+        result["ingest_alone"] = alone
+        result["accept_alone_p99_ms"] = alone["accept_p99_ms"]
         # Warm-up: first requests pay for imports, connections and caches.
         await herald_run(stack, "warm-up", 50, 10)
         e2e = await herald_run(stack, "herald e2e", n, c)
@@ -258,6 +281,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     result["ratio_e2e_eager_to_ceiling"] = round(result["e2e_eager_per_s"] / result["ceiling_wf_per_s"], 2)
     result["ratio_e2e_eager_to_naive"] = round(result["e2e_eager_per_s"] / result["naive_wf_per_s"], 2)
     result["ratio_e2e_to_ceiling_later"] = round(result["e2e_per_s"] / result["ceiling_later_wf_per_s"], 2)
+    result["ratio_shape_to_ceiling"] = round(result["shape_wf_per_s"] / result["ceiling_wf_per_s"], 2)
+    result["ratio_shape_eager_to_ceiling"] = round(result["shape_eager_wf_per_s"] / result["ceiling_wf_per_s"], 2)
+    result["ratio_e2e_to_shape"] = round(result["e2e_per_s"] / result["shape_wf_per_s"], 2)
     return result
 
 
@@ -272,10 +298,15 @@ def table(result: dict[str, Any]) -> str:
         ("ceiling: empty workflow, eager, unsandboxed", f"{result['ceiling_wf_per_s']} workflows/s"),
         ("floor: empty workflow started like Herald's", f"{result['floor_wf_per_s']} workflows/s"),
         ("naive: 3 regular activities, sandboxed", f"{result['naive_wf_per_s']} workflows/s"),
+        ("shape: Herald's history with no work, started like Herald's", f"{result['shape_wf_per_s']} workflows/s"),
+        ("  shape / ceiling (what herald / ceiling cannot pass)", f"{result['ratio_shape_to_ceiling']}"),
+        ("shape, eager start", f"{result['shape_eager_wf_per_s']} workflows/s"),
+        ("  shape eager / ceiling", f"{result['ratio_shape_eager_to_ceiling']}"),
         ("herald end to end (API -> delivered)", f"{result['e2e_per_s']} notifications/s"),
         ("  herald / ceiling", f"{result['ratio_e2e_to_ceiling']}"),
         ("  herald / naive", f"{result['ratio_e2e_to_naive']}"),
         ("  herald / floor", f"{result['ratio_e2e_to_floor']}"),
+        ("  herald / shape", f"{result['ratio_e2e_to_shape']}"),
         ("herald end to end, eager start (HERALD_EAGER_START)", f"{result['e2e_eager_per_s']} notifications/s"),
         ("  eager / ceiling", f"{result['ratio_e2e_eager_to_ceiling']}"),
         ("  eager / naive", f"{result['ratio_e2e_eager_to_naive']}"),
@@ -285,6 +316,11 @@ def table(result: dict[str, Any]) -> str:
         (f"accept latency at {result['ingest']['rate_per_s']:.0f}/s p50/p95/p99",
          f"{result['accept_p50_ms']} / {result['accept_p95_ms']} / {result['accept_p99_ms']} ms "
          f"({result['ingest']['refused']} of {result['ingest']['accepted'] + result['ingest']['refused']} refused)"),
+        (f"  the accept path alone (no worker running) at {result['ingest_alone']['rate_per_s']:.0f}/s",
+         f"{result['ingest_alone']['accept_p50_ms']} / {result['ingest_alone']['accept_p95_ms']} / "
+         f"{result['accept_alone_p99_ms']} ms"),
+        ("  CPU ms per accepted request, accept path alone",
+         ", ".join(f"{k} {v}" for k, v in result["ingest_alone"]["cpu_ms_per_accept"].items() if k != "workers")),
         (f"accept latency at {result['ingest_steady']['rate_per_s']:.0f}/s (half of e2e) p50/p95/p99",
          f"{result['ingest_steady']['accept_p50_ms']} / {result['ingest_steady']['accept_p95_ms']} / "
          f"{result['ingest_steady']['accept_p99_ms']} ms"),

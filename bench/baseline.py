@@ -6,12 +6,22 @@ import asyncio
 import itertools
 import time
 import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.common import TypedSearchAttributes
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from bench.baseline_workflows import EmptyWorkflow, NaiveNotificationWorkflow, deliver, record, render
+from bench.baseline_workflows import (
+    EmptyWorkflow,
+    NaiveNotificationWorkflow,
+    ShapeWorkflow,
+    deliver,
+    nothing,
+    record,
+    render,
+)
 from bench.progress import Progress
 from core.temporal import notification_search_attributes
 
@@ -44,33 +54,43 @@ async def _drive(client: Client, workflow: str, queue: str, n: int, concurrency:
     return n / (time.monotonic() - started)
 
 
-async def ceiling(address: str, n: int, concurrency: int, label: str = "ceiling (empty workflow)") -> float:
-    """Empty workflows, eager start, unsandboxed: the most a workflow can cost less than."""
+async def _unsandboxed(address: str, workflow: type, name: str, n: int, concurrency: int, eager: bool,
+                       label: str, search_attributes: TypedSearchAttributes | None = None,
+                       activities: Sequence[Callable[..., Any]] = ()) -> float:
+    """n runs of one yardstick workflow on a worker of its own, unsandboxed like Herald's (after a warm-up)."""
     client = await Client.connect(address)
-    queue = f"bench-empty-{uuid.uuid4().hex[:6]}"
+    queue = f"bench-{uuid.uuid4().hex[:8]}"
     progress = Progress(label, n)
-    async with Worker(client, task_queue=queue, workflows=[EmptyWorkflow],
+    async with Worker(client, task_queue=queue, workflows=[workflow], activities=activities,
                       workflow_runner=UnsandboxedWorkflowRunner()):
-        await _drive(client, "BenchEmptyWorkflow", queue, min(n, 20), concurrency, True, Progress("warm-up", 20))
-        rate = await _drive(client, "BenchEmptyWorkflow", queue, n, concurrency, True, progress)
+        await _drive(client, name, queue, min(n, 20), concurrency, eager, Progress("warm-up", 20), search_attributes)
+        rate = await _drive(client, name, queue, n, concurrency, eager, progress, search_attributes)
     progress.close(f"{rate:.1f} workflows/s")
     return rate
+
+
+def _started_like_herald() -> TypedSearchAttributes:
+    return notification_search_attributes("accepted", ["sim"], "transactional", None)
+
+
+async def ceiling(address: str, n: int, concurrency: int, label: str = "ceiling (empty workflow)") -> float:
+    """Empty workflows, eager start, unsandboxed: the most a workflow can cost less than."""
+    return await _unsandboxed(address, EmptyWorkflow, "BenchEmptyWorkflow", n, concurrency, True, label)
 
 
 async def floor(address: str, n: int, concurrency: int) -> float:
     """Empty workflows started the way Herald's API starts a notification: not eagerly, with the contract's four
     search attributes. What no notification can cost less than; the gap to the ceiling is the server's."""
-    client = await Client.connect(address)
-    queue = f"bench-floor-{uuid.uuid4().hex[:6]}"
-    progress = Progress("floor (empty, started like Herald)", n)
-    attributes = notification_search_attributes("accepted", ["sim"], "transactional", None)
-    async with Worker(client, task_queue=queue, workflows=[EmptyWorkflow],
-                      workflow_runner=UnsandboxedWorkflowRunner()):
-        await _drive(client, "BenchEmptyWorkflow", queue, min(n, 20), concurrency, False, Progress("warm-up", 20),
-                     attributes)
-        rate = await _drive(client, "BenchEmptyWorkflow", queue, n, concurrency, False, progress, attributes)
-    progress.close(f"{rate:.1f} workflows/s")
-    return rate
+    return await _unsandboxed(address, EmptyWorkflow, "BenchEmptyWorkflow", n, concurrency, False,
+                              "floor (empty, started like Herald)", _started_like_herald())
+
+
+async def shape(address: str, n: int, concurrency: int, eager: bool) -> float:
+    """Herald's history shape with no work in it (ShapeWorkflow), started like Herald: eagerly or not. The most
+    Herald could reach on this server if its own code, PostgreSQL and the API cost nothing."""
+    how = "eager" if eager else "not eager"
+    return await _unsandboxed(address, ShapeWorkflow, "BenchShapeWorkflow", n, concurrency, eager,
+                              f"shape (Herald's history, no work, {how})", _started_like_herald(), [nothing])
 
 
 async def naive(address: str, n: int, concurrency: int) -> float:

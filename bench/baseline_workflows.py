@@ -4,6 +4,10 @@
   (the ceiling on throughput).
 - NaiveNotificationWorkflow: the straightforward notification (render, deliver, record as three regular
   activities) on the SDK's default sandboxed runner: what a first implementation gets.
+
+And one bound: ShapeWorkflow has the Temporal shape the contract gives every notification (docs/spec: four search
+attributes at start, kept current) with Herald's two local steps doing nothing: what a notification costs the
+server before Herald's own code, PostgreSQL or the API spend anything.
 """
 
 from __future__ import annotations
@@ -11,6 +15,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import activity, workflow
+
+with workflow.unsafe.imports_passed_through():  # the naive workflow's sandbox would re-import it otherwise
+    from core.temporal import STATUS_KEY
 
 
 @workflow.defn(name="BenchEmptyWorkflow")
@@ -44,3 +51,21 @@ class NaiveNotificationWorkflow:
         message_id = await workflow.execute_activity(deliver, body, start_to_close_timeout=timeout)
         await workflow.execute_activity(record, message_id, start_to_close_timeout=timeout)
         return message_id
+
+
+@activity.defn(name="bench_nothing")
+async def nothing(n: int) -> int:
+    return n
+
+
+@workflow.defn(name="BenchShapeWorkflow")
+class ShapeWorkflow:
+    """A plain send's history without its work: two local-activity markers and the final status upsert."""
+
+    @workflow.run
+    async def run(self, n: int) -> int:
+        timeout = timedelta(seconds=30)
+        await workflow.execute_local_activity(nothing, n, start_to_close_timeout=timeout)  # prepare
+        await workflow.execute_local_activity(nothing, n, start_to_close_timeout=timeout)  # deliver
+        workflow.upsert_search_attributes([STATUS_KEY.value_set("delivered")])
+        return n

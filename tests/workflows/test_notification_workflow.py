@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowHistory
 from temporalio.exceptions import ApplicationError
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
+from bench.baseline_workflows import ShapeWorkflow, nothing
 from core.models import NotificationState
-from core.temporal import STATUS_KEY
+from core.temporal import STATUS_KEY, notification_search_attributes
 from store import inbox, notifications
 from tests.workflows.conftest import Harness
 from workflows.notification import _attempt_of
@@ -70,6 +73,30 @@ async def test_a_plain_send_is_two_local_steps_and_one_status_update_in_its_hist
     assert events(row) == ["accepted", "processing", "delivered"]
     assert row["status"] == "delivered" and row["delivered_at"] is not None and row["last_error"] is None
     assert [(d["channel"], d["status"], d["attempts"]) for d in row["deliveries"]] == [("in_app", "delivered", 1)]
+
+
+async def test_the_bench_shape_yardstick_has_a_plain_sends_history(harness: Harness) -> None:
+    """`make bench` bounds Herald by BenchShapeWorkflow: a plain send's history with no work in its steps. The
+    bound means something only while both histories are the same events, markers and upserted attributes."""
+    _, handle = await harness.start(channels=["in_app"])
+    await handle.result()
+    herald = await handle.fetch_history()
+    queue = f"shape-{uuid.uuid4().hex[:8]}"
+    async with Worker(harness.client, task_queue=queue, workflows=[ShapeWorkflow], activities=[nothing],
+                      workflow_runner=UnsandboxedWorkflowRunner()):
+        shape = await harness.client.start_workflow(
+            ShapeWorkflow.run, 1, id=f"shape-{queue}", task_queue=queue,
+            search_attributes=notification_search_attributes("accepted", ["in_app"], "transactional", "u"))
+        await shape.result()
+    bench = await shape.fetch_history()
+
+    def outline(history: WorkflowHistory) -> list[tuple[int, str, list[str]]]:
+        return [(e.event_type, e.marker_recorded_event_attributes.marker_name,
+                 sorted(e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields))
+                for e in history.events]
+
+    assert outline(bench) == outline(herald)
+    assert upserted_statuses(bench) == upserted_statuses(herald)
 
 
 async def test_a_send_that_retries_publishes_its_processing_status_while_it_waits(harness: Harness) -> None:
