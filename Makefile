@@ -30,6 +30,7 @@ broadcast-scale: $(STAMP)  ## a broadcast to N users on its own stack (QUICK=1: 
 bench: $(STAMP)  ## throughput and latency next to Temporal's own floor, all in one run
 	$(BIN)/python -m bench $(if $(QUICK),--quick,) $(if $(SOAK),--soak $(SOAK),) \
 		$(if $(filter command line,$(origin N)),--n $(N),) $(if $(C),--c $(C),)
+	$(if $(SOAK),,$(BIN)/python -m bench.decompose $(if $(QUICK),--quick,))
 
 vendor: $(STAMP)  ## re-fetch the dashboard's pinned JS libraries from the npm registry (sha256-checked)
 	$(BIN)/python -m api.web.vendor

@@ -26,7 +26,7 @@ from bench.progress import Progress
 from core.temporal import notification_search_attributes
 
 
-async def _drive(client: Client, workflow: str, queue: str, n: int, concurrency: int, eager: bool,
+async def drive(client: Client, workflow: str, queue: str, n: int, concurrency: int, eager: bool,
                  progress: Progress, search_attributes: TypedSearchAttributes | None = None) -> float:
     """Starts n workflows, C starts in flight at a time; returns completed workflows per second.
 
@@ -63,13 +63,13 @@ async def _unsandboxed(address: str, workflow: type, name: str, n: int, concurre
     progress = Progress(label, n)
     async with Worker(client, task_queue=queue, workflows=[workflow], activities=activities,
                       workflow_runner=UnsandboxedWorkflowRunner()):
-        await _drive(client, name, queue, min(n, 20), concurrency, eager, Progress("warm-up", 20), search_attributes)
-        rate = await _drive(client, name, queue, n, concurrency, eager, progress, search_attributes)
+        await drive(client, name, queue, min(n, 20), concurrency, eager, Progress("warm-up", 20), search_attributes)
+        rate = await drive(client, name, queue, n, concurrency, eager, progress, search_attributes)
     progress.close(f"{rate:.1f} workflows/s")
     return rate
 
 
-def _started_like_herald() -> TypedSearchAttributes:
+def started_like_herald() -> TypedSearchAttributes:
     return notification_search_attributes("accepted", ["sim"], "transactional", None)
 
 
@@ -82,7 +82,7 @@ async def floor(address: str, n: int, concurrency: int) -> float:
     """Empty workflows started the way Herald's API starts a notification: not eagerly, with the contract's four
     search attributes. What no notification can cost less than; the gap to the ceiling is the server's."""
     return await _unsandboxed(address, EmptyWorkflow, "BenchEmptyWorkflow", n, concurrency, False,
-                              "floor (empty, started like Herald)", _started_like_herald())
+                              "floor (empty, started like Herald)", started_like_herald())
 
 
 async def shape(address: str, n: int, concurrency: int, eager: bool) -> float:
@@ -90,7 +90,7 @@ async def shape(address: str, n: int, concurrency: int, eager: bool) -> float:
     Herald could reach on this server if its own code, PostgreSQL and the API cost nothing."""
     how = "eager" if eager else "not eager"
     return await _unsandboxed(address, ShapeWorkflow, "BenchShapeWorkflow", n, concurrency, eager,
-                              f"shape (Herald's history, no work, {how})", _started_like_herald(), [nothing])
+                              f"shape (Herald's history, no work, {how})", started_like_herald(), [nothing])
 
 
 async def naive(address: str, n: int, concurrency: int) -> float:
@@ -100,8 +100,8 @@ async def naive(address: str, n: int, concurrency: int) -> float:
     progress = Progress("naive (3 activities)", n)
     async with Worker(client, task_queue=queue, workflows=[NaiveNotificationWorkflow],
                       activities=[render, deliver, record]):
-        await _drive(client, "BenchNaiveNotificationWorkflow", queue, min(n, 20), concurrency, False,
+        await drive(client, "BenchNaiveNotificationWorkflow", queue, min(n, 20), concurrency, False,
                      Progress("warm-up", 20))
-        rate = await _drive(client, "BenchNaiveNotificationWorkflow", queue, n, concurrency, False, progress)
+        rate = await drive(client, "BenchNaiveNotificationWorkflow", queue, n, concurrency, False, progress)
     progress.close(f"{rate:.1f} workflows/s")
     return rate

@@ -69,3 +69,13 @@ class ShapeWorkflow:
         await workflow.execute_local_activity(nothing, n, start_to_close_timeout=timeout)  # deliver
         workflow.upsert_search_attributes([STATUS_KEY.value_set("delivered")])
         return n
+
+
+@workflow.defn(name="BenchUpsertWorkflow")
+class UpsertWorkflow:
+    """The empty workflow plus the final status upsert (`python -m bench.decompose` prices each part)."""
+
+    @workflow.run
+    async def run(self, n: int) -> int:
+        workflow.upsert_search_attributes([STATUS_KEY.value_set("delivered")])
+        return n
