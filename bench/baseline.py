@@ -27,7 +27,7 @@ from core.temporal import notification_search_attributes
 
 
 async def drive(client: Client, workflow: str, queue: str, n: int, concurrency: int, eager: bool,
-                 progress: Progress, search_attributes: TypedSearchAttributes | None = None) -> float:
+                progress: Progress, search_attributes: TypedSearchAttributes | None = None) -> float:
     """Starts n workflows, C starts in flight at a time; returns completed workflows per second.
 
     Completion is counted from visibility, not by awaiting each result: a result is a long poll per workflow,
