@@ -29,7 +29,7 @@ from bench.__main__ import RESULTS, machine
 from bench.baseline import drive, started_like_herald
 from bench.baseline_workflows import EmptyWorkflow, ShapeWorkflow, UpsertWorkflow, nothing
 from bench.progress import Progress
-from bench.stack import free_port, stop_process
+from bench.stack import free_port, process_cpu_seconds, stop_process
 from core.temporal import ensure_search_attributes
 from devstack.temporal_server import start_dev_server, wait_until_serving
 
@@ -52,11 +52,6 @@ VARIANTS = [
 ]
 
 
-def _cpu_s(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    return float(times.user + times.system)
-
-
 async def decompose(client: Client, server: psutil.Process, n: int, rounds: int,
                     concurrency: int) -> list[dict[str, Any]]:
     queue = f"decompose-{uuid.uuid4().hex[:8]}"
@@ -70,14 +65,14 @@ async def decompose(client: Client, server: psutil.Process, n: int, rounds: int,
         await drive(client, "BenchShapeWorkflow", queue, 50, concurrency, True, Progress("warm-up", 50), attributes)
         for round_ in range(rounds):
             for v in VARIANTS:
-                server0, own0 = _cpu_s(server), _cpu_s(me)
+                server0, own0 = process_cpu_seconds(server), process_cpu_seconds(me)
                 progress = Progress(f"{round_ + 1}/{rounds} {v.label}", n)
                 rate = await drive(client, v.workflow, queue, n, concurrency, v.eager, progress,
                                     attributes if v.search_attributes else None)
                 progress.close(f"{rate:.1f} workflows/s")
                 rates[v.label].append(rate)
-                server_ms[v.label].append(1000 * (_cpu_s(server) - server0) / n)
-                own_ms[v.label].append(1000 * (_cpu_s(me) - own0) / n)
+                server_ms[v.label].append(1000 * (process_cpu_seconds(server) - server0) / n)
+                own_ms[v.label].append(1000 * (process_cpu_seconds(me) - own0) / n)
     ceiling = statistics.median(rates[VARIANTS[0].label])
     return [{"variant": v.label, "wf_per_s": round(statistics.median(rates[v.label]), 1),
              "ratio_to_ceiling": round(statistics.median(rates[v.label]) / ceiling, 2),

@@ -152,7 +152,8 @@ class Stack:
             self._pg.cleanup()
 
 
-def _cpu(proc: psutil.Process) -> float:
+def process_cpu_seconds(proc: psutil.Process) -> float:
+    """User plus system CPU time of one process; 0 once it is gone."""
     try:
         times = proc.cpu_times()
     except psutil.Error:
@@ -163,7 +164,8 @@ def _cpu(proc: psutil.Process) -> float:
 def _tree_cpu(pid: int, children: bool = True) -> float:
     try:
         proc = psutil.Process(pid)
-        return _cpu(proc) + (sum(_cpu(c) for c in proc.children(recursive=True)) if children else 0.0)
+        below = sum(process_cpu_seconds(c) for c in proc.children(recursive=True)) if children else 0.0
+        return process_cpu_seconds(proc) + below
     except psutil.NoSuchProcess:
         return 0.0
 
