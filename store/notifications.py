@@ -43,8 +43,10 @@ async def insert(conn: Executor, n: NewNotification) -> tuple[dict[str, Any], bo
     """Stores a notification once per idempotency key; returns (row, created).
 
     One statement, so one round trip: the row, its deliveries and its first timeline event (inserted only when
-    the row is). Concurrent inserts of one key serialise on the unique index: the losers wait for the winner's
-    commit and then read its row, so every caller sees the same notification.
+    the row is). Concurrent inserts of one key serialise on the unique indexes: the losers wait for the winner's
+    commit and then read its row, so every caller sees the same notification. The conflict names no index: the id
+    and the workflow id are unique too (both derived from the key), and a loser that reaches one of their indexes
+    first would otherwise fail with a unique violation instead of yielding.
     """
     row = await conn.fetchrow(
         f"""WITH created AS (
@@ -52,7 +54,7 @@ async def insert(conn: Executor, n: NewNotification) -> tuple[dict[str, Any], bo
                     recipient, channels, priority, category, template, template_version, data, send_at, digest,
                     escalate, throttle)
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
-                ON CONFLICT (idempotency_key) DO NOTHING
+                ON CONFLICT DO NOTHING
                 RETURNING {_COLUMNS}
             ), deliveries AS (
                 INSERT INTO delivery (notification_id, channel, status)
@@ -69,7 +71,9 @@ async def insert(conn: Executor, n: NewNotification) -> tuple[dict[str, Any], bo
     if row is not None:
         return dict(row), True
     existing = await conn.fetchrow(
-        f"SELECT {_COLUMNS} FROM notification WHERE idempotency_key = $1", n.idempotency_key
+        f"""SELECT {_COLUMNS} FROM notification WHERE idempotency_key = $1 OR id = $2
+            ORDER BY idempotency_key = $1 DESC LIMIT 1""",
+        n.idempotency_key, n.id,
     )
     assert existing is not None, "a conflicting insert must leave a row behind"
     return dict(existing), False
