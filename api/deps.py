@@ -15,7 +15,7 @@ from api.errors import ApiError
 from core.ids import hash_secret
 from core.settings import Settings
 from store import keys, users
-from store.pagination import BadCursor, decode_cursor, encode_cursor
+from store.pagination import BadCursor, CursorKind, decode_cursor, encode_cursor
 
 
 async def get_pool(request: Request) -> asyncpg.Pool:
@@ -142,9 +142,10 @@ class Page:
         rows = rows[: self.limit]
         return rows, encode_cursor(key(rows[-1]))
 
-    def decode(self, width: int) -> list[object] | None:
+    def decode(self, *kinds: CursorKind) -> list[Any] | None:
+        """The cursor's values, one of each kind (see store.pagination); 422 naming `cursor` otherwise."""
         try:
-            return decode_cursor(self.cursor, width)
+            return decode_cursor(self.cursor, *kinds)
         except BadCursor as exc:
             raise ApiError(422, "validation_error", str(exc), [{"field": "cursor", "message": str(exc)}]) \
                 from exc

@@ -38,7 +38,11 @@ def _depth(value: Any) -> int:
 
 
 def check_data(value: dict[str, Any]) -> dict[str, Any]:
-    size = len(json.dumps(value, separators=(",", ":"), default=str).encode())
+    try:
+        # NaN and Infinity parse as Python floats, but they are not JSON: PostgreSQL's jsonb refuses them.
+        size = len(json.dumps(value, separators=(",", ":"), default=str, allow_nan=False).encode())
+    except ValueError:
+        raise ValueError("holds NaN or Infinity, which JSON cannot carry") from None
     if size > MAX_DATA_BYTES:
         raise ValueError(f"is {size} bytes of JSON; the limit is {MAX_DATA_BYTES}")
     if _depth(value) > MAX_DATA_DEPTH:
@@ -342,7 +346,7 @@ class BulkCreate(Strict):
 
 class BulkItemResult(BaseModel):
     index: int
-    status: str  # accepted | duplicate | invalid | conflict | unavailable
+    status: str  # accepted | duplicate | invalid | conflict | unavailable | error
     notification: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
 

@@ -18,8 +18,8 @@ router = APIRouter(prefix="/v1/dlq", tags=["dead-letter queue"])
 @router.get("", response_model=Page[DeadLetterPublic])
 async def list_dead_letters(pool: PoolDep, page: PageDep, _: ReadDep,
                             channel: Channel | None = None) -> dict[str, Any]:
-    after = page.decode(1)
-    rows = await notifications.list_dead_letters(pool, channel=channel, after=int(str(after[0])) if after else None,
+    after = page.decode(int)
+    rows = await notifications.list_dead_letters(pool, channel=channel, after=after[0] if after else None,
                                                  limit=page.fetch)
     rows, next_cursor = page.cut(rows, lambda r: [r["cursor_id"]])
     return {"items": rows, "next_cursor": next_cursor}

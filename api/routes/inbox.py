@@ -39,9 +39,9 @@ async def _authorize(pool: Any, principal: Principal, user_id: str, *, write: bo
 async def list_inbox(user_id: str, pool: PoolDep, principal: PrincipalDep, page: PageDep,
                      unread: bool = False) -> dict[str, Any]:
     await _authorize(pool, principal, user_id, write=False)
-    after = page.decode(2)
+    after = page.decode(datetime, str)
     rows = await inbox.list_items(pool, user_id, unread_only=unread, limit=page.fetch,
-                                  after=(datetime.fromisoformat(str(after[0])), str(after[1])) if after else None)
+                                  after=(after[0], after[1]) if after else None)
     rows, next_cursor = page.cut(rows, lambda r: [r["created_at"].isoformat(), r["notification_id"]])
     return {"items": rows, "unread_count": await inbox.unread_count(pool, user_id), "next_cursor": next_cursor}
 

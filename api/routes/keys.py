@@ -21,8 +21,8 @@ async def create_key(body: KeyCreate, pool: PoolDep, _: AdminDep) -> dict[str, A
 
 @router.get("", response_model=Page[KeyPublic])
 async def list_keys(pool: PoolDep, page: PageDep, _: AdminDep) -> dict[str, Any]:
-    after = page.decode(1)
-    rows = await keys.list_keys(pool, str(after[0]) if after else None, page.fetch)
+    after = page.decode(str)
+    rows = await keys.list_keys(pool, after[0] if after else None, page.fetch)
     rows, next_cursor = page.cut(rows, lambda r: [r["id"]])
     return {"items": rows, "next_cursor": next_cursor}
 

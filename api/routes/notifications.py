@@ -4,6 +4,7 @@ reschedule, send now and edit by update."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -31,6 +32,7 @@ from core.models import FINAL_STATUSES, Channel, Priority, Status
 from store import digests, notifications
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
+log = logging.getLogger("herald.api")
 
 
 @router.post("", status_code=202, response_model=NotificationPublic,
@@ -66,6 +68,8 @@ async def create_notifications_in_bulk(body: BulkCreate, pool: PoolDep, temporal
                 kind = "conflict" if exc.status == 409 else "unavailable" if exc.status == 503 else "invalid"
                 return BulkItemResult(index=index, status=kind, error={
                     "code": exc.code, "message": exc.message, "details": exc.details})
+            except Exception as exc:  # one item's failure must not hide the other items' answers
+                return _unexpected_item(index, exc)
         return BulkItemResult(index=index, status="accepted" if status == 202 else "duplicate",
                               notification=notification)
 
@@ -88,14 +92,34 @@ async def create_notifications_in_bulk(body: BulkCreate, pool: PoolDep, temporal
     return BulkResult(results=results, counts=counts)
 
 
+_DATABASE_OUTAGES = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
+
+
+def _unexpected_item(index: int, exc: Exception) -> BulkItemResult:
+    """An item that failed other than by being refused: the batch still answers, item by item, so that the items
+    already started are not hidden behind one error for the whole request."""
+    if isinstance(exc, asyncpg.DataError):  # a value the database refuses: this item's input
+        return BulkItemResult(index=index, status="invalid", error={
+            "code": "validation_error", "message": f"the database refused a value of this item: {exc}",
+            "details": None})
+    if isinstance(exc, _DATABASE_OUTAGES):
+        return BulkItemResult(index=index, status="unavailable", error={
+            "code": "database_unavailable", "message": "the database is not answering; try this item again",
+            "details": None})
+    log.exception("bulk item %d failed", index, exc_info=exc)
+    return BulkItemResult(index=index, status="error", error={
+        "code": "internal_error", "message": "an unexpected error occurred for this item; it has been logged",
+        "details": None})
+
+
 @router.get("", response_model=Page[NotificationPublic])
 async def list_notifications(pool: PoolDep, page: PageDep, _: StatusDep, status: Status | None = None,
                              user_id: str | None = None, channel: Channel | None = None,
                              priority: Priority | None = None) -> dict[str, Any]:
-    after = page.decode(2)
+    after = page.decode(datetime, str)
     rows = await notifications.list_notifications(
         pool, status=status, user_id=user_id, channel=channel, priority=priority,
-        after=(datetime.fromisoformat(str(after[0])), str(after[1])) if after else None, limit=page.fetch,
+        after=(after[0], after[1]) if after else None, limit=page.fetch,
     )
     rows, next_cursor = page.cut(rows, lambda r: [r["created_at"].isoformat(), r["id"]])
     return {"items": [public(r) for r in rows], "next_cursor": next_cursor}

@@ -106,8 +106,8 @@ async def _create_in_temporal(temporal: Client, settings: Settings, row: dict[st
 
 @router.get("", response_model=Page[SchedulePublic])
 async def list_schedules(pool: PoolDep, temporal: TemporalDep, page: PageDep, _: ReadDep) -> dict[str, Any]:
-    after = page.decode(1)
-    items = await list_page(pool, temporal, str(after[0]) if after else None, page.fetch)
+    after = page.decode(str)
+    items = await list_page(pool, temporal, after[0] if after else None, page.fetch)
     items, next_cursor = page.cut(items, lambda r: [r["id"]])
     return {"items": items, "next_cursor": next_cursor}
 

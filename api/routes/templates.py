@@ -66,8 +66,8 @@ async def update(pool: asyncpg.Pool, name: str, body: TemplateUpdate) -> Templat
 
 @router.get("", response_model=Page[TemplatePublic])
 async def list_templates(pool: PoolDep, page: PageDep, _: ReadDep) -> Page[TemplatePublic]:
-    after = page.decode(1)
-    rows = await templates.list_latest(pool, str(after[0]) if after else None, page.fetch)
+    after = page.decode(str)
+    rows = await templates.list_latest(pool, after[0] if after else None, page.fetch)
     rows, next_cursor = page.cut(rows, lambda r: [r["name"]])
     return Page(items=[public(r) for r in rows], next_cursor=next_cursor)
 

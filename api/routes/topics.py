@@ -41,7 +41,7 @@ async def unsubscribe_one(user_id: str, pool: PoolDep, _: AdminDep, name: Name =
 
 @router.get("/{name}/subscribers")
 async def list_subscribers(pool: PoolDep, page: PageDep, _: ReadDep, name: Name = TopicName) -> dict[str, Any]:
-    after = page.decode(1)
-    ids = await topics.subscribers(pool, name, str(after[0]) if after else None, page.fetch)
+    after = page.decode(str)
+    ids = await topics.subscribers(pool, name, after[0] if after else None, page.fetch)
     rows, next_cursor = page.cut([{"id": i} for i in ids], lambda r: [r["id"]])
     return {"items": [r["id"] for r in rows], "next_cursor": next_cursor}

@@ -38,8 +38,8 @@ async def create(pool: asyncpg.Pool, body: UserCreate) -> dict[str, Any]:
 
 @router.get("", response_model=Page[UserPublic])
 async def list_users(pool: PoolDep, page: PageDep, _: ReadDep) -> dict[str, Any]:
-    after = page.decode(1)
-    rows = await users.list_users(pool, str(after[0]) if after else None, page.fetch)
+    after = page.decode(str)
+    rows = await users.list_users(pool, after[0] if after else None, page.fetch)
     rows, next_cursor = page.cut(rows, lambda r: [r["id"]])
     return {"items": rows, "next_cursor": next_cursor}
 

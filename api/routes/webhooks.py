@@ -57,8 +57,8 @@ async def create_webhook(body: WebhookCreate, pool: PoolDep, settings: SettingsD
 
 @router.get("", response_model=Page[WebhookPublic])
 async def list_webhooks(pool: PoolDep, page: PageDep, _: ReadDep) -> dict[str, Any]:
-    after = page.decode(1)
-    rows = await webhooks.list_subscriptions(pool, str(after[0]) if after else None, page.fetch)
+    after = page.decode(str)
+    rows = await webhooks.list_subscriptions(pool, after[0] if after else None, page.fetch)
     rows, next_cursor = page.cut(rows, lambda r: [r["id"]])
     return {"items": rows, "next_cursor": next_cursor}
 
@@ -85,14 +85,8 @@ async def delete_webhook(webhook_id: str, pool: PoolDep, temporal: TemporalDep, 
 @router.get("/{webhook_id}/dead-letters", response_model=Page[WebhookDeadLetterPublic])
 async def list_webhook_dead_letters(webhook_id: str, pool: PoolDep, page: PageDep, _: ReadDep) -> dict[str, Any]:
     await _subscription(pool, webhook_id)
-    after = page.decode(1)
-    try:
-        after_id = int(str(after[0])) if after else None
-    except ValueError:
-        after_id = -1
-    if after_id is not None and not 0 <= after_id < 2**63:
-        raise invalid("cursor", "cursor is not one this API issued")
-    rows = await webhooks.open_dead_letters(pool, webhook_id, after_id, page.fetch)
+    after = page.decode(int)
+    rows = await webhooks.open_dead_letters(pool, webhook_id, after[0] if after else None, page.fetch)
     rows, next_cursor = page.cut(rows, lambda r: [r["event_id"]])
     return {"items": rows, "next_cursor": next_cursor}
 

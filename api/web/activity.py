@@ -17,7 +17,7 @@ from api.deps import PoolDep, Principal, SettingsDep, TemporalDep
 from api.errors import ApiError
 from api.schemas import NotificationEdit
 from api.web.auth import AdminPage
-from api.web.render import page, read_form, see_other
+from api.web.render import page, parse_json, read_form, see_other
 from core.models import Channel, Priority, Status
 from core.settings import Settings
 from store import notifications
@@ -43,11 +43,11 @@ async def activity(request: Request, pool: PoolDep, principal: AdminPage) -> HTM
         "user_id": q.get("user_id", "").strip() or None,
     }
     try:
-        after = decode_cursor(q.get("cursor") or None, 2)
+        after = decode_cursor(q.get("cursor") or None, datetime, str)
     except BadCursor:
         after = None
     rows = await notifications.list_notifications(
-        pool, **filters, after=(datetime.fromisoformat(str(after[0])), str(after[1])) if after else None,
+        pool, **filters, after=(after[0], after[1]) if after else None,
         limit=PAGE_SIZE + 1)
     next_url = None
     if len(rows) > PAGE_SIZE:
@@ -123,7 +123,7 @@ async def edit_data(notification_id: str, request: Request, pool: PoolDep, tempo
         return await _detail(request, pool, settings, principal, notification_id,
                              error=f"Data not changed: {message}", data_text=text)
     try:
-        edit = NotificationEdit.model_validate({"data": json.loads(text)})
+        edit = NotificationEdit.model_validate({"data": parse_json(text)})
     except json.JSONDecodeError as exc:
         return await refused(f"this is not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})")
     except ValidationError as exc:

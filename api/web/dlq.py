@@ -9,12 +9,13 @@ from api import dead_letters
 from api.deps import PoolDep, TemporalDep
 from api.errors import ApiError
 from api.web.auth import AdminPage
-from api.web.render import page, read_form, see_other
+from api.web.render import page, read_form, see_other, whole_number
 from core.models import Channel
 from store import notifications
 
 router = APIRouter(prefix="/ui/dlq")
 PAGE_SIZE = 100
+BIGINT_MAX = 2**63 - 1  # dead-letter ids are bigserial
 
 
 @router.get("", response_class=HTMLResponse)
@@ -22,7 +23,7 @@ async def dlq(request: Request, pool: PoolDep, principal: AdminPage) -> HTMLResp
     channel = request.query_params.get("channel") or None
     channel = channel if channel in [c.value for c in Channel] else None
     after = request.query_params.get("after", "")
-    rows = await notifications.list_dead_letters(pool, channel=channel, after=int(after) if after.isdigit() else None,
+    rows = await notifications.list_dead_letters(pool, channel=channel, after=whole_number(after, BIGINT_MAX),
                                                  limit=PAGE_SIZE + 1)
     next_url = None
     if len(rows) > PAGE_SIZE:

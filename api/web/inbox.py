@@ -24,11 +24,11 @@ PAGE_SIZE = 50
 async def inbox_page(request: Request, pool: PoolDep, principal: UserPage) -> HTMLResponse:
     assert principal.user_id is not None
     try:
-        after = decode_cursor(request.query_params.get("cursor") or None, 2)
+        after = decode_cursor(request.query_params.get("cursor") or None, datetime, str)
     except BadCursor:
         after = None
     rows = await inbox.list_items(pool, principal.user_id, unread_only=False, limit=PAGE_SIZE + 1,
-                                  after=(datetime.fromisoformat(str(after[0])), str(after[1])) if after else None)
+                                  after=(after[0], after[1]) if after else None)
     next_url = None
     if len(rows) > PAGE_SIZE:
         rows = rows[:PAGE_SIZE]

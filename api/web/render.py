@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,23 @@ class Form:
 
     def getlist(self, name: str) -> list[str]:
         return [v.strip() for v in self._values.get(name, []) if v.strip()]
+
+
+def whole_number(value: str, maximum: int) -> int | None:
+    """A form or query value as a number from 1 to `maximum`, else None. `str.isdigit` alone lets through
+    characters such as "²" that `int` refuses, and digits beyond what a PostgreSQL column holds."""
+    if not (value.isascii() and value.isdigit()):
+        return None
+    number = int(value)
+    return number if 1 <= number <= maximum else None
+
+
+def parse_json(text: str) -> Any:
+    """`json.loads` that answers a value nested too deeply for the parser as the JSON error it is."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply", text, 0) from None
 
 
 async def read_form(request: Request) -> Form:

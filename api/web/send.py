@@ -21,7 +21,7 @@ from api.routes import broadcasts as broadcast_routes
 from api.routes.templates import render_or_422
 from api.schemas import BroadcastCreate, NotificationCreate
 from api.web.auth import AdminPage
-from api.web.render import Form, page, read_form, see_other
+from api.web.render import Form, page, parse_json, read_form, see_other
 from core import templating
 from core.models import Priority
 from core.settings import Settings
@@ -76,7 +76,7 @@ def _values(form: Form) -> dict[str, Any]:
 
 def _data(values: dict[str, Any]) -> dict[str, Any]:
     try:
-        data = json.loads(values["data"])
+        data = parse_json(values["data"])
     except ValueError as exc:
         raise ApiError(422, "validation_error", f"data: not valid JSON ({exc})") from exc
     if not isinstance(data, dict):
@@ -85,8 +85,14 @@ def _data(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _send_at(values: dict[str, Any]) -> datetime | None:
-    # The form's datetime-local has no zone: the page says it is UTC.
-    return datetime.fromisoformat(values["send_at"]).replace(tzinfo=UTC) if values["send_at"] else None
+    if not values["send_at"]:
+        return None
+    try:
+        # The form's datetime-local has no zone: the page says it is UTC.
+        return datetime.fromisoformat(values["send_at"]).replace(tzinfo=UTC)
+    except ValueError as exc:
+        message = "send_at: give a date and time such as 2026-12-01T09:30 (UTC)"
+        raise ApiError(422, "validation_error", message, [{"field": "send_at", "message": message}]) from exc
 
 
 @router.post("/preview", response_class=HTMLResponse)

@@ -14,9 +14,9 @@ from pydantic import ValidationError
 from api.deps import PoolDep, Principal
 from api.errors import ApiError
 from api.routes import templates as template_routes
-from api.schemas import TemplateCreate, TemplateUpdate
+from api.schemas import MAX_INT4, TemplateCreate, TemplateUpdate
 from api.web.auth import AdminPage
-from api.web.render import Form, page, read_form, see_other
+from api.web.render import Form, page, parse_json, read_form, see_other, whole_number
 from core import templating
 from store import templates
 
@@ -87,7 +87,7 @@ async def check(request: Request, _: AdminPage) -> HTMLResponse:
     rendered = None
     try:
         template_routes.check_sources(fields["subject"], fields["body"] or " ", fields["html"])
-        data = json.loads(form.get("data") or "{}")
+        data = parse_json(form.get("data") or "{}")
         if not isinstance(data, dict):
             raise ValueError("the sample data must be a JSON object")
         rendered = template_routes.render_or_422({**fields, "body": fields["body"] or ""}, data,
@@ -103,7 +103,7 @@ async def check(request: Request, _: AdminPage) -> HTMLResponse:
 @router.get("/{name}", response_class=HTMLResponse)
 async def edit_template(name: str, request: Request, pool: PoolDep, principal: AdminPage) -> HTMLResponse:
     version = request.query_params.get("version", "")
-    row = await templates.get(pool, name, int(version) if version.isdigit() and int(version) > 0 else None)
+    row = await templates.get(pool, name, whole_number(version, MAX_INT4))
     if row is None:
         return page(request, "not_found.html", status_code=404, title="Not found", principal=principal,
                     what=f"template {name}" + (f" version {version}" if version else ""))

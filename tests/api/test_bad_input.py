@@ -1,0 +1,181 @@
+"""Bad input answers 4xx, never 500: forged cursors, odd numbers in query strings and forms, odd JSON numbers,
+a bulk item that fails unexpectedly, and many requests racing on one idempotency key."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import uuid
+from typing import Any
+
+import pytest
+
+from api.routes import notifications as notification_routes
+from tests.api.conftest import Api, uid
+from tests.api.test_conventions import assert_error
+
+
+def forge(values: Any) -> str:
+    """A cursor of the shape the API issues (base64 JSON), holding what a client chose to put in it."""
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode()
+
+
+# The right width for each list, with the wrong types (or values no column holds).
+FORGED_PAIRS = [[1, 2], [None, None], ["yesterday", "x"], ["2026-11-30T10:00:00", "x"], [[1], {"a": 1}],
+                ["2026-11-30T10:00:00+00:00", 7]]
+FORGED_IDS = [["x"], [None], [2**70], [-1], [1.5], [True], [{"a": 1}]]
+FORGED_NAMES = [[1], [None], [["x"]], ["a\u0000"]]
+
+
+async def test_forged_cursors_are_422_on_every_list(api: Api) -> None:
+    user_id = await api.user()
+    lists = {"/v1/notifications": FORGED_PAIRS, "/v1/dlq": FORGED_IDS, f"/v1/users/{user_id}/inbox": FORGED_PAIRS,
+             "/v1/users": FORGED_NAMES, "/v1/templates": FORGED_NAMES, "/v1/keys": FORGED_NAMES}
+    for path, forged in lists.items():
+        for values in [*forged, ["x", "y", "z"]]:
+            r = await api.http.get(path, params={"cursor": forge(values)}, headers=api.h)
+            body = assert_error(r, 422, "validation_error")
+            assert body["details"][0]["field"] == "cursor", (path, values)
+
+
+async def test_a_user_token_with_a_forged_inbox_cursor_is_422(api: Api) -> None:
+    user_id = await api.user()
+    token = (await api.http.post(f"/v1/users/{user_id}/tokens", headers=api.h)).json()["token"]
+    for values in FORGED_PAIRS:
+        r = await api.http.get(f"/v1/users/{user_id}/inbox", params={"cursor": forge(values)},
+                               headers={"Authorization": f"Bearer {token}"})
+        assert_error(r, 422, "validation_error")
+
+
+async def test_issued_cursors_still_page(api: Api) -> None:
+    user_id = await api.user()
+    template = await api.template()
+    for _ in range(3):
+        await api.send(template, user_id=user_id, channels=["in_app"])
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"user_id": user_id, "limit": "2", **({"cursor": cursor} if cursor else {})}
+        page = (await api.http.get("/v1/notifications", params=params, headers=api.h)).json()
+        seen += [n["id"] for n in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen)) == 3
+
+
+async def test_dashboard_pages_with_forged_cursors_show_the_first_page(api: Api) -> None:
+    user_id = await api.user()
+    token = (await api.http.post(f"/v1/users/{user_id}/tokens", headers=api.h)).json()["token"]
+    for values in FORGED_PAIRS:
+        r = await api.http.get("/ui/notifications", params={"cursor": forge(values)}, headers=api.h)
+        assert r.status_code == 200, (values, r.text[-500:])
+        r = await api.http.get("/ui/inbox", params={"cursor": forge(values)},
+                               headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200, (values, r.text[-500:])
+    for after in ("²", "٣", "9" * 30, "-1"):
+        r = await api.http.get("/ui/dlq", params={"after": after}, headers=api.h)
+        assert r.status_code == 200, (after, r.text[-500:])
+
+
+async def test_template_versions_that_are_not_whole_numbers(api: Api) -> None:
+    template = await api.template()
+    for version in ("²", "٣", "", "1e3", "-1", "0", "9" * 30):
+        assert_error(await api.http.get(f"/v1/templates/{template}", params={"version": version}, headers=api.h),
+                     422, "validation_error")
+        r = await api.http.get(f"/ui/templates/{template}", params={"version": version}, headers=api.h)
+        assert r.status_code == 200 and template in r.text, (version, r.status_code)
+
+
+async def test_the_send_form_names_a_bad_send_time(api: Api) -> None:
+    template = await api.template()
+    user_id = await api.user()
+    form = {"template": template, "data": '{"name": "Ada"}', "audience": "users", "user_ids": user_id,
+            "channels": "in_app", "key": uuid.uuid4().hex}
+    for send_at in ("tomorrow", "2026-13-45T99:99", "²"):
+        r = await api.http.post("/ui/send", data={**form, "send_at": send_at}, headers=api.h)
+        assert r.status_code == 200 and "Not sent" in r.text and "send_at" in r.text, (send_at, r.text[-1000:])
+    listed = (await api.http.get(f"/v1/notifications?user_id={user_id}", headers=api.h)).json()["items"]
+    assert listed == []
+
+
+@pytest.mark.parametrize("path", ["/ui/send", "/ui/send/preview", "/ui/templates/check"])
+async def test_dashboard_json_nested_too_deeply_is_named(api: Api, path: str) -> None:
+    template = await api.template()
+    user_id = await api.user()
+    deep = "[" * 100_000 + "]" * 100_000
+    form = {"template": template, "data": deep, "audience": "users", "user_ids": user_id, "channels": "in_app",
+            "key": uuid.uuid4().hex, "body": "Hello {{ name }}"}
+    r = await api.http.post(path, data=form, headers=api.h)
+    assert r.status_code == 200 and "nested too deeply" in r.text, r.text[-1000:]
+
+
+async def test_nan_and_infinity_in_data_are_422(api: Api) -> None:
+    template = await api.template()
+    for number in ("NaN", "Infinity", "-Infinity"):
+        body = {"template": template, "to": {"sim": "ok"}, "channels": ["sim"], "data": {"name": "__N__"}}
+        raw = json.dumps(body).replace('"__N__"', number)
+        r = await api.http.post("/v1/notifications", content=raw,
+                                headers={**api.h, "Content-Type": "application/json"})
+        assert "NaN or Infinity" in str(assert_error(r, 422, "validation_error")["details"])
+
+
+async def test_a_bulk_item_the_database_refuses_refuses_only_itself(api: Api) -> None:
+    template = await api.template()
+    good = {"template": template, "to": {"sim": "ok"}, "channels": ["sim"], "data": {"name": "A"}}
+    raw = json.dumps({"notifications": [good, {**good, "data": {"name": "__INF__"}}, good]})
+    raw = raw.replace('"__INF__"', "Infinity")
+    r = await api.http.post("/v1/notifications/bulk", content=raw,
+                            headers={**api.h, "Content-Type": "application/json"})
+    assert r.status_code == 200, r.text
+    assert [x["status"] for x in r.json()["results"]] == ["accepted", "invalid", "accepted"]
+
+
+async def test_a_bulk_item_failing_unexpectedly_answers_for_itself_alone(api: Api,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fault injected into one item's accept (the API runs in this process): the other items are accepted and
+    answered; the failed one says so; the request is not a 500 that hides what was started."""
+    template = await api.template()
+    real_accept = notification_routes.accept
+
+    async def failing_for_one(*args: Any, **kwargs: Any) -> Any:
+        body = args[3]
+        if body.data.get("name") == "boom":
+            raise RuntimeError("injected fault")
+        return await real_accept(*args, **kwargs)
+
+    monkeypatch.setattr(notification_routes, "accept", failing_for_one)
+    good = {"template": template, "to": {"sim": "ok"}, "channels": ["sim"], "data": {"name": "A"}}
+    items = [good, {**good, "data": {"name": "boom"}}, {**good, "data": {"name": "B"}}]
+    r = await api.http.post("/v1/notifications/bulk", json={"notifications": items}, headers=api.h)
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert [x["status"] for x in results] == ["accepted", "error", "accepted"]
+    assert results[1]["error"]["code"] == "internal_error" and "injected" not in r.text
+    for accepted in (results[0], results[2]):
+        await api.until_status(accepted["notification"]["id"], "delivered")
+
+
+async def test_many_concurrent_requests_with_one_key_answer_by_the_idempotency_rules(api: Api) -> None:
+    template = await api.template()
+    body = {"template": template, "to": {"sim": "ok"}, "channels": ["sim"], "data": {"name": "Ada"}}
+    for _ in range(5):
+        key = uid("race")
+        same = [api.http.post("/v1/notifications", json=body, headers={**api.h, "Idempotency-Key": key})
+                for _ in range(12)]
+        other = [api.http.post("/v1/notifications", json={**body, "data": {"name": f"Z{i}"}},
+                               headers={**api.h, "Idempotency-Key": key}) for i in range(4)]
+        answers = await asyncio.gather(*same, *other)
+        same_answers, other_answers = answers[:12], answers[12:]
+        assert all(r.status_code in (200, 202, 409) for r in answers), [r.text for r in answers
+                                                                         if r.status_code >= 500]
+        ids = {r.json()["id"] for r in answers if r.status_code in (200, 202)}
+        assert len(ids) == 1
+        assert sum(1 for r in answers if r.status_code == 202) == 1
+        winner_is_same = any(r.status_code == 202 for r in same_answers)
+        if winner_is_same:
+            assert all(r.status_code in (200, 202) for r in same_answers)
+            assert all(r.status_code == 409 for r in other_answers)
+        else:
+            assert all(r.status_code == 409 for r in same_answers)
