@@ -10,7 +10,8 @@ from temporalio.exceptions import ApplicationError
 
 from activities.errors import NOT_FOUND, TEMPLATE_ERROR
 from core import templating
-from core.models import RenderedMessage, RenderInput
+from core.emails import check_email
+from core.models import Channel, RenderedMessage, RenderInput
 from core.recipients import resolve_addresses
 from store import templates, users
 
@@ -42,6 +43,12 @@ def render_with(inp: RenderInput, template: dict[str, Any] | None, user: dict[st
     if missing:
         raise ApplicationError(f"no address for channel(s) {', '.join(missing)}", type=NOT_FOUND,
                                non_retryable=True)
+    if Channel.EMAIL.value in addresses:
+        # The API checks addresses as they come in; a user record stored before it did may still hold a list.
+        try:
+            check_email(addresses[Channel.EMAIL.value])
+        except ValueError as exc:
+            raise ApplicationError(f"the email address {exc}", type=NOT_FOUND, non_retryable=True) from None
     try:
         rendered = templating.render(template["subject"], template["body"],
                                      templating.context_for(inp.data, user), template["html"])

@@ -11,13 +11,13 @@ from zoneinfo import available_timezones
 from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from core.durations import window_seconds
+from core.emails import check_email
 from core.models import STATUS_EVENT_TYPES, Channel, Priority
 
 T = TypeVar("T")
 
 Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 # Limits on template data: it travels in every workflow's history and every render.
@@ -169,9 +169,7 @@ class UserFields(Strict):
     @field_validator("email")
     @classmethod
     def email_shape(cls, value: str | None) -> str | None:
-        if value is not None and not _EMAIL.match(value):
-            raise ValueError("is not an email address")
-        return value
+        return check_email(value) if value is not None else None
 
     @field_validator("timezone")
     @classmethod
@@ -290,6 +288,16 @@ class NotificationCreate(Strict):
     @classmethod
     def distinct(cls, value: list[Channel]) -> list[Channel]:
         return _no_repeats(value, "lists a channel more than once")
+
+    @field_validator("to")
+    @classmethod
+    def one_email_address(cls, value: dict[Channel, str] | None) -> dict[Channel, str] | None:
+        if value and Channel.EMAIL in value:
+            try:
+                check_email(value[Channel.EMAIL])
+            except ValueError as exc:
+                raise ValueError(f"to.email {exc}") from None
+        return value
 
     @field_validator("send_at")
     @classmethod

@@ -149,8 +149,13 @@ def _render_one(source: str, context: dict[str, Any], field: str) -> str:
 
 
 def render(subject: str | None, body: str, context: dict[str, Any], html: str | None = None) -> Rendered:
+    rendered_subject = _render_one(subject, context, "subject") if subject else ""
+    if "\r" in rendered_subject or "\n" in rendered_subject:
+        # An email subject is a header: a line break in it would start headers of the data's choosing (Bcc: ...).
+        raise TemplateError("template subject rendered to more than one line; a subject is one line, without "
+                            "CR or LF characters (check the data it includes)", field="subject")
     return Rendered(
-        subject=_render_one(subject, context, "subject") if subject else "",
+        subject=rendered_subject,
         body=_render_one(body, context, "body"),
         html=_render_one(html, context, "html") if html else None,
     )

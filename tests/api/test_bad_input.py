@@ -7,6 +7,7 @@ import asyncio
 import base64
 import json
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -179,3 +180,58 @@ async def test_many_concurrent_requests_with_one_key_answer_by_the_idempotency_r
             assert all(r.status_code == 409 for r in other_answers)
         else:
             assert all(r.status_code == 409 for r in same_answers)
+
+
+NOT_ONE_ADDRESS = ["a@example.com, b@example.org", "a@example.com,b@example.org", "Ada <a@example.com>",
+                   "a@example.com\r\nBcc: b@example.org", "a,b@example.com", '"a b"@example.com', "a@[127.0.0.1]",
+                   "a@example.com\n", "no-at-sign"]
+
+
+async def test_an_email_address_is_exactly_one_mailbox(api: Api) -> None:
+    template = await api.template()
+    for address in NOT_ONE_ADDRESS:
+        r = await api.http.post("/v1/notifications", json={"template": template, "to": {"email": address},
+                                                           "channels": ["email"], "data": {"name": "A"}},
+                                headers=api.h)
+        details = assert_error(r, 422, "validation_error")["details"]
+        assert isinstance(details, list) and details[0]["field"] == "to" and "to.email" in details[0]["message"]
+        r = await api.http.post("/v1/users", json={"id": uid("usr"), "name": "Ada", "email": address},
+                                headers=api.h)
+        assert "email" in str(assert_error(r, 422, "validation_error")["details"]), address
+    user_id = await api.user(email="ada@example.com")
+    for address in NOT_ONE_ADDRESS:
+        r = await api.http.patch(f"/v1/users/{user_id}", json={"email": address}, headers=api.h)
+        assert_error(r, 422, "validation_error")
+    await api.send(template, to={"email": f"{uid('ok')}@example.com"}, channels=["email"])
+
+
+async def test_a_subject_that_renders_to_two_lines_is_refused_at_accept_and_preview(api: Api) -> None:
+    template = await api.template()
+    for name in ("x\r\nBcc: evil@example.com", "x\nBcc: evil@example.com", "x\r"):
+        r = await api.http.post("/v1/notifications", json={"template": template, "to": {"sim": "ok"},
+                                                           "channels": ["sim"], "data": {"name": name}},
+                                headers=api.h)
+        details = assert_error(r, 422, "template_error")["details"]
+        assert isinstance(details, list) and details[0]["field"] == "subject"
+        r = await api.http.post(f"/v1/templates/{template}/preview", json={"data": {"name": name}}, headers=api.h)
+        assert_error(r, 422, "template_error")
+
+
+async def test_a_subject_injection_at_render_is_permanent_and_sends_nothing(api: Api) -> None:
+    """The recipient's name changes after accept (the subject passed then); the workflow's render refuses the
+    multi-line subject at once, as a content error: no SMTP attempt, no retry, straight to the dead letters."""
+    r = await api.http.post("/v1/templates", json={"name": uid("tpl"), "subject": "Hi {{ user.name }}",
+                                                   "body": "Hello"}, headers=api.h)
+    template = r.json()["name"]
+    address = f"{uid('inj')}@example.com"
+    user_id = await api.user(email=address)
+    later = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    n = await api.send(template, user_id=user_id, channels=["email"], data={}, send_at=later)
+    await api.until_status(n["id"], "scheduled")
+    r = await api.http.patch(f"/v1/users/{user_id}", json={"name": "Ada\r\nBcc: evil@example.com"}, headers=api.h)
+    assert r.status_code == 200, r.text
+    r = await api.http.post(f"/v1/notifications/{n['id']}/send-now", headers=api.h)
+    assert r.status_code == 200, r.text
+    done = await api.until_status(n["id"], "dead_lettered")
+    assert "subject" in (done["last_error"] or "") and done["attempts"] == 0, done
+    assert api.stack.smtp.to(address) == [] and api.stack.smtp.to("evil@example.com") == []
