@@ -39,7 +39,7 @@ class PrepareActivities:
             if decision.skip_reason is not None or held or decision.skipped_channels:
                 return PrepareResult(decision=decision)
         try:
-            rendered = render_with(inp.render, template, user)
+            rendered = await render_with(inp.render, template, user)
         except ApplicationError as exc:
             # A template or address error is final: it is recorded after `processing`, as on the step-by-step
             # path, so the timeline reads the same either way. Anything else is retried, with nothing written.

@@ -31,10 +31,11 @@ class RenderActivities:
 async def render_for(pool: asyncpg.Pool, inp: RenderInput, user: dict[str, Any] | None) -> RenderedMessage:
     """The message for this (already loaded) user, or for raw addresses when `user` is None."""
     template = await templates.get(pool, inp.template, inp.template_version, include_deleted=True)
-    return render_with(inp, template, user)
+    return await render_with(inp, template, user)
 
 
-def render_with(inp: RenderInput, template: dict[str, Any] | None, user: dict[str, Any] | None) -> RenderedMessage:
+async def render_with(inp: RenderInput, template: dict[str, Any] | None,
+                      user: dict[str, Any] | None) -> RenderedMessage:
     """The message from an already loaded template version (None: it does not exist) and user."""
     if template is None:
         raise ApplicationError(f"template '{inp.template}' version {inp.template_version} does not exist",
@@ -50,8 +51,8 @@ def render_with(inp: RenderInput, template: dict[str, Any] | None, user: dict[st
         except ValueError as exc:
             raise ApplicationError(f"the email address {exc}", type=NOT_FOUND, non_retryable=True) from None
     try:
-        rendered = templating.render(template["subject"], template["body"],
-                                     templating.context_for(inp.data, user), template["html"])
+        rendered = await templating.render_async(template["subject"], template["body"],
+                                                 templating.context_for(inp.data, user), template["html"])
     except templating.TemplateError as exc:
         raise ApplicationError(exc.message, type=TEMPLATE_ERROR, non_retryable=True) from exc
     return RenderedMessage(subject=rendered.subject, body=rendered.body, addresses=addresses,

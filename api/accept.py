@@ -118,7 +118,7 @@ async def _validated_row(pool: asyncpg.Pool, settings: Settings, body: Notificat
         except SimAddressError as exc:
             raise invalid("to.sim", str(exc)) from exc
     # A digest renders with `events` (every absorbed notification's data) and `count`: check it as a digest of one.
-    render_or_422(template, {**body.data, "events": [body.data], "count": 1} if body.digest else body.data, user)
+    await render_or_422(template, {**body.data, "events": [body.data], "count": 1} if body.digest else body.data, user)
     scheduled = body.send_at is not None and body.send_at > datetime.now(UTC)
     return notifications.NewNotification(
         id=notification_id, idempotency_key=key, request_hash=fingerprint,

@@ -59,8 +59,8 @@ async def check(conn: Executor, settings: Settings, spec: BroadcastSpec) -> dict
     if template is None:
         raise BroadcastRefused("template", "unknown_template", f"template '{spec.template}' does not exist")
     try:
-        templating.render(template["subject"], template["body"], templating.context_for(spec.data, SAMPLE_USER),
-                          template["html"])
+        await templating.render_async(template["subject"], template["body"],
+                                      templating.context_for(spec.data, SAMPLE_USER), template["html"])
     except templating.TemplateError as exc:
         code = "missing_variable" if exc.variable else "template_error"
         field_name = f"data.{exc.variable}" if exc.variable else exc.field

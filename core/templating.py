@@ -2,31 +2,106 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import re
+import string
+import threading
 import time
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedError, meta
+from jinja2 import Environment, StrictUndefined, Template, TemplateSyntaxError, UndefinedError, meta, nodes
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError
-from jinja2.sandbox import MAX_RANGE, SandboxedEnvironment
+from jinja2.filters import FILTERS as DEFAULT_FILTERS
+from jinja2.nodes import EvalContext
+from jinja2.runtime import Context, LoopContext, markup_join, str_join
+from jinja2.sandbox import MAX_RANGE, ImmutableSandboxedEnvironment, SandboxedEnvironment
+from jinja2.utils import generate_lorem_ipsum, pass_environment, pass_eval_context
 
-# Limits on one render, so a template cannot hang a worker or fill its memory.
+# Limits on one render, so a template cannot hang a worker or fill its memory. The sandbox bounds the work itself:
+# a render runs in a thread (core.templating.render_async) and a thread cannot be stopped from outside, so every
+# operation that can make a value much larger than its inputs is checked before it runs, and every loop
+# iteration and call counts against the render's budget and deadline.
 RENDER_SECONDS = 1.0
 MAX_OUTPUT_CHARS = 512 * 1024
-_deadline: ContextVar[float] = ContextVar("herald_render_deadline", default=float("inf"))
+MAX_VALUE_CHARS = MAX_OUTPUT_CHARS  # any single value a template builds (a string, or a list's items together)
+MAX_INT_BITS = 16_384  # about 4,900 decimal digits: more than any message needs
+MAX_STEPS = 250_000  # loop iterations plus calls in one render
+MAX_STRIPTAGS_CHARS = 100_000  # striptags rescans its input per tag: bounded input keeps it fast
+MAX_LIPSUM_PARAGRAPHS = 20
+_STEP_CHECK = 256
 
 
 class RenderLimitError(Exception):
     pass
 
 
+@dataclass
+class _Budget:
+    deadline: float = float("inf")
+    steps: int = 0
+
+
+_budget: ContextVar[_Budget | None] = ContextVar("herald_render_budget", default=None)
+
+
 def _check_deadline() -> None:
-    if time.monotonic() > _deadline.get():
+    budget = _budget.get()
+    if budget is not None and time.monotonic() > budget.deadline:
         raise RenderLimitError(f"rendering took longer than {RENDER_SECONDS:g} s")
+
+
+def _step() -> None:
+    """One loop iteration or call: counted, and the deadline checked every few hundred."""
+    budget = _budget.get()
+    if budget is None:
+        return
+    budget.steps += 1
+    if budget.steps > MAX_STEPS:
+        raise RenderLimitError(f"the template ran more than {MAX_STEPS} loop iterations and calls")
+    if budget.steps % _STEP_CHECK == 0:
+        _check_deadline()
+
+
+def _counted(iterable: Any) -> Iterator[Any]:
+    for value in iterable:
+        _step()
+        yield value
+
+
+def _size(value: Any, limit: int = MAX_VALUE_CHARS) -> int:
+    """About how many characters `value` takes as text, counted up to just past `limit` (a list holding one long
+    string many times counts it each time, as printing or joining it would)."""
+    total, stack = 0, [value]
+    while stack and total <= limit:
+        item = stack.pop()
+        if isinstance(item, str | bytes):
+            total += len(item)
+        elif isinstance(item, bool) or item is None:
+            total += 5
+        elif isinstance(item, int):
+            total += item.bit_length() // 3 + 1
+        elif isinstance(item, dict):
+            total += 2 + 4 * len(item)
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple | set | frozenset):
+            total += 2 + 2 * len(item)
+            stack.extend(item)
+        else:
+            total += 24
+    return total
+
+
+def _refuse_larger(size: int, what: str) -> None:
+    if size > MAX_VALUE_CHARS:
+        raise RenderLimitError(f"{what} would exceed {MAX_VALUE_CHARS} characters")
 
 
 def _bounded_range(*args: int) -> Iterator[int]:
@@ -40,25 +115,257 @@ def _bounded_range(*args: int) -> Iterator[int]:
         yield value
 
 
-class _Sandbox(SandboxedEnvironment):
-    """The Jinja2 sandbox (no attribute walks to Python internals), with `*` and `**` bounded."""
+_PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?")
+_FORMAT_WIDTH = re.compile(r"(\d+)")
 
-    intercepted_binops = frozenset({"*", "**"})
 
-    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**" and isinstance(right, int) and abs(right) > 64:
-            raise RenderLimitError("exponent too large")
-        if operator == "*" and isinstance(left, str | list | tuple) and isinstance(right, int):
-            if len(left) * right > MAX_OUTPUT_CHARS:
-                raise RenderLimitError(f"a repeated value would exceed {MAX_OUTPUT_CHARS} characters")
-        if operator == "*" and isinstance(right, str | list | tuple) and isinstance(left, int):
-            return self.call_binop(context, operator, right, left)
+def _percent_format_size(template: str, args: Any) -> int:
+    """About how long `template % args` is: its text, each spec's width or precision, and the arguments."""
+    size = len(template) + _size(args)
+    for match in _PERCENT_SPEC.finditer(template):
+        for number in match.groups():
+            if number == "*":
+                raise RenderLimitError("a '*' width in a format takes its size from the data: not allowed")
+            if number:
+                size += int(number) if len(number) < 8 else MAX_VALUE_CHARS + 1
+    return size
+
+
+def _brace_format_size(template: str, args: Any, kwargs: Any) -> int:
+    """About how long `template.format(*args, **kwargs)` is; a field repeated counts the largest argument each time."""
+    largest = max((_size(v) for v in (*args, *kwargs.values())), default=0)
+    size = 0
+    try:
+        fields = list(string.Formatter().parse(template))
+    except ValueError:
+        return len(template)  # str.format refuses it the same way
+    for literal, field, spec, _ in fields:
+        size += len(literal)
+        if field is None:
+            continue
+        if spec and "{" in spec:
+            raise RenderLimitError("a format spec taken from the data is not allowed")
+        size += largest + sum(int(n) if len(n) < 8 else MAX_VALUE_CHARS + 1
+                              for n in _FORMAT_WIDTH.findall(spec or ""))
+    return size
+
+
+# Methods of str (and bytes) whose result can be much longer than the string: checked before they run.
+_WIDTH_METHODS = frozenset({"ljust", "rjust", "center", "zfill"})
+
+
+def _check_method(obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    name = getattr(obj, "__name__", "")
+    owner = getattr(obj, "__self__", None)
+    if isinstance(owner, str | bytes):
+        if name in _WIDTH_METHODS:
+            width = args[0] if args else kwargs.get("width", 0)
+            if isinstance(width, int):
+                _refuse_larger(width, f"'{name}'")
+        elif name == "expandtabs":
+            tabsize = args[0] if args else kwargs.get("tabsize", 8)
+            if isinstance(tabsize, int):
+                tabs = owner.count("\t") if isinstance(owner, str) else owner.count(b"\t")
+                _refuse_larger(len(owner) + tabs * tabsize, "'expandtabs'")
+        elif name == "replace" and len(args) >= 2:
+            _refuse_larger(_replace_size(owner, args[0], args[1], args[2] if len(args) > 2 else -1), "'replace'")
+        elif name == "join" and args:
+            parts = list(args[0]) if not isinstance(args[0], list | tuple) else args[0]
+            _refuse_larger(_size(parts) + len(owner) * len(parts), "'join'")
+        elif name == "translate" and args and isinstance(args[0], dict):
+            longest = max((_size(v) for v in args[0].values()), default=1)
+            _refuse_larger(len(owner) * max(longest, 1), "'translate'")
+    elif isinstance(owner, int) and name == "to_bytes":
+        length = args[0] if args else kwargs.get("length", 1)
+        if isinstance(length, int):
+            _refuse_larger(length, "'to_bytes'")
+    elif name == "fromkeys" and args:
+        keys = list(args[0]) if not isinstance(args[0], list | tuple) else args[0]
+        fill = args[1] if len(args) > 1 else None
+        _refuse_larger(len(keys) * (_size(fill) + 4) + _size(keys), "'fromkeys'")
+
+
+def _replace_size(text: Any, old: Any, new: Any, count: Any) -> int:
+    if not isinstance(text, str | bytes) or not isinstance(old, str | bytes) or not isinstance(new, str | bytes):
+        return 0
+    found = text.count(old) if old else len(text) + 1  # type: ignore[arg-type]
+    if isinstance(count, int) and count >= 0:
+        found = min(found, count)
+    return len(text) + found * max(len(new) - len(old), 0)
+
+
+# Filters whose output can be much longer than their input, replaced by checked versions.
+def _center(value: Any, width: int = 80) -> str:
+    _refuse_larger(width, "'center'")
+    return str(value).center(width)
+
+
+def _indent(s: Any, width: int | str = 4, first: bool = False, blank: bool = False) -> str:
+    text = str(s)
+    prefix = width if isinstance(width, str) else " " * min(width, MAX_VALUE_CHARS + 1)
+    _refuse_larger(len(text) + (text.count("\n") + 1) * len(prefix), "'indent'")
+    return _default_filters["indent"](text, width, first, blank)  # type: ignore[no-any-return]
+
+
+def _format(value: Any, *args: Any, **kwargs: Any) -> str:
+    _refuse_larger(_percent_format_size(str(value), kwargs or args), "'format'")
+    return _default_filters["format"](value, *args, **kwargs)  # type: ignore[no-any-return]
+
+
+@pass_eval_context
+def _replace(eval_ctx: EvalContext, s: Any, old: str, new: str, count: int | None = None) -> str:
+    _refuse_larger(_replace_size(str(s), str(old), str(new), count if count is not None else -1), "'replace'")
+    return _default_filters["replace"](eval_ctx, s, old, new, count)  # type: ignore[no-any-return]
+
+
+@pass_eval_context
+def _join(eval_ctx: EvalContext, value: Any, d: str = "", attribute: Any = None) -> str:
+    items = list(value)
+    _refuse_larger(_size(items) + len(str(d)) * len(items), "'join'")
+    return _default_filters["join"](eval_ctx, items, d, attribute)  # type: ignore[no-any-return]
+
+
+def _batch(value: Any, linecount: int, fill_with: Any = None) -> Any:
+    if fill_with is not None:
+        _refuse_larger(linecount * (_size(fill_with) + 2), "'batch'")
+    return _default_filters["batch"](value, linecount, fill_with)
+
+
+def _slice(value: Any, slices: int, fill_with: Any = None) -> Any:
+    if slices > MAX_RANGE:
+        raise RenderLimitError(f"'slice' into more than {MAX_RANGE} parts")
+    return _default_filters["slice"](value, slices, fill_with)
+
+
+@pass_environment
+def _wordwrap(environment: Environment, s: Any, width: int = 79, break_long_words: bool = True,
+              wrapstring: str | None = None, break_on_hyphens: bool = True) -> str:
+    text = str(s)
+    wrap = wrapstring if wrapstring is not None else environment.newline_sequence
+    _refuse_larger(len(text) + (len(text) // max(width, 1) + 1) * len(wrap), "'wordwrap'")
+    return _default_filters["wordwrap"](environment, s, width, break_long_words, wrapstring,  # type: ignore[no-any-return]
+                                        break_on_hyphens)
+
+
+@pass_eval_context
+def _tojson(eval_ctx: EvalContext, value: Any, indent: int | None = None) -> Any:
+    if indent is not None:
+        _refuse_larger(_size(value) * (indent + 1), "'tojson'")
+    return _default_filters["tojson"](eval_ctx, value, indent)
+
+
+def _striptags(value: Any) -> str:
+    if len(str(value)) > MAX_STRIPTAGS_CHARS:
+        raise RenderLimitError(f"'striptags' on more than {MAX_STRIPTAGS_CHARS} characters")
+    return _default_filters["striptags"](value)  # type: ignore[no-any-return]
+
+
+def _lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> str:
+    if n > MAX_LIPSUM_PARAGRAPHS or max > 1000:
+        raise RenderLimitError(f"'lipsum' of more than {MAX_LIPSUM_PARAGRAPHS} paragraphs or 1000 words each")
+    return str(generate_lorem_ipsum(n, html, min, max))
+
+
+_default_filters: dict[str, Any] = dict(DEFAULT_FILTERS)
+_BOUNDED_FILTERS: dict[str, Any] = {
+    "center": _center, "indent": _indent, "format": _format, "replace": _replace, "join": _join,
+    "batch": _batch, "slice": _slice, "wordwrap": _wordwrap, "tojson": _tojson, "striptags": _striptags,
+}
+_LOOP_GUARD = "herald_counted"
+
+
+def _finalize(value: Any) -> Any:
+    """Every `{{ ... }}` value before it becomes text: a huge list or dict is refused before it is printed."""
+    _refuse_larger(_size(value), "a printed value")
+    return value
+
+
+class _CodeGenerator(CodeGenerator):
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        # `~` joins without a hook of its own: route it through one that checks the size first.
+        self.write("environment.herald_concat((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("), context.eval_ctx.autoescape)")
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """The Jinja2 sandbox (no attribute walks to Python internals, no changing lists and dicts in place), with
+    every operation that can blow up a value checked before it runs, and loops and calls counted."""
+
+    code_generator_class = _CodeGenerator
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
+
+    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        tree = super()._parse(source, name, filename)
+        # Every loop iterates through a counting filter, so loops that print nothing still spend the budget.
+        for loop in tree.find_all(nodes.For):
+            loop.iter = nodes.Filter(loop.iter, _LOOP_GUARD, [], [], None, None, lineno=loop.iter.lineno)
+        tree.set_environment(self)
+        return tree
+
+    def herald_concat(self, parts: tuple[Any, ...], autoescape: bool) -> str:
+        _refuse_larger(sum(_size(p) for p in parts), "a '~' concatenation")
+        return markup_join(parts) if autoescape else str_join(parts)
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        _check_binop(operator, left, right)
         return super().call_binop(context, operator, left, right)
+
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        _step()
+        if isinstance(__obj, LoopContext) and args:  # a recursive loop's `loop(children)`: counted too
+            args = (_counted(args[0]), *args[1:])
+        _check_method(__obj, args, kwargs)
+        return super().call(__context, __obj, *args, **kwargs)
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        wrapped = super().wrap_str_format(value)
+        if wrapped is None:
+            return None
+        template = value.__self__
+
+        def checked(*args: Any, **kwargs: Any) -> str:
+            mapping = args[0] if value.__name__ == "format_map" and args else kwargs
+            positional = () if value.__name__ == "format_map" else args
+            _refuse_larger(_brace_format_size(template, positional, mapping), "'format'")
+            return wrapped(*args, **kwargs)
+
+        return checked
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_binop(operator: str, left: Any, right: Any) -> None:
+    if operator == "**":
+        if _is_int(left) and _is_int(right) and right > 0 and abs(left) > 1 \
+                and (abs(left).bit_length() - 1) * right > MAX_INT_BITS:
+            raise RenderLimitError(f"exponent too large: the result would exceed {MAX_INT_BITS} bits")
+    elif operator == "*":
+        if _is_int(left) and _is_int(right):
+            if left.bit_length() + right.bit_length() > MAX_INT_BITS:
+                raise RenderLimitError(f"a product would exceed {MAX_INT_BITS} bits")
+        elif isinstance(left, str | bytes | list | tuple) and _is_int(right):
+            _refuse_larger(_size(left) * right, "a repeated value")
+        elif isinstance(right, str | bytes | list | tuple) and _is_int(left):
+            _refuse_larger(_size(right) * left, "a repeated value")
+    elif operator == "+":
+        if isinstance(left, str | bytes | list | tuple) and isinstance(right, str | bytes | list | tuple):
+            _refuse_larger(_size(left) + _size(right), "a concatenation")
+    elif operator == "%" and isinstance(left, str | bytes):
+        _refuse_larger(_percent_format_size(str(left), right), "a '%' format")
 
 
 def _environment(autoescape: bool) -> SandboxedEnvironment:
-    env = _Sandbox(undefined=StrictUndefined, autoescape=autoescape, keep_trailing_newline=True)
+    env = _Sandbox(undefined=StrictUndefined, autoescape=autoescape, keep_trailing_newline=True,
+                   finalize=_finalize)
     env.globals["range"] = _bounded_range
+    env.globals["lipsum"] = _lipsum
+    env.filters.update(_BOUNDED_FILTERS)
+    env.filters[_LOOP_GUARD] = _counted
     return env
 
 
@@ -106,8 +413,9 @@ def variables(*sources: str | None) -> list[str]:
 
 
 def _render_bounded(template: Template, context: dict[str, Any]) -> str:
-    """Renders in chunks, stopping at the output cap or the deadline (checked between chunks and in loops)."""
-    token = _deadline.set(time.monotonic() + RENDER_SECONDS)
+    """Renders in chunks, stopping at the output cap, the step budget or the deadline (checked between chunks,
+    in loops and in calls)."""
+    token = _budget.set(_Budget(deadline=time.monotonic() + RENDER_SECONDS))
     try:
         size, parts = 0, []
         for chunk in template.generate(context):
@@ -118,18 +426,53 @@ def _render_bounded(template: Template, context: dict[str, Any]) -> str:
             parts.append(chunk)
         return "".join(parts)
     finally:
-        _deadline.reset(token)
+        _budget.reset(token)
 
 
-@functools.lru_cache(maxsize=1024)
-def _compiled(source: str, html: bool) -> Template:
-    """Compiling costs more than rendering; a template version never changes, so its source is a safe key."""
-    return (_html_env if html else _env).from_string(source)
+# Compiled templates, kept by the size of their sources (a compiled template is a few times its source): a
+# count alone would let a thousand 200 KB templates hold gigabytes.
+MAX_CACHE_CHARS = 8 * 1024 * 1024
+
+
+class _TemplateCache:
+    def __init__(self, max_chars: int):
+        self.max_chars = max_chars
+        self._entries: OrderedDict[tuple[str, bool], Template] = OrderedDict()
+        self._chars = 0
+        self._lock = threading.Lock()  # renders run in several threads
+
+    def get(self, source: str, html: bool) -> Template:
+        key = (source, html)
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+                return found
+        # Compiling costs more than rendering; a template version never changes, so its source is a safe key.
+        compiled = (_html_env if html else _env).from_string(source)
+        if len(source) > self.max_chars:
+            return compiled
+        with self._lock:
+            if key not in self._entries:
+                self._entries[key] = compiled
+                self._chars += len(source)
+            while self._chars > self.max_chars:
+                (old_source, _), _ = self._entries.popitem(last=False)
+                self._chars -= len(old_source)
+        return compiled
+
+    def usage(self) -> tuple[int, int]:
+        """(templates, source characters) held."""
+        with self._lock:
+            return len(self._entries), self._chars
+
+
+_cache = _TemplateCache(MAX_CACHE_CHARS)
 
 
 def _render_one(source: str, context: dict[str, Any], field: str) -> str:
     try:
-        return _render_bounded(_compiled(source, field == "html"), context)
+        return _render_bounded(_cache.get(source, field == "html"), context)
     except RenderLimitError as exc:
         raise TemplateError(f"template {field} exceeded a limit: {exc}", field=field) from exc
     except TemplateSyntaxError as exc:
@@ -159,6 +502,16 @@ def render(subject: str | None, body: str, context: dict[str, Any], html: str | 
         body=_render_one(body, context, "body"),
         html=_render_one(html, context, "html") if html else None,
     )
+
+
+# Renders run here, off the event loop: a slow render (up to its deadline) delays no other request.
+_render_threads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="herald-render")
+
+
+async def render_async(subject: str | None, body: str, context: dict[str, Any], html: str | None = None) -> Rendered:
+    """`render` in a render thread, for code running on an event loop (the API, the worker's activities)."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_render_threads, functools.partial(render, subject, body, context, html))
 
 
 def context_for(data: dict[str, Any], user: dict[str, Any] | None) -> dict[str, Any]:

@@ -99,15 +99,16 @@ async def preview_template(name: str, body: PreviewRequest, pool: PoolDep, _: Re
         user = await users.get(pool, body.user_id)
         if user is None:
             raise invalid("user_id", f"user '{body.user_id}' does not exist", code="unknown_user")
-    rendered = render_or_422(row, body.data, user)
+    rendered = await render_or_422(row, body.data, user)
     return PreviewPublic(subject=rendered.subject, body=rendered.body, html=rendered.html)
 
 
-def render_or_422(template: dict[str, Any], data: dict[str, Any],
-                  user: dict[str, Any] | None) -> templating.Rendered:
+async def render_or_422(template: dict[str, Any], data: dict[str, Any],
+                        user: dict[str, Any] | None) -> templating.Rendered:
+    """The message, rendered in a render thread (the event loop keeps serving); 422 naming what went wrong."""
     try:
-        return templating.render(template["subject"], template["body"], templating.context_for(data, user),
-                                 template["html"])
+        return await templating.render_async(template["subject"], template["body"],
+                                             templating.context_for(data, user), template["html"])
     except templating.TemplateError as exc:
         code = "missing_variable" if exc.variable else "template_error"
         field = f"data.{exc.variable}" if exc.variable else exc.field

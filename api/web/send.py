@@ -103,7 +103,7 @@ async def preview(request: Request, pool: PoolDep, _: AdminPage) -> HTMLResponse
         if row is None:
             raise ApiError(422, "unknown_template", "choose a template first")
         user = await users.get(pool, values["user_ids"][0]) if values["user_ids"] else None
-        rendered = render_or_422(row, _data(values), user or {"id": "sample", "name": "Sample User"})
+        rendered = await render_or_422(row, _data(values), user or {"id": "sample", "name": "Sample User"})
     except ApiError as exc:
         return page(request, "send_preview.html", problem=exc.message)
     return page(request, "send_preview.html", rendered=rendered,

@@ -90,7 +90,7 @@ async def check(request: Request, _: AdminPage) -> HTMLResponse:
         data = parse_json(form.get("data") or "{}")
         if not isinstance(data, dict):
             raise ValueError("the sample data must be a JSON object")
-        rendered = template_routes.render_or_422({**fields, "body": fields["body"] or ""}, data,
+        rendered = await template_routes.render_or_422({**fields, "body": fields["body"] or ""}, data,
                                                  {"id": "sample", "name": "Sample User"})
     except ApiError as exc:
         problems = _problems(exc)

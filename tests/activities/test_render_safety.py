@@ -21,21 +21,21 @@ def _input(data: dict[str, Any], to: dict[str, str] | None = None) -> RenderInpu
 
 
 @pytest.mark.parametrize("name", ["Ada\r\nBcc: evil@example.com", "Ada\nBcc: evil@example.com", "Ada\r"])
-def test_a_subject_with_a_line_break_is_a_permanent_template_error(name: str) -> None:
+async def test_a_subject_with_a_line_break_is_a_permanent_template_error(name: str) -> None:
     with pytest.raises(ApplicationError) as caught:
-        render_with(_input({"name": name}), TEMPLATE, None)
+        await render_with(_input({"name": name}), TEMPLATE, None)
     assert caught.value.non_retryable and caught.value.type == TEMPLATE_ERROR
     assert "subject" in caught.value.message
 
 
-def test_a_stored_email_that_is_a_list_is_refused_permanently() -> None:
+async def test_a_stored_email_that_is_a_list_is_refused_permanently() -> None:
     user = {"id": "u1", "name": "Ada", "email": "a@example.com, b@example.org"}
     with pytest.raises(ApplicationError) as caught:
-        render_with(_input({"name": "Ada"}, to={}), TEMPLATE, user)
+        await render_with(_input({"name": "Ada"}, to={}), TEMPLATE, user)
     assert caught.value.non_retryable and caught.value.type == NOT_FOUND
     assert "b@example.org" not in caught.value.message
 
 
-def test_a_one_line_subject_renders() -> None:
-    rendered = render_with(_input({"name": "Ada"}), TEMPLATE, None)
+async def test_a_one_line_subject_renders() -> None:
+    rendered = await render_with(_input({"name": "Ada"}), TEMPLATE, None)
     assert (rendered.subject, rendered.addresses) == ("Hi Ada", {"email": "ada@example.com"})

@@ -10,12 +10,15 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 
 from api.accept import accept as real_accept
 from api.routes import notifications as notification_routes
 from tests.api.conftest import Api, uid
 from tests.api.test_conventions import assert_error
+from tests.conftest import free_port
+from tests.processes import api_process
 
 
 def forge(values: Any) -> str:
@@ -235,3 +238,40 @@ async def test_a_subject_injection_at_render_is_permanent_and_sends_nothing(api:
     done = await api.until_status(n["id"], "dead_lettered")
     assert "subject" in (done["last_error"] or "") and done["attempts"] == 0, done
     assert api.stack.smtp.to(address) == [] and api.stack.smtp.to("evil@example.com") == []
+
+
+# Busy until the render deadline: each iteration sorts the data again, well within every size limit.
+SLOW_BODY = "{% for i in range(100000) %}{{ data.xs|sort|length }}{% endfor %}"
+
+
+async def test_a_hostile_preview_is_422_and_the_api_keeps_answering_meanwhile(api: Api) -> None:
+    """The render runs in a render thread under its deadline; the event loop answers /health while it runs. The
+    API runs in a process of its own here, so that the test's own requests do not share its event loop."""
+    template = await api.template(body=SLOW_BODY, subject=None)
+    xs = list(range(5000, 0, -1))
+    env = {"DATABASE_URL": api.stack.settings.database_url or "", "TEMPORAL_ADDRESS": api.stack.temporal_address,
+           "HERALD_ADMIN_KEY": api.stack.admin_key, "HERALD_TASK_QUEUE": uid("render")}
+    async with api_process(env, free_port()) as base, httpx.AsyncClient(base_url=base, timeout=30) as http:
+        preview = asyncio.create_task(http.post(f"/v1/templates/{template}/preview",
+                                                json={"data": {"data": {"xs": xs}}}, headers=api.h))
+        answered_meanwhile = 0
+        while not preview.done():
+            r = await http.get("/health")
+            assert r.status_code == 200
+            answered_meanwhile += not preview.done()
+            await asyncio.sleep(0.05)
+        assert "longer than" in str(assert_error(await preview, 422, "template_error")["message"])
+    # A render of about a second, /health every 50 ms: a blocked event loop would answer one at most.
+    assert answered_meanwhile >= 3
+
+
+async def test_hostile_templates_are_422_at_preview_and_accept(api: Api) -> None:
+    for body in ('{{ "x".ljust(2**31) }}', '{{ "%2147483647d" % 1 }}', "{{ 9**9**9**9**9**9**9**9 }}",
+                 "{% for a in xs %}{% for b in xs %}{% endfor %}{% endfor %}"):
+        template = await api.template(body=body, subject=None)
+        data = {"xs": list(range(10_000))}  # within the 64 KiB data limit
+        r = await api.http.post(f"/v1/templates/{template}/preview", json={"data": data}, headers=api.h)
+        assert "exceeded a limit" in str(assert_error(r, 422, "template_error")["message"]), body
+        r = await api.http.post("/v1/notifications", json={"template": template, "to": {"sim": "ok"},
+                                                           "channels": ["sim"], "data": data}, headers=api.h)
+        assert_error(r, 422, "template_error")
