@@ -33,6 +33,9 @@ MAX_OUTPUT_CHARS = 512 * 1024
 MAX_VALUE_CHARS = MAX_OUTPUT_CHARS  # any single value a template builds (a string, or a list's items together)
 MAX_INT_BITS = 16_384  # about 4,900 decimal digits: more than any message needs
 MAX_STEPS = 250_000  # loop iterations plus calls in one render
+# All the values the checked operations build in one render, together: each is bounded, but a filter applied to
+# every item of a long sequence (`map`) would otherwise build many.
+MAX_BUILT_CHARS = 64 * 1024 * 1024
 MAX_STRIPTAGS_CHARS = 100_000  # striptags rescans its input per tag: bounded input keeps it fast
 MAX_LIPSUM_PARAGRAPHS = 20
 _STEP_CHECK = 256
@@ -46,6 +49,7 @@ class RenderLimitError(Exception):
 class _Budget:
     deadline: float = float("inf")
     steps: int = 0
+    built: int = 0
 
 
 _budget: ContextVar[_Budget | None] = ContextVar("herald_render_budget", default=None)
@@ -100,8 +104,14 @@ def _size(value: Any, limit: int = MAX_VALUE_CHARS) -> int:
 
 
 def _refuse_larger(size: int, what: str) -> None:
+    """Refuses an operation whose result would be larger than a value may be, and charges the render for it."""
     if size > MAX_VALUE_CHARS:
         raise RenderLimitError(f"{what} would exceed {MAX_VALUE_CHARS} characters")
+    budget = _budget.get()
+    if budget is not None:
+        budget.built += size
+        if budget.built > MAX_BUILT_CHARS:
+            raise RenderLimitError(f"the template built more than {MAX_BUILT_CHARS} characters of values")
 
 
 def _bounded_range(*args: int) -> Iterator[int]:

@@ -56,6 +56,8 @@ ATTACKS = {
                                            "{{ loop(range(99)) }}{% endif %}{% endfor %}", "exceeded a limit"),
     "filtered loop that never matches": ("{% for a in range(99999) %}{% for b in range(99999) if b < 0 %}"
                                          "{% endfor %}{% endfor %}", "exceeded a limit"),
+    "a filter mapped over a long sequence": ("{{ range(100000)|map('replace', '', 'y' * 50000)|join|length }}",
+                                             "characters of values"),
     "list.append is refused": ("{% set l = [] %}{{ l.append(1) }}", "sandbox forbids"),
 }
 
