@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from jinja2 import Environment, StrictUndefined, Template, TemplateSyntaxError, UndefinedError, meta, nodes
 from jinja2.compiler import CodeGenerator, Frame
@@ -39,6 +39,7 @@ MAX_BUILT_CHARS = 64 * 1024 * 1024
 MAX_STRIPTAGS_CHARS = 100_000  # striptags rescans its input per tag: bounded input keeps it fast
 MAX_LIPSUM_PARAGRAPHS = 20
 _STEP_CHECK = 256
+T = TypeVar("T")
 
 
 class RenderLimitError(Exception):
@@ -518,10 +519,15 @@ def render(subject: str | None, body: str, context: dict[str, Any], html: str | 
 _render_threads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="herald-render")
 
 
+async def in_render_thread(function: Callable[..., T], *args: Any) -> T:
+    """`function(*args)` in a render thread: parsing a large template takes a while too."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_render_threads, functools.partial(function, *args))
+
+
 async def render_async(subject: str | None, body: str, context: dict[str, Any], html: str | None = None) -> Rendered:
     """`render` in a render thread, for code running on an event loop (the API, the worker's activities)."""
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_render_threads, functools.partial(render, subject, body, context, html))
+    return await in_render_thread(render, subject, body, context, html)
 
 
 def context_for(data: dict[str, Any], user: dict[str, Any] | None) -> dict[str, Any]:

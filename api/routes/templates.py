@@ -16,11 +16,18 @@ from store import templates, users
 router = APIRouter(prefix="/v1/templates", tags=["templates"])
 
 
-def public(row: dict[str, Any]) -> TemplatePublic:
-    return TemplatePublic(**row, variables=templating.variables(row["subject"], row["body"], row["html"]))
+async def public(row: dict[str, Any]) -> TemplatePublic:
+    names = await templating.in_render_thread(templating.variables, row["subject"], row["body"], row["html"])
+    return TemplatePublic(**row, variables=names)
 
 
-def check_sources(subject: str | None, body: str, html: str | None) -> None:
+async def check_sources(subject: str | None, body: str, html: str | None) -> None:
+    """422 naming the field and line of a syntax error. Parsing runs in a render thread: a 200 KB template takes
+    a noticeable while."""
+    await templating.in_render_thread(_check_sources, subject, body, html)
+
+
+def _check_sources(subject: str | None, body: str, html: str | None) -> None:
     try:
         if subject:
             templating.check_syntax(subject, "subject")
@@ -38,13 +45,13 @@ async def create_template(body: TemplateCreate, pool: PoolDep, _: AdminDep) -> T
 
 async def create(pool: asyncpg.Pool, body: TemplateCreate) -> TemplatePublic:
     """Version 1 of a new template (the API's POST and the dashboard's form); 422 on a syntax error."""
-    check_sources(body.subject, body.body, body.html)
+    await check_sources(body.subject, body.body, body.html)
     async with pool.acquire() as conn:
         row = await templates.create(conn, body.name, body.subject, body.body, body.description, body.html)
     if row is None:
         raise ApiError(409, "template_exists", f"a template named '{body.name}' already exists; "
                        "PUT /v1/templates/{name} adds a version")
-    return public(row)
+    return await public(row)
 
 
 @router.put("/{name}", response_model=TemplatePublic)
@@ -56,12 +63,12 @@ async def update(pool: asyncpg.Pool, name: str, body: TemplateUpdate) -> Templat
     """The next version of a template; 422 on a syntax error, 404 for an unknown (or deleted) name."""
     if body.name is not None and body.name != name:
         raise invalid("name", f"the body names '{body.name}' but the path names '{name}'")
-    check_sources(body.subject, body.body, body.html)
+    await check_sources(body.subject, body.body, body.html)
     async with pool.acquire() as conn:
         row = await templates.add_version(conn, name, body.subject, body.body, body.description, body.html)
     if row is None:
         raise not_found("template", name)
-    return public(row)
+    return await public(row)
 
 
 @router.get("", response_model=Page[TemplatePublic])
@@ -69,7 +76,7 @@ async def list_templates(pool: PoolDep, page: PageDep, _: ReadDep) -> Page[Templ
     after = page.decode(str)
     rows = await templates.list_latest(pool, after[0] if after else None, page.fetch)
     rows, next_cursor = page.cut(rows, lambda r: [r["name"]])
-    return Page(items=[public(r) for r in rows], next_cursor=next_cursor)
+    return Page(items=[await public(r) for r in rows], next_cursor=next_cursor)
 
 
 @router.get("/{name}", response_model=TemplatePublic)
@@ -78,7 +85,7 @@ async def get_template(name: str, pool: PoolDep, _: ReadDep,
     row = await templates.get(pool, name, version)
     if row is None:
         raise not_found("template", f"{name}" + (f"' version '{version}" if version else ""))
-    return public(row)
+    return await public(row)
 
 
 @router.delete("/{name}", status_code=204)

@@ -42,11 +42,14 @@ async def _form_page(request: Request, pool: asyncpg.Pool, settings: Settings, p
     names = [t["name"] for t in await templates.list_latest(pool, None, 500)]
     chosen = await templates.get(pool, values["template"]) if values["template"] else None
     return page(request, "send.html", title="Send", principal=principal, templates=names, v=values, error=error,
-                template=chosen, names=_variables(chosen), data=values["data"], **_choices(settings))
+                template=chosen, names=await _variables(chosen), data=values["data"], **_choices(settings))
 
 
-def _variables(template: dict[str, Any] | None) -> list[str]:
-    return templating.variables(template["subject"], template["body"], template["html"]) if template else []
+async def _variables(template: dict[str, Any] | None) -> list[str]:
+    if template is None:
+        return []
+    return await templating.in_render_thread(templating.variables, template["subject"], template["body"],
+                                             template["html"])
 
 
 @router.get("", response_class=HTMLResponse)
@@ -54,7 +57,7 @@ async def send_form(request: Request, pool: PoolDep, settings: SettingsDep, prin
     chosen = await templates.get(pool, request.query_params.get("template", ""))
     values = {"template": chosen["name"] if chosen else "", "audience": "users", "channels": ["in_app"],
               "priority": "transactional", "key": uuid.uuid4().hex,
-              "data": json.dumps({n: "" for n in _variables(chosen) if n != "user"}, indent=2)}
+              "data": json.dumps({n: "" for n in await _variables(chosen) if n != "user"}, indent=2)}
     return await _form_page(request, pool, settings, principal, values)
 
 
@@ -62,7 +65,7 @@ async def send_form(request: Request, pool: PoolDep, settings: SettingsDep, prin
 async def variables(request: Request, pool: PoolDep, _: AdminPage) -> HTMLResponse:
     """The chosen template's variables and a data skeleton to fill (`user` comes from each recipient)."""
     row = await templates.get(pool, request.query_params.get("template", ""))
-    names = _variables(row)
+    names = await _variables(row)
     skeleton = json.dumps({n: "" for n in names if n != "user"}, indent=2)
     return page(request, "send_variables.html", template=row, names=names, data=skeleton)
 

@@ -44,25 +44,26 @@ def _problems(exc: ApiError | ValidationError) -> list[dict[str, Any]]:
     return list(exc.details or [{"field": "template", "message": exc.message}])
 
 
-def _editor(request: Request, principal: Principal, *, name: str, fields: dict[str, Any], new: bool,
+async def _editor(request: Request, principal: Principal, *, name: str, fields: dict[str, Any], new: bool,
             problems: list[dict[str, Any]] | None = None, history: list[dict[str, Any]] | None = None,
             viewing: int | None = None, latest: int | None = None) -> HTMLResponse:
     return page(request, "template_edit.html", title=("New template" if new else f"Template {name}"),
                 principal=principal, name=name, t=fields, new=new, problems=problems or [],
                 history=history or [], viewing=viewing, latest=latest,
-                sample=json.dumps({v: "" for v in _variables(fields) if v != "user"}, indent=2))
+                sample=json.dumps({v: "" for v in await _variables(fields) if v != "user"}, indent=2))
 
 
-def _variables(fields: dict[str, Any]) -> list[str]:
+async def _variables(fields: dict[str, Any]) -> list[str]:
     try:
-        return templating.variables(fields.get("subject"), fields.get("body"), fields.get("html"))
+        return await templating.in_render_thread(templating.variables, fields.get("subject"), fields.get("body"),
+                                                 fields.get("html"))
     except TemplateSyntaxError:  # the live check names it, at its line
         return []
 
 
 @router.get("/new", response_class=HTMLResponse)
 async def new_template(request: Request, principal: AdminPage) -> HTMLResponse:
-    return _editor(request, principal, name="", new=True,
+    return await _editor(request, principal, name="", new=True,
                    fields={"subject": "", "body": "", "html": "", "description": ""})
 
 
@@ -74,7 +75,8 @@ async def create_template(request: Request, pool: PoolDep, principal: AdminPage)
         created = await template_routes.create(pool, TemplateCreate(name=form.get("name"), **fields))
     except (ApiError, ValidationError) as exc:
         # The form comes back with the problems named (and the line marked); 200 so it is a page, not an error.
-        return _editor(request, principal, name=form.get("name"), fields=fields, new=True, problems=_problems(exc))
+        return await _editor(request, principal, name=form.get("name"), fields=fields, new=True,
+                             problems=_problems(exc))
     return see_other(f"/ui/templates/{quote(created.name)}", f"Template {created.name} created (version 1).")
 
 
@@ -86,7 +88,7 @@ async def check(request: Request, _: AdminPage) -> HTMLResponse:
     problems: list[dict[str, Any]] = []
     rendered = None
     try:
-        template_routes.check_sources(fields["subject"], fields["body"] or " ", fields["html"])
+        await template_routes.check_sources(fields["subject"], fields["body"] or " ", fields["html"])
         data = parse_json(form.get("data") or "{}")
         if not isinstance(data, dict):
             raise ValueError("the sample data must be a JSON object")
@@ -97,7 +99,7 @@ async def check(request: Request, _: AdminPage) -> HTMLResponse:
     except ValueError as exc:
         problems = [{"field": "data", "message": f"sample data: {exc}"}]
     return page(request, "template_check.html", t=fields, problems=problems, rendered=rendered,
-                variables=_variables(fields))
+                variables=await _variables(fields))
 
 
 @router.get("/{name}", response_class=HTMLResponse)
@@ -107,8 +109,9 @@ async def edit_template(name: str, request: Request, pool: PoolDep, principal: A
     if row is None:
         return page(request, "not_found.html", status_code=404, title="Not found", principal=principal,
                     what=f"template {name}" + (f" version {version}" if version else ""))
-    return _editor(request, principal, name=name, fields=row, new=False, history=await templates.versions(pool, name),
-                   viewing=row["version"], latest=row["latest_version"])
+    return await _editor(request, principal, name=name, fields=row, new=False,
+                         history=await templates.versions(pool, name), viewing=row["version"],
+                         latest=row["latest_version"])
 
 
 @router.post("/{name}", response_class=HTMLResponse, response_model=None)
@@ -117,6 +120,6 @@ async def save_template(name: str, request: Request, pool: PoolDep, principal: A
     try:
         saved = await template_routes.update(pool, name, TemplateUpdate(**fields))
     except (ApiError, ValidationError) as exc:
-        return _editor(request, principal, name=name, fields=fields, new=False, problems=_problems(exc),
-                       history=await templates.versions(pool, name))
+        return await _editor(request, principal, name=name, fields=fields, new=False, problems=_problems(exc),
+                             history=await templates.versions(pool, name))
     return see_other(f"/ui/templates/{quote(name)}", f"Saved as version {saved.version}.")
