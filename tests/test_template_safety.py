@@ -52,10 +52,12 @@ ATTACKS = {
                              "would exceed"),
     "macro recursion that prints nothing": ("{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}"
                                             "{% endmacro %}{{ f(40) }}", "exceeded a limit"),
-    "recursive loop that prints nothing": ("{% for x in range(99) recursive %}{% if loop.depth < 9 %}"
-                                           "{{ loop(range(99)) }}{% endif %}{% endfor %}", "exceeded a limit"),
-    "filtered loop that never matches": ("{% for a in range(99999) %}{% for b in range(99999) if b < 0 %}"
-                                         "{% endfor %}{% endfor %}", "exceeded a limit"),
+    # Over lists, not `range` (whose own iterator checks the deadline):
+    "recursive loop that prints nothing": ("{% set xs = range(20)|list %}{% for x in xs recursive %}"
+                                           "{% if loop.depth < 9 %}{{ loop(xs) }}{% endif %}{% endfor %}",
+                                           "exceeded a limit"),
+    "filtered loop that never matches": ("{% set xs = range(20000)|list %}{% for a in xs %}"
+                                         "{% for b in xs if b < 0 %}{% endfor %}{% endfor %}", "exceeded a limit"),
     "a filter mapped over a long sequence": ("{{ range(100000)|map('replace', '', 'y' * 50000)|join|length }}",
                                              "characters of values"),
     "list.append is refused": ("{% set l = [] %}{{ l.append(1) }}", "sandbox forbids"),
