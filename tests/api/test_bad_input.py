@@ -206,6 +206,7 @@ async def test_an_email_address_is_exactly_one_mailbox(api: Api) -> None:
         r = await api.http.patch(f"/v1/users/{user_id}", json={"email": address}, headers=api.h)
         assert_error(r, 422, "validation_error")
     await api.send(template, to={"email": f"{uid('ok')}@example.com"}, channels=["email"])
+    await api.send(template, to={"email": f"{uid('ok')}@staging.test"}, channels=["email"])  # RFC 2606 test names
 
 
 async def test_a_subject_that_renders_to_two_lines_is_refused_at_accept_and_preview(api: Api) -> None:
