@@ -55,6 +55,19 @@ class Principal:
     def is_admin(self) -> bool:
         return "admin" in self.scopes
 
+    @property
+    def key(self) -> str:
+        """The calling API key's id ("env" for HERALD_ADMIN_KEY): the scope of its idempotency keys and the owner
+        of what it creates. Only routes closed to user tokens ask for it."""
+        if self.key_id is None:
+            raise ApiError(403, "forbidden", "a user token may only read and mark its own user's inbox")
+        return self.key_id
+
+    @property
+    def sees_all(self) -> bool:
+        """`admin` and `read` keys see every notification; a `send`-only key sees only what it created."""
+        return self.may("read")
+
     def may(self, *scopes: str) -> bool:
         """True if the caller holds any of `scopes`; `admin` holds them all."""
         return self.is_admin or any(scope in self.scopes for scope in scopes)

@@ -11,6 +11,7 @@ from zoneinfo import available_timezones
 from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from core.durations import window_seconds
+from core.ids import client_key_shown
 from core.models import STATUS_EVENT_TYPES, Channel, Priority
 
 T = TypeVar("T")
@@ -371,6 +372,14 @@ class NotificationPublic(BaseModel):
     id: str
     workflow_id: str
     idempotency_key: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _client_key(cls, data: Any) -> Any:
+        """Shows the idempotency key as the client sent it, without the API-key scope it is stored under."""
+        if isinstance(data, dict) and isinstance(data.get("idempotency_key"), str):
+            return {**data, "idempotency_key": client_key_shown(data["idempotency_key"], data.get("created_by"))}
+        return data
     status: str
     user_id: str | None
     channels: list[str]

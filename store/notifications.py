@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 _COLUMNS = """id, idempotency_key, request_hash, workflow_id, status, user_id, recipient, channels, priority,
               category, template, template_version, data, send_at, last_error, created_at, updated_at,
-              delivered_at, digest, digest_id, escalate, throttle,
+              delivered_at, digest, digest_id, escalate, throttle, created_by,
               (SELECT COALESCE(sum(d.attempts), 0)::int FROM delivery d WHERE d.notification_id = notification.id)
                   AS attempts"""
 
@@ -37,6 +37,7 @@ class NewNotification:
     digest: dict[str, Any] | None = None
     escalate: dict[str, Any] | None = None
     throttle: dict[str, Any] | None = None
+    created_by: str | None = None  # the API key that sent it; None for Herald's own (digests)
 
 
 async def insert(conn: Executor, n: NewNotification) -> tuple[dict[str, Any], bool]:
@@ -50,8 +51,8 @@ async def insert(conn: Executor, n: NewNotification) -> tuple[dict[str, Any], bo
         f"""WITH created AS (
                 INSERT INTO notification (id, idempotency_key, request_hash, workflow_id, status, user_id,
                     recipient, channels, priority, category, template, template_version, data, send_at, digest,
-                    escalate, throttle)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+                    escalate, throttle, created_by)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $19)
                 ON CONFLICT (idempotency_key) DO NOTHING
                 RETURNING {_COLUMNS}
             ), deliveries AS (
@@ -65,6 +66,7 @@ async def insert(conn: Executor, n: NewNotification) -> tuple[dict[str, Any], bo
         n.id, n.idempotency_key, n.request_hash, n.workflow_id, n.status, n.user_id, n.recipient,
         n.channels, n.priority, n.category, n.template, n.template_version, n.data, n.send_at, n.digest,
         n.escalate, n.throttle, f"scheduled for {n.send_at.isoformat()}" if n.send_at else "accepted by the API",
+        n.created_by,
     )
     if row is not None:
         return dict(row), True
@@ -102,7 +104,8 @@ async def get_full(conn: Executor, notification_id: str) -> dict[str, Any] | Non
 
 async def list_notifications(conn: Executor, *, status: str | None, user_id: str | None, channel: str | None,
                              priority: str | None, after: tuple[datetime, str] | None,
-                             limit: int) -> list[dict[str, Any]]:
+                             limit: int, created_by: str | None = None) -> list[dict[str, Any]]:
+    """`created_by`: only the notifications that API key created (None: every notification)."""
     after_at, after_id = after if after else (None, None)
     rows = await conn.fetch(
         f"""SELECT {_COLUMNS} FROM notification
@@ -111,8 +114,9 @@ async def list_notifications(conn: Executor, *, status: str | None, user_id: str
               AND ($3::text IS NULL OR $3 = ANY(channels))
               AND ($4::text IS NULL OR priority = $4)
               AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6))
+              AND ($8::text IS NULL OR created_by = $8)
             ORDER BY created_at DESC, id DESC LIMIT $7""",
-        status, user_id, channel, priority, after_at, after_id, limit,
+        status, user_id, channel, priority, after_at, after_id, limit, created_by,
     )
     notifications = [dict(r) for r in rows]
     if notifications:
