@@ -50,6 +50,7 @@ class Principal:
     scopes: frozenset[str] = frozenset()
     user_id: str | None = None
     key_id: str | None = None
+    token_id: str | None = None  # the user token's id, for a user token
 
     @property
     def is_admin(self) -> bool:
@@ -96,9 +97,13 @@ async def principal_for_key(pool: asyncpg.Pool, settings: Settings, key: str) ->
                            f"this key's request rate is used up; retry in {stored.retry_after_s} s",
                            headers={"Retry-After": str(stored.retry_after_s)})
         return Principal(scopes=stored.scopes, key_id=stored.key_id)
-    user_id = await users.user_for_token(pool, hashed)
-    if user_id is not None:
-        return Principal(user_id=user_id)
+    token = await users.check_token(pool, hashed, settings.token_rate_per_s, settings.token_burst)
+    if token is not None:
+        if not token.allowed:
+            raise ApiError(429, "rate_limited",
+                           f"this token's request rate is used up; retry in {token.retry_after_s} s",
+                           headers={"Retry-After": str(token.retry_after_s)})
+        return Principal(user_id=token.user_id, token_id=token.token_id)
     return None
 
 

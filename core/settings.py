@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     # Counted in PostgreSQL, so they hold across every API process. HERALD_ADMIN_KEY is not limited.
     key_rate_per_s: float = Field(default=50.0, ge=0, alias="HERALD_KEY_RATE_PER_S")
     key_burst: int = Field(default=100, ge=1, alias="HERALD_KEY_BURST")
+    # The same for each user token (the inbox in a browser), and how many inbox streams one token may hold open
+    # at once in each API process.
+    token_rate_per_s: float = Field(default=10.0, ge=0, alias="HERALD_TOKEN_RATE_PER_S")
+    token_burst: int = Field(default=30, ge=1, alias="HERALD_TOKEN_BURST")
+    token_max_streams: int = Field(default=5, ge=1, alias="HERALD_TOKEN_MAX_STREAMS")
 
     # Outgoing mail. Fallbacks are tried in order once the primary's attempts are exhausted.
     smtp_host: str = Field(default="127.0.0.1", alias="HERALD_SMTP_HOST")

@@ -10,9 +10,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
+from starlette.responses import Content
 
 from api import dispatch
-from api.deps import PageDep, PoolDep, Principal, PrincipalDep, TemporalDep
+from api.deps import PageDep, PoolDep, Principal, PrincipalDep, SettingsDep, TemporalDep
 from api.errors import ApiError, not_found
 from api.schemas import InboxPage
 from store import inbox, users
@@ -49,11 +50,41 @@ async def list_inbox(user_id: str, pool: PoolDep, principal: PrincipalDep, page:
 @router.get("/stream", response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}},
                              "description": "one `data:` event per new inbox item (JSON), `id:` its notification id"}})
-async def stream_inbox(user_id: str, request: Request, pool: PoolDep, principal: PrincipalDep) -> StreamingResponse:
+async def stream_inbox(user_id: str, request: Request, pool: PoolDep, principal: PrincipalDep,
+                       settings: SettingsDep) -> StreamingResponse:
     """Server-Sent Events: each new item as it arrives. Reconnecting with `Last-Event-ID` first replays the items
     that arrived after that one."""
     await _authorize(pool, principal, user_id, write=False)
-    return event_stream(request, pool, user_id)
+    if principal.token_id is None:
+        return event_stream(request, pool, user_id)
+    slots = _stream_slots(request)
+    token_id = principal.token_id
+    if slots.get(token_id, 0) >= settings.token_max_streams:
+        raise ApiError(429, "too_many_streams", f"this token already holds {settings.token_max_streams} open "
+                       "inbox streams; close one first", {"max_streams": settings.token_max_streams})
+    slots[token_id] = slots.get(token_id, 0) + 1
+    response = event_stream(request, pool, user_id)
+    stream = response.body_iterator
+
+    async def counted() -> AsyncIterator[Content]:
+        try:
+            async for chunk in stream:
+                yield chunk
+        finally:
+            slots[token_id] -= 1
+            if not slots[token_id]:
+                del slots[token_id]
+
+    response.body_iterator = counted()
+    return response
+
+
+def _stream_slots(request: Request) -> dict[str, int]:
+    """Open inbox streams per user token in this API process (a browser tab holds one each)."""
+    if not hasattr(request.app.state, "token_streams"):
+        request.app.state.token_streams = {}
+    slots: dict[str, int] = request.app.state.token_streams
+    return slots
 
 
 # A comment line this often keeps proxies from closing an idle stream and lets a dead client be noticed.
