@@ -84,9 +84,9 @@ async def check_or_422(pool: asyncpg.Pool, settings: Settings, spec: BroadcastSp
 
 
 @router.get("/{broadcast_id}", response_model=BroadcastPublic)
-async def get_broadcast(broadcast_id: str, pool: PoolDep, _: StatusDep) -> dict[str, Any]:
+async def get_broadcast(broadcast_id: str, pool: PoolDep, principal: StatusDep) -> dict[str, Any]:
     row = await broadcasts.get(pool, broadcast_id)
-    if row is None:
+    if row is None or not (principal.sees_all or row["created_by"] == principal.key):
         raise not_found("broadcast", broadcast_id)
     return await _public(pool, row)
 

@@ -8,7 +8,7 @@ from typing import Any
 from activities.schedules import fire_broadcast_id, fire_key
 from core.ids import notification_id_for_key
 from store import broadcasts, notifications
-from tests.api.conftest import Api, uid
+from tests.api.conftest import Api, eventually, uid
 from tests.api.test_security import new_key
 
 
@@ -92,6 +92,28 @@ async def test_a_send_key_reads_and_changes_only_what_it_created(api: Api) -> No
     r = await api.http.patch(f"/v1/notifications/{theirs['id']}", json={"data": {"name": "Cy"}},
                              headers=api.stack.auth(admin))
     assert r.status_code == 200, r.text
+
+
+async def test_a_send_key_follows_only_its_own_broadcasts(api: Api) -> None:
+    template, user = await api.template(), await api.user()
+    (_, mine), (_, other), (_, reader) = await new_key(api, "send"), await new_key(api, "send"), \
+        await new_key(api, "read")
+    body = {"template": template, "data": {"name": "Ada"}, "channels": ["in_app"], "audience": {"user_ids": [user]}}
+    r = await api.http.post("/v1/broadcasts", json=body, headers=api.stack.auth(mine))
+    assert r.status_code == 202, r.text
+    broadcast = r.json()["id"]
+    assert (await api.http.get(f"/v1/broadcasts/{broadcast}", headers=api.stack.auth(mine))).status_code == 200
+    assert (await api.http.get(f"/v1/broadcasts/{broadcast}", headers=api.stack.auth(reader))).status_code == 200
+    r = await api.http.get(f"/v1/broadcasts/{broadcast}", headers=api.stack.auth(other))
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    # The broadcast's notifications belong to the key that sent it.
+    async def recipients() -> list[dict[str, Any]] | None:
+        r = await api.http.get("/v1/notifications", params={"user_id": user}, headers=api.stack.auth(mine))
+        items: list[dict[str, Any]] = r.json()["items"]
+        return items or None
+    assert len(await eventually(recipients, what="the broadcast's notification")) == 1
+    r = await api.http.get("/v1/notifications", params={"user_id": user}, headers=api.stack.auth(other))
+    assert r.json()["items"] == []
 
 
 async def test_to_with_user_id_needs_admin(api: Api) -> None:
