@@ -50,7 +50,8 @@ async def accept(pool: asyncpg.Pool, temporal: Client, settings: Settings, body:
         raise ApiError(403, "forbidden", "'to' together with 'user_id' needs the 'admin' scope: send to the "
                        "user's own addresses, or give 'to' without 'user_id'", {"fields": ["to", "user_id"]})
     key_id = caller.key
-    key = client_key(key_id, header_key or body.idempotency_key or new_idempotency_key())
+    given = header_key or body.idempotency_key
+    key = client_key(key_id, given or new_idempotency_key())
     fingerprint = request_fingerprint(body.model_dump(mode="json", exclude={"idempotency_key"}))
     notification_id = notification_id_for_key(key)
 
@@ -58,6 +59,7 @@ async def accept(pool: asyncpg.Pool, temporal: Client, settings: Settings, body:
     # the insert's conflict, or, when this body no longer validates, by looking for the stored one.
     try:
         row = await _validated_row(pool, settings, body, key, fingerprint, notification_id, key_id)
+        row.legacy_key = given
     except ApiError:
         existing = await notifications.get(pool, notification_id)
         if existing is not None:

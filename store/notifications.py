@@ -38,6 +38,14 @@ class NewNotification:
     escalate: dict[str, Any] | None = None
     throttle: dict[str, Any] | None = None
     created_by: str | None = None  # the API key that sent it; None for Herald's own (digests)
+    # The client's key as it was stored before keys were scoped per API key: a repeat of a request accepted
+    # before then finds that notification instead of making a second one.
+    legacy_key: str | None = None
+
+
+# A row a client created before keys were scoped: no creating key, and none of Herald's own (a broadcast's
+# recipient, a digest), whose keys a client could otherwise spell.
+_LEGACY_CLIENT_ROW = "created_by IS NULL AND broadcast_id IS NULL AND request_hash <> 'digest'"
 
 
 async def insert(conn: Executor, n: NewNotification) -> tuple[dict[str, Any], bool]:
@@ -48,11 +56,17 @@ async def insert(conn: Executor, n: NewNotification) -> tuple[dict[str, Any], bo
     commit and then read its row, so every caller sees the same notification.
     """
     row = await conn.fetchrow(
-        f"""WITH created AS (
+        f"""WITH legacy AS (
+                SELECT 1 FROM notification
+                WHERE $20::text IS NOT NULL AND idempotency_key = $20 AND {_LEGACY_CLIENT_ROW}
+            ), created AS (
                 INSERT INTO notification (id, idempotency_key, request_hash, workflow_id, status, user_id,
                     recipient, channels, priority, category, template, template_version, data, send_at, digest,
                     escalate, throttle, created_by)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $19)
+                SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::jsonb, $8::text[],
+                       $9::text, $10::text, $11::text, $12::int, $13::jsonb, $14::timestamptz, $15::jsonb,
+                       $16::jsonb, $17::jsonb, $19::text
+                WHERE NOT EXISTS (SELECT 1 FROM legacy)
                 ON CONFLICT (idempotency_key) DO NOTHING
                 RETURNING {_COLUMNS}
             ), deliveries AS (
@@ -66,12 +80,15 @@ async def insert(conn: Executor, n: NewNotification) -> tuple[dict[str, Any], bo
         n.id, n.idempotency_key, n.request_hash, n.workflow_id, n.status, n.user_id, n.recipient,
         n.channels, n.priority, n.category, n.template, n.template_version, n.data, n.send_at, n.digest,
         n.escalate, n.throttle, f"scheduled for {n.send_at.isoformat()}" if n.send_at else "accepted by the API",
-        n.created_by,
+        n.created_by, n.legacy_key,
     )
     if row is not None:
         return dict(row), True
     existing = await conn.fetchrow(
-        f"SELECT {_COLUMNS} FROM notification WHERE idempotency_key = $1", n.idempotency_key
+        f"""SELECT {_COLUMNS} FROM notification
+            WHERE idempotency_key = $1 OR ($2::text IS NOT NULL AND idempotency_key = $2 AND {_LEGACY_CLIENT_ROW})
+            ORDER BY idempotency_key = $1 DESC LIMIT 1""",
+        n.idempotency_key, n.legacy_key,
     )
     assert existing is not None, "a conflicting insert must leave a row behind"
     return dict(existing), False

@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from activities.schedules import fire_broadcast_id, fire_key
-from core.ids import notification_id_for_key
+from api.schemas import NotificationCreate
+from core.ids import notification_id_for_key, request_fingerprint, workflow_id_for
 from store import broadcasts, notifications
 from tests.api.conftest import Api, eventually, uid
 from tests.api.test_security import new_key
@@ -133,3 +134,37 @@ async def test_to_with_user_id_needs_admin(api: Api) -> None:
     no_user = {k: v for k, v in body.items() if k != "user_id"}
     assert (await api.http.post("/v1/notifications", json=no_user, headers=api.stack.auth(key))).status_code == 202
     assert (await api.http.post("/v1/notifications", json=body, headers=api.h)).status_code == 202
+
+
+async def stored_the_old_way(api: Api, key: str, payload: dict[str, Any], request_hash: str | None = None) -> str:
+    """A row as the API stored a client's key before keys were scoped: the key as sent, no creating key."""
+    nid = notification_id_for_key(key)
+    body = NotificationCreate.model_validate(payload)
+    row, created = await notifications.insert(api.stack.pool, notifications.NewNotification(
+        id=nid, idempotency_key=key,
+        request_hash=request_hash or request_fingerprint(body.model_dump(mode="json", exclude={"idempotency_key"})),
+        workflow_id=workflow_id_for(nid), status="scheduled", user_id=payload["user_id"], recipient={},
+        channels=payload["channels"], priority="transactional", category=None, template=payload["template"],
+        template_version=1, data=payload["data"], send_at=datetime.fromisoformat(payload["send_at"])))
+    assert created and row["created_by"] is None
+    return nid
+
+
+async def test_a_repeat_of_a_request_accepted_before_keys_were_scoped_finds_its_notification(api: Api) -> None:
+    template, user = await api.template(), await api.user()
+    _, key = await new_key(api, "send")
+    payload = {"template": template, "user_id": user, "channels": ["in_app"], "data": {"name": "Ada"},
+               "send_at": later()}
+    old = uid("old")
+    nid = await stored_the_old_way(api, old, payload)
+    r = await api.http.post("/v1/notifications", json=payload, headers={**api.stack.auth(key), "Idempotency-Key": old})
+    assert r.status_code == 200 and r.json()["id"] == nid, r.text
+    r = await api.http.post("/v1/notifications", json={**payload, "data": {"name": "Bo"}},
+                            headers={**api.stack.auth(key), "Idempotency-Key": old})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "idempotency_conflict", r.text
+    # Herald's own rows are never taken for a client's old row, whatever key the client spells.
+    digest_key = f"digest:{user}:k:{uid('n')}"
+    digest = await stored_the_old_way(api, digest_key, payload, request_hash="digest")
+    r = await api.http.post("/v1/notifications", json=payload,
+                            headers={**api.stack.auth(key), "Idempotency-Key": digest_key})
+    assert r.status_code == 202 and r.json()["id"] != digest, r.text
