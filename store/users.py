@@ -120,3 +120,28 @@ async def search(conn: Executor, query: str, limit: int) -> list[dict[str, Any]]
         query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_"), limit,
     )
     return [dict(r) for r in rows]
+
+
+async def take_rate(conn: Executor, subject: str, rate: float, burst: int) -> tuple[bool, int]:
+    """Takes one request from `subject`'s rate (the GCRA of `check_token`): (allowed, retry after s)."""
+    if rate <= 0:
+        return True, 0
+    row = await conn.fetchrow(
+        """
+        WITH spent AS (
+            INSERT INTO api_rate (subject, tat) VALUES ($1, clock_timestamp() + make_interval(secs => 1.0 / $2))
+            ON CONFLICT (subject) DO UPDATE
+            SET tat = GREATEST(api_rate.tat, clock_timestamp()) + make_interval(secs => 1.0 / $2)
+            WHERE GREATEST(api_rate.tat, clock_timestamp()) - clock_timestamp()
+                  <= make_interval(secs => ($3 - 1) / $2)
+            RETURNING tat
+        )
+        SELECT EXISTS (SELECT 1 FROM spent) AS allowed,
+               EXTRACT(EPOCH FROM (SELECT tat FROM api_rate WHERE subject = $1) - clock_timestamp()) AS ahead_s
+        """,
+        subject, float(rate), float(burst),
+    )
+    assert row is not None
+    if row["allowed"]:
+        return True, 0
+    return False, max(1, math.ceil(float(row["ahead_s"] or 0) - (burst - 1) / rate))

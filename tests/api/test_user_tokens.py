@@ -6,10 +6,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import jwt
 
 from tests.api.conftest import Api, eventually
 from tests.conftest import free_port
 from tests.processes import api_process
+
+SIGNING_KEY = "inbox-signing-key-of-the-customer-" + "k" * 40
 
 
 async def issue(api: Api, user_id: str, **body: Any) -> dict[str, Any]:
@@ -85,3 +88,41 @@ async def test_a_token_has_a_rate_and_a_bounded_number_of_streams(api: Api) -> N
                 return True if again.status_code == 200 else None
         # A closed stream gives its slot back once the server notices the client left.
         assert await eventually(reopened, what="a slot of a closed stream to be free")
+
+
+def signed(claims: dict[str, Any], key: str = SIGNING_KEY, algorithm: str = "HS256") -> str:
+    return jwt.encode(claims, key, algorithm=algorithm)
+
+
+async def test_a_customer_signed_token_opens_its_user_inbox_only(api: Api) -> None:
+    user, other = await api.user(), await api.user()
+    settings = api.stack.settings
+    env = {"DATABASE_URL": str(settings.database_url), "TEMPORAL_ADDRESS": str(settings.temporal_address),
+           "HERALD_ADMIN_KEY": api.stack.admin_key, "HERALD_INBOX_SIGNING_KEY": SIGNING_KEY,
+           "HERALD_TOKEN_RATE_PER_S": "0.001", "HERALD_TOKEN_BURST": "6"}
+    soon = int((datetime.now(UTC) + timedelta(hours=1)).timestamp())
+    async with api_process(env, free_port()) as base, httpx.AsyncClient(base_url=base, timeout=30) as http:
+        def auth(token: str) -> dict[str, str]:
+            return {"Authorization": f"Bearer {token}"}
+        good = signed({"sub": user, "exp": soon})
+        assert (await http.get(f"/v1/users/{user}/inbox", headers=auth(good))).status_code == 200
+        r = await http.get(f"/v1/users/{other}/inbox", headers=auth(good))
+        assert r.status_code == 404, r.text  # another user's inbox does not exist for this token
+        assert (await http.get("/v1/notifications", headers=auth(good))).status_code == 403
+        refused = {
+            "expired": signed({"sub": user, "exp": int(datetime.now(UTC).timestamp()) - 60}),
+            "no exp": signed({"sub": user}),
+            "no sub": signed({"exp": soon}),
+            "another key": signed({"sub": user, "exp": soon}, key="x" * 80),
+            "another algorithm": signed({"sub": user, "exp": soon}, algorithm="HS512"),
+            "unsigned": jwt.encode({"sub": user, "exp": soon}, None, algorithm="none"),
+            "beyond a year": signed({"sub": user, "exp": int((datetime.now(UTC) + timedelta(days=400)).timestamp())}),
+        }
+        for what, token in refused.items():
+            r = await http.get(f"/v1/users/{user}/inbox", headers=auth(token))
+            assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized", (what, r.text)
+        # Counted per user: fresh tokens of the same user share the budget (6: three used above, three here).
+        answers = [await http.get(f"/v1/users/{user}/inbox", headers=auth(signed({"sub": user, "exp": soon + i})))
+                   for i in range(4)]
+        assert [r.status_code for r in answers] == [200] * 3 + [429]
+        assert answers[-1].json()["error"]["code"] == "rate_limited"
