@@ -68,6 +68,14 @@ async def revoke_token(conn: Executor, user_id: str, token_id: str) -> bool:
     return done.endswith(" 1")
 
 
+async def token_live(conn: Executor, token_id: str) -> bool:
+    """Whether the token is neither revoked nor expired."""
+    live: bool = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM user_token WHERE id = $1 AND revoked_at IS NULL AND expires_at > now())",
+        token_id)
+    return live
+
+
 @dataclass(frozen=True)
 class TokenCheck:
     """The answer to one presented user token: whose it is and whether this request fits its rate."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -63,7 +63,13 @@ async def stream_inbox(user_id: str, request: Request, pool: PoolDep, principal:
         raise ApiError(429, "too_many_streams", f"this token already holds {settings.token_max_streams} open "
                        "inbox streams; close one first", {"max_streams": settings.token_max_streams})
     slots[token_id] = slots.get(token_id, 0) + 1
-    response = event_stream(request, pool, user_id)
+
+    async def alive() -> bool:
+        return await users.token_live(pool, token_id)
+
+    # An issued token's stream ends at the first heartbeat after it is revoked or expires; a customer-signed
+    # one (`jwt:<user>`) cannot be revoked.
+    response = event_stream(request, pool, user_id, None if token_id.startswith("jwt:") else alive)
     stream = response.body_iterator
 
     async def counted() -> AsyncIterator[Content]:
@@ -92,8 +98,10 @@ HEARTBEAT_S = 15.0
 CATCH_UP_LIMIT = 500
 
 
-def event_stream(request: Request, pool: Any, user_id: str) -> StreamingResponse:
-    """The inbox stream of `user_id`, for a caller already authorized; the dashboard's inbox page uses it too."""
+def event_stream(request: Request, pool: Any, user_id: str,
+                 alive: Callable[[], Awaitable[bool]] | None = None) -> StreamingResponse:
+    """The inbox stream of `user_id`, for a caller already authorized; the dashboard's inbox page uses it too.
+    `alive` is asked at every heartbeat whether the caller may still listen; the stream ends when it says no."""
     feed: InboxFeed = request.app.state.inbox_feed
     last_event_id = request.headers.get("last-event-id")
 
@@ -110,6 +118,8 @@ def event_stream(request: Request, pool: Any, user_id: str) -> StreamingResponse
                 try:
                     notification_id = await asyncio.wait_for(queue.get(), timeout=HEARTBEAT_S)
                 except TimeoutError:
+                    if alive is not None and not await alive():
+                        return
                     yield ": keep-alive\n\n"
                     continue
                 if notification_id == LOST:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import jwt
+import pytest
 
+from api.routes import inbox as inbox_routes
 from tests.api.conftest import Api, eventually
 from tests.conftest import free_port
 from tests.processes import api_process
@@ -126,3 +129,19 @@ async def test_a_customer_signed_token_opens_its_user_inbox_only(api: Api) -> No
                    for i in range(4)]
         assert [r.status_code for r in answers] == [200] * 3 + [429]
         assert answers[-1].json()["error"]["code"] == "rate_limited"
+
+
+async def test_the_stream_of_a_revoked_token_ends(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(inbox_routes, "HEARTBEAT_S", 0.2)  # the stack's API runs in this process
+    user = await api.user()
+    token = await issue(api, user)
+    async with api.http.stream("GET", f"/v1/users/{user}/inbox/stream", headers=api.stack.auth(token["token"])) as r:
+        assert r.status_code == 200
+        chunks = r.aiter_text()
+        assert "retry:" in await anext(chunks)
+        assert (await api.http.delete(f"/v1/users/{user}/tokens/{token['id']}", headers=api.h)).status_code == 204
+
+        async def drain() -> None:
+            async for _ in chunks:
+                pass
+        await asyncio.wait_for(drain(), timeout=30)  # ends at the next heartbeat; without the check, never
