@@ -14,10 +14,17 @@ import asyncpg
 from temporalio.client import Client
 
 from api import dispatch, metrics
+from api.deps import Principal
 from api.errors import ApiError, invalid
 from api.routes.templates import render_or_422
 from api.schemas import NotificationCreate, NotificationPublic
-from core.ids import new_idempotency_key, notification_id_for_key, request_fingerprint, workflow_id_for
+from core.ids import (
+    client_key,
+    new_idempotency_key,
+    notification_id_for_key,
+    request_fingerprint,
+    workflow_id_for,
+)
 from core.models import Channel, Status
 from core.recipients import resolve_addresses
 from core.settings import Settings
@@ -33,17 +40,26 @@ def public(row: dict[str, Any]) -> dict[str, Any]:
 log = logging.getLogger("herald.api")
 
 async def accept(pool: asyncpg.Pool, temporal: Client, settings: Settings, body: NotificationCreate,
-                 header_key: str | None) -> tuple[int, dict[str, Any]]:
-    """Returns (202, notification) when accepted now, (200, notification) for a repeat; raises ApiError."""
+                 header_key: str | None, caller: Principal) -> tuple[int, dict[str, Any]]:
+    """Returns (202, notification) when accepted now, (200, notification) for a repeat; raises ApiError.
+
+    The idempotency key is scoped to the calling API key, and the row records that key as its creator."""
     started = time.perf_counter()
-    key = header_key or body.idempotency_key or new_idempotency_key()
+    if body.user_id is not None and body.to and not caller.is_admin:
+        # A user's fields rendered to an address of the caller's choosing would disclose them to anyone.
+        raise ApiError(403, "forbidden", "'to' together with 'user_id' needs the 'admin' scope: send to the "
+                       "user's own addresses, or give 'to' without 'user_id'", {"fields": ["to", "user_id"]})
+    key_id = caller.key
+    given = header_key or body.idempotency_key
+    key = client_key(key_id, given or new_idempotency_key())
     fingerprint = request_fingerprint(body.model_dump(mode="json", exclude={"idempotency_key"}))
     notification_id = notification_id_for_key(key)
 
     # Two round trips for a new notification: one read (template and user), one insert. A repeat is found by
     # the insert's conflict, or, when this body no longer validates, by looking for the stored one.
     try:
-        row = await _validated_row(pool, settings, body, key, fingerprint, notification_id)
+        row = await _validated_row(pool, settings, body, key, fingerprint, notification_id, key_id)
+        row.legacy_key = given
     except ApiError:
         existing = await notifications.get(pool, notification_id)
         if existing is not None:
@@ -88,7 +104,7 @@ async def _dispatch(temporal: Client, settings: Settings, row: dict[str, Any]) -
 
 
 async def _validated_row(pool: asyncpg.Pool, settings: Settings, body: NotificationCreate, key: str,
-                         fingerprint: str, notification_id: str) -> notifications.NewNotification:
+                         fingerprint: str, notification_id: str, key_id: str) -> notifications.NewNotification:
     """Everything that can be known wrong now is refused now, with the field named."""
     available = chain_names(settings)
     unavailable = [c.value for c in body.channels if c.value not in available]
@@ -128,7 +144,7 @@ async def _validated_row(pool: asyncpg.Pool, settings: Settings, body: Notificat
         template_version=template["version"], data=body.data, send_at=body.send_at,
         digest=body.digest.model_dump() if body.digest else None,
         escalate=body.escalate.model_dump(mode="json") if body.escalate else None,
-        throttle=body.throttle.model_dump() if body.throttle else None,
+        throttle=body.throttle.model_dump() if body.throttle else None, created_by=key_id,
     )
 
 

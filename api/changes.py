@@ -20,22 +20,23 @@ from core.models import FINAL_STATUSES, DataEdit, Reschedule
 from store import notifications, templates
 
 
-async def reschedule(pool: asyncpg.Pool, temporal: Client, notification_id: str,
-                     send_at: datetime) -> dict[str, Any]:
-    row = await _changeable(pool, notification_id)
+async def reschedule(pool: asyncpg.Pool, temporal: Client, notification_id: str, send_at: datetime, *,
+                     owner: str | None = None) -> dict[str, Any]:
+    row = await _changeable(pool, notification_id, owner)
     await dispatch.update(temporal, row["workflow_id"], "reschedule", Reschedule(send_at=send_at))
     return await _get(pool, notification_id)
 
 
-async def send_now(pool: asyncpg.Pool, temporal: Client, notification_id: str) -> dict[str, Any]:
-    row = await _changeable(pool, notification_id)
+async def send_now(pool: asyncpg.Pool, temporal: Client, notification_id: str, *,
+                   owner: str | None = None) -> dict[str, Any]:
+    row = await _changeable(pool, notification_id, owner)
     await dispatch.update(temporal, row["workflow_id"], "send_now")
     return await _get(pool, notification_id)
 
 
-async def edit_data(pool: asyncpg.Pool, temporal: Client, notification_id: str,
-                    data: dict[str, Any]) -> dict[str, Any]:
-    row = await _changeable(pool, notification_id)
+async def edit_data(pool: asyncpg.Pool, temporal: Client, notification_id: str, data: dict[str, Any], *,
+                    owner: str | None = None) -> dict[str, Any]:
+    row = await _changeable(pool, notification_id, owner)
     template, user = await templates.get_with_user(pool, row["template"], row["template_version"], row["user_id"])
     if template is None:
         raise ApiError(409, "template_unavailable", f"template '{row['template']}' version "
@@ -45,8 +46,11 @@ async def edit_data(pool: asyncpg.Pool, temporal: Client, notification_id: str,
     return await _get(pool, notification_id)
 
 
-async def _changeable(pool: asyncpg.Pool, notification_id: str) -> dict[str, Any]:
+async def _changeable(pool: asyncpg.Pool, notification_id: str, owner: str | None) -> dict[str, Any]:
+    """`owner`: the API key the caller may change notifications of (None: any); another key's is not found."""
     row = await _get(pool, notification_id)
+    if owner is not None and row["created_by"] != owner:
+        raise not_found("notification", notification_id)
     if row["status"] in FINAL_STATUSES:
         raise ApiError(409, "too_late", f"too late: the notification is already {row['status']}",
                        {"status": row["status"]})

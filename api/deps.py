@@ -12,6 +12,7 @@ from fastapi import Depends, Query, Request
 from temporalio.client import Client
 
 from api.errors import ApiError
+from api.inbox_jwt import looks_like_jwt, user_for_jwt
 from core.ids import hash_secret
 from core.settings import Settings
 from store import keys, users
@@ -50,10 +51,24 @@ class Principal:
     scopes: frozenset[str] = frozenset()
     user_id: str | None = None
     key_id: str | None = None
+    token_id: str | None = None  # the user token's id, for a user token
 
     @property
     def is_admin(self) -> bool:
         return "admin" in self.scopes
+
+    @property
+    def key(self) -> str:
+        """The calling API key's id ("env" for HERALD_ADMIN_KEY): the scope of its idempotency keys and the owner
+        of what it creates. Only routes closed to user tokens ask for it."""
+        if self.key_id is None:
+            raise ApiError(403, "forbidden", "a user token may only read and mark its own user's inbox")
+        return self.key_id
+
+    @property
+    def sees_all(self) -> bool:
+        """`admin` and `read` keys see every notification; a `send`-only key sees only what it created."""
+        return self.may("read")
 
     def may(self, *scopes: str) -> bool:
         """True if the caller holds any of `scopes`; `admin` holds them all."""
@@ -75,6 +90,8 @@ async def principal_for_key(pool: asyncpg.Pool, settings: Settings, key: str) ->
     """The principal a presented key stands for, or None if it is no valid key (the dashboard's cookie too)."""
     if settings.admin_key and hmac.compare_digest(key.encode(), settings.admin_key.encode()):
         return Principal(scopes=frozenset({"admin"}), key_id="env")
+    if looks_like_jwt(key):
+        return await _principal_for_jwt(pool, settings, key)
     hashed = hash_secret(key)
     stored = await keys.check(pool, hashed, settings.key_rate_per_s, settings.key_burst)
     if stored is not None:
@@ -83,10 +100,28 @@ async def principal_for_key(pool: asyncpg.Pool, settings: Settings, key: str) ->
                            f"this key's request rate is used up; retry in {stored.retry_after_s} s",
                            headers={"Retry-After": str(stored.retry_after_s)})
         return Principal(scopes=stored.scopes, key_id=stored.key_id)
-    user_id = await users.user_for_token(pool, hashed)
-    if user_id is not None:
-        return Principal(user_id=user_id)
+    token = await users.check_token(pool, hashed, settings.token_rate_per_s, settings.token_burst)
+    if token is not None:
+        if not token.allowed:
+            raise ApiError(429, "rate_limited",
+                           f"this token's request rate is used up; retry in {token.retry_after_s} s",
+                           headers={"Retry-After": str(token.retry_after_s)})
+        return Principal(user_id=token.user_id, token_id=token.token_id)
     return None
+
+
+async def _principal_for_jwt(pool: asyncpg.Pool, settings: Settings, token: str) -> Principal | None:
+    user_id = user_for_jwt(token, settings.inbox_signing_key)
+    if user_id is None:
+        return None
+    # The customer mints these at will, so a limit per token would bind nothing: the rate and the streams are
+    # counted per user instead.
+    subject = f"jwt:{user_id}"
+    allowed, retry_after_s = await users.take_rate(pool, subject, settings.token_rate_per_s, settings.token_burst)
+    if not allowed:
+        raise ApiError(429, "rate_limited", f"this user's token rate is used up; retry in {retry_after_s} s",
+                       headers={"Retry-After": str(retry_after_s)})
+    return Principal(user_id=user_id, token_id=subject)
 
 
 async def get_principal(request: Request, pool: PoolDep, settings: SettingsDep) -> Principal:

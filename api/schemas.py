@@ -12,9 +12,12 @@ from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, f
 
 from core.durations import window_seconds
 from core.emails import check_email
+from core.ids import client_key_shown
 from core.models import STATUS_EVENT_TYPES, Channel, Priority
 
 T = TypeVar("T")
+DEFAULT_TOKEN_TTL_S = 30 * 86400
+MAX_TOKEN_TTL_S = 365 * 86400
 
 Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
@@ -203,8 +206,22 @@ class UserPublic(BaseModel):
     updated_at: datetime
 
 
+class TokenCreate(Strict):
+    ttl: str | None = Field(default=None, pattern=r"^[1-9][0-9]{0,6}[smhd]$",
+                            description='how long the token lives, e.g. "30d"; default 30d, at most 365d')
+
+    @field_validator("ttl")
+    @classmethod
+    def _at_most_a_year(cls, value: str | None) -> str | None:
+        if value is not None and window_seconds(value) > MAX_TOKEN_TTL_S:
+            raise ValueError("at most 365d")
+        return value
+
+
 class TokenPublic(BaseModel):
     token: str
+    id: str
+    expires_at: datetime
 
 
 # -- topics --
@@ -383,6 +400,14 @@ class NotificationPublic(BaseModel):
     id: str
     workflow_id: str
     idempotency_key: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _client_key(cls, data: Any) -> Any:
+        """Shows the idempotency key as the client sent it, without the API-key scope it is stored under."""
+        if isinstance(data, dict) and isinstance(data.get("idempotency_key"), str):
+            return {**data, "idempotency_key": client_key_shown(data["idempotency_key"], data.get("created_by"))}
+        return data
     status: str
     user_id: str | None
     channels: list[str]

@@ -26,6 +26,7 @@ from bench.stack import free_port
 from chaos import ledger
 from chaos.receiver import CountingReceiver
 from chaos.stack import ROOT, ChaosStack
+from core.ids import client_key
 from devstack.temporal_server import die_with_parent
 
 
@@ -204,11 +205,14 @@ async def _ids_for_keys(stack: ChaosStack, keys: list[str]) -> dict[str, str]:
 
     conn = await asyncpg.connect(stack.db_url)
     try:
-        rows = await conn.fetch("SELECT idempotency_key, id FROM notification WHERE idempotency_key = ANY($1)", keys)
+        # Sent with the env admin key: stored under its scope (core.ids.client_key).
+        stored = {client_key("env", key): key for key in keys}
+        rows = await conn.fetch("SELECT idempotency_key, id FROM notification WHERE idempotency_key = ANY($1)",
+                                list(stored))
     finally:
         await conn.close()
     assert len(rows) == len(keys), "a crashed request left no stored notification"
-    return {r["idempotency_key"]: r["id"] for r in rows}
+    return {stored[r["idempotency_key"]]: r["id"] for r in rows}
 
 
 async def concurrent_requests(stack: ChaosStack, size: Size) -> dict[str, Any]:

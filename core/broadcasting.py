@@ -69,12 +69,14 @@ async def check(conn: Executor, settings: Settings, spec: BroadcastSpec) -> dict
 
 
 async def store(conn: Executor, spec: BroadcastSpec, template: dict[str, Any], *, broadcast_id: str, key: str,
-                fingerprint: str, schedule_id: str | None = None) -> tuple[dict[str, Any], bool]:
+                fingerprint: str, schedule_id: str | None = None,
+                created_by: str | None = None) -> tuple[dict[str, Any], bool]:
     """Stores the broadcast under its idempotency key: (row, True), or the row stored before (row, False)."""
     return await broadcasts.insert(conn, broadcasts.NewBroadcast(
         id=broadcast_id, idempotency_key=key, request_hash=fingerprint, workflow_id=f"broadcast-{broadcast_id}",
         template=spec.template, template_version=template["version"], data=spec.data, channels=spec.channels,
-        priority=spec.priority, category=spec.category, audience=spec.audience, schedule_id=schedule_id))
+        priority=spec.priority, category=spec.category, audience=spec.audience, schedule_id=schedule_id,
+        created_by=created_by))
 
 
 def workflow_input(row: dict[str, Any], settings: Settings) -> BroadcastInput:

@@ -19,6 +19,23 @@ def notification_id_for_key(key: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, key))
 
 
+# Herald's own keys start `schedule:`, `broadcast:` or `digest:` and are derived as they always were, so the
+# workflows already running keep their ids. A client's key is always moved under this prefix and its API key's
+# id, so no client key can ever spell an internal one, and two API keys never share a key.
+CLIENT_KEY_PREFIX = "client:"
+
+
+def client_key(key_id: str, key: str) -> str:
+    """The stored form of a client's idempotency key: scoped to the API key (`key_id`) that sent it."""
+    return f"{CLIENT_KEY_PREFIX}{key_id}:{key}"
+
+
+def client_key_shown(stored: str, key_id: str | None) -> str:
+    """The key as its client sent it (rows stored before keys were scoped show theirs unchanged)."""
+    prefix = f"{CLIENT_KEY_PREFIX}{key_id}:"
+    return stored.removeprefix(prefix) if key_id is not None else stored
+
+
 def workflow_id_for(notification_id: str) -> str:
     return f"notification-{notification_id}"
 

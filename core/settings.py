@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     # Counted in PostgreSQL, so they hold across every API process. HERALD_ADMIN_KEY is not limited.
     key_rate_per_s: float = Field(default=50.0, ge=0, alias="HERALD_KEY_RATE_PER_S")
     key_burst: int = Field(default=100, ge=1, alias="HERALD_KEY_BURST")
+    # The same for each user token (the inbox in a browser), and how many inbox streams one token may hold open
+    # at once in each API process.
+    token_rate_per_s: float = Field(default=10.0, ge=0, alias="HERALD_TOKEN_RATE_PER_S")
+    token_burst: int = Field(default=30, ge=1, alias="HERALD_TOKEN_BURST")
+    token_max_streams: int = Field(default=5, ge=1, alias="HERALD_TOKEN_MAX_STREAMS")
+    # HS256 key the customer's backend signs inbox JWTs with (claims `sub` = user id, `exp`). Empty: none accepted.
+    inbox_signing_key: str = Field(default="", alias="HERALD_INBOX_SIGNING_KEY", repr=False)
 
     # Outgoing mail. Fallbacks are tried in order once the primary's attempts are exhausted.
     smtp_host: str = Field(default="127.0.0.1", alias="HERALD_SMTP_HOST")
@@ -120,6 +127,14 @@ class Settings(BaseSettings):
         # A copied example value in production is worse than no key: refuse it loudly.
         if value is not None and value.strip().lower() in {"changeme", "change-me", "secret", "admin", ""}:
             raise ValueError("HERALD_ADMIN_KEY is a placeholder; set a real key or leave it unset")
+        return value
+
+    @field_validator("inbox_signing_key")
+    @classmethod
+    def signing_key_length(cls, value: str) -> str:
+        # RFC 7518 asks HS256 keys for at least 256 bits: a short one can be guessed from one signed token.
+        if value and len(value.encode()) < 32:
+            raise ValueError("HERALD_INBOX_SIGNING_KEY must be at least 32 bytes")
         return value
 
     @field_validator("payload_keys")

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 _COLUMNS = """id, idempotency_key, request_hash, workflow_id, status, user_id, recipient, channels, priority,
               category, template, template_version, data, send_at, last_error, created_at, updated_at,
-              delivered_at, digest, digest_id, escalate, throttle,
+              delivered_at, digest, digest_id, escalate, throttle, created_by,
               (SELECT COALESCE(sum(d.attempts), 0)::int FROM delivery d WHERE d.notification_id = notification.id)
                   AS attempts"""
 
@@ -37,6 +37,15 @@ class NewNotification:
     digest: dict[str, Any] | None = None
     escalate: dict[str, Any] | None = None
     throttle: dict[str, Any] | None = None
+    created_by: str | None = None  # the API key that sent it; None for Herald's own (digests)
+    # The client's key as it was stored before keys were scoped per API key: a repeat of a request accepted
+    # before then finds that notification instead of making a second one.
+    legacy_key: str | None = None
+
+
+# A row a client created before keys were scoped: no creating key, and none of Herald's own (a broadcast's
+# recipient, a digest), whose keys a client could otherwise spell.
+_LEGACY_CLIENT_ROW = "created_by IS NULL AND broadcast_id IS NULL AND request_hash <> 'digest'"
 
 
 async def insert(conn: Executor, n: NewNotification) -> tuple[dict[str, Any], bool]:
@@ -49,11 +58,17 @@ async def insert(conn: Executor, n: NewNotification) -> tuple[dict[str, Any], bo
     first would otherwise fail with a unique violation instead of yielding.
     """
     row = await conn.fetchrow(
-        f"""WITH created AS (
+        f"""WITH legacy AS (
+                SELECT 1 FROM notification
+                WHERE $20::text IS NOT NULL AND idempotency_key = $20 AND {_LEGACY_CLIENT_ROW}
+            ), created AS (
                 INSERT INTO notification (id, idempotency_key, request_hash, workflow_id, status, user_id,
                     recipient, channels, priority, category, template, template_version, data, send_at, digest,
-                    escalate, throttle)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+                    escalate, throttle, created_by)
+                SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::jsonb, $8::text[],
+                       $9::text, $10::text, $11::text, $12::int, $13::jsonb, $14::timestamptz, $15::jsonb,
+                       $16::jsonb, $17::jsonb, $19::text
+                WHERE NOT EXISTS (SELECT 1 FROM legacy)
                 ON CONFLICT DO NOTHING
                 RETURNING {_COLUMNS}
             ), deliveries AS (
@@ -67,13 +82,16 @@ async def insert(conn: Executor, n: NewNotification) -> tuple[dict[str, Any], bo
         n.id, n.idempotency_key, n.request_hash, n.workflow_id, n.status, n.user_id, n.recipient,
         n.channels, n.priority, n.category, n.template, n.template_version, n.data, n.send_at, n.digest,
         n.escalate, n.throttle, f"scheduled for {n.send_at.isoformat()}" if n.send_at else "accepted by the API",
+        n.created_by, n.legacy_key,
     )
     if row is not None:
         return dict(row), True
     existing = await conn.fetchrow(
-        f"""SELECT {_COLUMNS} FROM notification WHERE idempotency_key = $1 OR id = $2
+        f"""SELECT {_COLUMNS} FROM notification
+            WHERE idempotency_key = $1 OR id = $3
+               OR ($2::text IS NOT NULL AND idempotency_key = $2 AND {_LEGACY_CLIENT_ROW})
             ORDER BY idempotency_key = $1 DESC LIMIT 1""",
-        n.idempotency_key, n.id,
+        n.idempotency_key, n.legacy_key, n.id,
     )
     assert existing is not None, "a conflicting insert must leave a row behind"
     return dict(existing), False
@@ -106,7 +124,8 @@ async def get_full(conn: Executor, notification_id: str) -> dict[str, Any] | Non
 
 async def list_notifications(conn: Executor, *, status: str | None, user_id: str | None, channel: str | None,
                              priority: str | None, after: tuple[datetime, str] | None,
-                             limit: int) -> list[dict[str, Any]]:
+                             limit: int, created_by: str | None = None) -> list[dict[str, Any]]:
+    """`created_by`: only the notifications that API key created (None: every notification)."""
     after_at, after_id = after if after else (None, None)
     rows = await conn.fetch(
         f"""SELECT {_COLUMNS} FROM notification
@@ -115,8 +134,9 @@ async def list_notifications(conn: Executor, *, status: str | None, user_id: str
               AND ($3::text IS NULL OR $3 = ANY(channels))
               AND ($4::text IS NULL OR priority = $4)
               AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6))
+              AND ($8::text IS NULL OR created_by = $8)
             ORDER BY created_at DESC, id DESC LIMIT $7""",
-        status, user_id, channel, priority, after_at, after_id, limit,
+        status, user_id, channel, priority, after_at, after_id, limit, created_by,
     )
     notifications = [dict(r) for r in rows]
     if notifications:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -48,15 +51,72 @@ async def update(conn: Executor, user_id: str, changes: dict[str, Any]) -> dict[
     return dict(row) if row else None
 
 
-async def add_token(conn: Executor, user_id: str, token_hash: str) -> None:
-    await conn.execute("INSERT INTO user_token (token_hash, user_id) VALUES ($1, $2)", token_hash, user_id)
+async def add_token(conn: Executor, user_id: str, token_id: str, token_hash: str, ttl_s: int) -> datetime:
+    """Stores a token's hash; returns when it expires."""
+    expires_at: datetime = await conn.fetchval(
+        """INSERT INTO user_token (id, token_hash, user_id, expires_at)
+           VALUES ($1, $2, $3, now() + make_interval(secs => $4)) RETURNING expires_at""",
+        token_id, token_hash, user_id, float(ttl_s))
+    return expires_at
 
 
-async def user_for_token(conn: Executor, token_hash: str) -> str | None:
-    user_id: str | None = await conn.fetchval(
-        "SELECT user_id FROM user_token WHERE token_hash = $1", token_hash
+async def revoke_token(conn: Executor, user_id: str, token_id: str) -> bool:
+    """Revokes one of the user's tokens at once; False if the user has no such token. Twice is a no-op."""
+    done: str = await conn.execute(
+        "UPDATE user_token SET revoked_at = COALESCE(revoked_at, now()) WHERE id = $1 AND user_id = $2",
+        token_id, user_id)
+    return done.endswith(" 1")
+
+
+async def token_live(conn: Executor, token_id: str) -> bool:
+    """Whether the token is neither revoked nor expired."""
+    live: bool = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM user_token WHERE id = $1 AND revoked_at IS NULL AND expires_at > now())",
+        token_id)
+    return live
+
+
+@dataclass(frozen=True)
+class TokenCheck:
+    """The answer to one presented user token: whose it is and whether this request fits its rate."""
+
+    token_id: str
+    user_id: str
+    allowed: bool
+    retry_after_s: int
+
+
+async def check_token(conn: Executor, token_hash: str, rate: float, burst: int) -> TokenCheck | None:
+    """Looks up a live token (not expired, not revoked) and takes one request from its rate, in one statement.
+
+    The same GCRA as `store.keys.check`, in the same table, under the subject `token:<id>`."""
+    row = await conn.fetchrow(
+        """
+        WITH t AS (
+            SELECT id, user_id, 'token:' || id AS subject FROM user_token
+            WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > now()
+        ), spent AS (
+            INSERT INTO api_rate (subject, tat)
+            SELECT subject, clock_timestamp() + make_interval(secs => 1.0 / $2) FROM t WHERE $2 > 0
+            ON CONFLICT (subject) DO UPDATE
+            SET tat = GREATEST(api_rate.tat, clock_timestamp()) + make_interval(secs => 1.0 / $2)
+            WHERE GREATEST(api_rate.tat, clock_timestamp()) - clock_timestamp()
+                  <= make_interval(secs => ($3 - 1) / $2)
+            RETURNING tat
+        )
+        SELECT t.id, t.user_id, ($2 <= 0 OR EXISTS (SELECT 1 FROM spent)) AS allowed,
+               EXTRACT(EPOCH FROM (SELECT tat FROM api_rate WHERE subject = t.subject) - clock_timestamp())
+                   AS ahead_s
+        FROM t
+        """,
+        token_hash, float(rate), float(burst),
     )
-    return user_id
+    if row is None:
+        return None
+    retry_after = 0
+    if not row["allowed"]:
+        retry_after = max(1, math.ceil(float(row["ahead_s"] or 0) - (burst - 1) / rate))
+    return TokenCheck(row["id"], row["user_id"], bool(row["allowed"]), retry_after)
 
 
 async def search(conn: Executor, query: str, limit: int) -> list[dict[str, Any]]:
@@ -68,3 +128,28 @@ async def search(conn: Executor, query: str, limit: int) -> list[dict[str, Any]]
         query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_"), limit,
     )
     return [dict(r) for r in rows]
+
+
+async def take_rate(conn: Executor, subject: str, rate: float, burst: int) -> tuple[bool, int]:
+    """Takes one request from `subject`'s rate (the GCRA of `check_token`): (allowed, retry after s)."""
+    if rate <= 0:
+        return True, 0
+    row = await conn.fetchrow(
+        """
+        WITH spent AS (
+            INSERT INTO api_rate (subject, tat) VALUES ($1, clock_timestamp() + make_interval(secs => 1.0 / $2))
+            ON CONFLICT (subject) DO UPDATE
+            SET tat = GREATEST(api_rate.tat, clock_timestamp()) + make_interval(secs => 1.0 / $2)
+            WHERE GREATEST(api_rate.tat, clock_timestamp()) - clock_timestamp()
+                  <= make_interval(secs => ($3 - 1) / $2)
+            RETURNING tat
+        )
+        SELECT EXISTS (SELECT 1 FROM spent) AS allowed,
+               EXTRACT(EPOCH FROM (SELECT tat FROM api_rate WHERE subject = $1) - clock_timestamp()) AS ahead_s
+        """,
+        subject, float(rate), float(burst),
+    )
+    assert row is not None
+    if row["allowed"]:
+        return True, 0
+    return False, max(1, math.ceil(float(row["ahead_s"] or 0) - (burst - 1) / rate))

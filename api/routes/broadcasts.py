@@ -18,7 +18,7 @@ from api.errors import ApiError, invalid, not_found
 from api.schemas import BroadcastCreate, BroadcastPublic
 from core import broadcasting
 from core.broadcasting import BroadcastRefused, BroadcastSpec
-from core.ids import new_idempotency_key, notification_id_for_key, request_fingerprint
+from core.ids import client_key, new_idempotency_key, notification_id_for_key, request_fingerprint
 from core.settings import Settings
 from core.temporal import task_priority
 from store import broadcasts
@@ -36,25 +36,26 @@ async def _public(pool: Any, row: dict[str, Any]) -> dict[str, Any]:
 @router.post("", status_code=202, response_model=BroadcastPublic,
              responses={200: {"model": BroadcastPublic, "description": "repeat of an accepted request"}})
 async def create_broadcast(body: BroadcastCreate, pool: PoolDep, temporal: TemporalDep, settings: SettingsDep,
-                           _: SendDep,
+                           principal: SendDep,
                            idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
                            = None) -> JSONResponse:
-    status, broadcast = await start(pool, temporal, settings, body, idempotency_key)
+    status, broadcast = await start(pool, temporal, settings, body, idempotency_key, key_id=principal.key)
     return JSONResponse(broadcast, status_code=status)
 
 
 async def start(pool: asyncpg.Pool, temporal: Client, settings: Settings, body: BroadcastCreate,
-                idempotency_key: str | None) -> tuple[int, dict[str, Any]]:
+                idempotency_key: str | None, *, key_id: str) -> tuple[int, dict[str, Any]]:
     """Stores and starts a broadcast (the API's POST and the dashboard's send page): (202, broadcast), or
-    (200, broadcast) for a repeat of the same request; raises ApiError."""
-    key = idempotency_key or body.idempotency_key or new_idempotency_key()
+    (200, broadcast) for a repeat of the same request; raises ApiError. The idempotency key is scoped to the
+    calling API key, `key_id`."""
+    key = client_key(key_id, idempotency_key or body.idempotency_key or new_idempotency_key())
     fingerprint = request_fingerprint(body.model_dump(mode="json", exclude={"idempotency_key"}))
     spec = BroadcastSpec(template=body.template, template_version=body.template_version, data=body.data,
                          channels=[c.value for c in body.channels], priority=body.priority.value,
                          category=body.category, audience=body.audience.model_dump(exclude_none=True))
     template = await check_or_422(pool, settings, spec)
     row, created = await broadcasting.store(pool, spec, template, broadcast_id=notification_id_for_key(
-        f"broadcast:{key}"), key=key, fingerprint=fingerprint)
+        f"broadcast:{key}"), key=key, fingerprint=fingerprint, created_by=key_id)
     if not created and row["request_hash"] != fingerprint:
         raise ApiError(409, "idempotency_conflict", "this idempotency key was already used with a different "
                        "request body", {"broadcast_id": row["id"]})
@@ -83,9 +84,9 @@ async def check_or_422(pool: asyncpg.Pool, settings: Settings, spec: BroadcastSp
 
 
 @router.get("/{broadcast_id}", response_model=BroadcastPublic)
-async def get_broadcast(broadcast_id: str, pool: PoolDep, _: StatusDep) -> dict[str, Any]:
+async def get_broadcast(broadcast_id: str, pool: PoolDep, principal: StatusDep) -> dict[str, Any]:
     row = await broadcasts.get(pool, broadcast_id)
-    if row is None:
+    if row is None or not (principal.sees_all or row["created_by"] == principal.key):
         raise not_found("broadcast", broadcast_id)
     return await _public(pool, row)
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
+from starlette.responses import Content
 
 from api import dispatch
-from api.deps import PageDep, PoolDep, Principal, PrincipalDep, TemporalDep
+from api.deps import PageDep, PoolDep, Principal, PrincipalDep, SettingsDep, TemporalDep
 from api.errors import ApiError, not_found
 from api.schemas import InboxPage
 from store import inbox, users
@@ -49,11 +50,47 @@ async def list_inbox(user_id: str, pool: PoolDep, principal: PrincipalDep, page:
 @router.get("/stream", response_class=StreamingResponse,
             responses={200: {"content": {"text/event-stream": {}},
                              "description": "one `data:` event per new inbox item (JSON), `id:` its notification id"}})
-async def stream_inbox(user_id: str, request: Request, pool: PoolDep, principal: PrincipalDep) -> StreamingResponse:
+async def stream_inbox(user_id: str, request: Request, pool: PoolDep, principal: PrincipalDep,
+                       settings: SettingsDep) -> StreamingResponse:
     """Server-Sent Events: each new item as it arrives. Reconnecting with `Last-Event-ID` first replays the items
     that arrived after that one."""
     await _authorize(pool, principal, user_id, write=False)
-    return event_stream(request, pool, user_id)
+    if principal.token_id is None:
+        return event_stream(request, pool, user_id)
+    slots = _stream_slots(request)
+    token_id = principal.token_id
+    if slots.get(token_id, 0) >= settings.token_max_streams:
+        raise ApiError(429, "too_many_streams", f"this token already holds {settings.token_max_streams} open "
+                       "inbox streams; close one first", {"max_streams": settings.token_max_streams})
+    slots[token_id] = slots.get(token_id, 0) + 1
+
+    async def alive() -> bool:
+        return await users.token_live(pool, token_id)
+
+    # An issued token's stream ends at the first heartbeat after it is revoked or expires; a customer-signed
+    # one (`jwt:<user>`) cannot be revoked.
+    response = event_stream(request, pool, user_id, None if token_id.startswith("jwt:") else alive)
+    stream = response.body_iterator
+
+    async def counted() -> AsyncIterator[Content]:
+        try:
+            async for chunk in stream:
+                yield chunk
+        finally:
+            slots[token_id] -= 1
+            if not slots[token_id]:
+                del slots[token_id]
+
+    response.body_iterator = counted()
+    return response
+
+
+def _stream_slots(request: Request) -> dict[str, int]:
+    """Open inbox streams per user token in this API process (a browser tab holds one each)."""
+    if not hasattr(request.app.state, "token_streams"):
+        request.app.state.token_streams = {}
+    slots: dict[str, int] = request.app.state.token_streams
+    return slots
 
 
 # A comment line this often keeps proxies from closing an idle stream and lets a dead client be noticed.
@@ -61,8 +98,10 @@ HEARTBEAT_S = 15.0
 CATCH_UP_LIMIT = 500
 
 
-def event_stream(request: Request, pool: Any, user_id: str) -> StreamingResponse:
-    """The inbox stream of `user_id`, for a caller already authorized; the dashboard's inbox page uses it too."""
+def event_stream(request: Request, pool: Any, user_id: str,
+                 alive: Callable[[], Awaitable[bool]] | None = None) -> StreamingResponse:
+    """The inbox stream of `user_id`, for a caller already authorized; the dashboard's inbox page uses it too.
+    `alive` is asked at every heartbeat whether the caller may still listen; the stream ends when it says no."""
     feed: InboxFeed = request.app.state.inbox_feed
     last_event_id = request.headers.get("last-event-id")
 
@@ -79,6 +118,8 @@ def event_stream(request: Request, pool: Any, user_id: str) -> StreamingResponse
                 try:
                     notification_id = await asyncio.wait_for(queue.get(), timeout=HEARTBEAT_S)
                 except TimeoutError:
+                    if alive is not None and not await alive():
+                        return
                     yield ": keep-alive\n\n"
                     continue
                 if notification_id == LOST:

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from api import changes, dispatch
 from api.accept import accept, public
-from api.deps import AdminDep, PageDep, PoolDep, SendDep, SettingsDep, StatusDep, TemporalDep
+from api.deps import AdminDep, PageDep, PoolDep, Principal, SendDep, SettingsDep, StatusDep, TemporalDep
 from api.errors import ApiError, not_found
 from api.schemas import (
     BulkCreate,
@@ -39,16 +39,16 @@ log = logging.getLogger("herald.api")
              responses={200: {"model": NotificationPublic, "description": "repeat of an accepted request"},
                         409: {"description": "the idempotency key was used with a different body"}})
 async def create_notification(
-    body: NotificationCreate, pool: PoolDep, temporal: TemporalDep, settings: SettingsDep, _: SendDep,
+    body: NotificationCreate, pool: PoolDep, temporal: TemporalDep, settings: SettingsDep, principal: SendDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)] = None,
 ) -> JSONResponse:
-    status, notification = await accept(pool, temporal, settings, body, idempotency_key)
+    status, notification = await accept(pool, temporal, settings, body, idempotency_key, principal)
     return JSONResponse(notification, status_code=status)
 
 
 @router.post("/bulk", response_model=BulkResult)
 async def create_notifications_in_bulk(body: BulkCreate, pool: PoolDep, temporal: TemporalDep,
-                                       settings: SettingsDep, _: SendDep) -> BulkResult:
+                                       settings: SettingsDep, principal: SendDep) -> BulkResult:
     """Up to 1,000 notifications, each accepted or refused on its own: one bad item refuses only itself."""
     limit = asyncio.Semaphore(16)
 
@@ -63,7 +63,7 @@ async def create_notifications_in_bulk(body: BulkCreate, pool: PoolDep, temporal
                 "details": details})
         async with limit:
             try:
-                status, notification = await accept(pool, temporal, settings, parsed, None)
+                status, notification = await accept(pool, temporal, settings, parsed, None, principal)
             except ApiError as exc:
                 kind = "conflict" if exc.status == 409 else "unavailable" if exc.status == 503 else "invalid"
                 return BulkItemResult(index=index, status=kind, error={
@@ -113,22 +113,23 @@ def _unexpected_item(index: int, exc: Exception) -> BulkItemResult:
 
 
 @router.get("", response_model=Page[NotificationPublic])
-async def list_notifications(pool: PoolDep, page: PageDep, _: StatusDep, status: Status | None = None,
+async def list_notifications(pool: PoolDep, page: PageDep, principal: StatusDep, status: Status | None = None,
                              user_id: str | None = None, channel: Channel | None = None,
                              priority: Priority | None = None) -> dict[str, Any]:
     after = page.decode(datetime, str)
     rows = await notifications.list_notifications(
         pool, status=status, user_id=user_id, channel=channel, priority=priority,
         after=(after[0], after[1]) if after else None, limit=page.fetch,
+        created_by=None if principal.sees_all else principal.key,
     )
     rows, next_cursor = page.cut(rows, lambda r: [r["created_at"].isoformat(), r["id"]])
     return {"items": [public(r) for r in rows], "next_cursor": next_cursor}
 
 
 @router.get("/{notification_id}", response_model=NotificationDetail)
-async def get_notification(notification_id: str, pool: PoolDep, _: StatusDep) -> dict[str, Any]:
+async def get_notification(notification_id: str, pool: PoolDep, principal: StatusDep) -> dict[str, Any]:
     row = await notifications.get_full(pool, notification_id)
-    if row is None:
+    if row is None or not (principal.sees_all or row["created_by"] == principal.key):
         raise not_found("notification", notification_id)
     return row
 
@@ -172,23 +173,28 @@ async def retry_notification(notification_id: str, pool: PoolDep, temporal: Temp
 
 @router.post("/{notification_id}/reschedule", response_model=NotificationPublic)
 async def reschedule_notification(notification_id: str, body: Reschedule, pool: PoolDep, temporal: TemporalDep,
-                                  _: SendDep) -> dict[str, Any]:
+                                  principal: SendDep) -> dict[str, Any]:
     """Moves a scheduled notification's send time (a past time sends it now); 409 once it is no longer waiting."""
-    return await changes.reschedule(pool, temporal, notification_id, body.send_at)
+    return await changes.reschedule(pool, temporal, notification_id, body.send_at, owner=_owner(principal))
 
 
 @router.post("/{notification_id}/send-now", response_model=NotificationPublic)
 async def send_notification_now(notification_id: str, pool: PoolDep, temporal: TemporalDep,
-                                _: SendDep) -> dict[str, Any]:
+                                principal: SendDep) -> dict[str, Any]:
     """Sends a scheduled notification at once instead of at its send time; 409 once it is no longer waiting."""
-    return await changes.send_now(pool, temporal, notification_id)
+    return await changes.send_now(pool, temporal, notification_id, owner=_owner(principal))
 
 
 @router.patch("/{notification_id}", response_model=NotificationPublic)
 async def edit_notification(notification_id: str, body: NotificationEdit, pool: PoolDep, temporal: TemporalDep,
-                            _: SendDep) -> dict[str, Any]:
+                            principal: SendDep) -> dict[str, Any]:
     """Replaces the data the template will be rendered with; 409 once the message has been rendered."""
-    return await changes.edit_data(pool, temporal, notification_id, body.data)
+    return await changes.edit_data(pool, temporal, notification_id, body.data, owner=_owner(principal))
+
+
+def _owner(principal: Principal) -> str | None:
+    """Whose notifications the caller may change: an admin any, a `send` key only those it created."""
+    return None if principal.is_admin else principal.key
 
 
 async def _get_or_404(pool: asyncpg.Pool, notification_id: str) -> dict[str, Any]:

@@ -6,11 +6,12 @@ import secrets
 from typing import Any
 
 import asyncpg
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from api.deps import AdminDep, PageDep, PoolDep, ReadDep
 from api.errors import ApiError, not_found
-from api.schemas import Page, TokenPublic, UserCreate, UserPublic, UserUpdate
+from api.schemas import DEFAULT_TOKEN_TTL_S, Page, TokenCreate, TokenPublic, UserCreate, UserPublic, UserUpdate
+from core.durations import window_seconds
 from core.ids import hash_secret
 from store import users
 
@@ -73,14 +74,24 @@ async def update(pool: asyncpg.Pool, user_id: str, body: UserUpdate) -> dict[str
 
 
 @router.post("/{user_id}/tokens", status_code=201, response_model=TokenPublic)
-async def issue_token(user_id: str, pool: PoolDep, _: AdminDep) -> TokenPublic:
-    return TokenPublic(token=await new_token(pool, user_id))
+async def issue_token(user_id: str, pool: PoolDep, _: AdminDep, body: TokenCreate | None = None) -> TokenPublic:
+    ttl_s = window_seconds(body.ttl) if body and body.ttl else DEFAULT_TOKEN_TTL_S
+    return await new_token(pool, user_id, ttl_s)
 
 
-async def new_token(pool: asyncpg.Pool, user_id: str) -> str:
+@router.delete("/{user_id}/tokens/{token_id}", status_code=204)
+async def revoke_token(user_id: str, token_id: str, pool: PoolDep, _: AdminDep) -> Response:
+    """Revokes the token at once, in every API process."""
+    if not await users.revoke_token(pool, user_id, token_id):
+        raise not_found("token", token_id)
+    return Response(status_code=204)
+
+
+async def new_token(pool: asyncpg.Pool, user_id: str, ttl_s: int = DEFAULT_TOKEN_TTL_S) -> TokenPublic:
     """A new inbox token for the user; only its hash is stored, so it is shown once, by the caller."""
     if await users.get(pool, user_id) is None:
         raise not_found("user", user_id)
+    token_id = f"tok_{secrets.token_hex(8)}"
     token = f"hut_{secrets.token_urlsafe(32)}"
-    await users.add_token(pool, user_id, hash_secret(token))
-    return token
+    expires_at = await users.add_token(pool, user_id, token_id, hash_secret(token), ttl_s)
+    return TokenPublic(token=token, id=token_id, expires_at=expires_at)

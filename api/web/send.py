@@ -118,7 +118,7 @@ async def send(request: Request, pool: PoolDep, temporal: TemporalDep, settings:
                principal: AdminPage) -> Response:
     values = _values(await read_form(request))
     try:
-        target = await _send(pool, temporal, settings, values)
+        target = await _send(pool, temporal, settings, values, principal)
     except ApiError as exc:
         details = exc.details if isinstance(exc.details, list) else []
         fields = ", ".join(str(d.get("field")) for d in details if isinstance(d, dict) and d.get("field"))
@@ -131,8 +131,8 @@ async def send(request: Request, pool: PoolDep, temporal: TemporalDep, settings:
     return see_other(path, notice, **params)
 
 
-async def _send(pool: asyncpg.Pool, temporal: Client, settings: Settings,
-                values: dict[str, Any]) -> tuple[str, str, dict[str, str]]:
+async def _send(pool: asyncpg.Pool, temporal: Client, settings: Settings, values: dict[str, Any],
+                principal: Principal) -> tuple[str, str, dict[str, str]]:
     data = _data(values)
     common = {"template": values["template"], "data": data, "channels": values["channels"],
               "priority": values["priority"], "category": values["category"]}
@@ -141,7 +141,8 @@ async def _send(pool: asyncpg.Pool, temporal: Client, settings: Settings,
             raise ApiError(422, "validation_error", "a send time applies to chosen users; a broadcast goes now")
         audience = {"topic": values["topic"]} if values["audience"] == "topic" else {"all": True}
         body = BroadcastCreate.model_validate({**common, "audience": audience})
-        _, broadcast = await broadcast_routes.start(pool, temporal, settings, body, f"ui:{values['key']}")
+        _, broadcast = await broadcast_routes.start(pool, temporal, settings, body, f"ui:{values['key']}",
+                                                    key_id=principal.key)
         return "/ui/notifications", f"Broadcast {broadcast['id']} started.", {}
     chosen = values["user_ids"]
     if not chosen:
@@ -153,7 +154,8 @@ async def _send(pool: asyncpg.Pool, temporal: Client, settings: Settings,
     sent = []
     for user_id, request in zip(chosen, requests, strict=True):
         # One key per form and user: submitting the same form twice sends nothing twice.
-        _, notification = await accept(pool, temporal, settings, request, f"ui:{values['key']}:{user_id}")
+        _, notification = await accept(pool, temporal, settings, request, f"ui:{values['key']}:{user_id}",
+                                         principal)
         sent.append(notification)
     return "/ui/notifications", f"Sent {len(sent)} notification(s).", \
         {"user_id": chosen[0]} if len(chosen) == 1 else {}

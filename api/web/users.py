@@ -103,7 +103,7 @@ async def save_user(user_id: str, request: Request, pool: PoolDep, principal: Ad
 
 @router.post("/{user_id}/token", response_class=HTMLResponse)
 async def issue_token(user_id: str, request: Request, pool: PoolDep, principal: AdminPage) -> HTMLResponse:
-    token = await user_routes.new_token(pool, user_id)
+    token = (await user_routes.new_token(pool, user_id)).token
     row = await users.get(pool, user_id)
     assert row is not None
     # Shown in this answer only (never in a URL): the server keeps just its hash.

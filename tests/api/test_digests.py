@@ -10,6 +10,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from api.accept import accept
+from api.deps import Principal
 from api.schemas import NotificationCreate
 from core.models import digest_workflow_id
 from core.secrets import new_webhook_secret
@@ -19,6 +20,8 @@ from tests.api.conftest import Api, eventually
 from worker import herald_worker
 
 BODY = "{{ count }} new: {% for e in events %}{{ e.what }};{% endfor %}"
+
+ADMIN = Principal(scopes=frozenset({"admin"}), key_id="env")
 
 
 async def digested(pool: asyncpg.Pool, ids: list[str]) -> list[dict[str, Any]] | None:
@@ -85,7 +88,7 @@ async def test_a_worker_killed_mid_window_loses_nothing(dev_env: WorkflowEnviron
         body = NotificationCreate.model_validate({
             "user_id": user_id, "channels": ["in_app"], "template": template, "data": {"what": what},
             "digest": {"key": "k", "window": "4s"}})
-        _, n = await accept(pool, client, settings, body, None)
+        _, n = await accept(pool, client, settings, body, None, ADMIN)
         return str(n["id"])
 
     ids: list[str] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+from core.ids import client_key
 from tests.api.conftest import Api, eventually, uid
 from tests.api.test_conventions import assert_error
 
@@ -112,7 +113,8 @@ async def test_a_repeat_starts_a_workflow_the_first_request_never_started(api: A
         assert r.status_code == 500 and calls == 1
     finally:
         dispatch.start = real_start
-    stored = await api.stack.pool.fetchrow("SELECT id, status FROM notification WHERE idempotency_key = $1", key)
+    stored = await api.stack.pool.fetchrow("SELECT id, status FROM notification WHERE idempotency_key = $1",
+                                           client_key("env", key))
     assert stored is not None
     assert stored["status"] == "accepted"
     again = await api.send(template, to={"sim": "ok"}, channels=["sim"], headers={"Idempotency-Key": key},

@@ -12,6 +12,7 @@ from temporalio.client import ScheduleIntervalSpec
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.reconcile import ReconcileInput
+from core.ids import client_key
 from tests.api.conftest import Api, uid
 from tests.conftest import free_port
 from tests.processes import ApiProcess
@@ -57,7 +58,7 @@ async def test_the_reconciler_starts_what_a_crashed_api_stored(api: Api) -> None
     await crash_after_store(api, {"template": template, "user_id": user, "channels": ["in_app"],
                                   "data": {"name": "Ada"}}, key)
     row = await api.stack.pool.fetchrow("SELECT id, workflow_id, status FROM notification WHERE idempotency_key = $1",
-                                        key)
+                                        client_key("env", key))
     assert row is not None and row["status"] == "accepted"
     assert not await workflow_exists(api, row["workflow_id"]), "the crash came before the start"
 

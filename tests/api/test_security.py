@@ -30,6 +30,7 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/users/{user_id}"): {A, R},
     ("PATCH", "/v1/users/{user_id}"): {A},
     ("POST", "/v1/users/{user_id}/tokens"): {A},
+    ("DELETE", "/v1/users/{user_id}/tokens/{token_id}"): {A},
     ("POST", "/v1/topics/{name}/subscribers"): {A},
     ("DELETE", "/v1/topics/{name}/subscribers"): {A},
     ("GET", "/v1/topics/{name}/subscribers"): {A, R},
@@ -127,7 +128,7 @@ async def test_who_may_do_what(api: Api) -> None:
     assert r.status_code == 201, r.text
     params = {"name": template, "user_id": owner, "notification_id": sent["id"], "broadcast_id": broadcast,
               "key_id": spare_key, "operation": "decode", "webhook_id": r.json()["id"], "event_id": 1,
-              "schedule_id": schedule_id}
+              "schedule_id": schedule_id, "token_id": "tok_nosuchtoken"}
     bodies: dict[tuple[str, str], Callable[[], Any]] = {
         ("POST", "/v1/templates"): lambda: {"name": uid("tpl"), "body": "Hi {{ name }}"},
         ("PUT", "/v1/templates/{name}"): lambda: {"body": "Hello {{ name }}"},

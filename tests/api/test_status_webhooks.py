@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from core.ids import notification_id_for_key
+from core.ids import client_key, notification_id_for_key
 from tests.api.conftest import Api, eventually, uid
 from tests.conftest import SECRET
 from tests.receivers import Call, HttpReceiver, Reply
@@ -56,7 +56,7 @@ class Hook:
         the notification's own id (known ahead from its idempotency key): the subscription also gets the events
         of other tests' notifications, which must not take these replies."""
         key = uid("scripted")
-        nid = notification_id_for_key(key)
+        nid = notification_id_for_key(client_key("env", key))  # sent with the admin key
         self.receiver.script[f"{self.path}#{nid}"] = list(replies)
         tpl = await self.api.template()
         sent = await self.api.send(tpl, to={"sim": "ok"}, channels=["sim"], headers={"Idempotency-Key": key})

@@ -10,6 +10,7 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus
 
 from api.accept import accept
+from api.deps import Principal
 from api.schemas import NotificationCreate
 from core.models import NotificationState
 from core.settings import Settings
@@ -19,6 +20,8 @@ from tests.receivers import HttpReceiver
 from tests.workflows.conftest import Harness
 from worker import herald_worker
 from workflows.notification import NotificationWorkflow
+
+ADMIN = Principal(scopes=frozenset({"admin"}), key_id="env")
 
 
 @pytest.fixture
@@ -50,7 +53,7 @@ async def escalating(harness: Harness, phone: str) -> tuple[str, str]:
     body = NotificationCreate.model_validate({
         "user_id": user_id, "channels": ["in_app"], "template": f"et-{suffix}", "data": {"code": "42"},
         "escalate": {"after": "2h", "to": ["sms"]}})
-    _, n = await accept(harness.pool, harness.client, harness.settings, body, None)
+    _, n = await accept(harness.pool, harness.client, harness.settings, body, None, ADMIN)
     # Terminated if still running when the test ends, and recorded with HERALD_RECORD_HISTORIES.
     harness.started.append(harness.client.get_workflow_handle_for(NotificationWorkflow.run, n["workflow_id"]))
     return str(n["id"]), user_id

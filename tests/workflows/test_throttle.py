@@ -7,11 +7,14 @@ from datetime import timedelta
 from typing import Any
 
 from api.accept import accept
+from api.deps import Principal
 from api.schemas import NotificationCreate
 from core.models import NotificationState
 from store import templates, users
 from tests.workflows.conftest import Harness
 from workflows.notification import NotificationWorkflow
+
+ADMIN = Principal(scopes=frozenset({"admin"}), key_id="env")
 
 
 async def setup(harness: Harness) -> tuple[str, str]:
@@ -27,7 +30,7 @@ async def send(harness: Harness, template: str, user_id: str, n: int, throttle: 
     body = NotificationCreate.model_validate({
         "user_id": user_id, "channels": ["in_app"], "template": template, "data": {"n": n},
         "priority": "marketing", "category": category, "throttle": throttle})
-    _, row = await accept(harness.pool, harness.client, harness.settings, body, None)
+    _, row = await accept(harness.pool, harness.client, harness.settings, body, None, ADMIN)
     harness.started.append(harness.client.get_workflow_handle_for(NotificationWorkflow.run, row["workflow_id"]))
     return str(row["id"])
 
