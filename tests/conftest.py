@@ -169,6 +169,8 @@ async def stack(dev_env: WorkflowEnvironment, database_url: str, pool: asyncpg.P
         HERALD_DELIVERY_TIMEOUT_S=2.0,
         HERALD_BROADCAST_PAGE_SIZE=50,  # small pages: continue_as_new happens within a few hundred users
         HERALD_SCHEDULE_MIN_INTERVAL_S=1,  # schedules that fire every second or two
+        # The permission table walks every route with one user token; the token limits have tests of their own.
+        HERALD_TOKEN_BURST=1000,
         # Short backoff so dead-letter paths take well under a second on the real server.
         HERALD_RETRY_INITIAL_S=0.05, HERALD_RETRY_BACKOFF=2.0, HERALD_RETRY_MAX_S=0.2,
     )
