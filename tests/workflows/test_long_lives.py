@@ -4,15 +4,18 @@ as new before its history grows too long, and an update in flight when the notif
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateStage
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowHistory, WorkflowUpdateStage
+from temporalio.worker import Replayer
 
 import worker
 from activities.record import RecordActivities
@@ -23,7 +26,7 @@ from core.starting import workflow_input
 from core.temporal import notification_search_attributes
 from tests.api.conftest import eventually
 from tests.workflows.conftest import Handle, Harness
-from workflows.notification import NotificationWorkflow
+from workflows.notification import HANDLERS_PATCH, PARKING_PATCH, NotificationWorkflow
 
 # A short workflow task timeout makes the worker heartbeat a task held by a long local activity within about a
 # second (at 80% of it), and so take the signals and updates that arrive meanwhile while the activity still runs.
@@ -204,3 +207,31 @@ async def test_a_dead_letter_retried_again_and_again_continues_as_new_with_its_s
     last_parked = [e["at"] for e in timeline if e["event"] == "dead_lettered"][-1]
     assert (timeline[-1]["at"] - last_parked).total_seconds() == pytest.approx(14 * 86400, abs=5)
     assert [e["event"] for e in timeline].count("dead_lettered") == rounds + 1
+
+
+def patches_of(history: WorkflowHistory) -> list[str]:
+    found = []
+    for e in history.events:
+        marker = e.marker_recorded_event_attributes
+        if e.HasField("marker_recorded_event_attributes") and marker.marker_name == "core_patch":
+            found.append(json.loads(marker.details["patch-data"].payloads[0].data)["id"])
+    return found
+
+
+async def test_the_recorded_histories_of_these_paths_replay() -> None:
+    """The histories recorded from the tests above (histories/v9-longlived) hold each new path: the parking
+    patch, the handlers patch, runs that continued as new and runs that started parked. They replay on today's
+    code, as `test_replay.py` replays every version."""
+    histories = [WorkflowHistory.from_json(p.stem, p.read_text())
+                 for p in sorted((Path(__file__).parent / "histories" / "v9-longlived").glob("*.json"))]
+    patches = {patch for h in histories for patch in patches_of(h)}
+    assert {PARKING_PATCH, HANDLERS_PATCH} <= patches
+    last_events = [h.events[-1].event_type for h in histories]
+    assert EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW in last_events
+    resumed = [h for h in histories
+               if h.events[0].workflow_execution_started_event_attributes.continued_execution_run_id]
+    assert resumed, "no run that started parked"
+    replayer = Replayer(workflows=[NotificationWorkflow])
+    for history in histories:
+        result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+        assert result.replay_failure is None, f"{history.workflow_id}: {result.replay_failure}"
