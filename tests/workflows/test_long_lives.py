@@ -166,7 +166,7 @@ async def parked_again(harness: Harness, handle: WorkflowHandle[Any, Any], attem
 
 async def test_a_dead_letter_retried_again_and_again_continues_as_new_with_its_state(
         harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
-    # A small bound for the test (the default is 2,000 events): a retry round and its parking add about 20.
+    # A small bound for the test (the default is 2,000 events): a retry round and its parking add about 13.
     start_with(monkeypatch, history_limit=60)
     nid, first = await harness.start(channels=["sim"], to={"sim": "reject"}, with_user=False)
     latest = harness.client.get_workflow_handle_for(NotificationWorkflow.run, first.id)
