@@ -4,6 +4,7 @@
                                                   │ (retries with backoff: retrying)
                                                   └─ out of attempts / permanent ─> dead_lettered (parked)
     parked ── retry ─> processing (attempts keep counting) │ discard ─> discarded │ retention ─> closes
+    (a parked run whose history has grown long continues as new, starting parked with all it knew)
     cancel signal, API cancel or `temporal workflow cancel` at any point before a final status ─> canceled
 
 In-flight changes are Temporal Updates, each with a validator that refuses it once it is too late (the caller
@@ -288,12 +289,10 @@ class NotificationWorkflow:
 
     async def _live(self, inp: NotificationInput) -> None:
         assert self._state is not None
-        rendered: RenderedMessage | None = None
         if inp.parked is not None:
-            if not await self._wait_parked(inp, inp.parked.until):
-                return
-            rendered = self._rendered
-            await self._round_loop(inp, rendered)
+            # Continued as new from a parked run: this run starts parked (and is too young to continue again).
+            if await self._wait_parked(inp, inp.parked.until, may_continue=False):
+                await self._round_loop(inp, self._rendered)
             return
         if self._send_at is not None and self._send_at > workflow.now():
             self._state.status = Status.SCHEDULED
@@ -303,7 +302,7 @@ class NotificationWorkflow:
         if self._cancel_requested:
             await self._cancel(inp, "canceled before sending")
             return
-        await self._round_loop(inp, rendered)
+        await self._round_loop(inp, None)
 
     async def _round_loop(self, inp: NotificationInput, rendered: RenderedMessage | None) -> None:
         """Checks, renders and delivers, round after round, until the notification ends or its parking does."""
@@ -664,7 +663,7 @@ class NotificationWorkflow:
         return await self._wait_parked(inp, workflow.now() + timedelta(seconds=inp.retry.dlq_retention_s),
                                        may_continue=patched)
 
-    async def _wait_parked(self, inp: NotificationInput, until: datetime, may_continue: bool = True) -> bool:
+    async def _wait_parked(self, inp: NotificationInput, until: datetime, may_continue: bool) -> bool:
         """The durable wait for a human until `until`, the end of the retention. True means: try again."""
         assert self._state is not None
         if may_continue and self._should_continue_as_new(inp):
