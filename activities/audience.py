@@ -36,7 +36,7 @@ async def decide_for(pool: asyncpg.Pool, inp: AudienceInput, user: dict[str, Any
     t = inp.throttle
     async with pool.acquire() as conn:
         slot = await throttle.take_slot(conn, inp.notification_id, inp.user_id, inp.category, t.limit,
-                                        timedelta(seconds=t.period_s), inp.now)
+                                        timedelta(seconds=t.period_s), inp.now, reserve=t.mode == "delay")
     if slot.allowed:
         return decision
     why = f"throttled: {t.limit} '{inp.category}' notification(s) per {_period(t.period_s)} already sent"

@@ -104,6 +104,12 @@ class NotificationInput:
     # field) asks Temporal's patch markers which path a history took; STEPS_FUSED takes the fused steps with
     # no patch marker at all (workflows/notification.py says why).
     steps: int = 0
+    # A parked notification's run continues as new once its history holds this many events (or Temporal
+    # suggests it sooner): retries of a dead letter every few minutes for its whole retention stay far below
+    # Temporal's limit of 51,200 events per run.
+    history_limit: int = 2000
+    # Set on the input of a run that a parked run continued as new with: it starts parked, where that one was.
+    parked: "Parked | None" = None
 
 
 # NotificationInput.steps of every notification started today.
@@ -138,6 +144,18 @@ class NotificationState:
     send_at: datetime | None = None
     delivered_at: datetime | None = None
     deliveries: list[DeliveryState] = field(default_factory=list)
+
+
+@dataclass
+class Parked:
+    """A parked notification carried across continue_as_new: all the workflow knows, and its retention's end."""
+
+    state: NotificationState
+    data: dict[str, Any]
+    until: datetime  # the dead-letter retention ends here, however many runs the parking spans
+    rendered: "RenderedMessage | None" = None  # the message of the rounds so far, sent again on a retry
+    render_started: bool = False
+    read: bool = False
 
 
 @dataclass

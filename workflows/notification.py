@@ -4,6 +4,7 @@
                                                   │ (retries with backoff: retrying)
                                                   └─ out of attempts / permanent ─> dead_lettered (parked)
     parked ── retry ─> processing (attempts keep counting) │ discard ─> discarded │ retention ─> closes
+    (a parked run whose history has grown long continues as new, starting parked with all it knew)
     cancel signal, API cancel or `temporal workflow cancel` at any point before a final status ─> canceled
 
 In-flight changes are Temporal Updates, each with a validator that refuses it once it is too late (the caller
@@ -43,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
         DeliveryState,
         NotificationInput,
         NotificationState,
+        Parked,
         PrepareInput,
         PrepareResult,
         RenderedMessage,
@@ -76,6 +78,16 @@ FUSED_STEPS_PATCH = "fused-steps-v1"
 # cause itself (ApplicationError, TimeoutError, CancelledError): steps catch FailureError, their common base.
 # A delivery in one of these needs nothing more: it went out, or the user's preferences kept it back.
 _SENT_OR_SKIPPED = frozenset({Status.DELIVERED, Status.SKIPPED})
+# From this patch on, parking keeps every retry and discard: the signals count from the moment the workflow
+# decides to park (the dead-letter rows it writes first are what the API's DLQ retry reads), where before they
+# counted only once the status was dead_lettered and were then reset after the status record, so one handled
+# during those records was lost. And a parked run whose history has grown long continues as new (see
+# NotificationInput.history_limit), carrying the whole notification in `Parked`.
+PARKING_PATCH = "parking-v2"
+# From this patch on, run returns only once every update and signal handler has finished: an update still
+# recording when the notification ends gets its answer instead of an error. Asked only when a handler is in
+# flight at the end, so the common path writes no marker.
+HANDLERS_PATCH = "handlers-finish-v1"
 # The error type of an update refused because the notification has moved past the point where it applies.
 TOO_LATE = "TooLate"
 
@@ -129,19 +141,37 @@ class NotificationWorkflow:
         self._render_started = False
         self._updates_running = 0
         self._read = False
+        self._parking = False  # from the decision to park until the parked wait ends (PARKING_PATCH)
+        self._rendered: RenderedMessage | None = None  # the message of the last round, kept for continue_as_new
+        if inp.parked is not None:
+            self._resume(inp.parked)
+
+    def _resume(self, parked: Parked) -> None:
+        """A run continued as new from a parked one starts parked, with everything that one knew."""
+        self._state = parked.state
+        self._send_at = parked.state.send_at
+        self._data = dict(parked.data)
+        self._rendered = parked.rendered
+        self._render_started = parked.render_started
+        self._read = parked.read
+        self._dispatched = True
+        self._parking = True
 
     # -- signals and query: the contract for the API, the dashboard and the temporal CLI --
 
     @workflow.signal
     def retry(self) -> None:
         # Only a parked notification can be retried; a stray signal at another time is ignored.
-        if self._state is not None and self._state.status == Status.DEAD_LETTERED:
+        if self._parked():
             self._action = "retry"
 
     @workflow.signal
     def discard(self) -> None:
-        if self._state is not None and self._state.status == Status.DEAD_LETTERED:
+        if self._parked():
             self._action = "discard"
+
+    def _parked(self) -> bool:
+        return self._parking or (self._state is not None and self._state.status == Status.DEAD_LETTERED)
 
     @workflow.signal
     def cancel(self) -> None:
@@ -252,11 +282,18 @@ class NotificationWorkflow:
             # `temporal workflow cancel`: record why, then end the execution as canceled in Temporal too.
             await self._finish(Status.CANCELED, "canceled", "the workflow was canceled")
             raise
+        if not workflow.all_handlers_finished() and workflow.patched(HANDLERS_PATCH):
+            await workflow.wait_condition(workflow.all_handlers_finished)
         assert self._state is not None
         return self._state
 
     async def _live(self, inp: NotificationInput) -> None:
         assert self._state is not None
+        if inp.parked is not None:
+            # Continued as new from a parked run: this run starts parked (and is too young to continue again).
+            if await self._wait_parked(inp, inp.parked.until, may_continue=False):
+                await self._round_loop(inp, self._rendered)
+            return
         if self._send_at is not None and self._send_at > workflow.now():
             self._state.status = Status.SCHEDULED
             workflow.upsert_search_attributes([STATUS_KEY.value_set(Status.SCHEDULED.value)])
@@ -265,8 +302,11 @@ class NotificationWorkflow:
         if self._cancel_requested:
             await self._cancel(inp, "canceled before sending")
             return
+        await self._round_loop(inp, None)
 
-        rendered: RenderedMessage | None = None
+    async def _round_loop(self, inp: NotificationInput, rendered: RenderedMessage | None) -> None:
+        """Checks, renders and delivers, round after round, until the notification ends or its parking does."""
+        assert self._state is not None
         while True:
             verdict, error = await self._gate(inp, fused=self._fused and rendered is None)
             if verdict == "done":
@@ -290,6 +330,7 @@ class NotificationWorkflow:
                 for handle in self._in_flight:
                     handle.cancel()
             rendered, failure = await outcome
+            self._rendered = rendered
             if all(d.status in _SENT_OR_SKIPPED for d in self._state.deliveries):
                 await self._delivered()
                 await self._escalate(inp)
@@ -601,6 +642,11 @@ class NotificationWorkflow:
     async def _park(self, inp: NotificationInput, error: str) -> bool:
         """The compensating dead-letter step, then a durable wait for a human. True means: try again."""
         assert self._state is not None
+        patched = workflow.patched(PARKING_PATCH)
+        if patched:
+            # From here on a retry or discard counts, however long the records below take.
+            self._action = None
+            self._parking = True
         self._state.last_error = error
         now = workflow.now()
         for d in self._state.deliveries:
@@ -611,10 +657,25 @@ class NotificationWorkflow:
                                error=d.last_error or error, attempts=d.attempts, at=now),
                 )
         await self._transition(Status.DEAD_LETTERED, "dead_lettered", error)
-        self._action = None
+        if not patched:
+            self._action = None
+        # The retention counts from here, also in the runs this one may continue as new into.
+        return await self._wait_parked(inp, workflow.now() + timedelta(seconds=inp.retry.dlq_retention_s),
+                                       may_continue=patched)
+
+    async def _wait_parked(self, inp: NotificationInput, until: datetime, may_continue: bool) -> bool:
+        """The durable wait for a human until `until`, the end of the retention. True means: try again."""
+        assert self._state is not None
+        if may_continue and self._should_continue_as_new(inp):
+            # Handlers first: an update still recording would be cut off, and its caller left without an answer.
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            if self._action is None and not self._cancel_requested:
+                parked = Parked(state=self._state, data=self._data, until=until, rendered=self._rendered,
+                                render_started=self._render_started, read=self._read)
+                workflow.continue_as_new(replace(inp, parked=parked))
         try:
             await workflow.wait_condition(lambda: self._action is not None or self._cancel_requested,
-                                          timeout=timedelta(seconds=inp.retry.dlq_retention_s))
+                                          timeout=max(until - workflow.now(), timedelta(0)))
         except TimeoutError:
             await self._resolve(inp, "expired")
             await self._record("expired", "dead-letter retention ended; the workflow closed")
@@ -624,6 +685,7 @@ class NotificationWorkflow:
             await self._finish(Status.CANCELED, "canceled", "canceled while dead-lettered")
             return False
         action, self._action = self._action, None
+        self._parking = False
         if action == "discard":
             await self._resolve(inp, "discarded")
             await self._finish(Status.DISCARDED, "discarded", "discarded from the dead-letter queue")
@@ -633,6 +695,10 @@ class NotificationWorkflow:
             if d.status == Status.DEAD_LETTERED:
                 d.status = Status.PROCESSING
         return True
+
+    def _should_continue_as_new(self, inp: NotificationInput) -> bool:
+        info = workflow.info()
+        return info.is_continue_as_new_suggested() or info.get_current_history_length() >= inp.history_limit
 
     async def _delivered(self) -> None:
         assert self._state is not None

@@ -11,6 +11,7 @@ from api.deps import Principal
 from api.schemas import NotificationCreate
 from core.models import NotificationState
 from store import templates, users
+from tests.api.conftest import eventually
 from tests.workflows.conftest import Harness
 from workflows.notification import NotificationWorkflow
 
@@ -78,3 +79,34 @@ async def test_delay_mode_holds_the_excess_until_a_slot_frees(harness: Harness) 
     # Held until the first send left the one-hour period.
     assert held["delivered_at"] >= start + timedelta(hours=1)
     assert (await harness.row(ids[0]))["delivered_at"] < start + timedelta(minutes=5)
+
+
+async def test_delay_mode_wakes_the_waiters_in_order_one_per_freed_slot(harness: Harness) -> None:
+    template, user_id = await setup(harness)
+    limit, waiters = 2, 20
+    rule = {"limit": limit, "period": "1h", "mode": "delay"}
+    ids: list[str] = []
+    for n in range(waiters):
+        nid = await send(harness, template, user_id, n, rule)
+        ids.append(nid)
+
+        async def decided(nid: str = nid) -> bool:  # its first check ran: the order they came in is fixed
+            row = await harness.row(nid)
+            return row["status"] == "delivered" or "throttled" in [e["event"] for e in row["timeline"]]
+        await eventually(decided, timeout_s=60, what=f"notification {n}'s first throttle check")
+    for nid in ids:
+        assert (await final(harness, nid)).status == "delivered"
+    rows = [await harness.row(nid) for nid in ids]
+    # Linear: each waiter was held once and checked once more when its slot came, never woken to lose a race.
+    held = [[e["event"] for e in row["timeline"]].count("throttled") for row in rows]
+    assert held == [0] * limit + [1] * (waiters - limit), held
+    delivered = [row["delivered_at"] for row in rows]
+    assert delivered == sorted(delivered), "the waiters went out in the order they came"
+    slot_rows = await harness.pool.fetch("SELECT notification_id, at FROM throttle_slot WHERE notification_id = "
+                                         "ANY($1::text[])", ids)
+    slots = [{r["notification_id"]: r["at"] for r in slot_rows}[nid] for nid in ids]
+    # Never more than `limit` in any hour, each slot taken the moment the one `limit` places back leaves the
+    # hour, and nobody sent before its slot.
+    for first, later in zip(slots, slots[limit:], strict=False):
+        assert later - first == timedelta(hours=1)
+    assert all(sent >= slot for sent, slot in zip(delivered, slots, strict=True))
