@@ -19,7 +19,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 TRICKLE_BYTES = 300  # at one byte every 2 s: ten minutes
-ENDLESS_BYTES = 1024 * 1024 * 1024  # 1 GiB in 16 KiB chunks
+ENDLESS_BYTES = 256 * 1024 * 1024  # 256 MiB in 16 KiB chunks: past any cap, short of a machine's memory
 
 
 class _Stream(StreamingResponse):

@@ -343,7 +343,11 @@ async def _restart(stack: ChaosStack, env: dict[str, str]) -> None:
     for index, worker in enumerate(stack.workers):
         if worker is not None and worker.poll() is None:
             worker.terminate()
-            await asyncio.to_thread(worker.wait, 60)
+            try:
+                await asyncio.to_thread(worker.wait, 20)
+            except subprocess.TimeoutExpired:  # a worker stuck in sends that never end: what the checks report
+                worker.kill()
+                await asyncio.to_thread(worker.wait, 20)
         stack.start_worker(index)
     if stack.api is not None and stack.api.poll() is None:
         stack.api.terminate()
