@@ -1,9 +1,9 @@
 """Deliver: one provider call per attempt, at most one successful send per delivery.
 
-Every attempt first looks for the delivery's receipt: a delivery a provider already accepted is never sent
-again, whether by a retry, a redrive or another worker. The receipt is written the moment the provider
-answers; the narrow window between that answer and the write is covered by the stable idempotency key the
-provider receives (`OutgoingMessage.delivery_key`).
+Every attempt, once it holds the delivery's lease, looks for its receipt: a delivery a provider already
+accepted is never sent again, whether by a retry, a redrive or another worker. The receipt is written the
+moment the provider answers; the narrow window between that answer and the write is covered by the stable
+idempotency key the provider receives (`OutgoingMessage.delivery_key`).
 
 One attempt at a time, each one bounded. An attempt must end before its activity's start-to-close timeout, when
 Temporal may start the next one: its provider call has a hard deadline, ATTEMPT_SHARE of that timeout counted
