@@ -73,8 +73,8 @@ async def herald_worker(client: Client, pool: asyncpg.Pool, settings: Settings, 
     fan_out = BroadcastActivities(pool, client)
     reconcile = ReconcileActivities(pool, client, settings)
     digest = DigestActivities(pool, client, settings)
-    hooks = StatusWebhookActivities(pool, providers.http, webhook_secret(settings),
-                                    Allowlist.parse(settings.webhook_allowed_hosts))
+    hooks = StatusWebhookActivities(pool, providers.status_http, webhook_secret(settings),
+                                    Allowlist.parse(settings.webhook_allowed_hosts), settings.webhook_timeout_s)
     scheduled = ScheduleActivities(pool, settings)
     main = Worker(client, task_queue=settings.task_queue,
                   workflows=[NotificationWorkflow, BroadcastWorkflow, DigestWorkflow, ReconcileWorkflow,

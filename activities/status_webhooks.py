@@ -17,6 +17,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import metrics
+from activities.deliver import ATTEMPT_SHARE
 from activities.errors import PERMANENT_DELIVERY, TRANSIENT_DELIVERY
 from core import pii
 from core.models import StatusPost, StatusPostResult, WebhookDeadLetter, WebhookResolution
@@ -50,8 +51,10 @@ def event_body(row: dict[str, Any]) -> dict[str, Any]:
 
 
 class StatusWebhookActivities:
-    def __init__(self, pool: asyncpg.Pool, client: httpx.AsyncClient, secret: str, allow: Allowlist):
+    def __init__(self, pool: asyncpg.Pool, client: httpx.AsyncClient, secret: str, allow: Allowlist,
+                 timeout_s: float = 10.0):
         self._pool = pool
+        self._timeout_s = timeout_s
         self._client = client
         self._secret = secret
         self._allow = allow
@@ -68,9 +71,14 @@ class StatusWebhookActivities:
             metrics.status_webhook("canceled", None)
             return StatusPostResult(outcome="canceled")
         started = time.monotonic()
+        # The post ends before the activity's timeout, as a delivery's does: the next attempt never overlaps it.
+        attempt_timeout = activity.info().start_to_close_timeout
+        deadline = min(self._timeout_s, attempt_timeout.total_seconds() * ATTEMPT_SHARE if attempt_timeout
+                       else self._timeout_s)
         try:
             await post_signed(self._client, name="status-webhook", url=row["url"], secret=self._secret,
-                              webhook_id=webhook_id(post.event_id), payload=event_body(row), allow=self._allow)
+                              webhook_id=webhook_id(post.event_id), payload=event_body(row), allow=self._allow,
+                              deadline_s=deadline)
         except PermanentDeliveryError as exc:
             await webhooks.record_attempt(self._pool, post.event_id, exc.message)
             self._observe(row, "rejected", started, exc.message)

@@ -59,7 +59,8 @@ async def run(users: int, page_size: int) -> dict[str, Any]:
             await templates.create(conn, "scale", None, "Hello {{ user.name }}", None)
         queue = f"scale-{uuid.uuid4().hex[:6]}"
         env = {**os.environ, "DATABASE_URL": url, "TEMPORAL_ADDRESS": f"127.0.0.1:{port}", "HERALD_TASK_QUEUE": queue,
-               "HERALD_WEBHOOK_SECRET": new_webhook_secret(), "HERALD_DATA_DIR": str(work)}
+               "HERALD_WEBHOOK_SECRET": new_webhook_secret(), "HERALD_DATA_DIR": str(work),
+               "HERALD_SIM_ENABLED": "true"}
         worker = subprocess.Popen([sys.executable, str(ROOT / "worker.py")], env=env, cwd=ROOT,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         bid = uuid.uuid4().hex

@@ -200,7 +200,8 @@ async def start_stack(temporal_address: str | None = None, database_url: str | N
     admin_key = new_admin_key()
     env = {**os.environ, "DATABASE_URL": database_url, "TEMPORAL_ADDRESS": temporal_address,
            "HERALD_ADMIN_KEY": admin_key, "HERALD_DATA_DIR": str(work), "HERALD_TASK_QUEUE": f"bench-{os.getpid()}",
-           "HERALD_WEBHOOK_SECRET": new_webhook_secret(), "PYTHONUNBUFFERED": "1", **(extra_env or {})}
+           "HERALD_WEBHOOK_SECRET": new_webhook_secret(), "HERALD_SIM_ENABLED": "true", "PYTHONUNBUFFERED": "1",
+           **(extra_env or {})}
     return Stack(work=work, db_url=database_url, temporal_address=temporal_address, admin_key=admin_key, env=env,
                  client=client, _pg=pg, _temporal=temporal)
 

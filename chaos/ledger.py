@@ -108,8 +108,8 @@ class Verdict:
 
 
 def receiver_key(notification_id: str, channel: str) -> str:
-    if channel == "webhook":
-        return f"{notification_id}:webhook"
+    if channel in ("webhook", "sms"):  # HTTP: the webhook-id, the delivery's key
+        return f"{notification_id}:{channel}"
     message = OutgoingMessage(notification_id=notification_id, channel=channel, address="", subject="", body="",
                               user_id=None, attempt=1)
     return message_id(message, "herald@localhost")
@@ -158,7 +158,7 @@ async def settle(stack: Target, load: Load, timeout_s: float = 300.0) -> Verdict
         await conn.close()
     expected = {receiver_key(r["notification_id"], r["channel"]) for r in delivered_channels}
     # Only this load's keys: the receiver may have served earlier scenarios on the same stack.
-    ours = {receiver_key(i, channel) for i in ids for channel in ("webhook", "email")}
+    ours = {receiver_key(i, channel) for i in ids for channel in ("webhook", "email", "sms")}
     counted = stack.receiver.snapshot()
     seen = set(counted) & ours
     if open_workflows < 0:

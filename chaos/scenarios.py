@@ -24,6 +24,7 @@ from temporalio.client import Client
 
 from bench.stack import free_port
 from chaos import ledger
+from chaos.hostile import HostileReceiver
 from chaos.receiver import CountingReceiver
 from chaos.stack import ROOT, ChaosStack
 from core.ids import client_key
@@ -340,6 +341,119 @@ async def make_up_sigkill(stack: ChaosStack, size: Size) -> dict[str, Any]:
             "children_killed": len(orphans), "survivors": survivors, "check": bool(orphans) and not survivors}
 
 
+async def _restart(stack: ChaosStack, env: dict[str, str]) -> None:
+    """Workers and API again, with `env`: settings are read once, at start."""
+    stack.env = env
+    for index, worker in enumerate(stack.workers):
+        if worker is not None and worker.poll() is None:
+            worker.terminate()
+            try:
+                await asyncio.to_thread(worker.wait, 20)
+            except subprocess.TimeoutExpired:  # a worker stuck in sends that never end: what the checks report
+                worker.kill()
+                await asyncio.to_thread(worker.wait, 20)
+        stack.start_worker(index)
+    if stack.api is not None and stack.api.poll() is None:
+        stack.api.terminate()
+        await asyncio.to_thread(stack.api.wait, 60)
+    await stack.start_api()
+
+
+async def _post_all(stack: ChaosStack, load: ledger.Load, bodies: list[dict[str, Any]], rate: float) -> None:
+    """Each body once, at about `rate` per second, retried with its key until accepted (as ledger.send does)."""
+    async def one(body: dict[str, Any], http: httpx.AsyncClient) -> None:
+        key = f"hostile-{uuid.uuid4().hex}"
+        for _ in range(240):
+            try:
+                r = await http.post("/v1/notifications", json=body, headers={"Idempotency-Key": key})
+                load.answers[r.status_code] = load.answers.get(r.status_code, 0) + 1
+                if r.status_code in (200, 202):
+                    load.accepted[key] = r.json()["id"]
+                    return
+                if r.status_code < 500 and r.status_code != 429:
+                    raise AssertionError(f"the API refused a valid request: {r.status_code} {r.text}")
+            except httpx.TransportError:
+                load.answers[0] = load.answers.get(0, 0) + 1
+            load.client_retries += 1
+            await asyncio.sleep(0.5)
+
+    async with httpx.AsyncClient(base_url=stack.api_url, headers=stack.headers, timeout=30) as http:
+        tasks = []
+        for body in bodies:
+            tasks.append(asyncio.create_task(one(body, http)))
+            await asyncio.sleep(1 / rate)
+        await asyncio.gather(*tasks)
+
+
+def _p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, int(len(ordered) * 0.99 + 0.999) - 1)] if ordered else 0.0
+
+
+async def hostile_receivers(stack: ChaosStack, size: Size) -> dict[str, Any]:
+    """Users' webhooks that trickle their answer a byte every 2 s or stream one that never ends, next to twice as
+    many notifications through a healthy SMS gateway: the healthy ones all arrive (p99 from accept to delivered
+    under 5 s), the workers' memory stays under 300 MB, the hostile ones end dead-lettered, and no delivery
+    ever has two attempts open at once (the hostile receiver's own log of open requests per delivery)."""
+    import asyncpg
+
+    hostile = HostileReceiver(free_port(), trickle_s=2.0)
+    await hostile.start()
+    original = dict(stack.env)
+    # A short attempt budget (4 s of a 5 s timeout) and 3 attempts: hostile deliveries settle within a minute.
+    await _restart(stack, {**original, "HERALD_MAX_ATTEMPTS": "3", "HERALD_DELIVERY_TIMEOUT_S": "5",
+                           "HERALD_SMS_WEBHOOK_URL": f"{stack.receiver.base}/hook/sms-gateway"})
+    stack.receiver.mode = "ok"
+    rss: list[int] = []
+    sampling = True
+
+    async def sample() -> None:
+        while sampling:
+            for worker in stack.workers:
+                if worker is not None and worker.poll() is None:
+                    try:
+                        rss.append(psutil.Process(worker.pid).memory_info().rss)
+                    except psutil.NoSuchProcess:
+                        pass
+            await asyncio.sleep(0.5)
+
+    healthy_n, hostile_n = size.n, size.n // 2
+    bad = [{"template": ledger.TEMPLATE, "data": {"n": i}, "channels": ["webhook"],
+            "to": {"webhook": f"{hostile.base}/{'trickle' if i % 2 else 'endless'}/{i}"}} for i in range(hostile_n)]
+    good = [{"template": ledger.TEMPLATE, "data": {"n": i}, "channels": ["sms"], "to": {"sms": f"+1555{i:07d}"}}
+            for i in range(healthy_n)]
+    mixed = [b for pair in itertools.zip_longest(good[::2], good[1::2], bad) for b in pair if b is not None]
+    load = ledger.Load()
+    sampler = asyncio.create_task(sample())
+    try:
+        await _post_all(stack, load, mixed, rate=20)
+        verdict = await ledger.settle(stack, load, timeout_s=300)
+    finally:
+        sampling = False
+        await sampler
+        await _restart(stack, original)
+        await hostile.stop()
+    conn = await asyncpg.connect(stack.db_url)
+    try:
+        rows = await conn.fetch(
+            """SELECT id, status, 'webhook' = ANY(channels) AS hostile,
+                      EXTRACT(EPOCH FROM delivered_at - created_at)::float8 AS e2e_s
+               FROM notification WHERE id = ANY($1)""", list(load.accepted.values()))
+    finally:
+        await conn.close()
+    healthy_delivered = [r["e2e_s"] for r in rows if not r["hostile"] and r["status"] == "delivered"]
+    hostile_dead = sum(1 for r in rows if r["hostile"] and r["status"] == "dead_lettered")
+    p99 = round(_p99(healthy_delivered), 2)
+    max_rss_mb = round(max(rss, default=0) / 2**20, 1)
+    check = (len(healthy_delivered) == healthy_n and p99 < 5.0 and 0 < max_rss_mb < 300
+             and hostile_dead == hostile_n and hostile.overlapping == 0
+             and len(hostile.requests) == hostile_n)
+    return {"verdict": verdict, "check": check, "healthy": healthy_n, "healthy_delivered": len(healthy_delivered),
+            "healthy_e2e_p99_s": p99, "hostile": hostile_n, "hostile_dead_lettered": hostile_dead,
+            "hostile_requests": sum(hostile.requests.values()), "overlapping_attempts": hostile.overlapping,
+            "hostile_bytes_sent": hostile.bytes_sent, "worker_max_rss_mb": max_rss_mb}
+
+
 SCENARIOS: dict[str, Callable[[ChaosStack, Size], Awaitable[dict[str, Any]]]] = {
     "concurrent_requests": concurrent_requests,
     "worker_kills": worker_kills,
@@ -349,4 +463,5 @@ SCENARIOS: dict[str, Callable[[ChaosStack, Size], Awaitable[dict[str, Any]]]] = 
     "postgres_outage": postgres_outage,
     "api_crash_after_store": api_crash_after_store,
     "make_up_sigkill": make_up_sigkill,
+    "hostile_receivers": hostile_receivers,
 }

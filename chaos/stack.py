@@ -146,7 +146,7 @@ async def start_stack(extra_env: dict[str, str] | None = None) -> ChaosStack:
            # Many short retries: outages of a minute are ridden out, not dead-lettered.
            "HERALD_MAX_ATTEMPTS": "60", "HERALD_RETRY_INITIAL_S": "0.2", "HERALD_RETRY_BACKOFF": "2",
            "HERALD_RETRY_MAX_S": "3", "HERALD_DELIVERY_TIMEOUT_S": "10", "HERALD_RECONCILE_EVERY_S": "5",
-           "HERALD_LOG_LEVEL": "warning", "PYTHONUNBUFFERED": "1", **(extra_env or {})}
+           "HERALD_LOG_LEVEL": "warning", "HERALD_SIM_ENABLED": "true", "PYTHONUNBUFFERED": "1", **(extra_env or {})}
     stack = ChaosStack(work=work, pg=pg, db_url=db_url, temporal_port=temporal_port, api_port=free_port(), env=env,
                        admin_key=admin_key, receiver=receiver)
     await stack.start_temporal()

@@ -87,6 +87,13 @@ class Settings(BaseSettings):
     push_fallback_urls: str = Field(default="", alias="HERALD_PUSH_FALLBACK_URLS")
     webhook_secret: str | None = Field(default=None, alias="HERALD_WEBHOOK_SECRET")
     webhook_timeout_s: float = Field(default=10.0, gt=0, alias="HERALD_WEBHOOK_TIMEOUT_S")
+    # Connections each worker keeps open at most, per purpose: operator gateways (SMS, push), users' webhooks,
+    # and status webhooks each have a pool of their own, so slow receivers of one kind never take the others'.
+    gateway_pool_size: int = Field(default=50, ge=1, alias="HERALD_GATEWAY_POOL_SIZE")
+    webhook_pool_size: int = Field(default=50, ge=1, alias="HERALD_WEBHOOK_POOL_SIZE")
+    status_webhook_pool_size: int = Field(default=20, ge=1, alias="HERALD_STATUS_WEBHOOK_POOL_SIZE")
+    # The simulated channel `sim` (addresses decide the outcome) is for tests and demos: off unless set.
+    sim_enabled: bool = Field(default=False, alias="HERALD_SIM_ENABLED")
     # Hosts or CIDRs that user webhooks may reach although private or loopback: "hooks.internal,10.1.0.0/16".
     webhook_allowed_hosts: str = Field(default="", alias="HERALD_WEBHOOK_ALLOWED_HOSTS")
 

@@ -80,7 +80,9 @@ async def main() -> int:
 
         env = {**os.environ, "DATABASE_URL": db_url, "TEMPORAL_ADDRESS": temporal_address,
                "HERALD_ADMIN_KEY": key, "HERALD_DATA_DIR": str(data_dir),
-               "HERALD_WEBHOOK_SECRET": signing_secret}
+               "HERALD_WEBHOOK_SECRET": signing_secret,
+               # The simulated channel, for trying every delivery path by hand; production leaves it off.
+               "HERALD_SIM_ENABLED": os.environ.get("HERALD_SIM_ENABLED", "true")}
         wait_until_free(settings.api_port)
         worker_env = {**env, "HERALD_WORKER_METRICS_ADDRESS": settings.worker_metrics_address or "127.0.0.1:9464"}
         worker = subprocess.Popen([sys.executable, str(ROOT / "worker.py")], env=worker_env, cwd=ROOT,

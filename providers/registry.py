@@ -46,8 +46,9 @@ def chain_names(settings: Settings) -> dict[str, list[str]]:
         Channel.EMAIL.value: _names("smtp", len(smtp_relays(settings))),
         Channel.WEBHOOK.value: ["webhook"],
         Channel.IN_APP.value: ["in_app"],
-        Channel.SIM.value: ["sim"],
     }
+    if settings.sim_enabled:
+        chains[Channel.SIM.value] = ["sim"]
     sms = _gateway_urls(settings.sms_webhook_url, settings.sms_fallback_urls)
     if sms:
         chains[Channel.SMS.value] = _names("sms-gateway", len(sms))
@@ -60,23 +61,33 @@ def chain_names(settings: Settings) -> dict[str, list[str]]:
 @dataclass
 class Providers:
     chains: dict[str, list[Provider]]
-    _http: httpx.AsyncClient | None = field(default=None, repr=False)
+    # One bounded pool per purpose: receivers of one kind that hold connections open cannot take the others'.
+    _clients: dict[str, httpx.AsyncClient] = field(default_factory=dict, repr=False)
 
     @property
-    def http(self) -> httpx.AsyncClient:
-        """The HTTP client the gateways share; status webhooks post through it too."""
-        assert self._http is not None
-        return self._http
+    def status_http(self) -> httpx.AsyncClient:
+        """The HTTP client status webhooks post through; no delivery shares it."""
+        return self._clients["status_webhooks"]
 
     async def aclose(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
+        for client in self._clients.values():
+            await client.aclose()
+
+
+def http_client(size: int, timeout_s: float) -> httpx.AsyncClient:
+    """A bounded connection pool. Its timeouts are per operation; each exchange also has a deadline of its own
+    (providers.http_gateway.post_signed), which is what bounds a receiver that trickles its answer."""
+    return httpx.AsyncClient(timeout=timeout_s,
+                             limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
+                             follow_redirects=False, headers={"User-Agent": "Herald"})
 
 
 def build_providers(pool: asyncpg.Pool, settings: Settings) -> Providers:
     secret = webhook_secret(settings)
-    http = httpx.AsyncClient(timeout=settings.webhook_timeout_s, follow_redirects=False,
-                             headers={"User-Agent": "Herald"})
+    clients = {"gateways": http_client(settings.gateway_pool_size, settings.webhook_timeout_s),
+               "webhooks": http_client(settings.webhook_pool_size, settings.webhook_timeout_s),
+               "status_webhooks": http_client(settings.status_webhook_pool_size, settings.webhook_timeout_s)}
+    timeout = settings.webhook_timeout_s
     names = chain_names(settings)
     smtp = [SmtpProvider(name, SmtpConfig(host=host, port=port, sender=settings.smtp_from,
                                           username=settings.smtp_username, password=settings.smtp_password,
@@ -85,17 +96,20 @@ def build_providers(pool: asyncpg.Pool, settings: Settings) -> Providers:
             for name, (host, port) in zip(names[Channel.EMAIL.value], smtp_relays(settings), strict=True)]
     chains: dict[str, list[Provider]] = {
         Channel.EMAIL.value: list(smtp),
-        Channel.WEBHOOK.value: [HttpGatewayProvider("webhook", http, secret, webhook_payload,
-                                                    allow=Allowlist.parse(settings.webhook_allowed_hosts))],
+        Channel.WEBHOOK.value: [HttpGatewayProvider("webhook", clients["webhooks"], secret, webhook_payload,
+                                                    allow=Allowlist.parse(settings.webhook_allowed_hosts),
+                                                    timeout_s=timeout)],
         Channel.IN_APP.value: [InAppProvider(pool)],
-        Channel.SIM.value: [SimProvider()],
     }
+    if settings.sim_enabled:
+        chains[Channel.SIM.value] = [SimProvider()]
     for channel, primary, fallbacks, payload in (
         (Channel.SMS.value, settings.sms_webhook_url, settings.sms_fallback_urls, sms_payload),
         (Channel.PUSH.value, settings.push_webhook_url, settings.push_fallback_urls, push_payload),
     ):
         urls = _gateway_urls(primary, fallbacks)
         if urls:
-            chains[channel] = [HttpGatewayProvider(name, http, secret, payload, url)
+            chains[channel] = [HttpGatewayProvider(name, clients["gateways"], secret, payload, url,
+                                                   timeout_s=timeout)
                                for name, url in zip(names[channel], urls, strict=True)]
-    return Providers(chains=chains, _http=http)
+    return Providers(chains=chains, _clients=clients)

@@ -1,10 +1,13 @@
 """Email over SMTP: a plain-text part, an HTML part when the template has one, a stable Message-ID.
 
-SMTP 4xx replies and connection problems are transient; 5xx replies are permanent.
+SMTP 4xx replies and connection problems are transient; 5xx replies are permanent. The whole exchange (connect,
+TLS, every command and reply) has one deadline, `timeout_s`: aiosmtplib's own timeout is per operation, so a
+relay that answers each command just in time could otherwise hold an attempt for ever.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -57,8 +60,12 @@ class SmtpProvider:
         c = self._config
         email = build_email(message, c.sender)
         try:
-            await aiosmtplib.send(email, hostname=c.host, port=c.port, username=c.username, password=c.password,
-                                  start_tls=c.starttls, timeout=c.timeout_s, cert_bundle=c.ca_file)
+            async with asyncio.timeout(c.timeout_s):
+                await aiosmtplib.send(email, hostname=c.host, port=c.port, username=c.username,
+                                      password=c.password, start_tls=c.starttls, timeout=c.timeout_s,
+                                      cert_bundle=c.ca_file)
+        except TimeoutError as exc:
+            raise TransientDeliveryError(f"{self.name}: no complete exchange within {c.timeout_s:g} s") from exc
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [r.code for r in exc.recipients]
             text = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)
@@ -71,6 +78,6 @@ class SmtpProvider:
             if 400 <= exc.code < 500:
                 raise TransientDeliveryError(error) from exc
             raise PermanentDeliveryError(error) from exc
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+        except (aiosmtplib.SMTPException, OSError) as exc:
             raise TransientDeliveryError(f"{self.name}: {type(exc).__name__}: {exc}") from exc
         return ProviderReceipt(provider=self.name, provider_message_id=str(email["Message-ID"]))

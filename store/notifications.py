@@ -238,23 +238,31 @@ async def record_attempt(conn: Connection, *, notification_id: str, channel: str
         )
         if inserted is None or outcome == "delivered":
             return
+        # A delivery already sent (or otherwise final) keeps its status and error: the late failure stays in
+        # the attempt log only.
         await conn.execute(
             """UPDATE delivery SET attempts = GREATEST(attempts, $3), last_error = $4,
                    status = CASE WHEN $5 THEN 'retrying' ELSE status END, updated_at = now()
-               WHERE notification_id = $1 AND channel = $2""",
-            notification_id, channel, attempt, error, will_retry,
+               WHERE notification_id = $1 AND channel = $2 AND status <> ALL ($6::text[])
+                 AND NOT EXISTS (SELECT 1 FROM delivery_receipt r
+                                 WHERE r.notification_id = $1 AND r.channel = $2)""",
+            notification_id, channel, attempt, error, will_retry, _FINAL,
         )
         if will_retry:
-            await conn.execute(
+            reopened = await conn.fetchval(
                 """UPDATE notification SET status = 'retrying', last_error = $2, updated_at = now()
-                   WHERE id = $1 AND status IN ('processing', 'retrying')""",
-                notification_id, error,
+                   WHERE id = $1 AND status IN ('processing', 'retrying')
+                     AND NOT EXISTS (SELECT 1 FROM delivery_receipt r
+                                     WHERE r.notification_id = $1 AND r.channel = $3)
+                   RETURNING 1""",
+                notification_id, error, channel,
             )
-            await conn.execute(
-                """INSERT INTO notification_event (notification_id, at, event, detail)
-                   VALUES ($1, now(), 'retrying', $2)""",
-                notification_id, f"{channel} attempt {attempt} failed: {error}",
-            )
+            if reopened is not None:
+                await conn.execute(
+                    """INSERT INTO notification_event (notification_id, at, event, detail)
+                       VALUES ($1, now(), 'retrying', $2)""",
+                    notification_id, f"{channel} attempt {attempt} failed: {error}",
+                )
 
 
 async def get_receipt(conn: Executor, notification_id: str, channel: str) -> dict[str, Any] | None:
@@ -275,11 +283,16 @@ async def receipts(conn: Executor, notification_id: str) -> dict[str, dict[str, 
 
 
 async def save_receipt(conn: Executor, *, notification_id: str, channel: str, provider: str,
-                       provider_message_id: str, attempt: int) -> None:
+                       provider_message_id: str, attempt: int, lease_holder: str | None = None) -> None:
+    """The provider's acceptance and, in the same statement, the end of the sending attempt's lease: the next
+    attempt to take the lease finds the receipt."""
     await conn.execute(
-        """INSERT INTO delivery_receipt (notification_id, channel, provider, provider_message_id, attempt)
+        """WITH released AS (
+               DELETE FROM delivery_lease WHERE notification_id = $1 AND channel = $2 AND holder = $6
+           )
+           INSERT INTO delivery_receipt (notification_id, channel, provider, provider_message_id, attempt)
            VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING""",
-        notification_id, channel, provider, provider_message_id, attempt,
+        notification_id, channel, provider, provider_message_id, attempt, lease_holder,
     )
 
 

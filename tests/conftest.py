@@ -32,6 +32,8 @@ from store.migrate import migrate_url
 from tests.receivers import HttpReceiver, SmtpSink
 from worker import herald_worker
 
+# The simulated channel is off unless enabled; the suite sends through it everywhere (its processes inherit it).
+os.environ.setdefault("HERALD_SIM_ENABLED", "true")
 logging.getLogger("pgserver").setLevel(logging.WARNING)
 # Expected delivery failures make the SDK log tracebacks; keep test output readable.
 logging.getLogger("temporalio.activity").setLevel(logging.ERROR)

@@ -11,6 +11,7 @@ import json
 import threading
 import time
 from collections import defaultdict
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -21,7 +22,7 @@ import uvicorn
 from aiosmtpd.controller import Controller
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 
@@ -76,11 +77,37 @@ class Call:
     status: int = 200  # what the receiver answered
 
 
+# Hostile answers stay bounded, so a test that fails never leaves a receiver streaming for ever.
+TRICKLE_BYTES = 120
+ENDLESS_BYTES = 32 * 1024 * 1024
+
+
 @dataclass
 class Reply:
     status: int = 200
     delay_s: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
+    # Hostile receivers: the status and headers at once, then the body one byte every `trickle_s` seconds
+    # (TRICKLE_BYTES of them), or a body that keeps coming in 1 KiB chunks (ENDLESS_BYTES of it).
+    trickle_s: float = 0.0
+    endless: bool = False
+
+
+class _ClosingStream(StreamingResponse):
+    """Closes its body as soon as the answer ends or the client hangs up (not when it is garbage collected), so
+    the receiver's count of open requests is exact."""
+
+    def __init__(self, body: AsyncGenerator[bytes, None], on_close: Callable[[], None], **kwargs: Any):
+        super().__init__(body, **kwargs)
+        self._body = body
+        self._on_close = on_close
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self._body.aclose()
+            self._on_close()
 
 
 class HttpReceiver:
@@ -94,6 +121,10 @@ class HttpReceiver:
         self.base = f"http://127.0.0.1:{port}"
         self.calls: list[Call] = []
         self.script: dict[str, list[Reply]] = defaultdict(list)
+        # Requests open right now, and the most ever open at once, per key: an answer counts as open until it is
+        # fully sent or its client hangs up.
+        self.open: dict[str, int] = defaultdict(int)
+        self.max_open: dict[str, int] = defaultdict(int)
         self._verifier = standardwebhooks.Webhook(secret)
         app = Starlette(routes=[Route("/{path:path}", self._handle, methods=["POST"])])
         self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
@@ -126,11 +157,31 @@ class HttpReceiver:
             key = own if self.script.get(own) else key
         reply = self.script[key].pop(0) if self.script[key] else Reply()
         self.calls.append(Call(path, headers, body, verified, time.monotonic(), raw, reply.status))
-        if reply.delay_s:
-            await asyncio.sleep(reply.delay_s)
+        self.open[key] += 1
+        self.max_open[key] = max(self.max_open[key], self.open[key])
+        if reply.trickle_s or reply.endless:
+            def closed() -> None:
+                self.open[key] -= 1
+            return _ClosingStream(self._hostile_body(reply), closed, status_code=reply.status,
+                                  headers=reply.headers, media_type="application/json")
+        try:
+            if reply.delay_s:
+                await asyncio.sleep(reply.delay_s)
+        finally:
+            self.open[key] -= 1
         if reply.status == 200:
             return JSONResponse({"id": f"gw-{len(self.calls)}"}, headers=reply.headers)
         return Response(f"status {reply.status}", status_code=reply.status, headers=reply.headers)
+
+    async def _hostile_body(self, reply: Reply) -> AsyncGenerator[bytes, None]:
+        if reply.trickle_s:
+            for _ in range(TRICKLE_BYTES):
+                yield b" "
+                await asyncio.sleep(reply.trickle_s)
+        else:
+            chunk = b" " * 1024
+            for _ in range(ENDLESS_BYTES // len(chunk)):
+                yield chunk
 
     def for_key(self, key: str) -> list[Call]:
         return [c for c in self.calls if c.path == key or c.body.get("to") == key or c.body.get("token") == key]
