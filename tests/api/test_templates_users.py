@@ -84,8 +84,16 @@ async def test_user_lifecycle(api: Api) -> None:
     assert (patched["phone"], patched["email"], patched["name"], patched["topics"]) == (
         "+33 1 23 45 67 89", None, "Grace", ["news"])
     assert (await api.http.get(f"/v1/users/{user['id']}", headers=api.h)).json()["phone"] == "+33 1 23 45 67 89"
-    listed = (await api.http.get("/v1/users?limit=500", headers=api.h)).json()
-    assert user["id"] in [u["id"] for u in listed["items"]]
+    listed: list[str] = []  # the suite's other tests store users too: walk every page
+    cursor: str | None = None
+    while True:
+        params = {"limit": 500, **({"cursor": cursor} if cursor else {})}
+        page = (await api.http.get("/v1/users", params=params, headers=api.h)).json()
+        listed += [u["id"] for u in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert user["id"] in listed
     assert_error(await api.http.patch("/v1/users/nobody", json={"name": "x"}, headers=api.h), 404, "not_found")
 
 
