@@ -286,17 +286,19 @@ async def resolve_dead_letters(conn: Executor, resolution: DeadLetterResolution)
     )
 
 
+# Unresolved dead letters only, in id order after the cursor: dead_letter_unresolved_idx serves the filter, the
+# order and the cursor together (a plain `d.id > $2` keeps the cursor usable as an index bound in a generic
+# plan), so resolved history is never read.
+DEAD_LETTER_PAGE = """
+    SELECT d.id AS cursor_id, d.notification_id, n.workflow_id, d.channel, d.error, d.attempts, d.dead_lettered_at
+    FROM dead_letter d JOIN notification n ON n.id = d.notification_id
+    WHERE d.resolved_at IS NULL AND d.id > $2 AND ($1::text IS NULL OR d.channel = $1)
+    ORDER BY d.id LIMIT $3"""
+
+
 async def list_dead_letters(conn: Executor, *, channel: str | None, after: int | None,
                             limit: int) -> list[dict[str, Any]]:
-    rows = await conn.fetch(
-        """SELECT d.id AS cursor_id, d.notification_id, n.workflow_id, d.channel, d.error, d.attempts,
-                  d.dead_lettered_at
-           FROM dead_letter d JOIN notification n ON n.id = d.notification_id
-           WHERE d.resolved_at IS NULL AND ($1::text IS NULL OR d.channel = $1)
-             AND ($2::bigint IS NULL OR d.id > $2)
-           ORDER BY d.id LIMIT $3""",
-        channel, after, limit,
-    )
+    rows = await conn.fetch(DEAD_LETTER_PAGE, channel, after if after is not None else 0, limit)
     return [dict(r) for r in rows]
 
 
