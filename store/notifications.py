@@ -317,20 +317,29 @@ async def open_dead_letter_count(conn: Executor) -> int:
     return count
 
 
-async def possibly_unstarted(conn: Executor, older_than_s: float, window_s: float, limit: int) -> list[dict[str, Any]]:
-    """Notifications still `accepted` or `scheduled` some time after they were stored: either their workflow has
-    not written a status yet (a scheduled one waits on its timer) or it was never started (the API died between
-    the insert and the start). The reconciler asks Temporal which. Notifications waiting in a digest have no
-    workflow of their own (their digest's workflow holds them) and are left out."""
+async def unchecked_starts(conn: Executor, older_than_s: float, after: tuple[datetime, str] | None,
+                           limit: int) -> list[dict[str, Any]]:
+    """Notifications still `accepted` or `scheduled` some time after they were stored, whatever their age, that
+    the reconciler has not yet seen held by Temporal, oldest first after the (created_at, id) cursor `after`.
+
+    Either their workflow has not written a status yet (a scheduled one waits on its timer; a digest's waits
+    in its window) or Temporal never heard of them (the API died between the insert and the start). The
+    reconciler asks Temporal which and marks them checked (`mark_start_checked`); notification_unchecked_idx
+    holds exactly the rows this reads, so a pass costs what is left to check, not the table's size."""
     rows = await conn.fetch(
         f"""SELECT {_COLUMNS} FROM notification
-            WHERE status IN ('accepted', 'scheduled') AND digest IS NULL
+            WHERE status IN ('accepted', 'scheduled') AND start_checked_at IS NULL
               AND created_at < now() - make_interval(secs => $1)
-              AND created_at > now() - make_interval(secs => $2)
-            ORDER BY created_at LIMIT $3""",
-        older_than_s, window_s, limit,
+              AND (created_at, id) > (coalesce($2, '-infinity'::timestamptz), coalesce($3, ''))
+            ORDER BY created_at, id LIMIT $4""",
+        older_than_s, after[0] if after else None, after[1] if after else None, limit,
     )
     return [dict(r) for r in rows]
+
+
+async def mark_start_checked(conn: Executor, ids: list[str]) -> None:
+    """Temporal holds these notifications (their workflow, or their digest's): the reconciler need not look again."""
+    await conn.execute("UPDATE notification SET start_checked_at = now() WHERE id = ANY($1::text[])", ids)
 
 
 async def is_read(conn: Executor, notification_id: str) -> bool:

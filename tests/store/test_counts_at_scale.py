@@ -197,3 +197,20 @@ async def test_a_dlq_page_reads_only_unresolved_dead_letters(own_pool: asyncpg.P
         assert rest == page[5:]
         sims = await notifications.list_dead_letters(conn, channel="sim", after=None, limit=5)
         assert [d["notification_id"] for d in sims] == [f"scale-{i:07d}" for i in range(19_001, 19_020, 4)]
+
+
+async def test_the_reconciler_reads_only_rows_left_to_check(own_pool: asyncpg.Pool) -> None:
+    """20,000 notifications, the last checked or finished long ago: a reconciler pass reads the few left."""
+    await seed(own_pool, 0, 20_000)
+    await own_pool.execute("UPDATE notification SET start_checked_at = now() WHERE id >= 'scale-0000120'")
+    await own_pool.execute("VACUUM ANALYZE notification")  # as autovacuum would: the marked rows' old versions go
+    left = await own_pool.fetchval("SELECT count(*) FROM notification WHERE id < 'scale-0000120' "
+                                   "AND status IN ('accepted', 'scheduled')")
+    async with own_pool.acquire() as conn, conn.transaction():
+        before = await conn.fetchval(READ_SO_FAR)
+        rows = await notifications.unchecked_starts(conn, 0, None, 1000)
+        read = int(await conn.fetchval(READ_SO_FAR)) - int(before)
+    assert len(rows) == left == 20
+    assert read <= 10 * left, read
+    after = await notifications.unchecked_starts(own_pool, 0, (rows[9]["created_at"], rows[9]["id"]), 1000)
+    assert after == rows[10:]
