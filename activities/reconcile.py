@@ -9,7 +9,8 @@ and counts the notification once in its digest.
 
 Each pass walks every unchecked row after a (created_at, id) cursor, a page at a time, so rows that wait
 legitimately (scheduled for next week) never hide the ones behind them; a row seen held by Temporal is marked
-and not looked at again.
+and not looked at again. A pass also folds the counts /metrics reads (store/tally.py), so they stay cheap
+to read when nobody scrapes.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from core.durations import window_seconds
 from core.models import digest_workflow_id
 from core.settings import Settings
 from core.starting import join_digest, start_notification
-from store import notifications
+from store import notifications, tally
 
 log = logging.getLogger("herald.reconcile")
 
@@ -73,6 +74,7 @@ class ReconcileActivities:
             await notifications.mark_start_checked(self._pool, held)
             checked += len(rows)
             if len(rows) < inp.limit:
+                await tally.fold(self._pool)
                 return ReconcileResult(checked=checked, started=started)
             after = (rows[-1]["created_at"], rows[-1]["id"])
 

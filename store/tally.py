@@ -14,7 +14,7 @@ import asyncpg
 if TYPE_CHECKING:
     from store.db import Connection, Executor
 
-# Any constant: two readers folding at once would only wait on each other, so the second skips its fold.
+# Any constant: two folds at once would only wait on each other, so the second skips its turn.
 _FOLD_LOCK = 7_014_001
 
 _FOLD = """
@@ -49,16 +49,30 @@ class Count:
 
 
 async def read(conn: Executor) -> list[Count]:
-    """Every non-zero count; a fold that another reader is running is left to it (the sum is the same)."""
+    """Every non-zero count, after folding the changes committed so far."""
     if isinstance(conn, asyncpg.Pool):
         async with conn.acquire() as acquired:
             return await _read(acquired)
     return await _read(conn)
 
 
-async def _read(conn: Connection) -> list[Count]:
+async def fold(conn: Executor) -> None:
+    """Folds the changes committed so far into one row per key. Readers fold as they read; the reconciler's
+    pass folds too, so the changes stay few when nobody scrapes."""
+    if isinstance(conn, asyncpg.Pool):
+        async with conn.acquire() as acquired:
+            return await _fold(acquired)
+    return await _fold(conn)
+
+
+async def _fold(conn: Connection) -> None:
+    # A fold another reader is running is left to it: the sum a reader sees is the same either way.
     async with conn.transaction():
         if await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _FOLD_LOCK):
             await conn.execute(_FOLD)
+
+
+async def _read(conn: Connection) -> list[Count]:
+    await _fold(conn)
     rows = await conn.fetch(_READ)
     return [Count(r["kind"], r["status"], r["channel"], r["priority"], int(r["n"])) for r in rows]

@@ -214,3 +214,11 @@ async def test_the_reconciler_reads_only_rows_left_to_check(own_pool: asyncpg.Po
     assert read <= 10 * left, read
     after = await notifications.unchecked_starts(own_pool, 0, (rows[9]["created_at"], rows[9]["id"]), 1000)
     assert after == rows[10:]
+
+
+async def test_a_fold_empties_the_changes_and_keeps_the_counts(own_pool: asyncpg.Pool) -> None:
+    await seed(own_pool, 0, 500)
+    assert await own_pool.fetchval("SELECT count(*) FROM tally_change") > 0
+    await tally.fold(own_pool)
+    assert await own_pool.fetchval("SELECT count(*) FROM tally_change") == 0
+    assert await shown_counts(own_pool) == await real_counts(own_pool)
