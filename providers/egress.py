@@ -93,8 +93,8 @@ async def vet(url: str, allow: Allowlist) -> Target:
     refused = [a for a in addresses if not is_public(a) and not allow.permits(host, a)]
     if refused:
         raise PermanentDeliveryError(
-            f"webhook: refused to send to '{host}': it resolves to {refused[0]}, a private, loopback or link-local "
-            "address; HERALD_WEBHOOK_ALLOWED_HOSTS can permit it")
+            f"webhook: refused to send to '{host}': it resolves to {refused[0]}, not a public address (private, "
+            "loopback, link-local, or one that tunnels to IPv4); HERALD_WEBHOOK_ALLOWED_HOSTS can permit it")
     chosen = addresses[0]
     literal = f"[{chosen}]" if chosen.version == 6 else str(chosen)
     netloc = f"{literal}:{parts.port}" if parts.port else literal
