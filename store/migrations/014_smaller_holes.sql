@@ -116,6 +116,14 @@ BEGIN
     RETURN NULL;
 END $$;
 
+-- TRUNCATE removes rows without row triggers: the counts of what it emptied start again from zero.
+CREATE FUNCTION tally_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM tally WHERE kind = ANY(TG_ARGV);
+    DELETE FROM tally_change WHERE kind = ANY(TG_ARGV);
+    RETURN NULL;
+END $$;
+
 -- Creating the triggers locks the tables against writes until this migration commits, so the counts taken
 -- below and the changes appended from then on add up exactly.
 CREATE TRIGGER notification_tally_insert AFTER INSERT ON notification REFERENCING NEW TABLE AS new_rows
@@ -136,6 +144,12 @@ CREATE TRIGGER delivery_attempt_tally_update AFTER UPDATE ON delivery_attempt
     FOR EACH STATEMENT EXECUTE FUNCTION tally_attempt_update();
 CREATE TRIGGER delivery_attempt_tally_delete AFTER DELETE ON delivery_attempt REFERENCING OLD TABLE AS old_rows
     FOR EACH STATEMENT EXECUTE FUNCTION tally_attempt_delete();
+CREATE TRIGGER notification_tally_truncate AFTER TRUNCATE ON notification
+    FOR EACH STATEMENT EXECUTE FUNCTION tally_truncate('notification');
+CREATE TRIGGER delivery_tally_truncate AFTER TRUNCATE ON delivery
+    FOR EACH STATEMENT EXECUTE FUNCTION tally_truncate('delivery');
+CREATE TRIGGER delivery_attempt_tally_truncate AFTER TRUNCATE ON delivery_attempt
+    FOR EACH STATEMENT EXECUTE FUNCTION tally_truncate('failed_attempt');
 
 INSERT INTO tally (kind, status, channel, priority, n)
 SELECT 'notification', status, '', priority, count(*) FROM notification GROUP BY status, priority

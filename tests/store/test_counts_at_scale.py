@@ -222,3 +222,12 @@ async def test_a_fold_empties_the_changes_and_keeps_the_counts(own_pool: asyncpg
     await tally.fold(own_pool)
     assert await own_pool.fetchval("SELECT count(*) FROM tally_change") == 0
     assert await shown_counts(own_pool) == await real_counts(own_pool)
+
+
+async def test_truncating_the_tables_empties_their_counts(own_pool: asyncpg.Pool) -> None:
+    await seed(own_pool, 0, 200)
+    await own_pool.execute("TRUNCATE delivery_attempt")
+    assert await shown_counts(own_pool) == await real_counts(own_pool)
+    await own_pool.execute("TRUNCATE notification CASCADE")
+    assert await shown_counts(own_pool) == await real_counts(own_pool)
+    assert await tally.read(own_pool) == []
