@@ -45,7 +45,8 @@ def test_threads_starting_together_read_one_complete_value(tmp_path: Path) -> No
 
 
 def test_processes_starting_together_read_one_complete_value(tmp_path: Path) -> None:
-    context = multiprocessing.get_context("fork")
+    # spawn, not fork: a test run may already have threads (Temporal clients) that a fork would copy mid-lock.
+    context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(RACERS)
     results: multiprocessing.Queue[str] = context.Queue()
     processes = [context.Process(target=_race_in_process, args=(str(tmp_path), barrier, results))
