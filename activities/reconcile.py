@@ -1,24 +1,35 @@
-"""The reconciler's side effects: find stored notifications whose workflow was never started, and start them.
+"""The reconciler's side effects: find stored notifications Temporal never heard of, and hand them to it.
 
-An API process can die after it stored a notification and before it started the workflow. The client's retry
-with the same idempotency key starts it (the accept path does so for a stored, unstarted row); for a client
-that never retries, this activity, run every minute by a Temporal Schedule, does. Starting is idempotent
-(`core.starting`), so racing a slow API or a retrying client still makes one workflow.
+An API process can die after it stored a notification and before it started the workflow (or, for a digest
+notification, before it added it to its digest). The client's retry with the same idempotency key finishes the
+job (the accept path does so for a stored, unstarted row); for a client that never retries, this activity, run
+every minute by a Temporal Schedule, does, however long ago the notification was stored. Starting and joining
+a digest are idempotent (`core.starting`), so racing a slow API or a retrying client still makes one workflow
+and counts the notification once in its digest.
+
+Each pass walks every unchecked row after a (created_at, id) cursor, a page at a time, so rows that wait
+legitimately (scheduled for next week) never hide the ones behind them; a row seen held by Temporal is marked
+and not looked at again. A pass also folds the counts /metrics reads (store/tally.py), so they stay cheap
+to read when nobody scrapes.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 from temporalio import activity
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
+from core.durations import window_seconds
+from core.models import digest_workflow_id
 from core.settings import Settings
-from core.starting import start_notification
-from store import notifications
+from core.starting import join_digest, start_notification
+from store import notifications, tally
 
 log = logging.getLogger("herald.reconcile")
 
@@ -26,8 +37,9 @@ log = logging.getLogger("herald.reconcile")
 @dataclass
 class ReconcileInput:
     older_than_s: float = 30.0
+    # Not used: every unchecked row is looked at, whatever its age. Kept so inputs that carry it still decode.
     window_s: float = 3600.0
-    limit: int = 1000
+    limit: int = 1000  # rows per page
 
 
 @dataclass
@@ -44,23 +56,54 @@ class ReconcileActivities:
 
     @activity.defn(name="start_unstarted")
     async def start_unstarted(self, inp: ReconcileInput) -> ReconcileResult:
-        rows = await notifications.possibly_unstarted(self._pool, inp.older_than_s, inp.window_s, inp.limit)
-        started = []
-        for row in rows:
-            activity.heartbeat(row["id"])
-            if await self._exists(row["workflow_id"]):
-                continue
-            await start_notification(self._client, self._settings, row)
-            started.append(row["id"])
-            log.warning("started a workflow its API never started", extra={
-                "notification_id": row["id"], "workflow_id": row["workflow_id"], "status": row["status"]})
-        return ReconcileResult(checked=len(rows), started=started)
+        checked, started = 0, []
+        after: tuple[datetime, str] | None = None
+        while True:
+            rows = await notifications.unchecked_starts(self._pool, inp.older_than_s, after, inp.limit)
+            held = []
+            for row in rows:
+                activity.heartbeat(row["id"])
+                outcome = await (self._digest(row, inp.older_than_s) if row["digest"] else self._own(row))
+                if outcome == "waiting":
+                    continue
+                held.append(row["id"])
+                if outcome == "started":
+                    started.append(row["id"])
+                    log.warning("handed Temporal a notification its API never did", extra={
+                        "notification_id": row["id"], "workflow_id": row["workflow_id"], "status": row["status"]})
+            await notifications.mark_start_checked(self._pool, held)
+            checked += len(rows)
+            if len(rows) < inp.limit:
+                await tally.fold(self._pool)
+                return ReconcileResult(checked=checked, started=started)
+            after = (rows[-1]["created_at"], rows[-1]["id"])
 
-    async def _exists(self, workflow_id: str) -> bool:
+    async def _own(self, row: dict[str, Any]) -> str:
+        if await self._status(row["workflow_id"]) is not None:
+            return "held"
+        await start_notification(self._client, self._settings, row)
+        return "started"
+
+    async def _digest(self, row: dict[str, Any], older_than_s: float) -> str:
+        """A digest notification has no workflow of its own: its digest's holds it until the window closes.
+        Until its own window has passed it may legitimately be on its way there; after that, the digest's
+        running workflow must list it as pending, or it is added (harmless if it was there after all)."""
+        age = datetime.now(UTC) - row["created_at"]
+        if age < timedelta(seconds=window_seconds(row["digest"]["window"]) + older_than_s):
+            return "waiting"
+        digest_id = digest_workflow_id(row["user_id"], row["digest"]["key"])
+        if await self._status(digest_id) == WorkflowExecutionStatus.RUNNING:
+            pending = await self._client.get_workflow_handle(digest_id).query("pending")
+            if row["id"] in pending:
+                return "held"
+        await join_digest(self._client, self._settings, row)
+        return "started"
+
+    async def _status(self, workflow_id: str) -> WorkflowExecutionStatus | None:
         try:
-            await self._client.get_workflow_handle(workflow_id).describe()
+            described = await self._client.get_workflow_handle(workflow_id).describe()
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
-                return False
+                return None
             raise
-        return True
+        return described.status

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -12,12 +11,10 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ApiError
-from core.durations import window_seconds
-from core.models import DigestEvent, DigestInput, NotificationState, digest_workflow_id
+from core.models import NotificationState
 from core.settings import Settings
-from core.starting import queued_channels, retry_config, start_notification, workflow_input
+from core.starting import join_digest, queued_channels, retry_config, start_notification, workflow_input
 from store import notifications
-from workflows.digest import DigestWorkflow
 from workflows.notification import NotificationWorkflow
 
 __all__ = ["is_outage", "queued_channels", "retry_config", "signal", "signal_read", "start", "start_digest",
@@ -39,21 +36,10 @@ async def start(client: Client, settings: Settings,
 
 
 async def start_digest(client: Client, settings: Settings, row: dict[str, Any]) -> None:
-    """Adds a digest notification to its (user, key) digest: signal-with-start on `digest-<user>-<key>`.
-
-    The running digest takes the event into its window; with none running, the event starts the next one.
-    A repeated accept signals again: the digest counts each notification once.
-    """
-    spec = row["digest"]
-    event = DigestEvent(notification_id=row["id"], data=row["data"], template=row["template"],
-                        template_version=row["template_version"], channels=list(row["channels"]),
-                        priority=row["priority"], category=row["category"],
-                        window_s=float(window_seconds(spec["window"])), to=row["recipient"])
+    """`core.starting.join_digest`, with Temporal being down answered as 503. A repeated accept signals again:
+    the digest counts each notification once."""
     try:
-        await client.start_workflow(
-            DigestWorkflow.run, DigestInput(user_id=row["user_id"], key=spec["key"]),
-            id=digest_workflow_id(row["user_id"], spec["key"]), task_queue=settings.task_queue,
-            start_signal="add", start_signal_args=[event], task_timeout=timedelta(seconds=10))
+        await join_digest(client, settings, row)
     except (RPCError, RuntimeError) as exc:
         if not is_outage(exc):
             raise

@@ -1,10 +1,13 @@
 """Prometheus metrics of the API process, plus outcome counts read from the read model at scrape time.
 
-Outcomes are counted from PostgreSQL rather than in process memory, so every API replica reports the same
-totals whichever worker delivered the notification.
+Outcomes are counted in PostgreSQL rather than in process memory, so every API replica reports the same
+totals whichever worker delivered the notification; the counts are kept as rows change (store/tally.py), so a
+scrape costs the same at any table size.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import asyncpg
 from prometheus_client import (
@@ -15,6 +18,11 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+
+from store import notifications, tally
+
+if TYPE_CHECKING:
+    from store.db import Connection
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -34,28 +42,28 @@ end_to_end = Gauge("herald_end_to_end_latency_seconds", "Accept-to-delivered lat
 
 async def render(pool: asyncpg.Pool) -> bytes:
     async with pool.acquire() as conn:
-        rows = await conn.fetch(
-            """SELECT n.status, d.channel, n.priority, count(*) AS n
-               FROM notification n JOIN delivery d ON d.notification_id = n.id
-               GROUP BY 1, 2, 3"""
-        )
-        failed = await conn.fetch(
-            "SELECT channel, count(*) AS n FROM delivery_attempt WHERE outcome <> 'delivered' GROUP BY 1"
-        )
-        parked = await conn.fetchval("SELECT count(*) FROM dead_letter WHERE resolved_at IS NULL")
-        latency = await conn.fetchrow(
-            """SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY s) AS p50,
-                      percentile_cont(0.95) WITHIN GROUP (ORDER BY s) AS p95,
-                      percentile_cont(0.99) WITHIN GROUP (ORDER BY s) AS p99
-               FROM (SELECT extract(epoch FROM delivered_at - created_at) AS s FROM notification
-                     WHERE delivered_at > now() - interval '1 hour') t"""
-        )
+        return await render_on(conn)
+
+
+async def render_on(conn: Connection) -> bytes:
+    """The scrape on one connection: counts kept on write (store.tally), the open dead letters through their
+    partial index, and latency over the last hour's deliveries only."""
+    counts = await tally.read(conn)
+    parked = await notifications.open_dead_letter_count(conn)
+    latency = await conn.fetchrow(
+        """SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY s) AS p50,
+                  percentile_cont(0.95) WITHIN GROUP (ORDER BY s) AS p95,
+                  percentile_cont(0.99) WITHIN GROUP (ORDER BY s) AS p99
+           FROM (SELECT extract(epoch FROM delivered_at - created_at) AS s FROM notification
+                 WHERE delivered_at > now() - interval '1 hour') t"""
+    )
     by_status.clear()
-    for r in rows:
-        by_status.labels(r["status"], r["channel"], r["priority"]).set(r["n"])
     attempts_failed.clear()
-    for r in failed:
-        attempts_failed.labels(r["channel"]).set(r["n"])
+    for c in counts:
+        if c.kind == "delivery":
+            by_status.labels(c.status, c.channel, c.priority).set(c.n)
+        elif c.kind == "failed_attempt":
+            attempts_failed.labels(c.channel).set(c.n)
     dlq_size.set(parked)
     for q in ("p50", "p95", "p99"):
         end_to_end.labels(q).set(float(latency[q]) if latency and latency[q] is not None else 0.0)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,14 +16,30 @@ from core.settings import Settings
 def persisted(data_dir: Path, name: str, make: Callable[[], str]) -> str:
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / name
+    if not path.exists():
+        _publish(path, make())
+    value = path.read_text().strip()
+    if not value:
+        raise RuntimeError(f"{path} is empty: delete it and restart to generate a new {name}")
+    return value
+
+
+def _publish(path: Path, value: str) -> None:
+    """Write the whole file under a private name, then link it into place: a reader sees no file or the
+    complete value, never an empty one, and the link fails if another process got there first, so every
+    process of the installation agrees on the first value published."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        # O_EXCL: two processes starting together agree on the first value written.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as f:
-        f.write(make() + "\n")
-    return path.read_text().strip()
+        with os.fdopen(fd, "w") as f:
+            f.write(value + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass
+    finally:
+        os.unlink(temporary)
 
 
 def new_admin_key() -> str:

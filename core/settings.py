@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     smtp_ca_file: str | None = Field(default=None, alias="HERALD_SMTP_CA_FILE")  # a private relay's CA bundle
     smtp_timeout_s: float = Field(default=10.0, gt=0, alias="HERALD_SMTP_TIMEOUT_S")
     smtp_fallbacks: str = Field(default="", alias="HERALD_SMTP_FALLBACKS")  # "host:port,host:port"
+    # `make up` only: the port of its local mail catcher, run when neither HERALD_SMTP_HOST nor HERALD_SMTP_PORT
+    # is set; the worker it starts sends mail there.
+    mail_catcher_port: int = Field(default=1025, ge=1, le=65535, alias="HERALD_MAIL_CATCHER_PORT")
 
     # HTTP gateways and outgoing webhooks (Standard Webhooks signatures).
     sms_webhook_url: str | None = Field(default=None, alias="HERALD_SMS_WEBHOOK_URL")

@@ -1,5 +1,5 @@
-"""Starting a notification's workflow from its stored row: the API on accept, the reconciler for rows whose
-start was lost (an API process killed between storing and starting)."""
+"""Starting a notification's workflow (or adding it to its digest) from its stored row: the API on accept, the
+reconciler for rows whose start was lost (an API process killed between storing and starting)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,17 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from core.durations import window_seconds
-from core.models import STEPS_FUSED, Escalation, NotificationInput, NotificationState, RetryConfig, Throttle
+from core.models import (
+    STEPS_FUSED,
+    DigestEvent,
+    DigestInput,
+    Escalation,
+    NotificationInput,
+    NotificationState,
+    RetryConfig,
+    Throttle,
+    digest_workflow_id,
+)
 from core.settings import Settings
 from core.temporal import notification_search_attributes, task_priority
 from providers.registry import chain_names
@@ -77,3 +87,24 @@ async def start_notification(client: Client, settings: Settings,
         )
     except WorkflowAlreadyStartedError:
         return None
+
+
+def digest_event(row: dict[str, Any]) -> DigestEvent:
+    return DigestEvent(notification_id=row["id"], data=row["data"], template=row["template"],
+                       template_version=row["template_version"], channels=list(row["channels"]),
+                       priority=row["priority"], category=row["category"],
+                       window_s=float(window_seconds(row["digest"]["window"])), to=row["recipient"])
+
+
+async def join_digest(client: Client, settings: Settings, row: dict[str, Any]) -> None:
+    """Adds a digest notification to its (user, key) digest: signal-with-start on `digest-<user>-<key>`.
+
+    The running digest takes the event into its window; with none running, the event starts the next one.
+    Sending it again is harmless: a run counts each notification once, and a window's close absorbs only
+    notifications still waiting.
+    """
+    # By name: workflows.digest imports activities.digest, which imports this module.
+    await client.start_workflow(
+        "DigestWorkflow", DigestInput(user_id=row["user_id"], key=row["digest"]["key"]),
+        id=digest_workflow_id(row["user_id"], row["digest"]["key"]), task_queue=settings.task_queue,
+        start_signal="add", start_signal_args=[digest_event(row)], task_timeout=timedelta(seconds=10))

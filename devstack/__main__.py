@@ -20,6 +20,7 @@ from core.settings import Settings
 from core.temporal import ensure_search_attributes
 from devstack.mail_catcher import MailCatcher
 from devstack.mail_catcher import wanted as mail_catcher_wanted
+from devstack.ports import PortTaken, ensure_free, split_address
 from devstack.temporal_server import die_with_parent, start_dev_server, wait_until_free, wait_until_serving
 from store.migrate import migrate_url
 
@@ -47,13 +48,21 @@ async def main() -> int:
     (data_dir / "logs").mkdir(exist_ok=True)
     key = admin_key(settings)
     signing_secret = webhook_secret(settings)
+    wants_catcher = mail_catcher_wanted(dict(os.environ))
+    smtp_host, smtp_port = ("127.0.0.1", settings.mail_catcher_port) if wants_catcher else \
+        (settings.smtp_host, settings.smtp_port)
+    metrics_address = settings.worker_metrics_address or "127.0.0.1:9464"
+    # Checked before anything starts, so a taken port leaves nothing to clean up.
+    if wants_catcher:
+        ensure_free(smtp_host, smtp_port, "mail catcher", "HERALD_MAIL_CATCHER_PORT")
+    ensure_free(*split_address(metrics_address), "worker metrics", "HERALD_WORKER_METRICS_ADDRESS")
 
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
     pg_server = None
     catcher: MailCatcher | None = None
     try:
-        if mail_catcher_wanted(dict(os.environ)):
-            catcher = MailCatcher(data_dir / "mail", settings.smtp_host, settings.smtp_port)
+        if wants_catcher:
+            catcher = MailCatcher(data_dir / "mail", smtp_host, smtp_port)
             catcher.start()
         if settings.database_url:
             db_url = settings.database_url
@@ -83,8 +92,10 @@ async def main() -> int:
                "HERALD_WEBHOOK_SECRET": signing_secret,
                # The simulated channel, for trying every delivery path by hand; production leaves it off.
                "HERALD_SIM_ENABLED": os.environ.get("HERALD_SIM_ENABLED", "true")}
+        if catcher is not None:
+            env.update(HERALD_SMTP_HOST=smtp_host, HERALD_SMTP_PORT=str(smtp_port))
         wait_until_free(settings.api_port)
-        worker_env = {**env, "HERALD_WORKER_METRICS_ADDRESS": settings.worker_metrics_address or "127.0.0.1:9464"}
+        worker_env = {**env, "HERALD_WORKER_METRICS_ADDRESS": metrics_address}
         worker = subprocess.Popen([sys.executable, str(ROOT / "worker.py")], env=worker_env, cwd=ROOT,
                                   preexec_fn=die_with_parent,
                                   start_new_session=True)
@@ -98,13 +109,13 @@ async def main() -> int:
 
         base = f"http://{settings.api_host}:{settings.api_port}"
         ui = f"http://127.0.0.1:{settings.temporal_ui_port}" if settings.temporal_address is None else "(external)"
-        mail = (f"caught on {settings.smtp_host}:{settings.smtp_port}, kept in {data_dir / 'mail'}" if catcher
-                else f"sent through {settings.smtp_host}:{settings.smtp_port}")
+        mail = (f"caught on {smtp_host}:{smtp_port}, kept in {data_dir / 'mail'}" if catcher
+                else f"sent through {smtp_host}:{smtp_port}")
         print(f"""
 Herald is up.
   API          {base}
   API docs     {base}/docs
-  Dashboard    {base}/ui  (not built yet: see the issues)
+  Dashboard    {base}/ui  (sign in with the admin key below)
   Temporal UI  {ui}
   Metrics      {base}/metrics (API), http://{worker_env["HERALD_WORKER_METRICS_ADDRESS"]}/metrics (worker)
   Admin key    {key}
@@ -144,4 +155,8 @@ Stop: Ctrl-C
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("pgserver").setLevel(logging.WARNING)  # it logs every pg_ctl call at INFO
-    sys.exit(asyncio.run(main()))
+    try:
+        sys.exit(asyncio.run(main()))
+    except PortTaken as taken:
+        print(taken, file=sys.stderr, flush=True)
+        sys.exit(2)

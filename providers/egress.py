@@ -41,10 +41,29 @@ class Allowlist:
         return host.lower() in self.hosts or any(address in network for network in self.networks)
 
 
+# IPv6 ranges that reach IPv4 hosts or unrouted sites through a translator or tunnel: a NAT64 gateway, a
+# 6to4 or Teredo relay or an SIIT translator may forward to any IPv4 address, private ones included, and the
+# standard library still calls several of them global. Site-local is deprecated but some routers honour it.
+_TRANSLATED: tuple[ipaddress.IPv6Network, ...] = tuple(ipaddress.IPv6Network(n) for n in (
+    "64:ff9b::/96",      # NAT64, well-known prefix (RFC 6052)
+    "64:ff9b:1::/48",    # NAT64, local-use prefix (RFC 8215)
+    "2002::/16",         # 6to4 (RFC 3056)
+    "2001::/32",         # Teredo (RFC 4380)
+    "::/96",             # IPv4-compatible (RFC 4291, deprecated)
+    "::ffff:0:0:0/96",   # IPv4-translated (RFC 2765, SIIT)
+    "fec0::/10",         # site-local (RFC 3879, deprecated)
+))
+
+
 def is_public(address: Address) -> bool:
-    """False for loopback, private, link-local (cloud metadata), multicast, reserved and unspecified ranges."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return is_public(address.ipv4_mapped)
+    """False for loopback, private, link-local (cloud metadata), multicast, reserved and unspecified ranges,
+    and for IPv6 addresses that tunnel or translate to IPv4 (NAT64, 6to4, Teredo, IPv4-compatible) or are
+    site-local: those can lead to a private host whatever the embedded IPv4 address claims."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return is_public(address.ipv4_mapped)
+        if any(address in network for network in _TRANSLATED):
+            return False
     return address.is_global and not address.is_multicast
 
 
@@ -74,8 +93,8 @@ async def vet(url: str, allow: Allowlist) -> Target:
     refused = [a for a in addresses if not is_public(a) and not allow.permits(host, a)]
     if refused:
         raise PermanentDeliveryError(
-            f"webhook: refused to send to '{host}': it resolves to {refused[0]}, a private, loopback or link-local "
-            "address; HERALD_WEBHOOK_ALLOWED_HOSTS can permit it")
+            f"webhook: refused to send to '{host}': it resolves to {refused[0]}, not a public address (private, "
+            "loopback, link-local, or one that tunnels to IPv4); HERALD_WEBHOOK_ALLOWED_HOSTS can permit it")
     chosen = addresses[0]
     literal = f"[{chosen}]" if chosen.version == 6 else str(chosen)
     netloc = f"{literal}:{parts.port}" if parts.port else literal

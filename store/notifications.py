@@ -323,17 +323,19 @@ async def resolve_dead_letters(conn: Executor, resolution: DeadLetterResolution)
     )
 
 
+# Unresolved dead letters only, in id order after the cursor: dead_letter_unresolved_idx serves the filter, the
+# order and the cursor together (a plain `d.id > $2` keeps the cursor usable as an index bound in a generic
+# plan), so resolved history is never read.
+DEAD_LETTER_PAGE = """
+    SELECT d.id AS cursor_id, d.notification_id, n.workflow_id, d.channel, d.error, d.attempts, d.dead_lettered_at
+    FROM dead_letter d JOIN notification n ON n.id = d.notification_id
+    WHERE d.resolved_at IS NULL AND d.id > $2 AND ($1::text IS NULL OR d.channel = $1)
+    ORDER BY d.id LIMIT $3"""
+
+
 async def list_dead_letters(conn: Executor, *, channel: str | None, after: int | None,
                             limit: int) -> list[dict[str, Any]]:
-    rows = await conn.fetch(
-        """SELECT d.id AS cursor_id, d.notification_id, n.workflow_id, d.channel, d.error, d.attempts,
-                  d.dead_lettered_at
-           FROM dead_letter d JOIN notification n ON n.id = d.notification_id
-           WHERE d.resolved_at IS NULL AND ($1::text IS NULL OR d.channel = $1)
-             AND ($2::bigint IS NULL OR d.id > $2)
-           ORDER BY d.id LIMIT $3""",
-        channel, after, limit,
-    )
+    rows = await conn.fetch(DEAD_LETTER_PAGE, channel, after if after is not None else 0, limit)
     return [dict(r) for r in rows]
 
 
@@ -352,20 +354,29 @@ async def open_dead_letter_count(conn: Executor) -> int:
     return count
 
 
-async def possibly_unstarted(conn: Executor, older_than_s: float, window_s: float, limit: int) -> list[dict[str, Any]]:
-    """Notifications still `accepted` or `scheduled` some time after they were stored: either their workflow has
-    not written a status yet (a scheduled one waits on its timer) or it was never started (the API died between
-    the insert and the start). The reconciler asks Temporal which. Notifications waiting in a digest have no
-    workflow of their own (their digest's workflow holds them) and are left out."""
+async def unchecked_starts(conn: Executor, older_than_s: float, after: tuple[datetime, str] | None,
+                           limit: int) -> list[dict[str, Any]]:
+    """Notifications still `accepted` or `scheduled` some time after they were stored, whatever their age, that
+    the reconciler has not yet seen held by Temporal, oldest first after the (created_at, id) cursor `after`.
+
+    Either their workflow has not written a status yet (a scheduled one waits on its timer; a digest's waits
+    in its window) or Temporal never heard of them (the API died between the insert and the start). The
+    reconciler asks Temporal which and marks them checked (`mark_start_checked`); notification_unchecked_idx
+    holds exactly the rows this reads, so a pass costs what is left to check, not the table's size."""
     rows = await conn.fetch(
         f"""SELECT {_COLUMNS} FROM notification
-            WHERE status IN ('accepted', 'scheduled') AND digest IS NULL
+            WHERE status IN ('accepted', 'scheduled') AND start_checked_at IS NULL
               AND created_at < now() - make_interval(secs => $1)
-              AND created_at > now() - make_interval(secs => $2)
-            ORDER BY created_at LIMIT $3""",
-        older_than_s, window_s, limit,
+              AND (created_at, id) > (coalesce($2, '-infinity'::timestamptz), coalesce($3, ''))
+            ORDER BY created_at, id LIMIT $4""",
+        older_than_s, after[0] if after else None, after[1] if after else None, limit,
     )
     return [dict(r) for r in rows]
+
+
+async def mark_start_checked(conn: Executor, ids: list[str]) -> None:
+    """Temporal holds these notifications (their workflow, or their digest's): the reconciler need not look again."""
+    await conn.execute("UPDATE notification SET start_checked_at = now() WHERE id = ANY($1::text[])", ids)
 
 
 async def is_read(conn: Executor, notification_id: str) -> bool:

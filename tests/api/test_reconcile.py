@@ -4,7 +4,8 @@ Schedule) starts it, the client's retry with the same key starts it too, and nev
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -13,6 +14,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.reconcile import ReconcileInput
 from core.ids import client_key
+from core.models import digest_workflow_id
 from tests.api.conftest import Api, uid
 from tests.conftest import free_port
 from tests.processes import ApiProcess
@@ -45,9 +47,9 @@ async def workflow_exists(api: Api, workflow_id: str) -> bool:
     return True
 
 
-async def reconcile(api: Api) -> list[str]:
+async def reconcile(api: Api, limit: int = 1000) -> list[str]:
     result = await api.stack.temporal.execute_workflow(
-        ReconcileWorkflow.run, ReconcileInput(older_than_s=0), id=f"reconcile-{uuid.uuid4().hex[:8]}",
+        ReconcileWorkflow.run, ReconcileInput(older_than_s=0, limit=limit), id=f"reconcile-{uuid.uuid4().hex[:8]}",
         task_queue=api.stack.settings.task_queue)
     return result.started
 
@@ -100,3 +102,55 @@ async def test_the_reconciler_leaves_notifications_waiting_in_a_digest_alone(api
     assert (await api.get(held["id"]))["status"] == "accepted"
     assert held["id"] not in await reconcile(api)
     assert not await workflow_exists(api, held["workflow_id"])
+
+
+async def stored_by_a_crashed_api(api: Api, body: dict[str, object], age: timedelta) -> dict[str, Any]:
+    """A notification stored by an API that died before handing it to Temporal, `age` ago."""
+    key = uid("crash")
+    await crash_after_store(api, body, key)
+    row = await api.stack.pool.fetchrow(
+        "UPDATE notification SET created_at = now() - $2::interval WHERE idempotency_key = $1 "
+        "RETURNING id, workflow_id, status", client_key("env", key), age)
+    assert row is not None and row["status"] == "accepted"
+    return dict(row)
+
+
+async def test_the_reconciler_starts_a_lost_notification_however_old(api: Api) -> None:
+    template, user = await api.template(), await api.user()
+    row = await stored_by_a_crashed_api(api, {"template": template, "user_id": user, "channels": ["in_app"],
+                                              "data": {"name": "Ada"}}, timedelta(days=3))
+    assert not await workflow_exists(api, row["workflow_id"])
+    assert row["id"] in await reconcile(api)
+    await api.until_status(row["id"], "delivered")
+    assert row["id"] not in await reconcile(api)
+
+
+async def test_the_reconciler_adds_a_lost_digest_notification_to_its_digest(api: Api) -> None:
+    template, user = await api.template(), await api.user()
+    digest = {"key": uid("k"), "window": "1s"}
+    row = await stored_by_a_crashed_api(api, {"template": template, "user_id": user, "channels": ["in_app"],
+                                              "data": {"name": "Ada"}, "digest": digest}, timedelta(hours=2))
+    assert not await workflow_exists(api, digest_workflow_id(user, digest["key"]))
+    assert row["id"] in await reconcile(api)
+    digested = await api.until_status(row["id"], "digested")
+    assert not await workflow_exists(api, row["workflow_id"])  # never a workflow of its own
+    assert row["id"] not in await reconcile(api)
+    inbox = (await api.http.get(f"/v1/users/{user}/inbox", headers=api.h)).json()["items"]
+    assert [i["notification_id"] for i in inbox] == [digested["digest_id"]]
+
+
+async def test_notifications_waiting_legitimately_do_not_hide_a_lost_one(api: Api) -> None:
+    """Scheduled notifications wait in their workflow's timer, as old as they like: a pass looks past them,
+    however many there are, and looks at each of them once."""
+    template, user = await api.template(), await api.user()
+    later = (datetime.now(UTC) + timedelta(days=7)).isoformat()
+    waiting = [await api.send(template, user_id=user, channels=["in_app"], send_at=later) for _ in range(3)]
+    await api.stack.pool.execute("UPDATE notification SET created_at = now() - interval '10 days' "
+                                 "WHERE id = ANY($1::text[])", [w["id"] for w in waiting])
+    lost = await stored_by_a_crashed_api(api, {"template": template, "user_id": user, "channels": ["in_app"],
+                                               "data": {"name": "Ada"}}, timedelta(days=9))
+    assert lost["id"] in await reconcile(api, limit=2)
+    assert await api.stack.pool.fetchval(
+        "SELECT count(*) FROM notification WHERE id = ANY($1::text[]) AND start_checked_at IS NOT NULL",
+        [w["id"] for w in waiting] + [lost["id"]]) == 4
+    assert [(await api.get(w["id"]))["status"] for w in waiting] == ["scheduled"] * 3

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import sys
 import tempfile
 import uuid
@@ -88,6 +89,7 @@ async def test_make_up_serves_stops_cleanly_and_keeps_data_across_restarts() -> 
         assert 'herald_deliveries_total{' in worker_metrics and "temporal_workflow_completed" in worker_metrics
     out = await stop(proc)
     assert "Admin key" in out and key in out and "caught on 127.0.0.1:1025" in out and f"127.0.0.1:{ports['ui']}" in out
+    assert f"Dashboard    {base}/ui  (sign in with the admin key below)" in out and "not built" not in out
 
     # Second start: same key, the notifications are there, and the parked workflow still answers signals.
     proc = await start(data_dir, ports)
@@ -130,3 +132,46 @@ async def test_make_up_uses_external_servers_when_configured(dev_env: WorkflowEn
         assert not (data_dir / "admin_key").exists()
     finally:
         await stop(proc)
+
+
+async def refused_for_a_taken_port(data_dir: Path, ports: dict[str, int], **extra: str) -> list[str]:
+    """Starts make up and returns its output lines; it must exit non-zero on its own, before starting anything."""
+    proc = await start(data_dir, ports, **extra)
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    except TimeoutError as still_running:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = await asyncio.wait_for(proc.communicate(), 60)
+        raise AssertionError("make up kept running although a port it needs is taken: "
+                             + out.decode()[-2000:]) from still_running
+    assert proc.returncode not in (0, None), out.decode()[-2000:]
+    assert not (data_dir / "pg").exists() and not (data_dir / "temporal.db").exists()
+    return out.decode().splitlines()
+
+
+def taken_port() -> socket.socket:
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    return holder
+
+
+@pytest.mark.timeout(150)
+async def test_a_taken_worker_metrics_port_ends_make_up_with_one_line() -> None:
+    data_dir = Path(tempfile.mkdtemp(prefix="hup-", dir="/tmp"))
+    with taken_port() as holder:
+        ports = {"api": free_port(), "temporal": free_port(), "ui": free_port(), "metrics": holder.getsockname()[1]}
+        lines = await refused_for_a_taken_port(data_dir, ports, HERALD_MAIL_CATCHER_PORT=str(free_port()))
+    assert lines == [f"make up: port {ports['metrics']} on 127.0.0.1 (worker metrics) is taken by another program; "
+                     "set HERALD_WORKER_METRICS_ADDRESS to move it"]
+
+
+@pytest.mark.timeout(150)
+async def test_a_taken_mail_catcher_port_ends_make_up_with_one_line() -> None:
+    data_dir = Path(tempfile.mkdtemp(prefix="hup-", dir="/tmp"))
+    ports = {"api": free_port(), "temporal": free_port(), "ui": free_port(), "metrics": free_port()}
+    with taken_port() as holder:
+        port = holder.getsockname()[1]
+        lines = await refused_for_a_taken_port(data_dir, ports, HERALD_MAIL_CATCHER_PORT=str(port))
+    assert lines == [f"make up: port {port} on 127.0.0.1 (mail catcher) is taken by another program; "
+                     "set HERALD_MAIL_CATCHER_PORT to move it"]

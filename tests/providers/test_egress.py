@@ -21,7 +21,33 @@ def test_non_public_addresses_are_refused(address: str) -> None:
     assert not is_public(ipaddress.ip_address(address))
 
 
-@pytest.mark.parametrize("address", ["93.184.216.34", "8.8.8.8", "2606:4700:4700::1111"])
+@pytest.mark.parametrize("address", [
+    "64:ff9b::a00:1", "64:ff9b::7f00:1", "64:ff9b::a9fe:a9fe", "64:ff9b::808:808",  # NAT64 well-known prefix
+    "64:ff9b:1::a00:1", "64:ff9b:1:ffff::1",                                         # NAT64 local-use prefix
+    "2002:a00:1::1", "2002:7f00:1::", "2002:a9fe:a9fe::1", "2002:808:808::1",         # 6to4
+    "2001:0:4136:e378:8000:63bf:f5ff:fffe", "2001::a00:1",                            # Teredo
+    "fec0::1", "feff:ffff::1",                                                        # site-local
+    "::10.0.0.1", "::127.0.0.1", "::169.254.169.254",                                 # IPv4-compatible
+    "::ffff:0:10.0.0.1", "::ffff:0:127.0.0.1",                                        # IPv4-translated
+    "::ffff:169.254.169.254", "::ffff:100.64.0.1",                                    # IPv4-mapped
+])
+def test_tunnelled_translated_and_site_local_ipv6_is_refused(address: str) -> None:
+    assert not is_public(ipaddress.ip_address(address))
+
+
+def test_the_allowlist_can_still_permit_a_translated_range() -> None:
+    allow = Allowlist.parse("64:ff9b::/96")
+    assert allow.permits("x", ipaddress.ip_address("64:ff9b::a00:1"))
+    assert not allow.permits("x", ipaddress.ip_address("2002:a00:1::1"))
+
+
+async def test_a_nat64_literal_is_refused_before_any_connection() -> None:
+    with pytest.raises(PermanentDeliveryError, match=r"64:ff9b::7f00:1.*HERALD_WEBHOOK_ALLOWED_HOSTS"):
+        await vet("http://[64:ff9b::7f00:1]:9/hook", Allowlist.parse(""))
+
+
+@pytest.mark.parametrize("address", ["93.184.216.34", "8.8.8.8", "2606:4700:4700::1111", "2001:4860:4860::8888",
+                                     "2a00:1450:4001::200e", "::ffff:8.8.8.8"])
 def test_public_addresses_pass(address: str) -> None:
     assert is_public(ipaddress.ip_address(address))
 
