@@ -87,7 +87,7 @@ async def test_user_lifecycle(api: Api) -> None:
     listed: list[str] = []  # the suite's other tests store users too: walk every page
     cursor: str | None = None
     while True:
-        params = {"limit": 500, **({"cursor": cursor} if cursor else {})}
+        params: dict[str, str | int] = {"limit": 500, **({"cursor": cursor} if cursor else {})}
         page = (await api.http.get("/v1/users", params=params, headers=api.h)).json()
         listed += [u["id"] for u in page["items"]]
         cursor = page["next_cursor"]
