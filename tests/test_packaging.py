@@ -63,3 +63,13 @@ def test_a_process_without_a_database_stops_with_one_line(command: list[str]) ->
     assert len(lines) == 1, done.stderr[-3000:]
     assert "DATABASE_URL" in lines[0] and "HERALD_EMBEDDED" in lines[0]
     assert not (data_dir / "pg").exists(), "no embedded PostgreSQL unless asked for"
+
+
+def test_herald_embedded_starts_the_embedded_database() -> None:
+    """The development path still works when asked for: migrations against a PostgreSQL under HERALD_DATA_DIR."""
+    data_dir = Path(tempfile.mkdtemp(prefix="herald-embedded-", dir="/tmp"))
+    env = {**without_a_database(data_dir), "HERALD_EMBEDDED": "true"}
+    done = subprocess.run([sys.executable, "-m", "store.migrate"], env=env, cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "applied:" in done.stdout and (data_dir / "pg" / "PG_VERSION").exists()
