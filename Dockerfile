@@ -1,4 +1,5 @@
-# Herald's image: the same code runs the API, a worker or the migrations, chosen by the command.
+# Herald's image: the same code runs the API, a worker or the migrations, chosen by the command. It holds
+# production code only: no embedded servers, no development stack (devstack/), no benchmark (bench/).
 FROM python:3.11-slim AS build
 WORKDIR /app
 COPY pyproject.toml README.md ./
@@ -8,8 +9,6 @@ COPY providers providers
 COPY activities activities
 COPY workflows workflows
 COPY api api
-COPY devstack devstack
-COPY bench bench
 COPY cli cli
 COPY worker.py ./
 RUN pip install --no-cache-dir --prefix=/install .

@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 up: $(STAMP)  ## Temporal dev server + PostgreSQL + worker + API, in the foreground
 	PYTHONUNBUFFERED=1 $(BIN)/python -m devstack
 
-worker: $(STAMP)  ## one more worker against a running stack (TEMPORAL_ADDRESS, DATABASE_URL)
+worker: $(STAMP)  ## one more worker against a running stack (TEMPORAL_ADDRESS; DATABASE_URL, or HERALD_EMBEDDED=true to join make up's database)
 	$(BIN)/python worker.py
 
 test: $(STAMP)  ## the whole suite on a real Temporal server and a real PostgreSQL

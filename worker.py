@@ -42,7 +42,7 @@ from core.status_relay import StatusRelay
 from core.temporal import connect, ensure_search_attributes, metrics_runtime
 from providers.egress import Allowlist
 from providers.registry import build_providers
-from store.db import create_pool, database_url
+from store.db import create_pool, database_url, require_database
 from workflows.broadcast import BroadcastWorkflow
 from workflows.digest import DigestWorkflow
 from workflows.notification import NotificationWorkflow
@@ -162,6 +162,7 @@ async def run(settings: Settings) -> None:
 
 def main() -> None:
     settings = get_settings()
+    require_database(settings)
     logs.configure(settings)
     if settings.uvloop:
         import uvloop

@@ -4,8 +4,6 @@ single and the bulk endpoint."""
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -68,8 +66,6 @@ async def accept(pool: asyncpg.Pool, temporal: Client, settings: Settings, body:
     stored, created = await notifications.insert(pool, row)
     if not created:  # a repeat, or a race with an identical concurrent request
         return await _repeat(pool, stored, fingerprint, temporal, settings)
-    if settings.failpoint == "crash_after_store":
-        os.kill(os.getpid(), signal.SIGKILL)  # the reliability suite's crash: stored, never started
     stored["deliveries"] = [{"channel": c, "status": stored["status"], "provider": None, "attempts": 0,
                              "provider_message_id": None, "last_error": None} for c in stored["channels"]]
     await _dispatch(temporal, settings, stored)

@@ -28,7 +28,7 @@ from api.routes import (
 from core import logs, pii, tracing
 from core.settings import Settings, get_settings
 from core.temporal import connect
-from store.db import create_pool, database_url
+from store.db import create_pool, database_url, require_database
 from store.inbox_feed import InboxFeed
 
 if TYPE_CHECKING:
@@ -88,5 +88,6 @@ def app() -> FastAPI:
     """uvicorn factory: `uvicorn --factory api.app:app`. The process's logging is set up here, not in
     create_app, so tests that build apps keep pytest's log capture."""
     settings = get_settings()
+    require_database(settings)
     logs.configure(settings)
     return create_app(settings)

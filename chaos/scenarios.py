@@ -173,9 +173,8 @@ async def api_crash_after_store(stack: ChaosStack, size: Size) -> dict[str, Any]
         key = f"crash-{uuid.uuid4().hex}"
         body = {"template": ledger.TEMPLATE, "data": {"n": i}, "channels": ["webhook"],
                 "to": {"webhook": f"{stack.receiver.base}/hook/crash-{i}"}}
-        doomed = stack._spawn("api-failpoint", [
-            sys.executable, "-m", "uvicorn", "--factory", "api.app:app", "--host", "127.0.0.1", "--port", str(port),
-            "--log-level", "warning"], {**stack.env, "HERALD_FAILPOINT": "crash_after_store"})
+        doomed = stack._spawn("api-crash-after-store", [
+            sys.executable, "-m", "chaos.crash_after_store", "--host", "127.0.0.1", "--port", str(port)])
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=stack.headers) as http:
             for _ in range(100):
                 try:
@@ -185,7 +184,7 @@ async def api_crash_after_store(stack: ChaosStack, size: Size) -> dict[str, Any]
                     await asyncio.sleep(0.1)
             try:
                 await http.post("/v1/notifications", json=body, headers={"Idempotency-Key": key})
-                raise AssertionError("the failpoint did not fire")
+                raise AssertionError("the API answered: the crash after the store did not happen")
             except httpx.TransportError:
                 pass
         await asyncio.to_thread(doomed.wait, 10)

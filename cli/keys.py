@@ -11,12 +11,18 @@ import asyncpg
 
 from core.settings import get_settings
 from store import keys
-from store.db import database_url
+from store.db import database_url, require_database
 from store.migrate import migrate_url
 
 
+def _database_url() -> str:
+    settings = get_settings()
+    require_database(settings)
+    return database_url(settings)
+
+
 async def _connect() -> asyncpg.Connection[Any]:
-    conn: asyncpg.Connection[Any] = await asyncpg.connect(database_url(get_settings()))
+    conn: asyncpg.Connection[Any] = await asyncpg.connect(_database_url())
     return conn
 
 
@@ -59,6 +65,6 @@ async def revoke(args: argparse.Namespace) -> int:
 
 
 async def migrate(_: argparse.Namespace) -> int:
-    applied = await migrate_url(database_url(get_settings()))
+    applied = await migrate_url(_database_url())
     print(json.dumps({"applied": applied}))
     return 0

@@ -19,15 +19,10 @@ def parser() -> argparse.ArgumentParser:
                                    "environment (DATABASE_URL, TEMPORAL_ADDRESS, HERALD_*), as for the API and "
                                    "the worker.")
     commands = root.add_subparsers(dest="command", required=True)
-    commands.add_parser("up", help="Temporal dev server + PostgreSQL + worker + API, in the foreground "
-                        "(what `make up` runs)").set_defaults(run=run.up)
     commands.add_parser("worker", help="one worker process").set_defaults(run=run.worker)
     commands.add_parser("api", help="the API process (uvicorn), on HERALD_API_HOST:HERALD_API_PORT"
                         ).set_defaults(run=run.api)
     commands.add_parser("migrate", help="apply pending database migrations").set_defaults(run=keys.migrate)
-    bench = commands.add_parser("bench", help="the benchmark (`herald bench -- --quick`); see `make bench`")
-    bench.add_argument("bench_args", nargs=argparse.REMAINDER, help="passed to `python -m bench`")
-    bench.set_defaults(run=run.bench)
 
     key_commands = commands.add_parser("keys", help="API keys: create, list, revoke (straight in PostgreSQL)"
                                        ).add_subparsers(dest="keys_command", required=True)

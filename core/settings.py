@@ -19,6 +19,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path(".herald"), alias="HERALD_DATA_DIR")
 
     database_url: str | None = Field(default=None, alias="DATABASE_URL")
+    # Without DATABASE_URL: start (or join) an embedded PostgreSQL under HERALD_DATA_DIR/pg. For development
+    # only, and it needs the `embedded` extra; otherwise a process without DATABASE_URL refuses to start.
+    embedded: bool = Field(default=False, alias="HERALD_EMBEDDED")
     db_pool_min: int = Field(default=1, alias="HERALD_DB_POOL_MIN")
     db_pool_max: int = Field(default=10, alias="HERALD_DB_POOL_MAX")
 
@@ -51,9 +54,6 @@ class Settings(BaseSettings):
     # during an outage may still go out once Temporal and a worker are back (older ones are dropped).
     schedule_min_interval_s: int = Field(default=60, ge=1, alias="HERALD_SCHEDULE_MIN_INTERVAL_S")
     schedule_catchup_s: int = Field(default=3600, ge=10, alias="HERALD_SCHEDULE_CATCHUP_S")
-    # Fault injection for the reliability suite only: "crash_after_store" kills the API process between storing
-    # a notification and starting its workflow. Never set in production.
-    failpoint: str = Field(default="", alias="HERALD_FAILPOINT")
     # host:port where a worker serves Prometheus metrics (the SDK's and Herald's); empty: none.
     worker_metrics_address: str = Field(default="", alias="HERALD_WORKER_METRICS_ADDRESS")
     graceful_shutdown_s: float = Field(default=10.0, ge=0, alias="HERALD_GRACEFUL_SHUTDOWN_S")

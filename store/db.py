@@ -1,4 +1,5 @@
-"""The asyncpg pool and where the database is: `DATABASE_URL`, or an embedded PostgreSQL (pgserver)."""
+"""The asyncpg pool and where the database is: `DATABASE_URL`, or with `HERALD_EMBEDDED=true` an embedded
+PostgreSQL (pgserver, from the `embedded` extra)."""
 
 from __future__ import annotations
 
@@ -20,13 +21,21 @@ if TYPE_CHECKING:  # asyncpg's classes are generic only to the type checker
     Executor: TypeAlias = Connection | asyncpg.Pool
 
 
+NO_DATABASE = ("no database: set DATABASE_URL to a PostgreSQL URI, or HERALD_EMBEDDED=true for an embedded "
+               "PostgreSQL under HERALD_DATA_DIR (development only, needs the `embedded` extra)")
+
+
+class NoDatabase(RuntimeError):
+    """Neither DATABASE_URL nor HERALD_EMBEDDED: an unset URL must never quietly become a local database."""
+
+
 def embedded_database_url(data_dir: Path) -> str:
     """Starts (or reuses) the embedded PostgreSQL under `data_dir/pg` and returns its URI.
 
     pgserver keeps postgres running in a session of its own and shares it between processes; the process
     that started it stops it when the last user exits (cleanup_mode="stop").
     """
-    import pgserver
+    import pgserver  # the `embedded` extra: production images do not have it
 
     pgdata = (data_dir / "pg").resolve()
     pgdata.mkdir(parents=True, exist_ok=True)
@@ -36,7 +45,18 @@ def embedded_database_url(data_dir: Path) -> str:
 
 
 def database_url(settings: Settings) -> str:
-    return settings.database_url or embedded_database_url(settings.data_dir)
+    if settings.database_url:
+        return settings.database_url
+    if settings.embedded:
+        return embedded_database_url(settings.data_dir)
+    raise NoDatabase(NO_DATABASE)
+
+
+def require_database(settings: Settings) -> None:
+    """Ends the process with one line on stderr when it has no database to use. Entry points call it before
+    anything starts, so the operator reads the cause rather than a traceback."""
+    if not settings.database_url and not settings.embedded:
+        raise SystemExit(f"herald: {NO_DATABASE}")
 
 
 async def _init_connection(conn: asyncpg.Connection[Any]) -> None:

@@ -75,14 +75,17 @@ async def migrate_url(url: str) -> list[int]:
 
 
 def main() -> None:
-    """`python -m store.migrate`: apply pending migrations to DATABASE_URL (or the embedded database)."""
+    """`python -m store.migrate`: apply pending migrations to DATABASE_URL (or, with HERALD_EMBEDDED, the
+    embedded database)."""
     import asyncio
 
     from core.settings import Settings
-    from store.db import database_url
+    from store.db import database_url, require_database
 
+    settings = Settings()
+    require_database(settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    applied = asyncio.run(migrate_url(database_url(Settings())))
+    applied = asyncio.run(migrate_url(database_url(settings)))
     print(f"applied: {applied or 'nothing (up to date)'}")
 
 

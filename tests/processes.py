@@ -18,17 +18,20 @@ ROOT = Path(__file__).resolve().parent.parent
 
 class ApiProcess:
     """`uvicorn api.app:app` with `env` on loopback `port`. Its output goes to a file (a pipe nobody reads
-    would fill up and stall the process)."""
+    would fill up and stall the process). `launcher` names a module that runs the API its own way instead
+    (`chaos.crash_after_store`), given `--host` and `--port`."""
 
-    def __init__(self, env: dict[str, str], port: int):
+    def __init__(self, env: dict[str, str], port: int, launcher: str | None = None):
         from devstack.temporal_server import die_with_parent
 
         self.base = f"http://127.0.0.1:{port}"
         self.log_path = Path(tempfile.mkstemp(prefix="herald-api-", suffix=".log")[1])
+        command = ([sys.executable, "-m", launcher, "--host", "127.0.0.1", "--port", str(port)] if launcher else
+                   [sys.executable, "-m", "uvicorn", "--factory", "api.app:app", "--host", "127.0.0.1", "--port",
+                    str(port), "--log-level", "warning", "--no-access-log"])
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "--factory", "api.app:app", "--host", "127.0.0.1", "--port",
-                 str(port), "--log-level", "warning", "--no-access-log"],
+                command,
                 env={**os.environ, **env}, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                 preexec_fn=die_with_parent)
 

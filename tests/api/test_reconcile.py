@@ -23,11 +23,11 @@ from workflows.reconcile import ReconcileWorkflow
 
 
 async def crash_after_store(api: Api, body: dict[str, object], key: str) -> None:
-    """Sends `body` to an API process that dies the moment the notification is stored."""
+    """Sends `body` to an API process that dies the moment the notification is stored (the reliability suite's
+    launcher installs that crash; the API's own code knows nothing of it)."""
     env = {"DATABASE_URL": str(api.stack.settings.database_url), "TEMPORAL_ADDRESS": api.stack.temporal_address,
-           "HERALD_ADMIN_KEY": api.stack.admin_key, "HERALD_TASK_QUEUE": api.stack.settings.task_queue,
-           "HERALD_FAILPOINT": "crash_after_store"}
-    doomed = ApiProcess(env, free_port())
+           "HERALD_ADMIN_KEY": api.stack.admin_key, "HERALD_TASK_QUEUE": api.stack.settings.task_queue}
+    doomed = ApiProcess(env, free_port(), launcher="chaos.crash_after_store")
     await doomed.wait_ready()
     try:
         async with httpx.AsyncClient(base_url=doomed.base, headers={**api.h, "Idempotency-Key": key}) as http:
