@@ -13,9 +13,9 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.errors import NOT_FOUND
-from core.ids import workflow_id_for
 from core.models import BroadcastPage, BroadcastPageInput, BroadcastStartInput, BroadcastStatus, recipient_input
 from core.temporal import notification_search_attributes, task_priority
+from core.workflow_ids import notification_workflow_id
 from store import broadcasts
 
 
@@ -52,7 +52,7 @@ class BroadcastActivities:
                 try:
                     await self._client.start_workflow(
                         "NotificationWorkflow", notification,
-                        id=workflow_id_for(notification.notification_id), task_queue=task_queue,
+                        id=notification_workflow_id(notification.notification_id), task_queue=task_queue,
                         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                         search_attributes=notification_search_attributes("accepted", b.channels, b.priority,
@@ -78,7 +78,7 @@ class BroadcastActivities:
         for notification_id in await broadcasts.open_notification_ids(self._pool, broadcast_id):
             activity.heartbeat(notification_id)
             try:
-                await self._client.get_workflow_handle(workflow_id_for(notification_id)).signal("cancel")
+                await self._client.get_workflow_handle(notification_workflow_id(notification_id)).signal("cancel")
                 signalled += 1
             except RPCError as exc:
                 if exc.status != RPCStatusCode.NOT_FOUND:  # never started, or already closed: nothing to stop

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from core import templating
 from core.models import BroadcastInput
 from core.starting import queued_channels, retry_config
+from core.workflow_ids import broadcast_workflow_id
 from providers.registry import chain_names
 from store import broadcasts, templates
 
@@ -73,7 +74,7 @@ async def store(conn: Executor, spec: BroadcastSpec, template: dict[str, Any], *
                 created_by: str | None = None) -> tuple[dict[str, Any], bool]:
     """Stores the broadcast under its idempotency key: (row, True), or the row stored before (row, False)."""
     return await broadcasts.insert(conn, broadcasts.NewBroadcast(
-        id=broadcast_id, idempotency_key=key, request_hash=fingerprint, workflow_id=f"broadcast-{broadcast_id}",
+        id=broadcast_id, idempotency_key=key, request_hash=fingerprint, workflow_id=broadcast_workflow_id(broadcast_id),
         template=spec.template, template_version=template["version"], data=spec.data, channels=spec.channels,
         priority=spec.priority, category=spec.category, audience=spec.audience, schedule_id=schedule_id,
         created_by=created_by))

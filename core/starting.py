@@ -20,10 +20,10 @@ from core.models import (
     NotificationState,
     RetryConfig,
     Throttle,
-    digest_workflow_id,
 )
 from core.settings import Settings
 from core.temporal import notification_search_attributes, task_priority
+from core.workflow_ids import digest_workflow_id
 from providers.registry import chain_names
 from workflows.notification import NotificationWorkflow
 

@@ -20,7 +20,6 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from activities.broadcast import BroadcastActivities
-    from core.ids import workflow_id_for
     from core.models import (
         BroadcastInput,
         BroadcastPageInput,
@@ -29,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         recipient_input,
     )
     from core.temporal import notification_search_attributes, task_priority
+    from core.workflow_ids import notification_workflow_id
     from workflows.notification import NotificationWorkflow
 
 # From this patch on, an activity starts each page's NotificationWorkflows: a page costs the broadcast's history
@@ -93,7 +93,7 @@ class BroadcastWorkflow:
         notification = recipient_input(inp, user_id)
         try:
             await workflow.start_child_workflow(
-                NotificationWorkflow.run, notification, id=workflow_id_for(notification.notification_id),
+                NotificationWorkflow.run, notification, id=notification_workflow_id(notification.notification_id),
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 search_attributes=notification_search_attributes("accepted", inp.channels, inp.priority, user_id),
