@@ -41,7 +41,7 @@ def _options(event: HistoryEvent) -> dict[str, Any]:
 async def test_a_notification_starts_with_the_same_options_from_the_api_and_from_a_broadcast(api: Api) -> None:
     template = await api.template()
     user = await api.user()
-    common = {"channels": ["in_app"], "priority": "marketing", "category": uid("news")}
+    common: dict[str, Any] = {"channels": ["in_app"], "priority": "marketing", "category": uid("news")}
     sent = await api.send(template, user_id=user, **common)
     r = await api.http.post("/v1/broadcasts", headers=api.h, json={
         "template": template, "data": {"name": "Ada"}, "audience": {"user_ids": [user]}, **common})
