@@ -40,6 +40,7 @@ from core.secrets import webhook_secret
 from core.settings import Settings, get_settings
 from core.status_relay import StatusRelay
 from core.temporal import connect, ensure_search_attributes, metrics_runtime
+from core.workflow_ids import reconcile_schedule_id, reconcile_workflow_id
 from providers.egress import Allowlist
 from providers.registry import build_providers
 from store.db import create_pool, database_url, require_database
@@ -123,18 +124,15 @@ async def ensure_reconcile_schedule(client: Client, settings: Settings) -> None:
         return
     schedule = Schedule(
         action=ScheduleActionStartWorkflow(ReconcileWorkflow.run, ReconcileInput(),
-                                           id=f"reconcile-{settings.task_queue}", task_queue=settings.task_queue),
+                                           id=reconcile_workflow_id(settings.task_queue),
+                                           task_queue=settings.task_queue),
         spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(seconds=settings.reconcile_every_s))]),
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
     )
     try:
-        await client.create_schedule(reconcile_schedule_id(settings), schedule)
+        await client.create_schedule(reconcile_schedule_id(settings.task_queue), schedule)
     except ScheduleAlreadyRunningError:
         pass
-
-
-def reconcile_schedule_id(settings: Settings) -> str:
-    return f"herald-reconcile-{settings.task_queue}"
 
 
 async def run(settings: Settings) -> None:

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 
 import asyncpg
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.errors import NOT_FOUND
-from core.ids import workflow_id_for
 from core.models import BroadcastPage, BroadcastPageInput, BroadcastStartInput, BroadcastStatus, recipient_input
-from core.temporal import notification_search_attributes, task_priority
+from core.starting import start_notification_workflow
+from core.workflow_ids import notification_workflow_id
 from store import broadcasts
 
 
@@ -49,19 +47,9 @@ class BroadcastActivities:
         async def start(user_id: str) -> None:
             notification = recipient_input(b, user_id)
             async with limit:
-                try:
-                    await self._client.start_workflow(
-                        "NotificationWorkflow", notification,
-                        id=workflow_id_for(notification.notification_id), task_queue=task_queue,
-                        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                        search_attributes=notification_search_attributes("accepted", b.channels, b.priority,
-                                                                         user_id),
-                        priority=task_priority(b.priority, b.category),
-                        task_timeout=timedelta(seconds=10),
-                    )
-                except WorkflowAlreadyStartedError:
-                    pass  # started and already finished by an earlier attempt of this page
+                # The API's start, never eager here (see start_notification_workflow); None when started and
+                # already finished by an earlier attempt of this page.
+                await start_notification_workflow(self._client, notification, task_queue=task_queue)
             activity.heartbeat(user_id)
 
         await asyncio.gather(*(start(u) for u in inp.user_ids))
@@ -78,7 +66,7 @@ class BroadcastActivities:
         for notification_id in await broadcasts.open_notification_ids(self._pool, broadcast_id):
             activity.heartbeat(notification_id)
             try:
-                await self._client.get_workflow_handle(workflow_id_for(notification_id)).signal("cancel")
+                await self._client.get_workflow_handle(notification_workflow_id(notification_id)).signal("cancel")
                 signalled += 1
             except RPCError as exc:
                 if exc.status != RPCStatusCode.NOT_FOUND:  # never started, or already closed: nothing to stop

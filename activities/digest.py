@@ -6,10 +6,11 @@ import asyncpg
 from temporalio import activity
 from temporalio.client import Client
 
-from core.ids import notification_id_for_key, workflow_id_for
+from core.ids import notification_id_for_key
 from core.models import DigestBatch, DigestResult, Status
 from core.settings import Settings
 from core.starting import start_notification
+from core.workflow_ids import notification_workflow_id
 from store import digests, notifications
 
 
@@ -35,7 +36,8 @@ class DigestActivities:
                 return DigestResult(digest_id=None)
             lead = events[0]
             row, _ = await notifications.insert(conn, notifications.NewNotification(
-                id=digest_id, idempotency_key=key, request_hash="digest", workflow_id=workflow_id_for(digest_id),
+                id=digest_id, idempotency_key=key, request_hash="digest",
+                workflow_id=notification_workflow_id(digest_id),
                 status=Status.ACCEPTED, user_id=batch.user_id, recipient=lead.to, channels=lead.channels,
                 priority=lead.priority, category=lead.category, template=lead.template,
                 template_version=lead.template_version,

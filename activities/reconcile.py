@@ -26,9 +26,9 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.durations import window_seconds
-from core.models import digest_workflow_id
 from core.settings import Settings
 from core.starting import join_digest, start_notification
+from core.workflow_ids import digest_workflow_id
 from store import notifications, tally
 
 log = logging.getLogger("herald.reconcile")

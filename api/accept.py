@@ -21,11 +21,11 @@ from core.ids import (
     new_idempotency_key,
     notification_id_for_key,
     request_fingerprint,
-    workflow_id_for,
 )
 from core.models import Channel, Status
 from core.recipients import resolve_addresses
 from core.settings import Settings
+from core.workflow_ids import notification_workflow_id
 from providers.registry import chain_names
 from providers.sim import SimAddressError, parse_address
 from store import notifications, templates
@@ -134,7 +134,7 @@ async def _validated_row(pool: asyncpg.Pool, settings: Settings, body: Notificat
     scheduled = body.send_at is not None and body.send_at > datetime.now(UTC)
     return notifications.NewNotification(
         id=notification_id, idempotency_key=key, request_hash=fingerprint,
-        workflow_id=workflow_id_for(notification_id),
+        workflow_id=notification_workflow_id(notification_id),
         status=Status.SCHEDULED if scheduled else Status.ACCEPTED, user_id=body.user_id, recipient=to,
         channels=channels, priority=body.priority.value, category=body.category, template=body.template,
         template_version=template["version"], data=body.data, send_at=body.send_at,

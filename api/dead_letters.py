@@ -8,6 +8,7 @@ from temporalio.client import Client
 from api import dispatch
 from api.errors import ApiError, not_found
 from core.models import Status
+from core.workflow_ids import notification_workflow_id
 from store import notifications
 
 
@@ -16,7 +17,7 @@ async def retry(pool: asyncpg.Pool, temporal: Client, ids: list[str] | None) -> 
     took the signal."""
     retried = 0
     for notification_id in await notifications.open_dead_letter_ids(pool, ids):
-        if await dispatch.signal(temporal, f"notification-{notification_id}", "retry"):
+        if await dispatch.signal(temporal, notification_workflow_id(notification_id), "retry"):
             retried += 1
     return retried
 

@@ -27,6 +27,7 @@ from bench.stack import free_port
 from core.models import BroadcastInput
 from core.secrets import new_webhook_secret
 from core.settings import Settings
+from core.workflow_ids import broadcast_workflow_id
 from devstack.temporal_server import start_dev_server, wait_until_serving
 from store import broadcasts, templates
 from store.db import create_pool
@@ -65,7 +66,7 @@ async def run(users: int, page_size: int) -> dict[str, Any]:
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         bid = uuid.uuid4().hex
         await broadcasts.insert(pool, broadcasts.NewBroadcast(
-            id=bid, idempotency_key=bid, request_hash="bench", workflow_id=f"broadcast-{bid}", template="scale",
+            id=bid, idempotency_key=bid, request_hash="bench", workflow_id=broadcast_workflow_id(bid), template="scale",
             template_version=1, data={}, channels=["in_app"], priority="marketing", category="scale",
             audience={"topic": "everyone"}))
         started = time.monotonic()
@@ -75,7 +76,7 @@ async def run(users: int, page_size: int) -> dict[str, Any]:
                                                   page_size=page_size,
                                                   # as the API decides it: in_app has no rate limit
                                                   queued_channels=queued_channels(Settings(), ["in_app"])),
-            id=f"broadcast-{bid}", task_queue=queue)
+            id=broadcast_workflow_id(bid), task_queue=queue)
         peak_rss = 0
         delivered = 0
         process = psutil.Process(worker.pid)
@@ -92,8 +93,8 @@ async def run(users: int, page_size: int) -> dict[str, Any]:
         elapsed = time.monotonic() - started
         print()
         await handle.result()
-        runs = [w async for w in client.list_workflows(f'WorkflowId = "broadcast-{bid}"')]
-        history = [len([e async for e in client.get_workflow_handle(f"broadcast-{bid}", run_id=r.run_id)
+        runs = [w async for w in client.list_workflows(f'WorkflowId = "{broadcast_workflow_id(bid)}"')]
+        history = [len([e async for e in client.get_workflow_handle(broadcast_workflow_id(bid), run_id=r.run_id)
                         .fetch_history_events()]) for r in runs]
         per_user = await pool.fetchrow(
             """SELECT count(DISTINCT n.user_id) AS users, count(*) AS notifications, count(i.*) AS items

@@ -17,6 +17,7 @@ import httpx
 from bench.load import percentile
 from bench.progress import Progress
 from bench.stack import Stack, db_pool, start_stack
+from core.workflow_ids import notification_workflow_id
 
 TARGET_MS = 200.0
 TEMPLATE = "bench-pages"
@@ -39,7 +40,7 @@ async def seed(stack: Stack, n: int, users: int = 100) -> dict[str, str]:
         created = now - timedelta(seconds=3600 * (n - i) / n)
         delivered = created + timedelta(milliseconds=300) if status == "delivered" else None
         error = "sim: simulated failure" if status != "delivered" else None
-        notifications.append((nid, f"pages:{nid}", "bench", f"notification-{nid}", status, user, [channel],
+        notifications.append((nid, f"pages:{nid}", "bench", notification_workflow_id(nid), status, user, [channel],
                               PRIORITIES[i % len(PRIORITIES)], TEMPLATE, 1, created, created,
                               delivered, error))
         deliveries.append((nid, channel, status, "sim" if channel == "sim" else channel, 1, error))

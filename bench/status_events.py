@@ -25,6 +25,7 @@ from typing import Any
 import asyncpg
 
 from core.models import DeliveryState, StatusChange
+from core.workflow_ids import notification_workflow_id
 from store import notifications, webhooks
 from store.db import create_pool
 from store.migrate import migrate_url
@@ -68,7 +69,7 @@ async def _round(pool: asyncpg.Pool, n: int) -> tuple[float, float]:
         started = time.perf_counter()
         for nid in ids:
             await notifications.insert(conn, notifications.NewNotification(
-                id=nid, idempotency_key=nid, request_hash="h", workflow_id=f"notification-{nid}",
+                id=nid, idempotency_key=nid, request_hash="h", workflow_id=notification_workflow_id(nid),
                 status="accepted", user_id="u", recipient={}, channels=["sim"], priority="transactional",
                 category=None, template="t", template_version=1, data={"name": "Ada"}, send_at=None))
         inserted = time.perf_counter() - started

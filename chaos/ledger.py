@@ -14,6 +14,7 @@ import httpx
 from temporalio.client import Client
 
 from chaos.receiver import CountingReceiver
+from core.workflow_ids import notification_id_of
 from providers.base import OutgoingMessage
 from providers.smtp import message_id
 
@@ -122,7 +123,7 @@ async def _open_workflows(stack: Target, ids: list[str]) -> int:
     assert stack.client is not None
     async for execution in stack.client.list_workflows(
             'WorkflowType = "NotificationWorkflow" AND ExecutionStatus = "Running"'):
-        if execution.id.removeprefix("notification-") in wanted:
+        if notification_id_of(execution.id) in wanted:
             parked = execution.search_attributes.get("NotificationStatus") == ["dead_lettered"]
             open_workflows += 0 if parked else 1
     return open_workflows

@@ -9,9 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from temporalio.client import Client
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
 from core import templating
 from core.models import BroadcastInput
 from core.starting import queued_channels, retry_config
+from core.workflow_ids import broadcast_workflow_id
+from core.workflow_options import broadcast_start
 from providers.registry import chain_names
 from store import broadcasts, templates
 
@@ -73,10 +78,27 @@ async def store(conn: Executor, spec: BroadcastSpec, template: dict[str, Any], *
                 created_by: str | None = None) -> tuple[dict[str, Any], bool]:
     """Stores the broadcast under its idempotency key: (row, True), or the row stored before (row, False)."""
     return await broadcasts.insert(conn, broadcasts.NewBroadcast(
-        id=broadcast_id, idempotency_key=key, request_hash=fingerprint, workflow_id=f"broadcast-{broadcast_id}",
+        id=broadcast_id, idempotency_key=key, request_hash=fingerprint, workflow_id=broadcast_workflow_id(broadcast_id),
         template=spec.template, template_version=template["version"], data=spec.data, channels=spec.channels,
         priority=spec.priority, category=spec.category, audience=spec.audience, schedule_id=schedule_id,
         created_by=created_by))
+
+
+async def start(client: Client, settings: Settings, row: dict[str, Any]) -> None:
+    """Starts a stored broadcast's workflow, or finds it already started (or finished): never a second one.
+
+    A schedule's fire starts its broadcast as a child (workflows/scheduled.py) with these same options.
+    """
+    inp = workflow_input(row, settings)
+    options = broadcast_start(inp)
+    try:
+        # By name, as join_digest starts its workflow: core needs no workflow module for it.
+        await client.start_workflow(
+            "BroadcastWorkflow", inp, id=options.id, task_queue=settings.task_queue,
+            id_conflict_policy=options.id_conflict_policy, id_reuse_policy=options.id_reuse_policy,
+            priority=options.priority, task_timeout=options.task_timeout)
+    except WorkflowAlreadyStartedError:
+        pass
 
 
 def workflow_input(row: dict[str, Any], settings: Settings) -> BroadcastInput:

@@ -36,10 +36,6 @@ def client_key_shown(stored: str, key_id: str | None) -> str:
     return stored.removeprefix(prefix) if key_id is not None else stored
 
 
-def workflow_id_for(notification_id: str) -> str:
-    return f"notification-{notification_id}"
-
-
 def request_fingerprint(body: dict[str, object]) -> str:
     """A stable hash of a request body: same content in any key order gives the same fingerprint."""
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)

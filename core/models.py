@@ -1,7 +1,8 @@
 """Enums and the dataclasses that cross the Temporal boundary (workflow and activity inputs and outputs).
 
 One dataclass in and one out for every workflow and activity, so fields can be added without breaking
-running workflows. Only stdlib imports here: workflow files import this module inside the sandbox.
+running workflows. Only stdlib imports here (core.workflow_ids has none other): workflow files import this module
+inside the sandbox.
 """
 
 # No `from __future__ import annotations` here: Temporal's converter calls typing.get_type_hints on every
@@ -10,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+
+from core.workflow_ids import broadcast_recipient_notification_id
 
 
 class Channel(StrEnum):
@@ -318,9 +321,9 @@ class BroadcastInput:
 
 def recipient_input(b: BroadcastInput, user_id: str) -> NotificationInput:
     """One recipient's notification of a broadcast: id `<broadcast>-<user>`, the same on every start."""
-    return NotificationInput(notification_id=f"{b.broadcast_id}-{user_id}", channels=list(b.channels),
-                             template=b.template, template_version=b.template_version, data=b.data,
-                             user_id=user_id, priority=b.priority, category=b.category, retry=b.retry,
+    return NotificationInput(notification_id=broadcast_recipient_notification_id(b.broadcast_id, user_id),
+                             channels=list(b.channels), template=b.template, template_version=b.template_version,
+                             data=b.data, user_id=user_id, priority=b.priority, category=b.category, retry=b.retry,
                              provider_chains=b.provider_chains, queued_channels=b.queued_channels,
                              steps=STEPS_FUSED)
 
@@ -350,11 +353,6 @@ class BroadcastStatus:
     broadcast_id: str
     status: str
     recipients: int
-
-
-def digest_workflow_id(user_id: str, key: str) -> str:
-    """One digest workflow per (user, key) at a time; signal-with-start finds it or starts the next window's."""
-    return f"digest-{user_id}-{key}"
 
 
 @dataclass
@@ -400,11 +398,6 @@ class DigestResult:
 # The status changes a subscriber may ask for (`read` comes from the inbox, not from a status).
 STATUS_EVENT_TYPES = ("accepted", "scheduled", "delivered", "dead_lettered", "digested", "read", "skipped",
                       "canceled", "discarded")
-
-
-def status_webhook_workflow_id(subscription_id: str, notification_id: str) -> str:
-    """One StatusWebhookWorkflow per (subscription, notification): it posts that notification's events in order."""
-    return f"hook-{subscription_id}-{notification_id}"
 
 
 @dataclass

@@ -21,11 +21,8 @@ from temporalio.client import (
 from activities.schedules import ScheduledBroadcastInput
 from core.durations import window_seconds
 from core.settings import Settings
+from core.workflow_ids import scheduled_fire_workflow_id
 from workflows.scheduled import ScheduledBroadcastWorkflow
-
-
-def temporal_schedule_id(schedule_id: str) -> str:
-    return f"herald-schedule-{schedule_id}"
 
 
 def temporal_schedule(row: dict[str, Any], settings: Settings, *, paused: bool = False,
@@ -44,7 +41,7 @@ def temporal_schedule(row: dict[str, Any], settings: Settings, *, paused: bool =
         spec = ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(seconds=window_seconds(row["every"])))])
     return Schedule(
         action=ScheduleActionStartWorkflow(ScheduledBroadcastWorkflow.run, ScheduledBroadcastInput(row["id"]),
-                                           id=f"scheduled-{row['id']}", task_queue=settings.task_queue),
+                                           id=scheduled_fire_workflow_id(row["id"]), task_queue=settings.task_queue),
         spec=spec,
         policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, pause_on_failure=True,
                               catchup_window=timedelta(seconds=settings.schedule_catchup_s)),

@@ -3,11 +3,9 @@ reconciler for rows whose start was lost (an API process killed between storing 
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from core.durations import window_seconds
@@ -19,11 +17,12 @@ from core.models import (
     NotificationInput,
     NotificationState,
     RetryConfig,
+    Status,
     Throttle,
-    digest_workflow_id,
 )
 from core.settings import Settings
-from core.temporal import notification_search_attributes, task_priority
+from core.workflow_ids import digest_workflow_id
+from core.workflow_options import WORKFLOW_TASK_TIMEOUT, notification_start
 from providers.registry import chain_names
 from workflows.notification import NotificationWorkflow
 
@@ -65,25 +64,30 @@ def workflow_input(row: dict[str, Any], settings: Settings) -> NotificationInput
 
 async def start_notification(client: Client, settings: Settings,
                              row: dict[str, Any]) -> WorkflowHandle[NotificationWorkflow, NotificationState] | None:
+    """Starts a stored notification's workflow (the API on accept, the reconciler, a digest's close), eagerly
+    when HERALD_EAGER_START asks: one notification's first task then runs on this process's own worker."""
+    return await start_notification_workflow(client, workflow_input(row, settings), task_queue=settings.task_queue,
+                                             status=row["status"], eager=settings.eager_start)
+
+
+async def start_notification_workflow(client: Client, inp: NotificationInput, *, task_queue: str,
+                                      status: str = Status.ACCEPTED, eager: bool = False,
+                                      ) -> WorkflowHandle[NotificationWorkflow, NotificationState] | None:
     """Starts the notification's workflow, or finds it already started: never a second one.
 
-    USE_EXISTING answers a running workflow with its handle; REJECT_DUPLICATE refuses a new run once the
-    first one closed. Either way the id, derived from the idempotency key alone, has one execution.
+    Every client start of a NotificationWorkflow comes here, a broadcast's recipients too
+    (activities/broadcast.py), so they all carry the same options (core.workflow_options.notification_start).
+    Only `eager` differs: a broadcast page starts hundreds at once, and eagerly they would all take their first
+    task on the one worker that runs the page instead of spreading over every worker polling the queue.
     Returns the handle, or None when the workflow had already closed.
     """
+    options = notification_start(inp, status)
     try:
         return await client.start_workflow(
-            NotificationWorkflow.run,
-            workflow_input(row, settings),
-            id=row["workflow_id"],
-            task_queue=settings.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=notification_search_attributes(row["status"], row["channels"], row["priority"],
-                                                             row["user_id"]),
-            priority=task_priority(row["priority"], row["category"]),
-            task_timeout=timedelta(seconds=10),
-            request_eager_start=settings.eager_start,
+            NotificationWorkflow.run, inp, id=options.id, task_queue=task_queue,
+            id_conflict_policy=options.id_conflict_policy, id_reuse_policy=options.id_reuse_policy,
+            search_attributes=options.search_attributes, priority=options.priority,
+            task_timeout=options.task_timeout, request_eager_start=eager,
         )
     except WorkflowAlreadyStartedError:
         return None
@@ -107,4 +111,4 @@ async def join_digest(client: Client, settings: Settings, row: dict[str, Any]) -
     await client.start_workflow(
         "DigestWorkflow", DigestInput(user_id=row["user_id"], key=row["digest"]["key"]),
         id=digest_workflow_id(row["user_id"], row["digest"]["key"]), task_queue=settings.task_queue,
-        start_signal="add", start_signal_args=[digest_event(row)], task_timeout=timedelta(seconds=10))
+        start_signal="add", start_signal_args=[digest_event(row)], task_timeout=WORKFLOW_TASK_TIMEOUT)

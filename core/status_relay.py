@@ -21,8 +21,9 @@ from typing import Any
 import asyncpg
 from temporalio.client import Client
 
-from core.models import RetryConfig, StatusEvent, StatusWebhookInput, status_webhook_workflow_id
+from core.models import RetryConfig, StatusEvent, StatusWebhookInput
 from core.settings import Settings
+from core.workflow_ids import status_webhook_workflow_id
 from store import webhooks
 from workflows.status_webhook import StatusWebhookWorkflow
 

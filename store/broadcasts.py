@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from core.workflow_ids import NOTIFICATION_PREFIX
+
 if TYPE_CHECKING:
     from store.db import Connection, Executor
 
@@ -69,7 +71,9 @@ async def prepare_page(conn: Connection, broadcast: dict[str, Any], after: str |
     """The next page of the audience (users ordered by id, after `after`), each given its notification row.
 
     Rows that exist already (a page prepared again after a crash) are left alone: ON CONFLICT on the
-    recipient's idempotency key. Returns the page's user ids.
+    recipient's idempotency key. Returns the page's user ids. Each row's id and workflow id are those of
+    core.workflow_ids (`broadcast_recipient_notification_id`, `notification_workflow_id`), built here in SQL:
+    `$1 || '-' || p.id`, and that behind `$7`, the notification workflow prefix.
     """
     audience = broadcast["audience"]
     async with conn.transaction():
@@ -85,7 +89,7 @@ async def prepare_page(conn: Connection, broadcast: dict[str, Any], after: str |
                                              channels, priority, category, template, template_version, data,
                                              broadcast_id, created_by)
                    SELECT $1 || '-' || p.id, 'broadcast:' || $1 || ':' || p.id, b.request_hash,
-                          'notification-' || $1 || '-' || p.id, 'accepted', p.id, b.channels, b.priority,
+                          $7 || $1 || '-' || p.id, 'accepted', p.id, b.channels, b.priority,
                           b.category, b.template, b.template_version, b.data, $1, b.created_by
                    FROM page p CROSS JOIN broadcast b WHERE b.id = $1
                    ON CONFLICT (idempotency_key) DO NOTHING
@@ -99,6 +103,7 @@ async def prepare_page(conn: Connection, broadcast: dict[str, Any], after: str |
                )
                SELECT id FROM page ORDER BY id""",
             broadcast["id"], after, audience.get("user_ids"), audience.get("topic"), limit, broadcast["channels"],
+            NOTIFICATION_PREFIX,
         )
     return [r["id"] for r in rows]
 

@@ -15,20 +15,20 @@ from dataclasses import replace
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from activities.broadcast import BroadcastActivities
-    from core.ids import workflow_id_for
     from core.models import (
         BroadcastInput,
         BroadcastPageInput,
         BroadcastStartInput,
         BroadcastStatus,
+        Status,
         recipient_input,
     )
-    from core.temporal import notification_search_attributes, task_priority
+    from core.workflow_options import notification_start
     from workflows.notification import NotificationWorkflow
 
 # From this patch on, an activity starts each page's NotificationWorkflows: a page costs the broadcast's history
@@ -91,13 +91,15 @@ class BroadcastWorkflow:
 
     async def _start_child(self, inp: BroadcastInput, user_id: str) -> None:
         notification = recipient_input(inp, user_id)
+        # The client start's options (core.workflow_options). Their task timeout is the one these children
+        # were always recorded with (Temporal's default), so the command is the one it always was.
+        options = notification_start(notification, Status.ACCEPTED)
         try:
             await workflow.start_child_workflow(
-                NotificationWorkflow.run, notification, id=workflow_id_for(notification.notification_id),
-                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                search_attributes=notification_search_attributes("accepted", inp.channels, inp.priority, user_id),
-                priority=task_priority(inp.priority, inp.category),
+                NotificationWorkflow.run, notification, id=options.id,
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON, id_reuse_policy=options.id_reuse_policy,
+                search_attributes=options.search_attributes, priority=options.priority,
+                task_timeout=options.task_timeout,
             )
         except WorkflowAlreadyStartedError:
             pass  # started by an earlier run of this page: that recipient already has their notification

@@ -32,7 +32,6 @@ with workflow.unsafe.imports_passed_through():
     from activities.prepare import PrepareActivities
     from activities.record import RecordActivities
     from activities.render import RenderActivities
-    from core.ids import workflow_id_for
     from core.models import (
         STEPS_FUSED,
         AudienceInput,
@@ -56,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
         delivery_task_queue,
     )
     from core.temporal import STATUS_KEY
+    from core.workflow_ids import notification_workflow_id
 
 # Bookkeeping activities talk only to PostgreSQL: retry them until it answers, never give up on a write.
 _STORE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
@@ -119,7 +119,7 @@ class NotificationWorkflow:
         # Built from the input here, not in run: an update can arrive in the workflow's very first task,
         # before run has started, and its validator needs to see the notification.
         self._state: NotificationState | None = NotificationState(
-            id=inp.notification_id, workflow_id=workflow_id_for(inp.notification_id),
+            id=inp.notification_id, workflow_id=notification_workflow_id(inp.notification_id),
             status=Status.ACCEPTED, user_id=inp.user_id, channels=list(inp.channels), priority=inp.priority,
             category=inp.category, template=inp.template, template_version=inp.template_version,
             send_at=inp.send_at, deliveries=[DeliveryState(channel=c) for c in inp.channels],

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from activities.schedules import REFUSED, FireInput, ScheduleActivities, ScheduledBroadcastInput
-    from core.temporal import task_priority
+    from core.workflow_options import broadcast_start
     from workflows.broadcast import BroadcastWorkflow
 
 _RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30),
@@ -41,12 +41,17 @@ class ScheduledBroadcastWorkflow:
         if fire.broadcast is None or fire.workflow_id is None:
             return ScheduledBroadcastResult(broadcast_id=None, skipped=fire.skipped)
         b = fire.broadcast
+        # The API's broadcast start options (core.workflow_options); the id is the stored broadcast's,
+        # `fire.workflow_id`, the same one. The task timeout is the one these children were always recorded with
+        # (Temporal's default), so the command is the one it always was.
+        options = broadcast_start(b)
         try:
             # ABANDON: canceling or terminating this fire never cuts a broadcast short halfway; cancel the
             # broadcast itself (POST /v1/broadcasts/{id}/cancel) to stop it.
             await workflow.execute_child_workflow(
-                BroadcastWorkflow.run, b, id=fire.workflow_id, id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                parent_close_policy=workflow.ParentClosePolicy.ABANDON, priority=task_priority(b.priority, b.category))
+                BroadcastWorkflow.run, b, id=fire.workflow_id, id_reuse_policy=options.id_reuse_policy,
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON, priority=options.priority,
+                task_timeout=options.task_timeout)
         except WorkflowAlreadyStartedError:
             pass  # an earlier run of this fire started it
         return ScheduledBroadcastResult(broadcast_id=b.broadcast_id)

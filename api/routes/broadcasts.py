@@ -8,8 +8,6 @@ import asyncpg
 from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse
 from temporalio.client import Client
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from api import dispatch
@@ -20,9 +18,7 @@ from core import broadcasting
 from core.broadcasting import BroadcastRefused, BroadcastSpec
 from core.ids import client_key, new_idempotency_key, notification_id_for_key, request_fingerprint
 from core.settings import Settings
-from core.temporal import task_priority
 from store import broadcasts
-from workflows.broadcast import BroadcastWorkflow
 
 router = APIRouter(prefix="/v1/broadcasts", tags=["broadcasts"])
 
@@ -60,13 +56,7 @@ async def start(pool: asyncpg.Pool, temporal: Client, settings: Settings, body: 
         raise ApiError(409, "idempotency_conflict", "this idempotency key was already used with a different "
                        "request body", {"broadcast_id": row["id"]})
     try:
-        await temporal.start_workflow(BroadcastWorkflow.run, broadcasting.workflow_input(row, settings),
-                                      id=row["workflow_id"], task_queue=settings.task_queue,
-                                      id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                                      id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                                      priority=task_priority(row["priority"], row["category"]))
-    except WorkflowAlreadyStartedError:
-        pass
+        await broadcasting.start(temporal, settings, row)
     except (RPCError, RuntimeError) as exc:
         if not dispatch.is_outage(exc):
             raise

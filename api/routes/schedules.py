@@ -35,8 +35,9 @@ from api.routes.broadcasts import check_or_422
 from api.schemas import Page, ScheduleCreate, ScheduleNote, SchedulePublic
 from core.durations import window_seconds
 from core.ids import request_fingerprint
-from core.scheduling import temporal_schedule, temporal_schedule_id
+from core.scheduling import temporal_schedule
 from core.settings import Settings
+from core.workflow_ids import temporal_schedule_id
 from store import schedules
 
 router = APIRouter(prefix="/v1/schedules", tags=["schedules"])

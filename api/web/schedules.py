@@ -13,8 +13,8 @@ from api.errors import ApiError
 from api.routes import schedules as schedule_routes
 from api.web.auth import AdminPage
 from api.web.render import page, read_form, see_other
-from core.scheduling import temporal_schedule_id
 from core.settings import Settings
+from core.workflow_ids import temporal_schedule_id
 
 router = APIRouter(prefix="/ui/schedules")
 PAGE_SIZE = 50

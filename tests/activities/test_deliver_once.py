@@ -9,9 +9,10 @@ import asyncpg
 from temporalio.testing import ActivityEnvironment
 
 from activities.deliver import DeliveryActivities
-from core.ids import notification_id_for_key, workflow_id_for
+from core.ids import notification_id_for_key
 from core.models import DeliverInput
 from core.settings import Settings
+from core.workflow_ids import notification_workflow_id
 from providers.registry import build_providers
 from store import notifications
 from tests.conftest import SECRET
@@ -23,7 +24,8 @@ async def _stored_notification(pool: asyncpg.Pool, channel: str) -> str:
     nid = notification_id_for_key(key)
     async with pool.acquire() as conn:
         await notifications.insert(conn, notifications.NewNotification(
-            id=nid, idempotency_key=key, request_hash="h", workflow_id=workflow_id_for(nid), status="processing",
+            id=nid, idempotency_key=key, request_hash="h",
+            workflow_id=notification_workflow_id(nid), status="processing",
             user_id=None, recipient={}, channels=[channel], priority="otp", category=None, template="t",
             template_version=1, data={}, send_at=None))
     return nid

@@ -12,9 +12,9 @@ from temporalio.testing import WorkflowEnvironment
 from api.accept import accept
 from api.deps import Principal
 from api.schemas import NotificationCreate
-from core.models import digest_workflow_id
 from core.secrets import new_webhook_secret
 from core.settings import Settings
+from core.workflow_ids import digest_workflow_id
 from store import digests, inbox, notifications, templates, users
 from tests.api.conftest import Api, eventually
 from worker import herald_worker

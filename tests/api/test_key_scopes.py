@@ -7,7 +7,8 @@ from typing import Any
 
 from activities.schedules import fire_broadcast_id, fire_key
 from api.schemas import NotificationCreate
-from core.ids import notification_id_for_key, request_fingerprint, workflow_id_for
+from core.ids import notification_id_for_key, request_fingerprint
+from core.workflow_ids import notification_workflow_id
 from store import broadcasts, notifications
 from tests.api.conftest import Api, eventually, uid
 from tests.api.test_security import new_key
@@ -143,7 +144,7 @@ async def stored_the_old_way(api: Api, key: str, payload: dict[str, Any], reques
     row, created = await notifications.insert(api.stack.pool, notifications.NewNotification(
         id=nid, idempotency_key=key,
         request_hash=request_hash or request_fingerprint(body.model_dump(mode="json", exclude={"idempotency_key"})),
-        workflow_id=workflow_id_for(nid), status="scheduled", user_id=payload["user_id"], recipient={},
+        workflow_id=notification_workflow_id(nid), status="scheduled", user_id=payload["user_id"], recipient={},
         channels=payload["channels"], priority="transactional", category=None, template=payload["template"],
         template_version=1, data=payload["data"], send_at=datetime.fromisoformat(payload["send_at"])))
     assert created and row["created_by"] is None

@@ -12,8 +12,9 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from api import dispatch
-from core.ids import notification_id_for_key, workflow_id_for
+from core.ids import notification_id_for_key
 from core.settings import Settings
+from core.workflow_ids import notification_workflow_id
 from store import notifications, templates
 from tests.api.conftest import eventually
 from tests.conftest import SECRET
@@ -44,7 +45,7 @@ async def drain_in_order(env: WorkflowEnvironment, pool: asyncpg.Pool, batches: 
         async with limit:
             async with pool.acquire() as conn:
                 row, _ = await notifications.insert(conn, notifications.NewNotification(
-                    id=nid, idempotency_key=key, request_hash="h", workflow_id=workflow_id_for(nid),
+                    id=nid, idempotency_key=key, request_hash="h", workflow_id=notification_workflow_id(nid),
                     status="accepted", user_id=None, recipient={"sim": "slow:20"}, channels=["sim"],
                     priority=batch.priority, category=batch.category, template=template, template_version=1,
                     data={}, send_at=None))

@@ -9,8 +9,9 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from api import dispatch
-from core.ids import notification_id_for_key, workflow_id_for
+from core.ids import notification_id_for_key
 from core.settings import Settings
+from core.workflow_ids import notification_workflow_id
 from store import notifications, templates
 from tests.api.conftest import eventually
 from tests.conftest import SECRET
@@ -27,7 +28,8 @@ async def _send(pool: asyncpg.Pool, env: WorkflowEnvironment, settings: Settings
         nid = notification_id_for_key(key)
         async with pool.acquire() as conn:
             row, _ = await notifications.insert(conn, notifications.NewNotification(
-                id=nid, idempotency_key=key, request_hash="h", workflow_id=workflow_id_for(nid), status="accepted",
+                id=nid, idempotency_key=key, request_hash="h",
+                workflow_id=notification_workflow_id(nid), status="accepted",
                 user_id=None, recipient={"sim": "ok"}, channels=["sim"], priority="marketing", category=None,
                 template=name, template_version=1, data={}, send_at=None))
         await dispatch.start(env.client, settings, row)

@@ -14,11 +14,11 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.reconcile import ReconcileInput
 from core.ids import client_key
-from core.models import digest_workflow_id
+from core.workflow_ids import digest_workflow_id, reconcile_schedule_id
 from tests.api.conftest import Api, uid
 from tests.conftest import free_port
 from tests.processes import ApiProcess
-from worker import ensure_reconcile_schedule, reconcile_schedule_id
+from worker import ensure_reconcile_schedule
 from workflows.reconcile import ReconcileWorkflow
 
 
@@ -88,7 +88,7 @@ async def test_workers_create_the_reconcile_schedule_once(api: Api) -> None:
     settings = api.stack.settings.model_copy(update={"task_queue": uid("sched"), "reconcile_every_s": 60})
     await ensure_reconcile_schedule(api.stack.temporal, settings)
     await ensure_reconcile_schedule(api.stack.temporal, settings)  # a second worker: no error, no second one
-    handle = api.stack.temporal.get_schedule_handle(reconcile_schedule_id(settings))
+    handle = api.stack.temporal.get_schedule_handle(reconcile_schedule_id(settings.task_queue))
     described = await handle.describe()
     (interval,) = described.schedule.spec.intervals
     assert interval == ScheduleIntervalSpec(every=timedelta(seconds=60))

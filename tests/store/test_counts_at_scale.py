@@ -17,7 +17,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from api import metrics
-from core.ids import notification_id_for_key, workflow_id_for
+from core.ids import notification_id_for_key
+from core.workflow_ids import notification_workflow_id
 from store import dashboard, notifications, tally
 from store.db import create_pool
 from store.migrate import migrate_url
@@ -136,7 +137,8 @@ async def test_counts_follow_inserts_status_changes_and_deletes(own_pool: asyncp
         nid = notification_id_for_key(key)
         async with own_pool.acquire() as conn:
             await notifications.insert(conn, notifications.NewNotification(
-                id=nid, idempotency_key=key, request_hash="h", workflow_id=workflow_id_for(nid), status="accepted",
+                id=nid, idempotency_key=key, request_hash="h",
+                workflow_id=notification_workflow_id(nid), status="accepted",
                 user_id=None, recipient={"sim": "ok"}, channels=["sim", "in_app"], priority="otp", category=None,
                 template="t", template_version=1, data={}, send_at=None))
     await own_pool.execute("UPDATE notification SET status = 'delivered', delivered_at = now() "

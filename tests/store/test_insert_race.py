@@ -10,7 +10,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from core.ids import notification_id_for_key, workflow_id_for
+from core.ids import notification_id_for_key
+from core.workflow_ids import notification_workflow_id
 from store import notifications
 from store.db import create_pool
 from store.migrate import migrate_url
@@ -32,7 +33,8 @@ async def own_pool(pg_server: Any) -> AsyncIterator[asyncpg.Pool]:
 def _new(key: str, request_hash: str = "h") -> notifications.NewNotification:
     nid = notification_id_for_key(key)
     return notifications.NewNotification(
-        id=nid, idempotency_key=key, request_hash=request_hash, workflow_id=workflow_id_for(nid), status="accepted",
+        id=nid, idempotency_key=key, request_hash=request_hash,
+        workflow_id=notification_workflow_id(nid), status="accepted",
         user_id=None, recipient={"sim": "ok"}, channels=["sim"], priority="transactional", category=None,
         template="t", template_version=1, data={}, send_at=None)
 

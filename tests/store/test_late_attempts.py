@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from core.ids import notification_id_for_key, workflow_id_for
+from core.ids import notification_id_for_key
 from core.models import DeliveryState, StatusChange
+from core.workflow_ids import notification_workflow_id
 from store import notifications
 
 
@@ -18,7 +19,7 @@ async def _processing(pool: asyncpg.Pool, channels: list[str]) -> str:
     nid = notification_id_for_key(key)
     async with pool.acquire() as conn:
         await notifications.insert(conn, notifications.NewNotification(
-            id=nid, idempotency_key=key, request_hash="h", workflow_id=workflow_id_for(nid), status="accepted",
+            id=nid, idempotency_key=key, request_hash="h", workflow_id=notification_workflow_id(nid), status="accepted",
             user_id=None, recipient={}, channels=channels, priority="transactional", category=None,
             template="t", template_version=1, data={}, send_at=None))
     await notifications.apply_status_change(pool, _change(nid, "processing", {c: "processing" for c in channels}))

@@ -10,8 +10,9 @@ from typing import Any
 import asyncpg
 import pytest
 
-from core.ids import notification_id_for_key, workflow_id_for
+from core.ids import notification_id_for_key
 from core.models import DeliveryState, StatusChange
+from core.workflow_ids import notification_workflow_id
 from store import notifications, webhooks
 from store.db import create_pool
 from store.migrate import migrate_url
@@ -34,7 +35,7 @@ async def _accepted(pool: asyncpg.Pool) -> str:
     nid = notification_id_for_key(key)
     async with pool.acquire() as conn:
         await notifications.insert(conn, notifications.NewNotification(
-            id=nid, idempotency_key=key, request_hash="h", workflow_id=workflow_id_for(nid), status="accepted",
+            id=nid, idempotency_key=key, request_hash="h", workflow_id=notification_workflow_id(nid), status="accepted",
             user_id=None, recipient={"sim": "ok"}, channels=["sim"], priority="transactional", category=None,
             template="t", template_version=1, data={}, send_at=None))
     return nid

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from core.ids import notification_id_for_key, workflow_id_for
+from core.ids import notification_id_for_key
+from core.workflow_ids import notification_workflow_id
 from store import notifications, throttle
 
 HOUR = timedelta(hours=1)
@@ -19,7 +20,7 @@ async def _stored(pool: asyncpg.Pool) -> str:
     nid = notification_id_for_key(key)
     async with pool.acquire() as conn:
         await notifications.insert(conn, notifications.NewNotification(
-            id=nid, idempotency_key=key, request_hash="h", workflow_id=workflow_id_for(nid), status="accepted",
+            id=nid, idempotency_key=key, request_hash="h", workflow_id=notification_workflow_id(nid), status="accepted",
             user_id=None, recipient={"sim": "ok"}, channels=["sim"], priority="marketing", category="news",
             template="t", template_version=1, data={}, send_at=None))
     return nid

@@ -16,10 +16,11 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from api import dispatch
-from core.ids import notification_id_for_key, workflow_id_for
+from core.ids import notification_id_for_key
 from core.models import NotificationState, Status
 from core.secrets import new_webhook_secret
 from core.settings import Settings
+from core.workflow_ids import notification_workflow_id
 from store import notifications, templates, users
 from worker import herald_worker
 from workflows.notification import NotificationWorkflow
@@ -49,7 +50,7 @@ class Harness:
             await users.create(self.pool, user_id, {"name": "Ada", **(user or {})})
         notification_id = notification_id_for_key(f"k-{suffix}")
         row = notifications.NewNotification(
-            id=notification_id, idempotency_key=f"k-{suffix}", request_hash="h", workflow_id=workflow_id_for(
+            id=notification_id, idempotency_key=f"k-{suffix}", request_hash="h", workflow_id=notification_workflow_id(
                 notification_id), status=Status.SCHEDULED if send_at else Status.ACCEPTED, user_id=user_id,
             recipient=to or {}, channels=channels, priority=priority, category=category,
             template=f"t-{suffix}", template_version=1, data={"name": "Ada"} if data is None else data,

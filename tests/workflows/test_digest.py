@@ -11,7 +11,7 @@ from typing import Any
 from api.accept import accept
 from api.deps import Principal
 from api.schemas import NotificationCreate
-from core.models import digest_workflow_id
+from core.workflow_ids import digest_workflow_id
 from store import inbox, templates, users
 from tests.workflows.conftest import Harness
 

@@ -23,12 +23,13 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from core.ids import notification_id_for_key, workflow_id_for
-from core.models import StatusChange, StatusEvent, StatusWebhookInput, status_webhook_workflow_id
+from core.ids import notification_id_for_key
+from core.models import StatusChange, StatusEvent, StatusWebhookInput
 from core.secrets import new_webhook_secret
 from core.settings import Settings
 from core.status_relay import StatusRelay, retry_config
 from core.temporal import metrics_runtime
+from core.workflow_ids import notification_workflow_id, status_webhook_workflow_id
 from store import notifications, webhooks
 from store.db import create_pool
 from store.migrate import migrate_url
@@ -59,7 +60,8 @@ class Hooks:
         nid = notification_id_for_key(key)
         async with self.pool.acquire() as conn:
             await notifications.insert(conn, notifications.NewNotification(
-                id=nid, idempotency_key=key, request_hash="h", workflow_id=workflow_id_for(nid), status="accepted",
+                id=nid, idempotency_key=key, request_hash="h",
+                workflow_id=notification_workflow_id(nid), status="accepted",
                 user_id=None, recipient={"sim": "ok"}, channels=["sim"], priority="transactional", category=None,
                 template="t", template_version=1, data={"name": "Ada"}, send_at=None))
         return nid
