@@ -22,7 +22,7 @@ from jinja2.filters import FILTERS as DEFAULT_FILTERS
 from jinja2.nodes import EvalContext
 from jinja2.runtime import Context, LoopContext, markup_join, str_join
 from jinja2.sandbox import MAX_RANGE, ImmutableSandboxedEnvironment, SandboxedEnvironment
-from jinja2.utils import generate_lorem_ipsum, pass_environment, pass_eval_context
+from jinja2.utils import generate_lorem_ipsum, pass_context, pass_environment, pass_eval_context
 
 from core import formatting
 
@@ -291,8 +291,11 @@ def _localized(function: Callable[..., str]) -> Callable[..., str]:
     """A formatting filter that counts as a step and whose output is charged to the render, like every call: a
     `map` of it over a long list spends the budget too."""
 
+    # pass_context keeps Jinja from running the filter once at compile time on a constant (`{{ 5|number }}`)
+    # and caching that text: the locale is the render's, known only when it runs.
+    @pass_context
     @functools.wraps(function)
-    def bounded(*args: Any, **kwargs: Any) -> str:
+    def bounded(_context: Context, *args: Any, **kwargs: Any) -> str:
         _step()
         result = function(*args, **kwargs)
         _refuse_larger(len(result), f"'{function.__name__}'")
