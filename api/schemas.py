@@ -494,6 +494,7 @@ class BroadcastCreate(Strict):
     category: str | None = Field(default=None, max_length=64)
     audience: Audience
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=255)
+    locale: LocaleTag | None = None  # tried before each recipient's own locale
 
 
 class BroadcastPublic(BaseModel):
