@@ -192,6 +192,13 @@ async def test_a_translation_is_checked_like_the_templates_own_text(api: Api) ->
     error = assert_error(r, 422, "template_syntax_error")
     assert error["details"][0]["line"] == 2  # type: ignore[index]
     assert (await api.http.get(f"/v1/templates/{name}", headers=api.h)).json()["version"] == 1
+    # A misspelt filter is refused with its line too, in a translation and in a template's own text.
+    r = await api.http.put(f"/v1/templates/{name}/locales/fr", json={"body": "a\nb\n{{ 5|currencyy('EUR') }}"},
+                           headers=api.h)
+    error = assert_error(r, 422, "template_syntax_error")
+    assert error["details"][0]["line"] == 3 and "currencyy" in str(error["message"])  # type: ignore[index]
+    r = await api.http.post("/v1/templates", json={"name": uid("tpl"), "body": "{{ 5|nombre }}"}, headers=api.h)
+    assert "nombre" in str(assert_error(r, 422, "template_syntax_error")["message"])
 
 
 async def test_bad_input_to_a_formatting_filter_is_a_422_not_a_500(api: Api) -> None:
