@@ -3,10 +3,12 @@ sandbox's limits."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from core import locales
-from core.templating import TemplateError, render
+from core import formatting, locales
+from core.templating import MAX_STEPS, TemplateError, render
 
 
 def test_a_compiled_template_formats_in_each_renders_locale() -> None:
@@ -22,10 +24,24 @@ def test_filters_stay_within_the_sandboxs_limits() -> None:
         render(None, "{{ x|number }}", {"x": "9" * 5000})
     with pytest.raises(TemplateError, match="CLDR pattern of at most"):
         render(None, "{{ '2026-01-01T00:00:00Z'|datetime(p) }}", {"p": "y" * 10_000})
-    # Every formatting call counts against the render's step budget and deadline, also inside `map`, where no
-    # loop of the template's own counts the items.
+
+
+def test_formatting_calls_spend_the_renders_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every formatting call counts against the render's steps and deadline, also inside `map`, where no loop of
+    # the template's own counts the items: the render stops part way, not after formatting all of them.
+    calls = 0
+    original = formatting.babel_numbers.format_decimal
+
+    def counted(*args: Any, **kwargs: Any) -> str:
+        nonlocal calls
+        calls += 1
+        return str(original(*args, **kwargs))
+
+    monkeypatch.setattr(formatting.babel_numbers, "format_decimal", counted)
+    items = MAX_STEPS + 50_000
     with pytest.raises(TemplateError, match="exceeded a limit"):
-        render(None, "{{ xs|map('number')|list|length }}", {"xs": [1234.5] * 300_000}, locale="fr")
+        render(None, "{{ xs|map('number')|list|length }}", {"xs": [1234.5] * items}, locale="fr")
+    assert calls <= MAX_STEPS
 
 
 def test_locale_tags() -> None:
