@@ -47,10 +47,10 @@ class PrepareActivities:
             if exc.non_retryable:
                 await self._record(inp)
             raise
-        await notifications.set_locale(self._pool, inp.render.notification_id, locale)
-        # Written last, so that a retry after a failed read never records `processing` twice.
-        await self._record(inp)
+        # Written last, so that a retry after a failed read never records `processing` twice; the locale goes in
+        # the same statement.
+        await self._record(inp, locale)
         return PrepareResult(decision=decision, rendered=rendered)
 
-    async def _record(self, inp: PrepareInput) -> None:
-        await notifications.apply_status_change(self._pool, inp.processing)
+    async def _record(self, inp: PrepareInput, locale: str | None = None) -> None:
+        await notifications.apply_status_change(self._pool, inp.processing, locale=locale)

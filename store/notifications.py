@@ -190,15 +190,17 @@ _STATUS_CHANGE = """
         SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM live)
     )
     UPDATE notification SET status = $5, updated_at = now(), last_error = $6,
-        delivered_at = COALESCE($7, delivered_at), send_at = COALESCE($14, send_at), data = COALESCE($17, data)
+        delivered_at = COALESCE($7, delivered_at), send_at = COALESCE($14, send_at), data = COALESCE($17, data),
+        locale = COALESCE($19, locale)
     WHERE id = $1 AND (status = $5 OR status <> ALL ($18::text[]))"""
 _FINAL = sorted(FINAL_STATUSES)
 
 
 async def apply_status_change(conn: Executor, change: StatusChange,
-                              delivered: tuple[str, int] | None = None) -> None:
-    """Writes one transition, and `delivered` = (channel, attempt), a successful attempt, with it. A notification
-    already in a final status keeps it: a change to another status writes nothing but the attempt."""
+                              delivered: tuple[str, int] | None = None, locale: str | None = None) -> None:
+    """Writes one transition, and `delivered` = (channel, attempt), a successful attempt, with it, and `locale`,
+    the locale the notification was rendered with. A notification already in a final status keeps it: a change
+    to another status writes nothing but the attempt."""
     ds = change.deliveries
     await conn.execute(
         _STATUS_CHANGE, change.notification_id, change.at, change.event, change.detail, change.status,
@@ -206,7 +208,7 @@ async def apply_status_change(conn: Executor, change: StatusChange,
         [d.channel for d in ds], [d.status for d in ds], [d.provider for d in ds], [d.attempts for d in ds],
         [d.provider_message_id for d in ds], [d.last_error for d in ds],
         change.send_at, delivered[0] if delivered else None, delivered[1] if delivered else None, change.data,
-        _FINAL,
+        _FINAL, locale,
     )
 
 

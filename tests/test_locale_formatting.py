@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import babel.numbers
 import pytest
 
-from core import formatting, locales
+from core import locales
 from core.templating import MAX_STEPS, TemplateError, render
 
 
@@ -30,14 +31,14 @@ def test_formatting_calls_spend_the_renders_budget(monkeypatch: pytest.MonkeyPat
     # Every formatting call counts against the render's steps and deadline, also inside `map`, where no loop of
     # the template's own counts the items: the render stops part way, not after formatting all of them.
     calls = 0
-    original = formatting.babel_numbers.format_decimal
+    original = babel.numbers.format_decimal
 
     def counted(*args: Any, **kwargs: Any) -> str:
         nonlocal calls
         calls += 1
         return str(original(*args, **kwargs))
 
-    monkeypatch.setattr(formatting.babel_numbers, "format_decimal", counted)
+    monkeypatch.setattr(babel.numbers, "format_decimal", counted)
     items = MAX_STEPS + 50_000
     with pytest.raises(TemplateError, match="exceeded a limit"):
         render(None, "{{ xs|map('number')|list|length }}", {"xs": [1234.5] * items}, locale="fr")
