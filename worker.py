@@ -66,8 +66,8 @@ async def herald_worker(client: Client, pool: asyncpg.Pool, settings: Settings, 
     `relay_database_url` runs the status relay too (worker processes do; an API that runs workflows does not).
     """
     providers = build_providers(pool, settings)
-    render, record, audience = RenderActivities(pool), RecordActivities(pool), AudienceActivities(pool)
-    prepare = PrepareActivities(pool)
+    render, record = RenderActivities(pool, settings.default_locale), RecordActivities(pool)
+    audience, prepare = AudienceActivities(pool), PrepareActivities(pool, settings.default_locale)
     deliver = DeliveryActivities(pool, providers.chains)
     # In-flight activities get time to finish on SIGTERM instead of failing mid-send.
     drain = timedelta(seconds=settings.graceful_shutdown_s)

@@ -14,21 +14,22 @@ from temporalio.exceptions import ApplicationError
 
 from activities.audience import decide_for
 from activities.errors import NOT_FOUND
-from activities.render import render_with
+from activities.render import render_localized
 from core.models import PrepareInput, PrepareResult
 from store import notifications, templates
 
 
 class PrepareActivities:
-    def __init__(self, pool: asyncpg.Pool):
+    def __init__(self, pool: asyncpg.Pool, default_locale: str = "en"):
         self._pool = pool
+        self._default_locale = default_locale
 
     @activity.defn(name="prepare")
     async def prepare(self, inp: PrepareInput) -> PrepareResult:
         user_id = inp.audience.user_id if inp.audience else inp.render.user_id
-        # One read for both: this step runs for every notification.
-        template, user = await templates.get_with_user(self._pool, inp.render.template, inp.render.template_version,
-                                                       user_id, include_deleted=True)
+        # One read for all three: this step runs for every notification.
+        template, user, requested = await templates.get_for_render(
+            self._pool, inp.render.template, inp.render.template_version, user_id, inp.render.notification_id)
         if user_id and user is None:
             raise ApplicationError(f"user '{user_id}' does not exist", type=NOT_FOUND, non_retryable=True)
         decision = None
@@ -39,16 +40,17 @@ class PrepareActivities:
             if decision.skip_reason is not None or held or decision.skipped_channels:
                 return PrepareResult(decision=decision)
         try:
-            rendered = await render_with(inp.render, template, user)
+            rendered, locale = await render_localized(inp.render, template, user, requested, self._default_locale)
         except ApplicationError as exc:
             # A template or address error is final: it is recorded after `processing`, as on the step-by-step
             # path, so the timeline reads the same either way. Anything else is retried, with nothing written.
             if exc.non_retryable:
                 await self._record(inp)
             raise
-        # Written last, so that a retry after a failed read never records `processing` twice.
-        await self._record(inp)
+        # Written last, so that a retry after a failed read never records `processing` twice; the locale goes in
+        # the same statement.
+        await self._record(inp, locale)
         return PrepareResult(decision=decision, rendered=rendered)
 
-    async def _record(self, inp: PrepareInput) -> None:
-        await notifications.apply_status_change(self._pool, inp.processing)
+    async def _record(self, inp: PrepareInput, locale: str | None = None) -> None:
+        await notifications.apply_status_change(self._pool, inp.processing, locale=locale)

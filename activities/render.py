@@ -9,34 +9,41 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.errors import NOT_FOUND, TEMPLATE_ERROR
-from core import templating
+from core import locales, templating
 from core.emails import check_email
 from core.models import Channel, RenderedMessage, RenderInput
 from core.recipients import resolve_addresses
-from store import templates, users
+from store import notifications, templates
 
 
 class RenderActivities:
-    def __init__(self, pool: asyncpg.Pool):
+    def __init__(self, pool: asyncpg.Pool, default_locale: str = "en"):
         self._pool = pool
+        self._default_locale = default_locale
 
     @activity.defn(name="render")
     async def render(self, inp: RenderInput) -> RenderedMessage:
-        user = await users.get(self._pool, inp.user_id) if inp.user_id else None
+        template, user, requested = await templates.get_for_render(self._pool, inp.template, inp.template_version,
+                                                                   inp.user_id, inp.notification_id)
         if inp.user_id and user is None:
             raise ApplicationError(f"user '{inp.user_id}' does not exist", type=NOT_FOUND, non_retryable=True)
-        return await render_for(self._pool, inp, user)
-
-
-async def render_for(pool: asyncpg.Pool, inp: RenderInput, user: dict[str, Any] | None) -> RenderedMessage:
-    """The message for this (already loaded) user, or for raw addresses when `user` is None."""
-    template = await templates.get(pool, inp.template, inp.template_version, include_deleted=True)
-    return await render_with(inp, template, user)
+        rendered, locale = await render_localized(inp, template, user, requested, self._default_locale)
+        await notifications.set_locale(self._pool, inp.notification_id, locale)
+        return rendered
 
 
 async def render_with(inp: RenderInput, template: dict[str, Any] | None,
                       user: dict[str, Any] | None) -> RenderedMessage:
     """The message from an already loaded template version (None: it does not exist) and user."""
+    rendered, _ = await render_localized(inp, template, user)
+    return rendered
+
+
+async def render_localized(inp: RenderInput, template: dict[str, Any] | None, user: dict[str, Any] | None,
+                           requested_locale: str | None = None, default_locale: str = "en"
+                           ) -> tuple[RenderedMessage, str]:
+    """The message from an already loaded template version (None: it does not exist) and user, in the locale
+    the notification asked for, else the user's, else the default; and the locale whose text it used."""
     if template is None:
         raise ApplicationError(f"template '{inp.template}' version {inp.template_version} does not exist",
                                type=NOT_FOUND, non_retryable=True)
@@ -50,10 +57,12 @@ async def render_with(inp: RenderInput, template: dict[str, Any] | None,
             check_email(addresses[Channel.EMAIL.value])
         except ValueError as exc:
             raise ApplicationError(f"the email address {exc}", type=NOT_FOUND, non_retryable=True) from None
+    choice = locales.choose(template, requested_locale, user.get("locale") if user else None, default_locale)
     try:
-        rendered = await templating.render_async(template["subject"], template["body"],
-                                                 templating.context_for(inp.data, user), template["html"])
+        rendered = await templating.render_async(choice.subject, choice.body, templating.context_for(inp.data, user),
+                                                 choice.html, locale=choice.format_locale,
+                                                 timezone=user.get("timezone") if user else None)
     except templating.TemplateError as exc:
         raise ApplicationError(exc.message, type=TEMPLATE_ERROR, non_retryable=True) from exc
     return RenderedMessage(subject=rendered.subject, body=rendered.body, addresses=addresses,
-                           html=rendered.html)
+                           html=rendered.html), choice.locale

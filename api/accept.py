@@ -50,7 +50,9 @@ async def accept(pool: asyncpg.Pool, temporal: Client, settings: Settings, body:
     key_id = caller.key
     given = header_key or body.idempotency_key
     key = client_key(key_id, given or new_idempotency_key())
-    fingerprint = request_fingerprint(body.model_dump(mode="json", exclude={"idempotency_key"}))
+    # A field added later and left out changes no fingerprint: a repeat of an older request still matches.
+    unset = {"locale"} if body.locale is None else set()
+    fingerprint = request_fingerprint(body.model_dump(mode="json", exclude={"idempotency_key"} | unset))
     notification_id = notification_id_for_key(key)
 
     # Two round trips for a new notification: one read (template and user), one insert. A repeat is found by
@@ -130,7 +132,8 @@ async def _validated_row(pool: asyncpg.Pool, settings: Settings, body: Notificat
         except SimAddressError as exc:
             raise invalid("to.sim", str(exc)) from exc
     # A digest renders with `events` (every absorbed notification's data) and `count`: check it as a digest of one.
-    await render_or_422(template, {**body.data, "events": [body.data], "count": 1} if body.digest else body.data, user)
+    await render_or_422(template, {**body.data, "events": [body.data], "count": 1} if body.digest else body.data, user,
+                        body.locale, settings.default_locale)
     scheduled = body.send_at is not None and body.send_at > datetime.now(UTC)
     return notifications.NewNotification(
         id=notification_id, idempotency_key=key, request_hash=fingerprint,
@@ -141,6 +144,7 @@ async def _validated_row(pool: asyncpg.Pool, settings: Settings, body: Notificat
         digest=body.digest.model_dump() if body.digest else None,
         escalate=body.escalate.model_dump(mode="json") if body.escalate else None,
         throttle=body.throttle.model_dump() if body.throttle else None, created_by=key_id,
+        requested_locale=body.locale,
     )
 
 

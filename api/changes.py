@@ -41,7 +41,7 @@ async def edit_data(pool: asyncpg.Pool, temporal: Client, notification_id: str, 
     if template is None:
         raise ApiError(409, "template_unavailable", f"template '{row['template']}' version "
                        f"{row['template_version']} no longer exists; the notification cannot be rendered")
-    await render_or_422(template, data, user)  # the new data must render, as at accept
+    await render_or_422(template, data, user, row.get("requested_locale"))  # the new data must render, as at accept
     await dispatch.update(temporal, row["workflow_id"], "edit_data", DataEdit(data=data))
     return await _get(pool, notification_id)
 

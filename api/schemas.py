@@ -13,6 +13,7 @@ from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, f
 from core.durations import window_seconds
 from core.emails import check_email
 from core.ids import client_key_shown
+from core.locales import LocaleTagError, canonical
 from core.models import STATUS_EVENT_TYPES, Channel, Priority
 
 T = TypeVar("T")
@@ -20,6 +21,17 @@ DEFAULT_TOKEN_TTL_S = 30 * 86400
 MAX_TOKEN_TTL_S = 365 * 86400
 
 Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+
+
+def _locale_tag(value: str) -> str:
+    try:
+        return canonical(value)
+    except LocaleTagError as exc:
+        raise ValueError(str(exc)) from None
+
+
+# A BCP 47 tag CLDR knows, in its usual spelling (`fr-ca` becomes `fr-CA`).
+LocaleTag = Annotated[str, Field(min_length=2, max_length=35, examples=["fr-CA"]), AfterValidator(_locale_tag)]
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
 
@@ -126,11 +138,32 @@ class TemplatePublic(BaseModel):
     variables: list[str]
     created_at: datetime
     updated_at: datetime
+    locales: list[str] = Field(default_factory=list, description="the locales this version has translations for")
+
+
+class TemplateLocalePut(Strict):
+    subject: str | None = Field(default=None, max_length=1000)
+    body: str = Field(min_length=1, max_length=200_000)
+    html: str | None = Field(default=None, max_length=500_000)
+
+
+class TemplateLocalePublic(BaseModel):
+    locale: str
+    subject: str | None
+    body: str
+    html: str | None
+
+
+class TemplateLocales(BaseModel):
+    name: str
+    version: int
+    items: list[TemplateLocalePublic]
 
 
 class PreviewRequest(Strict):
     data: TemplateData = Field(default_factory=dict)
     user_id: str | None = None
+    locale: LocaleTag | None = None
 
 
 class PreviewPublic(BaseModel):
@@ -300,6 +333,7 @@ class NotificationCreate(Strict):
     digest: DigestSpec | None = None
     escalate: EscalateSpec | None = None
     throttle: ThrottleSpec | None = None
+    locale: LocaleTag | None = None  # tried before the user's locale
 
     @field_validator("channels")
     @classmethod
@@ -426,6 +460,9 @@ class NotificationPublic(BaseModel):
     digest_id: str | None = Field(default=None, description="when digested: the notification that delivered it")
     escalate: EscalateSpec | None = None
     throttle: ThrottleSpec | None = None
+    requested_locale: str | None = Field(default=None, description="the `locale` the request gave")
+    locale: str | None = Field(default=None, description="the locale whose text it was rendered with; null until "
+                                                        "rendered")
 
 
 class NotificationDetail(NotificationPublic):
@@ -457,6 +494,7 @@ class BroadcastCreate(Strict):
     category: str | None = Field(default=None, max_length=64)
     audience: Audience
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=255)
+    locale: LocaleTag | None = None  # tried before each recipient's own locale
 
 
 class BroadcastPublic(BaseModel):

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from core import templating
+from core import locales, templating
 from core.models import BroadcastInput
 from core.starting import queued_channels, retry_config
 from core.workflow_ids import broadcast_workflow_id
@@ -39,6 +39,7 @@ class BroadcastSpec:
     priority: str
     category: str | None
     audience: dict[str, Any]
+    locale: str | None = None  # tried before each recipient's own locale
 
 
 class BroadcastRefused(Exception):
@@ -63,9 +64,10 @@ async def check(conn: Executor, settings: Settings, spec: BroadcastSpec) -> dict
     template = await templates.get(conn, spec.template, spec.template_version)
     if template is None:
         raise BroadcastRefused("template", "unknown_template", f"template '{spec.template}' does not exist")
+    choice = locales.choose(template, spec.locale, None, settings.default_locale)
     try:
-        await templating.render_async(template["subject"], template["body"],
-                                      templating.context_for(spec.data, SAMPLE_USER), template["html"])
+        await templating.render_async(choice.subject, choice.body, templating.context_for(spec.data, SAMPLE_USER),
+                                      choice.html, locale=choice.format_locale)
     except templating.TemplateError as exc:
         code = "missing_variable" if exc.variable else "template_error"
         field_name = f"data.{exc.variable}" if exc.variable else exc.field
@@ -81,7 +83,7 @@ async def store(conn: Executor, spec: BroadcastSpec, template: dict[str, Any], *
         id=broadcast_id, idempotency_key=key, request_hash=fingerprint, workflow_id=broadcast_workflow_id(broadcast_id),
         template=spec.template, template_version=template["version"], data=spec.data, channels=spec.channels,
         priority=spec.priority, category=spec.category, audience=spec.audience, schedule_id=schedule_id,
-        created_by=created_by))
+        created_by=created_by, locale=spec.locale))
 
 
 async def start(client: Client, settings: Settings, row: dict[str, Any]) -> None:

@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.locales import canonical
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
@@ -130,6 +132,15 @@ class Settings(BaseSettings):
     # Encrypts every Temporal payload (AES-256-GCM): "id:base64key,...", the first seals, all open. Empty: off.
     # `python -c "from core.codec import new_key_spec; print(new_key_spec('k1'))"` makes one.
     payload_keys: str = Field(default="", alias="HERALD_PAYLOAD_KEYS", repr=False)
+
+    # Templates render in this locale when neither the notification nor its user names one a template has; a
+    # template's own text is taken to be written in it.
+    default_locale: str = Field(default="en", alias="HERALD_DEFAULT_LOCALE")
+
+    @field_validator("default_locale")
+    @classmethod
+    def known_locale(cls, value: str) -> str:
+        return canonical(value)
 
     @field_validator("admin_key")
     @classmethod

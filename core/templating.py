@@ -22,7 +22,9 @@ from jinja2.filters import FILTERS as DEFAULT_FILTERS
 from jinja2.nodes import EvalContext
 from jinja2.runtime import Context, LoopContext, markup_join, str_join
 from jinja2.sandbox import MAX_RANGE, ImmutableSandboxedEnvironment, SandboxedEnvironment
-from jinja2.utils import generate_lorem_ipsum, pass_environment, pass_eval_context
+from jinja2.utils import generate_lorem_ipsum, pass_context, pass_environment, pass_eval_context
+
+from core import formatting
 
 # Limits on one render, so a template cannot hang a worker or fill its memory. The sandbox bounds the work itself:
 # a render runs in a thread (core.templating.render_async) and a thread cannot be stopped from outside, so every
@@ -285,6 +287,26 @@ _BOUNDED_FILTERS: dict[str, Any] = {
 _LOOP_GUARD = "herald_counted"
 
 
+def _localized(function: Callable[..., str]) -> Callable[..., str]:
+    """A formatting filter that counts as a step and whose output is charged to the render, like every call: a
+    `map` of it over a long list spends the budget too."""
+
+    # pass_context keeps Jinja from running the filter once at compile time on a constant (`{{ 5|number }}`)
+    # and caching that text: the locale is the render's, known only when it runs.
+    @pass_context
+    @functools.wraps(function)
+    def bounded(_context: Context, *args: Any, **kwargs: Any) -> str:
+        _step()
+        result = function(*args, **kwargs)
+        _refuse_larger(len(result), f"'{function.__name__}'")
+        return result
+
+    return bounded
+
+
+_LOCALE_FILTERS: dict[str, Any] = {name: _localized(f) for name, f in formatting.FILTERS.items()}
+
+
 def _finalize(value: Any) -> Any:
     """Every `{{ ... }}` value before it becomes text: a huge list or dict is refused before it is printed."""
     _refuse_larger(_size(value), "a printed value")
@@ -376,6 +398,8 @@ def _environment(autoescape: bool) -> SandboxedEnvironment:
     env.globals["range"] = _bounded_range
     env.globals["lipsum"] = _lipsum
     env.filters.update(_BOUNDED_FILTERS)
+    env.filters.update(_LOCALE_FILTERS)
+    env.globals["plural"] = _LOCALE_FILTERS["plural"]
     env.filters[_LOOP_GUARD] = _counted
     return env
 
@@ -406,7 +430,8 @@ class Rendered:
 
 def check_syntax(source: str, field: str) -> None:
     try:
-        _env.parse(source)
+        # Compiled, not only parsed: a filter name nobody defines (`{{ x|currencyy }}`) is found when compiling.
+        _env.compile(source)
     except TemplateSyntaxError as exc:
         raise TemplateError(
             f"template {field} has a syntax error on line {exc.lineno}: {exc.message}",
@@ -497,12 +522,21 @@ def _render_one(source: str, context: dict[str, Any], field: str) -> str:
         raise TemplateError(message, field=field, variable=variable) from exc
     except SecurityError as exc:
         raise TemplateError(f"template {field} did something the sandbox forbids: {exc}", field=field) from exc
+    except formatting.FilterInputError as exc:
+        raise TemplateError(f"template {field} failed: {exc}", field=field) from exc
     except Exception as exc:  # a filter raising on odd data is the template's problem, not a crash
         raise TemplateError(f"template {field} failed to render: {type(exc).__name__}: {exc}",
                             field=field) from exc
 
 
-def render(subject: str | None, body: str, context: dict[str, Any], html: str | None = None) -> Rendered:
+def render(subject: str | None, body: str, context: dict[str, Any], html: str | None = None, *,
+           locale: str | None = None, timezone: str | None = None) -> Rendered:
+    """The message; the formatting filters write for `locale` (English when None) in `timezone` (UTC when None)."""
+    with formatting.formatting_in(locale, timezone):
+        return _render_all(subject, body, context, html)
+
+
+def _render_all(subject: str | None, body: str, context: dict[str, Any], html: str | None) -> Rendered:
     rendered_subject = _render_one(subject, context, "subject") if subject else ""
     if "\r" in rendered_subject or "\n" in rendered_subject:
         # An email subject is a header: a line break in it would start headers of the data's choosing (Bcc: ...).
@@ -525,9 +559,11 @@ async def in_render_thread(function: Callable[..., T], *args: Any) -> T:
     return await loop.run_in_executor(_render_threads, functools.partial(function, *args))
 
 
-async def render_async(subject: str | None, body: str, context: dict[str, Any], html: str | None = None) -> Rendered:
+async def render_async(subject: str | None, body: str, context: dict[str, Any], html: str | None = None, *,
+                       locale: str | None = None, timezone: str | None = None) -> Rendered:
     """`render` in a render thread, for code running on an event loop (the API, the worker's activities)."""
-    return await in_render_thread(render, subject, body, context, html)
+    return await in_render_thread(functools.partial(render, locale=locale, timezone=timezone), subject, body,
+                                  context, html)
 
 
 def context_for(data: dict[str, Any], user: dict[str, Any] | None) -> dict[str, Any]:

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from store.db import Connection, Executor
 
 _COLUMNS = """id, idempotency_key, request_hash, workflow_id, status, template, template_version, data, channels,
-              priority, category, audience, recipients, schedule_id, created_by, created_at, updated_at"""
+              priority, category, audience, recipients, schedule_id, created_by, locale, created_at, updated_at"""
 
 
 @dataclass
@@ -29,16 +29,17 @@ class NewBroadcast:
     audience: dict[str, Any]
     schedule_id: str | None = None  # the schedule whose fire made it
     created_by: str | None = None  # the API key that sent it; None for a schedule's fire
+    locale: str | None = None  # every recipient's notification asks for it before its user's locale
 
 
 async def insert(conn: Executor, b: NewBroadcast) -> tuple[dict[str, Any], bool]:
     row = await conn.fetchrow(
         f"""INSERT INTO broadcast (id, idempotency_key, request_hash, workflow_id, status, template, template_version,
-                                   data, channels, priority, category, audience, schedule_id, created_by)
-            VALUES ($1, $2, $3, $4, 'accepted', $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                                   data, channels, priority, category, audience, schedule_id, created_by, locale)
+            VALUES ($1, $2, $3, $4, 'accepted', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
             ON CONFLICT (idempotency_key) DO NOTHING RETURNING {_COLUMNS}""",
         b.id, b.idempotency_key, b.request_hash, b.workflow_id, b.template, b.template_version, b.data, b.channels,
-        b.priority, b.category, b.audience, b.schedule_id, b.created_by,
+        b.priority, b.category, b.audience, b.schedule_id, b.created_by, b.locale,
     )
     if row is not None:
         return dict(row), True
@@ -87,10 +88,10 @@ async def prepare_page(conn: Connection, broadcast: dict[str, Any], after: str |
                ), inserted AS (
                    INSERT INTO notification (id, idempotency_key, request_hash, workflow_id, status, user_id,
                                              channels, priority, category, template, template_version, data,
-                                             broadcast_id, created_by)
+                                             broadcast_id, created_by, requested_locale)
                    SELECT $1 || '-' || p.id, 'broadcast:' || $1 || ':' || p.id, b.request_hash,
                           $7 || $1 || '-' || p.id, 'accepted', p.id, b.channels, b.priority,
-                          b.category, b.template, b.template_version, b.data, $1, b.created_by
+                          b.category, b.template, b.template_version, b.data, $1, b.created_by, b.locale
                    FROM page p CROSS JOIN broadcast b WHERE b.id = $1
                    ON CONFLICT (idempotency_key) DO NOTHING
                    RETURNING id, created_at

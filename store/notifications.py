@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 _COLUMNS = """id, idempotency_key, request_hash, workflow_id, status, user_id, recipient, channels, priority,
               category, template, template_version, data, send_at, last_error, created_at, updated_at,
-              delivered_at, digest, digest_id, escalate, throttle, created_by,
+              delivered_at, digest, digest_id, escalate, throttle, created_by, requested_locale, locale,
               (SELECT COALESCE(sum(d.attempts), 0)::int FROM delivery d WHERE d.notification_id = notification.id)
                   AS attempts"""
 
@@ -41,6 +41,7 @@ class NewNotification:
     # The client's key as it was stored before keys were scoped per API key: a repeat of a request accepted
     # before then finds that notification instead of making a second one.
     legacy_key: str | None = None
+    requested_locale: str | None = None  # the client's `locale`, tried before the user's
 
 
 # A row a client created before keys were scoped: no creating key, and none of Herald's own (a broadcast's
@@ -64,10 +65,10 @@ async def insert(conn: Executor, n: NewNotification) -> tuple[dict[str, Any], bo
             ), created AS (
                 INSERT INTO notification (id, idempotency_key, request_hash, workflow_id, status, user_id,
                     recipient, channels, priority, category, template, template_version, data, send_at, digest,
-                    escalate, throttle, created_by)
+                    escalate, throttle, created_by, requested_locale)
                 SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::jsonb, $8::text[],
                        $9::text, $10::text, $11::text, $12::int, $13::jsonb, $14::timestamptz, $15::jsonb,
-                       $16::jsonb, $17::jsonb, $19::text
+                       $16::jsonb, $17::jsonb, $19::text, $21::text
                 WHERE NOT EXISTS (SELECT 1 FROM legacy)
                 ON CONFLICT DO NOTHING
                 RETURNING {_COLUMNS}
@@ -82,7 +83,7 @@ async def insert(conn: Executor, n: NewNotification) -> tuple[dict[str, Any], bo
         n.id, n.idempotency_key, n.request_hash, n.workflow_id, n.status, n.user_id, n.recipient,
         n.channels, n.priority, n.category, n.template, n.template_version, n.data, n.send_at, n.digest,
         n.escalate, n.throttle, f"scheduled for {n.send_at.isoformat()}" if n.send_at else "accepted by the API",
-        n.created_by, n.legacy_key,
+        n.created_by, n.legacy_key, n.requested_locale,
     )
     if row is not None:
         return dict(row), True
@@ -189,15 +190,17 @@ _STATUS_CHANGE = """
         SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM live)
     )
     UPDATE notification SET status = $5, updated_at = now(), last_error = $6,
-        delivered_at = COALESCE($7, delivered_at), send_at = COALESCE($14, send_at), data = COALESCE($17, data)
+        delivered_at = COALESCE($7, delivered_at), send_at = COALESCE($14, send_at), data = COALESCE($17, data),
+        locale = COALESCE($19, locale)
     WHERE id = $1 AND (status = $5 OR status <> ALL ($18::text[]))"""
 _FINAL = sorted(FINAL_STATUSES)
 
 
 async def apply_status_change(conn: Executor, change: StatusChange,
-                              delivered: tuple[str, int] | None = None) -> None:
-    """Writes one transition, and `delivered` = (channel, attempt), a successful attempt, with it. A notification
-    already in a final status keeps it: a change to another status writes nothing but the attempt."""
+                              delivered: tuple[str, int] | None = None, locale: str | None = None) -> None:
+    """Writes one transition, and `delivered` = (channel, attempt), a successful attempt, with it, and `locale`,
+    the locale the notification was rendered with. A notification already in a final status keeps it: a change
+    to another status writes nothing but the attempt."""
     ds = change.deliveries
     await conn.execute(
         _STATUS_CHANGE, change.notification_id, change.at, change.event, change.detail, change.status,
@@ -205,7 +208,7 @@ async def apply_status_change(conn: Executor, change: StatusChange,
         [d.channel for d in ds], [d.status for d in ds], [d.provider for d in ds], [d.attempts for d in ds],
         [d.provider_message_id for d in ds], [d.last_error for d in ds],
         change.send_at, delivered[0] if delivered else None, delivered[1] if delivered else None, change.data,
-        _FINAL,
+        _FINAL, locale,
     )
 
 
@@ -391,3 +394,9 @@ async def escalating(conn: Executor, notification_ids: list[str]) -> list[dict[s
     rows = await conn.fetch("SELECT id, workflow_id FROM notification WHERE id = ANY($1::text[]) "
                             "AND escalate IS NOT NULL", notification_ids)
     return [dict(r) for r in rows]
+
+
+async def set_locale(conn: Executor, notification_id: str, locale: str) -> None:
+    """Records the locale the notification was rendered with (a render again writes the same)."""
+    await conn.execute(
+        "UPDATE notification SET locale = $2 WHERE id = $1 AND locale IS DISTINCT FROM $2", notification_id, locale)

@@ -12,7 +12,10 @@ if TYPE_CHECKING:
 
 _SELECT = """
 SELECT t.name, v.version, v.subject, v.body, v.html, v.description, t.created_at, v.created_at AS updated_at,
-       t.latest_version
+       t.latest_version,
+       (SELECT COALESCE(json_object_agg(l.locale, json_build_object('subject', l.subject, 'body', l.body,
+                                                                    'html', l.html) ORDER BY l.locale), '{}')
+        FROM template_locale l WHERE l.name = v.name AND l.version = v.version) AS locales
 FROM template t JOIN template_version v ON v.name = t.name
 """
 
@@ -55,7 +58,72 @@ async def add_version(conn: Connection, name: str, subject: str | None, body: st
         if row is None:
             return None
         await _insert_version(conn, name, row["latest_version"], subject, body, description, html)
+        # A new text keeps the template's translations: the next version has them as the last one had.
+        await _copy_locales(conn, name, row["latest_version"], except_locale=None)
     return await get(conn, name)
+
+
+async def _copy_locales(conn: Connection, name: str, version: int, except_locale: str | None) -> None:
+    """The translations of the version before `version`, given to `version` (all but `except_locale`)."""
+    await conn.execute(
+        """INSERT INTO template_locale (name, version, locale, subject, body, html)
+           SELECT name, $2, locale, subject, body, html FROM template_locale
+           WHERE name = $1 AND version = $2 - 1 AND ($3::text IS NULL OR locale <> $3)""",
+        name, version, except_locale,
+    )
+
+
+async def _next_version_same_text(conn: Connection, name: str) -> int | None:
+    """A new version with the latest's own texts; None for an unknown (or deleted) name. In a transaction."""
+    version: int | None = await conn.fetchval(
+        """UPDATE template SET latest_version = latest_version + 1, updated_at = now()
+           WHERE name = $1 AND deleted_at IS NULL RETURNING latest_version""",
+        name,
+    )
+    if version is None:
+        return None
+    await conn.execute(
+        """INSERT INTO template_version (name, version, subject, body, description, html)
+           SELECT name, $2, subject, body, description, html FROM template_version
+           WHERE name = $1 AND version = $2 - 1""",
+        name, version,
+    )
+    return version
+
+
+async def put_locale(conn: Connection, name: str, locale: str, subject: str | None, body: str,
+                     html: str | None) -> dict[str, Any] | None:
+    """A new version with `locale`'s texts set (added or replaced); None for an unknown (or deleted) name."""
+    async with conn.transaction():
+        version = await _next_version_same_text(conn, name)
+        if version is None:
+            return None
+        await _copy_locales(conn, name, version, except_locale=locale)
+        await conn.execute(
+            """INSERT INTO template_locale (name, version, locale, subject, body, html)
+               VALUES ($1, $2, $3, $4, $5, $6)""",
+            name, version, locale, subject, body, html,
+        )
+    return await get(conn, name)
+
+
+async def delete_locale(conn: Connection, name: str, locale: str) -> bool | None:
+    """A new version without `locale`: True; False when the latest version has no such translation; None for
+    an unknown (or deleted) name."""
+    async with conn.transaction():
+        latest: int | None = await conn.fetchval(
+            "SELECT latest_version FROM template WHERE name = $1 AND deleted_at IS NULL FOR UPDATE", name)
+        if latest is None:
+            return None
+        present = await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM template_locale WHERE name = $1 AND version = $2 AND locale = $3)",
+            name, latest, locale)
+        if not present:
+            return False
+        version = await _next_version_same_text(conn, name)
+        assert version is not None
+        await _copy_locales(conn, name, version, except_locale=locale)
+    return True
 
 
 async def get(conn: Executor, name: str, version: int | None = None,
@@ -81,6 +149,20 @@ async def get_with_user(conn: Executor, name: str, version: int | None, user_id:
     )
     assert row is not None
     return row["template"], row["user"]
+
+
+async def get_for_render(conn: Executor, name: str, version: int, user_id: str | None, notification_id: str
+                         ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, str | None]:
+    """What the worker reads before it renders, in one round trip: the template version (deleted ones too), the
+    user, and the locale the notification asked for."""
+    row = await conn.fetchrow(
+        f"""SELECT (SELECT row_to_json(x) FROM ({_SELECT} WHERE t.name = $1 AND v.version = $2) x) AS template,
+                   (SELECT row_to_json(u) FROM (SELECT {users.COLUMNS} FROM app_user WHERE id = $3) u) AS user,
+                   (SELECT requested_locale FROM notification WHERE id = $4) AS requested_locale""",
+        name, version, user_id, notification_id,
+    )
+    assert row is not None
+    return row["template"], row["user"], row["requested_locale"]
 
 
 async def list_latest(conn: Executor, after: str | None, limit: int) -> list[dict[str, Any]]:

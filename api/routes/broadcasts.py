@@ -45,10 +45,13 @@ async def start(pool: asyncpg.Pool, temporal: Client, settings: Settings, body: 
     (200, broadcast) for a repeat of the same request; raises ApiError. The idempotency key is scoped to the
     calling API key, `key_id`."""
     key = client_key(key_id, idempotency_key or body.idempotency_key or new_idempotency_key())
-    fingerprint = request_fingerprint(body.model_dump(mode="json", exclude={"idempotency_key"}))
+    # A field added later and left out changes no fingerprint: a repeat of an older request still matches.
+    unset = {"locale"} if body.locale is None else set()
+    fingerprint = request_fingerprint(body.model_dump(mode="json", exclude={"idempotency_key"} | unset))
     spec = BroadcastSpec(template=body.template, template_version=body.template_version, data=body.data,
                          channels=[c.value for c in body.channels], priority=body.priority.value,
-                         category=body.category, audience=body.audience.model_dump(exclude_none=True))
+                         category=body.category, audience=body.audience.model_dump(exclude_none=True),
+                         locale=body.locale)
     template = await check_or_422(pool, settings, spec)
     row, created = await broadcasting.store(pool, spec, template, broadcast_id=notification_id_for_key(
         f"broadcast:{key}"), key=key, fingerprint=fingerprint, created_by=key_id)

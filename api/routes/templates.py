@@ -7,10 +7,21 @@ from typing import Annotated, Any
 import asyncpg
 from fastapi import APIRouter, Query, Response
 
-from api.deps import AdminDep, PageDep, PoolDep, ReadDep
+from api.deps import AdminDep, PageDep, PoolDep, ReadDep, SettingsDep
 from api.errors import ApiError, invalid, not_found
-from api.schemas import MAX_INT4, Page, PreviewPublic, PreviewRequest, TemplateCreate, TemplatePublic, TemplateUpdate
-from core import templating
+from api.schemas import (
+    MAX_INT4,
+    Page,
+    PreviewPublic,
+    PreviewRequest,
+    TemplateCreate,
+    TemplateLocalePublic,
+    TemplateLocalePut,
+    TemplateLocales,
+    TemplatePublic,
+    TemplateUpdate,
+)
+from core import locales, templating
 from store import templates, users
 
 router = APIRouter(prefix="/v1/templates", tags=["templates"])
@@ -18,7 +29,7 @@ router = APIRouter(prefix="/v1/templates", tags=["templates"])
 
 async def public(row: dict[str, Any]) -> TemplatePublic:
     names = await templating.in_render_thread(templating.variables, row["subject"], row["body"], row["html"])
-    return TemplatePublic(**row, variables=names)
+    return TemplatePublic(**{**row, "locales": sorted(row.get("locales") or {})}, variables=names)
 
 
 async def check_sources(subject: str | None, body: str, html: str | None) -> None:
@@ -95,8 +106,51 @@ async def delete_template(name: str, pool: PoolDep, _: AdminDep) -> Response:
     return Response(status_code=204)
 
 
+def _tag(locale: str) -> str:
+    """The path's locale tag in its usual spelling; 422 when it is none."""
+    try:
+        return locales.canonical(locale)
+    except locales.LocaleTagError as exc:
+        raise invalid("locale", str(exc), code="invalid_locale") from exc
+
+
+@router.put("/{name}/locales/{locale}", response_model=TemplatePublic)
+async def put_locale(name: str, locale: str, body: TemplateLocalePut, pool: PoolDep, _: AdminDep) -> TemplatePublic:
+    """Adds or replaces one translation: a new version, so notifications pinned to older ones keep theirs."""
+    tag = _tag(locale)
+    await check_sources(body.subject, body.body, body.html)
+    async with pool.acquire() as conn:
+        row = await templates.put_locale(conn, name, tag, body.subject, body.body, body.html)
+    if row is None:
+        raise not_found("template", name)
+    return await public(row)
+
+
+@router.get("/{name}/locales", response_model=TemplateLocales)
+async def list_locales(name: str, pool: PoolDep, _: ReadDep) -> TemplateLocales:
+    row = await templates.get(pool, name)
+    if row is None:
+        raise not_found("template", name)
+    items = [TemplateLocalePublic(locale=tag, subject=text.get("subject"), body=text["body"], html=text.get("html"))
+             for tag, text in sorted((row["locales"] or {}).items())]
+    return TemplateLocales(name=name, version=row["version"], items=items)
+
+
+@router.delete("/{name}/locales/{locale}", status_code=204)
+async def delete_locale(name: str, locale: str, pool: PoolDep, _: AdminDep) -> Response:
+    """Removes one translation: a new version without it."""
+    tag = _tag(locale)
+    async with pool.acquire() as conn:
+        done = await templates.delete_locale(conn, name, tag)
+    if done is None:
+        raise not_found("template", name)
+    if not done:
+        raise not_found("template locale", f"{name}' locale '{tag}")
+    return Response(status_code=204)
+
+
 @router.post("/{name}/preview", response_model=PreviewPublic)
-async def preview_template(name: str, body: PreviewRequest, pool: PoolDep, _: ReadDep,
+async def preview_template(name: str, body: PreviewRequest, pool: PoolDep, settings: SettingsDep, _: ReadDep,
                            version: Annotated[int | None, Query(ge=1, le=MAX_INT4)] = None) -> PreviewPublic:
     row = await templates.get(pool, name, version)
     if row is None:
@@ -106,16 +160,19 @@ async def preview_template(name: str, body: PreviewRequest, pool: PoolDep, _: Re
         user = await users.get(pool, body.user_id)
         if user is None:
             raise invalid("user_id", f"user '{body.user_id}' does not exist", code="unknown_user")
-    rendered = await render_or_422(row, body.data, user)
+    rendered = await render_or_422(row, body.data, user, body.locale, settings.default_locale)
     return PreviewPublic(subject=rendered.subject, body=rendered.body, html=rendered.html)
 
 
-async def render_or_422(template: dict[str, Any], data: dict[str, Any],
-                        user: dict[str, Any] | None) -> templating.Rendered:
-    """The message, rendered in a render thread (the event loop keeps serving); 422 naming what went wrong."""
+async def render_or_422(template: dict[str, Any], data: dict[str, Any], user: dict[str, Any] | None,
+                        locale: str | None = None, default_locale: str = "en") -> templating.Rendered:
+    """The message in the locale the worker would choose (the given one, else the user's, else the default),
+    rendered in a render thread (the event loop keeps serving); 422 naming what went wrong."""
+    choice = locales.choose(template, locale, user.get("locale") if user else None, default_locale)
     try:
-        return await templating.render_async(template["subject"], template["body"],
-                                             templating.context_for(data, user), template["html"])
+        return await templating.render_async(choice.subject, choice.body, templating.context_for(data, user),
+                                             choice.html, locale=choice.format_locale,
+                                             timezone=user.get("timezone") if user else None)
     except templating.TemplateError as exc:
         code = "missing_variable" if exc.variable else "template_error"
         field = f"data.{exc.variable}" if exc.variable else exc.field

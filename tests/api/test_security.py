@@ -25,6 +25,9 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("PUT", "/v1/templates/{name}"): {A},
     ("DELETE", "/v1/templates/{name}"): {A},
     ("POST", "/v1/templates/{name}/preview"): {A, R},
+    ("PUT", "/v1/templates/{name}/locales/{locale}"): {A},
+    ("GET", "/v1/templates/{name}/locales"): {A, R},
+    ("DELETE", "/v1/templates/{name}/locales/{locale}"): {A},
     ("POST", "/v1/users"): {A},
     ("GET", "/v1/users"): {A, R},
     ("GET", "/v1/users/{user_id}"): {A, R},
@@ -128,11 +131,12 @@ async def test_who_may_do_what(api: Api) -> None:
     assert r.status_code == 201, r.text
     params = {"name": template, "user_id": owner, "notification_id": sent["id"], "broadcast_id": broadcast,
               "key_id": spare_key, "operation": "decode", "webhook_id": r.json()["id"], "event_id": 1,
-              "schedule_id": schedule_id, "token_id": "tok_nosuchtoken"}
+              "schedule_id": schedule_id, "token_id": "tok_nosuchtoken", "locale": "fr"}
     bodies: dict[tuple[str, str], Callable[[], Any]] = {
         ("POST", "/v1/templates"): lambda: {"name": uid("tpl"), "body": "Hi {{ name }}"},
         ("PUT", "/v1/templates/{name}"): lambda: {"body": "Hello {{ name }}"},
         ("POST", "/v1/templates/{name}/preview"): lambda: {"data": {"name": "Ada"}},
+        ("PUT", "/v1/templates/{name}/locales/{locale}"): lambda: {"body": "Bonjour {{ name }}"},
         ("POST", "/v1/users"): lambda: {"name": "Bo"},
         ("PATCH", "/v1/users/{user_id}"): lambda: {"locale": "en"},
         ("POST", "/v1/topics/{name}/subscribers"): lambda: {"user_ids": [owner]},
