@@ -12,26 +12,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from core.errors import Problem, invalid, not_found
+
+__all__ = ["ApiError", "Problem", "error_body", "install", "invalid", "not_found"]
+
 log = logging.getLogger("herald.api")
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, details: Any = None,
-                 headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.details = details
-        self.headers = headers
-
-
-def not_found(what: str, ident: str) -> ApiError:
-    return ApiError(404, "not_found", f"{what} '{ident}' does not exist")
-
-
-def invalid(field: str, message: str, code: str = "validation_error", **extra: Any) -> ApiError:
-    return ApiError(422, code, message, [{"field": field, "message": message, **extra}])
+# Services refuse with core.errors.Problem; routes raise the same type under the name they have always used.
+ApiError = Problem
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
