@@ -95,6 +95,45 @@ class HttpGatewayProvider:
         return ProviderReceipt(provider=self.name, provider_message_id=_message_id(answer, message))
 
 
+async def request(client: httpx.AsyncClient, method: str, url: str, *, name: str, content: bytes,
+                  headers: dict[str, str], allow: Allowlist | None, deadline_s: float) -> Answer:
+    """One exchange with a receiver or a vendor, bounded: returns its complete answer, whatever its status
+    (the caller classifies it), or raises TransientDeliveryError (network, no complete answer within
+    `deadline_s`) or PermanentDeliveryError (a URL that cannot be requested).
+    `allow` set: the URL is a user's, vetted against the egress rules and connected to by address."""
+    # Compressed answers are refused: a small compressed body can inflate past any cap in one read.
+    headers = {**headers, "Accept-Encoding": "identity"}
+    extensions: dict[str, Any] = {}
+    try:
+        async with asyncio.timeout(deadline_s):
+            if allow is not None:
+                target = await vet(url, allow)
+                url, headers["Host"] = target.url, target.host_header
+                extensions["sni_hostname"] = target.hostname
+            return await _exchange(client, method, url, content, headers, extensions)
+    except TimeoutError:
+        raise TransientDeliveryError(f"{name}: no complete answer within {deadline_s:g} s") from None
+    except httpx.InvalidURL as exc:
+        raise PermanentDeliveryError(f"{name}: invalid URL: {exc}") from exc
+    except httpx.HTTPError as exc:
+        raise TransientDeliveryError(f"{name}: {type(exc).__name__}: {exc}") from exc
+
+
+async def _exchange(client: httpx.AsyncClient, method: str, url: str, body: bytes, headers: dict[str, str],
+                    extensions: dict[str, Any]) -> Answer:
+    """One request, its answer's body read up to one byte past the cap (so an oversize body shows as such).
+    Leaving the stream early closes the connection instead of draining the rest."""
+    async with client.stream(method, url, content=body, headers=headers, extensions=extensions) as response:
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_raw():
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_RESPONSE_BYTES:
+                break
+        return Answer(response.status_code, response.headers, b"".join(chunks)[:MAX_RESPONSE_BYTES + 1])
+
+
 async def post_signed(client: httpx.AsyncClient, *, name: str, url: str, secret: str, webhook_id: str,
                       payload: dict[str, Any], allow: Allowlist | None, deadline_s: float) -> Answer:
     """Posts one Standard Webhooks request and classifies the answer: returns a 2xx answer, raises
@@ -103,22 +142,8 @@ async def post_signed(client: httpx.AsyncClient, *, name: str, url: str, secret:
     `allow` set: the URL is a user's, vetted against the egress rules and connected to by address."""
     body = json.dumps(payload, separators=(",", ":")).encode()
     headers = signing.headers(secret, webhook_id, int(time.time()), body)
-    # Compressed answers are refused: a small compressed body can inflate past any cap in one read.
-    headers["Accept-Encoding"] = "identity"
-    extensions: dict[str, Any] = {}
-    try:
-        async with asyncio.timeout(deadline_s):
-            if allow is not None:
-                target = await vet(url, allow)
-                url, headers["Host"] = target.url, target.host_header
-                extensions["sni_hostname"] = target.hostname
-            answer = await _exchange(client, url, body, headers, extensions)
-    except TimeoutError:
-        raise TransientDeliveryError(f"{name}: no complete answer within {deadline_s:g} s") from None
-    except httpx.InvalidURL as exc:
-        raise PermanentDeliveryError(f"{name}: invalid URL: {exc}") from exc
-    except httpx.HTTPError as exc:
-        raise TransientDeliveryError(f"{name}: {type(exc).__name__}: {exc}") from exc
+    answer = await request(client, "POST", url, name=name, content=body, headers=headers, allow=allow,
+                           deadline_s=deadline_s)
     status = answer.status
     if 200 <= status < 300:
         if len(answer.body) > MAX_RESPONSE_BYTES:
@@ -129,21 +154,6 @@ async def post_signed(client: httpx.AsyncClient, *, name: str, url: str, secret:
     if status in _TRANSIENT_STATUSES or status >= 500:
         raise TransientDeliveryError(detail, retry_after_s=retry_after_seconds(answer.headers.get("retry-after")))
     raise PermanentDeliveryError(detail)
-
-
-async def _exchange(client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str],
-                    extensions: dict[str, Any]) -> Answer:
-    """One request, its answer's body read up to one byte past the cap (so an oversize body shows as such).
-    Leaving the stream early closes the connection instead of draining the rest."""
-    async with client.stream("POST", url, content=body, headers=headers, extensions=extensions) as response:
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.aiter_raw():
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > MAX_RESPONSE_BYTES:
-                break
-        return Answer(response.status_code, response.headers, b"".join(chunks)[:MAX_RESPONSE_BYTES + 1])
 
 
 def _message_id(answer: Answer, message: OutgoingMessage) -> str:
