@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import asyncpg
 from fastapi import Depends, Query, Request
@@ -17,6 +17,8 @@ from core.ids import hash_secret
 from core.settings import Settings
 from store import keys, users
 from store.pagination import BadCursor, CursorKind, decode_cursor, encode_cursor
+
+Row = TypeVar("Row")  # a record of any kind, or a dict
 
 
 async def get_pool(request: Request) -> asyncpg.Pool:
@@ -169,8 +171,7 @@ class Page:
         """Routes fetch one row more than they return: the extra one only says whether a next page exists."""
         return self.limit + 1
 
-    def cut(self, rows: list[dict[str, Any]],
-            key: Callable[[dict[str, Any]], list[Any]]) -> tuple[list[dict[str, Any]], str | None]:
+    def cut(self, rows: list[Row], key: Callable[[Row], list[Any]]) -> tuple[list[Row], str | None]:
         """The rows of this page and the cursor of the next (None on the last page)."""
         if len(rows) <= self.limit:
             return rows, None

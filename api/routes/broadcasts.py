@@ -10,7 +10,6 @@ from fastapi.responses import JSONResponse
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from api import dispatch
 from api.deps import AdminDep, PoolDep, SendDep, SettingsDep, StatusDep, TemporalDep
 from api.errors import ApiError, invalid, not_found
 from api.schemas import BroadcastCreate, BroadcastPublic
@@ -18,6 +17,7 @@ from core import broadcasting
 from core.broadcasting import BroadcastRefused, BroadcastSpec
 from core.ids import client_key, new_idempotency_key, notification_id_for_key, request_fingerprint
 from core.settings import Settings
+from services import starting as dispatch
 from store import broadcasts
 
 router = APIRouter(prefix="/v1/broadcasts", tags=["broadcasts"])

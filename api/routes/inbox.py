@@ -12,10 +12,10 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.responses import Content
 
-from api import dispatch
 from api.deps import PageDep, PoolDep, Principal, PrincipalDep, SettingsDep, TemporalDep
 from api.errors import ApiError, not_found
 from api.schemas import InboxPage
+from services import starting as dispatch
 from store import inbox, users
 from store.inbox_feed import LOST, InboxFeed
 

@@ -28,7 +28,6 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.schedules import broadcast_spec, fire_broadcast_id
-from api import dispatch
 from api.deps import AdminDep, PageDep, PoolDep, ReadDep, SettingsDep, TemporalDep
 from api.errors import ApiError, invalid, not_found
 from api.routes.broadcasts import check_or_422
@@ -38,6 +37,7 @@ from core.ids import request_fingerprint
 from core.scheduling import temporal_schedule
 from core.settings import Settings
 from core.workflow_ids import temporal_schedule_id
+from services import starting as dispatch
 from store import schedules
 
 router = APIRouter(prefix="/v1/schedules", tags=["schedules"])

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response
 
-from api import dispatch
 from api.deps import AdminDep, PageDep, PoolDep, ReadDep, SettingsDep, TemporalDep
 from api.errors import ApiError, invalid, not_found
 from api.schemas import (
@@ -21,6 +20,7 @@ from api.schemas import (
 from core.settings import Settings
 from providers.base import PermanentDeliveryError
 from providers.egress import Allowlist, vet
+from services import starting as dispatch
 from store import webhooks
 
 router = APIRouter(prefix="/v1/webhooks", tags=["status webhooks"])

@@ -8,11 +8,11 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 
-from api import dispatch
 from api.deps import PoolDep, TemporalDep
 from api.routes.inbox import event_stream
 from api.web.auth import UserPage
 from api.web.render import page, see_other
+from services import starting as dispatch
 from store import inbox
 from store.pagination import BadCursor, decode_cursor, encode_cursor
 

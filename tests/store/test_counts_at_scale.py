@@ -194,11 +194,11 @@ async def test_a_dlq_page_reads_only_unresolved_dead_letters(own_pool: asyncpg.P
         assert await dead_letter_rows_read(conn, None) <= 2 * 50
         assert await dead_letter_rows_read(conn, "sim") <= 2 * 50 * len(CHANNELS)
         page = await notifications.list_dead_letters(conn, channel=None, after=None, limit=50)
-        assert [d["notification_id"] for d in page] == [f"scale-{i:07d}" for i in range(19_000, 19_050)]
-        rest = await notifications.list_dead_letters(conn, channel=None, after=page[4]["cursor_id"], limit=45)
+        assert [d.notification_id for d in page] == [f"scale-{i:07d}" for i in range(19_000, 19_050)]
+        rest = await notifications.list_dead_letters(conn, channel=None, after=page[4].cursor_id, limit=45)
         assert rest == page[5:]
         sims = await notifications.list_dead_letters(conn, channel="sim", after=None, limit=5)
-        assert [d["notification_id"] for d in sims] == [f"scale-{i:07d}" for i in range(19_001, 19_020, 4)]
+        assert [d.notification_id for d in sims] == [f"scale-{i:07d}" for i in range(19_001, 19_020, 4)]
 
 
 async def test_the_reconciler_reads_only_rows_left_to_check(own_pool: asyncpg.Pool) -> None:
@@ -214,7 +214,7 @@ async def test_the_reconciler_reads_only_rows_left_to_check(own_pool: asyncpg.Po
         read = int(await conn.fetchval(READ_SO_FAR)) - int(before)
     assert len(rows) == left == 20
     assert read <= 10 * left, read
-    after = await notifications.unchecked_starts(own_pool, 0, (rows[9]["created_at"], rows[9]["id"]), 1000)
+    after = await notifications.unchecked_starts(own_pool, 0, (rows[9].created_at, rows[9].id), 1000)
     assert after == rows[10:]
 
 

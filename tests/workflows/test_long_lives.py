@@ -19,11 +19,12 @@ from temporalio.worker import Replayer
 
 import worker
 from activities.record import RecordActivities
-from api import dead_letters, dispatch
 from core.models import DataEdit, NotificationState, StatusChange
 from core.settings import Settings
-from core.starting import workflow_input
 from core.temporal import notification_search_attributes
+from services import dead_letters, starting
+from services.starting import workflow_input
+from store.notifications import NotificationRecord
 from tests.api.conftest import eventually
 from tests.workflows.conftest import Handle, Harness
 from workflows.notification import HANDLERS_PATCH, PARKING_PATCH, NotificationWorkflow
@@ -69,14 +70,13 @@ async def gate(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Gate]:
 def start_with(monkeypatch: pytest.MonkeyPatch, task_timeout: timedelta = timedelta(seconds=10),
                **changes: Any) -> None:
     """Harness.start starts its workflows as the API does, but with this task timeout and input changes."""
-    async def start(client: Client, settings: Settings, row: dict[str, Any]) -> Handle:
+    async def start(client: Client, settings: Settings, row: NotificationRecord) -> Handle:
         return await client.start_workflow(
-            NotificationWorkflow.run, replace(workflow_input(row, settings), **changes), id=row["workflow_id"],
+            NotificationWorkflow.run, replace(workflow_input(row, settings), **changes), id=row.workflow_id,
             task_queue=settings.task_queue, task_timeout=task_timeout,
-            search_attributes=notification_search_attributes(row["status"], row["channels"], row["priority"],
-                                                             row["user_id"]))
+            search_attributes=notification_search_attributes(row.status, row.channels, row.priority, row.user_id))
 
-    monkeypatch.setattr(dispatch, "start", start)
+    monkeypatch.setattr(starting, "start", start)
 
 
 async def held(harness: Harness, gate: Gate) -> None:

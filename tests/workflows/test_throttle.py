@@ -6,16 +6,15 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from api.accept import accept
-from api.deps import Principal
 from api.schemas import NotificationCreate
 from core.models import NotificationState
+from services.accept import Caller, accept
 from store import templates, users
 from tests.api.conftest import eventually
 from tests.workflows.conftest import Harness
 from workflows.notification import NotificationWorkflow
 
-ADMIN = Principal(scopes=frozenset({"admin"}), key_id="env")
+ADMIN = Caller(key="env", is_admin=True)
 
 
 async def setup(harness: Harness) -> tuple[str, str]:
@@ -32,8 +31,8 @@ async def send(harness: Harness, template: str, user_id: str, n: int, throttle: 
         "user_id": user_id, "channels": ["in_app"], "template": template, "data": {"n": n},
         "priority": "marketing", "category": category, "throttle": throttle})
     _, row = await accept(harness.pool, harness.client, harness.settings, body, None, ADMIN)
-    harness.started.append(harness.client.get_workflow_handle_for(NotificationWorkflow.run, row["workflow_id"]))
-    return str(row["id"])
+    harness.started.append(harness.client.get_workflow_handle_for(NotificationWorkflow.run, row.workflow_id))
+    return str(row.id)
 
 
 async def final(harness: Harness, nid: str) -> NotificationState:
