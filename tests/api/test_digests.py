@@ -98,7 +98,7 @@ async def test_a_worker_killed_mid_window_loses_nothing(dev_env: WorkflowEnviron
     ids += [await send(f"w{i}") for i in range(5, 10)]
     async with herald_worker(await Client.connect(target), pool, settings):
         rows = await eventually(lambda: digested(pool, ids), timeout_s=30, what="every event digested")
-        digest_ids = {r["digest_id"] for r in rows}
+        digest_ids = {r.digest_id for r in rows}
         assert len(digest_ids) == 1
 
         async def delivered() -> bool:
