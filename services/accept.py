@@ -51,7 +51,7 @@ async def accept(pool: asyncpg.Pool, temporal: Client, settings: Settings, body:
     if body.user_id is not None and body.to and not caller.is_admin:
         # A user's fields rendered to an address of the caller's choosing would disclose them to anyone.
         raise Problem(403, "forbidden", "'to' together with 'user_id' needs the 'admin' scope: send to the "
-                       "user's own addresses, or give 'to' without 'user_id'", {"fields": ["to", "user_id"]})
+                      "user's own addresses, or give 'to' without 'user_id'", {"fields": ["to", "user_id"]})
     key_id = caller.key
     given = header_key or body.idempotency_key
     key = client_key(key_id, given or new_idempotency_key())
