@@ -26,9 +26,9 @@ from bench.stack import free_port
 from core.models import BroadcastInput
 from core.secrets import new_webhook_secret
 from core.settings import Settings
+from core.starting import queued_channels
 from core.workflow_ids import broadcast_workflow_id
 from devstack.temporal_server import start_dev_server, wait_until_serving
-from services.starting import queued_channels
 from store import broadcasts, templates
 from store.db import create_pool
 from store.migrate import migrate_url

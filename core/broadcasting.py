@@ -14,10 +14,10 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from core import locales, templating
 from core.models import BroadcastInput
+from core.starting import queued_channels, retry_config
 from core.workflow_ids import broadcast_workflow_id
 from core.workflow_options import broadcast_start
 from providers.registry import chain_names
-from services.starting import queued_channels, retry_config
 from store import broadcasts, templates
 
 if TYPE_CHECKING:

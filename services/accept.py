@@ -4,15 +4,13 @@ single and the bulk endpoint and the dashboard's send page."""
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any, Protocol
 
 import asyncpg
 from temporalio.client import Client
 
-from api import metrics
-from api.schemas import NotificationCreate
 from core.errors import Problem, invalid
 from core.ids import (
     client_key,
@@ -20,7 +18,7 @@ from core.ids import (
     notification_id_for_key,
     request_fingerprint,
 )
-from core.models import Channel, Status
+from core.models import Channel, Priority, Status
 from core.recipients import resolve_addresses
 from core.settings import Settings
 from core.workflow_ids import notification_workflow_id
@@ -34,6 +32,53 @@ from store.notifications import DeliveryRecord, NotificationRecord
 log = logging.getLogger("herald.api")
 
 
+class _Part(Protocol):
+    """A nested part of the request (`digest`, `escalate`, `throttle`), stored as it was given."""
+
+    def model_dump(self, *, mode: str = "python") -> dict[str, Any]: ...
+
+
+class _Escalation(_Part, Protocol):
+    @property
+    def to(self) -> list[Channel]: ...
+
+
+class NotificationRequest(Protocol):
+    """A validated request to send one notification (`api.schemas.NotificationCreate`): what accept reads of it.
+    The API's schemas validate the request; the service does not import them."""
+
+    @property
+    def user_id(self) -> str | None: ...
+    @property
+    def to(self) -> dict[Channel, str] | None: ...
+    @property
+    def channels(self) -> list[Channel]: ...
+    @property
+    def template(self) -> str: ...
+    @property
+    def template_version(self) -> int | None: ...
+    @property
+    def data(self) -> dict[str, Any]: ...
+    @property
+    def priority(self) -> Priority: ...
+    @property
+    def category(self) -> str | None: ...
+    @property
+    def send_at(self) -> datetime | None: ...
+    @property
+    def idempotency_key(self) -> str | None: ...
+    @property
+    def digest(self) -> _Part | None: ...
+    @property
+    def escalate(self) -> _Escalation | None: ...
+    @property
+    def throttle(self) -> _Part | None: ...
+    @property
+    def locale(self) -> str | None: ...
+
+    def model_dump(self, *, mode: str = "python", exclude: set[str] | None = None) -> dict[str, Any]: ...
+
+
 @dataclass(frozen=True)
 class Caller:
     """The API key sending: `key` scopes its idempotency keys and owns what it creates."""
@@ -42,12 +87,11 @@ class Caller:
     is_admin: bool
 
 
-async def accept(pool: asyncpg.Pool, temporal: Client, settings: Settings, body: NotificationCreate,
+async def accept(pool: asyncpg.Pool, temporal: Client, settings: Settings, body: NotificationRequest,
                  header_key: str | None, caller: Caller) -> tuple[int, NotificationRecord]:
     """Returns (202, notification) when accepted now, (200, notification) for a repeat; raises Problem.
 
     The idempotency key is scoped to the calling API key, and the row records that key as its creator."""
-    started = time.perf_counter()
     if body.user_id is not None and body.to and not caller.is_admin:
         # A user's fields rendered to an address of the caller's choosing would disclose them to anyone.
         raise Problem(403, "forbidden", "'to' together with 'user_id' needs the 'admin' scope: send to the "
@@ -77,9 +121,6 @@ async def accept(pool: asyncpg.Pool, temporal: Client, settings: Settings, body:
         DeliveryRecord(channel=c, status=stored.status, provider=None, attempts=0, provider_message_id=None,
                        last_error=None) for c in stored.channels])
     await _dispatch(temporal, settings, stored)
-    for channel in stored.channels:
-        metrics.accepted.labels(channel, stored.priority).inc()
-    metrics.accept_latency.observe(time.perf_counter() - started)
     log.info("accepted", extra={"notification_id": stored.id, "workflow_id": stored.workflow_id,
                                 "channel": ",".join(stored.channels), "priority": stored.priority,
                                 "status": stored.status})
@@ -108,7 +149,7 @@ async def _dispatch(temporal: Client, settings: Settings, row: NotificationRecor
         await starting.start(temporal, settings, row)
 
 
-async def _validated_row(pool: asyncpg.Pool, settings: Settings, body: NotificationCreate, key: str,
+async def _validated_row(pool: asyncpg.Pool, settings: Settings, body: NotificationRequest, key: str,
                          fingerprint: str, notification_id: str, key_id: str) -> notifications.NewNotification:
     """Everything that can be known wrong now is refused now, with the field named."""
     available = chain_names(settings)

@@ -25,34 +25,23 @@ from core.models import (
     Escalation,
     NotificationInput,
     NotificationState,
-    RetryConfig,
     Status,
     Throttle,
 )
 from core.settings import Settings
+from core.starting import queued_channels, retry_config
 from core.workflow_ids import digest_workflow_id
 from core.workflow_options import WORKFLOW_TASK_TIMEOUT, notification_start
 from providers.registry import chain_names
 from store import notifications
 from store.notifications import NotificationRecord
-from workflows.notification import NotificationWorkflow
 
 log = logging.getLogger("herald.api")
 
-
-def retry_config(settings: Settings) -> RetryConfig:
-    return RetryConfig(max_attempts=settings.max_attempts, initial_s=settings.retry_initial_s,
-                       backoff=settings.retry_backoff, max_s=settings.retry_max_s,
-                       dlq_retention_s=settings.dlq_retention_days * 86400,
-                       delivery_timeout_s=settings.delivery_timeout_s)
-
-
-def queued_channels(settings: Settings, channels: list[str]) -> list[str]:
-    """The channels whose deliveries must go through their task queue: those with a rate limit."""
-    if not settings.local_deliveries:
-        return list(channels)
-    limits = settings.channel_rate_limits
-    return [c for c in channels if c in limits]
+# Workflows are started by name: their modules sit above the services (they import the activities that import
+# this module).
+NOTIFICATION_WORKFLOW = "NotificationWorkflow"
+DIGEST_WORKFLOW = "DigestWorkflow"
 
 
 def workflow_input(row: NotificationRecord, settings: Settings) -> NotificationInput:
@@ -76,7 +65,7 @@ def workflow_input(row: NotificationRecord, settings: Settings) -> NotificationI
 
 
 async def start_notification(client: Client, settings: Settings,
-                             row: NotificationRecord) -> WorkflowHandle[NotificationWorkflow, NotificationState] | None:
+                             row: NotificationRecord) -> WorkflowHandle[Any, NotificationState] | None:
     """Starts a stored notification's workflow (the API on accept, the reconciler, a digest's close), eagerly
     when HERALD_EAGER_START asks: one notification's first task then runs on this process's own worker."""
     return await start_notification_workflow(client, workflow_input(row, settings), task_queue=settings.task_queue,
@@ -85,7 +74,7 @@ async def start_notification(client: Client, settings: Settings,
 
 async def start_notification_workflow(client: Client, inp: NotificationInput, *, task_queue: str,
                                       status: str = Status.ACCEPTED, eager: bool = False,
-                                      ) -> WorkflowHandle[NotificationWorkflow, NotificationState] | None:
+                                      ) -> WorkflowHandle[Any, NotificationState] | None:
     """Starts the notification's workflow, or finds it already started: never a second one.
 
     Every client start of a NotificationWorkflow comes here, a broadcast's recipients too
@@ -97,7 +86,7 @@ async def start_notification_workflow(client: Client, inp: NotificationInput, *,
     options = notification_start(inp, status)
     try:
         return await client.start_workflow(
-            NotificationWorkflow.run, inp, id=options.id, task_queue=task_queue,
+            NOTIFICATION_WORKFLOW, inp, id=options.id, task_queue=task_queue, result_type=NotificationState,
             id_conflict_policy=options.id_conflict_policy, id_reuse_policy=options.id_reuse_policy,
             search_attributes=options.search_attributes, priority=options.priority,
             task_timeout=options.task_timeout, request_eager_start=eager,
@@ -128,15 +117,14 @@ async def join_digest(client: Client, settings: Settings, row: NotificationRecor
     notifications still waiting.
     """
     user_id, digest = digest_of(row)
-    # By name: workflows.digest imports activities.digest, which imports this module.
     await client.start_workflow(
-        "DigestWorkflow", DigestInput(user_id=user_id, key=digest["key"]),
+        DIGEST_WORKFLOW, DigestInput(user_id=user_id, key=digest["key"]),
         id=digest_workflow_id(user_id, digest["key"]), task_queue=settings.task_queue,
         start_signal="add", start_signal_args=[digest_event(row)], task_timeout=WORKFLOW_TASK_TIMEOUT)
 
 
 async def start(client: Client, settings: Settings,
-                row: NotificationRecord) -> WorkflowHandle[NotificationWorkflow, NotificationState] | None:
+                row: NotificationRecord) -> WorkflowHandle[Any, NotificationState] | None:
     """`start_notification`, with Temporal being down answered as 503 (the row is stored: a
     repeat of the request, or the reconciler, starts it later)."""
     try:

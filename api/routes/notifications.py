@@ -13,6 +13,7 @@ from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from api.accepting import accept
 from api.deps import AdminDep, PageDep, PoolDep, Principal, SendDep, SettingsDep, StatusDep, TemporalDep
 from api.errors import ApiError
 from api.notification_views import detail, public
@@ -30,7 +31,7 @@ from api.schemas import (
 from core.models import Channel, Priority, Status
 from services import changes, dead_letters
 from services import notifications as notification_reads
-from services.accept import Caller, accept
+from services.accept import Caller
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
 log = logging.getLogger("herald.api")

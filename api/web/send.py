@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from temporalio.client import Client
 
+from api.accepting import accept
 from api.deps import PoolDep, Principal, SettingsDep, TemporalDep
 from api.errors import ApiError
 from api.routes import broadcasts as broadcast_routes
@@ -24,7 +25,7 @@ from core import templating
 from core.models import Priority
 from core.settings import Settings
 from providers.registry import chain_names
-from services.accept import Caller, accept
+from services.accept import Caller
 from services.rendering import render_or_422
 from store import templates, users
 
