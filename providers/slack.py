@@ -58,12 +58,11 @@ class SlackProvider:
         self._allow = allow
 
     async def send(self, message: OutgoingMessage) -> ProviderReceipt:
-        if self._config.bot_token is not None:
-            return await self._post_message(self._config.bot_token, message)
-        assert self._config.webhook_url is not None
-        answer = await request(self._client, "POST", vendor_http.rebase(self._config.webhook_url,
-                                                                         self._config.base_url),
-                               name=self.name, content=vendor_http.as_json({"text": text(message)}),
+        if self._config.webhook_url is None:
+            return await self._post_message(str(self._config.bot_token), message)
+        url = vendor_http.rebase(self._config.webhook_url, self._config.base_url)
+        content = vendor_http.as_json({"text": text(message)})
+        answer = await request(self._client, "POST", url, name=self.name, content=content,
                                headers={"Content-Type": "application/json"}, allow=self._allow,
                                deadline_s=self._deadline_s)
         said = vendor_http.said(answer.body.decode(errors="replace"))

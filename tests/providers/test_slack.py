@@ -107,10 +107,11 @@ async def test_a_removed_webhook_is_permanent(double: Slack, client: httpx.Async
         await hook(double, client, "/services/T0001/B0002/gone").send(chat())
 
 
-@pytest.mark.parametrize(("reply", "error"), [(Reply(429, "rate_limited", {"Retry-After": "2"}), TransientDeliveryError),
-                                              (Reply(500, "rollup_error"), TransientDeliveryError),
-                                              (Reply(410, "channel_is_archived"), PermanentDeliveryError),
-                                              (Reply(403, "action_prohibited"), PermanentDeliveryError)])
+@pytest.mark.parametrize(("reply", "error"), [
+    (Reply(429, "rate_limited", {"Retry-After": "2"}), TransientDeliveryError),
+    (Reply(500, "rollup_error"), TransientDeliveryError),
+    (Reply(410, "channel_is_archived"), PermanentDeliveryError),
+    (Reply(403, "action_prohibited"), PermanentDeliveryError)])
 async def test_webhook_errors(double: Slack, client: httpx.AsyncClient, reply: Reply,
                               error: type[Exception]) -> None:
     double.script[HOOK].append(reply)

@@ -87,7 +87,7 @@ async def test_a_blocked_bot_an_unknown_chat_or_a_migrated_group_is_permanent(do
                                                                              reply: Reply) -> None:
     address = a_chat()
     double.script[address].append(reply)
-    with pytest.raises(PermanentDeliveryError, match="blocked|not found|-1009876543210"):
+    with pytest.raises(PermanentDeliveryError, match=r"blocked|not found|-1009876543210"):
         await provider(double, client).send(chat(address))
 
 
