@@ -85,6 +85,14 @@ async def test_over_2000_characters_is_permanent_and_never_sent(double: Discord,
     assert len(double.received) == before
 
 
+async def test_the_webhook_url_passes_the_egress_check(double: Discord, client: httpx.AsyncClient) -> None:
+    config = discord.Config(webhook_url=f"{double.base}{PATH}")
+    before = len(double.received)
+    with pytest.raises(PermanentDeliveryError, match="not a public address"):
+        await discord.build("discord", config, client, deadline_s=10).send(chat())
+    assert len(double.received) == before
+
+
 @pytest.mark.parametrize(("config", "field"), [({}, "webhook_url"), ({"webhook_url": "discord"}, "webhook_url"),
                                                ({"webhook_url": "https://x", "username": "h"}, "username")])
 def test_config_names_the_missing_or_invalid_field(config: dict[str, str], field: str) -> None:

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from providers import telegram
 from providers.base import OutgoingMessage, PermanentDeliveryError, Provider, TransientDeliveryError
+from tests.conftest import free_port
 from tests.vendors.loopback import LOOPBACK, Reply, message
 from tests.vendors.telegram import Telegram, refused
 
@@ -94,6 +95,12 @@ async def test_a_blocked_bot_an_unknown_chat_or_a_migrated_group_is_permanent(do
 async def test_a_wrong_token_is_permanent(double: Telegram, client: httpx.AsyncClient) -> None:
     with pytest.raises(PermanentDeliveryError, match="401 Unauthorized"):
         await provider(double, client, "7123456789:" + "x" * 35).send(chat())
+
+
+async def test_a_vendor_that_cannot_be_reached_is_transient(client: httpx.AsyncClient) -> None:
+    config = telegram.Config(bot_token=TOKEN, base_url=f"http://127.0.0.1:{free_port()}")  # nothing listens
+    with pytest.raises(TransientDeliveryError, match="ConnectError"):
+        await telegram.build("telegram", config, client, deadline_s=10, allow=LOOPBACK).send(chat())
 
 
 @pytest.mark.parametrize(("address", "body"), [("not a chat", "hi"), ("https://t.me/x", "hi"), (CHAT, "x" * 4090)])
