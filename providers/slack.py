@@ -75,12 +75,14 @@ class SlackProvider:
         raise overload or PermanentDeliveryError(f"{self.name}: HTTP {answer.status} {said}")
 
     async def _post_message(self, token: str, message: OutgoingMessage) -> ProviderReceipt:
-        url = f"{self._config.base_url or DEFAULT_BASE_URL}/api/chat.postMessage"
+        base_url = self._config.base_url or DEFAULT_BASE_URL
+        url = f"{base_url}/api/chat.postMessage"
         payload = {"channel": message.address, "text": text(message)}
         answer = await request(self._client, "POST", url, name=self.name, content=vendor_http.as_json(payload),
                                headers={"Authorization": f"Bearer {token}",
                                         "Content-Type": "application/json; charset=utf-8"},
-                               allow=self._allow, deadline_s=self._deadline_s)
+                               allow=vendor_http.vetting(base_url, DEFAULT_BASE_URL, self._allow),
+                               deadline_s=self._deadline_s)
         data: Any = vendor_http.json_of(answer)
         error = str(data.get("error")) if isinstance(data, dict) else "no JSON answer"
         overload = vendor_http.overload(self.name, answer, error)

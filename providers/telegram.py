@@ -52,7 +52,7 @@ class TelegramProvider:
         self._url = f"{config.base_url}/bot{config.bot_token}/sendMessage"
         self._client = client
         self._deadline_s = deadline_s
-        self._allow = allow
+        self._allow = vendor_http.vetting(config.base_url, DEFAULT_BASE_URL, allow)
 
     async def send(self, message: OutgoingMessage) -> ProviderReceipt:
         address = message.address.strip()

@@ -55,7 +55,7 @@ class TwilioProvider:
         self._client = client
         self._deadline_s = deadline_s
         self._status_callback = status_callback
-        self._allow = allow
+        self._allow = vendor_http.vetting(config.base_url, DEFAULT_BASE_URL, allow)
         self._url = f"{config.base_url}/2010-04-01/Accounts/{config.account_sid}/Messages.json"
         credentials = f"{config.account_sid}:{config.auth_token}".encode()
         self._authorization = "Basic " + base64.b64encode(credentials).decode()

@@ -52,7 +52,7 @@ class VonageProvider:
         self._config = config
         self._client = client
         self._deadline_s = deadline_s
-        self._allow = allow
+        self._allow = vendor_http.vetting(config.base_url, DEFAULT_BASE_URL, allow)
         self._url = f"{config.base_url}/sms/json"
 
     async def send(self, message: OutgoingMessage) -> ProviderReceipt:
