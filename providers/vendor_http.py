@@ -51,6 +51,12 @@ def rebase(url: str, base_url: str | None) -> str:
     return urlunsplit((target.scheme, target.netloc, target.path.rstrip("/") + parts.path, parts.query, ""))
 
 
+def vetting(base_url: str, default: str, allow: Allowlist) -> Allowlist | None:
+    """The egress rule for requests to `base_url`: none for the vendor's own default, which is Herald's code
+    and not config data (a network may well resolve it to a private egress proxy); `allow` for any other."""
+    return None if base_url == default else allow
+
+
 def json_of(answer: Answer) -> Any:
     """The answer's JSON, or None when it has none."""
     try:
