@@ -154,7 +154,7 @@ class GatewayCatcher:
     def __init__(self, directory: Path, host: str, port: int, secret: str, channels: tuple[str, ...]):
         for channel in channels:
             (directory / channel).mkdir(parents=True, exist_ok=True)
-        self.host, self.port, self.channels = host, port, channels
+        self.directory, self.host, self.port, self.channels = directory, host, port, channels
         self._server = _Server((host, port), directory, secret, channels)
         self._thread = threading.Thread(target=self._server.serve_forever, name="gateway-catcher", daemon=True)
 
