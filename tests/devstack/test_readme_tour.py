@@ -166,3 +166,20 @@ async def test_the_outbox_page_shows_a_caught_email_sms_and_push_in_chromium(up:
         finally:
             await browser.close()
     assert errors == [], errors
+
+
+@pytest.mark.timeout(120)
+async def test_the_outbox_is_for_operators_and_serves_only_what_the_mail_catcher_kept(up: Up) -> None:
+    async with httpx.AsyncClient(base_url=up.base) as http:
+        browser = await http.get("/ui/outbox")
+        assert browser.status_code == 303 and browser.headers["location"].startswith("/ui/login?next=")
+        admin = {"Authorization": f"Bearer {up.key}"}
+        made = await http.post("/v1/keys", headers=admin, json={"name": "outbox-reader", "scopes": ["read"]})
+        reader = {"Authorization": f"Bearer {made.json()['key']}"}
+        assert (await http.get("/ui/outbox", headers=reader)).status_code == 403
+        assert (await http.get("/ui/outbox", headers=admin)).status_code == 200
+        # Only a caught email's own name opens a frame: nothing else under the data dir is reachable.
+        for name in ("..%2Fadmin_key", "..%2F..%2Fetc%2Fpasswd", "admin_key", "missing.eml"):
+            answer = await http.get(f"/ui/outbox/mail/{name}", headers=admin)
+            assert answer.status_code == 404, (name, answer.text[:200])
+            assert up.key not in answer.text
