@@ -13,11 +13,12 @@ import httpx
 import pytest
 
 from core.secrets import new_webhook_secret
-from devstack.gateway_catcher import GatewayCatcher
+from devstack.gateway_catcher import GatewayCatcher, wanted
 from providers import signing
 from providers.base import OutgoingMessage, PermanentDeliveryError
 from providers.http_gateway import HttpGatewayProvider, push_payload, sms_payload
 from tests.conftest import free_port
+from tests.devstack.test_make_up import refused_for_a_taken_port, taken_port
 
 SECRET = new_webhook_secret()
 
@@ -95,3 +96,27 @@ def test_what_a_gateway_would_refuse_is_refused_and_not_kept(catcher: GatewayCat
     answer = post(catcher, path, sent, headers)
     assert (answer.status_code, answer.json()["error"]["code"]) == (status, code)
     assert kept(catcher, "sms") == [] and kept(catcher, "push") == []
+
+
+@pytest.mark.timeout(150)
+async def test_a_taken_gateway_catcher_port_ends_make_up_with_one_line() -> None:
+    data_dir = Path(tempfile.mkdtemp(prefix="hup-", dir="/tmp"))
+    ports = {"api": free_port(), "temporal": free_port(), "ui": free_port(), "metrics": free_port()}
+    with taken_port() as holder:
+        port = holder.getsockname()[1]
+        lines = await refused_for_a_taken_port(data_dir, ports, HERALD_MAIL_CATCHER_PORT=str(free_port()),
+                                               HERALD_GATEWAY_CATCHER_PORT=str(port))
+    assert lines == [f"make up: port {port} on 127.0.0.1 (SMS and push catcher) is taken by another program; "
+                     "set HERALD_GATEWAY_CATCHER_PORT to move it"]
+
+
+@pytest.mark.timeout(150)
+async def test_configured_gateways_leave_nothing_to_catch_and_a_bad_catcher_port_is_one_line() -> None:
+    assert wanted({"HERALD_SMS_WEBHOOK_URL": "https://sms.example.com", "HERALD_PUSH_WEBHOOK_URL": "https://p"}) == ()
+    assert wanted({"HERALD_PUSH_WEBHOOK_URL": "https://push.example.com"}) == ("sms",)
+    assert wanted({}) == ("sms", "push")
+    data_dir = Path(tempfile.mkdtemp(prefix="hup-", dir="/tmp"))
+    ports = {"api": free_port(), "temporal": free_port(), "ui": free_port(), "metrics": free_port()}
+    lines = await refused_for_a_taken_port(data_dir, ports, HERALD_MAIL_CATCHER_PORT=str(free_port()),
+                                           HERALD_GATEWAY_CATCHER_PORT="70000")
+    assert lines == ["make up: HERALD_GATEWAY_CATCHER_PORT '70000' is not a port number"]
