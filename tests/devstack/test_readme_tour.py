@@ -178,6 +178,24 @@ async def test_the_outbox_is_for_operators_and_serves_only_what_the_mail_catcher
         reader = {"Authorization": f"Bearer {made.json()['key']}"}
         assert (await http.get("/ui/outbox", headers=reader)).status_code == 403
         assert (await http.get("/ui/outbox", headers=admin)).status_code == 200
+        # A caught email's HTML is served under a policy of its own: sandboxed, no script, no fetch.
+        template = {"name": "frame-check", "subject": "Frame", "body": "text",
+                    "html": "<p>framed</p><script>parent.document.title = 'owned'</script>"}
+        assert (await http.post("/v1/templates", headers=admin, json=template)).status_code == 201
+        sent = (await http.post("/v1/notifications", headers=admin, json={
+            "to": {"email": "frame@example.com"}, "channels": ["email"], "template": "frame-check"})).json()
+
+        async def delivered() -> bool:
+            return bool((await http.get(f"/v1/notifications/{sent['id']}", headers=admin)).json()["status"]
+                        == "delivered")
+        await eventually(delivered, timeout_s=90, what="the email")
+        (name,) = [p.name for p in (up.data_dir / "mail").glob("*.eml") if b"frame@example.com" in p.read_bytes()]
+        frame = await http.get(f"/ui/outbox/mail/{name}", headers=admin)
+        assert frame.status_code == 200 and "<p>framed</p>" in frame.text
+        policy = frame.headers["content-security-policy"]
+        assert "default-src 'none'" in policy and "sandbox" in policy and "frame-ancestors 'self'" in policy
+        assert "script-src" not in policy
+        assert (await http.get(f"/ui/outbox/mail/{name}")).status_code == 303  # the frame needs a login too
         # Only a caught email's own name opens a frame: nothing else under the data dir is reachable.
         for name in ("..%2Fadmin_key", "..%2F..%2Fetc%2Fpasswd", "admin_key", "missing.eml"):
             answer = await http.get(f"/ui/outbox/mail/{name}", headers=admin)
