@@ -89,10 +89,13 @@ async def test_every_tour_line_succeeds_on_a_fresh_make_up_and_the_escalation_re
                HERALD_TEMPORAL_UI_PORT=str(up.ports["ui"]),
                # What the temporal CLI reads instead of its default 127.0.0.1:7233.
                TEMPORAL_ADDRESS=f"127.0.0.1:{up.ports['temporal']}")
-    shell = await asyncio.create_subprocess_exec("bash", "--noprofile", "--norc", "-s", cwd=ROOT, env=env,
-                                                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    # A file, not stdin: a command of the tour that reads stdin must not swallow the lines after it.
+    script = up.data_dir / "tour.sh"
+    script.write_text(tour_script(lines))
+    shell = await asyncio.create_subprocess_exec("bash", "--noprofile", "--norc", str(script), cwd=ROOT, env=env,
+                                                 stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
                                                  stderr=asyncio.subprocess.STDOUT)
-    out, _ = await asyncio.wait_for(shell.communicate(tour_script(lines).encode()), 540)
+    out, _ = await asyncio.wait_for(shell.communicate(), 540)
     output = out.decode()
     statuses = dict(re.findall(r"^@@@ rc (\d+) (\d+)$", output, re.MULTILINE))
     failed = [(n, lines[int(n) - 1]) for n, rc in statuses.items() if rc != "0"]
