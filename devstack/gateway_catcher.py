@@ -89,7 +89,7 @@ def keep(directory: Path, channel: str, webhook_id: str, payload: dict[str, Any]
     fd, temporary = tempfile.mkstemp(dir=directory, prefix=".caught-")
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(record, f)
+            f.write(json.dumps(record) + "\n")  # a line of its own, so `cat sms/*.json` reads one per line
         try:
             os.link(temporary, path)
         except FileExistsError:
