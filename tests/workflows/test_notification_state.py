@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +17,7 @@ from core.models import (
     RenderedMessage,
     Status,
 )
+from workflows.notification import state
 from workflows.notification.state import Notification
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -238,3 +241,11 @@ def test_what_the_render_and_a_continued_run_get() -> None:
     parked = n.parked_until(NOW)
     assert parked == replace(parked, state=n.state, data={"name": "Grace"}, until=NOW, rendered=n.rendered,
                              render_started=True, read=True)
+
+
+def test_the_state_module_imports_nothing_of_temporal() -> None:
+    """Its transitions are plain Python: they run, and are tested, without a workflow around them."""
+    tree = ast.parse(Path(state.__file__).read_text())
+    imported = [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
+    imported += [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+    assert [name for name in imported if name.split(".")[0] in ("temporalio", "activities")] == []

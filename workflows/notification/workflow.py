@@ -126,7 +126,8 @@ class NotificationWorkflow:
         """Records an accepted change; the main path waits for it before its next status change."""
         self._n.updates_running += 1
         try:
-            await workflow.wait_condition(lambda: self._steps.chosen)  # an update in the first task comes first
+            # An update in the workflow's first task runs before run has chosen the steps path.
+            await workflow.wait_condition(lambda: self._steps.chosen)
             await self._steps.record(event, detail, data=data)
         finally:
             self._n.updates_running -= 1
