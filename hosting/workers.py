@@ -55,6 +55,7 @@ from workflows.status_webhook import StatusWebhookWorkflow
 
 log = logging.getLogger("herald.worker")
 
+
 @asynccontextmanager
 async def herald_worker(client: Client, pool: asyncpg.Pool, settings: Settings, *, workflows: bool = True,
                         channels: Sequence[str] | None = None,
