@@ -18,8 +18,6 @@ from core.settings import Settings
 from store import keys, users
 from store.pagination import BadCursor, CursorKind, decode_cursor, encode_cursor
 
-Row = TypeVar("Row")  # a record of any kind, or a dict
-
 
 async def get_pool(request: Request) -> asyncpg.Pool:
     pool: asyncpg.Pool = request.app.state.pool
@@ -159,6 +157,10 @@ ReadDep = Annotated[Principal, Depends(require("read"))]
 SendDep = Annotated[Principal, Depends(require("send"))]
 # Senders may follow what they sent: notification and broadcast status.
 StatusDep = Annotated[Principal, Depends(require("send", "read"))]
+
+
+# A row as a route has it: a dict, or a record of store/.
+Row = TypeVar("Row")
 
 
 @dataclass(frozen=True)

@@ -17,17 +17,18 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowHistory, WorkflowUpdateStage
 from temporalio.worker import Replayer
 
-import worker
 from activities.record import RecordActivities
 from core.models import DataEdit, NotificationState, StatusChange
 from core.settings import Settings
 from core.temporal import notification_search_attributes
+from hosting import workers
 from services import dead_letters, starting
 from services.starting import workflow_input
 from store.notifications import NotificationRecord
 from tests.api.conftest import eventually
 from tests.workflows.conftest import Handle, Harness
-from workflows.notification import HANDLERS_PATCH, PARKING_PATCH, NotificationWorkflow
+from workflows.notification import NotificationWorkflow
+from workflows.notification.versions import HANDLERS_PATCH, PARKING_PATCH
 
 # A short workflow task timeout makes the worker heartbeat a task held by a long local activity within about a
 # second (at 80% of it), and so take the signals and updates that arrive meanwhile while the activity still runs.
@@ -61,7 +62,7 @@ class GatedRecordActivities(RecordActivities):
 async def gate(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Gate]:
     """Must come before `harness` in a test's arguments: the harness starts the worker with these steps."""
     gate = GatedRecordActivities.gate = Gate()
-    monkeypatch.setattr(worker, "RecordActivities", GatedRecordActivities)
+    monkeypatch.setattr(workers, "RecordActivities", GatedRecordActivities)
     start_with(monkeypatch, task_timeout=TASK_TIMEOUT)
     yield gate
     gate.release.set()  # never leave the worker's activity waiting at teardown
