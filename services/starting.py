@@ -30,6 +30,7 @@ from core.models import (
 )
 from core.settings import Settings
 from core.starting import queued_channels, retry_config
+from core.temporal import is_outage
 from core.workflow_ids import digest_workflow_id
 from core.workflow_options import WORKFLOW_TASK_TIMEOUT, notification_start
 from providers.registry import chain_names
@@ -149,8 +150,8 @@ async def start_digest(client: Client, settings: Settings, row: NotificationReco
 def _stored_but_not_started(exc: Exception, row: NotificationRecord, what: str) -> Problem:
     """Temporal down after the row was stored: 503, and a repeat with the same key finishes the job."""
     return Problem(503, "temporal_unavailable",
-                    f"the notification is stored but {what}; repeat the request with the same Idempotency-Key",
-                    {"notification_id": row.id, "reason": str(exc)}, headers={"Retry-After": "5"})
+                   f"the notification is stored but {what}; repeat the request with the same Idempotency-Key",
+                   {"notification_id": row.id, "reason": str(exc)}, headers={"Retry-After": "5"})
 
 
 async def signal_read(pool: asyncpg.Pool, temporal: Client, notification_ids: list[str]) -> None:
@@ -177,7 +178,7 @@ async def signal(client: Client, workflow_id: str, name: str, *args: Any) -> boo
         if not is_outage(exc):
             raise
         raise Problem(503, "temporal_unavailable", f"could not signal the workflow: {exc}",
-                       headers={"Retry-After": "5"}) from exc
+                      headers={"Retry-After": "5"}) from exc
     return True
 
 
@@ -201,10 +202,5 @@ async def update(client: Client, workflow_id: str, name: str, *args: Any) -> Not
         if not is_outage(exc):
             raise
         raise Problem(503, "temporal_unavailable", f"could not update the workflow: {exc}",
-                       headers={"Retry-After": "5"}) from exc
+                      headers={"Retry-After": "5"}) from exc
     return state
-
-
-def is_outage(exc: BaseException) -> bool:
-    """Temporal not answering: an RPC error, or the lazy client's first connection failing."""
-    return isinstance(exc, RPCError) or str(exc).startswith("Failed client connect")
