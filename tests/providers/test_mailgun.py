@@ -92,7 +92,7 @@ async def test_a_server_error_is_transient(double: MailgunDouble, client: httpx.
 
 
 async def test_a_bad_address_is_permanent(double: MailgunDouble, client: httpx.AsyncClient) -> None:
-    with pytest.raises(PermanentDeliveryError, match="HTTP 400 .*not a valid address"):
+    with pytest.raises(PermanentDeliveryError, match=r"HTTP 400 .*not a valid address"):
         await provider(double, client).send(message(address="not-an-address"))
 
 
@@ -109,7 +109,7 @@ async def test_a_wrong_key_is_permanent(double: MailgunDouble, client: httpx.Asy
 
 
 async def test_an_unknown_domain_is_permanent(double: MailgunDouble, client: httpx.AsyncClient) -> None:
-    with pytest.raises(PermanentDeliveryError, match="HTTP 404 .*Domain not found"):
+    with pytest.raises(PermanentDeliveryError, match=r"HTTP 404 .*Domain not found"):
         await provider(double, client, domain="other.example").send(message())
 
 

@@ -97,7 +97,7 @@ async def test_maintenance_and_server_errors_are_transient(double: PostmarkDoubl
 
 
 async def test_a_bad_address_is_permanent(double: PostmarkDouble, client: httpx.AsyncClient) -> None:
-    with pytest.raises(PermanentDeliveryError, match="HTTP 422 .*ErrorCode 300"):
+    with pytest.raises(PermanentDeliveryError, match=r"HTTP 422 .*ErrorCode 300"):
         await provider(double, client).send(message(address="not-an-address"))
 
 
@@ -110,7 +110,7 @@ async def test_an_inactive_recipient_is_permanent(double: PostmarkDouble, client
 
 
 async def test_a_wrong_token_is_permanent(double: PostmarkDouble, client: httpx.AsyncClient) -> None:
-    with pytest.raises(PermanentDeliveryError, match="HTTP 401 .*ErrorCode 10"):
+    with pytest.raises(PermanentDeliveryError, match=r"HTTP 401 .*ErrorCode 10"):
         await provider(double, client, server_token="not-the-token").send(message())
 
 

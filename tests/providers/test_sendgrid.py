@@ -99,12 +99,12 @@ async def test_a_bad_address_is_permanent(double: SendGridDouble, client: httpx.
 
 
 async def test_a_wrong_key_is_permanent(double: SendGridDouble, client: httpx.AsyncClient) -> None:
-    with pytest.raises(PermanentDeliveryError, match="HTTP 401 .*authorization grant is invalid"):
+    with pytest.raises(PermanentDeliveryError, match=r"HTTP 401 .*authorization grant is invalid"):
         await provider(double, client, api_key="SG.revoked").send(message())
 
 
 async def test_an_unverified_sender_is_permanent(double: SendGridDouble, client: httpx.AsyncClient) -> None:
-    with pytest.raises(PermanentDeliveryError, match="HTTP 403 .*verified Sender Identity"):
+    with pytest.raises(PermanentDeliveryError, match=r"HTTP 403 .*verified Sender Identity"):
         await provider(double, client, **{"from": "someone@elsewhere.example"}).send(message())
 
 

@@ -57,9 +57,10 @@ class PostmarkDouble(Double):
             body = json.loads(await request.body())
         except ValueError:
             return self.refuse("json", error(402, "The request body is not valid JSON."))
-        if not isinstance(body, dict) or set(body) - FIELDS:
-            return self.refuse("fields", error(403, "Incompatible JSON: "
-                                                    f"{sorted(set(body) - FIELDS) if isinstance(body, dict) else body}"))
+        if not isinstance(body, dict):
+            return self.refuse("json object", error(403, "Incompatible JSON: the body must be an object."))
+        if set(body) - FIELDS:
+            return self.refuse("fields", error(403, f"Incompatible JSON: {sorted(set(body) - FIELDS)}"))
         problem = self.problem(body)
         if problem is not None:
             return self.refuse(problem[1], error(*problem))
