@@ -108,6 +108,16 @@ async def test_an_unverified_sender_is_permanent(double: SendGridDouble, client:
         await provider(double, client, **{"from": "someone@elsewhere.example"}).send(message())
 
 
+async def test_an_answer_later_than_the_deadline_is_transient(double: SendGridDouble,
+                                                             client: httpx.AsyncClient) -> None:
+    sent = message()
+    # The deadline is far below the delay: however slow the machine, the answer comes too late.
+    double.script[sent.address].append(Scripted(202, delay_s=3))
+    late = sendgrid.build("sendgrid", config(double.base_url), client, deadline_s=0.5, allow=LOOPBACK)
+    with pytest.raises(TransientDeliveryError, match=r"no complete answer within 0\.5 s"):
+        await late.send(sent)
+
+
 async def test_a_vendor_that_cannot_be_reached_is_transient(client: httpx.AsyncClient) -> None:
     closed = sendgrid.build("sendgrid", config(f"http://127.0.0.1:{free_port()}"), client, deadline_s=2,
                             allow=LOOPBACK)

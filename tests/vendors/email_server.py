@@ -22,6 +22,8 @@ class Scripted:
     status: int
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    # Seconds to wait before answering: a vendor that answers after the attempt's deadline.
+    delay_s: float = 0.0
 
     def response(self) -> Response:
         if self.body is None or isinstance(self.body, str):
@@ -48,8 +50,12 @@ class Double:
     def routes(self) -> list[BaseRoute]:
         raise NotImplementedError
 
-    def scripted(self, address: str) -> Response | None:
-        return self.script[address].pop(0).response() if self.script[address] else None
+    async def scripted(self, address: str) -> Response | None:
+        if not self.script[address]:
+            return None
+        answer = self.script[address].pop(0)
+        await asyncio.sleep(answer.delay_s)
+        return answer.response()
 
     def refuse(self, reason: str, response: Response) -> Response:
         self.refused.append(reason)

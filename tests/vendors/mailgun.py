@@ -102,7 +102,7 @@ class MailgunDouble(Double):
         if unknown:
             return self.refuse("fields", JSONResponse({"message": f"unknown parameter(s): {unknown}"},
                                                       status_code=400))
-        scripted = self.scripted(values["to"][0])
+        scripted = await self.scripted(values["to"][0])
         if scripted is not None:
             return scripted
         message_id = f"<{time.strftime('%Y%m%d%H%M%S')}.{uuid.uuid4().hex[:12]}@{DOMAIN}>"

@@ -64,7 +64,7 @@ class PostmarkDouble(Double):
         problem = self.problem(body)
         if problem is not None:
             return self.refuse(problem[1], error(*problem))
-        scripted = self.scripted(parseaddr(body["To"])[1])
+        scripted = await self.scripted(parseaddr(body["To"])[1])
         if scripted is not None:
             return scripted
         message_id = str(uuid.uuid4())

@@ -60,7 +60,7 @@ class SendGridDouble(Double):
             return self.refuse("sender", JSONResponse(errors(("from", (
                 "The from address does not match a verified Sender Identity. Mail cannot be sent until this "
                 "error is resolved."))), status_code=403))
-        scripted = self.scripted(body["personalizations"][0]["to"][0]["email"])
+        scripted = await self.scripted(body["personalizations"][0]["to"][0]["email"])
         if scripted is not None:
             return scripted
         message_id = uuid.uuid4().hex[:22]
