@@ -104,9 +104,14 @@ async def test_a_bad_address_is_permanent(double: PostmarkDouble, client: httpx.
 async def test_an_inactive_recipient_is_permanent(double: PostmarkDouble, client: httpx.AsyncClient) -> None:
     sent = message()
     double.script[sent.address].append(Scripted(422, {"ErrorCode": 406, "Message": (
-        "You tried to send to recipient(s) that have been marked as inactive.")}))
-    with pytest.raises(PermanentDeliveryError, match="ErrorCode 406"):
+        f"You tried to send to recipient(s) that have been marked as inactive. Found inactive addresses: "
+        f"{sent.address}. Inactive recipients are ones that have generated a hard bounce, a spam complaint, "
+        "or a manual suppression.")}))
+    with pytest.raises(PermanentDeliveryError, match="ErrorCode 406") as caught:
         await provider(double, client).send(sent)
+    # The vendor's words are kept, the address in them masked.
+    assert sent.address not in caught.value.message
+    assert f"{sent.address[0]}***@example.com" in caught.value.message
 
 
 async def test_a_wrong_token_is_permanent(double: PostmarkDouble, client: httpx.AsyncClient) -> None:

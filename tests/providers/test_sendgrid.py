@@ -99,8 +99,9 @@ async def test_a_bad_address_is_permanent(double: SendGridDouble, client: httpx.
 
 
 async def test_a_wrong_key_is_permanent(double: SendGridDouble, client: httpx.AsyncClient) -> None:
-    with pytest.raises(PermanentDeliveryError, match=r"HTTP 401 .*authorization grant is invalid"):
+    with pytest.raises(PermanentDeliveryError, match=r"HTTP 401 .*authorization grant is invalid") as caught:
         await provider(double, client, api_key="SG.revoked").send(message())
+    assert "SG.revoked" not in caught.value.message
 
 
 async def test_an_unverified_sender_is_permanent(double: SendGridDouble, client: httpx.AsyncClient) -> None:
