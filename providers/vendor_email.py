@@ -9,7 +9,7 @@ maintenance code as a 422).
 
 from __future__ import annotations
 
-from email.utils import parseaddr
+from email.utils import getaddresses, parseaddr
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -31,6 +31,9 @@ PUBLIC_ONLY = Allowlist(frozenset(), ())
 
 def _sender(value: str) -> str:
     value = value.strip()
+    # One address, on one line: a list or a line break would reach the vendor as more than a sender.
+    if any(ord(c) < 32 or ord(c) == 127 for c in value) or len(getaddresses([value])) != 1:
+        raise ValueError("must be one email address, alone or as 'Name <sender@example.com>'")
     _, address = parseaddr(value)
     try:
         validate_email(address, check_deliverability=False)
@@ -78,9 +81,7 @@ def detail(name: str, answer: Answer, reason: str | None = None) -> str:
 def by_status(name: str, answer: Answer, reason: str | None = None) -> DeliveryError:
     """The error an unsuccessful answer becomes when the vendor's body says nothing more specific."""
     text = detail(name, answer, reason)
-    if answer.status == 429:
-        return TransientDeliveryError(text, retry_after_s=retry_after_seconds(answer.headers.get("retry-after")))
-    if answer.status == 408 or answer.status >= 500:
+    if answer.status in (408, 429) or answer.status >= 500:
         return TransientDeliveryError(text, retry_after_s=retry_after_seconds(answer.headers.get("retry-after")))
     return PermanentDeliveryError(text)
 

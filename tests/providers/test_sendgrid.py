@@ -143,3 +143,11 @@ def test_the_config_names_what_is_missing_or_invalid() -> None:
     defaults = sendgrid.Config.model_validate({"api_key": API_KEY, "from": VERIFIED_SENDER})
     assert defaults.base_url == "https://api.sendgrid.com" and sendgrid.SECRETS == ("api_key",)
     assert sendgrid.CHANNELS == ("email",)
+
+
+@pytest.mark.parametrize("sender", ["a@herald.example, b@herald.example", "a@herald.example\r\nBcc: b@x.example",
+                                    "nobody", ""])
+def test_from_is_one_address_on_one_line(sender: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        sendgrid.Config.model_validate({"api_key": API_KEY, "from": sender})
+    assert [e["loc"] for e in caught.value.errors()] == [("from",)]
