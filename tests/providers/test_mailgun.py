@@ -76,6 +76,14 @@ async def test_without_html_only_the_text_part_is_sent(double: MailgunDouble, cl
     assert form["text"] == ["Your order shipped."] and "html" not in form
 
 
+async def test_text_outside_ascii_arrives_intact(double: MailgunDouble, client: httpx.AsyncClient) -> None:
+    sent = OutgoingMessage(notification_id=str(uuid.uuid4()), channel="email", address="jörg@example.com",
+                           subject="Ihre Bestellung ✓", body="Grüße\r\n--\r\nHerald", user_id=None, attempt=1)
+    await provider(double, client).send(sent)
+    form = accepted_for(double, sent.address)["form"]
+    assert form["subject"] == ["Ihre Bestellung ✓"] and form["text"] == ["Grüße\r\n--\r\nHerald"]
+
+
 async def test_429_is_transient_with_its_retry_after(double: MailgunDouble, client: httpx.AsyncClient) -> None:
     sent = message()
     double.script[sent.address].append(Scripted(429, {"message": "Too many requests"}, {"Retry-After": "12"}))
