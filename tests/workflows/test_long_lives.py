@@ -26,7 +26,8 @@ from core.starting import workflow_input
 from core.temporal import notification_search_attributes
 from tests.api.conftest import eventually
 from tests.workflows.conftest import Handle, Harness
-from workflows.notification import HANDLERS_PATCH, PARKING_PATCH, NotificationWorkflow
+from workflows.notification import NotificationWorkflow
+from workflows.notification.versions import HANDLERS_PATCH, PARKING_PATCH
 
 # A short workflow task timeout makes the worker heartbeat a task held by a long local activity within about a
 # second (at 80% of it), and so take the signals and updates that arrive meanwhile while the activity still runs.

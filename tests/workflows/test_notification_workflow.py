@@ -16,7 +16,7 @@ from core.models import NotificationState
 from core.temporal import STATUS_KEY, notification_search_attributes
 from store import inbox, notifications
 from tests.workflows.conftest import Harness
-from workflows.notification import _attempt_of
+from workflows.notification.delivery import attempt_of
 
 
 def events(row: dict[str, Any]) -> list[str]:
@@ -257,11 +257,11 @@ def test_attempt_number_is_read_from_the_failure_details() -> None:
     err = ActivityError("failed", scheduled_event_id=1, started_event_id=2, identity="w", activity_type="deliver",
                         activity_id="1", retry_state=RetryState.MAXIMUM_ATTEMPTS_REACHED)
     err.__cause__ = ApplicationError("boom", {"attempt": 7})
-    assert _attempt_of(err, fallback=3) == 7
+    assert attempt_of(err, fallback=3) == 7
     err.__cause__ = TimeoutError()
-    assert _attempt_of(err, fallback=3) == 3
+    assert attempt_of(err, fallback=3) == 3
     # A local activity's failure arrives unwrapped.
-    assert _attempt_of(ApplicationError("boom", {"attempt": 5}), fallback=3) == 5
+    assert attempt_of(ApplicationError("boom", {"attempt": 5}), fallback=3) == 5
 
 
 async def test_cancel_during_retry_backoff_stops_further_attempts(harness: Harness) -> None:
