@@ -12,12 +12,10 @@ from pydantic import ValidationError
 
 from providers import mailgun
 from providers.base import OutgoingMessage, PermanentDeliveryError, Provider, TransientDeliveryError
-from providers.egress import Allowlist
 from tests.conftest import free_port
-from tests.vendors.email_server import Scripted
+from tests.vendors.loopback import LOOPBACK, Reply
 from tests.vendors.mailgun import API_KEY, DOMAIN, MailgunDouble
 
-LOOPBACK = Allowlist.parse("127.0.0.1")
 SENDER = f"Herald Alerts <alerts@{DOMAIN}>"
 
 
@@ -41,7 +39,7 @@ def config(base_url: str, **overrides: Any) -> mailgun.Config:
 
 
 def provider(double: MailgunDouble, client: httpx.AsyncClient, **overrides: Any) -> Provider:
-    return mailgun.build("mailgun", config(double.base_url, **overrides), client, deadline_s=5, allow=LOOPBACK)
+    return mailgun.build("mailgun", config(double.base, **overrides), client, deadline_s=5, allow=LOOPBACK)
 
 
 def message(address: str | None = None, html: str | None = "<p>Your order shipped.</p>") -> OutgoingMessage:
@@ -86,7 +84,7 @@ async def test_text_outside_ascii_arrives_intact(double: MailgunDouble, client: 
 
 async def test_429_is_transient_with_its_retry_after(double: MailgunDouble, client: httpx.AsyncClient) -> None:
     sent = message()
-    double.script[sent.address].append(Scripted(429, {"message": "Too many requests"}, {"Retry-After": "12"}))
+    double.script[sent.address].append(Reply(429, {"message": "Too many requests"}, {"Retry-After": "12"}))
     with pytest.raises(TransientDeliveryError, match="Too many requests") as caught:
         await provider(double, client).send(sent)
     assert caught.value.retry_after_s == 12
@@ -94,7 +92,7 @@ async def test_429_is_transient_with_its_retry_after(double: MailgunDouble, clie
 
 async def test_a_server_error_is_transient(double: MailgunDouble, client: httpx.AsyncClient) -> None:
     sent = message()
-    double.script[sent.address].append(Scripted(503, "Service Unavailable"))
+    double.script[sent.address].append(Reply(503, "Service Unavailable"))
     with pytest.raises(TransientDeliveryError, match="HTTP 503"):
         await provider(double, client).send(sent)
 
@@ -106,7 +104,7 @@ async def test_a_bad_address_is_permanent(double: MailgunDouble, client: httpx.A
 
 async def test_a_failed_request_402_is_permanent(double: MailgunDouble, client: httpx.AsyncClient) -> None:
     sent = message()
-    double.script[sent.address].append(Scripted(402, {"message": "Domain sending has been disabled"}))
+    double.script[sent.address].append(Reply(402, {"message": "Domain sending has been disabled"}))
     with pytest.raises(PermanentDeliveryError, match="HTTP 402"):
         await provider(double, client).send(sent)
 
@@ -130,7 +128,7 @@ async def test_a_vendor_that_cannot_be_reached_is_transient(client: httpx.AsyncC
 
 async def test_a_base_url_on_a_private_host_needs_the_egress_allowlist(double: MailgunDouble,
                                                                        client: httpx.AsyncClient) -> None:
-    strict = mailgun.build("mailgun", config(double.base_url), client, deadline_s=5)
+    strict = mailgun.build("mailgun", config(double.base), client, deadline_s=5)
     with pytest.raises(PermanentDeliveryError, match="not a public address"):
         await strict.send(message())
 

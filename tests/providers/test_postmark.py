@@ -12,12 +12,10 @@ from pydantic import ValidationError
 
 from providers import postmark
 from providers.base import OutgoingMessage, PermanentDeliveryError, Provider, TransientDeliveryError
-from providers.egress import Allowlist
 from tests.conftest import free_port
-from tests.vendors.email_server import Scripted
+from tests.vendors.loopback import LOOPBACK, Reply
 from tests.vendors.postmark import CONFIRMED_SENDER, SERVER_TOKEN, PostmarkDouble
 
-LOOPBACK = Allowlist.parse("127.0.0.1")
 SENDER = f"Herald Alerts <{CONFIRMED_SENDER}>"
 
 
@@ -41,7 +39,7 @@ def config(base_url: str, **overrides: Any) -> postmark.Config:
 
 
 def provider(double: PostmarkDouble, client: httpx.AsyncClient, **overrides: Any) -> Provider:
-    return postmark.build("postmark", config(double.base_url, **overrides), client, deadline_s=5, allow=LOOPBACK)
+    return postmark.build("postmark", config(double.base, **overrides), client, deadline_s=5, allow=LOOPBACK)
 
 
 def message(address: str | None = None, html: str | None = "<p>Your order shipped.</p>") -> OutgoingMessage:
@@ -79,7 +77,7 @@ async def test_without_html_or_stream_only_the_text_part_goes_to_the_default_str
 async def test_429_is_transient_with_its_retry_after(double: PostmarkDouble, client: httpx.AsyncClient) -> None:
     sent = message()
     double.script[sent.address].append(
-        Scripted(429, {"ErrorCode": 429, "Message": "Rate limit exceeded"}, {"Retry-After": "7"}))
+        Reply(429, {"ErrorCode": 429, "Message": "Rate limit exceeded"}, {"Retry-After": "7"}))
     with pytest.raises(TransientDeliveryError, match="Rate limit exceeded") as caught:
         await provider(double, client).send(sent)
     assert caught.value.retry_after_s == 7
@@ -88,8 +86,8 @@ async def test_429_is_transient_with_its_retry_after(double: PostmarkDouble, cli
 async def test_maintenance_and_server_errors_are_transient(double: PostmarkDouble,
                                                            client: httpx.AsyncClient) -> None:
     sent = message()
-    double.script[sent.address] += [Scripted(422, {"ErrorCode": 100, "Message": "Maintenance"}),
-                                    Scripted(500, {"ErrorCode": 0, "Message": "Internal server error"})]
+    double.script[sent.address] += [Reply(422, {"ErrorCode": 100, "Message": "Maintenance"}),
+                                    Reply(500, {"ErrorCode": 0, "Message": "Internal server error"})]
     with pytest.raises(TransientDeliveryError, match="ErrorCode 100"):
         await provider(double, client).send(sent)
     with pytest.raises(TransientDeliveryError, match="HTTP 500"):
@@ -103,7 +101,7 @@ async def test_a_bad_address_is_permanent(double: PostmarkDouble, client: httpx.
 
 async def test_an_inactive_recipient_is_permanent(double: PostmarkDouble, client: httpx.AsyncClient) -> None:
     sent = message()
-    double.script[sent.address].append(Scripted(422, {"ErrorCode": 406, "Message": (
+    double.script[sent.address].append(Reply(422, {"ErrorCode": 406, "Message": (
         f"You tried to send to recipient(s) that have been marked as inactive. Found inactive addresses: "
         f"{sent.address}. Inactive recipients are ones that have generated a hard bounce, a spam complaint, "
         "or a manual suppression.")}))
@@ -136,7 +134,7 @@ async def test_a_vendor_that_cannot_be_reached_is_transient(client: httpx.AsyncC
 
 async def test_a_base_url_on_a_private_host_needs_the_egress_allowlist(double: PostmarkDouble,
                                                                        client: httpx.AsyncClient) -> None:
-    strict = postmark.build("postmark", config(double.base_url), client, deadline_s=5)
+    strict = postmark.build("postmark", config(double.base), client, deadline_s=5)
     with pytest.raises(PermanentDeliveryError, match="not a public address"):
         await strict.send(message())
 

@@ -13,12 +13,9 @@ from pydantic import ValidationError
 
 from providers import sendgrid
 from providers.base import OutgoingMessage, PermanentDeliveryError, Provider, TransientDeliveryError
-from providers.egress import Allowlist
 from tests.conftest import free_port
-from tests.vendors.email_server import Scripted
+from tests.vendors.loopback import LOOPBACK, Reply
 from tests.vendors.sendgrid import API_KEY, VERIFIED_SENDER, SendGridDouble
-
-LOOPBACK = Allowlist.parse("127.0.0.1")
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +38,7 @@ def config(base_url: str, **overrides: Any) -> sendgrid.Config:
 
 
 def provider(double: SendGridDouble, client: httpx.AsyncClient, **overrides: Any) -> Provider:
-    return sendgrid.build("sendgrid", config(double.base_url, **overrides), client, deadline_s=5,
+    return sendgrid.build("sendgrid", config(double.base, **overrides), client, deadline_s=5,
                           allow=LOOPBACK)
 
 
@@ -77,7 +74,7 @@ async def test_429_is_transient_until_the_rate_limit_resets(double: SendGridDoub
                                                             client: httpx.AsyncClient) -> None:
     sent = message()
     reset = int(time.time()) + 40
-    double.script[sent.address].append(Scripted(429, {"errors": [{"field": None, "message": "too many requests"}]},
+    double.script[sent.address].append(Reply(429, {"errors": [{"field": None, "message": "too many requests"}]},
                                                 {"X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "0",
                                                  "X-RateLimit-Reset": str(reset)}))
     with pytest.raises(TransientDeliveryError, match="too many requests") as caught:
@@ -88,7 +85,7 @@ async def test_429_is_transient_until_the_rate_limit_resets(double: SendGridDoub
 async def test_a_server_error_is_transient(double: SendGridDouble, client: httpx.AsyncClient) -> None:
     sent = message()
     double.script[sent.address].append(
-        Scripted(500, {"errors": [{"field": None, "message": "An internal server error occurred."}]}))
+        Reply(500, {"errors": [{"field": None, "message": "An internal server error occurred."}]}))
     with pytest.raises(TransientDeliveryError, match="HTTP 500"):
         await provider(double, client).send(sent)
 
@@ -113,8 +110,8 @@ async def test_an_answer_later_than_the_deadline_is_transient(double: SendGridDo
                                                              client: httpx.AsyncClient) -> None:
     sent = message()
     # The deadline is far below the delay: however slow the machine, the answer comes too late.
-    double.script[sent.address].append(Scripted(202, delay_s=3))
-    late = sendgrid.build("sendgrid", config(double.base_url), client, deadline_s=0.5, allow=LOOPBACK)
+    double.script[sent.address].append(Reply(202, delay_s=3))
+    late = sendgrid.build("sendgrid", config(double.base), client, deadline_s=0.5, allow=LOOPBACK)
     with pytest.raises(TransientDeliveryError, match=r"no complete answer within 0\.5 s"):
         await late.send(sent)
 
@@ -128,7 +125,7 @@ async def test_a_vendor_that_cannot_be_reached_is_transient(client: httpx.AsyncC
 
 async def test_a_base_url_on_a_private_host_needs_the_egress_allowlist(double: SendGridDouble,
                                                                        client: httpx.AsyncClient) -> None:
-    strict = sendgrid.build("sendgrid", config(double.base_url), client, deadline_s=5)
+    strict = sendgrid.build("sendgrid", config(double.base), client, deadline_s=5)
     with pytest.raises(PermanentDeliveryError, match="not a public address"):
         await strict.send(message())
 

@@ -12,12 +12,11 @@ from pydantic import ValidationError
 
 from providers import ses
 from providers.base import OutgoingMessage, PermanentDeliveryError, Provider, TransientDeliveryError
-from providers.egress import Allowlist
 from providers.http_gateway import Answer
 from tests.conftest import free_port
+from tests.vendors.loopback import LOOPBACK
 from tests.vendors.ses import CONFIGURATION_SET, REGION, VERIFIED_SENDER, MotoSes
 
-LOOPBACK = Allowlist.parse("127.0.0.1")
 SENDER = f"Herald Alerts <{VERIFIED_SENDER}>"
 
 

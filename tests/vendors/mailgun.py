@@ -16,9 +16,9 @@ from urllib.parse import parse_qsl
 from email_validator import EmailNotValidError, validate_email
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import Route
 
-from tests.vendors.email_server import Double
+from tests.vendors.email_server import EmailDouble
 
 API_KEY = "key-3ax6xnjp29jd6fds4gc373sgvjxteol0"
 DOMAIN = "mg.herald.example"
@@ -56,10 +56,10 @@ def valid_address(value: str) -> bool:
     return True
 
 
-class MailgunDouble(Double):
-    def routes(self) -> list[BaseRoute]:
-        return [Route("/v3/{domain}/messages", self.messages, methods=["POST"]),
-                Route("/{path:path}", self.not_found, methods=["GET", "POST", "PUT", "DELETE"])]
+class MailgunDouble(EmailDouble):
+    def __init__(self) -> None:
+        super().__init__([Route("/v3/{domain}/messages", self.messages, methods=["POST"]),
+                          Route("/{path:path}", self.not_found, methods=["GET", "POST", "PUT", "DELETE"])])
 
     async def not_found(self, request: Request) -> Response:
         return self.refuse(f"path {request.url.path}", PlainTextResponse("404 page not found", status_code=404))
@@ -102,7 +102,7 @@ class MailgunDouble(Double):
         if unknown:
             return self.refuse("fields", JSONResponse({"message": f"unknown parameter(s): {unknown}"},
                                                       status_code=400))
-        scripted = await self.scripted(values["to"][0])
+        scripted = await self.answer(values["to"][0])
         if scripted is not None:
             return scripted
         message_id = f"<{time.strftime('%Y%m%d%H%M%S')}.{uuid.uuid4().hex[:12]}@{DOMAIN}>"

@@ -13,9 +13,9 @@ from typing import Any
 from email_validator import EmailNotValidError, validate_email
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import Route
 
-from tests.vendors.email_server import Double
+from tests.vendors.email_server import EmailDouble
 
 SERVER_TOKEN = "f4b1c2d3-0000-4000-8000-123456789abc"
 CONFIRMED_SENDER = "alerts@herald.example"
@@ -38,10 +38,10 @@ def valid_address(value: Any) -> bool:
     return True
 
 
-class PostmarkDouble(Double):
-    def routes(self) -> list[BaseRoute]:
-        return [Route("/email", self.email, methods=["POST"]),
-                Route("/{path:path}", self.not_found, methods=["GET", "POST", "PUT", "DELETE"])]
+class PostmarkDouble(EmailDouble):
+    def __init__(self) -> None:
+        super().__init__([Route("/email", self.email, methods=["POST"]),
+                          Route("/{path:path}", self.not_found, methods=["GET", "POST", "PUT", "DELETE"])])
 
     async def not_found(self, request: Request) -> Response:
         return self.refuse(f"path {request.url.path}", Response(status_code=404))
@@ -64,7 +64,7 @@ class PostmarkDouble(Double):
         problem = self.problem(body)
         if problem is not None:
             return self.refuse(problem[1], error(*problem))
-        scripted = await self.scripted(parseaddr(body["To"])[1])
+        scripted = await self.answer(parseaddr(body["To"])[1])
         if scripted is not None:
             return scripted
         message_id = str(uuid.uuid4())

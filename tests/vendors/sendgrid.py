@@ -10,9 +10,9 @@ from typing import Any
 from email_validator import EmailNotValidError, validate_email
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import Route
 
-from tests.vendors.email_server import Double
+from tests.vendors.email_server import EmailDouble
 
 API_KEY = "SG.test-key.abcdef"
 VERIFIED_SENDER = "alerts@herald.example"
@@ -32,10 +32,10 @@ def valid_address(value: Any) -> bool:
     return True
 
 
-class SendGridDouble(Double):
-    def routes(self) -> list[BaseRoute]:
-        return [Route("/v3/mail/send", self.mail_send, methods=["POST"]),
-                Route("/{path:path}", self.not_found, methods=["GET", "POST", "PUT", "DELETE"])]
+class SendGridDouble(EmailDouble):
+    def __init__(self) -> None:
+        super().__init__([Route("/v3/mail/send", self.mail_send, methods=["POST"]),
+                          Route("/{path:path}", self.not_found, methods=["GET", "POST", "PUT", "DELETE"])])
 
     async def not_found(self, request: Request) -> Response:
         return self.refuse(f"path {request.url.path}", JSONResponse(
@@ -60,7 +60,7 @@ class SendGridDouble(Double):
             return self.refuse("sender", JSONResponse(errors(("from", (
                 "The from address does not match a verified Sender Identity. Mail cannot be sent until this "
                 "error is resolved."))), status_code=403))
-        scripted = await self.scripted(body["personalizations"][0]["to"][0]["email"])
+        scripted = await self.answer(body["personalizations"][0]["to"][0]["email"])
         if scripted is not None:
             return scripted
         message_id = uuid.uuid4().hex[:22]
