@@ -20,18 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from providers.base import OutgoingMessage, Provider, ProviderReceipt
 from providers.egress import Allowlist
-from providers.vendor_email import (
-    DELIVERY_KEY_HEADER,
-    PUBLIC_ONLY,
-    BaseUrl,
-    Secret,
-    Sender,
-    accepted,
-    by_status,
-    egress,
-    post,
-    text_and_html,
-)
+from providers.http_gateway import request
+from providers.vendor_email import DELIVERY_KEY_HEADER, Secret, Sender, accepted, by_status, text_and_html
+from providers.vendor_http import PUBLIC_ONLY, BaseUrl, vetting
 
 CHANNELS = ("email",)
 SECRETS = ("api_key", "webhook_signing_key")
@@ -90,16 +81,17 @@ class MailgunProvider:
         self._config = config
         self._client = client
         self._deadline_s = deadline_s
-        self._allow = egress(config.base_url, DEFAULT_BASE_URL, allow)
+        self._allow = vetting(config.base_url, DEFAULT_BASE_URL, allow)
         credentials = base64.b64encode(f"api:{config.api_key}".encode()).decode()
         self._authorization = f"Basic {credentials}"
 
     async def send(self, message: OutgoingMessage) -> ProviderReceipt:
         c = self._config
         body, content_type = multipart(fields(message, c.sender))
-        answer = await post(self._client, f"{c.base_url}/v3/{c.domain}/messages", name=self.name, content=body,
-                            headers={"Authorization": self._authorization, "Content-Type": content_type},
-                            allow=self._allow, deadline_s=self._deadline_s)
+        answer = await request(self._client, "POST", f"{c.base_url}/v3/{c.domain}/messages", name=self.name,
+                               content=body,
+                               headers={"Authorization": self._authorization, "Content-Type": content_type},
+                               allow=self._allow, deadline_s=self._deadline_s)
         if accepted(self.name, answer):
             try:
                 message_id = str(answer.json()["id"])

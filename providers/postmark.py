@@ -18,20 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from providers.base import OutgoingMessage, Provider, ProviderReceipt, TransientDeliveryError
 from providers.egress import Allowlist
-from providers.vendor_email import (
-    DELIVERY_KEY_HEADER,
-    PUBLIC_ONLY,
-    BaseUrl,
-    Secret,
-    Sender,
-    Text,
-    accepted,
-    by_status,
-    detail,
-    egress,
-    post,
-    text_and_html,
-)
+from providers.http_gateway import request
+from providers.vendor_email import DELIVERY_KEY_HEADER, Secret, Sender, Text, accepted, by_status, text_and_html, words
+from providers.vendor_http import PUBLIC_ONLY, BaseUrl, vetting
 
 CHANNELS = ("email",)
 SECRETS = ("server_token",)
@@ -80,14 +69,14 @@ class PostmarkProvider:
         self._config = config
         self._client = client
         self._deadline_s = deadline_s
-        self._allow = egress(config.base_url, DEFAULT_BASE_URL, allow)
+        self._allow = vetting(config.base_url, DEFAULT_BASE_URL, allow)
 
     async def send(self, message: OutgoingMessage) -> ProviderReceipt:
         body = json.dumps(payload(message, self._config), separators=(",", ":")).encode()
         headers = {"Accept": "application/json", "Content-Type": "application/json",
                    "X-Postmark-Server-Token": self._config.server_token}
-        answer = await post(self._client, f"{self._config.base_url}/email", name=self.name, content=body,
-                            headers=headers, allow=self._allow, deadline_s=self._deadline_s)
+        answer = await request(self._client, "POST", f"{self._config.base_url}/email", name=self.name,
+                               content=body, headers=headers, allow=self._allow, deadline_s=self._deadline_s)
         if accepted(self.name, answer):
             try:
                 message_id = str(answer.json()["MessageID"])
@@ -97,7 +86,7 @@ class PostmarkProvider:
         code, text = _error(answer.body)
         reason = f"ErrorCode {code}: {text}" if code is not None else None
         if code in _TRANSIENT_CODES:
-            raise TransientDeliveryError(detail(self.name, answer, reason))
+            raise TransientDeliveryError(f"{self.name}: HTTP {answer.status} {words(answer, reason)}")
         raise by_status(self.name, answer, reason)
 
 

@@ -19,18 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from providers.base import OutgoingMessage, Provider, ProviderReceipt
 from providers.egress import Allowlist
-from providers.vendor_email import (
-    DELIVERY_KEY_HEADER,
-    PUBLIC_ONLY,
-    BaseUrl,
-    Secret,
-    Sender,
-    accepted,
-    by_status,
-    egress,
-    post,
-    text_and_html,
-)
+from providers.http_gateway import request
+from providers.vendor_email import DELIVERY_KEY_HEADER, Secret, Sender, accepted, by_status, text_and_html
+from providers.vendor_http import PUBLIC_ONLY, BaseUrl, vetting
 
 CHANNELS = ("email",)
 # The event webhook's verification key is a public key: shown, not masked.
@@ -92,13 +83,13 @@ class SendGridProvider:
         self._config = config
         self._client = client
         self._deadline_s = deadline_s
-        self._allow = egress(config.base_url, DEFAULT_BASE_URL, allow)
+        self._allow = vetting(config.base_url, DEFAULT_BASE_URL, allow)
 
     async def send(self, message: OutgoingMessage) -> ProviderReceipt:
         body = json.dumps(payload(message, self._config.sender), separators=(",", ":")).encode()
         headers = {"Authorization": f"Bearer {self._config.api_key}", "Content-Type": "application/json"}
-        answer = await post(self._client, f"{self._config.base_url}/v3/mail/send", name=self.name, content=body,
-                            headers=headers, allow=self._allow, deadline_s=self._deadline_s)
+        answer = await request(self._client, "POST", f"{self._config.base_url}/v3/mail/send", name=self.name,
+                               content=body, headers=headers, allow=self._allow, deadline_s=self._deadline_s)
         if accepted(self.name, answer):
             return ProviderReceipt(provider=self.name,
                                    provider_message_id=answer.headers.get("x-message-id") or message.delivery_key)

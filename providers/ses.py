@@ -22,21 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from providers.base import DeliveryError, OutgoingMessage, Provider, ProviderReceipt, TransientDeliveryError
 from providers.egress import Allowlist
-from providers.http_gateway import Answer, retry_after_seconds
-from providers.vendor_email import (
-    DELIVERY_KEY_HEADER,
-    PUBLIC_ONLY,
-    BaseUrl,
-    Secret,
-    Sender,
-    Text,
-    accepted,
-    by_status,
-    detail,
-    egress,
-    post,
-    text_and_html,
-)
+from providers.http_gateway import Answer, request, retry_after_seconds
+from providers.vendor_email import DELIVERY_KEY_HEADER, Secret, Sender, Text, accepted, by_status, text_and_html, words
+from providers.vendor_http import PUBLIC_ONLY, BaseUrl, vetting
 
 CHANNELS = ("email",)
 SECRETS = ("secret_access_key",)
@@ -115,7 +103,7 @@ def failure(name: str, answer: Answer) -> DeliveryError:
     kind, text = error_type(answer)
     reason = f"{kind}: {text}" if kind else None
     if kind in _TRANSIENT_TYPES:
-        return TransientDeliveryError(detail(name, answer, reason),
+        return TransientDeliveryError(f"{name}: HTTP {answer.status} {words(answer, reason)}",
                                       retry_after_s=retry_after_seconds(answer.headers.get("retry-after")))
     return by_status(name, answer, reason)
 
@@ -127,14 +115,14 @@ class SesProvider:
         self._config = config
         self._client = client
         self._deadline_s = deadline_s
-        self._allow = egress(config.endpoint, default_endpoint(config.region), allow)
+        self._allow = vetting(config.endpoint, default_endpoint(config.region), allow)
 
     async def send(self, message: OutgoingMessage) -> ProviderReceipt:
         url = f"{self._config.endpoint}{PATH}"
         body = json.dumps(payload(message, self._config), separators=(",", ":")).encode()
-        answer = await post(self._client, url, name=self.name, content=body,
-                            headers=signed_headers(self._config, url, body), allow=self._allow,
-                            deadline_s=self._deadline_s)
+        answer = await request(self._client, "POST", url, name=self.name, content=body,
+                               headers=signed_headers(self._config, url, body), allow=self._allow,
+                               deadline_s=self._deadline_s)
         if accepted(self.name, answer):
             try:
                 message_id = str(answer.json()["MessageId"])

@@ -1,32 +1,27 @@
-"""What the email vendor adapters (SendGrid, Mailgun, Postmark, SES) share: the checks on their `config`
-fields, the one bounded exchange with the vendor, and the classification every one of them agrees on.
+"""What the email vendor adapters (SendGrid, Mailgun, Postmark, SES) add to providers.vendor_http: the checks
+on an email `config`, the delivery-key header, the parts of an email, and the classification all four agree on.
 
-An HTTP answer is classified by its status first: 429 is transient (with the vendor's retry hint), 408 and 5xx
-are transient, any other 4xx is permanent (a bad address, a bad key, content the vendor refuses). Each adapter
-refines this where its vendor's documentation says otherwise (SES throttling comes as a 400, Postmark's
-maintenance code as a 422).
+An HTTP answer is classified by its status first: 408, 429 and 5xx are transient (with the vendor's retry hint),
+any other 4xx is permanent (a bad address, a bad key, content the vendor refuses). Each adapter refines this
+where its vendor's documentation says otherwise (SES throttling comes as a 400, Postmark's maintenance code as
+a 422).
 """
 
 from __future__ import annotations
 
 from email.utils import getaddresses, parseaddr
 from typing import Annotated
-from urllib.parse import urlsplit
 
-import httpx
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, Field
 
-from core import pii
 from providers.base import DeliveryError, OutgoingMessage, PermanentDeliveryError, TransientDeliveryError
-from providers.egress import Allowlist
-from providers.http_gateway import MAX_RESPONSE_BYTES, Answer, request, retry_after_seconds
+from providers.http_gateway import MAX_RESPONSE_BYTES, Answer
+from providers.vendor_http import overload, said
 
 # Every vendor copies custom headers into the email it sends: a receiver, or a vendor's own event, can name
 # the delivery, which is the same on every attempt of it.
 DELIVERY_KEY_HEADER = "X-Herald-Delivery-Key"
-# The egress rules with no exceptions: only public addresses.
-PUBLIC_ONLY = Allowlist(frozenset(), ())
 
 
 def _sender(value: str) -> str:
@@ -42,48 +37,25 @@ def _sender(value: str) -> str:
     return value
 
 
-def _base_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment \
-            or parts.username is not None:
-        raise ValueError("must be an http(s) URL without credentials, query or fragment, "
-                         "such as https://api.example.com")
-    return value.rstrip("/")
-
-
+# Config field types: a pydantic error names the field when the value is not one.
 Sender = Annotated[str, AfterValidator(_sender)]
-BaseUrl = Annotated[str, AfterValidator(_base_url)]
-# Keys and tokens: never empty, never with surrounding blanks (a pasted key with a newline is a typo, not a key).
+# Keys and tokens: never empty, never with blanks (a pasted key with a newline is a typo, not a key).
 Secret = Annotated[str, Field(min_length=1, pattern=r"^\S+$")]
 Text = Annotated[str, Field(min_length=1)]
 
 
-def egress(base_url: str, default: str, allow: Allowlist) -> Allowlist | None:
-    """The rules a request to `base_url` passes: the vendor's own endpoint is trusted as shipped; any other base
-    URL (a regional endpoint, a proxy, a test double) is vetted like a webhook URL."""
-    return None if base_url == default else allow
-
-
-async def post(client: httpx.AsyncClient, url: str, *, name: str, content: bytes, headers: dict[str, str],
-               allow: Allowlist | None, deadline_s: float) -> Answer:
-    """One bounded exchange with the vendor (see providers.http_gateway.request)."""
-    return await request(client, "POST", url, name=name, content=content, headers=headers, allow=allow,
-                         deadline_s=deadline_s)
-
-
-def detail(name: str, answer: Answer, reason: str | None = None) -> str:
-    """What a failed send says, for the timeline and the logs: the status and the vendor's words, with any
-    address masked."""
+def words(answer: Answer, reason: str | None = None) -> str:
+    """The vendor's words, quoted: its parsed error when there is one, else the start of its body; short and
+    with any address masked, for they end up in timelines and logs."""
     text = reason if reason is not None else answer.body[:200].decode("utf-8", errors="replace")
-    return f"{name}: HTTP {answer.status} {pii.mask(text)!r}"
+    return repr(said(text))
 
 
 def by_status(name: str, answer: Answer, reason: str | None = None) -> DeliveryError:
     """The error an unsuccessful answer becomes when the vendor's body says nothing more specific."""
-    text = detail(name, answer, reason)
-    if answer.status in (408, 429) or answer.status >= 500:
-        return TransientDeliveryError(text, retry_after_s=retry_after_seconds(answer.headers.get("retry-after")))
-    return PermanentDeliveryError(text)
+    quoted = words(answer, reason)
+    transient = overload(name, answer, quoted)
+    return transient if transient is not None else PermanentDeliveryError(f"{name}: HTTP {answer.status} {quoted}")
 
 
 def accepted(name: str, answer: Answer) -> bool:
