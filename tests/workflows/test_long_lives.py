@@ -17,13 +17,13 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowHistory, WorkflowUpdateStage
 from temporalio.worker import Replayer
 
-import worker
 from activities.record import RecordActivities
 from api import dead_letters, dispatch
 from core.models import DataEdit, NotificationState, StatusChange
 from core.settings import Settings
 from core.starting import workflow_input
 from core.temporal import notification_search_attributes
+from hosting import workers
 from tests.api.conftest import eventually
 from tests.workflows.conftest import Handle, Harness
 from workflows.notification import NotificationWorkflow
@@ -61,7 +61,7 @@ class GatedRecordActivities(RecordActivities):
 async def gate(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Gate]:
     """Must come before `harness` in a test's arguments: the harness starts the worker with these steps."""
     gate = GatedRecordActivities.gate = Gate()
-    monkeypatch.setattr(worker, "RecordActivities", GatedRecordActivities)
+    monkeypatch.setattr(workers, "RecordActivities", GatedRecordActivities)
     start_with(monkeypatch, task_timeout=TASK_TIMEOUT)
     yield gate
     gate.release.set()  # never leave the worker's activity waiting at teardown
