@@ -30,6 +30,9 @@ from providers.feedback import (
 )
 
 DEFAULT_MAX_AGE_S = 900.0
+_KINDS: dict[str, Kind] = {"delivered": "delivered", "failed": "bounced", "complained": "complained"}
+# `failed` because Mailgun itself would not send (the address is on a suppression list) is not a bounce.
+_SUPPRESSED = frozenset({"suppress-bounce", "suppress-complaint", "suppress-unsubscribe"})
 
 
 def signature(signing_key: str, timestamp: str, token: str) -> str:
@@ -55,8 +58,7 @@ def verify(config: Mapping[str, Any], raw_body: bytes, now: datetime | None = No
     if signed_at is None:
         raise BadSignature("mailgun: the signed timestamp is not a Unix time")
     check_fresh(signed_at, now or now_utc(), float(config.get("max_age_s") or DEFAULT_MAX_AGE_S), "mailgun")
-    assert isinstance(body, dict)
-    return body
+    return dict(body)
 
 
 def message_id(value: str) -> str:
@@ -77,12 +79,11 @@ def verify_and_read(config: Mapping[str, Any], url: str, headers: Mapping[str, s
     if not isinstance(provider_id, str) or not provider_id:
         raise BadFeedback("mailgun: the event names no message-id")
     name = str(data.get("event") or "")
-    kind: Kind = {"delivered": "delivered", "failed": "bounced", "complained": "complained"}.get(name, "other")
-    # `failed` before the recipient's server answered (suppressed, invalid) is Mailgun refusing, not a bounce.
-    status = data.get("delivery-status") if isinstance(data.get("delivery-status"), dict) else {}
-    assert isinstance(status, dict)
-    if kind == "bounced" and data.get("reason") in ("suppress-bounce", "suppress-complaint", "suppress-unsubscribe"):
+    kind = _KINDS.get(name, "other")
+    if kind == "bounced" and data.get("reason") in _SUPPRESSED:
         kind = "undelivered"
+    status = data.get("delivery-status")
+    status = status if isinstance(status, dict) else {}
     permanent = kind in ("bounced", "undelivered") and data.get("severity") == "permanent"
     reason = status.get("description") or status.get("message") or data.get("reason") or name
     event_id = data.get("id") or stable_id("mailgun", provider_id, name, data.get("timestamp"), data.get("recipient"))

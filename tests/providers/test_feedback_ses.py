@@ -101,10 +101,11 @@ def notification(sns: CertServer, ses_message: dict[str, Any], **extra: Any) -> 
             "UnsubscribeURL": f"{sns.base}/?Action=Unsubscribe", **extra}
 
 
-MAIL = {"timestamp": "2016-01-27T14:59:38.237Z", "messageId": "00000138111222aa-33322211-cccc-cccc-cccc-ddddaaaa0680-000000",
+MAIL = {"timestamp": "2016-01-27T14:59:38.237Z",
+        "messageId": "00000138111222aa-33322211-cccc-cccc-cccc-ddddaaaa0680-000000",
         "source": "john@example.com", "destination": ["jane@example.com", "mary@example.com"]}
 # SES's documented notification samples (shortened).
-BOUNCE = {"notificationType": "Bounce", "mail": MAIL, "bounce": {
+BOUNCE: dict[str, Any] = {"notificationType": "Bounce", "mail": MAIL, "bounce": {
     "bounceType": "Permanent", "bounceSubType": "General", "timestamp": "2016-01-27T14:59:38.237Z",
     "feedbackId": "00000137860315fd-869464a4-8680-4114-98d3-716fe35851f9-000000",
     "bouncedRecipients": [{"emailAddress": "jane@example.com", "status": "5.1.1",
