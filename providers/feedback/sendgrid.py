@@ -17,7 +17,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import load_der_public_key
+from cryptography.hazmat.primitives.serialization import load_der_public_key, load_pem_public_key
 
 from providers.feedback import (
     BadFeedback,
@@ -42,10 +42,15 @@ _KINDS: dict[str, Kind] = {"delivered": "delivered", "bounce": "bounced", "dropp
 
 
 def public_key(config: Mapping[str, Any]) -> ec.EllipticCurvePublicKey:
+    """SendGrid shows the key as bare base64 DER; a PEM copy of it (as its own helper builds) is taken too."""
+    text = setting(config, "webhook_verification_key").strip()
     try:
-        key = load_der_public_key(base64.b64decode(setting(config, "webhook_verification_key"), validate=True))
+        if text.startswith("-----BEGIN"):
+            key = load_pem_public_key(text.encode())
+        else:
+            key = load_der_public_key(base64.b64decode(text, validate=True))
     except (binascii.Error, ValueError) as exc:
-        raise BadSignature("sendgrid: webhook_verification_key is not a base64 DER public key") from exc
+        raise BadSignature("sendgrid: webhook_verification_key is not a base64 DER or PEM public key") from exc
     if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
         raise BadSignature("sendgrid: webhook_verification_key is not an ECDSA P-256 key")
     return key

@@ -82,3 +82,11 @@ def test_a_key_that_is_not_p256_is_refused() -> None:
     body = b"[]"
     with pytest.raises(BadSignature):
         sendgrid.verify_and_read(config, "https://h", signed(body, key=other), body, now=NOW)
+
+
+def test_the_key_may_also_be_given_as_pem() -> None:
+    pem = KEY.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    body = json.dumps(EVENTS[:1]).encode()
+    [event] = sendgrid.verify_and_read({"webhook_verification_key": pem.decode()}, "https://h", signed(body), body,
+                                       now=NOW)
+    assert event.kind == "delivered"
