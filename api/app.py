@@ -20,6 +20,7 @@ from api.routes import (
     keys,
     notifications,
     schedules,
+    suppressions,
     templates,
     topics,
     users,
@@ -77,7 +78,7 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
     tracing.instrument_app(app, tracer_provider)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     for module in (health, templates, users, topics, notifications, broadcasts, schedules, dlq, inbox, keys,
-                   codec, webhooks):
+                   codec, webhooks, suppressions):
         app.include_router(module.router)
     app.include_router(codec.ui_router, include_in_schema=False)
     web.install(app)

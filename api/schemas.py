@@ -419,6 +419,7 @@ class DeliveryPublic(BaseModel):
     attempts: int
     provider_message_id: str | None
     last_error: str | None
+    confirmed_at: datetime | None = Field(default=None, description="when the provider reported that it arrived")
 
 
 class TimelineEvent(BaseModel):
@@ -585,7 +586,7 @@ class DlqRetryPublic(BaseModel):
 # -- status webhooks --
 
 StatusEventType = Literal["accepted", "scheduled", "delivered", "dead_lettered", "digested", "read", "skipped",
-                          "canceled", "discarded"]
+                          "canceled", "discarded", "bounced", "complained", "undelivered"]
 assert get_args(StatusEventType) == STATUS_EVENT_TYPES, "one list of status event types"
 
 
@@ -671,3 +672,21 @@ class CodecPayload(Strict):
 
 class CodecPayloads(Strict):
     payloads: list[CodecPayload] = Field(max_length=10_000)
+
+
+# -- suppressions --
+
+class SuppressionCreate(Strict):
+    channel: str = Field(max_length=32, description="the channel the address is suppressed on")
+    address: str = Field(min_length=1, max_length=512,
+                         description="stored normalized: emails lowercased, phone numbers in E.164")
+    reason: str | None = Field(default=None, max_length=500, description="why; `manual` when absent")
+
+
+class SuppressionPublic(BaseModel):
+    channel: str
+    address: str
+    reason: str
+    source: str = Field(description="`api` (the API and the CLI), `dashboard`, or `feedback` (a vendor's hard "
+                                    "bounce or complaint)")
+    created_at: datetime

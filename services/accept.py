@@ -119,7 +119,7 @@ async def accept(pool: asyncpg.Pool, temporal: Client, settings: Settings, body:
         return await _repeat(pool, stored, fingerprint, temporal, settings)
     stored = replace(stored, deliveries=[
         DeliveryRecord(channel=c, status=stored.status, provider=None, attempts=0, provider_message_id=None,
-                       last_error=None) for c in stored.channels])
+                       last_error=None, confirmed_at=None) for c in stored.channels])
     await _dispatch(temporal, settings, stored)
     log.info("accepted", extra={"notification_id": stored.id, "workflow_id": stored.workflow_id,
                                 "channel": ",".join(stored.channels), "priority": stored.priority,

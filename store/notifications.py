@@ -29,6 +29,7 @@ class DeliveryRecord:
     attempts: int
     provider_message_id: str | None
     last_error: str | None
+    confirmed_at: datetime | None  # when the provider reported that the message arrived
 
 
 @dataclass(frozen=True)
@@ -215,7 +216,7 @@ async def get_full(conn: Executor, notification_id: str) -> NotificationRecord |
     if notification is None:
         return None
     deliveries = await conn.fetch(
-        """SELECT channel, status, provider, attempts, provider_message_id, last_error
+        """SELECT channel, status, provider, attempts, provider_message_id, last_error, confirmed_at
            FROM delivery WHERE notification_id = $1 ORDER BY channel""",
         notification_id,
     )
@@ -249,7 +250,8 @@ async def list_notifications(conn: Executor, *, status: str | None, user_id: str
     if not notifications:
         return notifications
     deliveries = await conn.fetch(
-        """SELECT notification_id, channel, status, provider, attempts, provider_message_id, last_error
+        """SELECT notification_id, channel, status, provider, attempts, provider_message_id, last_error,
+                  confirmed_at
            FROM delivery WHERE notification_id = ANY($1) ORDER BY channel""",
         [n.id for n in notifications],
     )
@@ -257,7 +259,8 @@ async def list_notifications(conn: Executor, *, status: str | None, user_id: str
     for d in many(ListedDelivery, deliveries):
         by_id.setdefault(d.notification_id, []).append(
             DeliveryRecord(channel=d.channel, status=d.status, provider=d.provider, attempts=d.attempts,
-                           provider_message_id=d.provider_message_id, last_error=d.last_error))
+                           provider_message_id=d.provider_message_id, last_error=d.last_error,
+                           confirmed_at=d.confirmed_at))
     return [replace(n, deliveries=by_id.get(n.id, [])) for n in notifications]
 
 
@@ -267,6 +270,8 @@ async def list_notifications(conn: Executor, *, status: str | None, user_id: str
 # one, the timeline event, and the notification's own row. The row's status trigger (status webhooks,
 # 011_status_webhooks.sql) is an AFTER trigger: it fires when the whole statement is done, so it sees this
 # change's deliveries and timeline event.
+# A delivery that vendor feedback ended (bounced, complained, undelivered: core.models.FEEDBACK_STATUSES) keeps
+# that status: the feedback can arrive before the workflow's own `delivered` record.
 # A final status never changes again (core.models.FINAL_STATUSES); later records that keep it (an escalation's
 # events and deliveries) still go in. A workflow task lost after its local activities ran (its worker died, or
 # it timed out) runs them again on the next worker: without the guard its `processing` would reopen a
@@ -284,7 +289,9 @@ _STATUS_CHANGE = """
         FROM unnest($8::text[], $9::text[], $10::text[], $11::int[], $12::text[], $13::text[])
              AS c (channel, status, provider, attempts, provider_message_id, last_error)
         WHERE EXISTS (SELECT 1 FROM live)
-        ON CONFLICT (notification_id, channel) DO UPDATE SET status = excluded.status,
+        ON CONFLICT (notification_id, channel) DO UPDATE SET
+            status = CASE WHEN d.status IN ('bounced', 'complained', 'undelivered') THEN d.status
+                          ELSE excluded.status END,
             provider = COALESCE(excluded.provider, d.provider), attempts = GREATEST(d.attempts, excluded.attempts),
             provider_message_id = COALESCE(excluded.provider_message_id, d.provider_message_id),
             last_error = excluded.last_error, updated_at = now()
