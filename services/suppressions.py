@@ -73,6 +73,13 @@ async def add(conn: Executor, *, channel: str, address: str, reason: str | None,
                                   source=source)
 
 
+async def suppress(conn: Executor, *, channel: str, address: str, reason: str, source: str) -> SuppressionRecord:
+    """Herald's own suppression (a vendor's hard bounce or complaint): the address made as normal as it can be,
+    never refused."""
+    return await suppressions.add(conn, channel=channel, address=_as_normal_as_possible(channel, address),
+                                  reason=reason[:MAX_REASON], source=source)
+
+
 async def remove(conn: Executor, channel: str, address: str) -> None:
     """Sends to the address again; 404 when it was not suppressed."""
     normalized = _checked(channel, address)
@@ -96,10 +103,13 @@ async def list_page(conn: Executor, *, channel: str | None, address: str | None,
 
 
 async def suppressed(conn: Executor, channel: str, address: str) -> SuppressionRecord | None:
-    """The suppression that keeps a delivery to `address` on `channel` from going out, if any. An address that
-    has no normal form is looked up as given: nobody could have suppressed it in another form."""
+    """The suppression that keeps a delivery to `address` on `channel` from going out, if any."""
+    return await suppressions.get(conn, channel, _as_normal_as_possible(channel, address))
+
+
+def _as_normal_as_possible(channel: str, address: str) -> str:
+    """An address that has no normal form is taken as given: nobody could have suppressed it in another form."""
     try:
-        normalized = normalize(channel, address)
+        return normalize(channel, address)
     except BadAddress:
-        normalized = address.strip()
-    return await suppressions.get(conn, channel, normalized)
+        return address.strip()

@@ -294,7 +294,9 @@ _STATUS_CHANGE = """
                           ELSE excluded.status END,
             provider = COALESCE(excluded.provider, d.provider), attempts = GREATEST(d.attempts, excluded.attempts),
             provider_message_id = COALESCE(excluded.provider_message_id, d.provider_message_id),
-            last_error = excluded.last_error, updated_at = now()
+            last_error = CASE WHEN d.status IN ('bounced', 'complained', 'undelivered') THEN d.last_error
+                              ELSE excluded.last_error END,
+            updated_at = now()
     ), attempt AS (
         INSERT INTO delivery_attempt (notification_id, channel, attempt, outcome, error)
         SELECT $1::text, $15::text, $16::int, 'delivered', NULL WHERE $15::text IS NOT NULL

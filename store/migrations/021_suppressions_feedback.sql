@@ -28,6 +28,6 @@ CREATE TABLE feedback_event (
     channel         text NOT NULL,
     kind            text NOT NULL,
     applied_at      timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (source, event_id)
+    PRIMARY KEY (source, event_id, notification_id, channel)
 );
 CREATE INDEX feedback_event_notification_idx ON feedback_event (notification_id);
