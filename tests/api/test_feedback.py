@@ -56,19 +56,21 @@ async def feedback_api(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def mailgun_body(message_id: str, event: str, *, event_id: str, recipient: str, key: str = MAILGUN_KEY,
-                 **extra: Any) -> bytes:
+                 status: dict[str, Any] | None = None, **extra: Any) -> bytes:
     """Signed as Mailgun signs (HMAC-SHA256 of timestamp + token), shaped as its documented webhook samples."""
     timestamp, token = str(int(time.time())), uid("token")
     signature = hmac.new(key.encode(), (timestamp + token).encode(), hashlib.sha256).hexdigest()
     data = {"id": event_id, "timestamp": time.time(), "event": event, "recipient": recipient,
             "message": {"headers": {"message-id": message_id.strip("<>")}}, **extra}
+    if status is not None:
+        data["delivery-status"] = status
     return json.dumps({"signature": {"timestamp": timestamp, "token": token, "signature": signature},
                        "event-data": data}).encode()
 
 
 def hard_bounce(message_id: str, recipient: str, event_id: str) -> bytes:
     return mailgun_body(message_id, "failed", event_id=event_id, recipient=recipient, severity="permanent",
-                        reason="bounce", **{"delivery-status": {"code": 550, "description": "No such mailbox"}})
+                        reason="bounce", status={"code": 550, "description": "No such mailbox"})
 
 
 async def sent_email(api: Api) -> tuple[str, str, str]:
@@ -155,7 +157,7 @@ async def test_a_repeated_event_applies_once_and_a_late_delivered_never_override
 async def test_delivered_confirms_and_a_soft_bounce_only_notes(api: Api, feedback_api: httpx.AsyncClient) -> None:
     nid, address, message_id = await sent_email(api)
     soft = mailgun_body(message_id, "failed", event_id=uid("evt"), recipient=address, severity="temporary",
-                        reason="generic", **{"delivery-status": {"code": 452, "message": "mailbox full"}})
+                        reason="generic", status={"code": 452, "message": "mailbox full"})
     assert (await post_mailgun(feedback_api, soft)).json()["applied"] == 1
     delivered = mailgun_body(message_id, "delivered", event_id=uid("evt"), recipient=address)
     assert (await post_mailgun(feedback_api, delivered)).json()["applied"] == 1
