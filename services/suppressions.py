@@ -24,6 +24,8 @@ CHANNELS = tuple(c.value for c in Channel)
 MAX_ADDRESS = 512
 MAX_REASON = 500
 SOURCES = ("api", "dashboard", "feedback")
+# A page's cursor: the (created_at, channel, address) of its last row.
+CURSOR = (datetime, str, str)
 
 
 class BadAddress(ValueError):
