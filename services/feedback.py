@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -127,7 +127,7 @@ def message_ids(provider_message_id: str) -> list[str]:
 async def apply(pool: asyncpg.Pool, source: str, events: list[FeedbackEvent]) -> Applied:
     """Applies each event to the deliveries its message id names, each (event, delivery) once."""
     applied = Applied()
-    for event in events:
+    for event in map(_storable, events):
         if event.kind == "other":
             applied.ignored += 1
             continue
@@ -145,6 +145,15 @@ async def apply(pool: asyncpg.Pool, source: str, events: list[FeedbackEvent]) ->
         log.info("feedback applied", extra={"source": source, "applied": applied.applied,
                                             "duplicate": applied.duplicate, "unknown": applied.unknown})
     return applied
+
+
+def _storable(event: FeedbackEvent) -> FeedbackEvent:
+    """The vendor's text without NUL characters, which PostgreSQL text cannot hold: a signed callback carrying one
+    must not fail, or the vendor would repeat it forever."""
+    def clean(text: str) -> str:
+        return text.replace("\x00", "")
+    return replace(event, provider_message_id=clean(event.provider_message_id), reason=clean(event.reason),
+                   event_id=clean(event.event_id), address=clean(event.address) if event.address else None)
 
 
 async def _apply_one(conn: Connection, source: str, event: FeedbackEvent, match: feedback.SentDelivery) -> bool:

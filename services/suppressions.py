@@ -59,6 +59,8 @@ def _checked(channel: str, address: str) -> str:
         raise invalid("channel", f"unknown channel '{channel}'; one of {', '.join(CHANNELS)}")
     if len(address) > MAX_ADDRESS:
         raise invalid("address", f"at most {MAX_ADDRESS} characters")
+    if "\x00" in address:  # PostgreSQL text cannot hold it
+        raise invalid("address", "an address cannot contain a NUL character")
     try:
         return normalize(channel, address)
     except BadAddress as exc:
@@ -69,8 +71,8 @@ async def add(conn: Executor, *, channel: str, address: str, reason: str | None,
     """Suppresses the address (422 naming the field when the channel or the address is not one); adding one
     already suppressed answers the suppression as it was."""
     normalized = _checked(channel, address)
-    if reason is not None and len(reason) > MAX_REASON:
-        raise invalid("reason", f"at most {MAX_REASON} characters")
+    if reason is not None and (len(reason) > MAX_REASON or "\x00" in reason):
+        raise invalid("reason", f"at most {MAX_REASON} characters, and no NUL character")
     return await suppressions.add(conn, channel=channel, address=normalized, reason=reason or "manual",
                                   source=source)
 
@@ -96,6 +98,8 @@ async def list_page(conn: Executor, *, channel: str | None, address: str | None,
         raise invalid("channel", f"unknown channel '{channel}'; one of {', '.join(CHANNELS)}")
     normalized = None
     if address is not None:
+        if len(address) > MAX_ADDRESS or "\x00" in address:
+            raise invalid("address", f"at most {MAX_ADDRESS} characters, and no NUL character")
         if channel is None:
             # Without a channel the address is compared as each channel would write it.
             normalized = address.strip().lower() if "@" in address else address.strip()
@@ -106,6 +110,8 @@ async def list_page(conn: Executor, *, channel: str | None, address: str | None,
 
 async def suppressed(conn: Executor, channel: str, address: str) -> SuppressionRecord | None:
     """The suppression that keeps a delivery to `address` on `channel` from going out, if any."""
+    if "\x00" in address:  # no stored address holds one
+        return None
     return await suppressions.get(conn, channel, _as_normal_as_possible(channel, address))
 
 

@@ -122,3 +122,14 @@ async def test_only_the_suppressed_channel_is_skipped(api: Api, stack: Stack) ->
     assert {d["channel"]: d["status"] for d in done["deliveries"]} == {"email": "skipped", "sim": "delivered"}
     assert "skipped as suppressed: email" in done["timeline"][-1]["detail"]
     assert stack.smtp.tries[address.lower()] == 0
+
+
+async def test_text_postgresql_cannot_hold_is_a_422_too(api: Api) -> None:
+    r = await api.http.post("/v1/suppressions", json={"channel": "push", "address": "tok\u0000en"}, headers=api.h)
+    assert r.status_code == 422 and "address" in r.text
+    r = await api.http.get("/v1/suppressions", params={"address": "a\u0000b"}, headers=api.h)
+    assert r.status_code == 422
+    r = await api.http.delete("/v1/suppressions/push/a%00b", headers=api.h)
+    assert r.status_code == 422
+    r = await api.http.get("/v1/suppressions", params={"channel": "fax"}, headers=api.h)
+    assert r.status_code == 422 and "channel" in r.text
