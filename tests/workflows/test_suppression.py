@@ -4,10 +4,14 @@ activity refuses it, the workflow (behind SUPPRESSION_PATCH) skips it instead of
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import timedelta
 
+from core.secrets import new_webhook_secret
+from core.settings import Settings
 from store import inbox, suppressions
 from tests.workflows.conftest import Handle, Harness
+from worker import herald_worker
 from workflows.notification.versions import SUPPRESSION_PATCH
 
 
@@ -56,3 +60,23 @@ async def test_the_other_channels_still_go_and_no_marker_is_written_without_a_su
     _, plain = await harness.start(channels=["in_app"])
     assert (await plain.result()).status == "delivered"
     assert await _patch_markers(harness, plain.id) == []
+
+
+async def test_a_queued_delivery_to_a_suppressed_address_is_skipped_too(harness: Harness) -> None:
+    """A channel with a rate limit is delivered by a regular activity on its own task queue: the same refusal
+    reaches the workflow wrapped in an ActivityError, and is skipped the same way."""
+    settings = Settings(HERALD_TASK_QUEUE=f"tq-{uuid.uuid4().hex[:8]}", HERALD_WEBHOOK_SECRET=new_webhook_secret(),
+                        HERALD_WORKFLOW_SANDBOX=True, HERALD_RATE_LIMITS="in_app=50")
+    async with herald_worker(harness.client, harness.pool, settings):
+        queued = Harness(harness.env, harness.client, harness.pool, settings)
+        nid, handle = await _start_suppressed(queued, ["in_app"])
+        assert (await handle.result()).status == "skipped"
+        history = await handle.fetch_history()
+    scheduled = [e.activity_task_scheduled_event_attributes.activity_type.name for e in history.events
+                 if e.HasField("activity_task_scheduled_event_attributes")]
+    assert scheduled == ["deliver"]  # the queued path: a regular activity
+    row = await harness.row(nid)
+    assert row["deliveries"][0]["status"] == "skipped"
+    assert row["timeline"][-1]["detail"].startswith("suppressed:")
+    attempts = await harness.pool.fetchval("SELECT count(*) FROM delivery_attempt WHERE notification_id = $1", nid)
+    assert attempts == 0
