@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 from urllib.parse import quote
 
 from cli.remote import _answer as answer  # one reading of error bodies for every remote command
-from cli.remote import client
+from cli.remote import client, items
 
 
 def list_all(args: argparse.Namespace) -> int:
+    filters = {name: getattr(args, name) for name in ("channel", "address") if getattr(args, name)}
     with client() as http:
-        params: dict[str, Any] = {"limit": 500}
-        for name in ("channel", "address"):
-            if getattr(args, name):
-                params[name] = getattr(args, name)
-        while True:
-            page = answer(http.get("/v1/suppressions", params=params))
-            for item in page["items"]:
-                print(f"{item['channel']}\t{item['address']}\t{item['source']}\t{item['created_at']}\t"
-                      f"{item['reason']}")
-            if not page["next_cursor"]:
-                return 0
-            params["cursor"] = page["next_cursor"]
+        for item in items(http, "/v1/suppressions", filters):
+            print(f"{item['channel']}\t{item['address']}\t{item['source']}\t{item['created_at']}\t{item['reason']}")
+    return 0
 
 
 def add(args: argparse.Namespace) -> int:

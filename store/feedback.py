@@ -119,20 +119,13 @@ async def queue_status_event(conn: Connection, notification_id: str, event_type:
     queued = await conn.fetchval(
         """WITH queued AS (
                INSERT INTO status_event (subscription_id, notification_id, type, payload)
-               SELECT s.id, n.id, $2, jsonb_build_object(
-                          'notification_id', n.id,
-                          'workflow_id', n.workflow_id,
-                          'status', n.status,
-                          'user_id', n.user_id,
-                          'channels', to_jsonb(n.channels),
-                          'priority', n.priority,
-                          'category', n.category,
-                          'idempotency_key', n.idempotency_key,
-                          'channel', $3::text,
-                          'detail', $4::text,
-                          'deliveries', (SELECT jsonb_agg(jsonb_build_object('channel', d.channel, 'status', d.status,
-                                                                             'attempts', d.attempts) ORDER BY d.channel)
-                                         FROM delivery d WHERE d.notification_id = n.id))
+               SELECT s.id, n.id, $2, (
+                   SELECT to_jsonb(p) FROM (
+                       SELECT n.id AS notification_id, n.workflow_id, n.status, n.user_id, n.channels, n.priority,
+                              n.category, n.idempotency_key, $3::text AS channel, $4::text AS detail,
+                              (SELECT jsonb_agg(jsonb_build_object('channel', d.channel, 'status', d.status,
+                                                                   'attempts', d.attempts) ORDER BY d.channel)
+                               FROM delivery d WHERE d.notification_id = n.id) AS deliveries) p)
                FROM notification n CROSS JOIN webhook_subscription s
                WHERE n.id = $1 AND s.deleted_at IS NULL AND $2 = ANY (s.events)
                RETURNING 1
