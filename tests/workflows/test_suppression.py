@@ -3,7 +3,6 @@ activity refuses it, the workflow (behind SUPPRESSION_PATCH) skips it instead of
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import timedelta
 
@@ -11,6 +10,7 @@ from core.secrets import new_webhook_secret
 from core.settings import Settings
 from store import inbox, suppressions
 from tests.workflows.conftest import Handle, Harness
+from tests.workflows.test_long_lives import patches_of
 from worker import herald_worker
 from workflows.notification.versions import SUPPRESSION_PATCH
 
@@ -25,13 +25,7 @@ async def _start_suppressed(harness: Harness, channels: list[str], **kwargs: obj
 
 
 async def _patch_markers(harness: Harness, workflow_id: str) -> list[str]:
-    history = await harness.client.get_workflow_handle(workflow_id).fetch_history()
-    found = []
-    for event in history.events:
-        marker = event.marker_recorded_event_attributes
-        if event.HasField("marker_recorded_event_attributes") and marker.marker_name == "core_patch":
-            found.append(json.loads(marker.details["patch-data"].payloads[0].data)["id"])
-    return found
+    return patches_of(await harness.client.get_workflow_handle(workflow_id).fetch_history())
 
 
 async def test_every_address_suppressed_ends_skipped_with_the_reason(harness: Harness) -> None:
