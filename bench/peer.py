@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import subprocess
 import sys
 import time
@@ -31,6 +32,8 @@ from providers.sim import SimProvider
 
 if TYPE_CHECKING:
     from store.db import Connection
+
+log = logging.getLogger("bench.peer")
 
 SCHEMA = """
 CREATE SCHEMA IF NOT EXISTS peer;
@@ -95,12 +98,7 @@ async def handle(conn: Connection, job: asyncpg.Record, templates: dict[str, tup
                 subject=rendered.subject or "", body=rendered.body, user_id=None, attempt=attempt))
             message_id = receipt.provider_message_id
     except TransientDeliveryError as exc:
-        if attempt < MAX_ATTEMPTS:
-            backoff = BACKOFF_S[min(attempt, len(BACKOFF_S)) - 1]
-            await conn.execute("UPDATE peer.job SET attempts = $2, run_at = now() + make_interval(secs => $3) "
-                               "WHERE id = $1", job["id"], attempt, backoff)
-            return
-        await dead_letter(conn, job, str(exc), attempt)
+        await fail(conn, job, str(exc), attempt)
         return
     except (PermanentDeliveryError, templating.TemplateError) as exc:
         await dead_letter(conn, job, str(exc), attempt)
@@ -108,6 +106,16 @@ async def handle(conn: Connection, job: asyncpg.Record, templates: dict[str, tup
     await conn.execute("INSERT INTO peer.sent (job_id, channel, provider_message_id, attempts, created_at) "
                        "VALUES ($1, $2, $3, $4, $5)", job["id"], channel, message_id, attempt, job["created_at"])
     await conn.execute("DELETE FROM peer.job WHERE id = $1", job["id"])
+
+
+async def fail(conn: Connection, job: asyncpg.Record, error: str, attempt: int) -> None:
+    """A transient failure: again after a backoff, or to the dead-letter table after the last attempt."""
+    if attempt < MAX_ATTEMPTS:
+        backoff = BACKOFF_S[min(attempt, len(BACKOFF_S)) - 1]
+        await conn.execute("UPDATE peer.job SET attempts = $2, run_at = now() + make_interval(secs => $3) "
+                           "WHERE id = $1", job["id"], attempt, backoff)
+        return
+    await dead_letter(conn, job, error, attempt)
 
 
 async def dead_letter(conn: Connection, job: asyncpg.Record, error: str, attempts: int) -> None:
@@ -122,7 +130,12 @@ async def loop(pool: asyncpg.Pool, templates: dict[str, tuple[str | None, str]])
         async with pool.acquire() as conn, conn.transaction():
             jobs = await conn.fetch(CLAIM, BATCH)
             for job in jobs:
-                await handle(conn, job, templates, sim)
+                try:
+                    async with conn.transaction():  # a savepoint: one job's error leaves the batch's others
+                        await handle(conn, job, templates, sim)
+                except Exception as exc:  # anything unforeseen counts as a transient failure of this job
+                    log.exception("job %s failed", job["id"])
+                    await fail(conn, job, f"{type(exc).__name__}: {exc}", job["attempts"] + 1)
         if not jobs:
             await asyncio.sleep(IDLE_POLL_S)
 
@@ -146,12 +159,14 @@ async def measure(stack: Stack, n: int) -> dict[str, Any]:
             await asyncio.sleep(2)  # imports and connections, outside the measured window
             cpu0 = {**stack.cpu_seconds(), "peer": process_cpu_seconds(psutil.Process(worker.pid))}
             started = time.monotonic()
-            await pool.executemany("INSERT INTO peer.job (payload) VALUES ($1)",
+            # As text: the bench's pool encodes jsonb parameters itself, and would store a JSON string.
+            await pool.executemany("INSERT INTO peer.job (payload) VALUES ($1::text::jsonb)",
                                    [(json.dumps(load.body_for(i) | {"user_id": load.USER}),) for i in range(n)])
             progress = Progress("peer: final", n)
             while (left := await pool.fetchval("SELECT count(*) FROM peer.job")) > 0:
                 if worker.poll() is not None:
-                    raise RuntimeError(f"the peer worker exited; see {stack.work / 'peer.log'}")
+                    tail = (stack.work / "peer.log").read_text(errors="replace")[-3000:]
+                    raise RuntimeError(f"the peer worker exited:\n{tail}")
                 progress.update(n - left)
                 await asyncio.sleep(0.1)
             elapsed = time.monotonic() - started
@@ -162,11 +177,15 @@ async def measure(stack: Stack, n: int) -> dict[str, Any]:
             worker.wait(10)
         sent = await pool.fetchval("SELECT count(*) FROM peer.sent")
         parked = await pool.fetchval("SELECT count(*) FROM peer.dead_letter")
+        errors = {r["error"]: r["n"] for r in await pool.fetch(
+            "SELECT error, count(*) AS n FROM peer.dead_letter GROUP BY error")}
     finally:
         await pool.close()
+    if parked:  # every body the bench sends delivers: a dead letter here is a fault of this worker
+        raise RuntimeError(f"the peer dead-lettered {parked} of {n}: {errors}")
     cpu = {k: round(1000 * (cpu1[k] - cpu0[k]) / n, 2) for k in ("peer", "postgres", "bench")}
     return {"n": n, "seconds": round(elapsed, 1), "e2e_per_s": round(n / elapsed, 1), "sent": sent,
-            "dead_lettered": parked, "cpu_ms_per_notification": cpu,
+            "dead_lettered": parked, "dead_letter_errors": errors, "cpu_ms_per_notification": cpu,
             "cpu_ms_per_notification_total": round(cpu["peer"] + cpu["postgres"], 2)}
 
 
@@ -187,4 +206,5 @@ def table_rows(peer: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING)
     asyncio.run(work(sys.argv[1]))

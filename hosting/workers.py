@@ -136,14 +136,10 @@ async def ensure_reconcile_schedule(client: Client, settings: Settings) -> None:
     """Creates the reconciler's schedule once per task queue (every worker tries; the first one wins)."""
     if not settings.reconcile_every_s:
         return
-    schedule = Schedule(
-        action=ScheduleActionStartWorkflow(ReconcileWorkflow.run, ReconcileInput(),
-                                           id=reconcile_workflow_id(settings.task_queue),
-                                           task_queue=settings.task_queue),
-        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(seconds=settings.reconcile_every_s))]),
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
-    )
-    await _create_once(client, reconcile_schedule_id(settings.task_queue), schedule)
+    action = ScheduleActionStartWorkflow(ReconcileWorkflow.run, ReconcileInput(),
+                                         id=reconcile_workflow_id(settings.task_queue), task_queue=settings.task_queue)
+    await _create_once(client, reconcile_schedule_id(settings.task_queue), action,
+                       timedelta(seconds=settings.reconcile_every_s))
 
 
 async def ensure_retention_schedule(client: Client, settings: Settings) -> None:
@@ -151,17 +147,16 @@ async def ensure_retention_schedule(client: Client, settings: Settings) -> None:
     pass reads HERALD_RETENTION_DAYS when it runs, so changing it needs no new schedule; 0 turns it off."""
     if not settings.retention_days:
         return
-    schedule = Schedule(
-        action=ScheduleActionStartWorkflow(RetentionWorkflow.run, RetentionInput(),
-                                           id=retention_workflow_id(settings.task_queue),
-                                           task_queue=settings.task_queue),
-        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=RETENTION_EVERY)]),
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
-    )
-    await _create_once(client, retention_schedule_id(settings.task_queue), schedule)
+    action = ScheduleActionStartWorkflow(RetentionWorkflow.run, RetentionInput(),
+                                         id=retention_workflow_id(settings.task_queue), task_queue=settings.task_queue)
+    await _create_once(client, retention_schedule_id(settings.task_queue), action, RETENTION_EVERY)
 
 
-async def _create_once(client: Client, schedule_id: str, schedule: Schedule) -> None:
+async def _create_once(client: Client, schedule_id: str, action: ScheduleActionStartWorkflow,
+                       every: timedelta) -> None:
+    """A schedule starting `action` every `every`, a fire skipped while the last one still runs."""
+    schedule = Schedule(action=action, spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
+                        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP))
     try:
         await client.create_schedule(schedule_id, schedule)
     except ScheduleAlreadyRunningError:

@@ -9,12 +9,15 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.retention import RetentionActivities, RetentionInput, RetentionResult
 
+# A first pass over a large backlog can take hours; the heartbeat after each batch, not the pass, shows it alive.
+PASS_TIMEOUT = timedelta(hours=6)
+BATCH_TIMEOUT = timedelta(minutes=2)
+
 
 @workflow.defn
 class RetentionWorkflow:
     @workflow.run
     async def run(self, inp: RetentionInput) -> RetentionResult:
-        # A first pass over a large backlog can take long; the heartbeat, not the whole pass, shows it is alive.
-        return await workflow.execute_activity_method(
-            RetentionActivities.delete_expired, inp, start_to_close_timeout=timedelta(hours=6),
-            heartbeat_timeout=timedelta(minutes=2))
+        return await workflow.execute_activity_method(RetentionActivities.delete_expired, inp,
+                                                      start_to_close_timeout=PASS_TIMEOUT,
+                                                      heartbeat_timeout=BATCH_TIMEOUT)
