@@ -310,6 +310,8 @@ async def anchor_parts(stack: Stack, args: argparse.Namespace, result: dict[str,
     if not args.only or "peer" in args.only:
         result["peer"] = await peer.measure(stack, herald["n"])
         result["peer"]["herald_cpu_ms_per_notification"] = peer.herald_cpu_ms(herald)
+        result["peer"]["herald_e2e_per_s"] = herald["e2e_per_s"]
+        result["peer"]["herald_cpu_ms_by_process"] = herald["cpu_ms_per_notification"]
 
 
 def anchor_rows(result: dict[str, Any]) -> list[tuple[str, str]]:

@@ -199,7 +199,8 @@ def herald_cpu_ms(herald: dict[str, Any]) -> float:
 def table_rows(peer: dict[str, Any]) -> list[tuple[str, str]]:
     ours, theirs = peer["herald_cpu_ms_per_notification"], peer["cpu_ms_per_notification_total"]
     return [
-        ("peer: polling worker on a PostgreSQL queue, end to end", f"{peer['e2e_per_s']} notifications/s"),
+        ("peer: polling worker on a PostgreSQL queue, end to end",
+         f"{peer['e2e_per_s']} notifications/s (herald, same run: {peer['herald_e2e_per_s']}/s)"),
         ("  CPU ms per notification: herald (workers+temporal+postgres) / peer (worker+postgres)",
          f"{ours} / {theirs} = {round(ours / max(theirs, 1e-9), 1)} x"),
     ]
