@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import asyncpg
 from fastapi import Depends, Query, Request
@@ -15,7 +15,7 @@ from api.errors import ApiError
 from api.inbox_jwt import looks_like_jwt, user_for_jwt
 from core.ids import hash_secret
 from core.settings import Settings
-from store import keys, users
+from services import keys, users
 from store.pagination import BadCursor, CursorKind, decode_cursor, encode_cursor
 
 
@@ -159,6 +159,9 @@ SendDep = Annotated[Principal, Depends(require("send"))]
 StatusDep = Annotated[Principal, Depends(require("send", "read"))]
 
 
+R = TypeVar("R")
+
+
 @dataclass(frozen=True)
 class Page:
     limit: int
@@ -169,8 +172,7 @@ class Page:
         """Routes fetch one row more than they return: the extra one only says whether a next page exists."""
         return self.limit + 1
 
-    def cut(self, rows: list[dict[str, Any]],
-            key: Callable[[dict[str, Any]], list[Any]]) -> tuple[list[dict[str, Any]], str | None]:
+    def cut(self, rows: list[R], key: Callable[[R], list[Any]]) -> tuple[list[R], str | None]:
         """The rows of this page and the cursor of the next (None on the last page)."""
         if len(rows) <= self.limit:
             return rows, None

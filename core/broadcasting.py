@@ -14,6 +14,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from core import locales, templating
 from core.models import BroadcastInput
+from core.recipients import SampleUser
 from core.starting import queued_channels, retry_config
 from core.workflow_ids import broadcast_workflow_id
 from core.workflow_options import broadcast_start
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from store.db import Executor
 
 # What a template sees as `user` when a broadcast is checked before anyone is chosen.
-SAMPLE_USER = {"id": "sample", "name": "Sample", "email": None, "phone": None, "locale": None, "timezone": None}
+SAMPLE_USER = SampleUser(id="sample", name="Sample")
 
 
 @dataclass
@@ -53,7 +54,7 @@ class BroadcastRefused(Exception):
         self.extra = extra or {}
 
 
-async def check(conn: Executor, settings: Settings, spec: BroadcastSpec) -> dict[str, Any]:
+async def check(conn: Executor, settings: Settings, spec: BroadcastSpec) -> templates.TemplateRecord:
     """Refuses what could never be sent (a channel without a provider, a missing template, data that does not
     render for a sample user); returns the template's row."""
     available = chain_names(settings)
@@ -75,13 +76,13 @@ async def check(conn: Executor, settings: Settings, spec: BroadcastSpec) -> dict
     return template
 
 
-async def store(conn: Executor, spec: BroadcastSpec, template: dict[str, Any], *, broadcast_id: str, key: str,
+async def store(conn: Executor, spec: BroadcastSpec, template: templates.TemplateRecord, *, broadcast_id: str, key: str,
                 fingerprint: str, schedule_id: str | None = None,
                 created_by: str | None = None) -> tuple[dict[str, Any], bool]:
     """Stores the broadcast under its idempotency key: (row, True), or the row stored before (row, False)."""
     return await broadcasts.insert(conn, broadcasts.NewBroadcast(
         id=broadcast_id, idempotency_key=key, request_hash=fingerprint, workflow_id=broadcast_workflow_id(broadcast_id),
-        template=spec.template, template_version=template["version"], data=spec.data, channels=spec.channels,
+        template=spec.template, template_version=template.version, data=spec.data, channels=spec.channels,
         priority=spec.priority, category=spec.category, audience=spec.audience, schedule_id=schedule_id,
         created_by=created_by, locale=spec.locale))
 

@@ -19,6 +19,7 @@ from core.broadcasting import BroadcastRefused, BroadcastSpec
 from core.ids import client_key, new_idempotency_key, notification_id_for_key, request_fingerprint
 from core.settings import Settings
 from store import broadcasts
+from store.templates import TemplateRecord
 
 router = APIRouter(prefix="/v1/broadcasts", tags=["broadcasts"])
 
@@ -68,7 +69,7 @@ async def start(pool: asyncpg.Pool, temporal: Client, settings: Settings, body: 
     return 202 if created else 200, await _public(pool, row)
 
 
-async def check_or_422(pool: asyncpg.Pool, settings: Settings, spec: BroadcastSpec) -> dict[str, Any]:
+async def check_or_422(pool: asyncpg.Pool, settings: Settings, spec: BroadcastSpec) -> TemplateRecord:
     """`core.broadcasting.check`, its refusal answered as 422; returns the template's row."""
     try:
         return await broadcasting.check(pool, settings, spec)
