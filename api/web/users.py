@@ -77,9 +77,9 @@ async def create_user(request: Request, pool: PoolDep, principal: AdminPage) -> 
     return see_other(f"/ui/users/{quote(row.id)}", f"User {row.id} created.")
 
 
-def _edit(request: Request, principal: Principal, user: users.UserRecord | dict[str, Any],
+def _edit(request: Request, principal: Principal, user_id: str, user: users.UserRecord | dict[str, Any],
           **extra: Any) -> HTMLResponse:
-    user_id = user.id if isinstance(user, users.UserRecord) else user["id"]
+    """The edit page of a stored user, or of the form just refused (its fields as typed)."""
     return page(request, "user_edit.html", title=f"User {user_id}", principal=principal, u=user,
                 channels=[c.value for c in Channel], **extra)
 
@@ -90,7 +90,7 @@ async def edit_user(user_id: str, request: Request, pool: PoolDep, principal: Ad
     if row is None:
         return page(request, "not_found.html", status_code=404, title="Not found", principal=principal,
                     what=f"user {user_id}")
-    return _edit(request, principal, row)
+    return _edit(request, principal, user_id, row)
 
 
 @router.post("/{user_id}", response_class=HTMLResponse, response_model=None)
@@ -100,7 +100,7 @@ async def save_user(user_id: str, request: Request, pool: PoolDep, principal: Ad
         await users.update(pool, user_id, UserUpdate(**fields).model_dump(mode="json", exclude_unset=True,
                                                                          exclude={"id"}))
     except (Problem, ValidationError) as exc:
-        return _edit(request, principal, {**fields, "id": user_id}, error=f"Not saved: {_problems(exc)}")
+        return _edit(request, principal, user_id, {**fields, "id": user_id}, error=f"Not saved: {_problems(exc)}")
     return see_other(f"/ui/users/{quote(user_id)}", "Saved.")
 
 
@@ -109,4 +109,4 @@ async def issue_token(user_id: str, request: Request, pool: PoolDep, principal: 
     token = (await users.issue_token(pool, user_id, DEFAULT_TOKEN_TTL_S)).token
     row = await users.get(pool, user_id)
     # Shown in this answer only (never in a URL): the server keeps just its hash.
-    return _edit(request, principal, row, token=token)
+    return _edit(request, principal, user_id, row, token=token)
