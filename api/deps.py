@@ -18,6 +18,8 @@ from core.settings import Settings
 from services import keys, users
 from store.pagination import BadCursor, CursorKind, decode_cursor, encode_cursor
 
+Row = TypeVar("Row")  # a record of any kind, or a dict
+
 
 async def get_pool(request: Request) -> asyncpg.Pool:
     pool: asyncpg.Pool = request.app.state.pool
@@ -159,9 +161,6 @@ SendDep = Annotated[Principal, Depends(require("send"))]
 StatusDep = Annotated[Principal, Depends(require("send", "read"))]
 
 
-R = TypeVar("R")
-
-
 @dataclass(frozen=True)
 class Page:
     limit: int
@@ -172,7 +171,7 @@ class Page:
         """Routes fetch one row more than they return: the extra one only says whether a next page exists."""
         return self.limit + 1
 
-    def cut(self, rows: list[R], key: Callable[[R], list[Any]]) -> tuple[list[R], str | None]:
+    def cut(self, rows: list[Row], key: Callable[[Row], list[Any]]) -> tuple[list[Row], str | None]:
         """The rows of this page and the cursor of the next (None on the last page)."""
         if len(rows) <= self.limit:
             return rows, None
