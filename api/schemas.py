@@ -92,6 +92,20 @@ def _no_repeats(value: list[T], message: str) -> list[T]:
         raise ValueError(message)
     return value
 
+
+def _distinct(message: str) -> AfterValidator:
+    return AfterValidator(lambda value: _no_repeats(value, message))
+
+
+def _known_timezone(value: str) -> str:
+    if value not in available_timezones():
+        raise ValueError("is not an IANA time zone such as Europe/Paris")
+    return value
+
+
+DistinctChannels = Annotated[list[Channel], _distinct("lists a channel more than once")]
+TimeZone = Annotated[str, AfterValidator(_known_timezone)]
+
 class Strict(BaseModel):
     # Unknown fields are refused, so a typo ("chanels") is a clear 422 rather than silently ignored.
     model_config = ConfigDict(extra="forbid")
@@ -198,7 +212,7 @@ class UserFields(Strict):
     push_token: str | None = Field(default=None, max_length=4096)
     webhook_url: AnyHttpUrl | None = None
     locale: str | None = Field(default=None, max_length=35, pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
-    timezone: str | None = None
+    timezone: TimeZone | None = None
     topics: list[Name] | None = Field(default=None, max_length=1000)
     preferences: Preferences | None = None
 
@@ -206,13 +220,6 @@ class UserFields(Strict):
     @classmethod
     def email_shape(cls, value: str | None) -> str | None:
         return check_email(value) if value is not None else None
-
-    @field_validator("timezone")
-    @classmethod
-    def known_timezone(cls, value: str | None) -> str | None:
-        if value is not None and value not in available_timezones():
-            raise ValueError("is not an IANA time zone such as Europe/Paris")
-        return value
 
 
 class UserCreate(UserFields):
@@ -304,7 +311,7 @@ class ThrottleSpec(Strict):
 class EscalateSpec(Strict):
     after: str = Field(pattern=r"^[1-9][0-9]{0,6}[smhd]$", examples=["2h"],
                        description="how long after delivery the in-app message may stay unread: 1s to 7d")
-    to: list[Channel] = Field(min_length=1, max_length=5, description="the channels to deliver on then")
+    to: DistinctChannels = Field(min_length=1, max_length=5, description="the channels to deliver on then")
 
     @field_validator("after")
     @classmethod
@@ -313,16 +320,11 @@ class EscalateSpec(Strict):
             raise ValueError("is longer than 7 days")
         return value
 
-    @field_validator("to")
-    @classmethod
-    def distinct(cls, value: list[Channel]) -> list[Channel]:
-        return _no_repeats(value, "lists a channel more than once")
-
 
 class NotificationCreate(Strict):
     user_id: str | None = Field(default=None, max_length=128)
     to: dict[Channel, str] | None = None
-    channels: list[Channel] = Field(min_length=1, max_length=6)
+    channels: DistinctChannels = Field(min_length=1, max_length=6)
     template: str = Field(min_length=1, max_length=128)
     template_version: int | None = Field(default=None, ge=1, le=MAX_INT4)
     data: TemplateData = Field(default_factory=dict)
@@ -334,11 +336,6 @@ class NotificationCreate(Strict):
     escalate: EscalateSpec | None = None
     throttle: ThrottleSpec | None = None
     locale: LocaleTag | None = None  # tried before the user's locale
-
-    @field_validator("channels")
-    @classmethod
-    def distinct(cls, value: list[Channel]) -> list[Channel]:
-        return _no_repeats(value, "lists a channel more than once")
 
     @field_validator("to")
     @classmethod
@@ -513,7 +510,7 @@ class ScheduleCreate(Strict):
                              description="a cron expression (5 to 7 fields, or @daily, @hourly, ...); or `interval`")
     interval: str | None = Field(default=None, pattern=r"^[1-9][0-9]{0,6}[smhd]$", examples=["1h"],
                                  description="fire every so often: 30s, 15m, 1h, 1d; or `cron`")
-    timezone: str | None = Field(default=None, max_length=64, examples=["Europe/Paris"],
+    timezone: TimeZone | None = Field(default=None, max_length=64, examples=["Europe/Paris"],
                                  description="the zone a cron expression is read in (default UTC)")
     template: str = Field(min_length=1, max_length=128)
     template_version: int | None = Field(default=None, ge=1, le=MAX_INT4,
@@ -525,13 +522,6 @@ class ScheduleCreate(Strict):
     audience: Audience
     paused: bool = False
     note: str | None = Field(default=None, max_length=500)
-
-    @field_validator("timezone")
-    @classmethod
-    def known_timezone(cls, value: str | None) -> str | None:
-        if value is not None and value not in available_timezones():
-            raise ValueError("is not an IANA time zone such as Europe/Paris")
-        return value
 
 
 class ScheduleNote(Strict):
@@ -602,15 +592,10 @@ assert get_args(StatusEventType) == STATUS_EVENT_TYPES, "one list of status even
 class WebhookCreate(Strict):
     url: AnyHttpUrl = Field(description="where events are posted; vetted like users' webhook URLs "
                                         "(public addresses, or HERALD_WEBHOOK_ALLOWED_HOSTS)")
-    events: list[StatusEventType] = Field(
+    events: Annotated[list[StatusEventType], _distinct("lists an event type twice")] = Field(
         default_factory=lambda: list(get_args(StatusEventType)), min_length=1, max_length=len(STATUS_EVENT_TYPES),
         description="the status changes to post; all of them when absent")
     description: str | None = Field(default=None, max_length=500)
-
-    @field_validator("events")
-    @classmethod
-    def distinct(cls, value: list[StatusEventType]) -> list[StatusEventType]:
-        return _no_repeats(value, "lists an event type twice")
 
 
 class WebhookPublic(BaseModel):
@@ -657,15 +642,10 @@ Scope = Literal["admin", "send", "read"]
 
 class KeyCreate(Strict):
     name: str = Field(min_length=1, max_length=200)
-    scopes: list[Scope] = Field(min_length=1, max_length=3)
+    scopes: Annotated[list[Scope], _distinct("lists a scope twice")] = Field(min_length=1, max_length=3)
     # This key's own request rate; unset takes HERALD_KEY_RATE_PER_S and HERALD_KEY_BURST.
     rate_per_s: float | None = Field(default=None, gt=0, le=100_000)
     burst: int | None = Field(default=None, ge=1, le=1_000_000)
-
-    @field_validator("scopes")
-    @classmethod
-    def distinct(cls, value: list[Scope]) -> list[Scope]:
-        return _no_repeats(value, "lists a scope twice")
 
 
 class KeyPublic(BaseModel):

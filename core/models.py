@@ -356,6 +356,13 @@ class BroadcastStatus:
 
 
 @dataclass
+class ScheduledBroadcastInput:
+    """The input every fire of a recurring broadcast's Temporal Schedule starts its workflow with."""
+
+    schedule_id: str
+
+
+@dataclass
 class DigestEvent:
     """One notification to absorb into a digest: its data, and what the digest sends if it is the first."""
 

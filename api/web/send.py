@@ -17,7 +17,6 @@ from temporalio.client import Client
 from api.accept import accept
 from api.deps import PoolDep, Principal, SettingsDep, TemporalDep
 from api.errors import ApiError
-from api.routes import broadcasts as broadcast_routes
 from api.routes.templates import render_or_422
 from api.schemas import BroadcastCreate, NotificationCreate
 from api.web.auth import AdminPage
@@ -27,6 +26,7 @@ from core.models import Priority
 from core.recipients import SampleUser
 from core.settings import Settings
 from providers.registry import chain_names
+from services import broadcasts as broadcast_service
 from store import templates, users
 from store.templates import TemplateRecord
 
@@ -143,9 +143,9 @@ async def _send(pool: asyncpg.Pool, temporal: Client, settings: Settings, values
             raise ApiError(422, "validation_error", "a send time applies to chosen users; a broadcast goes now")
         audience = {"topic": values["topic"]} if values["audience"] == "topic" else {"all": True}
         body = BroadcastCreate.model_validate({**common, "audience": audience})
-        _, broadcast = await broadcast_routes.start(pool, temporal, settings, body, f"ui:{values['key']}",
-                                                    key_id=principal.key)
-        return "/ui/notifications", f"Broadcast {broadcast['id']} started.", {}
+        started, _ = await broadcast_service.create(pool, temporal, settings, body.model_dump(mode="json"),
+                                                    f"ui:{values['key']}", key_id=principal.key)
+        return "/ui/notifications", f"Broadcast {started.broadcast.id} started.", {}
     chosen = values["user_ids"]
     if not chosen:
         raise ApiError(422, "validation_error", "pick at least one user (search by id, name or email)")
