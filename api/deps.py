@@ -161,6 +161,7 @@ SendDep = Annotated[Principal, Depends(require("send"))]
 StatusDep = Annotated[Principal, Depends(require("send", "read"))]
 
 
+
 @dataclass(frozen=True)
 class Page:
     limit: int

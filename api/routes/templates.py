@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
 from api.deps import AdminDep, PageDep, PoolDep, ReadDep, SettingsDep
-from api.errors import invalid
 from api.schemas import (
     MAX_INT4,
     Page,
@@ -20,9 +19,8 @@ from api.schemas import (
     TemplatePublic,
     TemplateUpdate,
 )
-from core import locales, templating
-from core.recipients import Recipient
 from services import templates
+from services.rendering import render_or_422
 
 router = APIRouter(prefix="/v1/templates", tags=["templates"])
 
@@ -93,18 +91,3 @@ async def preview_template(name: str, body: PreviewRequest, pool: PoolDep, setti
     row, user = await templates.for_preview(pool, name, version, body.user_id)
     rendered = await render_or_422(row, body.data, user, body.locale, settings.default_locale)
     return PreviewPublic(subject=rendered.subject, body=rendered.body, html=rendered.html)
-
-
-async def render_or_422(template: locales.Translatable, data: dict[str, Any], user: Recipient | None,
-                        locale: str | None = None, default_locale: str = "en") -> templating.Rendered:
-    """The message in the locale the worker would choose (the given one, else the user's, else the default),
-    rendered in a render thread (the event loop keeps serving); 422 naming what went wrong."""
-    choice = locales.choose(template, locale, user.locale if user else None, default_locale)
-    try:
-        return await templating.render_async(choice.subject, choice.body, templating.context_for(data, user),
-                                             choice.html, locale=choice.format_locale,
-                                             timezone=user.timezone if user else None)
-    except templating.TemplateError as exc:
-        code = "missing_variable" if exc.variable else "template_error"
-        field = f"data.{exc.variable}" if exc.variable else exc.field
-        raise invalid(field, exc.message, code=code, variable=exc.variable) from exc

@@ -14,10 +14,9 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from temporalio.client import Client
 
-from api.accept import accept
+from api.accepting import accept
 from api.deps import PoolDep, Principal, SettingsDep, TemporalDep
 from api.errors import ApiError
-from api.routes.templates import render_or_422
 from api.schemas import BroadcastCreate, NotificationCreate
 from api.web.auth import AdminPage
 from api.web.render import Form, page, parse_json, read_form, see_other
@@ -27,6 +26,8 @@ from core.recipients import SampleUser
 from core.settings import Settings
 from providers.registry import chain_names
 from services import broadcasts as broadcast_service
+from services.accept import Caller
+from services.rendering import render_or_422
 from store import templates, users
 from store.templates import TemplateRecord
 
@@ -154,10 +155,11 @@ async def _send(pool: asyncpg.Pool, temporal: Client, settings: Settings, values
     requests = [NotificationCreate.model_validate({**common, "user_id": u, "send_at": _send_at(values)})
               for u in chosen]
     sent = []
+    caller = Caller(key=principal.key, is_admin=principal.is_admin)
     for user_id, request in zip(chosen, requests, strict=True):
         # One key per form and user: submitting the same form twice sends nothing twice.
         _, notification = await accept(pool, temporal, settings, request, f"ui:{values['key']}:{user_id}",
-                                         principal)
+                                       caller)
         sent.append(notification)
     return "/ui/notifications", f"Sent {len(sent)} notification(s).", \
         {"user_id": chosen[0]} if len(chosen) == 1 else {}

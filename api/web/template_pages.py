@@ -12,7 +12,6 @@ from jinja2 import TemplateSyntaxError
 from pydantic import ValidationError
 
 from api.deps import PoolDep, Principal
-from api.routes.templates import render_or_422
 from api.schemas import MAX_INT4, TemplateCreate, TemplateUpdate
 from api.web.auth import AdminPage
 from api.web.render import Form, page, parse_json, read_form, see_other, whole_number
@@ -21,6 +20,7 @@ from core.errors import Problem
 from core.locales import Texts
 from core.recipients import SampleUser
 from services import templates
+from services.rendering import render_or_422
 
 router = APIRouter(prefix="/ui/templates")
 PAGE_SIZE = 100

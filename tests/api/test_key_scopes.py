@@ -149,7 +149,7 @@ async def stored_the_old_way(api: Api, key: str, payload: dict[str, Any], reques
         workflow_id=notification_workflow_id(nid), status="scheduled", user_id=payload["user_id"], recipient={},
         channels=payload["channels"], priority="transactional", category=None, template=payload["template"],
         template_version=1, data=payload["data"], send_at=datetime.fromisoformat(payload["send_at"])))
-    assert created and row["created_by"] is None
+    assert created and row.created_by is None
     return nid
 
 
