@@ -107,8 +107,8 @@ async def accept(pool: asyncpg.Pool, temporal: Client, settings: Settings, body:
     # Two round trips for a new notification: one read (template and user), one insert. A repeat is found by
     # the insert's conflict, or, when this body no longer validates, by looking for the stored one.
     try:
-        row = await _validated_row(pool, settings, body, key, fingerprint, notification_id, key_id)
-        row.legacy_key = given
+        row = replace(await _validated_row(pool, settings, body, key, fingerprint, notification_id, key_id),
+                      legacy_key=given)
     except Problem:
         existing = await notifications.get(pool, notification_id)
         if existing is not None:

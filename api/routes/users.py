@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, Response
@@ -20,7 +21,7 @@ def _fields(body: UserCreate | UserUpdate, *, only_set: bool) -> dict[str, Any]:
 
 
 def public(row: users.UserRecord) -> UserPublic:
-    return UserPublic.model_validate(row, from_attributes=True)
+    return UserPublic(**asdict(row))
 
 
 @router.post("", status_code=201, response_model=UserPublic)
