@@ -6,8 +6,10 @@ COPY pyproject.toml README.md ./
 COPY core core
 COPY store store
 COPY providers providers
+COPY services services
 COPY activities activities
 COPY workflows workflows
+COPY hosting hosting
 COPY api api
 COPY cli cli
 COPY worker.py ./

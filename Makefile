@@ -46,6 +46,7 @@ chaos: $(STAMP)  ## the reliability suite: every accepted notification ends exac
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy .
+	$(BIN)/lint-imports --no-cache
 
 fmt: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -12,8 +12,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.errors import NOT_FOUND
 from core.models import BroadcastPage, BroadcastPageInput, BroadcastStartInput, BroadcastStatus, recipient_input
-from core.starting import start_notification_workflow
 from core.workflow_ids import notification_workflow_id
+from services.starting import start_notification_workflow
 from store import broadcasts
 
 

@@ -78,8 +78,8 @@ class DeliveryActivities:
             raise
         if receipt is not None:
             await self._release(inp, holder)
-            done = DeliverResult(provider=receipt["provider"], provider_message_id=receipt["provider_message_id"],
-                                 attempt=receipt["attempt"], delivered_at=receipt["at"])
+            done = DeliverResult(provider=receipt.provider, provider_message_id=receipt.provider_message_id,
+                                 attempt=receipt.attempt, delivered_at=receipt.at)
             if inp.finish is not None:  # the send went through, its final record may not have
                 await self._record_delivered(inp, done)
             return done

@@ -9,8 +9,8 @@ from temporalio.client import Client
 from core.ids import notification_id_for_key
 from core.models import DigestBatch, DigestResult, Status
 from core.settings import Settings
-from core.starting import start_notification
 from core.workflow_ids import notification_workflow_id
+from services.starting import start_notification
 from store import digests, notifications
 
 
@@ -42,7 +42,7 @@ class DigestActivities:
                 priority=lead.priority, category=lead.category, template=lead.template,
                 template_version=lead.template_version,
                 data={**lead.data, "events": [e.data for e in events], "count": len(events)}, send_at=None))
-            await digests.mark_digested(conn, [e.notification_id for e in events], digest_id, row["created_at"])
+            await digests.mark_digested(conn, [e.notification_id for e in events], digest_id, row.created_at)
         # The same idempotent start the API uses; a crash before it leaves a row the reconciler starts.
         await start_notification(self._client, self._settings, row)
         return DigestResult(digest_id=digest_id, absorbed=[e.notification_id for e in events])

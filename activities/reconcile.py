@@ -4,7 +4,7 @@ An API process can die after it stored a notification and before it started the 
 notification, before it added it to its digest). The client's retry with the same idempotency key finishes the
 job (the accept path does so for a stored, unstarted row); for a client that never retries, this activity, run
 every minute by a Temporal Schedule, does, however long ago the notification was stored. Starting and joining
-a digest are idempotent (`core.starting`), so racing a slow API or a retrying client still makes one workflow
+a digest are idempotent (`services.starting`), so racing a slow API or a retrying client still makes one workflow
 and counts the notification once in its digest.
 
 Each pass walks every unchecked row after a (created_at, id) cursor, a page at a time, so rows that wait
@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import asyncpg
 from temporalio import activity
@@ -27,9 +26,10 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from core.durations import window_seconds
 from core.settings import Settings
-from core.starting import join_digest, start_notification
 from core.workflow_ids import digest_workflow_id
+from services.starting import digest_of, join_digest, start_notification
 from store import notifications, tally
+from store.notifications import NotificationRecord
 
 log = logging.getLogger("herald.reconcile")
 
@@ -62,39 +62,40 @@ class ReconcileActivities:
             rows = await notifications.unchecked_starts(self._pool, inp.older_than_s, after, inp.limit)
             held = []
             for row in rows:
-                activity.heartbeat(row["id"])
-                outcome = await (self._digest(row, inp.older_than_s) if row["digest"] else self._own(row))
+                activity.heartbeat(row.id)
+                outcome = await (self._digest(row, inp.older_than_s) if row.digest else self._own(row))
                 if outcome == "waiting":
                     continue
-                held.append(row["id"])
+                held.append(row.id)
                 if outcome == "started":
-                    started.append(row["id"])
+                    started.append(row.id)
                     log.warning("handed Temporal a notification its API never did", extra={
-                        "notification_id": row["id"], "workflow_id": row["workflow_id"], "status": row["status"]})
+                        "notification_id": row.id, "workflow_id": row.workflow_id, "status": row.status})
             await notifications.mark_start_checked(self._pool, held)
             checked += len(rows)
             if len(rows) < inp.limit:
                 await tally.fold(self._pool)
                 return ReconcileResult(checked=checked, started=started)
-            after = (rows[-1]["created_at"], rows[-1]["id"])
+            after = (rows[-1].created_at, rows[-1].id)
 
-    async def _own(self, row: dict[str, Any]) -> str:
-        if await self._status(row["workflow_id"]) is not None:
+    async def _own(self, row: NotificationRecord) -> str:
+        if await self._status(row.workflow_id) is not None:
             return "held"
         await start_notification(self._client, self._settings, row)
         return "started"
 
-    async def _digest(self, row: dict[str, Any], older_than_s: float) -> str:
+    async def _digest(self, row: NotificationRecord, older_than_s: float) -> str:
         """A digest notification has no workflow of its own: its digest's holds it until the window closes.
         Until its own window has passed it may legitimately be on its way there; after that, the digest's
         running workflow must list it as pending, or it is added (harmless if it was there after all)."""
-        age = datetime.now(UTC) - row["created_at"]
-        if age < timedelta(seconds=window_seconds(row["digest"]["window"]) + older_than_s):
+        user_id, digest = digest_of(row)
+        age = datetime.now(UTC) - row.created_at
+        if age < timedelta(seconds=window_seconds(digest["window"]) + older_than_s):
             return "waiting"
-        digest_id = digest_workflow_id(row["user_id"], row["digest"]["key"])
+        digest_id = digest_workflow_id(user_id, digest["key"])
         if await self._status(digest_id) == WorkflowExecutionStatus.RUNNING:
             pending = await self._client.get_workflow_handle(digest_id).query("pending")
-            if row["id"] in pending:
+            if row.id in pending:
                 return "held"
         await join_digest(self._client, self._settings, row)
         return "started"

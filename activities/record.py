@@ -45,5 +45,5 @@ class RecordActivities:
     async def find_receipts(self, notification_id: str) -> dict[str, DeliverResult]:
         """The sends that went through, by channel: the truth a cancel is checked against."""
         found = await notifications.receipts(self._pool, notification_id)
-        return {channel: DeliverResult(provider=r["provider"], provider_message_id=r["provider_message_id"],
-                                       attempt=r["attempt"], delivered_at=r["at"]) for channel, r in found.items()}
+        return {channel: DeliverResult(provider=r.provider, provider_message_id=r.provider_message_id,
+                                       attempt=r.attempt, delivered_at=r.at) for channel, r in found.items()}

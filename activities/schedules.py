@@ -4,28 +4,22 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from core import broadcasting
-from core.broadcasting import BroadcastRefused, BroadcastSpec
-from core.ids import notification_id_for_key
 from core.models import BroadcastInput
 from core.settings import Settings
+from services import broadcasts as broadcast_service
+from services.broadcasts import BroadcastRefused
+from services.schedules import broadcast_spec, fire_broadcast_id, fire_key
 from store import broadcasts, schedules
 
 log = logging.getLogger("herald.schedules")
 # A fire that cannot send as defined (the template was deleted, its data no longer renders): the fire fails and
 # the schedule pauses itself (pause_on_failure) until an operator fixes it and resumes.
 REFUSED = "ScheduledBroadcastRefused"
-
-
-@dataclass
-class ScheduledBroadcastInput:
-    schedule_id: str
 
 
 @dataclass
@@ -41,22 +35,6 @@ class PreparedFire:
     broadcast: BroadcastInput | None = None  # None: nothing to send (the schedule was deleted)
     workflow_id: str | None = None
     skipped: str | None = None
-
-
-def fire_key(fire_id: str) -> str:
-    """The idempotency key of a fire's broadcast."""
-    return f"schedule:{fire_id}"
-
-
-def fire_broadcast_id(fire_id: str) -> str:
-    """A fire's broadcast id, derived as the API derives one from its idempotency key."""
-    return notification_id_for_key(f"broadcast:{fire_key(fire_id)}")
-
-
-def broadcast_spec(schedule: dict[str, Any]) -> BroadcastSpec:
-    return BroadcastSpec(template=schedule["template"], template_version=schedule["template_version"],
-                         data=schedule["data"], channels=list(schedule["channels"]), priority=schedule["priority"],
-                         category=schedule["category"], audience=schedule["audience"])
 
 
 class ScheduleActivities:
@@ -77,15 +55,15 @@ class ScheduleActivities:
                 return PreparedFire(skipped=f"schedule '{inp.schedule_id}' is deleted or does not exist")
             spec = broadcast_spec(schedule)
             try:
-                template = await broadcasting.check(self._pool, self._settings, spec)
+                version = await broadcast_service.check(self._pool, self._settings, spec)
             except BroadcastRefused as exc:
                 raise ApplicationError(f"{exc.field}: {exc.message}", {"code": exc.code}, type=REFUSED,
                                        non_retryable=True) from exc
-            row, _ = await broadcasting.store(self._pool, spec, template, broadcast_id=broadcast_id,
-                                              key=fire_key(inp.fire_id), fingerprint=schedule["request_hash"],
-                                              schedule_id=schedule["id"])
-        if row["schedule_id"] != inp.schedule_id:  # an API client chose this very idempotency key
+            row, _ = await broadcast_service.store(self._pool, spec, version, broadcast_id=broadcast_id,
+                                                   key=fire_key(inp.fire_id), fingerprint=schedule.request_hash,
+                                                   schedule_id=schedule.id)
+        if row.schedule_id != inp.schedule_id:  # an API client chose this very idempotency key
             raise ApplicationError(f"broadcast '{broadcast_id}' belongs to no fire of schedule '{inp.schedule_id}'",
                                    type=REFUSED, non_retryable=True)
-        return PreparedFire(broadcast=broadcasting.workflow_input(row, self._settings),
-                            workflow_id=row["workflow_id"])
+        return PreparedFire(broadcast=broadcast_service.workflow_input(row, self._settings),
+                            workflow_id=row.workflow_id)

@@ -25,6 +25,7 @@ from providers.base import PermanentDeliveryError, TransientDeliveryError
 from providers.egress import Allowlist
 from providers.http_gateway import post_signed
 from store import webhooks
+from store.webhooks import EventToPost
 
 log = logging.getLogger("herald.status_webhooks")
 
@@ -37,16 +38,16 @@ def webhook_id(event_id: int) -> str:
     return f"msg_status_{event_id}"
 
 
-def event_body(row: dict[str, Any]) -> dict[str, Any]:
+def event_body(row: EventToPost) -> dict[str, Any]:
     """The Standard Webhooks payload: `type`, `timestamp` and `data`. Free text is masked like logs are: a
     provider's error can name an address."""
-    data = dict(row["payload"])
+    data = dict(row.payload)
     for key in ("detail", "error"):
         if isinstance(data.get(key), str):
             data[key] = pii.mask(data[key])
-    data["event_id"] = row["id"]
-    occurred: datetime = row["occurred_at"]
-    return {"type": f"notification.{row['type']}",
+    data["event_id"] = row.id
+    occurred: datetime = row.occurred_at
+    return {"type": f"notification.{row.type}",
             "timestamp": occurred.astimezone(UTC).isoformat().replace("+00:00", "Z"), "data": data}
 
 
@@ -64,9 +65,9 @@ class StatusWebhookActivities:
         row = await webhooks.event_to_post(self._pool, post.event_id)
         if row is None:  # pruned: it ended long ago
             return StatusPostResult(outcome="already_done")
-        if row["outcome"] is not None:
+        if row.outcome is not None:
             return StatusPostResult(outcome="already_done")
-        if row["deleted"]:
+        if row.deleted:
             await webhooks.finish(self._pool, post.event_id, "canceled")
             metrics.status_webhook("canceled", None)
             return StatusPostResult(outcome="canceled")
@@ -76,7 +77,7 @@ class StatusWebhookActivities:
         deadline = min(self._timeout_s, attempt_timeout.total_seconds() * ATTEMPT_SHARE if attempt_timeout
                        else self._timeout_s)
         try:
-            await post_signed(self._client, name="status-webhook", url=row["url"], secret=self._secret,
+            await post_signed(self._client, name="status-webhook", url=row.url, secret=self._secret,
                               webhook_id=webhook_id(post.event_id), payload=event_body(row), allow=self._allow,
                               deadline_s=deadline)
         except PermanentDeliveryError as exc:
@@ -108,9 +109,9 @@ class StatusWebhookActivities:
             await webhooks.resolve_dead_letter(conn, resolution.event_id, resolution.resolution, resolution.at)
         metrics.status_webhook_dead_letters(await webhooks.open_dead_letter_count(self._pool))
 
-    def _observe(self, row: dict[str, Any], outcome: str, started: float, error: str | None) -> None:
+    def _observe(self, row: EventToPost, outcome: str, started: float, error: str | None) -> None:
         metrics.status_webhook(outcome, time.monotonic() - started)
         level = logging.INFO if outcome == "delivered" else logging.WARNING
         log.log(level, "status webhook %s", outcome, extra={
-            "notification_id": row["notification_id"], "workflow_id": activity.info().workflow_id,
+            "notification_id": row.notification_id, "workflow_id": activity.info().workflow_id,
             "attempt": activity.info().attempt, "outcome": outcome, "error": error})

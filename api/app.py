@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
         try:
             async with AsyncExitStack() as running:
                 if settings.eager_start:  # the workflows this process starts run their first task here
-                    from worker import herald_worker
+                    from hosting.workers import herald_worker
 
                     await running.enter_async_context(
                         herald_worker(app.state.temporal, app.state.pool, settings, channels=[]))

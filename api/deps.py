@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import asyncpg
 from fastapi import Depends, Query, Request
@@ -159,6 +159,10 @@ SendDep = Annotated[Principal, Depends(require("send"))]
 StatusDep = Annotated[Principal, Depends(require("send", "read"))]
 
 
+# A row as a route has it: a dict, or a record of store/.
+Row = TypeVar("Row")
+
+
 @dataclass(frozen=True)
 class Page:
     limit: int
@@ -169,8 +173,7 @@ class Page:
         """Routes fetch one row more than they return: the extra one only says whether a next page exists."""
         return self.limit + 1
 
-    def cut(self, rows: list[dict[str, Any]],
-            key: Callable[[dict[str, Any]], list[Any]]) -> tuple[list[dict[str, Any]], str | None]:
+    def cut(self, rows: list[Row], key: Callable[[Row], list[Any]]) -> tuple[list[Row], str | None]:
         """The rows of this page and the cursor of the next (None on the last page)."""
         if len(rows) <= self.limit:
             return rows, None

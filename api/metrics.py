@@ -1,9 +1,5 @@
-"""Prometheus metrics of the API process, plus outcome counts read from the read model at scrape time.
-
-Outcomes are counted in PostgreSQL rather than in process memory, so every API replica reports the same
-totals whichever worker delivered the notification; the counts are kept as rows change (store/tally.py), so a
-scrape costs the same at any table size.
-"""
+"""Prometheus metrics of the API process, plus outcome counts read from the read model at scrape time
+(services/metrics.py: the same totals on every API replica, at the same cost at any table size)."""
 
 from __future__ import annotations
 
@@ -19,7 +15,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from store import notifications, tally
+from services import metrics
 
 if TYPE_CHECKING:
     from store.db import Connection
@@ -46,25 +42,16 @@ async def render(pool: asyncpg.Pool) -> bytes:
 
 
 async def render_on(conn: Connection) -> bytes:
-    """The scrape on one connection: counts kept on write (store.tally), the open dead letters through their
-    partial index, and latency over the last hour's deliveries only."""
-    counts = await tally.read(conn)
-    parked = await notifications.open_dead_letter_count(conn)
-    latency = await conn.fetchrow(
-        """SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY s) AS p50,
-                  percentile_cont(0.95) WITHIN GROUP (ORDER BY s) AS p95,
-                  percentile_cont(0.99) WITHIN GROUP (ORDER BY s) AS p99
-           FROM (SELECT extract(epoch FROM delivered_at - created_at) AS s FROM notification
-                 WHERE delivered_at > now() - interval '1 hour') t"""
-    )
+    """The scrape on one connection (services.metrics.scrape), as Prometheus text."""
+    read = await metrics.scrape(conn)
     by_status.clear()
     attempts_failed.clear()
-    for c in counts:
+    for c in read.counts:
         if c.kind == "delivery":
             by_status.labels(c.status, c.channel, c.priority).set(c.n)
         elif c.kind == "failed_attempt":
             attempts_failed.labels(c.channel).set(c.n)
-    dlq_size.set(parked)
-    for q in ("p50", "p95", "p99"):
-        end_to_end.labels(q).set(float(latency[q]) if latency and latency[q] is not None else 0.0)
+    dlq_size.set(read.open_dead_letters)
+    for q, seconds in (("p50", read.latency.p50), ("p95", read.latency.p95), ("p99", read.latency.p99)):
+        end_to_end.labels(q).set(seconds if seconds is not None else 0.0)
     return bytes(generate_latest(registry))

@@ -22,11 +22,11 @@ from typing import Any
 import psutil
 from temporalio.client import Client
 
-from api.dispatch import queued_channels
 from bench.stack import free_port
 from core.models import BroadcastInput
 from core.secrets import new_webhook_secret
 from core.settings import Settings
+from core.starting import queued_channels
 from core.workflow_ids import broadcast_workflow_id
 from devstack.temporal_server import start_dev_server, wait_until_serving
 from store import broadcasts, templates

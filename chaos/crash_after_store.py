@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import uvicorn
 
@@ -24,7 +24,8 @@ def install() -> None:
     """Wraps the insert every accept goes through; the first row it creates kills the process."""
     store = notifications.insert
 
-    async def insert_then_die(conn: Executor, n: notifications.NewNotification) -> tuple[dict[str, Any], bool]:
+    async def insert_then_die(conn: Executor,
+                              n: notifications.NewNotification) -> tuple[notifications.NotificationRecord, bool]:
         stored, created = await store(conn, n)
         if created:
             os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no answer: as if the machine went away

@@ -7,7 +7,7 @@ import argparse
 
 
 def worker(_: argparse.Namespace) -> int:
-    from worker import main as worker_main
+    from hosting.workers import main as worker_main
 
     worker_main()
     return 0

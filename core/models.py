@@ -105,7 +105,7 @@ class NotificationInput:
     throttle: Throttle | None = None
     # The workflow code version this notification runs, fixed by whoever starts it: 0 (inputs from before this
     # field) asks Temporal's patch markers which path a history took; STEPS_FUSED takes the fused steps with
-    # no patch marker at all (workflows/notification.py says why).
+    # no patch marker at all (workflows/notification/versions.py says why).
     steps: int = 0
     # A parked notification's run continues as new once its history holds this many events (or Temporal
     # suggests it sooner): retries of a dead letter every few minutes for its whole retention stay far below
@@ -353,6 +353,13 @@ class BroadcastStatus:
     broadcast_id: str
     status: str
     recipients: int
+
+
+@dataclass
+class ScheduledBroadcastInput:
+    """The input every fire of a recurring broadcast's Temporal Schedule starts its workflow with."""
+
+    schedule_id: str
 
 
 @dataclass

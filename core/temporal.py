@@ -119,3 +119,8 @@ async def ensure_search_attributes(client: Client, namespace: str) -> None:
         except RPCError as exc:
             if exc.status != RPCStatusCode.ALREADY_EXISTS:
                 raise
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Temporal not answering: an RPC error, or the lazy client's first connection failing."""
+    return isinstance(exc, RPCError) or str(exc).startswith("Failed client connect")

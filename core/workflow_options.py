@@ -1,6 +1,6 @@
 """The options Herald's workflows start with: one value each, shared by client starts and child starts.
 
-A workflow cannot call the client's start functions (core/starting.py, core/broadcasting.py), so the values
+A workflow cannot call the client's start functions (services/starting.py, services/broadcasts.py), so the values
 both kinds of start must agree on live here, in plain objects any workflow may import.
 """
 

@@ -2,7 +2,8 @@
 
 With nothing configured it starts the Temporal dev server (file-backed) and an embedded PostgreSQL under
 HERALD_DATA_DIR; with DATABASE_URL or TEMPORAL_ADDRESS set it uses those instead. It then applies the
-migrations and runs one worker and the API as child processes.
+migrations and runs one worker and the API as child processes. Channels with no vendor configured (SMTP, the
+SMS and push gateways) go to local catchers that keep every message under HERALD_DATA_DIR, shown at /ui/outbox.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from pathlib import Path
 from core.secrets import admin_key, webhook_secret
 from core.settings import Settings
 from core.temporal import ensure_search_attributes
+from devstack import gateway_catcher
+from devstack.gateway_catcher import GatewayCatcher
 from devstack.mail_catcher import MailCatcher
 from devstack.mail_catcher import wanted as mail_catcher_wanted
 from devstack.ports import PortTaken, ensure_free, split_address
@@ -49,21 +52,29 @@ async def main() -> int:
     key = admin_key(settings)
     signing_secret = webhook_secret(settings)
     wants_catcher = mail_catcher_wanted(dict(os.environ))
+    caught_channels = gateway_catcher.wanted(dict(os.environ))
+    gateway_port = gateway_catcher.port(dict(os.environ))
     smtp_host, smtp_port = ("127.0.0.1", settings.mail_catcher_port) if wants_catcher else \
         (settings.smtp_host, settings.smtp_port)
     metrics_address = settings.worker_metrics_address or "127.0.0.1:9464"
     # Checked before anything starts, so a taken port leaves nothing to clean up.
     if wants_catcher:
         ensure_free(smtp_host, smtp_port, "mail catcher", "HERALD_MAIL_CATCHER_PORT")
+    if caught_channels:
+        ensure_free("127.0.0.1", gateway_port, "SMS and push catcher", "HERALD_GATEWAY_CATCHER_PORT")
     ensure_free(*split_address(metrics_address), "worker metrics", "HERALD_WORKER_METRICS_ADDRESS")
 
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
     pg_server = None
     catcher: MailCatcher | None = None
+    gateways: GatewayCatcher | None = None
     try:
         if wants_catcher:
             catcher = MailCatcher(data_dir / "mail", smtp_host, smtp_port)
             catcher.start()
+        if caught_channels:
+            gateways = GatewayCatcher(data_dir, "127.0.0.1", gateway_port, signing_secret, caught_channels)
+            gateways.start()
         if settings.database_url:
             db_url = settings.database_url
         else:
@@ -94,6 +105,11 @@ async def main() -> int:
                "HERALD_SIM_ENABLED": os.environ.get("HERALD_SIM_ENABLED", "true")}
         if catcher is not None:
             env.update(HERALD_SMTP_HOST=smtp_host, HERALD_SMTP_PORT=str(smtp_port))
+        if gateways is not None:
+            env.update({f"HERALD_{channel.upper()}_WEBHOOK_URL": gateways.url(channel) for channel in caught_channels})
+        if catcher is not None or gateways is not None:
+            # Only a stack with catchers has an outbox to show: the API serves /ui/outbox when this is set.
+            env["HERALD_CATCHER_DIR"] = str(data_dir)
         wait_until_free(settings.api_port)
         worker_env = {**env, "HERALD_WORKER_METRICS_ADDRESS": metrics_address}
         worker = subprocess.Popen([sys.executable, str(ROOT / "worker.py")], env=worker_env, cwd=ROOT,
@@ -111,6 +127,10 @@ async def main() -> int:
         ui = f"http://127.0.0.1:{settings.temporal_ui_port}" if settings.temporal_address is None else "(external)"
         mail = (f"caught on {smtp_host}:{smtp_port}, kept in {data_dir / 'mail'}" if catcher
                 else f"sent through {smtp_host}:{smtp_port}")
+        caught = (f"{' and '.join(caught_channels)} caught on 127.0.0.1:{gateway_port}, kept in "
+                  f"{' and '.join(str(data_dir / channel) for channel in caught_channels)}" if gateways
+                  else "sent through the configured gateways")
+        outbox = f"{base}/ui/outbox" if catcher or gateways else "(no catchers: every channel is configured)"
         print(f"""
 Herald is up.
   API          {base}
@@ -120,6 +140,8 @@ Herald is up.
   Metrics      {base}/metrics (API), http://{worker_env["HERALD_WORKER_METRICS_ADDRESS"]}/metrics (worker)
   Admin key    {key}
   Mail         {mail}
+  SMS, push    {caught}
+  Outbox       {outbox}  (what the catchers caught)
   Data         {data_dir}
 
 Try:  curl -s -H "Authorization: Bearer {key}" {base}/ready
@@ -149,6 +171,8 @@ Stop: Ctrl-C
             pg_server.cleanup()
         if catcher is not None:
             catcher.stop()
+        if gateways is not None:
+            gateways.stop()
         log.info("stopped")
 
 
@@ -157,6 +181,6 @@ if __name__ == "__main__":
     logging.getLogger("pgserver").setLevel(logging.WARNING)  # it logs every pg_ctl call at INFO
     try:
         sys.exit(asyncio.run(main()))
-    except PortTaken as taken:
-        print(taken, file=sys.stderr, flush=True)
+    except (PortTaken, gateway_catcher.BadSetting) as refused:
+        print(refused, file=sys.stderr, flush=True)
         sys.exit(2)

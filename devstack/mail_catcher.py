@@ -19,7 +19,10 @@ class _KeepAsFiles:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         name = f"{time.strftime('%Y%m%dT%H%M%S')}-{next(self._counter):05d}.eml"
         content = envelope.content if isinstance(envelope.content, bytes) else envelope.content.encode()
-        (self._directory / name).write_bytes(content)
+        # Written whole under a hidden name, then renamed: the outbox page never reads half a message.
+        partial = self._directory / f".{name}"
+        partial.write_bytes(content)
+        partial.rename(self._directory / name)
         return "250 OK: kept by Herald's mail catcher"
 
 

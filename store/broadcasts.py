@@ -3,15 +3,39 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from core.workflow_ids import NOTIFICATION_PREFIX
+from store.records import one
 
 if TYPE_CHECKING:
     from store.db import Connection, Executor
 
 _COLUMNS = """id, idempotency_key, request_hash, workflow_id, status, template, template_version, data, channels,
               priority, category, audience, recipients, schedule_id, created_by, locale, created_at, updated_at"""
+
+
+@dataclass(frozen=True)
+class BroadcastRecord:
+    id: str
+    idempotency_key: str
+    request_hash: str
+    workflow_id: str
+    status: str
+    template: str
+    template_version: int
+    data: dict[str, Any]
+    channels: list[str]
+    priority: str
+    category: str | None
+    audience: dict[str, Any]
+    recipients: int
+    schedule_id: str | None
+    created_by: str | None
+    locale: str | None
+    created_at: datetime
+    updated_at: datetime
 
 
 @dataclass
@@ -32,7 +56,8 @@ class NewBroadcast:
     locale: str | None = None  # every recipient's notification asks for it before its user's locale
 
 
-async def insert(conn: Executor, b: NewBroadcast) -> tuple[dict[str, Any], bool]:
+async def insert(conn: Executor, b: NewBroadcast) -> tuple[BroadcastRecord, bool]:
+    """Inserts the broadcast, or returns the one stored before under its idempotency key and False."""
     row = await conn.fetchrow(
         f"""INSERT INTO broadcast (id, idempotency_key, request_hash, workflow_id, status, template, template_version,
                                    data, channels, priority, category, audience, schedule_id, created_by, locale)
@@ -41,16 +66,17 @@ async def insert(conn: Executor, b: NewBroadcast) -> tuple[dict[str, Any], bool]
         b.id, b.idempotency_key, b.request_hash, b.workflow_id, b.template, b.template_version, b.data, b.channels,
         b.priority, b.category, b.audience, b.schedule_id, b.created_by, b.locale,
     )
-    if row is not None:
-        return dict(row), True
-    existing = await conn.fetchrow(f"SELECT {_COLUMNS} FROM broadcast WHERE idempotency_key = $1", b.idempotency_key)
-    assert existing is not None
-    return dict(existing), False
+    created = row is not None
+    if row is None:
+        row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM broadcast WHERE idempotency_key = $1",
+                                  b.idempotency_key)
+    record = one(BroadcastRecord, row)
+    assert record is not None
+    return record, created
 
 
-async def get(conn: Executor, broadcast_id: str) -> dict[str, Any] | None:
-    row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM broadcast WHERE id = $1", broadcast_id)
-    return dict(row) if row else None
+async def get(conn: Executor, broadcast_id: str) -> BroadcastRecord | None:
+    return one(BroadcastRecord, await conn.fetchrow(f"SELECT {_COLUMNS} FROM broadcast WHERE id = $1", broadcast_id))
 
 
 async def counts(conn: Executor, broadcast_id: str) -> dict[str, int]:
@@ -67,7 +93,7 @@ async def set_status(conn: Executor, broadcast_id: str, status: str, recipients:
     )
 
 
-async def prepare_page(conn: Connection, broadcast: dict[str, Any], after: str | None,
+async def prepare_page(conn: Connection, broadcast: BroadcastRecord, after: str | None,
                        limit: int) -> list[str]:
     """The next page of the audience (users ordered by id, after `after`), each given its notification row.
 
@@ -76,7 +102,7 @@ async def prepare_page(conn: Connection, broadcast: dict[str, Any], after: str |
     core.workflow_ids (`broadcast_recipient_notification_id`, `notification_workflow_id`), built here in SQL:
     `$1 || '-' || p.id`, and that behind `$7`, the notification workflow prefix.
     """
-    audience = broadcast["audience"]
+    audience = broadcast.audience
     async with conn.transaction():
         rows = await conn.fetch(
             """WITH page AS (
@@ -103,7 +129,7 @@ async def prepare_page(conn: Connection, broadcast: dict[str, Any], after: str |
                    SELECT i.id, i.created_at, 'accepted', 'part of broadcast ' || $1 FROM inserted i
                )
                SELECT id FROM page ORDER BY id""",
-            broadcast["id"], after, audience.get("user_ids"), audience.get("topic"), limit, broadcast["channels"],
+            broadcast.id, after, audience.get("user_ids"), audience.get("topic"), limit, broadcast.channels,
             NOTIFICATION_PREFIX,
         )
     return [r["id"] for r in rows]

@@ -1,38 +1,51 @@
-"""What the dashboard's overview counts: totals by outcome and the last hour by minute."""
+"""What the dashboard's overview and the /metrics scrape read from rows: recent deliveries, the last hour by
+minute, and delivery latency. Totals by outcome come from the counts kept on write (store.tally)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
 
-from store import tally
+from store.records import many, one
 
 if TYPE_CHECKING:
     from store.db import Executor
 
 
-async def totals(conn: Executor) -> dict[str, int]:
-    """Totals by outcome from the counts kept on write (store.tally), so the overview costs the same at any
-    table size; only the last five minutes' deliveries are counted from rows (through their index)."""
-    by_status: dict[str, int] = {}
-    failed_attempts = 0
-    for c in await tally.read(conn):
-        if c.kind == "notification":
-            by_status[c.status] = by_status.get(c.status, 0) + c.n
-        elif c.kind == "failed_attempt":
-            failed_attempts += c.n
+@dataclass(frozen=True)
+class MinuteCount:
+    """Notifications accepted in one minute under one key (a channel or a priority)."""
 
-    def among(*statuses: str) -> int:
-        return sum(by_status.get(s, 0) for s in statuses)
+    minute: datetime
+    key: str
+    n: int
 
-    recent = await conn.fetchval(
+
+@dataclass(frozen=True)
+class LastHour:
+    now: datetime  # the current minute, truncated: the last bucket
+    by_channel: list[MinuteCount]
+    by_priority: list[MinuteCount]
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Accept-to-delivered seconds over the last hour; None when nothing was delivered in it."""
+
+    p50: float | None
+    p95: float | None
+    p99: float | None
+
+
+async def delivered_last_5m(conn: Executor) -> int:
+    """Deliveries of the last five minutes, counted from rows through their index."""
+    recent: int = await conn.fetchval(
         "SELECT count(*) FROM notification WHERE delivered_at > now() - interval '5 minutes'")
-    return {"accepted": sum(by_status.values()), "delivered": among("delivered"),
-            "dead_lettered": among("dead_lettered"), "ended_otherwise": among("discarded", "canceled", "skipped"),
-            "in_flight": among("accepted", "scheduled", "processing", "retrying"),
-            "delivered_last_5m": int(recent), "failed_attempts": failed_attempts}
+    return recent
 
 
-async def last_hour(conn: Executor) -> dict[str, Any]:
+async def last_hour(conn: Executor) -> LastHour:
     """Notifications accepted in each of the last 60 minutes, split by channel and by priority."""
     channels = await conn.fetch(
         """SELECT date_trunc('minute', n.created_at) AS minute, c AS key, count(*)::int AS n
@@ -45,5 +58,19 @@ async def last_hour(conn: Executor) -> dict[str, Any]:
            FROM notification WHERE created_at > date_trunc('minute', now()) - interval '59 minutes'
            GROUP BY 1, 2"""
     )
-    now = await conn.fetchval("SELECT date_trunc('minute', now())")
-    return {"now": now, "by_channel": [dict(r) for r in channels], "by_priority": [dict(r) for r in priorities]}
+    now: datetime = await conn.fetchval("SELECT date_trunc('minute', now())")
+    return LastHour(now=now, by_channel=many(MinuteCount, channels), by_priority=many(MinuteCount, priorities))
+
+
+async def latency_last_hour(conn: Executor) -> Latency:
+    """Over the last hour's deliveries only, so the scrape's cost does not grow with history."""
+    latency = one(Latency, await conn.fetchrow(
+        """SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY s) AS p50,
+                  percentile_cont(0.95) WITHIN GROUP (ORDER BY s) AS p95,
+                  percentile_cont(0.99) WITHIN GROUP (ORDER BY s) AS p99
+           FROM (SELECT extract(epoch FROM delivered_at - created_at) AS s FROM notification
+                 WHERE delivered_at > now() - interval '1 hour') t"""
+    ))
+    assert latency is not None  # an aggregate always answers one row
+    return latency
+

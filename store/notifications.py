@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from core.models import FINAL_STATUSES, DeadLetter, DeadLetterResolution, StatusChange
+from store.records import many, one
 
 if TYPE_CHECKING:
     from store.db import Connection, Executor
@@ -16,6 +17,108 @@ _COLUMNS = """id, idempotency_key, request_hash, workflow_id, status, user_id, r
               delivered_at, digest, digest_id, escalate, throttle, created_by, requested_locale, locale,
               (SELECT COALESCE(sum(d.attempts), 0)::int FROM delivery d WHERE d.notification_id = notification.id)
                   AS attempts"""
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    """One channel's delivery of a notification."""
+
+    channel: str
+    status: str
+    provider: str | None
+    attempts: int
+    provider_message_id: str | None
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class ListedDelivery(DeliveryRecord):
+    notification_id: str
+
+
+@dataclass(frozen=True)
+class TimelineRecord:
+    at: datetime
+    event: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class NotificationRecord:
+    """A notification as `_COLUMNS` reads it; `deliveries` and `timeline` are filled only by the reads that say so
+    (`get_full`, and `list_notifications` for deliveries)."""
+
+    id: str
+    idempotency_key: str
+    request_hash: str
+    workflow_id: str
+    status: str
+    user_id: str | None
+    recipient: dict[str, str]
+    channels: list[str]
+    priority: str
+    category: str | None
+    template: str
+    template_version: int
+    data: dict[str, Any]
+    send_at: datetime | None
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+    delivered_at: datetime | None
+    digest: dict[str, Any] | None
+    digest_id: str | None
+    escalate: dict[str, Any] | None
+    throttle: dict[str, Any] | None
+    created_by: str | None
+    requested_locale: str | None
+    locale: str | None
+    attempts: int
+    deliveries: list[DeliveryRecord] = field(default_factory=list)
+    timeline: list[TimelineRecord] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ReceiptRecord:
+    """A provider's acceptance of one channel's send."""
+
+    provider: str
+    provider_message_id: str
+    attempt: int
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ChannelReceipt(ReceiptRecord):
+    channel: str
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    channel: str
+    attempt: int
+    at: datetime
+    outcome: str
+    error: str | None
+
+
+@dataclass(frozen=True)
+class DeadLetterRecord:
+    cursor_id: int
+    notification_id: str
+    workflow_id: str
+    channel: str
+    error: str
+    attempts: int
+    dead_lettered_at: datetime
+
+
+@dataclass(frozen=True)
+class WorkflowOf:
+    """A notification and the id of its workflow."""
+
+    id: str
+    workflow_id: str
 
 
 @dataclass
@@ -49,7 +152,7 @@ class NewNotification:
 _LEGACY_CLIENT_ROW = "created_by IS NULL AND broadcast_id IS NULL AND request_hash <> 'digest'"
 
 
-async def insert(conn: Executor, n: NewNotification) -> tuple[dict[str, Any], bool]:
+async def insert(conn: Executor, n: NewNotification) -> tuple[NotificationRecord, bool]:
     """Stores a notification once per idempotency key; returns (row, created).
 
     One statement, so one round trip: the row, its deliveries and its first timeline event (inserted only when
@@ -85,8 +188,9 @@ async def insert(conn: Executor, n: NewNotification) -> tuple[dict[str, Any], bo
         n.escalate, n.throttle, f"scheduled for {n.send_at.isoformat()}" if n.send_at else "accepted by the API",
         n.created_by, n.legacy_key, n.requested_locale,
     )
-    if row is not None:
-        return dict(row), True
+    created = one(NotificationRecord, row)
+    if created is not None:
+        return created, True
     existing = await conn.fetchrow(
         f"""SELECT {_COLUMNS} FROM notification
             WHERE idempotency_key = $1 OR id = $3
@@ -94,16 +198,18 @@ async def insert(conn: Executor, n: NewNotification) -> tuple[dict[str, Any], bo
             ORDER BY idempotency_key = $1 DESC LIMIT 1""",
         n.idempotency_key, n.legacy_key, n.id,
     )
-    assert existing is not None, "a conflicting insert must leave a row behind"
-    return dict(existing), False
+    found = one(NotificationRecord, existing)
+    assert found is not None, "a conflicting insert must leave a row behind"
+    return found, False
 
 
-async def get(conn: Executor, notification_id: str) -> dict[str, Any] | None:
+async def get(conn: Executor, notification_id: str) -> NotificationRecord | None:
+    """The notification alone (no deliveries, no timeline)."""
     row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM notification WHERE id = $1", notification_id)
-    return dict(row) if row else None
+    return one(NotificationRecord, row)
 
 
-async def get_full(conn: Executor, notification_id: str) -> dict[str, Any] | None:
+async def get_full(conn: Executor, notification_id: str) -> NotificationRecord | None:
     """The notification with its deliveries and timeline, as `GET /v1/notifications/{id}` shows it."""
     notification = await get(conn, notification_id)
     if notification is None:
@@ -118,14 +224,14 @@ async def get_full(conn: Executor, notification_id: str) -> dict[str, Any] | Non
            WHERE notification_id = $1 ORDER BY at, id""",
         notification_id,
     )
-    notification["deliveries"] = [dict(d) for d in deliveries]
-    notification["timeline"] = [dict(t) for t in timeline]
-    return notification
+    return replace(notification, deliveries=many(DeliveryRecord, deliveries),
+                   timeline=many(TimelineRecord, timeline))
 
 
 async def list_notifications(conn: Executor, *, status: str | None, user_id: str | None, channel: str | None,
                              priority: str | None, after: tuple[datetime, str] | None,
-                             limit: int, created_by: str | None = None) -> list[dict[str, Any]]:
+                             limit: int, created_by: str | None = None) -> list[NotificationRecord]:
+    """Each with its deliveries (no timeline)."""
     """`created_by`: only the notifications that API key created (None: every notification)."""
     after_at, after_id = after if after else (None, None)
     rows = await conn.fetch(
@@ -139,19 +245,20 @@ async def list_notifications(conn: Executor, *, status: str | None, user_id: str
             ORDER BY created_at DESC, id DESC LIMIT $7""",
         status, user_id, channel, priority, after_at, after_id, limit, created_by,
     )
-    notifications = [dict(r) for r in rows]
-    if notifications:
-        deliveries = await conn.fetch(
-            """SELECT notification_id, channel, status, provider, attempts, provider_message_id, last_error
-               FROM delivery WHERE notification_id = ANY($1) ORDER BY channel""",
-            [n["id"] for n in notifications],
-        )
-        by_id: dict[str, list[dict[str, Any]]] = {}
-        for d in deliveries:
-            by_id.setdefault(d["notification_id"], []).append(dict(d))
-        for n in notifications:
-            n["deliveries"] = by_id.get(n["id"], [])
-    return notifications
+    notifications = many(NotificationRecord, rows)
+    if not notifications:
+        return notifications
+    deliveries = await conn.fetch(
+        """SELECT notification_id, channel, status, provider, attempts, provider_message_id, last_error
+           FROM delivery WHERE notification_id = ANY($1) ORDER BY channel""",
+        [n.id for n in notifications],
+    )
+    by_id: dict[str, list[DeliveryRecord]] = {}
+    for d in many(ListedDelivery, deliveries):
+        by_id.setdefault(d.notification_id, []).append(
+            DeliveryRecord(channel=d.channel, status=d.status, provider=d.provider, attempts=d.attempts,
+                           provider_message_id=d.provider_message_id, last_error=d.last_error))
+    return [replace(n, deliveries=by_id.get(n.id, [])) for n in notifications]
 
 
 # One transition in one statement (a single statement needs no BEGIN and COMMIT round trips of its own):
@@ -268,21 +375,21 @@ async def record_attempt(conn: Connection, *, notification_id: str, channel: str
                 )
 
 
-async def get_receipt(conn: Executor, notification_id: str, channel: str) -> dict[str, Any] | None:
+async def get_receipt(conn: Executor, notification_id: str, channel: str) -> ReceiptRecord | None:
     row = await conn.fetchrow(
         """SELECT provider, provider_message_id, attempt, at FROM delivery_receipt
            WHERE notification_id = $1 AND channel = $2""",
         notification_id, channel,
     )
-    return dict(row) if row else None
+    return one(ReceiptRecord, row)
 
 
-async def receipts(conn: Executor, notification_id: str) -> dict[str, dict[str, Any]]:
+async def receipts(conn: Executor, notification_id: str) -> dict[str, ChannelReceipt]:
     """Every channel of the notification a provider accepted, by channel."""
     rows = await conn.fetch(
         """SELECT channel, provider, provider_message_id, attempt, at FROM delivery_receipt
            WHERE notification_id = $1""", notification_id)
-    return {r["channel"]: dict(r) for r in rows}
+    return {r.channel: r for r in many(ChannelReceipt, rows)}
 
 
 async def save_receipt(conn: Executor, *, notification_id: str, channel: str, provider: str,
@@ -299,13 +406,13 @@ async def save_receipt(conn: Executor, *, notification_id: str, channel: str, pr
     )
 
 
-async def attempt_log(conn: Executor, notification_id: str) -> list[dict[str, Any]]:
+async def attempt_log(conn: Executor, notification_id: str) -> list[AttemptRecord]:
     rows = await conn.fetch(
         """SELECT channel, attempt, at, outcome, error FROM delivery_attempt
            WHERE notification_id = $1 ORDER BY channel, attempt""",
         notification_id,
     )
-    return [dict(r) for r in rows]
+    return many(AttemptRecord, rows)
 
 
 async def add_dead_letter(conn: Executor, dl: DeadLetter) -> None:
@@ -337,9 +444,9 @@ DEAD_LETTER_PAGE = """
 
 
 async def list_dead_letters(conn: Executor, *, channel: str | None, after: int | None,
-                            limit: int) -> list[dict[str, Any]]:
+                            limit: int) -> list[DeadLetterRecord]:
     rows = await conn.fetch(DEAD_LETTER_PAGE, channel, after if after is not None else 0, limit)
-    return [dict(r) for r in rows]
+    return many(DeadLetterRecord, rows)
 
 
 async def open_dead_letter_ids(conn: Executor, ids: list[str] | None) -> list[str]:
@@ -358,7 +465,7 @@ async def open_dead_letter_count(conn: Executor) -> int:
 
 
 async def unchecked_starts(conn: Executor, older_than_s: float, after: tuple[datetime, str] | None,
-                           limit: int) -> list[dict[str, Any]]:
+                           limit: int) -> list[NotificationRecord]:
     """Notifications still `accepted` or `scheduled` some time after they were stored, whatever their age, that
     the reconciler has not yet seen held by Temporal, oldest first after the (created_at, id) cursor `after`.
 
@@ -374,7 +481,7 @@ async def unchecked_starts(conn: Executor, older_than_s: float, after: tuple[dat
             ORDER BY created_at, id LIMIT $4""",
         older_than_s, after[0] if after else None, after[1] if after else None, limit,
     )
-    return [dict(r) for r in rows]
+    return many(NotificationRecord, rows)
 
 
 async def mark_start_checked(conn: Executor, ids: list[str]) -> None:
@@ -389,11 +496,11 @@ async def is_read(conn: Executor, notification_id: str) -> bool:
     return bool(read)
 
 
-async def escalating(conn: Executor, notification_ids: list[str]) -> list[dict[str, Any]]:
+async def escalating(conn: Executor, notification_ids: list[str]) -> list[WorkflowOf]:
     """Of `notification_ids`, the ones with an escalation, whose workflows want to hear that they were read."""
     rows = await conn.fetch("SELECT id, workflow_id FROM notification WHERE id = ANY($1::text[]) "
                             "AND escalate IS NOT NULL", notification_ids)
-    return [dict(r) for r in rows]
+    return many(WorkflowOf, rows)
 
 
 async def set_locale(conn: Executor, notification_id: str, locale: str) -> None:

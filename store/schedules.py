@@ -3,13 +3,43 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
+
+from store.records import many, one
 
 if TYPE_CHECKING:
     from store.db import Executor
 
 _COLUMNS = """id, request_hash, cron, every, timezone, template, template_version, data, channels, priority,
               category, audience, created_at, deleted_at"""
+
+
+@dataclass(frozen=True)
+class ScheduleRecord:
+    id: str
+    request_hash: str
+    cron: str | None
+    every: str | None  # the API's `interval`
+    timezone: str | None
+    template: str
+    template_version: int | None  # None: the template's latest version at each fire
+    data: dict[str, Any]
+    channels: list[str]
+    priority: str
+    category: str | None
+    audience: dict[str, Any]
+    created_at: datetime
+    deleted_at: datetime | None
+
+
+@dataclass(frozen=True)
+class FireBroadcast:
+    """What a schedule's answer shows of the broadcast one fire made."""
+
+    id: str
+    status: str
+    recipients: int
 
 
 @dataclass
@@ -28,7 +58,7 @@ class NewSchedule:
     audience: dict[str, Any]
 
 
-async def insert(conn: Executor, s: NewSchedule) -> tuple[dict[str, Any], bool]:
+async def insert(conn: Executor, s: NewSchedule) -> tuple[ScheduleRecord, bool]:
     """Inserts the schedule, or returns the row that already holds its id (deleted or not) and False."""
     row = await conn.fetchrow(
         f"""INSERT INTO schedule (id, request_hash, cron, every, timezone, template, template_version, data,
@@ -38,27 +68,28 @@ async def insert(conn: Executor, s: NewSchedule) -> tuple[dict[str, Any], bool]:
         s.id, s.request_hash, s.cron, s.every, s.timezone, s.template, s.template_version, s.data, s.channels,
         s.priority, s.category, s.audience,
     )
-    if row is not None:
-        return dict(row), True
-    existing = await conn.fetchrow(f"SELECT {_COLUMNS} FROM schedule WHERE id = $1", s.id)
-    assert existing is not None
-    return dict(existing), False
+    created = row is not None
+    if row is None:
+        row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM schedule WHERE id = $1", s.id)
+    record = one(ScheduleRecord, row)
+    assert record is not None
+    return record, created
 
 
-async def get(conn: Executor, schedule_id: str, *, deleted: bool = False) -> dict[str, Any] | None:
+async def get(conn: Executor, schedule_id: str, *, deleted: bool = False) -> ScheduleRecord | None:
     """The schedule; a deleted one only when `deleted`."""
     row = await conn.fetchrow(
         f"SELECT {_COLUMNS} FROM schedule WHERE id = $1 AND ($2 OR deleted_at IS NULL)", schedule_id, deleted)
-    return dict(row) if row else None
+    return one(ScheduleRecord, row)
 
 
-async def list_live(conn: Executor, after: str | None, limit: int) -> list[dict[str, Any]]:
+async def list_live(conn: Executor, after: str | None, limit: int) -> list[ScheduleRecord]:
     rows = await conn.fetch(
         f"""SELECT {_COLUMNS} FROM schedule WHERE deleted_at IS NULL AND ($1::text IS NULL OR id > $1)
             ORDER BY id LIMIT $2""",
         after, limit,
     )
-    return [dict(r) for r in rows]
+    return many(ScheduleRecord, rows)
 
 
 async def mark_deleted(conn: Executor, schedule_id: str) -> bool:
@@ -68,8 +99,8 @@ async def mark_deleted(conn: Executor, schedule_id: str) -> bool:
     return row is not None
 
 
-async def broadcasts(conn: Executor, broadcast_ids: list[str]) -> dict[str, dict[str, Any]]:
+async def broadcasts(conn: Executor, broadcast_ids: list[str]) -> dict[str, FireBroadcast]:
     """Status and size of the broadcasts some fires made, by id."""
     rows = await conn.fetch(
         "SELECT id, status, recipients FROM broadcast WHERE id = ANY($1::text[])", broadcast_ids)
-    return {r["id"]: dict(r) for r in rows}
+    return {b.id: b for b in many(FireBroadcast, rows)}

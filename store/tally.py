@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 
+from store.records import many
+
 if TYPE_CHECKING:
     from store.db import Connection, Executor
 
@@ -74,5 +76,4 @@ async def _fold(conn: Connection) -> None:
 
 async def _read(conn: Connection) -> list[Count]:
     await _fold(conn)
-    rows = await conn.fetch(_READ)
-    return [Count(r["kind"], r["status"], r["channel"], r["priority"], int(r["n"])) for r in rows]
+    return many(Count, await conn.fetch(_READ))

@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from store.db import Connection
 
 
-@dataclass
+@dataclass(frozen=True)
 class SlotDecision:
     allowed: bool
     sent_in_period: int

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+
+from store.records import many, one
 
 if TYPE_CHECKING:
     from store.db import Connection, Executor
@@ -15,33 +18,88 @@ RELAY_LOCK_ID = 7_240_915_011
 NOTIFY_CHANNEL = "herald_status_event"
 
 
+@dataclass(frozen=True)
+class Subscription:
+    id: str
+    url: str
+    events: list[str]
+    description: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class UnrelayedEvent:
+    """An outbox row waiting for the relay; `deleted` when its subscription was deleted since it was written."""
+
+    id: int
+    subscription_id: str
+    notification_id: str
+    type: str
+    deleted: bool
+
+
+@dataclass(frozen=True)
+class EventToPost:
+    """An outbox row with what posting it needs: its subscription's URL, and whether that still exists."""
+
+    id: int
+    subscription_id: str
+    notification_id: str
+    type: str
+    occurred_at: datetime
+    payload: dict[str, Any]
+    outcome: str | None
+    url: str
+    deleted: bool
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    event_id: int
+    notification_id: str
+    type: str
+    workflow_id: str
+    error: str
+    attempts: int
+    dead_lettered_at: datetime
+
+
+@dataclass(frozen=True)
+class ParkedEvent:
+    """A parked event and the workflow that holds it: where a retry or discard signal goes."""
+
+    event_id: int
+    workflow_id: str
+
+
 def new_subscription_id() -> str:
     return f"wh_{secrets.token_hex(8)}"
 
 
-async def create(conn: Executor, url: str, events: list[str], description: str | None) -> dict[str, Any]:
+async def create(conn: Executor, url: str, events: list[str], description: str | None) -> Subscription:
     row = await conn.fetchrow(
         f"""INSERT INTO webhook_subscription (id, url, events, description) VALUES ($1, $2, $3, $4)
             RETURNING {_SUBSCRIPTION}""",
         new_subscription_id(), url, events, description,
     )
-    assert row is not None
-    return dict(row)
+    created = one(Subscription, row)
+    assert created is not None
+    return created
 
 
-async def get(conn: Executor, subscription_id: str) -> dict[str, Any] | None:
+async def get(conn: Executor, subscription_id: str) -> Subscription | None:
     row = await conn.fetchrow(
         f"SELECT {_SUBSCRIPTION} FROM webhook_subscription WHERE id = $1 AND deleted_at IS NULL", subscription_id)
-    return dict(row) if row else None
+    return one(Subscription, row)
 
 
-async def list_subscriptions(conn: Executor, after: str | None, limit: int) -> list[dict[str, Any]]:
+async def list_subscriptions(conn: Executor, after: str | None, limit: int) -> list[Subscription]:
     rows = await conn.fetch(
         f"""SELECT {_SUBSCRIPTION} FROM webhook_subscription
             WHERE deleted_at IS NULL AND ($1::text IS NULL OR id > $1) ORDER BY id LIMIT $2""",
         after, limit,
     )
-    return [dict(r) for r in rows]
+    return many(Subscription, rows)
 
 
 async def delete(conn: Executor, subscription_id: str) -> bool:
@@ -53,7 +111,7 @@ async def delete(conn: Executor, subscription_id: str) -> bool:
 
 # -- the relay's side --
 
-async def unrelayed(conn: Executor, limit: int) -> list[dict[str, Any]]:
+async def unrelayed(conn: Executor, limit: int) -> list[UnrelayedEvent]:
     """The oldest outbox rows not yet handed to their workflow, in id order (the order they must be posted in)."""
     rows = await conn.fetch(
         """SELECT e.id, e.subscription_id, e.notification_id, e.type, s.deleted_at IS NOT NULL AS deleted
@@ -61,7 +119,7 @@ async def unrelayed(conn: Executor, limit: int) -> list[dict[str, Any]]:
            WHERE e.relayed_at IS NULL ORDER BY e.id LIMIT $1""",
         limit,
     )
-    return [dict(r) for r in rows]
+    return many(UnrelayedEvent, rows)
 
 
 async def mark_relayed(conn: Executor, event_ids: list[int]) -> None:
@@ -90,14 +148,14 @@ async def prune(conn: Executor, older_than_days: float) -> int:
 
 # -- the workflow's activities --
 
-async def event_to_post(conn: Executor, event_id: int) -> dict[str, Any] | None:
+async def event_to_post(conn: Executor, event_id: int) -> EventToPost | None:
     row = await conn.fetchrow(
         """SELECT e.id, e.subscription_id, e.notification_id, e.type, e.occurred_at, e.payload, e.outcome,
                   s.url, s.deleted_at IS NOT NULL AS deleted
            FROM status_event e JOIN webhook_subscription s ON s.id = e.subscription_id WHERE e.id = $1""",
         event_id,
     )
-    return dict(row) if row else None
+    return one(EventToPost, row)
 
 
 async def record_attempt(conn: Executor, event_id: int, error: str | None) -> None:
@@ -135,7 +193,7 @@ async def resolve_dead_letter(conn: Connection, event_id: int, resolution: str, 
 
 
 async def open_dead_letters(conn: Executor, subscription_id: str, after: int | None,
-                            limit: int) -> list[dict[str, Any]]:
+                            limit: int) -> list[DeadLetter]:
     rows = await conn.fetch(
         """SELECT d.event_id, e.notification_id, e.type, d.workflow_id, d.error, d.attempts, d.dead_lettered_at
            FROM webhook_dead_letter d JOIN status_event e ON e.id = d.event_id
@@ -143,27 +201,27 @@ async def open_dead_letters(conn: Executor, subscription_id: str, after: int | N
            ORDER BY d.event_id LIMIT $3""",
         subscription_id, after, limit,
     )
-    return [dict(r) for r in rows]
+    return many(DeadLetter, rows)
 
 
-async def open_dead_letter(conn: Executor, subscription_id: str, event_id: int) -> dict[str, Any] | None:
+async def open_dead_letter(conn: Executor, subscription_id: str, event_id: int) -> ParkedEvent | None:
     row = await conn.fetchrow(
         """SELECT event_id, workflow_id FROM webhook_dead_letter
            WHERE subscription_id = $1 AND event_id = $2 AND resolved_at IS NULL""",
         subscription_id, event_id,
     )
-    return dict(row) if row else None
+    return one(ParkedEvent, row)
 
 
 async def open_dead_letter_workflows(conn: Executor, subscription_id: str,
-                                     event_ids: list[int] | None) -> list[dict[str, Any]]:
+                                     event_ids: list[int] | None) -> list[ParkedEvent]:
     rows = await conn.fetch(
         """SELECT event_id, workflow_id FROM webhook_dead_letter
            WHERE subscription_id = $1 AND resolved_at IS NULL AND ($2::bigint[] IS NULL OR event_id = ANY($2))
            ORDER BY event_id""",
         subscription_id, event_ids,
     )
-    return [dict(r) for r in rows]
+    return many(ParkedEvent, rows)
 
 
 async def open_dead_letter_count(conn: Executor) -> int:

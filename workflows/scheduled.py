@@ -16,7 +16,8 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.schedules import REFUSED, FireInput, ScheduleActivities, ScheduledBroadcastInput
+    from activities.schedules import REFUSED, FireInput, ScheduleActivities
+    from core.models import ScheduledBroadcastInput
     from core.workflow_options import broadcast_start
     from workflows.broadcast import BroadcastWorkflow
 

@@ -4,7 +4,7 @@
                                                  └─ out of attempts / permanent ─> dead letter, parked
     parked ── retry ─> post again │ discard ─> next event │ retention ─> expired, next event
 
-The relay (core/status_relay.py) signals-with-start `event` on `hook-<subscription>-<notification>` for each
+The relay (services/status_relay.py) signals-with-start `event` on `hook-<subscription>-<notification>` for each
 outbox row, in id order. A relay that dies between its signal and marking the row sends the signal again:
 events are taken once per id, and one an earlier run already posted is skipped by the activity (the outbox row
 remembers its outcome). A later event waits behind a parked one, so a subscriber never sees `delivered` after

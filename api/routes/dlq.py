@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter
 
-from api import dead_letters
 from api.deps import AdminDep, PageDep, PoolDep, ReadDep, TemporalDep
 from api.schemas import DeadLetterPublic, DlqRetryPublic, DlqRetryRequest, Page
 from core.models import Channel
-from store import notifications
+from services import dead_letters
 
 router = APIRouter(prefix="/v1/dlq", tags=["dead-letter queue"])
 
@@ -19,10 +19,9 @@ router = APIRouter(prefix="/v1/dlq", tags=["dead-letter queue"])
 async def list_dead_letters(pool: PoolDep, page: PageDep, _: ReadDep,
                             channel: Channel | None = None) -> dict[str, Any]:
     after = page.decode(int)
-    rows = await notifications.list_dead_letters(pool, channel=channel, after=after[0] if after else None,
-                                                 limit=page.fetch)
-    rows, next_cursor = page.cut(rows, lambda r: [r["cursor_id"]])
-    return {"items": rows, "next_cursor": next_cursor}
+    rows = await dead_letters.page(pool, channel=channel, after=after[0] if after else None, limit=page.fetch)
+    rows, next_cursor = page.cut(rows, lambda r: [r.cursor_id])
+    return {"items": [asdict(r) for r in rows], "next_cursor": next_cursor}
 
 
 @router.post("/retry", status_code=202, response_model=DlqRetryPublic)

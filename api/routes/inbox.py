@@ -12,10 +12,10 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.responses import Content
 
-from api import dispatch
 from api.deps import PageDep, PoolDep, Principal, PrincipalDep, SettingsDep, TemporalDep
 from api.errors import ApiError, not_found
 from api.schemas import InboxPage
+from services import starting
 from store import inbox, users
 from store.inbox_feed import LOST, InboxFeed
 
@@ -145,7 +145,7 @@ async def _event(pool: Any, user_id: str, item: dict[str, Any]) -> str:
 @router.post("/read-all", status_code=204)
 async def mark_all_read(user_id: str, pool: PoolDep, temporal: TemporalDep, principal: PrincipalDep) -> Response:
     await _authorize(pool, principal, user_id, write=True)
-    await dispatch.signal_read(pool, temporal, await inbox.mark_all_read(pool, user_id))
+    await starting.signal_read(pool, temporal, await inbox.mark_all_read(pool, user_id))
     return Response(status_code=204)
 
 
@@ -155,5 +155,5 @@ async def mark_read(user_id: str, notification_id: str, pool: PoolDep, temporal:
     await _authorize(pool, principal, user_id, write=True)
     if not await inbox.mark_read(pool, user_id, notification_id):
         raise not_found("inbox item", notification_id)
-    await dispatch.signal_read(pool, temporal, [notification_id])
+    await starting.signal_read(pool, temporal, [notification_id])
     return Response(status_code=204)

@@ -13,10 +13,10 @@ from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from api import changes, dispatch
-from api.accept import accept, public
+from api.accepting import accept
 from api.deps import AdminDep, PageDep, PoolDep, Principal, SendDep, SettingsDep, StatusDep, TemporalDep
-from api.errors import ApiError, not_found
+from api.errors import ApiError
+from api.notification_views import detail, public
 from api.schemas import (
     BulkCreate,
     BulkItemResult,
@@ -28,8 +28,10 @@ from api.schemas import (
     Page,
     Reschedule,
 )
-from core.models import FINAL_STATUSES, Channel, Priority, Status
-from store import digests, notifications
+from core.models import Channel, Priority, Status
+from services import changes, dead_letters
+from services import notifications as notification_reads
+from services.accept import Caller
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
 log = logging.getLogger("herald.api")
@@ -42,8 +44,8 @@ async def create_notification(
     body: NotificationCreate, pool: PoolDep, temporal: TemporalDep, settings: SettingsDep, principal: SendDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)] = None,
 ) -> JSONResponse:
-    status, notification = await accept(pool, temporal, settings, body, idempotency_key, principal)
-    return JSONResponse(notification, status_code=status)
+    status, notification = await accept(pool, temporal, settings, body, idempotency_key, _caller(principal))
+    return JSONResponse(public(notification), status_code=status)
 
 
 @router.post("/bulk", response_model=BulkResult)
@@ -51,6 +53,7 @@ async def create_notifications_in_bulk(body: BulkCreate, pool: PoolDep, temporal
                                        settings: SettingsDep, principal: SendDep) -> BulkResult:
     """Up to 1,000 notifications, each accepted or refused on its own: one bad item refuses only itself."""
     limit = asyncio.Semaphore(16)
+    caller = _caller(principal)
 
     async def one(index: int, item: dict[str, Any]) -> BulkItemResult:
         try:
@@ -63,7 +66,7 @@ async def create_notifications_in_bulk(body: BulkCreate, pool: PoolDep, temporal
                 "details": details})
         async with limit:
             try:
-                status, notification = await accept(pool, temporal, settings, parsed, None, principal)
+                status, notification = await accept(pool, temporal, settings, parsed, None, caller)
             except ApiError as exc:
                 kind = "conflict" if exc.status == 409 else "unavailable" if exc.status == 503 else "invalid"
                 return BulkItemResult(index=index, status=kind, error={
@@ -71,7 +74,7 @@ async def create_notifications_in_bulk(body: BulkCreate, pool: PoolDep, temporal
             except Exception as exc:  # one item's failure must not hide the other items' answers
                 return _unexpected_item(index, exc)
         return BulkItemResult(index=index, status="accepted" if status == 202 else "duplicate",
-                              notification=notification)
+                              notification=public(notification))
 
     # Items repeating an earlier item's key go second, so that within a batch the first occurrence wins.
     seen: set[str] = set()
@@ -117,55 +120,31 @@ async def list_notifications(pool: PoolDep, page: PageDep, principal: StatusDep,
                              user_id: str | None = None, channel: Channel | None = None,
                              priority: Priority | None = None) -> dict[str, Any]:
     after = page.decode(datetime, str)
-    rows = await notifications.list_notifications(
+    rows = await notification_reads.page(
         pool, status=status, user_id=user_id, channel=channel, priority=priority,
         after=(after[0], after[1]) if after else None, limit=page.fetch,
         created_by=None if principal.sees_all else principal.key,
     )
-    rows, next_cursor = page.cut(rows, lambda r: [r["created_at"].isoformat(), r["id"]])
+    rows, next_cursor = page.cut(rows, lambda r: [r.created_at.isoformat(), r.id])
     return {"items": [public(r) for r in rows], "next_cursor": next_cursor}
 
 
 @router.get("/{notification_id}", response_model=NotificationDetail)
 async def get_notification(notification_id: str, pool: PoolDep, principal: StatusDep) -> dict[str, Any]:
-    row = await notifications.get_full(pool, notification_id)
-    if row is None or not (principal.sees_all or row["created_by"] == principal.key):
-        raise not_found("notification", notification_id)
-    return row
+    return detail(await notification_reads.get(pool, notification_id,
+                                               owner=None if principal.sees_all else principal.key))
 
 
 @router.post("/{notification_id}/cancel", status_code=202, response_model=NotificationPublic)
 async def cancel_notification(notification_id: str, pool: PoolDep, temporal: TemporalDep,
                               _: AdminDep) -> dict[str, Any]:
-    row = await _get_or_404(pool, notification_id)
-    if row["status"] in FINAL_STATUSES:
-        raise ApiError(409, "already_final", f"the notification is already {row['status']}",
-                       {"status": row["status"]})
-    if row["digest"]:  # it has no workflow of its own: it waits in its digest's window
-        async with pool.acquire() as conn:
-            if not await digests.cancel_waiting(conn, notification_id):
-                now = await _get_or_404(pool, notification_id)
-                raise ApiError(409, "too_late", f"too late to cancel: the notification is {now['status']}",
-                               {"status": now["status"]})
-        return await _get_or_404(pool, notification_id)
-    if not await dispatch.signal(temporal, row["workflow_id"], "cancel"):
-        raise ApiError(409, "workflow_closed", "the notification's workflow has closed; nothing to cancel",
-                       {"status": row["status"]})
-    return row
+    return public(await changes.cancel(pool, temporal, notification_id))
 
 
 @router.post("/{notification_id}/retry", status_code=202, response_model=NotificationPublic)
 async def retry_notification(notification_id: str, pool: PoolDep, temporal: TemporalDep,
                              _: AdminDep) -> dict[str, Any]:
-    row = await _get_or_404(pool, notification_id)
-    if row["status"] != Status.DEAD_LETTERED:
-        raise ApiError(409, "not_dead_lettered",
-                       f"only a dead-lettered notification can be retried; this one is {row['status']}",
-                       {"status": row["status"]})
-    if not await dispatch.signal(temporal, row["workflow_id"], "retry"):
-        raise ApiError(409, "workflow_closed", "the dead-letter retention of this notification has ended; "
-                       "send it again as a new notification", {"status": row["status"]})
-    return row
+    return public(await dead_letters.retry_one(pool, temporal, notification_id))
 
 
 # In-flight changes: Temporal Updates on the notification's workflow. Each answers 200 with the notification as
@@ -175,21 +154,21 @@ async def retry_notification(notification_id: str, pool: PoolDep, temporal: Temp
 async def reschedule_notification(notification_id: str, body: Reschedule, pool: PoolDep, temporal: TemporalDep,
                                   principal: SendDep) -> dict[str, Any]:
     """Moves a scheduled notification's send time (a past time sends it now); 409 once it is no longer waiting."""
-    return await changes.reschedule(pool, temporal, notification_id, body.send_at, owner=_owner(principal))
+    return public(await changes.reschedule(pool, temporal, notification_id, body.send_at, owner=_owner(principal)))
 
 
 @router.post("/{notification_id}/send-now", response_model=NotificationPublic)
 async def send_notification_now(notification_id: str, pool: PoolDep, temporal: TemporalDep,
                                 principal: SendDep) -> dict[str, Any]:
     """Sends a scheduled notification at once instead of at its send time; 409 once it is no longer waiting."""
-    return await changes.send_now(pool, temporal, notification_id, owner=_owner(principal))
+    return public(await changes.send_now(pool, temporal, notification_id, owner=_owner(principal)))
 
 
 @router.patch("/{notification_id}", response_model=NotificationPublic)
 async def edit_notification(notification_id: str, body: NotificationEdit, pool: PoolDep, temporal: TemporalDep,
                             principal: SendDep) -> dict[str, Any]:
     """Replaces the data the template will be rendered with; 409 once the message has been rendered."""
-    return await changes.edit_data(pool, temporal, notification_id, body.data, owner=_owner(principal))
+    return public(await changes.edit_data(pool, temporal, notification_id, body.data, owner=_owner(principal)))
 
 
 def _owner(principal: Principal) -> str | None:
@@ -197,8 +176,5 @@ def _owner(principal: Principal) -> str | None:
     return None if principal.is_admin else principal.key
 
 
-async def _get_or_404(pool: asyncpg.Pool, notification_id: str) -> dict[str, Any]:
-    row = await notifications.get_full(pool, notification_id)
-    if row is None:
-        raise not_found("notification", notification_id)
-    return row
+def _caller(principal: Principal) -> Caller:
+    return Caller(key=principal.key, is_admin=principal.is_admin)

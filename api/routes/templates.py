@@ -22,6 +22,7 @@ from api.schemas import (
     TemplateUpdate,
 )
 from core import locales, templating
+from services.rendering import render_or_422
 from store import templates, users
 
 router = APIRouter(prefix="/v1/templates", tags=["templates"])
@@ -162,18 +163,3 @@ async def preview_template(name: str, body: PreviewRequest, pool: PoolDep, setti
             raise invalid("user_id", f"user '{body.user_id}' does not exist", code="unknown_user")
     rendered = await render_or_422(row, body.data, user, body.locale, settings.default_locale)
     return PreviewPublic(subject=rendered.subject, body=rendered.body, html=rendered.html)
-
-
-async def render_or_422(template: dict[str, Any], data: dict[str, Any], user: dict[str, Any] | None,
-                        locale: str | None = None, default_locale: str = "en") -> templating.Rendered:
-    """The message in the locale the worker would choose (the given one, else the user's, else the default),
-    rendered in a render thread (the event loop keeps serving); 422 naming what went wrong."""
-    choice = locales.choose(template, locale, user.get("locale") if user else None, default_locale)
-    try:
-        return await templating.render_async(choice.subject, choice.body, templating.context_for(data, user),
-                                             choice.html, locale=choice.format_locale,
-                                             timezone=user.get("timezone") if user else None)
-    except templating.TemplateError as exc:
-        code = "missing_variable" if exc.variable else "template_error"
-        field = f"data.{exc.variable}" if exc.variable else exc.field
-        raise invalid(field, exc.message, code=code, variable=exc.variable) from exc

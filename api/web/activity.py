@@ -11,16 +11,16 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 
-from api import changes, dead_letters
-from api.accept import public
 from api.deps import PoolDep, Principal, SettingsDep, TemporalDep
 from api.errors import ApiError
+from api.notification_views import public
 from api.schemas import NotificationEdit
 from api.web.auth import AdminPage
 from api.web.render import page, parse_json, read_form, see_other
 from core.models import Channel, Priority, Status
 from core.settings import Settings
-from store import notifications
+from services import changes, dead_letters
+from services import notifications as notification_reads
 from store.pagination import BadCursor, decode_cursor, encode_cursor
 
 router = APIRouter(prefix="/ui/notifications")
@@ -46,13 +46,13 @@ async def activity(request: Request, pool: PoolDep, principal: AdminPage) -> HTM
         after = decode_cursor(q.get("cursor") or None, datetime, str)
     except BadCursor:
         after = None
-    rows = await notifications.list_notifications(
+    rows = await notification_reads.page(
         pool, **filters, after=(after[0], after[1]) if after else None,
         limit=PAGE_SIZE + 1)
     next_url = None
     if len(rows) > PAGE_SIZE:
         rows = rows[:PAGE_SIZE]
-        cursor = encode_cursor([rows[-1]["created_at"].isoformat(), rows[-1]["id"]])
+        cursor = encode_cursor([rows[-1].created_at.isoformat(), rows[-1].id])
         next_url = "/ui/notifications?" + urlencode({**{k: v for k, v in filters.items() if v}, "cursor": cursor})
     # The newest page refreshes itself, so a send can be watched to its end; older pages hold still.
     live_url = None if after else "/ui/notifications" + (f"?{request.url.query}" if request.url.query else "")
@@ -75,16 +75,16 @@ async def detail(notification_id: str, request: Request, pool: PoolDep, settings
 async def _detail(request: Request, pool: asyncpg.Pool, settings: Settings, principal: Principal,
                   notification_id: str, *, error: str | None = None, data_text: str | None = None) -> HTMLResponse:
     """The detail page; after a refused data edit, with the refusal and the text as typed (nothing is lost)."""
-    row = await notifications.get_full(pool, notification_id)
+    row = await notification_reads.find(pool, notification_id)
     if row is None:
         return page(request, "not_found.html", status_code=404, title="Not found", principal=principal,
                     what=f"notification {notification_id}")
     if data_text is None:
-        data_text = json.dumps(row["data"], indent=2, ensure_ascii=False)
+        data_text = json.dumps(row.data, indent=2, ensure_ascii=False)
     return page(request, "notification.html", title=f"Notification {notification_id}",
-                principal=principal, n=row, attempts=await notifications.attempt_log(pool, notification_id),
-                temporal_url=temporal_link(settings, row["workflow_id"]), error=error, data_text=data_text,
-                editable=row["status"] in EDITABLE and not row["digest"])
+                principal=principal, n=row, attempts=await notification_reads.attempts(pool, notification_id),
+                temporal_url=temporal_link(settings, row.workflow_id), error=error, data_text=data_text,
+                editable=row.status in EDITABLE and not row.digest)
 
 
 @router.post("/{notification_id}/retry")

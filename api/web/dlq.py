@@ -5,13 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from api import dead_letters
 from api.deps import PoolDep, TemporalDep
 from api.errors import ApiError
 from api.web.auth import AdminPage
 from api.web.render import page, read_form, see_other, whole_number
 from core.models import Channel
-from store import notifications
+from services import dead_letters
 
 router = APIRouter(prefix="/ui/dlq")
 PAGE_SIZE = 100
@@ -23,12 +22,12 @@ async def dlq(request: Request, pool: PoolDep, principal: AdminPage) -> HTMLResp
     channel = request.query_params.get("channel") or None
     channel = channel if channel in [c.value for c in Channel] else None
     after = request.query_params.get("after", "")
-    rows = await notifications.list_dead_letters(pool, channel=channel, after=whole_number(after, BIGINT_MAX),
-                                                 limit=PAGE_SIZE + 1)
+    rows = await dead_letters.page(pool, channel=channel, after=whole_number(after, BIGINT_MAX),
+                                   limit=PAGE_SIZE + 1)
     next_url = None
     if len(rows) > PAGE_SIZE:
         rows = rows[:PAGE_SIZE]
-        next_url = f"/ui/dlq?after={rows[-1]['cursor_id']}" + (f"&channel={channel}" if channel else "")
+        next_url = f"/ui/dlq?after={rows[-1].cursor_id}" + (f"&channel={channel}" if channel else "")
     return page(request, "dlq.html", title="Dead letters", principal=principal, items=rows, next_url=next_url,
                 channel=channel, channels=[c.value for c in Channel])
 
@@ -57,7 +56,7 @@ async def retry(request: Request, pool: PoolDep, temporal: TemporalDep, _: Admin
 async def discard(request: Request, pool: PoolDep, temporal: TemporalDep, _: AdminPage) -> RedirectResponse:
     ids, what = await _chosen(request)
     if ids is None:
-        ids = await notifications.open_dead_letter_ids(pool, None)
+        ids = await dead_letters.open_ids(pool)
     if not ids:
         return see_other("/ui/dlq", "Nothing selected.")
     discarded, refused = 0, []

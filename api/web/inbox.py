@@ -8,11 +8,11 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 
-from api import dispatch
 from api.deps import PoolDep, TemporalDep
 from api.routes.inbox import event_stream
 from api.web.auth import UserPage
 from api.web.render import page, see_other
+from services import starting
 from store import inbox
 from store.pagination import BadCursor, decode_cursor, encode_cursor
 
@@ -59,7 +59,7 @@ async def stream(request: Request, pool: PoolDep, principal: UserPage) -> Stream
 @router.post("/read-all")
 async def read_all(pool: PoolDep, temporal: TemporalDep, principal: UserPage) -> RedirectResponse:
     assert principal.user_id is not None
-    await dispatch.signal_read(pool, temporal, await inbox.mark_all_read(pool, principal.user_id))
+    await starting.signal_read(pool, temporal, await inbox.mark_all_read(pool, principal.user_id))
     return see_other("/ui/inbox", "Everything is marked read.")
 
 
@@ -69,5 +69,5 @@ async def read_one(notification_id: str, pool: PoolDep, temporal: TemporalDep,
     assert principal.user_id is not None
     found = await inbox.mark_read(pool, principal.user_id, notification_id)
     if found:
-        await dispatch.signal_read(pool, temporal, [notification_id])
+        await starting.signal_read(pool, temporal, [notification_id])
     return see_other("/ui/inbox", "Marked read." if found else "That item is not in your inbox.")

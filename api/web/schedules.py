@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
@@ -10,11 +9,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from api.deps import PoolDep, SettingsDep, TemporalDep
 from api.errors import ApiError
-from api.routes import schedules as schedule_routes
 from api.web.auth import AdminPage
 from api.web.render import page, read_form, see_other
 from core.settings import Settings
 from core.workflow_ids import temporal_schedule_id
+from services import schedules as schedule_service
 
 router = APIRouter(prefix="/ui/schedules")
 PAGE_SIZE = 50
@@ -24,18 +23,15 @@ PAGE_SIZE = 50
 async def schedules(request: Request, pool: PoolDep, temporal: TemporalDep, settings: SettingsDep,
                     principal: AdminPage) -> HTMLResponse:
     after = request.query_params.get("after") or None
-    items = await schedule_routes.list_page(pool, temporal, after, PAGE_SIZE + 1)
+    items = await schedule_service.list_page(pool, temporal, after, PAGE_SIZE + 1)
     next_url = None
     if len(items) > PAGE_SIZE:
         items = items[:PAGE_SIZE]
-        next_url = f"/ui/schedules?after={quote(items[-1]['id'])}"
-    for s in items:  # the API's JSON times, as the page's other times are shown
-        s["next_fire"] = datetime.fromisoformat(s["next_run_times"][0]) if s["next_run_times"] else None
-        s["last_fire"] = datetime.fromisoformat(s["recent_runs"][0]["scheduled_at"]) if s["recent_runs"] else None
+        next_url = f"/ui/schedules?after={quote(items[-1].id)}"
     base = _temporal_schedules(settings)
     return page(request, "schedules.html", title="Schedules", principal=principal, items=items, next_url=next_url,
                 temporal_schedules=base,
-                temporal_links={s["id"]: f"{base}/{quote(temporal_schedule_id(s['id']), safe='')}" for s in items})
+                temporal_links={s.id: f"{base}/{quote(temporal_schedule_id(s.id), safe='')}" for s in items})
 
 
 def _temporal_schedules(settings: Settings) -> str:
@@ -48,13 +44,13 @@ async def _done(schedule_id: str, action: str, notice: str, request: Request, po
     note = (await read_form(request)).optional("note")
     try:
         if action == "pause":
-            await schedule_routes.pause(pool, temporal, schedule_id, note)
+            await schedule_service.pause(pool, temporal, schedule_id, note)
         elif action == "resume":
-            await schedule_routes.resume(pool, temporal, schedule_id, note)
+            await schedule_service.resume(pool, temporal, schedule_id, note)
         elif action == "trigger":
-            await schedule_routes.trigger(pool, temporal, schedule_id)
+            await schedule_service.trigger(pool, temporal, schedule_id)
         else:
-            await schedule_routes.delete(pool, temporal, schedule_id)
+            await schedule_service.delete(pool, temporal, schedule_id)
     except ApiError as exc:
         return see_other("/ui/schedules", f"{schedule_id}: {exc.message}")
     return see_other("/ui/schedules", f"{schedule_id}: {notice}")

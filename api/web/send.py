@@ -14,11 +14,9 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from temporalio.client import Client
 
-from api.accept import accept
+from api.accepting import accept
 from api.deps import PoolDep, Principal, SettingsDep, TemporalDep
 from api.errors import ApiError
-from api.routes import broadcasts as broadcast_routes
-from api.routes.templates import render_or_422
 from api.schemas import BroadcastCreate, NotificationCreate
 from api.web.auth import AdminPage
 from api.web.render import Form, page, parse_json, read_form, see_other
@@ -26,6 +24,9 @@ from core import templating
 from core.models import Priority
 from core.settings import Settings
 from providers.registry import chain_names
+from services import broadcasts as broadcast_service
+from services.accept import Caller
+from services.rendering import render_or_422
 from store import templates, users
 
 router = APIRouter(prefix="/ui/send")
@@ -141,9 +142,9 @@ async def _send(pool: asyncpg.Pool, temporal: Client, settings: Settings, values
             raise ApiError(422, "validation_error", "a send time applies to chosen users; a broadcast goes now")
         audience = {"topic": values["topic"]} if values["audience"] == "topic" else {"all": True}
         body = BroadcastCreate.model_validate({**common, "audience": audience})
-        _, broadcast = await broadcast_routes.start(pool, temporal, settings, body, f"ui:{values['key']}",
-                                                    key_id=principal.key)
-        return "/ui/notifications", f"Broadcast {broadcast['id']} started.", {}
+        started, _ = await broadcast_service.create(pool, temporal, settings, body.model_dump(mode="json"),
+                                                    f"ui:{values['key']}", key_id=principal.key)
+        return "/ui/notifications", f"Broadcast {started.broadcast.id} started.", {}
     chosen = values["user_ids"]
     if not chosen:
         raise ApiError(422, "validation_error", "pick at least one user (search by id, name or email)")
@@ -152,10 +153,11 @@ async def _send(pool: asyncpg.Pool, temporal: Client, settings: Settings, values
     requests = [NotificationCreate.model_validate({**common, "user_id": u, "send_at": _send_at(values)})
               for u in chosen]
     sent = []
+    caller = Caller(key=principal.key, is_admin=principal.is_admin)
     for user_id, request in zip(chosen, requests, strict=True):
         # One key per form and user: submitting the same form twice sends nothing twice.
         _, notification = await accept(pool, temporal, settings, request, f"ui:{values['key']}:{user_id}",
-                                         principal)
+                                       caller)
         sent.append(notification)
     return "/ui/notifications", f"Sent {len(sent)} notification(s).", \
         {"user_id": chosen[0]} if len(chosen) == 1 else {}

@@ -18,6 +18,7 @@ from api.schemas import MAX_INT4, TemplateCreate, TemplateUpdate
 from api.web.auth import AdminPage
 from api.web.render import Form, page, parse_json, read_form, see_other, whole_number
 from core import templating
+from services.rendering import render_or_422
 from store import templates
 
 router = APIRouter(prefix="/ui/templates")
@@ -92,7 +93,7 @@ async def check(request: Request, _: AdminPage) -> HTMLResponse:
         data = parse_json(form.get("data") or "{}")
         if not isinstance(data, dict):
             raise ValueError("the sample data must be a JSON object")
-        rendered = await template_routes.render_or_422({**fields, "body": fields["body"] or ""}, data,
+        rendered = await render_or_422({**fields, "body": fields["body"] or ""}, data,
                                                  {"id": "sample", "name": "Sample User"})
     except ApiError as exc:
         problems = _problems(exc)

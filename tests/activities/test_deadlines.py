@@ -63,7 +63,7 @@ async def test_an_answer_trickled_a_byte_at_a_time_ends_the_attempt_at_its_deadl
     assert failed.value.type == TRANSIENT_DELIVERY and "within" in failed.value.message
     assert not failed.value.non_retryable
     assert await leases.holder(pool, nid, "push") is None  # the attempt ended: the next may start at once
-    assert [a["outcome"] for a in await notifications.attempt_log(pool, nid)] == ["failed"]
+    assert [a.outcome for a in await notifications.attempt_log(pool, nid)] == ["failed"]
 
 
 async def test_an_answer_that_never_ends_is_read_no_further_than_the_cap(

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from api.accept import accept as real_accept
 from api.routes import notifications as notification_routes
+from services.accept import accept as real_accept
 from tests.api.conftest import Api, uid
 from tests.api.test_conventions import assert_error
 from tests.conftest import free_port

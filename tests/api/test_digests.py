@@ -3,30 +3,28 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import asyncpg
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from api.accept import accept
-from api.deps import Principal
 from api.schemas import NotificationCreate
 from core.secrets import new_webhook_secret
 from core.settings import Settings
 from core.workflow_ids import digest_workflow_id
+from services.accept import Caller, accept
 from store import digests, inbox, notifications, templates, users
 from tests.api.conftest import Api, eventually
 from worker import herald_worker
 
 BODY = "{{ count }} new: {% for e in events %}{{ e.what }};{% endfor %}"
 
-ADMIN = Principal(scopes=frozenset({"admin"}), key_id="env")
+ADMIN = Caller(key="env", is_admin=True)
 
 
-async def digested(pool: asyncpg.Pool, ids: list[str]) -> list[dict[str, Any]] | None:
+async def digested(pool: asyncpg.Pool, ids: list[str]) -> list[notifications.NotificationRecord] | None:
     rows = [r for r in [await notifications.get(pool, i) for i in ids] if r is not None]
-    return rows if len(rows) == len(ids) and all(r["status"] == "digested" for r in rows) else None
+    return rows if len(rows) == len(ids) and all(r.status == "digested" for r in rows) else None
 
 
 async def test_digest_notifications_over_http(api: Api) -> None:
@@ -89,7 +87,7 @@ async def test_a_worker_killed_mid_window_loses_nothing(dev_env: WorkflowEnviron
             "user_id": user_id, "channels": ["in_app"], "template": template, "data": {"what": what},
             "digest": {"key": "k", "window": "4s"}})
         _, n = await accept(pool, client, settings, body, None, ADMIN)
-        return str(n["id"])
+        return str(n.id)
 
     ids: list[str] = []
     async with herald_worker(await Client.connect(target), pool, settings):
@@ -100,12 +98,12 @@ async def test_a_worker_killed_mid_window_loses_nothing(dev_env: WorkflowEnviron
     ids += [await send(f"w{i}") for i in range(5, 10)]
     async with herald_worker(await Client.connect(target), pool, settings):
         rows = await eventually(lambda: digested(pool, ids), timeout_s=30, what="every event digested")
-        digest_ids = {r["digest_id"] for r in rows}
+        digest_ids = {r.digest_id for r in rows}
         assert len(digest_ids) == 1
 
         async def delivered() -> bool:
             row = await notifications.get(pool, next(iter(digest_ids)))
-            return row is not None and row["status"] == "delivered"
+            return row is not None and row.status == "delivered"
         await eventually(delivered, what="the digest delivered")
     items = await inbox.list_items(pool, user_id, unread_only=False, after=None, limit=10)
     assert [i["body"] for i in items] == ["10 new: " + "".join(f"w{i};" for i in range(10))]

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from activities.schedules import fire_broadcast_id, fire_key
 from api.schemas import NotificationCreate
 from core.ids import notification_id_for_key, request_fingerprint
 from core.workflow_ids import notification_workflow_id
+from services.schedules import fire_broadcast_id, fire_key
 from store import broadcasts, notifications
 from tests.api.conftest import Api, eventually, uid
 from tests.api.test_security import new_key
@@ -149,7 +149,7 @@ async def stored_the_old_way(api: Api, key: str, payload: dict[str, Any], reques
         workflow_id=notification_workflow_id(nid), status="scheduled", user_id=payload["user_id"], recipient={},
         channels=payload["channels"], priority="transactional", category=None, template=payload["template"],
         template_version=1, data=payload["data"], send_at=datetime.fromisoformat(payload["send_at"])))
-    assert created and row["created_by"] is None
+    assert created and row.created_by is None
     return nid
 
 

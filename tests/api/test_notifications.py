@@ -95,9 +95,9 @@ async def test_a_repeat_starts_a_workflow_the_first_request_never_started(api: A
     """The API may die between storing and starting: the client's retry with the same key starts it, once."""
     template = await api.template()
     key = uid("orphan")
-    from api import dispatch
+    from services import starting
 
-    real_start = dispatch.start
+    real_start = starting.start
     calls = 0
 
     async def crash_before_start(*args: object, **kwargs: object) -> None:
@@ -105,14 +105,14 @@ async def test_a_repeat_starts_a_workflow_the_first_request_never_started(api: A
         calls += 1
         raise RuntimeError("simulated crash between store and start")
 
-    dispatch.start = crash_before_start  # type: ignore[assignment,unused-ignore]
+    starting.start = crash_before_start  # type: ignore[assignment,unused-ignore]
     try:
         r = await api.http.post("/v1/notifications", headers={**api.h, "Idempotency-Key": key},
                                 json={"template": template, "to": {"sim": "ok"}, "channels": ["sim"],
                                       "data": {"name": "Ada"}})
         assert r.status_code == 500 and calls == 1
     finally:
-        dispatch.start = real_start
+        starting.start = real_start
     stored = await api.stack.pool.fetchrow("SELECT id, status FROM notification WHERE idempotency_key = $1",
                                            client_key("env", key))
     assert stored is not None

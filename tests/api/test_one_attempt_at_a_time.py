@@ -21,8 +21,8 @@ async def test_a_trickling_gateway_gets_one_attempt_at_a_time_and_the_retry_deli
     done = await api.until_status(sent["id"], "delivered", timeout_s=60)
     assert done["deliveries"][0]["attempts"] == 2
     log = await notifications.attempt_log(stack.pool, sent["id"])
-    assert [(a["attempt"], a["outcome"]) for a in log] == [(1, "failed"), (2, "delivered")]
-    assert "within" in (log[0]["error"] or "")
+    assert [(a.attempt, a.outcome) for a in log] == [(1, "failed"), (2, "delivered")]
+    assert "within" in (log[0].error or "")
 
     async def first_closed() -> bool:
         await asyncio.sleep(0)

@@ -11,10 +11,10 @@ import asyncpg
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from api import dispatch
 from core.ids import notification_id_for_key
 from core.settings import Settings
 from core.workflow_ids import notification_workflow_id
+from services import starting
 from store import notifications, templates
 from tests.api.conftest import eventually
 from tests.conftest import SECRET
@@ -49,7 +49,7 @@ async def drain_in_order(env: WorkflowEnvironment, pool: asyncpg.Pool, batches: 
                     status="accepted", user_id=None, recipient={"sim": "slow:20"}, channels=["sim"],
                     priority=batch.priority, category=batch.category, template=template, template_version=1,
                     data={}, send_at=None))
-            await dispatch.start(env.client, settings, row)
+            await starting.start(env.client, settings, row)
         return nid
 
     target = env.client.service_client.config.target_host

@@ -8,10 +8,10 @@ import asyncpg
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from api import dispatch
 from core.ids import notification_id_for_key
 from core.settings import Settings
 from core.workflow_ids import notification_workflow_id
+from services import starting
 from store import notifications, templates
 from tests.api.conftest import eventually
 from tests.conftest import SECRET
@@ -32,7 +32,7 @@ async def _send(pool: asyncpg.Pool, env: WorkflowEnvironment, settings: Settings
                 workflow_id=notification_workflow_id(nid), status="accepted",
                 user_id=None, recipient={"sim": "ok"}, channels=["sim"], priority="marketing", category=None,
                 template=name, template_version=1, data={}, send_at=None))
-        await dispatch.start(env.client, settings, row)
+        await starting.start(env.client, settings, row)
         ids.append(nid)
     return ids
 

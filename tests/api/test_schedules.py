@@ -12,8 +12,9 @@ from zoneinfo import ZoneInfo
 import httpx
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from activities.schedules import ScheduledBroadcastInput, fire_broadcast_id
-from core.scheduling import temporal_schedule
+from core.models import ScheduledBroadcastInput
+from services.schedules import fire_broadcast_id, temporal_schedule
+from store.schedules import NewSchedule
 from tests.api.conftest import Api, eventually, uid
 from tests.api.test_conventions import assert_error
 from tests.api.test_outages import api_without_temporal as api_without_temporal  # the fixture
@@ -304,7 +305,9 @@ async def test_a_temporal_schedule_left_by_a_lost_answer_is_taken_over_by_the_re
     sid = uid("sch")
     stale: dict[str, Any] = {"id": sid, "interval": "1d", "template": template, "data": {"name": "Ada"},
                              "channels": ["in_app"], "audience": {"user_ids": [ada]}}
-    row = {"id": sid, "cron": None, "every": "1d", "timezone": None}
+    row = NewSchedule(id=sid, request_hash="stale", cron=None, every="1d", timezone=None, template=template,
+                      template_version=None, data={"name": "Ada"}, channels=["in_app"], priority="marketing",
+                      category=None, audience={"user_ids": [ada]})
     await api.stack.temporal.create_schedule(f"herald-schedule-{sid}",
                                              temporal_schedule(row, api.stack.settings, paused=True))
     made = await create(api, **{**stale, "interval": None, "cron": "0 9 * * *", "timezone": "Asia/Tokyo"})

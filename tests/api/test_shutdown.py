@@ -49,7 +49,7 @@ async def test_a_terminated_worker_finishes_what_it_started(api: Api, local: str
         # the workflow's next task, which may come after the exit: the next worker writes it, sending nothing.)
         for n in sent:
             log_rows = await notifications.attempt_log(api.stack.pool, n["id"])
-            assert [(a["attempt"], a["outcome"]) for a in log_rows] == [(1, "delivered")], log_rows
+            assert [(a.attempt, a.outcome) for a in log_rows] == [(1, "delivered")], log_rows
         async with worker_process(env):
             for n in sent:
                 done = await api.until_status(n["id"], "delivered")

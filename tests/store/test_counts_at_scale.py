@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,7 +20,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from api import metrics
 from core.ids import notification_id_for_key
 from core.workflow_ids import notification_workflow_id
-from store import dashboard, notifications, tally
+from services import metrics as overview
+from store import notifications, tally
 from store.db import create_pool
 from store.migrate import migrate_url
 from tests.conftest import new_database
@@ -113,18 +115,18 @@ async def shown_counts(pool: asyncpg.Pool) -> dict[str, Any]:
                 by_status[(sample.labels["status"], sample.labels["channel"], sample.labels["priority"])] = sample.value
             if sample.name == "herald_delivery_attempts_failed" and sample.value:
                 failed[sample.labels["channel"]] = sample.value
-    return {"by_status": by_status, "failed": failed, "totals": await dashboard.totals(pool)}
+    return {"by_status": by_status, "failed": failed, "totals": asdict(await overview.totals(pool))}
 
 
 @pytest.mark.timeout(600)
 async def test_a_scrape_and_the_totals_cost_the_same_at_200000_notifications_as_at_1000(
         own_pool: asyncpg.Pool) -> None:
     await seed(own_pool, 0, 1_000)
-    small = {"metrics": await cost(own_pool, scrape_metrics), "totals": await cost(own_pool, dashboard.totals)}
+    small = {"metrics": await cost(own_pool, scrape_metrics), "totals": await cost(own_pool, overview.totals)}
     assert await shown_counts(own_pool) == await real_counts(own_pool)
 
     await seed(own_pool, 1_000, 200_000)
-    large = {"metrics": await cost(own_pool, scrape_metrics), "totals": await cost(own_pool, dashboard.totals)}
+    large = {"metrics": await cost(own_pool, scrape_metrics), "totals": await cost(own_pool, overview.totals)}
     assert large["metrics"] <= small["metrics"] and large["totals"] <= small["totals"], (small, large)
     assert await shown_counts(own_pool) == await real_counts(own_pool)
 
@@ -194,11 +196,11 @@ async def test_a_dlq_page_reads_only_unresolved_dead_letters(own_pool: asyncpg.P
         assert await dead_letter_rows_read(conn, None) <= 2 * 50
         assert await dead_letter_rows_read(conn, "sim") <= 2 * 50 * len(CHANNELS)
         page = await notifications.list_dead_letters(conn, channel=None, after=None, limit=50)
-        assert [d["notification_id"] for d in page] == [f"scale-{i:07d}" for i in range(19_000, 19_050)]
-        rest = await notifications.list_dead_letters(conn, channel=None, after=page[4]["cursor_id"], limit=45)
+        assert [d.notification_id for d in page] == [f"scale-{i:07d}" for i in range(19_000, 19_050)]
+        rest = await notifications.list_dead_letters(conn, channel=None, after=page[4].cursor_id, limit=45)
         assert rest == page[5:]
         sims = await notifications.list_dead_letters(conn, channel="sim", after=None, limit=5)
-        assert [d["notification_id"] for d in sims] == [f"scale-{i:07d}" for i in range(19_001, 19_020, 4)]
+        assert [d.notification_id for d in sims] == [f"scale-{i:07d}" for i in range(19_001, 19_020, 4)]
 
 
 async def test_the_reconciler_reads_only_rows_left_to_check(own_pool: asyncpg.Pool) -> None:
@@ -214,7 +216,7 @@ async def test_the_reconciler_reads_only_rows_left_to_check(own_pool: asyncpg.Po
         read = int(await conn.fetchval(READ_SO_FAR)) - int(before)
     assert len(rows) == left == 20
     assert read <= 10 * left, read
-    after = await notifications.unchecked_starts(own_pool, 0, (rows[9]["created_at"], rows[9]["id"]), 1000)
+    after = await notifications.unchecked_starts(own_pool, 0, (rows[9].created_at, rows[9].id), 1000)
     assert after == rows[10:]
 
 

@@ -49,4 +49,4 @@ async def test_concurrent_inserts_of_one_key_all_get_the_one_row(own_pool: async
         errors = [r for r in results if isinstance(r, BaseException)]
         assert not errors, errors[:3]
         assert sum(1 for r in results if not isinstance(r, BaseException) and r[1]) == 1
-        assert {r[0]["id"] for r in results if not isinstance(r, BaseException)} == {notification_id_for_key(key)}
+        assert {r[0].id for r in results if not isinstance(r, BaseException)} == {notification_id_for_key(key)}

@@ -42,8 +42,8 @@ async def _late_failure(pool: asyncpg.Pool, nid: str, channel: str, attempt: int
 async def _state(pool: asyncpg.Pool, nid: str) -> tuple[str, dict[str, tuple[str, str | None]], list[str]]:
     full = await notifications.get_full(pool, nid)
     assert full is not None
-    return (full["status"], {d["channel"]: (d["status"], d["last_error"]) for d in full["deliveries"]},
-            [t["event"] for t in full["timeline"]])
+    return (full.status, {d.channel: (d.status, d.last_error) for d in full.deliveries},
+            [t.event for t in full.timeline])
 
 
 async def test_a_late_failure_after_delivery_changes_no_status(pool: asyncpg.Pool) -> None:
@@ -57,7 +57,7 @@ async def test_a_late_failure_after_delivery_changes_no_status(pool: asyncpg.Poo
     assert status == "delivered" and deliveries == {"sim": ("delivered", None)}
     assert "retrying" not in events
     log = await notifications.attempt_log(pool, nid)
-    assert [(a["attempt"], a["outcome"]) for a in log] == [(1, "failed"), (2, "delivered")]
+    assert [(a.attempt, a.outcome) for a in log] == [(1, "failed"), (2, "delivered")]
 
 
 async def test_a_late_failure_after_the_receipt_but_before_the_final_record_changes_no_status(

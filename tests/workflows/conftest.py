@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,12 +15,12 @@ import pytest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from api import dispatch
 from core.ids import notification_id_for_key
 from core.models import NotificationState, Status
 from core.secrets import new_webhook_secret
 from core.settings import Settings
 from core.workflow_ids import notification_workflow_id
+from services import starting
 from store import notifications, templates, users
 from worker import herald_worker
 from workflows.notification import NotificationWorkflow
@@ -59,7 +59,7 @@ class Harness:
             stored, created = await notifications.insert(conn, row)
         assert created
         # The handle start returns is the one that unlocks time skipping while a test awaits its result.
-        handle = await dispatch.start(self.client, self.settings, stored)
+        handle = await starting.start(self.client, self.settings, stored)
         assert handle is not None
         self.started.append(handle)
         return notification_id, handle
@@ -75,9 +75,10 @@ class Harness:
         raise AssertionError(f"workflow never reached {status}; last: {state.status}")
 
     async def row(self, notification_id: str) -> dict[str, Any]:
+        """The notification with its deliveries and timeline, as plain values (the API's view of it)."""
         full = await notifications.get_full(self.pool, notification_id)
         assert full is not None
-        return full
+        return asdict(full)
 
 
 @pytest.fixture

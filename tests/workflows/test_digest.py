@@ -8,16 +8,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from api.accept import accept
-from api.deps import Principal
 from api.schemas import NotificationCreate
 from core.workflow_ids import digest_workflow_id
+from services.accept import Caller, accept
 from store import inbox, templates, users
 from tests.workflows.conftest import Harness
 
 BODY = "{{ count }} new: {% for e in events %}{{ e.what }};{% endfor %}"
 
-ADMIN = Principal(scopes=frozenset({"admin"}), key_id="env")
+ADMIN = Caller(key="env", is_admin=True)
 
 
 async def digest_user(harness: Harness) -> tuple[str, str]:
@@ -34,8 +33,8 @@ async def send(harness: Harness, template: str, user_id: str, what: str, key: st
         "user_id": user_id, "channels": ["in_app"], "template": template, "data": {"what": what},
         "digest": {"key": key, "window": window}})
     status, n = await accept(harness.pool, harness.client, harness.settings, body, None, ADMIN)
-    assert status == 202 and n["status"] == "accepted"
-    return str(n["id"])
+    assert status == 202 and n.status == "accepted"
+    return str(n.id)
 
 
 async def bodies(harness: Harness, user_id: str) -> list[str]:
@@ -126,6 +125,6 @@ async def test_a_repeated_accept_is_counted_once(harness: Harness) -> None:
         "digest": {"key": "k", "window": "5m"}})
     _, n = await accept(harness.pool, harness.client, harness.settings, body, "same-key-" + user_id, ADMIN)
     status, again = await accept(harness.pool, harness.client, harness.settings, body, "same-key-" + user_id, ADMIN)
-    assert status == 200 and again["id"] == n["id"]
-    await until_digested(harness, [n["id"]])
+    assert status == 200 and again.id == n.id
+    await until_digested(harness, [n.id])
     assert await bodies(harness, user_id) == ["1 new: x;"]

@@ -9,11 +9,10 @@ from datetime import timedelta
 import pytest
 from temporalio.client import WorkflowExecutionStatus
 
-from api.accept import accept
-from api.deps import Principal
 from api.schemas import NotificationCreate
 from core.models import NotificationState
 from core.settings import Settings
+from services.accept import Caller, accept
 from store import inbox, templates, users
 from tests.conftest import SECRET
 from tests.receivers import HttpReceiver
@@ -21,7 +20,7 @@ from tests.workflows.conftest import Harness
 from worker import herald_worker
 from workflows.notification import NotificationWorkflow
 
-ADMIN = Principal(scopes=frozenset({"admin"}), key_id="env")
+ADMIN = Caller(key="env", is_admin=True)
 
 
 @pytest.fixture
@@ -55,8 +54,8 @@ async def escalating(harness: Harness, phone: str) -> tuple[str, str]:
         "escalate": {"after": "2h", "to": ["sms"]}})
     _, n = await accept(harness.pool, harness.client, harness.settings, body, None, ADMIN)
     # Terminated if still running when the test ends, and recorded with HERALD_RECORD_HISTORIES.
-    harness.started.append(harness.client.get_workflow_handle_for(NotificationWorkflow.run, n["workflow_id"]))
-    return str(n["id"]), user_id
+    harness.started.append(harness.client.get_workflow_handle_for(NotificationWorkflow.run, n.workflow_id))
+    return str(n.id), user_id
 
 
 async def test_unread_after_two_hours_goes_out_by_sms(sms_harness: Harness, http_receiver: HttpReceiver) -> None:
@@ -79,7 +78,7 @@ async def test_unread_after_two_hours_goes_out_by_sms(sms_harness: Harness, http
 
 
 async def test_read_at_one_hour_sends_no_sms(sms_harness: Harness, http_receiver: HttpReceiver) -> None:
-    from api import dispatch
+    from services import starting
 
     phone = f"+3363{uuid.uuid4().int % 10**7:07d}"
     nid, user_id = await escalating(sms_harness, phone)
@@ -87,7 +86,7 @@ async def test_read_at_one_hour_sends_no_sms(sms_harness: Harness, http_receiver
     await sms_harness.wait_for(handle, "delivered")
     await sms_harness.env.sleep(timedelta(hours=1))
     assert await inbox.mark_read(sms_harness.pool, user_id, nid)
-    await dispatch.signal_read(sms_harness.pool, sms_harness.client, [nid])  # what the read endpoint does
+    await starting.signal_read(sms_harness.pool, sms_harness.client, [nid])  # what the read endpoint does
     await finished(sms_harness, handle.id)
     assert http_receiver.for_key(phone) == []
     row = await sms_harness.row(nid)

@@ -17,16 +17,18 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowHistory, WorkflowUpdateStage
 from temporalio.worker import Replayer
 
-import worker
 from activities.record import RecordActivities
-from api import dead_letters, dispatch
 from core.models import DataEdit, NotificationState, StatusChange
 from core.settings import Settings
-from core.starting import workflow_input
 from core.temporal import notification_search_attributes
+from hosting import workers
+from services import dead_letters, starting
+from services.starting import workflow_input
+from store.notifications import NotificationRecord
 from tests.api.conftest import eventually
 from tests.workflows.conftest import Handle, Harness
-from workflows.notification import HANDLERS_PATCH, PARKING_PATCH, NotificationWorkflow
+from workflows.notification import NotificationWorkflow
+from workflows.notification.versions import HANDLERS_PATCH, PARKING_PATCH
 
 # A short workflow task timeout makes the worker heartbeat a task held by a long local activity within about a
 # second (at 80% of it), and so take the signals and updates that arrive meanwhile while the activity still runs.
@@ -60,7 +62,7 @@ class GatedRecordActivities(RecordActivities):
 async def gate(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Gate]:
     """Must come before `harness` in a test's arguments: the harness starts the worker with these steps."""
     gate = GatedRecordActivities.gate = Gate()
-    monkeypatch.setattr(worker, "RecordActivities", GatedRecordActivities)
+    monkeypatch.setattr(workers, "RecordActivities", GatedRecordActivities)
     start_with(monkeypatch, task_timeout=TASK_TIMEOUT)
     yield gate
     gate.release.set()  # never leave the worker's activity waiting at teardown
@@ -69,14 +71,13 @@ async def gate(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Gate]:
 def start_with(monkeypatch: pytest.MonkeyPatch, task_timeout: timedelta = timedelta(seconds=10),
                **changes: Any) -> None:
     """Harness.start starts its workflows as the API does, but with this task timeout and input changes."""
-    async def start(client: Client, settings: Settings, row: dict[str, Any]) -> Handle:
+    async def start(client: Client, settings: Settings, row: NotificationRecord) -> Handle:
         return await client.start_workflow(
-            NotificationWorkflow.run, replace(workflow_input(row, settings), **changes), id=row["workflow_id"],
+            NotificationWorkflow.run, replace(workflow_input(row, settings), **changes), id=row.workflow_id,
             task_queue=settings.task_queue, task_timeout=task_timeout,
-            search_attributes=notification_search_attributes(row["status"], row["channels"], row["priority"],
-                                                             row["user_id"]))
+            search_attributes=notification_search_attributes(row.status, row.channels, row.priority, row.user_id))
 
-    monkeypatch.setattr(dispatch, "start", start)
+    monkeypatch.setattr(starting, "start", start)
 
 
 async def held(harness: Harness, gate: Gate) -> None:

@@ -16,7 +16,7 @@ from core.models import NotificationState
 from core.temporal import STATUS_KEY, notification_search_attributes
 from store import inbox, notifications
 from tests.workflows.conftest import Harness
-from workflows.notification import _attempt_of
+from workflows.notification.delivery import attempt_of
 
 
 def events(row: dict[str, Any]) -> list[str]:
@@ -120,7 +120,7 @@ async def test_retries_back_off_exponentially(harness: Harness, failures: int, e
     waited = seconds_between(row, "processing", "delivered")
     assert expected_wait_s <= waited < expected_wait_s + 0.9, waited
     log = await notifications.attempt_log(harness.pool, nid)
-    assert [(a["attempt"], a["outcome"]) for a in log] == [
+    assert [(a.attempt, a.outcome) for a in log] == [
         *[(i + 1, "failed") for i in range(failures)], (failures + 1, "delivered")]
     assert events(row).count("retrying") == failures
 
@@ -142,14 +142,14 @@ async def test_exhausted_retries_dead_letter_and_a_retry_signal_keeps_counting(h
     row = await harness.row(nid)
     assert row["status"] == "dead_lettered" and row["attempts"] == 3
     dlq = await notifications.list_dead_letters(harness.pool, channel=None, after=None, limit=500)
-    assert [(d["channel"], d["attempts"]) for d in dlq if d["notification_id"] == nid] == [("sim", 3)]
+    assert [(d.channel, d.attempts) for d in dlq if d.notification_id == nid] == [("sim", 3)]
     assert (await handle.describe()).typed_search_attributes.get(STATUS_KEY) == "dead_lettered"
 
     await handle.signal("retry")
     # Attempt 4 fails (flaky:4), attempt 5 delivers: the count goes on from the first round.
     result = await handle.result()
     assert result.status == "delivered" and result.attempts == 5
-    assert [d["notification_id"] for d in await notifications.list_dead_letters(
+    assert [d.notification_id for d in await notifications.list_dead_letters(
         harness.pool, channel=None, after=None, limit=500)].count(nid) == 0
     assert events(await harness.row(nid))[-3:] == ["dead_lettered", "processing", "delivered"]
 
@@ -158,7 +158,7 @@ async def test_a_permanent_failure_is_not_retried(harness: Harness) -> None:
     nid, handle = await harness.start(channels=["sim"], to={"sim": "reject"}, with_user=False)
     parked = await harness.wait_for(handle, "dead_lettered")
     assert parked.attempts == 1
-    assert [a["outcome"] for a in await notifications.attempt_log(harness.pool, nid)] == ["rejected"]
+    assert [a.outcome for a in await notifications.attempt_log(harness.pool, nid)] == ["rejected"]
 
 
 async def test_discard_ends_a_dead_letter_as_discarded(harness: Harness) -> None:
@@ -182,7 +182,7 @@ async def test_parking_ends_after_the_retention_still_dead_lettered(harness: Har
     assert parked_for == pytest.approx(14 * 86400, abs=5)
     # The closed workflow can no longer be retried: it leaves the DLQ listing.
     dlq = await notifications.list_dead_letters(harness.pool, channel=None, after=None, limit=500)
-    assert nid not in [d["notification_id"] for d in dlq]
+    assert nid not in [d.notification_id for d in dlq]
 
 
 async def test_send_at_waits_on_a_durable_timer(harness: Harness) -> None:
@@ -257,11 +257,11 @@ def test_attempt_number_is_read_from_the_failure_details() -> None:
     err = ActivityError("failed", scheduled_event_id=1, started_event_id=2, identity="w", activity_type="deliver",
                         activity_id="1", retry_state=RetryState.MAXIMUM_ATTEMPTS_REACHED)
     err.__cause__ = ApplicationError("boom", {"attempt": 7})
-    assert _attempt_of(err, fallback=3) == 7
+    assert attempt_of(err, fallback=3) == 7
     err.__cause__ = TimeoutError()
-    assert _attempt_of(err, fallback=3) == 3
+    assert attempt_of(err, fallback=3) == 3
     # A local activity's failure arrives unwrapped.
-    assert _attempt_of(ApplicationError("boom", {"attempt": 5}), fallback=3) == 5
+    assert attempt_of(ApplicationError("boom", {"attempt": 5}), fallback=3) == 5
 
 
 async def test_cancel_during_retry_backoff_stops_further_attempts(harness: Harness) -> None:
@@ -279,7 +279,7 @@ async def test_cancel_during_retry_backoff_stops_further_attempts(harness: Harne
     assert len(await notifications.attempt_log(harness.pool, nid)) == 1
     assert row["attempts"] == 1
     dlq = await notifications.list_dead_letters(harness.pool, channel=None, after=None, limit=500)
-    assert nid not in [d["notification_id"] for d in dlq]
+    assert nid not in [d.notification_id for d in dlq]
 
 
 async def test_a_cancel_that_arrives_during_a_send_that_succeeds_reports_delivered(harness: Harness) -> None:

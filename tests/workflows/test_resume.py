@@ -21,7 +21,7 @@ async def test_a_retry_reruns_only_the_failed_channel_and_keeps_earlier_attempts
         "in_app": ("delivered", 1), "sim": ("delivered", 4)}
     # The provider calls: in_app once (not again on the retry), sim's three failures kept, then its fourth.
     log = await notifications.attempt_log(harness.pool, nid)
-    assert [(a["channel"], a["attempt"], a["outcome"]) for a in log] == [
+    assert [(a.channel, a.attempt, a.outcome) for a in log] == [
         ("in_app", 1, "delivered"), ("sim", 1, "failed"), ("sim", 2, "failed"), ("sim", 3, "failed"),
         ("sim", 4, "delivered")]
     row = await harness.row(nid)

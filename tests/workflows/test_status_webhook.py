@@ -27,9 +27,9 @@ from core.ids import notification_id_for_key
 from core.models import StatusChange, StatusEvent, StatusWebhookInput
 from core.secrets import new_webhook_secret
 from core.settings import Settings
-from core.status_relay import StatusRelay, retry_config
 from core.temporal import metrics_runtime
 from core.workflow_ids import notification_workflow_id, status_webhook_workflow_id
+from services.status_relay import StatusRelay, retry_config
 from store import notifications, webhooks
 from store.db import create_pool
 from store.migrate import migrate_url
@@ -52,7 +52,7 @@ class Hooks:
     async def subscribe(self, events: list[str]) -> tuple[str, str]:
         path = f"/hook/{uuid.uuid4().hex[:10]}"
         row = await webhooks.create(self.pool, f"{self.receiver.base}{path}", events, None)
-        return str(row["id"]), path
+        return row.id, path
 
     async def notification(self) -> str:
         """Stored as the API stores one: the insert itself writes the `accepted` event."""
@@ -107,7 +107,7 @@ class Hooks:
         await self.until(ended, step=step)
         return await handle.result()
 
-    async def dead_letters(self, sub: str) -> list[dict[str, Any]]:
+    async def dead_letters(self, sub: str) -> list[webhooks.DeadLetter]:
         return await webhooks.open_dead_letters(self.pool, sub, None, 50)
 
 
@@ -175,20 +175,20 @@ async def test_a_dead_letter_holds_later_events_until_retried(hooks: Hooks) -> N
     nid = await hooks.notification()
     handle = await hooks.workflow(sub, nid)
     letters = await hooks.until(lambda: hooks.dead_letters(sub), step=timedelta(seconds=30))
-    assert letters[0]["type"] == "accepted" and letters[0]["attempts"] == max_attempts
-    assert "HTTP 503" in letters[0]["error"]
+    assert letters[0].type == "accepted" and letters[0].attempts == max_attempts
+    assert "HTTP 503" in letters[0].error
     await hooks.change(nid, "delivered")
 
     async def queued() -> bool:
         return len(await handle.query(StatusWebhookWorkflow.pending)) == 2
     await hooks.until(queued, step=timedelta(milliseconds=200))
     assert hooks.accepted(path) == []  # `delivered` waits behind the parked `accepted`
-    await handle.signal(StatusWebhookWorkflow.retry, letters[0]["event_id"])
+    await handle.signal(StatusWebhookWorkflow.retry, letters[0].event_id)
     assert await hooks.result(handle) == 2
     assert hooks.accepted(path) == ["notification.accepted", "notification.delivered"]
     assert await hooks.dead_letters(sub) == []
     resolution = await hooks.pool.fetchval("SELECT resolution FROM webhook_dead_letter WHERE event_id = $1",
-                                           letters[0]["event_id"])
+                                           letters[0].event_id)
     assert resolution == "retried"
 
 
@@ -198,16 +198,16 @@ async def test_a_permanent_failure_parks_at_once_and_expires_after_the_retention
     nid = await hooks.notification()
     handle = await hooks.workflow(sub, nid)
     letters = await hooks.until(lambda: hooks.dead_letters(sub), step=timedelta(milliseconds=200))
-    assert letters[0]["attempts"] == 1  # a 4xx is not retried
+    assert letters[0].attempts == 1  # a 4xx is not retried
     await hooks.change(nid, "delivered")
 
     async def queued() -> bool:
         return len(await handle.query(StatusWebhookWorkflow.pending)) == 2
     await hooks.until(queued, step=timedelta(milliseconds=200))
     assert await hooks.result(handle, step=timedelta(hours=12)) == 2  # the 14 days of parking
-    assert (await hooks.env.get_current_time() - letters[0]["dead_lettered_at"]) >= timedelta(days=14)
+    assert (await hooks.env.get_current_time() - letters[0].dead_lettered_at) >= timedelta(days=14)
     assert hooks.accepted(path) == ["notification.delivered"]
-    outcome = await hooks.pool.fetchval("SELECT outcome FROM status_event WHERE id = $1", letters[0]["event_id"])
+    outcome = await hooks.pool.fetchval("SELECT outcome FROM status_event WHERE id = $1", letters[0].event_id)
     assert outcome == "expired"
 
 
@@ -240,7 +240,7 @@ async def test_each_event_is_taken_once_however_often_it_is_signalled(hooks: Hoo
     nid = await hooks.notification()
     handle = await hooks.workflow(sub, nid)
     letters = await hooks.until(lambda: hooks.dead_letters(sub), step=timedelta(milliseconds=200))
-    accepted = letters[0]["event_id"]
+    accepted = letters[0].event_id
     await hooks.change(nid, "delivered")
     delivered: int = await hooks.until(lambda: hooks.pool.fetchval(
         "SELECT id FROM status_event WHERE notification_id = $1 AND type = 'delivered' AND relayed_at IS NOT NULL",

@@ -25,7 +25,7 @@ from core.models import RetryConfig, StatusEvent, StatusWebhookInput
 from core.settings import Settings
 from core.workflow_ids import status_webhook_workflow_id
 from store import webhooks
-from workflows.status_webhook import StatusWebhookWorkflow
+from store.webhooks import UnrelayedEvent
 
 log = logging.getLogger("herald.status_relay")
 
@@ -33,6 +33,8 @@ BATCH = 500
 # Workflows signalled at once; one workflow's events always go one after the other.
 CONCURRENCY = 16
 PRUNE_EVERY_S = 3600.0
+# Started by its registered name: services stand below workflows and never import them.
+WORKFLOW = "StatusWebhookWorkflow"
 
 
 def retry_config(settings: Settings) -> RetryConfig:
@@ -89,17 +91,17 @@ class StatusRelay:
     async def relay_once(self, conn: asyncpg.Connection[Any]) -> int:
         """Relays one batch of the outbox; returns how many rows it looked at."""
         rows = await webhooks.unrelayed(conn, BATCH)
-        groups: dict[str, list[dict[str, Any]]] = {}
+        groups: dict[str, list[UnrelayedEvent]] = {}
         for row in rows:
-            if not row["deleted"]:
-                groups.setdefault(status_webhook_workflow_id(row["subscription_id"], row["notification_id"]),
+            if not row.deleted:
+                groups.setdefault(status_webhook_workflow_id(row.subscription_id, row.notification_id),
                                   []).append(row)
         limit = asyncio.Semaphore(CONCURRENCY)
         results = await asyncio.gather(*(self._relay_group(limit, wid, group) for wid, group in groups.items()),
                                        return_exceptions=True)
         relayed = [event_id for r in results if isinstance(r, list) for event_id in r]
         # Events of a subscription deleted before they were relayed end unsent.
-        await webhooks.cancel_events(conn, [r["id"] for r in rows if r["deleted"]])
+        await webhooks.cancel_events(conn, [r.id for r in rows if r.deleted])
         await webhooks.mark_relayed(conn, relayed)
         failures = [r for r in results if isinstance(r, BaseException)]
         if failures:
@@ -107,23 +109,23 @@ class StatusRelay:
         return len(rows)
 
     async def _relay_group(self, limit: asyncio.Semaphore, workflow_id: str,
-                           group: list[dict[str, Any]]) -> list[int]:
+                           group: list[UnrelayedEvent]) -> list[int]:
         """One workflow's events, one after the other; stops at the first failure so none overtakes another."""
         done: list[int] = []
         async with limit:
             for row in group:
                 try:
                     await self._client.start_workflow(
-                        StatusWebhookWorkflow.run,
-                        StatusWebhookInput(subscription_id=row["subscription_id"],
-                                           notification_id=row["notification_id"], retry=self._retry),
+                        WORKFLOW,
+                        StatusWebhookInput(subscription_id=row.subscription_id,
+                                           notification_id=row.notification_id, retry=self._retry),
                         id=workflow_id, task_queue=self._settings.task_queue, start_signal="event",
-                        start_signal_args=[StatusEvent(event_id=row["id"], type=row["type"])])
+                        start_signal_args=[StatusEvent(event_id=row.id, type=row.type)])
                 except Exception as exc:  # reported with the rows relayed before it
                     log.warning("status relay could not signal %s: %s", workflow_id, exc,
                                 extra={"workflow_id": workflow_id, "error": str(exc)})
                     if done:
                         return done
                     raise
-                done.append(row["id"])
+                done.append(row.id)
         return done

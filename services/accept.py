@@ -1,52 +1,101 @@
 """Accepting one notification: idempotency, validation, storage and the workflow start, shared by the
-single and the bulk endpoint."""
+single and the bulk endpoint and the dashboard's send page."""
 
 from __future__ import annotations
 
 import logging
-import time
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 from temporalio.client import Client
 
-from api import dispatch, metrics
-from api.deps import Principal
-from api.errors import ApiError, invalid
-from api.routes.templates import render_or_422
-from api.schemas import NotificationCreate, NotificationPublic
+from core.errors import Problem, invalid
 from core.ids import (
     client_key,
     new_idempotency_key,
     notification_id_for_key,
     request_fingerprint,
 )
-from core.models import Channel, Status
+from core.models import Channel, Priority, Status
 from core.recipients import resolve_addresses
 from core.settings import Settings
 from core.workflow_ids import notification_workflow_id
 from providers.registry import chain_names
 from providers.sim import SimAddressError, parse_address
+from services import starting
+from services.rendering import render_or_422
 from store import notifications, templates
-
-
-def public(row: dict[str, Any]) -> dict[str, Any]:
-    return NotificationPublic.model_validate(row).model_dump(mode="json")
-
+from store.notifications import DeliveryRecord, NotificationRecord
 
 log = logging.getLogger("herald.api")
 
-async def accept(pool: asyncpg.Pool, temporal: Client, settings: Settings, body: NotificationCreate,
-                 header_key: str | None, caller: Principal) -> tuple[int, dict[str, Any]]:
-    """Returns (202, notification) when accepted now, (200, notification) for a repeat; raises ApiError.
+
+class _Part(Protocol):
+    """A nested part of the request (`digest`, `escalate`, `throttle`), stored as it was given."""
+
+    def model_dump(self, *, mode: str = "python") -> dict[str, Any]: ...
+
+
+class _Escalation(_Part, Protocol):
+    @property
+    def to(self) -> list[Channel]: ...
+
+
+class NotificationRequest(Protocol):
+    """A validated request to send one notification (`api.schemas.NotificationCreate`): what accept reads of it.
+    The API's schemas validate the request; the service does not import them."""
+
+    @property
+    def user_id(self) -> str | None: ...
+    @property
+    def to(self) -> dict[Channel, str] | None: ...
+    @property
+    def channels(self) -> list[Channel]: ...
+    @property
+    def template(self) -> str: ...
+    @property
+    def template_version(self) -> int | None: ...
+    @property
+    def data(self) -> dict[str, Any]: ...
+    @property
+    def priority(self) -> Priority: ...
+    @property
+    def category(self) -> str | None: ...
+    @property
+    def send_at(self) -> datetime | None: ...
+    @property
+    def idempotency_key(self) -> str | None: ...
+    @property
+    def digest(self) -> _Part | None: ...
+    @property
+    def escalate(self) -> _Escalation | None: ...
+    @property
+    def throttle(self) -> _Part | None: ...
+    @property
+    def locale(self) -> str | None: ...
+
+    def model_dump(self, *, mode: str = "python", exclude: set[str] | None = None) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The API key sending: `key` scopes its idempotency keys and owns what it creates."""
+
+    key: str
+    is_admin: bool
+
+
+async def accept(pool: asyncpg.Pool, temporal: Client, settings: Settings, body: NotificationRequest,
+                 header_key: str | None, caller: Caller) -> tuple[int, NotificationRecord]:
+    """Returns (202, notification) when accepted now, (200, notification) for a repeat; raises Problem.
 
     The idempotency key is scoped to the calling API key, and the row records that key as its creator."""
-    started = time.perf_counter()
     if body.user_id is not None and body.to and not caller.is_admin:
         # A user's fields rendered to an address of the caller's choosing would disclose them to anyone.
-        raise ApiError(403, "forbidden", "'to' together with 'user_id' needs the 'admin' scope: send to the "
-                       "user's own addresses, or give 'to' without 'user_id'", {"fields": ["to", "user_id"]})
+        raise Problem(403, "forbidden", "'to' together with 'user_id' needs the 'admin' scope: send to the "
+                      "user's own addresses, or give 'to' without 'user_id'", {"fields": ["to", "user_id"]})
     key_id = caller.key
     given = header_key or body.idempotency_key
     key = client_key(key_id, given or new_idempotency_key())
@@ -60,7 +109,7 @@ async def accept(pool: asyncpg.Pool, temporal: Client, settings: Settings, body:
     try:
         row = await _validated_row(pool, settings, body, key, fingerprint, notification_id, key_id)
         row.legacy_key = given
-    except ApiError:
+    except Problem:
         existing = await notifications.get(pool, notification_id)
         if existing is not None:
             return await _repeat(pool, existing, fingerprint, temporal, settings)
@@ -68,40 +117,39 @@ async def accept(pool: asyncpg.Pool, temporal: Client, settings: Settings, body:
     stored, created = await notifications.insert(pool, row)
     if not created:  # a repeat, or a race with an identical concurrent request
         return await _repeat(pool, stored, fingerprint, temporal, settings)
-    stored["deliveries"] = [{"channel": c, "status": stored["status"], "provider": None, "attempts": 0,
-                             "provider_message_id": None, "last_error": None} for c in stored["channels"]]
+    stored = replace(stored, deliveries=[
+        DeliveryRecord(channel=c, status=stored.status, provider=None, attempts=0, provider_message_id=None,
+                       last_error=None) for c in stored.channels])
     await _dispatch(temporal, settings, stored)
-    for channel in stored["channels"]:
-        metrics.accepted.labels(channel, stored["priority"]).inc()
-    metrics.accept_latency.observe(time.perf_counter() - started)
-    log.info("accepted", extra={"notification_id": stored["id"], "workflow_id": stored["workflow_id"],
-                                "channel": ",".join(stored["channels"]), "priority": stored["priority"],
-                                "status": stored["status"]})
-    return 202, public(stored)
+    log.info("accepted", extra={"notification_id": stored.id, "workflow_id": stored.workflow_id,
+                                "channel": ",".join(stored.channels), "priority": stored.priority,
+                                "status": stored.status})
+    return 202, stored
 
 
-async def _repeat(pool: asyncpg.Pool, existing: dict[str, Any], fingerprint: str, temporal: Client,
-                  settings: Settings) -> tuple[int, dict[str, Any]]:
-    if existing["request_hash"] != fingerprint:
-        raise ApiError(409, "idempotency_conflict",
-                       "this idempotency key was already used with a different request body",
-                       {"notification_id": existing["id"]})
-    if existing["status"] in (Status.ACCEPTED, Status.SCHEDULED):
+async def _repeat(pool: asyncpg.Pool, existing: NotificationRecord, fingerprint: str, temporal: Client,
+                  settings: Settings) -> tuple[int, NotificationRecord]:
+    if existing.request_hash != fingerprint:
+        raise Problem(409, "idempotency_conflict",
+                      "this idempotency key was already used with a different request body",
+                      {"notification_id": existing.id})
+    if existing.status in (Status.ACCEPTED, Status.SCHEDULED):
         # The first request may have died between storing and starting: starting again is harmless.
         await _dispatch(temporal, settings, existing)
-    full = await notifications.get_full(pool, existing["id"])
+    full = await notifications.get_full(pool, existing.id)
     assert full is not None
-    return 200, public(full)
+    return 200, full
 
 
-async def _dispatch(temporal: Client, settings: Settings, row: dict[str, Any]) -> None:
-    if row.get("digest"):
-        await dispatch.start_digest(temporal, settings, row)
+async def _dispatch(temporal: Client, settings: Settings, row: NotificationRecord) -> None:
+    # Through the module, so that a test can stand a failing start in for the real one.
+    if row.digest:
+        await starting.start_digest(temporal, settings, row)
     else:
-        await dispatch.start(temporal, settings, row)
+        await starting.start(temporal, settings, row)
 
 
-async def _validated_row(pool: asyncpg.Pool, settings: Settings, body: NotificationCreate, key: str,
+async def _validated_row(pool: asyncpg.Pool, settings: Settings, body: NotificationRequest, key: str,
                          fingerprint: str, notification_id: str, key_id: str) -> notifications.NewNotification:
     """Everything that can be known wrong now is refused now, with the field named."""
     available = chain_names(settings)
@@ -146,5 +194,3 @@ async def _validated_row(pool: asyncpg.Pool, settings: Settings, body: Notificat
         throttle=body.throttle.model_dump() if body.throttle else None, created_by=key_id,
         requested_locale=body.locale,
     )
-
-

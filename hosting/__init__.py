@@ -1,0 +1,1 @@
+"""The Temporal workers a process hosts (hosting/workers.py)."""

@@ -1,0 +1,24 @@
+"""Rendering a template the way the worker will, for checks before anything is stored or changed: accept, an
+in-flight data edit, a preview."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core import locales, templating
+from core.errors import invalid
+
+
+async def render_or_422(template: dict[str, Any], data: dict[str, Any], user: dict[str, Any] | None,
+                        locale: str | None = None, default_locale: str = "en") -> templating.Rendered:
+    """The message in the locale the worker would choose (the given one, else the user's, else the default),
+    rendered in a render thread (the event loop keeps serving); 422 naming what went wrong."""
+    choice = locales.choose(template, locale, user.get("locale") if user else None, default_locale)
+    try:
+        return await templating.render_async(choice.subject, choice.body, templating.context_for(data, user),
+                                             choice.html, locale=choice.format_locale,
+                                             timezone=user.get("timezone") if user else None)
+    except templating.TemplateError as exc:
+        code = "missing_variable" if exc.variable else "template_error"
+        field = f"data.{exc.variable}" if exc.variable else exc.field
+        raise invalid(field, exc.message, code=code, variable=exc.variable) from exc
