@@ -146,28 +146,37 @@ class FcmProvider:
     async def send(self, message: OutgoingMessage) -> ProviderReceipt:
         if not message.address.strip():
             raise PermanentDeliveryError(f"{self.name}: the address is not a registration token")
-        token = await self.tokens.get()
         payload = {"message": {"token": message.address,
                                "notification": {"title": message.subject, "body": message.body},
                                "data": {"notification_id": message.notification_id}}}
-        answer = await request(self._client, "POST", self._url, name=self.name, content=vendor_http.as_json(payload),
-                               headers={"Authorization": f"Bearer {token}",
-                                        "Content-Type": "application/json; charset=utf-8"},
-                               allow=self._allow, deadline_s=self._deadline_s)
+        answer = await self._post(payload)
+        if answer.status == 401:
+            # The access token was revoked or expired early: FCM sent nothing, so one more try with a new
+            # token cannot send the push twice. A second 401 means the credentials themselves are refused.
+            answer = await self._post(payload)
         data = vendor_http.json_of(answer)
         if 200 <= answer.status < 300:
             # Accepted: even a body that cannot be read must not make the push go twice.
             sent = data.get("name") if isinstance(data, dict) else None
             return ProviderReceipt(self.name, sent if isinstance(sent, str) else message.delivery_key)
         code, detail = _error(data)
-        if answer.status == 401:
-            self.tokens.forget(token)
         overload = vendor_http.overload(self.name, answer, detail)
         if overload is not None:
             raise overload
         if code in TRANSIENT_CODES:
             raise TransientDeliveryError(f"{self.name}: HTTP {answer.status} {detail}")
         raise PermanentDeliveryError(f"{self.name}: HTTP {answer.status} {detail}")
+
+    async def _post(self, payload: dict[str, Any]) -> Answer:
+        """One send with the current access token; a token FCM refuses (401) is not used again."""
+        token = await self.tokens.get()
+        answer = await request(self._client, "POST", self._url, name=self.name, content=vendor_http.as_json(payload),
+                               headers={"Authorization": f"Bearer {token}",
+                                        "Content-Type": "application/json; charset=utf-8"},
+                               allow=self._allow, deadline_s=self._deadline_s)
+        if answer.status == 401:
+            self.tokens.forget(token)
+        return answer
 
 
 def _error(data: Any) -> tuple[str, str]:

@@ -145,17 +145,29 @@ async def test_a_key_the_token_endpoint_refuses_is_permanent(double: Fcm, client
     assert double.to(token, "token") == []
 
 
-async def test_an_access_token_fcm_refuses_is_permanent_and_not_used_again(double: Fcm,
-                                                                          client: httpx.AsyncClient) -> None:
+async def test_an_access_token_fcm_refuses_is_replaced_once_and_the_push_sent(double: Fcm,
+                                                                             client: httpx.AsyncClient) -> None:
     sender = provider(double, client)
     await sender.send(message(device(), channel="push"))
-    double.revoked.add(double.issued[-1])
-    with pytest.raises(PermanentDeliveryError, match="THIRD_PARTY_AUTH_ERROR"):
-        await sender.send(message(device(), channel="push"))
+    refused = double.issued[-1]
+    double.revoked.add(refused)
     token = device()
-    await sender.send(message(token, channel="push"))
+    before = exchanges(double)
+    receipt = await sender.send(message(token, channel="push"))
+    assert exchanges(double) == before + 1
     [sent] = double.to(token, "token")
-    assert sent.headers["authorization"] == f"Bearer {double.issued[-1]}"
+    assert sent.headers["authorization"] == f"Bearer {double.issued[-1]}" != f"Bearer {refused}"
+    assert receipt.provider_message_id.startswith(f"projects/{PROJECT}/messages/")
+
+
+async def test_credentials_fcm_refuses_twice_are_permanent(double: Fcm, client: httpx.AsyncClient) -> None:
+    token = device()
+    refusal = error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials.",
+                    "THIRD_PARTY_AUTH_ERROR")
+    double.script[token] += [refusal, refusal, Reply(200, {"name": "never reached"})]
+    with pytest.raises(PermanentDeliveryError, match="THIRD_PARTY_AUTH_ERROR"):
+        await provider(double, client).send(message(token, channel="push"))
+    assert len(double.to(token, "token")) == 2
 
 
 async def test_an_unavailable_token_endpoint_is_transient(double: Fcm, client: httpx.AsyncClient) -> None:
