@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from providers import vendor_http
-from providers.base import OutgoingMessage, PermanentDeliveryError, Provider, ProviderReceipt, TransientDeliveryError
+from providers.base import OutgoingMessage, PermanentDeliveryError, Provider, ProviderReceipt
 from providers.egress import Allowlist
 from providers.http_gateway import Answer, request
 
@@ -169,12 +169,7 @@ class ApnsProvider:
             return ProviderReceipt(self.name, answer.headers.get("apns-id", sent_id))
         reason = _reason(answer)
         detail = vendor_http.said(reason or "without a reason", 80)
-        overload = vendor_http.overload(self.name, answer, detail)
-        if overload is not None:
-            raise overload
-        if reason in TRANSIENT_REASONS:
-            raise TransientDeliveryError(f"{self.name}: HTTP {answer.status} {detail}")
-        raise PermanentDeliveryError(f"{self.name}: HTTP {answer.status} {detail}")
+        raise vendor_http.refusal(self.name, answer, detail, transient=reason in TRANSIENT_REASONS)
 
     async def _post(self, device: str, content: bytes, sent_id: str, token: str) -> Answer:
         return await request(self._client, "POST", f"{self._base_url}/3/device/{device}", name=self.name,

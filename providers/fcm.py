@@ -20,7 +20,7 @@ from google.auth import jwt as google_jwt
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from providers import vendor_http
-from providers.base import OutgoingMessage, PermanentDeliveryError, Provider, ProviderReceipt, TransientDeliveryError
+from providers.base import OutgoingMessage, PermanentDeliveryError, Provider, ProviderReceipt
 from providers.egress import Allowlist
 from providers.http_gateway import Answer, request
 
@@ -160,12 +160,7 @@ class FcmProvider:
             sent = data.get("name") if isinstance(data, dict) else None
             return ProviderReceipt(self.name, sent if isinstance(sent, str) else message.delivery_key)
         code, detail = _error(data)
-        overload = vendor_http.overload(self.name, answer, detail)
-        if overload is not None:
-            raise overload
-        if code in TRANSIENT_CODES:
-            raise TransientDeliveryError(f"{self.name}: HTTP {answer.status} {detail}")
-        raise PermanentDeliveryError(f"{self.name}: HTTP {answer.status} {detail}")
+        raise vendor_http.refusal(self.name, answer, detail, transient=code in TRANSIENT_CODES)
 
     async def _post(self, payload: dict[str, Any]) -> Answer:
         """One send with the current access token; a token FCM refuses (401) is not used again."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -49,17 +50,23 @@ def config(double: Apns, **fields: Any) -> apns.Config:
                                        "ca_certificate": CA.cert_pem.bytes().decode(), **fields})
 
 
+@asynccontextmanager
+async def opened(double: Apns, clock: list[float] | None = None, deadline_s: float = 10,
+                 **fields: Any) -> AsyncIterator[apns.ApnsProvider]:
+    """An adapter (its clock, its config) whose HTTP/2 client is closed when the test ends."""
+    now = clock if clock is not None else [0.0]
+    sender = apns.ApnsProvider("apns", config(double, **fields), deadline_s=deadline_s, allow=LOOPBACK,
+                               clock=lambda: now[0])
+    try:
+        yield sender
+    finally:
+        await sender.aclose()
+
+
 @pytest.fixture
 async def sender(double: Apns) -> AsyncIterator[apns.ApnsProvider]:
-    built = provider(double)
-    yield built
-    await built.aclose()
-
-
-def provider(double: Apns, clock: list[float] | None = None, **fields: Any) -> apns.ApnsProvider:
-    now = clock if clock is not None else [0.0]
-    return apns.ApnsProvider("apns", config(double, **fields), deadline_s=10, allow=LOOPBACK,
-                             clock=lambda: now[0])
+    async with opened(double) as built:
+        yield built
 
 
 def device() -> str:
@@ -110,8 +117,7 @@ async def test_the_double_refuses_http1_wrong_topic_and_bad_paths(double: Apns, 
 
 async def test_the_provider_token_is_kept_for_40_minutes(double: Apns) -> None:
     now = [0.0]
-    sender = provider(double, now)
-    try:
+    async with opened(double, now) as sender:
         for _ in range(3):
             await sender.send(message(device(), channel="push"))
         first = double.tokens[-1]
@@ -121,14 +127,11 @@ async def test_the_provider_token_is_kept_for_40_minutes(double: Apns) -> None:
         now[0] = apns.TOKEN_REFRESH_S
         await sender.send(message(device(), channel="push"))
         assert double.tokens[-1] != first
-    finally:
-        await sender.aclose()
 
 
 async def test_an_expired_provider_token_is_replaced_once_and_the_alert_sent(double: Apns) -> None:
     now = [0.0]
-    sender = provider(double, now)
-    try:
+    async with opened(double, now) as sender:
         await sender.send(message(device(), channel="push"))
         old = double.tokens[-1]
         now[0] = apns.TOKEN_MIN_AGE_S
@@ -139,14 +142,11 @@ async def test_an_expired_provider_token_is_replaced_once_and_the_alert_sent(dou
         assert first.headers["authorization"] == f"bearer {old}"
         assert second.headers["authorization"] != f"bearer {old}"
         assert receipt.provider_message_id == second.headers["apns-id"]
-    finally:
-        await sender.aclose()
 
 
 async def test_a_provider_token_is_never_replaced_within_20_minutes(double: Apns) -> None:
     now = [0.0]
-    sender = provider(double, now)
-    try:
+    async with opened(double, now) as sender:
         await sender.send(message(device(), channel="push"))
         now[0] = apns.TOKEN_MIN_AGE_S - 1
         expired, invalid = device(), device()
@@ -157,26 +157,18 @@ async def test_a_provider_token_is_never_replaced_within_20_minutes(double: Apns
         with pytest.raises(PermanentDeliveryError, match="InvalidProviderToken"):
             await sender.send(message(invalid, channel="push"))
         assert len(double.to(expired, "device")) == len(double.to(invalid, "device")) == 1
-    finally:
-        await sender.aclose()
 
 
 async def test_a_key_apple_does_not_know_is_permanent(double: Apns) -> None:
-    sender = provider(double, private_key=pem(ec.generate_private_key(ec.SECP256R1())))
-    try:
+    async with opened(double, private_key=pem(ec.generate_private_key(ec.SECP256R1()))) as sender:
         with pytest.raises(PermanentDeliveryError, match="InvalidProviderToken"):
             await sender.send(message(device(), channel="push"))
-    finally:
-        await sender.aclose()
 
 
 async def test_a_bundle_id_the_token_is_not_for_is_permanent(double: Apns) -> None:
-    sender = provider(double, bundle_id="com.example.other")
-    try:
+    async with opened(double, bundle_id="com.example.other") as sender:
         with pytest.raises(PermanentDeliveryError, match="DeviceTokenNotForTopic"):
             await sender.send(message(device(), channel="push"))
-    finally:
-        await sender.aclose()
 
 
 @pytest.mark.parametrize("reply", [refusal(400, "BadDeviceToken"), refusal(410, "Unregistered"),
@@ -211,21 +203,15 @@ async def test_an_address_that_is_not_a_device_token_is_permanent_and_never_sent
 async def test_no_complete_answer_within_the_deadline_is_transient(double: Apns) -> None:
     token = device()
     double.script[token].append(Reply(200, delay_s=5))
-    sender = apns.ApnsProvider("apns", config(double), deadline_s=0.5, allow=LOOPBACK)
-    try:
+    async with opened(double, deadline_s=0.5) as sender:
         with pytest.raises(TransientDeliveryError, match="no complete answer"):
             await sender.send(message(token, channel="push"))
-    finally:
-        await sender.aclose()
 
 
 async def test_a_certificate_from_another_ca_is_refused(double: Apns) -> None:
-    sender = provider(double, ca_certificate=trustme.CA().cert_pem.bytes().decode())
-    try:
+    async with opened(double, ca_certificate=trustme.CA().cert_pem.bytes().decode()) as sender:
         with pytest.raises(TransientDeliveryError, match="ConnectError"):
             await sender.send(message(device(), channel="push"))
-    finally:
-        await sender.aclose()
 
 
 async def test_base_url_passes_the_egress_check(double: Apns) -> None:
