@@ -50,7 +50,7 @@ TRANSIENT_REASONS = frozenset({"ExpiredProviderToken", "TooManyProviderTokenUpda
 
 
 class Config(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     team_id: str = Field(pattern=r"^[A-Z0-9]{10}$")
     key_id: str = Field(pattern=r"^[A-Z0-9]{10}$")

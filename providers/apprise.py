@@ -30,7 +30,7 @@ SEPARATORS = re.compile(r"[\s,]+")
 
 
 class Config(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     urls: str | None = Field(default=None, min_length=1)
 

@@ -52,7 +52,7 @@ class ServiceAccount(BaseModel):
 
 
 class Config(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     # A Google Cloud project id, maybe prefixed by its organisation's domain (`example.com:project`).
     project_id: str = Field(pattern=r"^([a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$")

@@ -112,4 +112,5 @@ def test_config_names_the_invalid_field(config: dict[str, str], field: str) -> N
     with pytest.raises(ValidationError) as caught:
         apprise_provider.Config.model_validate(config)
     assert field in str(caught.value)
+    assert "token" not in str(caught.value) and "127.0.0.1" not in str(caught.value)  # URLs hold secrets
     assert apprise_provider.SECRETS == ("urls",)
