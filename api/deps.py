@@ -15,8 +15,10 @@ from api.errors import ApiError
 from api.inbox_jwt import looks_like_jwt, user_for_jwt
 from core.ids import hash_secret
 from core.settings import Settings
-from store import keys, users
+from services import keys, users
 from store.pagination import BadCursor, CursorKind, decode_cursor, encode_cursor
+
+Row = TypeVar("Row")  # a record of any kind, or a dict
 
 
 async def get_pool(request: Request) -> asyncpg.Pool:
@@ -158,9 +160,6 @@ SendDep = Annotated[Principal, Depends(require("send"))]
 # Senders may follow what they sent: notification and broadcast status.
 StatusDep = Annotated[Principal, Depends(require("send", "read"))]
 
-
-# A row as a route has it: a dict, or a record of store/.
-Row = TypeVar("Row")
 
 
 @dataclass(frozen=True)

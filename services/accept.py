@@ -188,7 +188,7 @@ async def _validated_row(pool: asyncpg.Pool, settings: Settings, body: Notificat
         workflow_id=notification_workflow_id(notification_id),
         status=Status.SCHEDULED if scheduled else Status.ACCEPTED, user_id=body.user_id, recipient=to,
         channels=channels, priority=body.priority.value, category=body.category, template=body.template,
-        template_version=template["version"], data=body.data, send_at=body.send_at,
+        template_version=template.version, data=body.data, send_at=body.send_at,
         digest=body.digest.model_dump() if body.digest else None,
         escalate=body.escalate.model_dump(mode="json") if body.escalate else None,
         throttle=body.throttle.model_dump() if body.throttle else None, created_by=key_id,
