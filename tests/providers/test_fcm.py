@@ -177,6 +177,14 @@ async def test_an_unavailable_token_endpoint_is_transient(double: Fcm, client: h
     assert caught.value.retry_after_s == 5.0
 
 
+async def test_no_complete_answer_within_the_deadline_is_transient(double: Fcm, client: httpx.AsyncClient) -> None:
+    token = device()
+    double.script[token].append(Reply(200, {"name": "late"}, delay_s=5))
+    sender = fcm.build("fcm", config(double), client, deadline_s=0.5, allow=LOOPBACK)
+    with pytest.raises(TransientDeliveryError, match="no complete answer"):
+        await sender.send(message(token, channel="push"))
+
+
 async def test_base_url_and_token_uri_pass_the_egress_check(double: Fcm, client: httpx.AsyncClient) -> None:
     before = len(double.received)
     with pytest.raises(PermanentDeliveryError, match="not a public address"):
