@@ -43,12 +43,6 @@ async def double() -> AsyncIterator[Fcm]:
     await server.stop()
 
 
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as http:
-        yield http
-
-
 def service_account(double: Fcm, key: rsa.RSAPrivateKey = KEY, **fields: str) -> str:
     return json.dumps({"type": "service_account", "project_id": PROJECT, "private_key_id": "k1",
                        "private_key": pem(key), "client_email": EMAIL, "client_id": "1",
