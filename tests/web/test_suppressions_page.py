@@ -18,7 +18,7 @@ async def test_an_address_is_suppressed_found_and_removed_from_the_page(ui: Ui, 
     await page.get_by_role("link", name="Suppressions").click()
     await page.get_by_label("Address", exact=True).first.fill(address.upper())
     await page.get_by_label("Reason", exact=True).fill("asked by phone")
-    await page.get_by_role("button", name="Suppress").click()
+    await page.get_by_role("button", name="Suppress", exact=True).click()
     await expect(page.get_by_role("status")).to_contain_text(f"{address} (email) is suppressed.")
     row = page.locator("tr", has_text=address)
     await expect(row).to_contain_text("dashboard")
@@ -31,11 +31,11 @@ async def test_an_address_is_suppressed_found_and_removed_from_the_page(ui: Ui, 
 
     # The filter finds it by another spelling; a bad phone number is explained, not a crash.
     await page.locator("#f-address").fill(address.title())
-    await page.get_by_role("button", name="Filter").click()
+    await page.get_by_role("button", name="Filter", exact=True).click()
     await expect(page.locator("tbody tr")).to_have_count(1)
     await page.locator("#f-filter-channel").select_option("sms")
     await page.locator("#f-address").fill("not a number")
-    await page.get_by_role("button", name="Filter").click()
+    await page.get_by_role("button", name="Filter", exact=True).click()
     await expect(page.get_by_role("alert")).to_contain_text("phone number")
 
     await page.goto(f"/ui/suppressions?channel=email&address={address}")
