@@ -128,7 +128,7 @@ class Page(BaseModel, Generic[T]):
 class TemplateCreate(Strict):
     name: Name
     subject: str | None = Field(default=None, max_length=1000)
-    body: str = Field(min_length=1, max_length=200_000)
+    body: str = Field(default="", max_length=200_000, description="the text; made from the html when empty")
     html: str | None = Field(default=None, max_length=500_000)
     description: str | None = Field(default=None, max_length=2000)
     layout: Name | None = Field(default=None, description="the layout the html and text go into")
@@ -137,7 +137,7 @@ class TemplateCreate(Strict):
 class TemplateUpdate(Strict):
     name: Name | None = None  # accepted for symmetry with POST; must match the path when given
     subject: str | None = Field(default=None, max_length=1000)
-    body: str = Field(min_length=1, max_length=200_000)
+    body: str = Field(default="", max_length=200_000, description="the text; made from the html when empty")
     html: str | None = Field(default=None, max_length=500_000)
     description: str | None = Field(default=None, max_length=2000)
     layout: Name | None = Field(default=None, description="the layout the html and text go into")
@@ -161,7 +161,7 @@ class TemplatePublic(BaseModel):
 
 class TemplateLocalePut(Strict):
     subject: str | None = Field(default=None, max_length=1000)
-    body: str = Field(min_length=1, max_length=200_000)
+    body: str = Field(default="", max_length=200_000, description="the text; made from the html when empty")
     html: str | None = Field(default=None, max_length=500_000)
 
 

@@ -35,7 +35,7 @@ from jinja2.sandbox import MAX_RANGE, ImmutableSandboxedEnvironment, SandboxedEn
 from jinja2.utils import generate_lorem_ipsum, pass_context, pass_environment, pass_eval_context
 from markupsafe import Markup
 
-from core import formatting
+from core import email_html, formatting
 from core.recipients import Recipient
 
 # Limits on one render, so a template cannot hang a worker or fill its memory. The sandbox bounds the work itself:
@@ -498,7 +498,11 @@ def check_syntax(source: str, field: str) -> None:
 def included_names(source: str, field: str) -> list[str]:
     """The templates a source includes (`{% include "name" %}`); TemplateError when a name is not a literal, since
     only literal names can be checked at save and pinned at accept."""
-    names = list(meta.find_referenced_templates(_env.parse(source)))
+    try:
+        names = list(meta.find_referenced_templates(_env.parse(source)))
+    except TemplateSyntaxError as exc:
+        raise TemplateError(f"template {field} has a syntax error on line {exc.lineno}: {exc.message}",
+                            field=field, line=exc.lineno) from exc
     if None in names:
         raise TemplateError(f"template {field} includes a template named by an expression: name it in quotes, "
                             'as in {% include "footer" %}', field=field)
@@ -607,11 +611,24 @@ def _render_one(source: str, context: dict[str, Any], field: str, includes: Mapp
 
 def render(subject: str | None, body: str, context: dict[str, Any], html: str | None = None, *,
            locale: str | None = None, timezone: str | None = None, parts: Parts = NO_PARTS) -> Rendered:
-    """The message, in its layout when `parts` has one; the formatting filters write for `locale` (English when
+    """The message, in its layout when `parts` has one, its html with CSS inlined, and its text made from the
+    html when the template gives none (an empty body); the formatting filters write for `locale` (English when
     None) in `timezone` (UTC when None)."""
     with formatting.formatting_in(locale, timezone):
         rendered = _render_all(subject, body, context, html, parts)
-        return _in_layout(rendered, context, parts)
+        if not body and rendered.html is not None:
+            rendered = Rendered(rendered.subject, email_html.html_to_text(rendered.html), rendered.html)
+        return _finished(_in_layout(rendered, context, parts))
+
+
+def _finished(rendered: Rendered) -> Rendered:
+    if rendered.html is None:
+        return rendered
+    try:
+        html = email_html.inline_css(rendered.html)
+    except ValueError as exc:  # css_inline's InlineError: a style block it cannot parse
+        raise TemplateError(f"template html has CSS that cannot be inlined: {exc}", field="html") from exc
+    return Rendered(rendered.subject, rendered.body, html)
 
 
 def _in_layout(rendered: Rendered, context: dict[str, Any], parts: Parts) -> Rendered:
@@ -634,7 +651,7 @@ def _render_all(subject: str | None, body: str, context: dict[str, Any], html: s
                             "CR or LF characters (check the data it includes)", field="subject")
     return Rendered(
         subject=rendered_subject,
-        body=_render_one(body, context, "body", parts.sources("body")),
+        body=_render_one(body, context, "body", parts.sources("body")) if body else "",
         html=_render_one(html, context, "html", parts.sources("html")) if html else None,
     )
 

@@ -95,21 +95,27 @@ def parts_for(composition: Composition | None, locale: str) -> templating.Parts:
 async def latest(db: Executor, template: TemplateRecord) -> Composition | None:
     """The latest versions of the template's layout and of everything it includes, directly or not (what
     accepting pins); None for a template with neither. 422 on `template` when one of them is gone."""
-    if template.layout is None and not template.includes:
+    return await latest_for(db, template.name, template.layout, template.includes)
+
+
+async def latest_for(db: Executor, name: str, layout_name: str | None,
+                     includes: list[str]) -> Composition | None:
+    """`latest` for texts not stored yet (the dashboard editor's)."""
+    if layout_name is None and not includes:
         return None
     layout = None
-    if template.layout is not None:
-        layout = await layouts.get(db, template.layout, include_deleted=True)
+    if layout_name is not None:
+        layout = await layouts.get(db, layout_name, include_deleted=True)
         if layout is None:
-            raise invalid("template", f"template '{template.name}' uses layout '{template.layout}', which does "
-                          "not exist", code="unknown_layout")
+            raise invalid("template", f"template '{name}' uses layout '{layout_name}', which does not exist",
+                          code="unknown_layout")
     included: dict[str, TemplateRecord] = {}
-    wanted = set(template.includes) | set(layout.includes if layout else ())
+    wanted = set(includes) | set(layout.includes if layout else ())
     while wanted:
         rows = await templates.latest_of(db, sorted(wanted))
         for gone in sorted(wanted - {row.name for row in rows}):
-            raise invalid("template", f"template '{template.name}' includes template '{gone}', which does not "
-                          "exist", code="unknown_include")
+            raise invalid("template", f"template '{name}' includes template '{gone}', which does not exist",
+                          code="unknown_include")
         included.update((row.name, row) for row in rows)
         wanted = {i for row in rows for i in row.includes} - set(included)
     return Composition(layout=layout, includes=included)

@@ -29,6 +29,8 @@ async def check_texts(db: Executor, name: str, subject: str | None, body: str, h
                       layout: str | None = None) -> tuple[str, ...]:
     """The checks of `check_sources`, then of what the texts refer to: 422 naming the field of an include that
     does not exist or makes a cycle, or of a layout that does not exist. Returns the templates included."""
+    if not body and not html:
+        raise invalid("body", "give a body, or an html from which the text part is made")
     await check_sources(subject, body, html)
     found = await templating.in_render_thread(template_parts.included_names,
                                               {"subject": subject, "body": body, "html": html})
@@ -40,7 +42,8 @@ def _check_sources(subject: str | None, body: str, html: str | None) -> None:
     try:
         if subject:
             templating.check_syntax(subject, "subject")
-        templating.check_syntax(body, "body")
+        if body:
+            templating.check_syntax(body, "body")
         if html:
             templating.check_syntax(html, "html")
     except templating.TemplateError as exc:
