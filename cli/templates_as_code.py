@@ -98,12 +98,12 @@ def changes(local: Tree, server: Tree) -> list[str]:
 def diff(local: Tree, server: Tree, paths: list[str]) -> str:
     out: list[str] = []
     for path in paths:
-        out += difflib.unified_diff(server[path].splitlines(keepends=True) if path in server else [],
-                                    local[path].splitlines(keepends=True) if path in local else [],
-                                    f"server/{path}" if path in server else "/dev/null",
-                                    f"local/{path}" if path in local else "/dev/null")
-        if out and not out[-1].endswith("\n"):
-            out[-1] += "\n\\ No newline at end of file\n"
+        lines = difflib.unified_diff(server[path].splitlines(keepends=True) if path in server else [],
+                                     local[path].splitlines(keepends=True) if path in local else [],
+                                     f"server/{path}" if path in server else "/dev/null",
+                                     f"local/{path}" if path in local else "/dev/null")
+        # As diff(1) and git write it, so that `patch` and reviewers read a missing final newline right.
+        out += (line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines)
     return "".join(out)
 
 

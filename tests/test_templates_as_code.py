@@ -121,7 +121,7 @@ async def test_pull_push_to_a_fresh_server_and_pull_again_is_byte_identical(
     assert code == 0, err
     assert files(second) == pulled
     preview = (await production.http.post("/v1/templates/welcome/preview", json={"data": {"name": "Ada"}})).json()
-    assert preview["body"] == "Hello Ada\nThanks, the Shop team\r\n-- \r\nShop Inc."
+    assert preview["body"] == "Hello Ada\nThanks, the Shop team\n\n-- \nShop Inc."  # Jinja writes \n
 
     # One changed file: one new version of that template, and nothing else moves.
     versions = {n: await production.version(n) for n in ("welcome", "footer", "receipt")}
