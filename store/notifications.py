@@ -204,6 +204,13 @@ async def insert(conn: Executor, n: NewNotification) -> tuple[NotificationRecord
     return found, False
 
 
+async def render_pins(conn: Executor, notification_id: str) -> dict[str, Any] | None:
+    """The layout's and includes' versions fixed when the notification was accepted; None when it pinned none."""
+    pins: dict[str, Any] | None = await conn.fetchval("SELECT render_pins FROM notification WHERE id = $1",
+                                                      notification_id)
+    return pins
+
+
 async def get(conn: Executor, notification_id: str) -> NotificationRecord | None:
     """The notification alone (no deliveries, no timeline)."""
     row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM notification WHERE id = $1", notification_id)

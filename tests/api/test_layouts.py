@@ -140,3 +140,15 @@ async def test_an_include_takes_the_translation_of_the_chosen_locale(api: Api) -
     french = await _post(api, f"/v1/templates/{name}/preview", 200, data={}, locale="fr-CA")
     english = await _post(api, f"/v1/templates/{name}/preview", 200, data={})
     assert (french["body"], english["body"]) == ("Bonjour Merci", "Hello Thanks")
+
+
+async def test_new_data_for_a_waiting_notification_is_checked_with_its_include(api: Api) -> None:
+    footer, name = uid("footer"), uid("tpl")
+    await _post(api, "/v1/templates", name=footer, body="Bye {{ name }}")
+    await _post(api, "/v1/templates", name=name, body=f'Hi {{% include "{footer}" %}}')
+    n = await api.send(name, channels=["in_app"], user_id=await api.user(), send_at="2027-06-01T00:00:00Z")
+    r = await api.http.patch(f"/v1/notifications/{n['id']}", json={"data": {"name": "Bo"}}, headers=api.h)
+    assert r.status_code == 200, r.text
+    r = await api.http.patch(f"/v1/notifications/{n['id']}", json={"data": {}}, headers=api.h)
+    assert assert_error(r, 422, "missing_variable")["details"][0]["field"] == "data.name"  # type: ignore[index]
+    await api.http.post(f"/v1/notifications/{n['id']}/cancel", headers=api.h)
