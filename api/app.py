@@ -27,6 +27,7 @@ from api.routes import (
     users,
     webhooks,
 )
+from api.routes import layouts as layout_routes
 from core import logs, pii, tracing
 from core.settings import Settings, get_settings
 from core.temporal import connect
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
     for module in (health, templates, users, topics, notifications, broadcasts, schedules, dlq, inbox, keys,
                    codec, webhooks, suppressions, feedback):
         app.include_router(module.router)
+    app.include_router(layout_routes.router)
     app.include_router(codec.ui_router, include_in_schema=False)
     web.install(app)
     return app

@@ -132,17 +132,19 @@ class Page(BaseModel, Generic[T]):
 class TemplateCreate(Strict):
     name: Name
     subject: str | None = Field(default=None, max_length=1000)
-    body: str = Field(min_length=1, max_length=200_000)
+    body: str = Field(default="", max_length=200_000, description="the text; made from the html when empty")
     html: str | None = Field(default=None, max_length=500_000)
     description: str | None = Field(default=None, max_length=2000)
+    layout: Name | None = Field(default=None, description="the layout the html and text go into")
 
 
 class TemplateUpdate(Strict):
     name: Name | None = None  # accepted for symmetry with POST; must match the path when given
     subject: str | None = Field(default=None, max_length=1000)
-    body: str = Field(min_length=1, max_length=200_000)
+    body: str = Field(default="", max_length=200_000, description="the text; made from the html when empty")
     html: str | None = Field(default=None, max_length=500_000)
     description: str | None = Field(default=None, max_length=2000)
+    layout: Name | None = Field(default=None, description="the layout the html and text go into")
 
 
 class TemplatePublic(BaseModel):
@@ -157,11 +159,13 @@ class TemplatePublic(BaseModel):
     created_at: datetime
     updated_at: datetime
     locales: list[str] = Field(default_factory=list, description="the locales this version has translations for")
+    layout: str | None = None
+    includes: list[str] = Field(default_factory=list, description="the templates its texts include")
 
 
 class TemplateLocalePut(Strict):
     subject: str | None = Field(default=None, max_length=1000)
-    body: str = Field(min_length=1, max_length=200_000)
+    body: str = Field(default="", max_length=200_000, description="the text; made from the html when empty")
     html: str | None = Field(default=None, max_length=500_000)
 
 
@@ -188,6 +192,31 @@ class PreviewPublic(BaseModel):
     subject: str
     body: str
     html: str | None = None
+
+
+# -- layouts --
+
+class LayoutCreate(Strict):
+    name: Name
+    html: str | None = Field(default=None, max_length=500_000, description="holds {{ content }}")
+    text: str | None = Field(default=None, max_length=200_000, description="holds {{ content }}")
+
+
+class LayoutUpdate(Strict):
+    name: Name | None = None  # accepted for symmetry with POST; must match the path when given
+    html: str | None = Field(default=None, max_length=500_000, description="holds {{ content }}")
+    text: str | None = Field(default=None, max_length=200_000, description="holds {{ content }}")
+
+
+class LayoutPublic(BaseModel):
+    name: str
+    version: int
+    latest_version: int
+    html: str | None
+    text: str | None
+    includes: list[str]
+    created_at: datetime
+    updated_at: datetime
 
 
 # -- users --

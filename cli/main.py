@@ -8,7 +8,7 @@ import inspect
 import sys
 from collections.abc import Sequence
 
-from cli import keys, remote, run, suppressions
+from cli import keys, remote, run, suppressions, templates_as_code
 
 SCOPES = ("admin", "send", "read")
 CHANNELS = ("email", "sms", "push", "webhook", "in_app", "sim")
@@ -79,6 +79,19 @@ def parser() -> argparse.ArgumentParser:
     removed.add_argument("channel", choices=CHANNELS)
     removed.add_argument("address")
     removed.set_defaults(run=suppressions.remove)
+
+    template_commands = commands.add_parser("templates", help="templates, translations and layouts as files, "
+                                            "through the API").add_subparsers(dest="templates_command",
+                                                                              required=True)
+    pull = template_commands.add_parser("pull", help="write every template and layout into DIR")
+    pull.add_argument("dir", metavar="DIR")
+    pull.set_defaults(run=templates_as_code.pull)
+    push = template_commands.add_parser("push", help="save what differs in DIR as new versions")
+    push.add_argument("dir", metavar="DIR")
+    how = push.add_mutually_exclusive_group()
+    how.add_argument("--dry-run", action="store_true", help="print the unified diff, change nothing")
+    how.add_argument("--check", action="store_true", help="exit 1 when the server differs from DIR")
+    push.set_defaults(run=templates_as_code.push)
     return root
 
 

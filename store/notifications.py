@@ -123,6 +123,7 @@ class NewNotification(NotificationFields):
     # The client's key as it was stored before keys were scoped per API key: a repeat of a request accepted
     # before then finds that notification instead of making a second one.
     legacy_key: str | None = None
+    render_pins: dict[str, Any] | None = None  # the layout's and includes' versions fixed at accept
 
 
 # A row a client created before keys were scoped: no creating key, and none of Herald's own (a broadcast's
@@ -146,10 +147,10 @@ async def insert(conn: Executor, n: NewNotification) -> tuple[NotificationRecord
             ), created AS (
                 INSERT INTO notification (id, idempotency_key, request_hash, workflow_id, status, user_id,
                     recipient, channels, priority, category, template, template_version, data, send_at, digest,
-                    escalate, throttle, created_by, requested_locale)
+                    escalate, throttle, created_by, requested_locale, render_pins)
                 SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::jsonb, $8::text[],
                        $9::text, $10::text, $11::text, $12::int, $13::jsonb, $14::timestamptz, $15::jsonb,
-                       $16::jsonb, $17::jsonb, $19::text, $21::text
+                       $16::jsonb, $17::jsonb, $19::text, $21::text, $22::jsonb
                 WHERE NOT EXISTS (SELECT 1 FROM legacy)
                 ON CONFLICT DO NOTHING
                 RETURNING {_COLUMNS}
@@ -164,7 +165,7 @@ async def insert(conn: Executor, n: NewNotification) -> tuple[NotificationRecord
         n.id, n.idempotency_key, n.request_hash, n.workflow_id, n.status, n.user_id, n.recipient,
         n.channels, n.priority, n.category, n.template, n.template_version, n.data, n.send_at, n.digest,
         n.escalate, n.throttle, f"scheduled for {n.send_at.isoformat()}" if n.send_at else "accepted by the API",
-        n.created_by, n.legacy_key, n.requested_locale,
+        n.created_by, n.legacy_key, n.requested_locale, n.render_pins,
     )
     created = one(NotificationRecord, row)
     if created is not None:
@@ -179,6 +180,13 @@ async def insert(conn: Executor, n: NewNotification) -> tuple[NotificationRecord
     found = one(NotificationRecord, existing)
     assert found is not None, "a conflicting insert must leave a row behind"
     return found, False
+
+
+async def render_pins(conn: Executor, notification_id: str) -> dict[str, Any] | None:
+    """The layout's and includes' versions fixed when the notification was accepted; None when it pinned none."""
+    pins: dict[str, Any] | None = await conn.fetchval("SELECT render_pins FROM notification WHERE id = $1",
+                                                      notification_id)
+    return pins
 
 
 async def get(conn: Executor, notification_id: str) -> NotificationRecord | None:
