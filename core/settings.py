@@ -137,6 +137,16 @@ class Settings(BaseSettings):
     # template's own text is taken to be written in it.
     default_locale: str = Field(default="en", alias="HERALD_DEFAULT_LOCALE")
 
+    # The outbox of workflow starts (store/outbox.py): each worker runs this many workflow tasks at once and
+    # claims only as many waiting starts as it has slots free; a burst waits in PostgreSQL. A claim is leased
+    # for `start_lease_s` (a worker that dies mid-start leaves its rows to others after it); LISTEN wakes the
+    # starter, and it polls every `start_poll_s` besides. A start Temporal refuses (not an outage) is tried
+    # again with backoff; after `start_attempts` failures the reconciler takes it over and logs it.
+    workflow_slots: int = Field(default=100, ge=2, le=2000, alias="HERALD_WORKFLOW_SLOTS")
+    start_lease_s: float = Field(default=30.0, gt=0, alias="HERALD_START_LEASE_S")
+    start_poll_s: float = Field(default=1.0, gt=0, alias="HERALD_START_POLL_S")
+    start_attempts: int = Field(default=5, ge=1, alias="HERALD_START_ATTEMPTS")
+
     @field_validator("default_locale")
     @classmethod
     def known_locale(cls, value: str) -> str:
