@@ -106,26 +106,35 @@ class Starter:
                 await asyncio.sleep(self._settings.start_poll_s)
 
     async def _session(self) -> None:
-        # One pooled connection listens for the whole session; the pool unlistens it when it comes back.
+        # One pooled connection listens for the whole session.
         async with self._pool.acquire() as conn:
             wake = asyncio.Event()
-            await conn.add_listener(outbox.NOTIFY_CHANNEL, lambda *_: wake.set())
-            outages = 0
-            while True:
-                free = self._free_slots()
-                if free <= 0:
-                    await asyncio.sleep(BUSY_WAIT_S)
-                    continue
-                wake.clear()
-                claimed = await outbox.claim(self._pool, self._settings.task_queue, free,
-                                             self._settings.start_lease_s,
-                                             max_attempts=self._settings.start_attempts)
-                if claimed and await start_claimed(self._pool, self._client, self._settings, claimed):
-                    outages = 0
-                    continue  # there may be more waiting
-                if claimed:  # Temporal did not answer: wait a little, then try the same rows again
-                    await asyncio.sleep(OUTAGE_WAIT_S[min(outages, len(OUTAGE_WAIT_S) - 1)])
-                    outages += 1
-                    continue
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), self._settings.start_poll_s)
+
+            def woken(*_: object) -> None:
+                wake.set()
+            await conn.add_listener(outbox.NOTIFY_CHANNEL, woken)
+            try:
+                await self._loop(wake)
+            finally:
+                await conn.remove_listener(outbox.NOTIFY_CHANNEL, woken)
+
+    async def _loop(self, wake: asyncio.Event) -> None:
+        outages = 0
+        while True:
+            free = self._free_slots()
+            if free <= 0:
+                await asyncio.sleep(BUSY_WAIT_S)
+                continue
+            wake.clear()
+            claimed = await outbox.claim(self._pool, self._settings.task_queue, free,
+                                         self._settings.start_lease_s,
+                                         max_attempts=self._settings.start_attempts)
+            if claimed and await start_claimed(self._pool, self._client, self._settings, claimed):
+                outages = 0
+                continue  # there may be more waiting
+            if claimed:  # Temporal did not answer: wait a little, then try the same rows again
+                await asyncio.sleep(OUTAGE_WAIT_S[min(outages, len(OUTAGE_WAIT_S) - 1)])
+                outages += 1
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), self._settings.start_poll_s)

@@ -110,3 +110,10 @@ async def waiting(conn: Executor, task_queue: str) -> int:
     """How many starts wait in the outbox of `task_queue`."""
     count: int = await conn.fetchval("SELECT count(*) FROM workflow_start WHERE task_queue = $1", task_queue)
     return count
+
+
+async def pending(conn: Executor, notification_id: str) -> bool:
+    """True while the notification's start waits in the outbox: Temporal has no workflow of it yet."""
+    found: bool = await conn.fetchval("SELECT EXISTS (SELECT 1 FROM workflow_start WHERE notification_id = $1)",
+                                      notification_id)
+    return found
