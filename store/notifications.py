@@ -479,13 +479,15 @@ async def unchecked_starts(conn: Executor, older_than_s: float, after: tuple[dat
     the reconciler has not yet seen held by Temporal, oldest first after the (created_at, id) cursor `after`.
 
     Either their workflow has not written a status yet (a scheduled one waits on its timer; a digest's waits
-    in its window) or Temporal never heard of them (the API died between the insert and the start). The
+    in its window) or Temporal never heard of them (stored by an API that started workflows itself and died
+    between the insert and the start). Rows still in the outbox are left to its starters. The
     reconciler asks Temporal which and marks them checked (`mark_start_checked`); notification_unchecked_idx
     holds exactly the rows this reads, so a pass costs what is left to check, not the table's size."""
     rows = await conn.fetch(
         f"""SELECT {_COLUMNS} FROM notification
             WHERE status IN ('accepted', 'scheduled') AND start_checked_at IS NULL
               AND created_at < now() - make_interval(secs => $1)
+              AND NOT EXISTS (SELECT 1 FROM workflow_start w WHERE w.notification_id = notification.id)
               AND (created_at, id) > (coalesce($2, '-infinity'::timestamptz), coalesce($3, ''))
             ORDER BY created_at, id LIMIT $4""",
         older_than_s, after[0] if after else None, after[1] if after else None, limit,
