@@ -17,27 +17,34 @@ from temporalio.worker import (
 _WAIT_S = 0.005
 
 
+class _Permit(SlotPermit):
+    used = False
+
+
 class WorkflowSlots(CustomSlotSupplier):
-    """A fixed number of workflow-task slots, like the SDK's own, that says how many are free.
+    """A fixed number of workflow-task slots, like the SDK's own, that says how many are free of work.
 
     A slot is taken by a poll waiting for a task or by an eager start's first task, and given back when its
-    task ends. The count is kept under a lock: the SDK may call from its own threads."""
+    task ends. `free` counts the slots not running a task: a poll's reservation is no work, and an eager start
+    that finds every slot reserved by polls just goes through the task queue instead. The counts are kept under
+    a lock: the SDK may call from its own threads."""
 
     def __init__(self, capacity: int):
         self.capacity = capacity
         self._taken = 0
+        self._used = 0
         self._lock = threading.Lock()
 
     def free(self) -> int:
         with self._lock:
-            return self.capacity - self._taken
+            return self.capacity - self._used
 
     def _take(self) -> SlotPermit | None:
         with self._lock:
             if self._taken >= self.capacity:
                 return None
             self._taken += 1
-            return SlotPermit()
+            return _Permit()
 
     async def reserve_slot(self, ctx: SlotReserveContext) -> SlotPermit:
         # Polled: release_slot may come from another thread, where an asyncio.Event cannot be set.
@@ -49,8 +56,14 @@ class WorkflowSlots(CustomSlotSupplier):
         return self._take()
 
     def mark_slot_used(self, ctx: SlotMarkUsedContext) -> None:
-        pass
+        with self._lock:
+            if isinstance(ctx.permit, _Permit) and not ctx.permit.used:
+                ctx.permit.used = True
+                self._used += 1
 
     def release_slot(self, ctx: SlotReleaseContext) -> None:
         with self._lock:
             self._taken -= 1
+            if isinstance(ctx.permit, _Permit) and ctx.permit.used:
+                ctx.permit.used = False
+                self._used -= 1

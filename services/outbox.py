@@ -35,6 +35,9 @@ OUTAGE_WAIT_S = (0.25, 0.5, 1.0, 2.0)
 MAX_RETRY_S = 300.0
 # A worker whose slots are all busy looks again this soon: a slot frees when a workflow task ends.
 BUSY_WAIT_S = 0.02
+# A start unanswered for this long counts as an outage: the client would retry it for longer, and a start that
+# goes through when Temporal returns must not overtake the higher-priority rows accepted meanwhile.
+START_TIMEOUT_S = 3.0
 
 
 async def start_claimed(pool: asyncpg.Pool, client: Client, settings: Settings,
@@ -47,7 +50,7 @@ async def start_claimed(pool: asyncpg.Pool, client: Client, settings: Settings,
     for claim, result in zip(claimed, results, strict=True):
         if isinstance(result, datetime):
             started.append((claim.start_id, result))
-        elif isinstance(result, BaseException) and is_outage(result):
+        elif isinstance(result, TimeoutError) or (isinstance(result, BaseException) and is_outage(result)):
             unanswered.append(claim.start_id)
         elif isinstance(result, BaseException):
             retry_in = min(2.0 ** (claim.attempts + 1), MAX_RETRY_S)
@@ -66,11 +69,12 @@ async def _start(client: Client, settings: Settings, claim: ClaimedStart) -> dat
     at = datetime.now(UTC)
     if row.status in FINAL_STATUSES:  # ended in the read model while it waited (a digest's close): nothing to run
         return at
-    if row.digest:
-        await join_digest(client, settings, row)
-    else:
-        await start_notification_workflow(client, workflow_input(row, settings), task_queue=settings.task_queue,
-                                          status=row.status, eager=True)
+    async with asyncio.timeout(START_TIMEOUT_S):
+        if row.digest:
+            await join_digest(client, settings, row)
+        else:
+            await start_notification_workflow(client, workflow_input(row, settings), task_queue=settings.task_queue,
+                                              status=row.status, eager=True)
     return at
 
 
