@@ -44,7 +44,12 @@ async def start_claimed(pool: asyncpg.Pool, client: Client, settings: Settings,
                         claimed: list[ClaimedStart]) -> bool:
     """Starts the claimed rows' workflows, all at once; returns False when Temporal did not answer (the rows not
     started go back to the outbox as they were)."""
-    results = await asyncio.gather(*(_start(client, settings, c) for c in claimed), return_exceptions=True)
+    joins = [c for c in claimed if c.notification.digest]
+    starts = [c for c in claimed if not c.notification.digest]
+    started_now, joined = await asyncio.gather(
+        asyncio.gather(*(_start(client, settings, c) for c in starts), return_exceptions=True),
+        _join_in_order(client, settings, joins))
+    claimed, results = starts + joins, [*started_now, *joined]
     started: list[tuple[int, datetime]] = []
     unanswered: list[int] = []
     for claim, result in zip(claimed, results, strict=True):
@@ -61,6 +66,19 @@ async def start_claimed(pool: asyncpg.Pool, client: Client, settings: Settings,
     if unanswered:
         await outbox.release(pool, unanswered)
     return not unanswered
+
+
+async def _join_in_order(client: Client, settings: Settings,
+                         claimed: list[ClaimedStart]) -> list[datetime | BaseException]:
+    """Digest notifications join their digests one after the other, in the order accepted: a digest lists its
+    events in the order they arrived."""
+    results: list[datetime | BaseException] = []
+    for claim in claimed:
+        try:
+            results.append(await _start(client, settings, claim))
+        except Exception as exc:  # reported per row, as gather reports the others
+            results.append(exc)
+    return results
 
 
 async def _start(client: Client, settings: Settings, claim: ClaimedStart) -> datetime:

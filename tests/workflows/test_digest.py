@@ -33,6 +33,7 @@ async def send(harness: Harness, template: str, user_id: str, what: str, key: st
         "user_id": user_id, "channels": ["in_app"], "template": template, "data": {"what": what},
         "digest": {"key": key, "window": window}})
     status, n = await accept(harness.pool, harness.settings, body, None, ADMIN)
+    await harness.started_from_outbox(n.id)
     assert status == 202 and n.status == "accepted"
     return str(n.id)
 
@@ -125,6 +126,7 @@ async def test_a_repeated_accept_is_counted_once(harness: Harness) -> None:
         "digest": {"key": "k", "window": "5m"}})
     _, n = await accept(harness.pool, harness.settings, body, "same-key-" + user_id, ADMIN)
     status, again = await accept(harness.pool, harness.settings, body, "same-key-" + user_id, ADMIN)
+    await harness.started_from_outbox(n.id)
     assert status == 200 and again.id == n.id
     await until_digested(harness, [n.id])
     assert await bodies(harness, user_id) == ["1 new: x;"]
