@@ -3,11 +3,10 @@
 Workers start notifications from the outbox (services/outbox.py); the reconciler takes the starts there that
 keep failing, tries them again on each pass and logs them. Notifications stored before the outbox existed were
 started by the API itself, which could die after it stored a notification and before it started the workflow
-(or, for a digest notification, before it added it to its digest). The client's retry with the same idempotency key finishes the
-job (the accept path does so for a stored, unstarted row); for a client that never retries, this activity, run
-every minute by a Temporal Schedule, does, however long ago the notification was stored. Starting and joining
-a digest are idempotent (`services.starting`), so racing a slow API or a retrying client still makes one workflow
-and counts the notification once in its digest.
+(or, for a digest notification, before it added it to its digest): this activity, run every minute by a
+Temporal Schedule, starts those, however long ago they were stored. Starting and joining a digest are
+idempotent (`services.starting`), so racing a worker or a retrying client still makes one workflow and counts
+the notification once in its digest.
 
 Each pass walks every unchecked row after a (created_at, id) cursor, a page at a time, so rows that wait
 legitimately (scheduled for next week) never hide the ones behind them; a row seen held by Temporal is marked
