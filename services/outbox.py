@@ -52,9 +52,12 @@ async def start_claimed(pool: asyncpg.Pool, client: Client, settings: Settings,
     claimed, results = starts + joins, [*started_now, *joined]
     started: list[tuple[int, datetime]] = []
     unanswered: list[int] = []
+    ended: list[int] = []
     for claim, result in zip(claimed, results, strict=True):
         if isinstance(result, datetime):
             started.append((claim.start_id, result))
+        elif result is None:
+            ended.append(claim.start_id)
         elif isinstance(result, TimeoutError) or (isinstance(result, BaseException) and is_outage(result)):
             unanswered.append(claim.start_id)
         elif isinstance(result, BaseException):
@@ -62,17 +65,19 @@ async def start_claimed(pool: asyncpg.Pool, client: Client, settings: Settings,
             log.warning("could not start a notification's workflow: %s", result, extra={
                 "notification_id": claim.notification.id, "attempts": claim.attempts + 1, "error": str(result)})
             await outbox.fail(pool, claim.start_id, str(result), retry_in)
-    await outbox.finish(pool, started)
+    await outbox.finish(pool, started, client.identity)
+    if ended:
+        await outbox.drop(pool, ended)
     if unanswered:
         await outbox.release(pool, unanswered)
     return not unanswered
 
 
 async def _join_in_order(client: Client, settings: Settings,
-                         claimed: list[ClaimedStart]) -> list[datetime | BaseException]:
+                         claimed: list[ClaimedStart]) -> list[datetime | BaseException | None]:
     """Digest notifications join their digests one after the other, in the order accepted: a digest lists its
     events in the order they arrived."""
-    results: list[datetime | BaseException] = []
+    results: list[datetime | BaseException | None] = []
     for claim in claimed:
         try:
             results.append(await _start(client, settings, claim))
@@ -81,12 +86,13 @@ async def _join_in_order(client: Client, settings: Settings,
     return results
 
 
-async def _start(client: Client, settings: Settings, claim: ClaimedStart) -> datetime:
-    """Starts one row's workflow (or adds it to its digest); returns when the start was sent."""
+async def _start(client: Client, settings: Settings, claim: ClaimedStart) -> datetime | None:
+    """Starts one row's workflow (or adds it to its digest); returns when the start was sent, or None when the
+    notification ended while it waited (canceled in its digest's window) and there is nothing to start."""
     row = claim.notification
+    if row.status in FINAL_STATUSES:
+        return None
     at = datetime.now(UTC)
-    if row.status in FINAL_STATUSES:  # ended in the read model while it waited (a digest's close): nothing to run
-        return at
     async with asyncio.timeout(START_TIMEOUT_S):
         if row.digest:
             await join_digest(client, settings, row)
@@ -151,7 +157,7 @@ class Starter:
             claimed = await outbox.claim(self._pool, self._settings.task_queue, free,
                                          self._settings.start_lease_s,
                                          max_attempts=self._settings.start_attempts)
-            if claimed and await start_claimed(self._pool, self._client, self._settings, claimed):
+            if claimed and await self._start(claimed):
                 outages = 0
                 continue  # there may be more waiting
             if claimed:  # Temporal did not answer: wait a little, then try the same rows again
@@ -160,3 +166,12 @@ class Starter:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), self._settings.start_poll_s)
+
+    async def _start(self, claimed: list[ClaimedStart]) -> bool:
+        try:
+            return await start_claimed(self._pool, self._client, self._settings, claimed)
+        except asyncio.CancelledError:
+            # The worker is stopping: hand the rows back now rather than when their lease ends (a start already
+            # sent is harmless to send again).
+            await asyncio.shield(outbox.release(self._pool, [c.start_id for c in claimed]))
+            raise

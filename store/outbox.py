@@ -66,9 +66,10 @@ async def claim(conn: Executor, task_queue: str, limit: int, lease_s: float, *, 
     return claimed
 
 
-async def finish(conn: Executor, started: list[tuple[int, datetime]]) -> None:
+async def finish(conn: Executor, started: list[tuple[int, datetime]], starter: str) -> None:
     """Temporal holds these rows' workflows: the rows leave the outbox, each notification's timeline records when
-    its start was sent, and the reconciler is told not to look at them (`start_checked_at`)."""
+    its start was sent and by whom (`starter`, the client identity: the worker that ran the first task), and the
+    reconciler is told not to look at them (`start_checked_at`)."""
     await conn.execute(
         """WITH started AS (
                 SELECT * FROM unnest($1::bigint[], $2::timestamptz[]) AS s(id, at)
@@ -79,9 +80,14 @@ async def finish(conn: Executor, started: list[tuple[int, datetime]]) -> None:
                 UPDATE notification SET start_checked_at = now() WHERE id IN (SELECT notification_id FROM done)
             )
             INSERT INTO notification_event (notification_id, at, event, detail)
-            SELECT notification_id, at, $3, 'workflow started' FROM done""",
-        [s for s, _ in started], [at for _, at in started], STARTED_EVENT,
+            SELECT notification_id, at, $3, 'workflow started by ' || $4 FROM done""",
+        [s for s, _ in started], [at for _, at in started], STARTED_EVENT, starter,
     )
+
+
+async def drop(conn: Executor, start_ids: list[int]) -> None:
+    """Rows whose notification ended while it waited (canceled in its digest's window): nothing to start."""
+    await conn.execute("DELETE FROM workflow_start WHERE id = ANY($1::bigint[])", start_ids)
 
 
 async def release(conn: Executor, start_ids: list[int]) -> None:
