@@ -120,10 +120,9 @@ class Settings(BaseSettings):
     # CPU. It guards against non-deterministic code, which the test suite (sandbox on) and the replay tests
     # catch before a deploy, so production workers run without it unless this is set.
     workflow_sandbox: bool = Field(default=False, alias="HERALD_WORKFLOW_SANDBOX")
-    # The API process runs a workflow worker too, and starts each notification's workflow eagerly on it: the
-    # server hands the first workflow task back in its answer to the start, with no task-queue dispatch. The
-    # API then also renders and delivers, and needs Temporal up when it starts. Off by default: on the 2-core
-    # bench its gain was within the runs' noise (docs/architecture.md). Off: the API only starts, workers run.
+    # The API process runs a workflow worker too, with its outbox starter: it then starts a share of the
+    # notifications from the outbox and runs their first task itself, as every worker does. The API then also
+    # renders and delivers, and needs Temporal up when it starts. Off: the API only accepts, workers run.
     eager_start: bool = Field(default=False, alias="HERALD_EAGER_START")
     # The worker process runs its event loop on uvloop (libuv) instead of asyncio's own: same behaviour, less
     # CPU per socket read and write (the worker's round trips to PostgreSQL and Temporal). Off: asyncio's loop.
