@@ -22,6 +22,7 @@ from core.models import Channel, Priority, Status
 from core.recipients import resolve_addresses
 from core.settings import Settings
 from core.temporal import PRIORITY_KEYS
+from core.tracing import current_traceparent
 from core.workflow_ids import notification_workflow_id
 from providers.registry import chain_names
 from providers.sim import SimAddressError, parse_address
@@ -181,5 +182,5 @@ async def _validated_row(pool: asyncpg.Pool, settings: Settings, body: Notificat
         escalate=body.escalate.model_dump(mode="json") if body.escalate else None,
         throttle=body.throttle.model_dump() if body.throttle else None, created_by=key_id,
         requested_locale=body.locale, start_queue=settings.task_queue,
-        start_rank=PRIORITY_KEYS.get(body.priority.value, 3),
+        start_rank=PRIORITY_KEYS.get(body.priority.value, 3), traceparent=current_traceparent(),
     )

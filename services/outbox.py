@@ -23,6 +23,7 @@ from temporalio.client import Client
 from core.models import FINAL_STATUSES
 from core.settings import Settings
 from core.temporal import is_outage
+from core.tracing import continued
 from services.starting import join_digest, start_notification_workflow, workflow_input
 from store import outbox
 from store.outbox import ClaimedStart
@@ -94,11 +95,12 @@ async def _start(client: Client, settings: Settings, claim: ClaimedStart) -> dat
         return None
     at = datetime.now(UTC)
     async with asyncio.timeout(START_TIMEOUT_S):
-        if row.digest:
-            await join_digest(client, settings, row)
-        else:
-            await start_notification_workflow(client, workflow_input(row, settings), task_queue=settings.task_queue,
-                                              status=row.status, eager=True)
+        with continued(claim.traceparent):
+            if row.digest:
+                await join_digest(client, settings, row)
+            else:
+                await start_notification_workflow(client, workflow_input(row, settings),
+                                                  task_queue=settings.task_queue, status=row.status, eager=True)
     return at
 
 

@@ -150,6 +150,7 @@ class NewNotification:
     # there (1 first). None: no outbox row; the caller starts the workflow itself (a digest's close).
     start_queue: str | None = None
     start_rank: int = 3
+    traceparent: str | None = None  # the accepting request's trace, for the start to continue
 
 
 # A row a client created before keys were scoped: no creating key, and none of Herald's own (a broadcast's
@@ -188,14 +189,15 @@ async def insert(conn: Executor, n: NewNotification) -> tuple[NotificationRecord
                 INSERT INTO notification_event (notification_id, at, event, detail)
                 SELECT id, created_at, status, $18 FROM created
             ), start_intent AS (
-                INSERT INTO workflow_start (notification_id, task_queue, rank)
-                SELECT id, $22::text, $23::smallint FROM created WHERE $22::text IS NOT NULL
+                INSERT INTO workflow_start (notification_id, task_queue, rank, traceparent)
+                SELECT id, $22::text, $23::smallint, $24::text FROM created WHERE $22::text IS NOT NULL
             )
             SELECT * FROM created""",
         n.id, n.idempotency_key, n.request_hash, n.workflow_id, n.status, n.user_id, n.recipient,
         n.channels, n.priority, n.category, n.template, n.template_version, n.data, n.send_at, n.digest,
         n.escalate, n.throttle, f"scheduled for {n.send_at.isoformat()}" if n.send_at else "accepted by the API",
         n.created_by, n.legacy_key, n.requested_locale, n.start_queue, n.start_rank,
+        n.traceparent,
     )
     created = one(NotificationRecord, row)
     if created is not None:

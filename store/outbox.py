@@ -25,6 +25,7 @@ class ClaimedStart:
 
     start_id: int
     attempts: int
+    traceparent: str | None
     notification: NotificationRecord
 
 
@@ -51,9 +52,9 @@ async def claim(conn: Executor, task_queue: str, limit: int, lease_s: float, *, 
                                  AND attempts >= $4 AND attempts < $5
                                ORDER BY rank, id LIMIT $2 FOR UPDATE SKIP LOCKED)
                 RETURNING s.id AS start_id, s.attempts AS start_attempts, s.rank AS start_rank,
-                          s.notification_id AS start_notification_id
+                          s.notification_id AS start_notification_id, s.traceparent AS start_traceparent
             )
-            SELECT claimed.start_id, claimed.start_attempts, {NOTIFICATION_COLUMNS}
+            SELECT claimed.start_id, claimed.start_attempts, claimed.start_traceparent, {NOTIFICATION_COLUMNS}
             FROM claimed JOIN notification ON notification.id = claimed.start_notification_id
             ORDER BY claimed.start_rank, claimed.start_id""",
         task_queue, limit, lease_s, min_attempts, max_attempts,
@@ -61,8 +62,10 @@ async def claim(conn: Executor, task_queue: str, limit: int, lease_s: float, *, 
     claimed = []
     for row in rows:
         fields = dict(row.items())
-        start_id, attempts = fields.pop("start_id"), fields.pop("start_attempts")
-        claimed.append(ClaimedStart(start_id=start_id, attempts=attempts, notification=NotificationRecord(**fields)))
+        start_id, attempts, traceparent = (fields.pop("start_id"), fields.pop("start_attempts"),
+                                           fields.pop("start_traceparent"))
+        claimed.append(ClaimedStart(start_id=start_id, attempts=attempts, traceparent=traceparent,
+                                    notification=NotificationRecord(**fields)))
     return claimed
 
 

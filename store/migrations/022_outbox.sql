@@ -10,7 +10,8 @@ CREATE TABLE workflow_start (
     rank            smallint NOT NULL,  -- the Temporal task priority key: 1 (otp) starts first
     available_at    timestamptz NOT NULL DEFAULT now(),
     attempts        int NOT NULL DEFAULT 0,
-    last_error      text
+    last_error      text,
+    traceparent     text  -- the accepting request's trace, continued by the start (core/tracing.py)
 );
 CREATE INDEX workflow_start_claim_idx ON workflow_start (task_queue, rank, id);
 
