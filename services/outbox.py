@@ -24,6 +24,7 @@ from core.models import FINAL_STATUSES
 from core.settings import Settings
 from core.temporal import is_outage
 from core.tracing import continued
+from services.sessions import keep_running
 from services.starting import join_digest, start_notification_workflow, workflow_input
 from store import outbox
 from store.outbox import ClaimedStart
@@ -126,14 +127,7 @@ class Starter:
         self._free_slots = free_slots
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self._session()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # PostgreSQL away: the rows wait in the outbox; reconnect
-                log.warning("outbox starter interrupted: %s", exc, extra={"error": str(exc)})
-                await asyncio.sleep(self._settings.start_poll_s)
+        await keep_running(self._session, "outbox starter", self._settings.start_poll_s, log)
 
     async def _session(self) -> None:
         # One pooled connection listens for the whole session.
