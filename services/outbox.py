@@ -67,7 +67,8 @@ async def start_claimed(pool: asyncpg.Pool, client: Client, settings: Settings,
             log.warning("could not start a notification's workflow: %s", result, extra={
                 "notification_id": claim.notification.id, "attempts": claim.attempts + 1, "error": str(result)})
             await outbox.fail(pool, claim.start_id, str(result), retry_in)
-    await outbox.finish(pool, started, client.identity)
+    if started:
+        await outbox.finish(pool, started, client.identity)
     if ended:
         await outbox.drop(pool, ended)
     if unanswered:
