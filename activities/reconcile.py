@@ -1,11 +1,12 @@
 """The reconciler's side effects: find stored notifications Temporal never heard of, and hand them to it.
 
-An API process can die after it stored a notification and before it started the workflow (or, for a digest
-notification, before it added it to its digest). The client's retry with the same idempotency key finishes the
-job (the accept path does so for a stored, unstarted row); for a client that never retries, this activity, run
-every minute by a Temporal Schedule, does, however long ago the notification was stored. Starting and joining
-a digest are idempotent (`services.starting`), so racing a slow API or a retrying client still makes one workflow
-and counts the notification once in its digest.
+Workers start notifications from the outbox (services/outbox.py); the reconciler takes the starts there that
+keep failing, tries them again on each pass and logs them. Notifications stored before the outbox existed were
+started by the API itself, which could die after it stored a notification and before it started the workflow
+(or, for a digest notification, before it added it to its digest): this activity, run every minute by a
+Temporal Schedule, starts those, however long ago they were stored. Starting and joining a digest are
+idempotent (`services.starting`), so racing a worker or a retrying client still makes one workflow and counts
+the notification once in its digest.
 
 Each pass walks every unchecked row after a (created_at, id) cursor, a page at a time, so rows that wait
 legitimately (scheduled for next week) never hide the ones behind them; a row seen held by Temporal is marked
@@ -27,6 +28,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from core.durations import window_seconds
 from core.settings import Settings
 from core.workflow_ids import digest_workflow_id
+from services.outbox import start_failing
 from services.starting import digest_of, join_digest, start_notification
 from store import notifications, tally
 from store.notifications import NotificationRecord
@@ -56,6 +58,7 @@ class ReconcileActivities:
 
     @activity.defn(name="start_unstarted")
     async def start_unstarted(self, inp: ReconcileInput) -> ReconcileResult:
+        await start_failing(self._pool, self._client, self._settings)
         checked, started = 0, []
         after: tuple[datetime, str] | None = None
         while True:

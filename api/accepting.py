@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 
 import asyncpg
-from temporalio.client import Client
 
 from api import metrics
 from core.settings import Settings
@@ -15,10 +14,10 @@ from services.accept import accept as accept_notification
 from store.notifications import NotificationRecord
 
 
-async def accept(pool: asyncpg.Pool, temporal: Client, settings: Settings, body: NotificationRequest,
+async def accept(pool: asyncpg.Pool, settings: Settings, body: NotificationRequest,
                  header_key: str | None, caller: Caller) -> tuple[int, NotificationRecord]:
     started = time.perf_counter()
-    status, notification = await accept_notification(pool, temporal, settings, body, header_key, caller)
+    status, notification = await accept_notification(pool, settings, body, header_key, caller)
     if status == 202:
         for channel in notification.channels:
             metrics.accepted.labels(channel, notification.priority).inc()

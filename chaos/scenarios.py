@@ -36,10 +36,12 @@ class Size:
     n: int  # notifications per scenario
     outage_s: float  # how long PostgreSQL stays down
     provider_outage_s: float  # how long the provider refuses (500s, then 429s)
+    temporal_outage_s: float = 10  # how long Temporal stays down while sends keep coming
+    outage_rate: float = 20  # sends per second during it
 
 
 QUICK = Size(n=40, outage_s=10, provider_outage_s=10)
-FULL = Size(n=200, outage_s=30, provider_outage_s=60)
+FULL = Size(n=200, outage_s=30, provider_outage_s=60, temporal_outage_s=60, outage_rate=50)
 
 
 async def _during(load: Callable[[], Awaitable[None]], fault: Callable[[], Awaitable[None]]) -> None:
@@ -105,6 +107,31 @@ async def temporal_restart(stack: ChaosStack, size: Size) -> dict[str, Any]:
     await _during(lambda: ledger.send(stack, load, size.n, rate=10), fault)
     verdict = await ledger.settle(stack, load)
     return {"verdict": verdict, "client_retries": load.client_retries, "answers": load.answers}
+
+
+async def temporal_down_accepting(stack: ChaosStack, size: Size) -> dict[str, Any]:
+    """Stop Temporal while sends keep arriving: every send is accepted at once (no 503, no retry by the client),
+    and once Temporal is back the workers start the backlog from the outbox; each delivered exactly once."""
+    load = ledger.Load()
+    n = int(size.outage_rate * (size.temporal_outage_s + 2))
+    stopped: dict[str, float] = {}
+
+    async def fault() -> None:
+        await asyncio.sleep(1)
+        assert stack.temporal is not None
+        stack.temporal.terminate()
+        await asyncio.to_thread(stack.temporal.wait, 30)
+        stopped["at"] = time.monotonic()
+        await asyncio.sleep(size.temporal_outage_s)
+        await stack.start_temporal()
+        stopped["for_s"] = time.monotonic() - stopped["at"]
+
+    await _during(lambda: ledger.send(stack, load, n, rate=size.outage_rate, concurrency=50), fault)
+    verdict = await ledger.settle(stack, load)
+    refused = {status: count for status, count in load.answers.items() if status not in (200, 202)}
+    return {"verdict": verdict, "sent": n, "temporal_down_s": round(stopped.get("for_s", 0), 1),
+            "answers": load.answers, "client_retries": load.client_retries,
+            "check": not refused and load.client_retries == 0}
 
 
 async def postgres_outage(stack: ChaosStack, size: Size) -> dict[str, Any]:
@@ -459,6 +486,7 @@ SCENARIOS: dict[str, Callable[[ChaosStack, Size], Awaitable[dict[str, Any]]]] = 
     "worker_dies_after_send": worker_dies_after_send,
     "provider_outage": provider_outage,
     "temporal_restart": temporal_restart,
+    "temporal_down_accepting": temporal_down_accepting,
     "postgres_outage": postgres_outage,
     "api_crash_after_store": api_crash_after_store,
     "make_up_sigkill": make_up_sigkill,

@@ -126,10 +126,9 @@ class Settings(BaseSettings):
     # CPU. It guards against non-deterministic code, which the test suite (sandbox on) and the replay tests
     # catch before a deploy, so production workers run without it unless this is set.
     workflow_sandbox: bool = Field(default=False, alias="HERALD_WORKFLOW_SANDBOX")
-    # The API process runs a workflow worker too, and starts each notification's workflow eagerly on it: the
-    # server hands the first workflow task back in its answer to the start, with no task-queue dispatch. The
-    # API then also renders and delivers, and needs Temporal up when it starts. Off by default: on the 2-core
-    # bench its gain was within the runs' noise (docs/architecture.md). Off: the API only starts, workers run.
+    # The API process runs a workflow worker too, with its outbox starter: it then starts a share of the
+    # notifications from the outbox and runs their first task itself, as every worker does. The API then also
+    # renders and delivers, and needs Temporal up when it starts. Off: the API only accepts, workers run.
     eager_start: bool = Field(default=False, alias="HERALD_EAGER_START")
     # The worker process runs its event loop on uvloop (libuv) instead of asyncio's own: same behaviour, less
     # CPU per socket read and write (the worker's round trips to PostgreSQL and Temporal). Off: asyncio's loop.
@@ -142,6 +141,16 @@ class Settings(BaseSettings):
     # Templates render in this locale when neither the notification nor its user names one a template has; a
     # template's own text is taken to be written in it.
     default_locale: str = Field(default="en", alias="HERALD_DEFAULT_LOCALE")
+
+    # The outbox of workflow starts (store/outbox.py): each worker runs this many workflow tasks at once and
+    # claims only as many waiting starts as it has slots free; a burst waits in PostgreSQL. A claim is leased
+    # for `start_lease_s` (a worker that dies mid-start leaves its rows to others after it); LISTEN wakes the
+    # starter, and it polls every `start_poll_s` besides. A start Temporal refuses (not an outage) is tried
+    # again with backoff; after `start_attempts` failures the reconciler takes it over and logs it.
+    workflow_slots: int = Field(default=100, ge=2, le=2000, alias="HERALD_WORKFLOW_SLOTS")
+    start_lease_s: float = Field(default=30.0, gt=0, alias="HERALD_START_LEASE_S")
+    start_poll_s: float = Field(default=1.0, gt=0, alias="HERALD_START_POLL_S")
+    start_attempts: int = Field(default=5, ge=1, alias="HERALD_START_ATTEMPTS")
 
     @field_validator("default_locale")
     @classmethod

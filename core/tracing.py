@@ -1,13 +1,16 @@
 """Optional OpenTelemetry tracing (`pip install 'herald[tracing]'`, then HERALD_OTLP_ENDPOINT): one trace follows a
 notification from the HTTP request through its workflow and activities.
 
-The API's request span (FastAPI instrumentation) is the parent of the workflow start; Temporal's tracing
-interceptor carries the context in the workflow's headers, so the worker's workflow and activity spans join the
-same trace, however much later and on whichever worker they run.
+The API's request span (FastAPI instrumentation) is the parent of the workflow start: accept stores its
+`traceparent` with the start intent, and the worker that starts the workflow from the outbox continues it.
+Temporal's tracing interceptor carries the context in the workflow's headers, so the worker's workflow and
+activity spans join the same trace, however much later and on whichever worker they run.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from core.settings import Settings
@@ -49,3 +52,29 @@ def instrument_app(app: FastAPI, provider: TracerProvider | None) -> None:
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
     FastAPIInstrumentor.instrument_app(app, tracer_provider=provider, excluded_urls="health,ready,metrics")
+
+
+def current_traceparent() -> str | None:
+    """The W3C `traceparent` of the span in progress (the API request's), or None when nothing is traced."""
+    try:
+        from opentelemetry import propagate
+    except ImportError:
+        return None
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier.get("traceparent")
+
+
+@contextmanager
+def continued(traceparent: str | None) -> Iterator[None]:
+    """Runs the block as part of the trace `traceparent` names (a start from the outbox, in a worker)."""
+    if not traceparent:
+        yield
+        return
+    from opentelemetry import context, propagate
+
+    token = context.attach(propagate.extract({"traceparent": traceparent}))
+    try:
+        yield
+    finally:
+        context.detach(token)

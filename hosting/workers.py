@@ -23,7 +23,7 @@ from temporalio.client import (
     SchedulePolicy,
     ScheduleSpec,
 )
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker import FixedSizeSlotSupplier, UnsandboxedWorkflowRunner, Worker, WorkerTuner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.audience import AudienceActivities
@@ -48,8 +48,10 @@ from core.workflow_ids import (
     retention_schedule_id,
     retention_workflow_id,
 )
+from hosting.slots import WorkflowSlots
 from providers.egress import Allowlist
 from providers.registry import build_providers
+from services.outbox import Starter
 from services.status_relay import StatusRelay
 from store.db import create_pool, database_url, require_database
 from workflows.broadcast import BroadcastWorkflow
@@ -76,6 +78,8 @@ async def herald_worker(client: Client, pool: asyncpg.Pool, settings: Settings, 
     where HERALD_RATE_LIMITS sets Temporal's server-side rate limit (it holds across all workers).
     `workflows=False` or a subset of `channels` runs only those parts (a delivery-only worker for one channel).
     `relay_database_url` runs the status relay too (worker processes do; an API that runs workflows does not).
+    A worker that runs workflows starts them from the outbox too, as many at a time as it has free workflow
+    slots (HERALD_WORKFLOW_SLOTS), eagerly: their first task runs here.
     """
     providers = build_providers(pool, settings)
     render, record = RenderActivities(pool, settings.default_locale), RecordActivities(pool)
@@ -90,6 +94,7 @@ async def herald_worker(client: Client, pool: asyncpg.Pool, settings: Settings, 
                                     Allowlist.parse(settings.webhook_allowed_hosts), settings.webhook_timeout_s)
     scheduled = ScheduleActivities(pool, settings)
     retention = RetentionActivities(pool, settings)
+    slots = WorkflowSlots(settings.workflow_slots)
     main = Worker(client, task_queue=settings.task_queue,
                   workflows=[NotificationWorkflow, BroadcastWorkflow, DigestWorkflow, ReconcileWorkflow,
                              StatusWebhookWorkflow, ScheduledBroadcastWorkflow, RetentionWorkflow],
@@ -103,6 +108,10 @@ async def herald_worker(client: Client, pool: asyncpg.Pool, settings: Settings, 
                               hooks.post_status_event, hooks.dead_letter, hooks.resolve, scheduled.prepare_fire,
                               retention.delete_expired],
                   graceful_shutdown_timeout=drain,
+                  # The SDK's defaults but for workflow tasks, whose slots the outbox starter counts.
+                  tuner=WorkerTuner.create_composite(
+                      workflow_supplier=slots, activity_supplier=FixedSizeSlotSupplier(100),
+                      local_activity_supplier=FixedSizeSlotSupplier(100), nexus_supplier=FixedSizeSlotSupplier(100)),
                   workflow_runner=SandboxedWorkflowRunner() if settings.workflow_sandbox
                   else UnsandboxedWorkflowRunner())
     limits = settings.channel_rate_limits
@@ -112,22 +121,24 @@ async def herald_worker(client: Client, pool: asyncpg.Pool, settings: Settings, 
                max_concurrent_activity_task_polls=2, max_concurrent_activities=settings.max_concurrent_deliveries)
         for channel in (channels if channels is not None else [c.value for c in Channel])
     ]
-    relay_task: asyncio.Task[None] | None = None
+    background: list[asyncio.Task[None]] = []
     try:
         async with AsyncExitStack() as stack:
             for worker in [main] if workflows else []:
                 await stack.enter_async_context(worker)
             for worker in channel_workers:
                 await stack.enter_async_context(worker)
+            if workflows:
+                background.append(asyncio.create_task(Starter(pool, client, settings, slots.free).run()))
             if workflows and relay_database_url:
-                relay_task = asyncio.create_task(StatusRelay(relay_database_url, client, settings).run())
+                background.append(asyncio.create_task(StatusRelay(relay_database_url, client, settings).run()))
             try:
                 yield
             finally:
-                if relay_task is not None:
-                    relay_task.cancel()
+                for task in background:
+                    task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
-                        await relay_task
+                        await task
     finally:
         await providers.aclose()
 

@@ -1,5 +1,6 @@
-"""Accepting one notification: idempotency, validation, storage and the workflow start, shared by the
-single and the bulk endpoint and the dashboard's send page."""
+"""Accepting one notification: idempotency, validation, and storage with its start intent, shared by the
+single and the bulk endpoint and the dashboard's send page. Workers start the workflow from the outbox
+(`services/outbox.py`): accepting touches only PostgreSQL, and goes on while Temporal is down."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import asyncpg
-from temporalio.client import Client
 
 from core.errors import Problem, invalid
 from core.ids import (
@@ -21,10 +21,12 @@ from core.ids import (
 from core.models import Channel, Priority, Status
 from core.recipients import resolve_addresses
 from core.settings import Settings
+from core.temporal import PRIORITY_KEYS
+from core.tracing import current_traceparent
 from core.workflow_ids import notification_workflow_id
 from providers.registry import chain_names
 from providers.sim import SimAddressError, parse_address
-from services import starting, template_parts
+from services import template_parts
 from services.rendering import render_or_422
 from store import notifications, templates
 from store.notifications import DeliveryRecord, NotificationRecord
@@ -87,7 +89,7 @@ class Caller:
     is_admin: bool
 
 
-async def accept(pool: asyncpg.Pool, temporal: Client, settings: Settings, body: NotificationRequest,
+async def accept(pool: asyncpg.Pool, settings: Settings, body: NotificationRequest,
                  header_key: str | None, caller: Caller) -> tuple[int, NotificationRecord]:
     """Returns (202, notification) when accepted now, (200, notification) for a repeat; raises Problem.
 
@@ -104,49 +106,37 @@ async def accept(pool: asyncpg.Pool, temporal: Client, settings: Settings, body:
     fingerprint = request_fingerprint(body.model_dump(mode="json", exclude={"idempotency_key"} | unset))
     notification_id = notification_id_for_key(key)
 
-    # Two round trips for a new notification: one read (template and user), one insert. A repeat is found by
-    # the insert's conflict, or, when this body no longer validates, by looking for the stored one.
+    # Two round trips for a new notification: one read (template and user), one insert that also writes the
+    # start intent. A repeat is found by the insert's conflict, or, when this body no longer validates, by
+    # looking for the stored one; its start intent, if still waiting, is the first request's.
     try:
         row = replace(await _validated_row(pool, settings, body, key, fingerprint, notification_id, key_id),
                       legacy_key=given)
     except Problem:
         existing = await notifications.get(pool, notification_id)
         if existing is not None:
-            return await _repeat(pool, existing, fingerprint, temporal, settings)
+            return await _repeat(pool, existing, fingerprint)
         raise
     stored, created = await notifications.insert(pool, row)
     if not created:  # a repeat, or a race with an identical concurrent request
-        return await _repeat(pool, stored, fingerprint, temporal, settings)
+        return await _repeat(pool, stored, fingerprint)
     stored = replace(stored, deliveries=[
         DeliveryRecord(channel=c, status=stored.status, provider=None, attempts=0, provider_message_id=None,
                        last_error=None, confirmed_at=None) for c in stored.channels])
-    await _dispatch(temporal, settings, stored)
     log.info("accepted", extra={"notification_id": stored.id, "workflow_id": stored.workflow_id,
                                 "channel": ",".join(stored.channels), "priority": stored.priority,
                                 "status": stored.status})
     return 202, stored
 
 
-async def _repeat(pool: asyncpg.Pool, existing: NotificationRecord, fingerprint: str, temporal: Client,
-                  settings: Settings) -> tuple[int, NotificationRecord]:
+async def _repeat(pool: asyncpg.Pool, existing: NotificationRecord, fingerprint: str) -> tuple[int, NotificationRecord]:
     if existing.request_hash != fingerprint:
         raise Problem(409, "idempotency_conflict",
                       "this idempotency key was already used with a different request body",
                       {"notification_id": existing.id})
-    if existing.status in (Status.ACCEPTED, Status.SCHEDULED):
-        # The first request may have died between storing and starting: starting again is harmless.
-        await _dispatch(temporal, settings, existing)
     full = await notifications.get_full(pool, existing.id)
     assert full is not None
     return 200, full
-
-
-async def _dispatch(temporal: Client, settings: Settings, row: NotificationRecord) -> None:
-    # Through the module, so that a test can stand a failing start in for the real one.
-    if row.digest:
-        await starting.start_digest(temporal, settings, row)
-    else:
-        await starting.start(temporal, settings, row)
 
 
 async def _validated_row(pool: asyncpg.Pool, settings: Settings, body: NotificationRequest, key: str,
@@ -195,4 +185,6 @@ async def _validated_row(pool: asyncpg.Pool, settings: Settings, body: Notificat
         escalate=body.escalate.model_dump(mode="json") if body.escalate else None,
         throttle=body.throttle.model_dump() if body.throttle else None, created_by=key_id,
         requested_locale=body.locale, render_pins=composition.pins() if composition else None,
+        start_queue=settings.task_queue, start_rank=PRIORITY_KEYS.get(body.priority.value, 3),
+        traceparent=current_traceparent(),
     )

@@ -7,6 +7,8 @@ answers with the notification as the workflow's change left it.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import datetime
 from typing import Any
 
@@ -17,8 +19,11 @@ from core.errors import Problem, not_found
 from core.models import FINAL_STATUSES, DataEdit, Reschedule
 from services import starting, template_parts
 from services.rendering import render_or_422
-from store import digests, notifications, templates
+from store import digests, notifications, outbox, templates
 from store.notifications import NotificationRecord
+
+# How long a change waits for the workers to start a notification still in the outbox before it answers 503.
+START_WAIT_S = 3.0
 
 
 async def reschedule(pool: asyncpg.Pool, temporal: Client, notification_id: str, send_at: datetime, *,
@@ -62,6 +67,7 @@ async def cancel(pool: asyncpg.Pool, temporal: Client, notification_id: str) -> 
                 raise Problem(409, "too_late", f"too late to cancel: the notification is {now.status}",
                               {"status": now.status})
         return await _get(pool, notification_id)
+    await _started(pool, row)
     if not await starting.signal(temporal, row.workflow_id, "cancel"):
         raise Problem(409, "workflow_closed", "the notification's workflow has closed; nothing to cancel",
                       {"status": row.status})
@@ -79,7 +85,20 @@ async def _changeable(pool: asyncpg.Pool, notification_id: str, owner: str | Non
     if row.digest:
         raise Problem(409, "in_digest", "this notification waits in its digest, which is sent when the window "
                       "ends; it cannot be changed on its own", {"status": row.status})
+    await _started(pool, row)
     return row
+
+
+async def _started(pool: asyncpg.Pool, row: NotificationRecord) -> None:
+    """A notification whose start still waits in the outbox has no workflow to change yet. Workers start it
+    within moments while Temporal answers; past a short wait it is the outage answer, 503."""
+    deadline = time.monotonic() + START_WAIT_S
+    while await outbox.pending(pool, row.id):
+        if time.monotonic() > deadline:
+            raise Problem(503, "temporal_unavailable", "the notification's workflow has not started yet (Temporal "
+                          "is unavailable or a backlog of starts is draining); try again shortly",
+                          {"notification_id": row.id, "status": row.status}, headers={"Retry-After": "5"})
+        await asyncio.sleep(0.05)
 
 
 async def _get(pool: asyncpg.Pool, notification_id: str) -> NotificationRecord:

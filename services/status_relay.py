@@ -24,6 +24,7 @@ from temporalio.client import Client
 from core.models import RetryConfig, StatusEvent, StatusWebhookInput
 from core.settings import Settings
 from core.workflow_ids import status_webhook_workflow_id
+from services.sessions import keep_running
 from store import webhooks
 from store.webhooks import UnrelayedEvent
 
@@ -56,14 +57,7 @@ class StatusRelay:
 
     async def run(self) -> None:
         """Relays until cancelled. A failure (database or Temporal away) drops the lock; it tries again later."""
-        while True:
-            try:
-                await self._session()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # any failure: reconnect; the rows wait in the outbox
-                log.warning("status relay interrupted: %s", exc, extra={"error": str(exc)})
-                await asyncio.sleep(self._poll_s)
+        await keep_running(self._session, "status relay", self._poll_s, log)
 
     async def _session(self) -> None:
         conn: asyncpg.Connection[Any] = await asyncpg.connect(self._url)

@@ -17,6 +17,7 @@ _COLUMNS = """id, idempotency_key, request_hash, workflow_id, status, user_id, r
               delivered_at, digest, digest_id, escalate, throttle, created_by, requested_locale, locale,
               (SELECT COALESCE(sum(d.attempts), 0)::int FROM delivery d WHERE d.notification_id = notification.id)
                   AS attempts"""
+NOTIFICATION_COLUMNS = _COLUMNS  # for the outbox's claim, which reads notifications with its rows
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,11 @@ class NewNotification(NotificationFields):
     # before then finds that notification instead of making a second one.
     legacy_key: str | None = None
     render_pins: dict[str, Any] | None = None  # the layout's and includes' versions fixed at accept
+    # The task queue whose workers start the workflow from the outbox (`store/outbox.py`), and its priority
+    # there (1 first). None: no outbox row; the caller starts the workflow itself (a digest's close).
+    start_queue: str | None = None
+    start_rank: int = 3
+    traceparent: str | None = None  # the accepting request's trace, for the start to continue
 
 
 # A row a client created before keys were scoped: no creating key, and none of Herald's own (a broadcast's
@@ -134,11 +140,12 @@ _LEGACY_CLIENT_ROW = "created_by IS NULL AND broadcast_id IS NULL AND request_ha
 async def insert(conn: Executor, n: NewNotification) -> tuple[NotificationRecord, bool]:
     """Stores a notification once per idempotency key; returns (row, created).
 
-    One statement, so one round trip: the row, its deliveries and its first timeline event (inserted only when
-    the row is). Concurrent inserts of one key serialise on the unique indexes: the losers wait for the winner's
-    commit and then read its row, so every caller sees the same notification. The conflict names no index: the id
-    and the workflow id are unique too (both derived from the key), and a loser that reaches one of their indexes
-    first would otherwise fail with a unique violation instead of yielding.
+    One statement, so one round trip: the row, its deliveries, its first timeline event and, with `start_queue`,
+    its start intent in the outbox (each inserted only when the row is). Concurrent inserts of one key serialise
+    on the unique indexes: the losers wait for the winner's commit and then read its row, so every caller sees
+    the same notification. The conflict names no index: the id and the workflow id are unique too (both derived
+    from the key), and a loser that reaches one of their indexes first would otherwise fail with a unique
+    violation instead of yielding.
     """
     row = await conn.fetchrow(
         f"""WITH legacy AS (
@@ -160,12 +167,16 @@ async def insert(conn: Executor, n: NewNotification) -> tuple[NotificationRecord
             ), event AS (
                 INSERT INTO notification_event (notification_id, at, event, detail)
                 SELECT id, created_at, status, $18 FROM created
+            ), start_intent AS (
+                INSERT INTO workflow_start (notification_id, task_queue, rank, traceparent)
+                SELECT id, $23::text, $24::smallint, $25::text FROM created WHERE $23::text IS NOT NULL
             )
             SELECT * FROM created""",
         n.id, n.idempotency_key, n.request_hash, n.workflow_id, n.status, n.user_id, n.recipient,
         n.channels, n.priority, n.category, n.template, n.template_version, n.data, n.send_at, n.digest,
         n.escalate, n.throttle, f"scheduled for {n.send_at.isoformat()}" if n.send_at else "accepted by the API",
-        n.created_by, n.legacy_key, n.requested_locale, n.render_pins,
+        n.created_by, n.legacy_key, n.requested_locale, n.render_pins, n.start_queue, n.start_rank,
+        n.traceparent,
     )
     created = one(NotificationRecord, row)
     if created is not None:
@@ -460,13 +471,15 @@ async def unchecked_starts(conn: Executor, older_than_s: float, after: tuple[dat
     the reconciler has not yet seen held by Temporal, oldest first after the (created_at, id) cursor `after`.
 
     Either their workflow has not written a status yet (a scheduled one waits on its timer; a digest's waits
-    in its window) or Temporal never heard of them (the API died between the insert and the start). The
+    in its window) or Temporal never heard of them (stored by an API that started workflows itself and died
+    between the insert and the start). Rows still in the outbox are left to its starters. The
     reconciler asks Temporal which and marks them checked (`mark_start_checked`); notification_unchecked_idx
     holds exactly the rows this reads, so a pass costs what is left to check, not the table's size."""
     rows = await conn.fetch(
         f"""SELECT {_COLUMNS} FROM notification
             WHERE status IN ('accepted', 'scheduled') AND start_checked_at IS NULL
               AND created_at < now() - make_interval(secs => $1)
+              AND NOT EXISTS (SELECT 1 FROM workflow_start w WHERE w.notification_id = notification.id)
               AND (created_at, id) > (coalesce($2, '-infinity'::timestamptz), coalesce($3, ''))
             ORDER BY created_at, id LIMIT $4""",
         older_than_s, after[0] if after else None, after[1] if after else None, limit,

@@ -41,16 +41,16 @@ log = logging.getLogger("herald.api")
              responses={200: {"model": NotificationPublic, "description": "repeat of an accepted request"},
                         409: {"description": "the idempotency key was used with a different body"}})
 async def create_notification(
-    body: NotificationCreate, pool: PoolDep, temporal: TemporalDep, settings: SettingsDep, principal: SendDep,
+    body: NotificationCreate, pool: PoolDep, settings: SettingsDep, principal: SendDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)] = None,
 ) -> JSONResponse:
-    status, notification = await accept(pool, temporal, settings, body, idempotency_key, _caller(principal))
+    status, notification = await accept(pool, settings, body, idempotency_key, _caller(principal))
     return JSONResponse(public(notification), status_code=status)
 
 
 @router.post("/bulk", response_model=BulkResult)
-async def create_notifications_in_bulk(body: BulkCreate, pool: PoolDep, temporal: TemporalDep,
-                                       settings: SettingsDep, principal: SendDep) -> BulkResult:
+async def create_notifications_in_bulk(body: BulkCreate, pool: PoolDep, settings: SettingsDep,
+                                       principal: SendDep) -> BulkResult:
     """Up to 1,000 notifications, each accepted or refused on its own: one bad item refuses only itself."""
     limit = asyncio.Semaphore(16)
     caller = _caller(principal)
@@ -66,7 +66,7 @@ async def create_notifications_in_bulk(body: BulkCreate, pool: PoolDep, temporal
                 "details": details})
         async with limit:
             try:
-                status, notification = await accept(pool, temporal, settings, parsed, None, caller)
+                status, notification = await accept(pool, settings, parsed, None, caller)
             except ApiError as exc:
                 kind = "conflict" if exc.status == 409 else "unavailable" if exc.status == 503 else "invalid"
                 return BulkItemResult(index=index, status=kind, error={

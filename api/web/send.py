@@ -159,7 +159,7 @@ async def _send(pool: asyncpg.Pool, temporal: Client, settings: Settings, values
     caller = Caller(key=principal.key, is_admin=principal.is_admin)
     for user_id, request in zip(chosen, requests, strict=True):
         # One key per form and user: submitting the same form twice sends nothing twice.
-        _, notification = await accept(pool, temporal, settings, request, f"ui:{values['key']}:{user_id}",
+        _, notification = await accept(pool, settings, request, f"ui:{values['key']}:{user_id}",
                                        caller)
         sent.append(notification)
     return "/ui/notifications", f"Sent {len(sent)} notification(s).", \

@@ -86,7 +86,7 @@ async def test_a_worker_killed_mid_window_loses_nothing(dev_env: WorkflowEnviron
         body = NotificationCreate.model_validate({
             "user_id": user_id, "channels": ["in_app"], "template": template, "data": {"what": what},
             "digest": {"key": "k", "window": "4s"}})
-        _, n = await accept(pool, client, settings, body, None, ADMIN)
+        _, n = await accept(pool, settings, body, None, ADMIN)
         return str(n.id)
 
     ids: list[str] = []

@@ -1,11 +1,12 @@
-"""When Temporal does not answer: the API still starts, /ready names the failing dependency, and a send
-answers 503 with the notification kept, so a repeat with the same key starts it once Temporal is back."""
+"""When Temporal does not answer: the API still starts, /ready stays ready and names Temporal's state, a send is
+accepted into the outbox (a worker that reaches Temporal starts it), and what needs a running workflow is 503."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -13,7 +14,7 @@ import uvicorn
 
 from api.app import create_app
 from core.settings import Settings
-from tests.api.conftest import Api, uid
+from tests.api.conftest import Api, eventually, uid
 from tests.api.test_conventions import assert_error
 from tests.conftest import Stack, free_port
 
@@ -32,26 +33,51 @@ async def api_without_temporal(stack: Stack) -> AsyncIterator[httpx.AsyncClient]
     await serve
 
 
-async def test_ready_names_temporal_when_it_is_down(api_without_temporal: httpx.AsyncClient) -> None:
+async def test_ready_names_temporal_when_it_is_down_and_stays_ready(api_without_temporal: httpx.AsyncClient,
+                                                                     api: Api) -> None:
     r = await api_without_temporal.get("/ready")
-    assert r.status_code == 503
-    assert r.json()["checks"] == {"postgres": "ok", "temporal": r.json()["checks"]["temporal"]}
-    assert r.json()["checks"]["temporal"].startswith("failing")
-    assert "temporal" in r.json()["error"]["message"]
+    assert r.status_code == 200
+    assert r.json() == {"status": "ready", "checks": {"postgres": "ok", "temporal": "unavailable"}}
+    healthy = await api.http.get("/ready")
+    assert healthy.status_code == 200
+    assert healthy.json() == {"status": "ready", "checks": {"postgres": "ok", "temporal": "ok"}}
 
 
-async def test_a_send_while_temporal_is_down_is_503_and_kept_for_the_repeat(
+async def test_a_send_while_temporal_is_down_is_accepted_and_started_by_a_worker(
         api_without_temporal: httpx.AsyncClient, api: Api) -> None:
     template = await api.template()
-    key = uid("outage")
     body = {"template": template, "to": {"sim": "ok"}, "channels": ["sim"], "data": {"name": "Ada"}}
-    r = await api_without_temporal.post("/v1/notifications", json=body, headers={"Idempotency-Key": key})
-    error = assert_error(r, 503, "temporal_unavailable")
-    nid = error["details"]["notification_id"]  # type: ignore[index]
-    # The same request to a healthy API starts the stored notification, once.
-    again = await api.send(template, to={"sim": "ok"}, channels=["sim"], headers={"Idempotency-Key": key}, expect=200)
-    assert again["id"] == nid
-    await api.until_status(nid, "delivered")
+    r = await api_without_temporal.post("/v1/notifications", json=body, headers={"Idempotency-Key": uid("outage")})
+    assert r.status_code == 202, r.text
+    assert r.json()["status"] == "accepted"
+    bulk = await api_without_temporal.post("/v1/notifications/bulk", json={"notifications": [body, body]})
+    assert bulk.status_code == 200 and [i["status"] for i in bulk.json()["results"]] == ["accepted", "accepted"]
+    # The API never reached Temporal; the worker, which does, starts all three, each once.
+    for nid in [r.json()["id"]] + [i["notification"]["id"] for i in bulk.json()["results"]]:
+        done = await api.until_status(nid, "delivered")
+        assert [e["event"] for e in done["timeline"]].count("started") == 1
+        assert await api.stack.pool.fetchval("SELECT count(*) FROM delivery_attempt WHERE notification_id = $1",
+                                             nid) == 1
+
+
+async def test_changes_that_need_the_workflow_are_503_while_temporal_is_down(
+        api_without_temporal: httpx.AsyncClient, api: Api) -> None:
+    template = await api.template()
+    later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    n = await api.send(template, to={"sim": "ok"}, channels=["sim"], send_at=later)
+    await eventually(lambda: _started(api, n["id"]), what="the workflow to start")
+    base = f"/v1/notifications/{n['id']}"
+    for method, path, body in [("POST", f"{base}/cancel", None), ("POST", f"{base}/reschedule", {"send_at": later}),
+                               ("POST", f"{base}/send-now", None), ("PATCH", base, {"data": {"name": "Bo"}})]:
+        r = await api_without_temporal.request(method, path, json=body)
+        assert_error(r, 503, "temporal_unavailable")
+    assert (await api.get(n["id"]))["status"] == "scheduled"
+    r = await api.http.post(f"{base}/cancel", headers=api.h)
+    assert r.status_code == 202, r.text
+
+
+async def _started(api: Api, notification_id: str) -> bool:
+    return "started" in [e["event"] for e in (await api.get(notification_id))["timeline"]]
 
 
 def test_settings_refuse_a_placeholder_admin_key() -> None:

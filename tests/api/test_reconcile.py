@@ -1,8 +1,10 @@
-"""An API process killed between storing a notification and starting its workflow: the reconciler (a Temporal
-Schedule) starts it, the client's retry with the same key starts it too, and never twice."""
+"""An API process killed the moment it stored a notification loses nothing: the start intent was stored with it,
+and a worker starts it. The reconciler (a Temporal Schedule) takes the starts that keep failing, and the
+notifications stored before the outbox existed by an API that died before starting them; never twice."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,8 +15,10 @@ from temporalio.client import ScheduleIntervalSpec
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.reconcile import ReconcileInput
-from core.ids import client_key
-from core.workflow_ids import digest_workflow_id, reconcile_schedule_id
+from core.ids import client_key, notification_id_for_key
+from core.workflow_ids import digest_workflow_id, notification_workflow_id, reconcile_schedule_id
+from store import notifications, outbox
+from store.notifications import NewNotification
 from tests.api.conftest import Api, uid
 from tests.conftest import free_port
 from tests.processes import ApiProcess
@@ -54,34 +58,45 @@ async def reconcile(api: Api, limit: int = 1000) -> list[str]:
     return result.started
 
 
-async def test_the_reconciler_starts_what_a_crashed_api_stored(api: Api) -> None:
+async def test_a_crashed_api_loses_nothing_the_worker_starts_it(api: Api) -> None:
     template, user = await api.template(), await api.user()
     key = uid("crash")
     await crash_after_store(api, {"template": template, "user_id": user, "channels": ["in_app"],
                                   "data": {"name": "Ada"}}, key)
-    row = await api.stack.pool.fetchrow("SELECT id, workflow_id, status FROM notification WHERE idempotency_key = $1",
+    row = await api.stack.pool.fetchrow("SELECT id, workflow_id FROM notification WHERE idempotency_key = $1",
                                         client_key("env", key))
-    assert row is not None and row["status"] == "accepted"
-    assert not await workflow_exists(api, row["workflow_id"]), "the crash came before the start"
-
-    assert row["id"] in await reconcile(api)
+    assert row is not None
     await api.until_status(row["id"], "delivered")
-    assert row["id"] not in await reconcile(api)  # started once: the next pass leaves it alone
+    assert row["id"] not in await reconcile(api)
     inbox = (await api.http.get(f"/v1/users/{user}/inbox", headers=api.h)).json()["items"]
     assert [i["notification_id"] for i in inbox] == [row["id"]]
 
 
-async def test_a_client_retry_and_the_reconciler_together_make_one_workflow(api: Api) -> None:
+async def test_a_client_retry_after_a_crash_makes_one_workflow(api: Api) -> None:
     template, user = await api.template(), await api.user()
     key = uid("crash")
     body: dict[str, object] = {"template": template, "user_id": user, "channels": ["in_app"], "data": {"name": "Ada"}}
     await crash_after_store(api, body, key)
     repeat = await api.send(template, expect=200, headers={"Idempotency-Key": key}, user_id=user,
                             channels=["in_app"])
-    assert repeat["id"] not in await reconcile(api)  # the retry started it: the reconciler finds it running
     await api.until_status(repeat["id"], "delivered")
+    assert repeat["id"] not in await reconcile(api)
     inbox = (await api.http.get(f"/v1/users/{user}/inbox", headers=api.h)).json()["items"]
     assert [i["notification_id"] for i in inbox] == [repeat["id"]]
+
+
+async def test_the_reconciler_takes_over_a_start_that_keeps_failing(api: Api) -> None:
+    template, user = await api.template(), await api.user()
+    attempts = api.stack.settings.start_attempts
+    row = await stored(api, template, user, timedelta(0), failed_starts=attempts)
+    await asyncio.sleep(api.stack.settings.start_poll_s * 2)  # the workers' starters have looked, and left it
+    assert not await workflow_exists(api, row["workflow_id"])
+    assert [f.notification_id for f in await outbox.failing(api.stack.pool, attempts)].count(row["id"]) == 1
+
+    await reconcile(api)
+
+    await api.until_status(row["id"], "delivered")
+    assert not await outbox.pending(api.stack.pool, row["id"])
 
 
 async def test_workers_create_the_reconcile_schedule_once(api: Api) -> None:
@@ -104,21 +119,30 @@ async def test_the_reconciler_leaves_notifications_waiting_in_a_digest_alone(api
     assert not await workflow_exists(api, held["workflow_id"])
 
 
-async def stored_by_a_crashed_api(api: Api, body: dict[str, object], age: timedelta) -> dict[str, Any]:
-    """A notification stored by an API that died before handing it to Temporal, `age` ago."""
-    key = uid("crash")
-    await crash_after_store(api, body, key)
-    row = await api.stack.pool.fetchrow(
-        "UPDATE notification SET created_at = now() - $2::interval WHERE idempotency_key = $1 "
-        "RETURNING id, workflow_id, status", client_key("env", key), age)
-    assert row is not None and row["status"] == "accepted"
-    return dict(row)
+async def stored(api: Api, template: str, user: str, age: timedelta, *, digest: dict[str, str] | None = None,
+                 failed_starts: int | None = None) -> dict[str, Any]:
+    """A notification stored `age` ago as the API stores it. With `failed_starts`, its start waits in the outbox
+    after failing that often; without, it has no start intent: stored before the outbox existed by an API that
+    died before it started the workflow itself."""
+    key = client_key("env", uid("lost"))
+    nid = notification_id_for_key(key)
+    new = NewNotification(
+        id=nid, idempotency_key=key, request_hash="h", workflow_id=notification_workflow_id(nid), status="accepted",
+        user_id=user, recipient={}, channels=["in_app"], priority="transactional", category=None,
+        template=template, template_version=1, data={"name": "Ada"}, send_at=None, digest=digest,
+        start_queue=api.stack.settings.task_queue if failed_starts is not None else None)
+    async with api.stack.pool.acquire() as conn, conn.transaction():
+        row, created = await notifications.insert(conn, new)
+        assert created
+        await conn.execute("UPDATE notification SET created_at = now() - $2::interval WHERE id = $1", nid, age)
+        await conn.execute("UPDATE workflow_start SET attempts = $2, last_error = 'refused' "
+                           "WHERE notification_id = $1", nid, failed_starts or 0)
+    return {"id": row.id, "workflow_id": row.workflow_id, "status": row.status}
 
 
 async def test_the_reconciler_starts_a_lost_notification_however_old(api: Api) -> None:
     template, user = await api.template(), await api.user()
-    row = await stored_by_a_crashed_api(api, {"template": template, "user_id": user, "channels": ["in_app"],
-                                              "data": {"name": "Ada"}}, timedelta(days=3))
+    row = await stored(api, template, user, timedelta(days=3))
     assert not await workflow_exists(api, row["workflow_id"])
     assert row["id"] in await reconcile(api)
     await api.until_status(row["id"], "delivered")
@@ -128,8 +152,7 @@ async def test_the_reconciler_starts_a_lost_notification_however_old(api: Api) -
 async def test_the_reconciler_adds_a_lost_digest_notification_to_its_digest(api: Api) -> None:
     template, user = await api.template(), await api.user()
     digest = {"key": uid("k"), "window": "1s"}
-    row = await stored_by_a_crashed_api(api, {"template": template, "user_id": user, "channels": ["in_app"],
-                                              "data": {"name": "Ada"}, "digest": digest}, timedelta(hours=2))
+    row = await stored(api, template, user, timedelta(hours=2), digest=digest)
     assert not await workflow_exists(api, digest_workflow_id(user, digest["key"]))
     assert row["id"] in await reconcile(api)
     digested = await api.until_status(row["id"], "digested")
@@ -147,8 +170,7 @@ async def test_notifications_waiting_legitimately_do_not_hide_a_lost_one(api: Ap
     waiting = [await api.send(template, user_id=user, channels=["in_app"], send_at=later) for _ in range(3)]
     await api.stack.pool.execute("UPDATE notification SET created_at = now() - interval '10 days' "
                                  "WHERE id = ANY($1::text[])", [w["id"] for w in waiting])
-    lost = await stored_by_a_crashed_api(api, {"template": template, "user_id": user, "channels": ["in_app"],
-                                               "data": {"name": "Ada"}}, timedelta(days=9))
+    lost = await stored(api, template, user, timedelta(days=9))
     assert lost["id"] in await reconcile(api, limit=2)
     assert await api.stack.pool.fetchval(
         "SELECT count(*) FROM notification WHERE id = ANY($1::text[]) AND start_checked_at IS NOT NULL",

@@ -1,8 +1,10 @@
-"""The accept service called directly, without HTTP, on the real database and Temporal dev server."""
+"""The accept service called directly, without HTTP, on the real database; the outbox started on the real
+Temporal dev server."""
 
 from __future__ import annotations
 
 import uuid
+from typing import Any, cast
 
 import asyncpg
 import pytest
@@ -15,15 +17,20 @@ from core.ids import client_key
 from core.secrets import new_webhook_secret
 from core.settings import Settings
 from services.accept import Caller, accept
-from store import templates, users
+from services.outbox import start_claimed
+from services.starting import start_notification_workflow, workflow_input
+from store import outbox, templates, users
 from tests.api.conftest import eventually
+from tests.conftest import free_port
 
 CALLER = Caller(key="svc-test", is_admin=False)
 
 
 def _settings() -> Settings:
     # A task queue no worker polls: the workflow stays as the start left it, so the test sees starts only.
-    return Settings(HERALD_TASK_QUEUE=f"accept-{uuid.uuid4().hex[:8]}", HERALD_WEBHOOK_SECRET=new_webhook_secret())
+    # Temporal's address answers nothing: accepting must not need it.
+    return Settings(HERALD_TASK_QUEUE=f"accept-{uuid.uuid4().hex[:8]}", HERALD_WEBHOOK_SECRET=new_webhook_secret(),
+                    TEMPORAL_ADDRESS=f"127.0.0.1:{free_port()}")
 
 
 async def _template_and_user(pool: asyncpg.Pool) -> tuple[str, str]:
@@ -35,30 +42,70 @@ async def _template_and_user(pool: asyncpg.Pool) -> tuple[str, str]:
     return template, user_id
 
 
+def _body(template: str, user_id: str, priority: str = "transactional") -> NotificationCreate:
+    return NotificationCreate.model_validate({"template": template, "user_id": user_id, "channels": ["in_app"],
+                                              "data": {"name": "Ada"}, "priority": priority})
+
+
+class _CountingPool:
+    """The pool, counting the statements sent through it: each is one round trip to PostgreSQL."""
+
+    def __init__(self, pool: asyncpg.Pool):
+        self._pool = pool
+        self.statements: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        call = getattr(self._pool, name)
+        if name not in ("fetch", "fetchrow", "fetchval", "execute", "executemany"):
+            raise AssertionError(f"accept used pool.{name}, which this count does not see into")
+
+        async def counted(query: str, *args: Any, **kwargs: Any) -> Any:
+            self.statements.append(query)
+            return await call(query, *args, **kwargs)
+        return counted
+
+
+async def test_accepting_is_one_read_and_one_write_and_needs_no_temporal(pool: asyncpg.Pool) -> None:
+    settings = _settings()
+    template, user_id = await _template_and_user(pool)
+    counting = _CountingPool(pool)
+
+    status, n = await accept(cast(asyncpg.Pool, counting), settings, _body(template, user_id, "otp"),
+                             f"one-{uuid.uuid4().hex}", CALLER)
+
+    assert status == 202 and n.status == "accepted"
+    writes = [q for q in counting.statements if "INSERT" in q]
+    assert len(counting.statements) == 2 and len(writes) == 1, counting.statements
+    assert "INSERT INTO workflow_start" in writes[0]  # the start intent goes with the notification
+    intent = await pool.fetchrow("SELECT task_queue, rank, attempts FROM workflow_start WHERE notification_id = $1",
+                                 n.id)
+    assert intent is not None and dict(intent) == {"task_queue": settings.task_queue, "rank": 1, "attempts": 0}
+
+
 async def test_the_same_key_twice_makes_one_row_and_one_workflow(dev_env: WorkflowEnvironment,
                                                                  pool: asyncpg.Pool) -> None:
     settings = _settings()
     client = await Client.connect(dev_env.client.service_client.config.target_host)
     template, user_id = await _template_and_user(pool)
-    body = NotificationCreate.model_validate({"template": template, "user_id": user_id, "channels": ["in_app"],
-                                              "data": {"name": "Ada"}})
+    body = _body(template, user_id)
     key = f"same-{uuid.uuid4().hex}"
 
-    status, first = await accept(pool, client, settings, body, key, CALLER)
+    status, first = await accept(pool, settings, body, key, CALLER)
     assert status == 202 and first.status == "accepted" and first.created_by == CALLER.key
-    handle = client.get_workflow_handle(first.workflow_id)
-    run_id = (await handle.describe()).run_id
-    try:
-        status, again = await accept(pool, client, settings, body, key, CALLER)
-        assert status == 200 and again.id == first.id and again.workflow_id == first.workflow_id
+    status, again = await accept(pool, settings, body, key, CALLER)
+    assert status == 200 and again.id == first.id and again.workflow_id == first.workflow_id
+    assert await pool.fetchval("SELECT count(*) FROM notification WHERE idempotency_key = $1",
+                               client_key(CALLER.key, key)) == 1
+    assert await outbox.waiting(pool, settings.task_queue) == 1
 
-        rows = await pool.fetchval("SELECT count(*) FROM notification WHERE idempotency_key = $1",
-                                   client_key(CALLER.key, key))
-        assert rows == 1
+    assert await start_claimed(pool, client, settings, await outbox.claim(pool, settings.task_queue, 10, 30))
+    handle = client.get_workflow_handle(first.workflow_id)
+    try:
         described = await handle.describe()
-        assert described.run_id == run_id and described.status == WorkflowExecutionStatus.RUNNING
+        assert described.status == WorkflowExecutionStatus.RUNNING
+        assert await outbox.waiting(pool, settings.task_queue) == 0
         runs = await eventually(lambda: _runs(client, first.workflow_id), what="the start to be listed")
-        assert runs == [run_id]
+        assert runs == [described.run_id]
     finally:
         await handle.terminate("test over")
 
@@ -67,9 +114,69 @@ async def _runs(client: Client, workflow_id: str) -> list[str]:
     return [w.run_id async for w in client.list_workflows(f"WorkflowId = '{workflow_id}'")]
 
 
-async def test_an_unknown_template_is_refused_with_422_and_stores_nothing(dev_env: WorkflowEnvironment,
-                                                                         pool: asyncpg.Pool) -> None:
+async def test_a_worker_dying_between_claim_and_start_or_after_the_start_still_starts_once(
+        dev_env: WorkflowEnvironment, pool: asyncpg.Pool) -> None:
+    settings = _settings()
     client = await Client.connect(dev_env.client.service_client.config.target_host)
+    template, user_id = await _template_and_user(pool)
+    _, before_start = await accept(pool, settings, _body(template, user_id), None, CALLER)
+    _, after_start = await accept(pool, settings, _body(template, user_id), None, CALLER)
+
+    # A worker claims both with a short lease and dies; nobody else can take them until the lease passes.
+    assert len(await outbox.claim(pool, settings.task_queue, 10, 0.5)) == 2
+    assert await outbox.claim(pool, settings.task_queue, 10, 30) == []
+    # It had started one of them before it died: the row is still there.
+    await start_notification_workflow(client, workflow_input(after_start, settings), task_queue=settings.task_queue)
+    first_run = (await client.get_workflow_handle(after_start.workflow_id).describe()).run_id
+
+    claimed = await eventually(lambda: outbox.claim(pool, settings.task_queue, 10, 30), what="the lease to pass")
+    assert {c.notification.id for c in claimed} == {before_start.id, after_start.id}
+    assert await start_claimed(pool, client, settings, claimed)
+
+    try:
+        assert await outbox.waiting(pool, settings.task_queue) == 0
+        for n in (before_start, after_start):
+            runs = await eventually(lambda n=n: _runs(client, n.workflow_id), what="the start to be listed")  # type: ignore[misc]
+            assert len(runs) == 1
+            events = await pool.fetch("SELECT event FROM notification_event WHERE notification_id = $1", n.id)
+            assert [e["event"] for e in events].count("started") == 1
+        assert (await _runs(client, after_start.workflow_id)) == [first_run]
+    finally:
+        for n in (before_start, after_start):
+            await client.get_workflow_handle(n.workflow_id).terminate("test over")
+
+
+async def test_an_otp_behind_ten_thousand_marketing_rows_is_claimed_first(pool: asyncpg.Pool) -> None:
+    settings = _settings()
+    template, user_id = await _template_and_user(pool)
+    async with pool.acquire() as conn:
+        rollback = conn.transaction()
+        await rollback.start()
+        try:
+            # 10,000 marketing notifications accepted first, written as accept writes them but in one statement,
+            # and rolled back at the end (their status events too: never committed, never relayed).
+            await conn.execute(
+                """WITH n AS (
+                       INSERT INTO notification (id, idempotency_key, request_hash, workflow_id, status, recipient,
+                                                 channels, priority, template, template_version, data)
+                       SELECT $1 || i, $1 || i, 'h', 'notification-' || $1 || i, 'accepted', '{}', '{in_app}',
+                              'marketing', $2, 1, '{}' FROM generate_series(1, 10000) AS i
+                       RETURNING id)
+                   INSERT INTO workflow_start (notification_id, task_queue, rank)
+                   SELECT id, $3, 5 FROM n""",
+                f"mkt-{uuid.uuid4().hex[:8]}-", template, settings.task_queue)
+            _, otp = await accept(pool, settings, _body(template, user_id, "otp"), None, CALLER)
+            _, transactional = await accept(pool, settings, _body(template, user_id), None, CALLER)
+
+            claimed = await outbox.claim(conn, settings.task_queue, 3, 30)
+
+            assert [c.notification.id for c in claimed][:2] == [otp.id, transactional.id]
+            assert claimed[2].notification.priority == "marketing"
+        finally:
+            await rollback.rollback()
+
+
+async def test_an_unknown_template_is_refused_with_422_and_stores_nothing(pool: asyncpg.Pool) -> None:
     _, user_id = await _template_and_user(pool)
     missing = f"missing-{uuid.uuid4().hex[:8]}"
     body = NotificationCreate.model_validate({"template": missing, "user_id": user_id, "channels": ["in_app"],
@@ -77,7 +184,7 @@ async def test_an_unknown_template_is_refused_with_422_and_stores_nothing(dev_en
     key = f"refused-{uuid.uuid4().hex}"
 
     with pytest.raises(Problem) as refused:
-        await accept(pool, client, _settings(), body, key, CALLER)
+        await accept(pool, _settings(), body, key, CALLER)
 
     assert refused.value.status == 422 and refused.value.code == "unknown_template"
     assert refused.value.details == [{"field": "template", "message": f"template '{missing}' does not exist"}]

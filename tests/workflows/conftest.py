@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -21,7 +22,7 @@ from core.secrets import new_webhook_secret
 from core.settings import Settings
 from core.workflow_ids import notification_workflow_id
 from services import starting
-from store import notifications, templates, users
+from store import notifications, outbox, templates, users
 from worker import herald_worker
 from workflows.notification import NotificationWorkflow
 
@@ -63,6 +64,15 @@ class Harness:
         assert handle is not None
         self.started.append(handle)
         return notification_id, handle
+
+    async def started_from_outbox(self, notification_id: str) -> None:
+        """Waits (in real time: skipped time stands still) until the worker has started a notification that the
+        accept path stored with its start intent."""
+        for _ in range(200):
+            if not await outbox.pending(self.pool, notification_id):
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"{notification_id} never left the outbox")
 
     async def wait_for(self, handle: WorkflowHandle[NotificationWorkflow, NotificationState], status: str,
                        step: timedelta = timedelta(seconds=1), max_steps: int = 120) -> NotificationState:

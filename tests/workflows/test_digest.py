@@ -32,7 +32,8 @@ async def send(harness: Harness, template: str, user_id: str, what: str, key: st
     body = NotificationCreate.model_validate({
         "user_id": user_id, "channels": ["in_app"], "template": template, "data": {"what": what},
         "digest": {"key": key, "window": window}})
-    status, n = await accept(harness.pool, harness.client, harness.settings, body, None, ADMIN)
+    status, n = await accept(harness.pool, harness.settings, body, None, ADMIN)
+    await harness.started_from_outbox(n.id)
     assert status == 202 and n.status == "accepted"
     return str(n.id)
 
@@ -123,8 +124,9 @@ async def test_a_repeated_accept_is_counted_once(harness: Harness) -> None:
     body = NotificationCreate.model_validate({
         "user_id": user_id, "channels": ["in_app"], "template": template, "data": {"what": "x"},
         "digest": {"key": "k", "window": "5m"}})
-    _, n = await accept(harness.pool, harness.client, harness.settings, body, "same-key-" + user_id, ADMIN)
-    status, again = await accept(harness.pool, harness.client, harness.settings, body, "same-key-" + user_id, ADMIN)
+    _, n = await accept(harness.pool, harness.settings, body, "same-key-" + user_id, ADMIN)
+    status, again = await accept(harness.pool, harness.settings, body, "same-key-" + user_id, ADMIN)
+    await harness.started_from_outbox(n.id)
     assert status == 200 and again.id == n.id
     await until_digested(harness, [n.id])
     assert await bodies(harness, user_id) == ["1 new: x;"]

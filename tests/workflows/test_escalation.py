@@ -52,7 +52,8 @@ async def escalating(harness: Harness, phone: str) -> tuple[str, str]:
     body = NotificationCreate.model_validate({
         "user_id": user_id, "channels": ["in_app"], "template": f"et-{suffix}", "data": {"code": "42"},
         "escalate": {"after": "2h", "to": ["sms"]}})
-    _, n = await accept(harness.pool, harness.client, harness.settings, body, None, ADMIN)
+    _, n = await accept(harness.pool, harness.settings, body, None, ADMIN)
+    await harness.started_from_outbox(n.id)
     # Terminated if still running when the test ends, and recorded with HERALD_RECORD_HISTORIES.
     harness.started.append(harness.client.get_workflow_handle_for(NotificationWorkflow.run, n.workflow_id))
     return str(n.id), user_id

@@ -30,7 +30,8 @@ async def send(harness: Harness, template: str, user_id: str, n: int, throttle: 
     body = NotificationCreate.model_validate({
         "user_id": user_id, "channels": ["in_app"], "template": template, "data": {"n": n},
         "priority": "marketing", "category": category, "throttle": throttle})
-    _, row = await accept(harness.pool, harness.client, harness.settings, body, None, ADMIN)
+    _, row = await accept(harness.pool, harness.settings, body, None, ADMIN)
+    await harness.started_from_outbox(row.id)
     harness.started.append(harness.client.get_workflow_handle_for(NotificationWorkflow.run, row.workflow_id))
     return str(row.id)
 

@@ -1,0 +1,69 @@
+"""The workflow-task slots of a worker, counted, so the outbox starter claims only what the worker can run now."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from temporalio.worker import (
+    CustomSlotSupplier,
+    SlotMarkUsedContext,
+    SlotPermit,
+    SlotReleaseContext,
+    SlotReserveContext,
+)
+
+# How often a poller waiting for a slot looks again: a slot frees when a workflow task ends, a few ms apart.
+_WAIT_S = 0.005
+
+
+class _Permit(SlotPermit):
+    used = False
+
+
+class WorkflowSlots(CustomSlotSupplier):
+    """A fixed number of workflow-task slots, like the SDK's own, that says how many are free of work.
+
+    A slot is taken by a poll waiting for a task or by an eager start's first task, and given back when its
+    task ends. `free` counts the slots not running a task: a poll's reservation is no work, and an eager start
+    that finds every slot reserved by polls just goes through the task queue instead. The counts are kept under
+    a lock: the SDK may call from its own threads."""
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self._taken = 0
+        self._used = 0
+        self._lock = threading.Lock()
+
+    def free(self) -> int:
+        with self._lock:
+            return self.capacity - self._used
+
+    def _take(self) -> SlotPermit | None:
+        with self._lock:
+            if self._taken >= self.capacity:
+                return None
+            self._taken += 1
+            return _Permit()
+
+    async def reserve_slot(self, ctx: SlotReserveContext) -> SlotPermit:
+        # Polled: release_slot may come from another thread, where an asyncio.Event cannot be set.
+        while (permit := self._take()) is None:  # noqa: ASYNC110
+            await asyncio.sleep(_WAIT_S)
+        return permit
+
+    def try_reserve_slot(self, ctx: SlotReserveContext) -> SlotPermit | None:
+        return self._take()
+
+    def mark_slot_used(self, ctx: SlotMarkUsedContext) -> None:
+        with self._lock:
+            if isinstance(ctx.permit, _Permit) and not ctx.permit.used:
+                ctx.permit.used = True
+                self._used += 1
+
+    def release_slot(self, ctx: SlotReleaseContext) -> None:
+        with self._lock:
+            self._taken -= 1
+            if isinstance(ctx.permit, _Permit) and ctx.permit.used:
+                ctx.permit.used = False
+                self._used -= 1

@@ -1,0 +1,174 @@
+"""Starting workflows from the outbox: every worker claims the starts waiting for its task queue, as many as it
+has free workflow slots, `otp` first, and starts them eagerly, so their first workflow task runs in that worker
+with no task-queue dispatch. A burst waits in PostgreSQL, not in a worker's memory.
+
+A start is idempotent (the workflow id derives from the key; `USE_EXISTING`, `REJECT_DUPLICATE`), so a row
+started twice, by a worker that died between the start and the row's removal, still makes one workflow. While
+Temporal is down the rows stay, in order, and start by themselves when it answers again. A start Temporal
+refuses for another reason is tried again with backoff; after `HERALD_START_ATTEMPTS` failures it is the
+reconciler's (`start_failing`), which tries it on each pass and logs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import asyncpg
+from temporalio.client import Client
+
+from core.models import FINAL_STATUSES
+from core.settings import Settings
+from core.temporal import is_outage
+from core.tracing import continued
+from services.sessions import keep_running
+from services.starting import join_digest, start_notification_workflow, workflow_input
+from store import outbox
+from store.outbox import ClaimedStart
+
+log = logging.getLogger("herald.outbox")
+
+# Temporal down: how long the starter waits before it claims again, doubling up to the last value.
+OUTAGE_WAIT_S = (0.25, 0.5, 1.0, 2.0)
+# A refused start waits 2^attempts seconds, up to this, before the next try.
+MAX_RETRY_S = 300.0
+# A worker whose slots are all busy looks again this soon: a slot frees when a workflow task ends.
+BUSY_WAIT_S = 0.02
+# A start unanswered for this long counts as an outage: the client would retry it for longer, and a start that
+# goes through when Temporal returns must not overtake the higher-priority rows accepted meanwhile.
+START_TIMEOUT_S = 3.0
+
+
+async def start_claimed(pool: asyncpg.Pool, client: Client, settings: Settings,
+                        claimed: list[ClaimedStart]) -> bool:
+    """Starts the claimed rows' workflows, all at once; returns False when Temporal did not answer (the rows not
+    started go back to the outbox as they were)."""
+    joins = [c for c in claimed if c.notification.digest]
+    starts = [c for c in claimed if not c.notification.digest]
+    started_now, joined = await asyncio.gather(
+        asyncio.gather(*(_start(client, settings, c) for c in starts), return_exceptions=True),
+        _join_in_order(client, settings, joins))
+    claimed, results = starts + joins, [*started_now, *joined]
+    started: list[tuple[int, datetime]] = []
+    unanswered: list[int] = []
+    ended: list[int] = []
+    for claim, result in zip(claimed, results, strict=True):
+        if isinstance(result, datetime):
+            started.append((claim.start_id, result))
+        elif result is None:
+            ended.append(claim.start_id)
+        elif isinstance(result, TimeoutError) or (isinstance(result, BaseException) and is_outage(result)):
+            unanswered.append(claim.start_id)
+        elif isinstance(result, BaseException):
+            retry_in = min(2.0 ** (claim.attempts + 1), MAX_RETRY_S)
+            log.warning("could not start a notification's workflow: %s", result, extra={
+                "notification_id": claim.notification.id, "attempts": claim.attempts + 1, "error": str(result)})
+            await outbox.fail(pool, claim.start_id, str(result), retry_in)
+    if started:
+        await outbox.finish(pool, started, client.identity)
+    if ended:
+        await outbox.drop(pool, ended)
+    if unanswered:
+        await outbox.release(pool, unanswered)
+    return not unanswered
+
+
+async def _join_in_order(client: Client, settings: Settings,
+                         claimed: list[ClaimedStart]) -> list[datetime | BaseException | None]:
+    """Digest notifications join their digests one after the other, in the order accepted: a digest lists its
+    events in the order they arrived."""
+    results: list[datetime | BaseException | None] = []
+    for claim in claimed:
+        try:
+            results.append(await _start(client, settings, claim))
+        except Exception as exc:  # reported per row, as gather reports the others
+            results.append(exc)
+    return results
+
+
+async def _start(client: Client, settings: Settings, claim: ClaimedStart) -> datetime | None:
+    """Starts one row's workflow (or adds it to its digest); returns when the start was sent, or None when the
+    notification ended while it waited (canceled in its digest's window) and there is nothing to start."""
+    row = claim.notification
+    if row.status in FINAL_STATUSES:
+        return None
+    at = datetime.now(UTC)
+    async with asyncio.timeout(START_TIMEOUT_S):
+        with continued(claim.traceparent):
+            if row.digest:
+                await join_digest(client, settings, row)
+            else:
+                await start_notification_workflow(client, workflow_input(row, settings),
+                                                  task_queue=settings.task_queue, status=row.status, eager=True)
+    return at
+
+
+async def start_failing(pool: asyncpg.Pool, client: Client, settings: Settings, limit: int = 100) -> int:
+    """The reconciler's share: one pass over the rows whose start kept failing. Returns how many it tried."""
+    claimed = await outbox.claim(pool, settings.task_queue, limit, settings.start_lease_s,
+                                 min_attempts=settings.start_attempts)
+    for claim in claimed:
+        log.warning("starting a notification whose start keeps failing", extra={
+            "notification_id": claim.notification.id, "attempts": claim.attempts})
+    if claimed:
+        await start_claimed(pool, client, settings, claimed)
+    return len(claimed)
+
+
+class Starter:
+    """One worker's outbox starter: woken by NOTIFY on each accept, polling besides; runs until cancelled."""
+
+    def __init__(self, pool: asyncpg.Pool, client: Client, settings: Settings, free_slots: Callable[[], int]):
+        self._pool = pool
+        self._client = client
+        self._settings = settings
+        self._free_slots = free_slots
+
+    async def run(self) -> None:
+        await keep_running(self._session, "outbox starter", self._settings.start_poll_s, log)
+
+    async def _session(self) -> None:
+        # One pooled connection listens for the whole session.
+        async with self._pool.acquire() as conn:
+            wake = asyncio.Event()
+
+            def woken(*_: object) -> None:
+                wake.set()
+            await conn.add_listener(outbox.NOTIFY_CHANNEL, woken)
+            try:
+                await self._loop(wake)
+            finally:
+                await conn.remove_listener(outbox.NOTIFY_CHANNEL, woken)
+
+    async def _loop(self, wake: asyncio.Event) -> None:
+        outages = 0
+        while True:
+            free = self._free_slots()
+            if free <= 0:
+                await asyncio.sleep(BUSY_WAIT_S)
+                continue
+            wake.clear()
+            claimed = await outbox.claim(self._pool, self._settings.task_queue, free,
+                                         self._settings.start_lease_s,
+                                         max_attempts=self._settings.start_attempts)
+            if claimed and await self._start(claimed):
+                outages = 0
+                continue  # there may be more waiting
+            if claimed:  # Temporal did not answer: wait a little, then try the same rows again
+                await asyncio.sleep(OUTAGE_WAIT_S[min(outages, len(OUTAGE_WAIT_S) - 1)])
+                outages += 1
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), self._settings.start_poll_s)
+
+    async def _start(self, claimed: list[ClaimedStart]) -> bool:
+        try:
+            return await start_claimed(self._pool, self._client, self._settings, claimed)
+        except asyncio.CancelledError:
+            # The worker is stopping: hand the rows back now rather than when their lease ends (a start already
+            # sent is harmless to send again).
+            await asyncio.shield(outbox.release(self._pool, [c.start_id for c in claimed]))
+            raise
