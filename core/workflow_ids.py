@@ -15,6 +15,7 @@ SCHEDULE_PREFIX = "herald-schedule-"
 SCHEDULED_FIRE_PREFIX = "scheduled-"
 RECONCILE_PREFIX = "reconcile-"
 RECONCILE_SCHEDULE_PREFIX = "herald-reconcile-"
+SNOOZE_PREFIX = "snooze-"
 
 
 def notification_workflow_id(notification_id: str) -> str:
@@ -70,3 +71,9 @@ def reconcile_workflow_id(task_queue: str) -> str:
 def reconcile_schedule_id(task_queue: str) -> str:
     """The reconciler's Temporal Schedule: one per task queue."""
     return f"{RECONCILE_SCHEDULE_PREFIX}{task_queue}"
+
+
+def snooze_workflow_id(notification_id: str, until_ms: int) -> str:
+    """One SnoozeWorkflow per (inbox item, wake time, Unix milliseconds): snoozing again to another time starts
+    another, and the same snooze twice finds the one that runs."""
+    return f"{SNOOZE_PREFIX}{notification_id}-{until_ms}"

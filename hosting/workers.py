@@ -35,6 +35,7 @@ from activities.reconcile import ReconcileActivities, ReconcileInput
 from activities.record import RecordActivities
 from activities.render import RenderActivities
 from activities.schedules import ScheduleActivities
+from activities.snooze import SnoozeActivities
 from activities.status_webhooks import StatusWebhookActivities
 from core import logs, tracing
 from core.models import Channel, delivery_task_queue
@@ -51,6 +52,7 @@ from workflows.digest import DigestWorkflow
 from workflows.notification import NotificationWorkflow
 from workflows.reconcile import ReconcileWorkflow
 from workflows.scheduled import ScheduledBroadcastWorkflow
+from workflows.snooze import SnoozeWorkflow
 from workflows.status_webhook import StatusWebhookWorkflow
 
 log = logging.getLogger("herald.worker")
@@ -81,7 +83,7 @@ async def herald_worker(client: Client, pool: asyncpg.Pool, settings: Settings, 
     scheduled = ScheduleActivities(pool, settings)
     main = Worker(client, task_queue=settings.task_queue,
                   workflows=[NotificationWorkflow, BroadcastWorkflow, DigestWorkflow, ReconcileWorkflow,
-                             StatusWebhookWorkflow, ScheduledBroadcastWorkflow],
+                             StatusWebhookWorkflow, ScheduledBroadcastWorkflow, SnoozeWorkflow],
                   # deliver too: channels without a rate limit deliver in a local activity on this worker.
                   activities=[audience.check_audience, render.render, prepare.prepare, deliver.deliver,
                               record.record_status,
@@ -89,7 +91,8 @@ async def herald_worker(client: Client, pool: asyncpg.Pool, settings: Settings, 
                               record.is_read,
                               fan_out.prepare_page, fan_out.start_page, fan_out.record_status,
                               fan_out.cancel_recipients, digest.close_digest, reconcile.start_unstarted,
-                              hooks.post_status_event, hooks.dead_letter, hooks.resolve, scheduled.prepare_fire],
+                              hooks.post_status_event, hooks.dead_letter, hooks.resolve, scheduled.prepare_fire,
+                              SnoozeActivities(pool).wake],
                   graceful_shutdown_timeout=drain,
                   workflow_runner=SandboxedWorkflowRunner() if settings.workflow_sandbox
                   else UnsandboxedWorkflowRunner())

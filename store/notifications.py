@@ -145,6 +145,7 @@ class NewNotification:
     # before then finds that notification instead of making a second one.
     legacy_key: str | None = None
     requested_locale: str | None = None  # the client's `locale`, tried before the user's
+    actions: list[dict[str, str]] | None = None  # the inbox item's buttons, rendered: [{"label", "url"}]
 
 
 # A row a client created before keys were scoped: no creating key, and none of Herald's own (a broadcast's
@@ -168,10 +169,10 @@ async def insert(conn: Executor, n: NewNotification) -> tuple[NotificationRecord
             ), created AS (
                 INSERT INTO notification (id, idempotency_key, request_hash, workflow_id, status, user_id,
                     recipient, channels, priority, category, template, template_version, data, send_at, digest,
-                    escalate, throttle, created_by, requested_locale)
+                    escalate, throttle, created_by, requested_locale, actions)
                 SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::jsonb, $8::text[],
                        $9::text, $10::text, $11::text, $12::int, $13::jsonb, $14::timestamptz, $15::jsonb,
-                       $16::jsonb, $17::jsonb, $19::text, $21::text
+                       $16::jsonb, $17::jsonb, $19::text, $21::text, $22::jsonb
                 WHERE NOT EXISTS (SELECT 1 FROM legacy)
                 ON CONFLICT DO NOTHING
                 RETURNING {_COLUMNS}
@@ -186,7 +187,7 @@ async def insert(conn: Executor, n: NewNotification) -> tuple[NotificationRecord
         n.id, n.idempotency_key, n.request_hash, n.workflow_id, n.status, n.user_id, n.recipient,
         n.channels, n.priority, n.category, n.template, n.template_version, n.data, n.send_at, n.digest,
         n.escalate, n.throttle, f"scheduled for {n.send_at.isoformat()}" if n.send_at else "accepted by the API",
-        n.created_by, n.legacy_key, n.requested_locale,
+        n.created_by, n.legacy_key, n.requested_locale, n.actions,
     )
     created = one(NotificationRecord, row)
     if created is not None:
