@@ -325,6 +325,10 @@ def aware_and_near(value: datetime) -> datetime:
     """A time with a zone, at most MAX_SCHEDULE_AHEAD ahead."""
     if value.tzinfo is None:
         raise ValueError("must carry a time zone, for example 2026-11-22T10:00:00Z")
+    try:
+        value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+14:00 is before the first instant a time can hold
+        raise ValueError("is out of range") from None
     if value > datetime.now(UTC) + MAX_SCHEDULE_AHEAD:
         raise ValueError(f"is more than {MAX_SCHEDULE_AHEAD.days} days ahead")
     return value
