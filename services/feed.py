@@ -5,6 +5,7 @@ The caller is already known to be the user (a user token or a customer-signed JW
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -26,7 +27,7 @@ from services import inbox, starting
 from store import feed
 from store.feed import FeedCounts as FeedCounts
 from store.feed import FeedItemRecord as FeedItemRecord
-from store.inbox_feed import InboxFeed
+from store.inbox_feed import FeedSignal, InboxFeed
 
 if TYPE_CHECKING:
     from store.db import Executor
@@ -126,12 +127,37 @@ async def events(inbox_feed: InboxFeed, db: Executor, user_id: str,
             if signal is None:
                 yield ": keep-alive\n\n"
                 continue
-            found = await feed.get_item(db, user_id, signal.notification_id)
-            if found is not None:
-                now_counts = await feed.counts(db, user_id)
-                payload = {"type": "item", "new": not signal.changed, "item": item_json(found),
-                           "unread_count": now_counts.unread_count, "unseen_count": now_counts.unseen_count}
-                yield f"id: {found.notification_id}\ndata: {json.dumps(payload)}\n\n"
+            event = await _shared_event(db, user_id, signal)
+            if event is not None:
+                yield event
+
+
+# The event of each recent announcement, made once for all the streams of its user in this process (a user with
+# many open tabs costs two reads per change, not two per tab).
+_EVENTS: dict[tuple[str, int], asyncio.Task[str | None]] = {}
+_EVENTS_KEPT = 1000
+
+
+async def _shared_event(db: Executor, user_id: str, signal: FeedSignal) -> str | None:
+    key = (user_id, signal.seq)
+    task = _EVENTS.get(key)
+    if task is None:
+        task = asyncio.ensure_future(_item_event(db, user_id, signal))
+        _EVENTS[key] = task
+        while len(_EVENTS) > _EVENTS_KEPT:
+            del _EVENTS[next(iter(_EVENTS))]
+    # Shielded: a stream that closes while waiting must not cancel the others' event.
+    return await asyncio.shield(task)
+
+
+async def _item_event(db: Executor, user_id: str, signal: FeedSignal) -> str | None:
+    found = await feed.get_item(db, user_id, signal.notification_id)
+    if found is None:
+        return None
+    now_counts = await feed.counts(db, user_id)
+    payload = {"type": "item", "new": not signal.changed, "item": item_json(found),
+               "unread_count": now_counts.unread_count, "unseen_count": now_counts.unseen_count}
+    return f"id: {found.notification_id}\ndata: {json.dumps(payload)}\n\n"
 
 
 async def _counts_event(db: Executor, user_id: str) -> str:

@@ -23,6 +23,9 @@ class FeedSignal:
 
     notification_id: str
     changed: bool = False
+    # Which announcement of this process's listener it is: every stream of the user gets the same one, so they
+    # can share the work of answering it.
+    seq: int = 0
 
 
 # Put in a subscriber's queue when items may have been missed (the listening connection dropped, or the
@@ -41,6 +44,7 @@ class InboxFeed:
         self._conn: asyncpg.Connection[Any] | None = None
         self._lock = asyncio.Lock()
         self._subscribers: dict[str, set[asyncio.Queue[FeedSignal]]] = {}
+        self._seq = 0
 
     async def _listen(self) -> None:
         # Connected on first use: an API process nobody streams from holds no extra connection. The connection
@@ -57,7 +61,8 @@ class InboxFeed:
         try:
             message = json.loads(str(payload))
             user_id = str(message["user_id"])
-            signal = FeedSignal(str(message["notification_id"]), bool(message.get("change", False)))
+            self._seq += 1
+            signal = FeedSignal(str(message["notification_id"]), bool(message.get("change", False)), self._seq)
         except (ValueError, KeyError, TypeError):
             log.warning("ignoring a malformed %s payload", CHANNEL)
             return

@@ -244,7 +244,10 @@
       try {
         const page = await this.call("GET", `/feed?${query}`);
         if (generation !== this.generation) return;
-        if (first) this.list.replaceChildren();
+        if (first) {  // items the stream placed while this page loaded come again in it
+          this.list.replaceChildren();
+          this.items.clear();
+        }
         for (const item of page.items) this.place(item, false);
         this.cursor = page.next_cursor;
         this.sentinel.textContent = this.cursor ? this.t.more : "";
@@ -274,7 +277,7 @@
         return;
       }
       const node = this.itemNode(item);
-      if (existing) {
+      if (existing && existing.node.isConnected) {
         existing.node.replaceWith(node);
       } else if (live) {
         this.list.querySelector(".note:not([aria-hidden])")?.remove();
