@@ -48,7 +48,9 @@ async def measure(stack: Stack, streams: int, items: int) -> dict[str, Any]:
     token = jwt.encode({"sub": user, "exp": datetime.now(UTC) + timedelta(hours=1)}, SIGNING_KEY, algorithm="HS256")
     pool = await db_pool(stack)
     await pool.execute("INSERT INTO app_user (id, name) VALUES ($1, 'Ada')", user)
-    ready, opened, arrivals = asyncio.Event(), [], {}
+    ready = asyncio.Event()
+    opened: list[int] = []
+    arrivals: dict[str, list[float]] = {}
     limits = httpx.Limits(max_connections=streams + 10, max_keepalive_connections=0)
     async with httpx.AsyncClient(base_url=stack.api_url, timeout=httpx.Timeout(60, read=None),
                                  limits=limits) as http:
