@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 
 from api import errors, openapi, web
+from api.inbox_cors import InboxCors
 from api.limits import BodySizeLimit
 from api.routes import (
     broadcasts,
@@ -19,6 +20,7 @@ from api.routes import (
     health,
     inbox,
     keys,
+    me,
     notifications,
     schedules,
     suppressions,
@@ -84,8 +86,9 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
     openapi.install(app)
     tracing.instrument_app(app, tracer_provider)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(InboxCors, allowed=settings.inbox_origins)
     for module in (health, templates, users, topics, notifications, broadcasts, schedules, dlq, inbox, keys,
-                   codec, webhooks, suppressions, feedback):
+                   codec, webhooks, suppressions, feedback, me):
         app.include_router(module.router)
     app.include_router(layout_routes.router)
     app.include_router(codec.ui_router, include_in_schema=False)

@@ -332,6 +332,24 @@ class EscalateSpec(Strict):
     to: DistinctChannels = Field(min_length=1, max_length=5, description="the channels to deliver on then")
 
 
+def aware_and_near(value: datetime) -> datetime:
+    """A time with a zone, at most MAX_SCHEDULE_AHEAD ahead."""
+    if value.tzinfo is None:
+        raise ValueError("must carry a time zone, for example 2026-11-22T10:00:00Z")
+    try:
+        value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+14:00 is before the first instant a time can hold
+        raise ValueError("is out of range") from None
+    if value > datetime.now(UTC) + MAX_SCHEDULE_AHEAD:
+        raise ValueError(f"is more than {MAX_SCHEDULE_AHEAD.days} days ahead")
+    return value
+
+
+class NotificationAction(Strict):
+    label: str = Field(min_length=1, max_length=200)
+    url: str = Field(min_length=1, max_length=2048)
+
+
 class NotificationCreate(Strict):
     user_id: str | None = Field(default=None, max_length=128)
     to: dict[Channel, str] | None = None
@@ -347,6 +365,8 @@ class NotificationCreate(Strict):
     escalate: EscalateSpec | None = None
     throttle: ThrottleSpec | None = None
     locale: LocaleTag | None = None  # tried before the user's locale
+    actions: list[NotificationAction] | None = Field(default=None, min_length=1, max_length=2, description=(
+        "buttons on the inbox item, label and url each rendered as a template with the data"))
 
     @field_validator("to")
     @classmethod
@@ -361,11 +381,7 @@ class NotificationCreate(Strict):
     @field_validator("send_at")
     @classmethod
     def aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("must carry a time zone, for example 2026-11-22T10:00:00Z")
-        if value is not None and value > datetime.now(UTC) + MAX_SCHEDULE_AHEAD:
-            raise ValueError(f"is more than {MAX_SCHEDULE_AHEAD.days} days ahead")
-        return value
+        return aware_and_near(value) if value is not None else None
 
     @model_validator(mode="after")
     def has_recipient(self) -> NotificationCreate:
@@ -395,11 +411,7 @@ class Reschedule(Strict):
     @field_validator("send_at")
     @classmethod
     def aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("must carry a time zone, for example 2026-11-22T10:00:00Z")
-        if value > datetime.now(UTC) + MAX_SCHEDULE_AHEAD:
-            raise ValueError(f"is more than {MAX_SCHEDULE_AHEAD.days} days ahead")
-        return value
+        return aware_and_near(value)
 
 
 class NotificationEdit(Strict):
@@ -567,7 +579,7 @@ class DlqRetryPublic(BaseModel):
 # -- status webhooks --
 
 StatusEventType = Literal["accepted", "scheduled", "delivered", "dead_lettered", "digested", "read", "skipped",
-                          "canceled", "discarded", "bounced", "complained", "undelivered"]
+                          "canceled", "discarded", "bounced", "complained", "undelivered", "action"]
 assert get_args(StatusEventType) == STATUS_EVENT_TYPES, "one list of status event types"
 
 
@@ -666,3 +678,57 @@ class SuppressionPublic(BaseModel):
     source: str = Field(description="`api` (the API and the CLI), `dashboard`, or `feedback` (a vendor's hard "
                                     "bounce or complaint)")
     created_at: datetime
+
+
+# -- the inbox in the customer's own app (/v1/me) --
+
+FeedStatus = Literal["unread", "unseen", "archived"]
+FeedChange = Literal["seen", "read", "unread", "archive", "unarchive"]
+FeedAllChange = Literal["seen-all", "read-all"]
+
+
+class FeedAction(BaseModel):
+    label: str
+    url: str
+
+
+class FeedItemPublic(BaseModel):
+    notification_id: str
+    subject: str | None
+    body: str
+    category: str | None
+    created_at: datetime
+    seen_at: datetime | None
+    read_at: datetime | None
+    archived_at: datetime | None
+    snoozed_until: datetime | None
+    actions: list[FeedAction]
+
+
+class FeedPage(Page[FeedItemPublic]):
+    unread_count: int
+    unseen_count: int
+
+
+class SnoozeRequest(Strict):
+    until: datetime
+
+    @field_validator("until")
+    @classmethod
+    def aware(cls, value: datetime) -> datetime:
+        return aware_and_near(value)
+
+
+class ActionClickPublic(BaseModel):
+    notification_id: str
+    index: int
+    url: str
+
+
+class PreferencesPatch(Strict):
+    """Only what is given changes: a channel or category named here is set, the others stay; `quiet_hours`
+    replaces the user's (null removes them)."""
+
+    channels: dict[Channel, bool] | None = None
+    categories: dict[Annotated[str, Field(min_length=1, max_length=64)], bool] | None = None
+    quiet_hours: QuietHours | None = None

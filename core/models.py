@@ -409,9 +409,10 @@ class DigestResult:
 
 # -- status webhooks --
 
-# The status changes a subscriber may ask for (`read` comes from the inbox, not from a status).
+# The status changes a subscriber may ask for (`read` and `action`, a click on an item's action button, come
+# from the inbox, not from a status).
 STATUS_EVENT_TYPES = ("accepted", "scheduled", "delivered", "dead_lettered", "digested", "read", "skipped",
-                      "canceled", "discarded", "bounced", "complained", "undelivered")
+                      "canceled", "discarded", "bounced", "complained", "undelivered", "action")
 
 
 @dataclass
@@ -454,3 +455,14 @@ class WebhookResolution:
     event_id: int
     resolution: str  # retried | discarded | expired
     at: datetime
+
+
+# -- snoozed inbox items --
+
+
+@dataclass
+class SnoozeInput:
+    """An inbox item hidden until `until`: the SnoozeWorkflow brings it back then."""
+
+    notification_id: str
+    until: datetime

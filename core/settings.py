@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     token_max_streams: int = Field(default=5, ge=1, alias="HERALD_TOKEN_MAX_STREAMS")
     # HS256 key the customer's backend signs inbox JWTs with (claims `sub` = user id, `exp`). Empty: none accepted.
     inbox_signing_key: str = Field(default="", alias="HERALD_INBOX_SIGNING_KEY", repr=False)
+    # Origins (comma-separated, `https://app.example.com`) whose pages may embed the inbox: the only ones that
+    # get CORS answers from /v1/me/... and /ui/embed/... Empty: none.
+    inbox_origins: str = Field(default="", alias="HERALD_INBOX_ORIGINS")
 
     # Outgoing mail. Fallbacks are tried in order once the primary's attempts are exhausted.
     smtp_host: str = Field(default="127.0.0.1", alias="HERALD_SMTP_HOST")

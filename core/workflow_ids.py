@@ -17,6 +17,7 @@ RECONCILE_PREFIX = "reconcile-"
 RECONCILE_SCHEDULE_PREFIX = "herald-reconcile-"
 RETENTION_PREFIX = "retention-"
 RETENTION_SCHEDULE_PREFIX = "herald-retention-"
+SNOOZE_PREFIX = "snooze-"
 
 
 def notification_workflow_id(notification_id: str) -> str:
@@ -82,3 +83,9 @@ def retention_workflow_id(task_queue: str) -> str:
 def retention_schedule_id(task_queue: str) -> str:
     """Retention's Temporal Schedule: one per task queue."""
     return f"{RETENTION_SCHEDULE_PREFIX}{task_queue}"
+
+
+def snooze_workflow_id(notification_id: str, until_ms: int) -> str:
+    """One SnoozeWorkflow per (inbox item, wake time, Unix milliseconds): snoozing again to another time starts
+    another, and the same snooze twice finds the one that runs."""
+    return f"{SNOOZE_PREFIX}{notification_id}-{until_ms}"

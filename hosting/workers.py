@@ -36,6 +36,7 @@ from activities.record import RecordActivities
 from activities.render import RenderActivities
 from activities.retention import RetentionActivities, RetentionInput
 from activities.schedules import ScheduleActivities
+from activities.snooze import SnoozeActivities
 from activities.status_webhooks import StatusWebhookActivities
 from core import logs, tracing
 from core.models import Channel, delivery_task_queue
@@ -60,6 +61,7 @@ from workflows.notification import NotificationWorkflow
 from workflows.reconcile import ReconcileWorkflow
 from workflows.retention import RetentionWorkflow
 from workflows.scheduled import ScheduledBroadcastWorkflow
+from workflows.snooze import SnoozeWorkflow
 from workflows.status_webhook import StatusWebhookWorkflow
 
 log = logging.getLogger("herald.worker")
@@ -97,7 +99,8 @@ async def herald_worker(client: Client, pool: asyncpg.Pool, settings: Settings, 
     slots = WorkflowSlots(settings.workflow_slots)
     main = Worker(client, task_queue=settings.task_queue,
                   workflows=[NotificationWorkflow, BroadcastWorkflow, DigestWorkflow, ReconcileWorkflow,
-                             StatusWebhookWorkflow, ScheduledBroadcastWorkflow, RetentionWorkflow],
+                             StatusWebhookWorkflow, ScheduledBroadcastWorkflow, RetentionWorkflow,
+                             SnoozeWorkflow],
                   # deliver too: channels without a rate limit deliver in a local activity on this worker.
                   activities=[audience.check_audience, render.render, prepare.prepare, deliver.deliver,
                               record.record_status,
@@ -106,7 +109,7 @@ async def herald_worker(client: Client, pool: asyncpg.Pool, settings: Settings, 
                               fan_out.prepare_page, fan_out.start_page, fan_out.record_status,
                               fan_out.cancel_recipients, digest.close_digest, reconcile.start_unstarted,
                               hooks.post_status_event, hooks.dead_letter, hooks.resolve, scheduled.prepare_fire,
-                              retention.delete_expired],
+                              retention.delete_expired, SnoozeActivities(pool).wake],
                   graceful_shutdown_timeout=drain,
                   # The SDK's defaults but for workflow tasks, whose slots the outbox starter counts.
                   tuner=WorkerTuner.create_composite(

@@ -5,6 +5,7 @@ single and the bulk endpoint and the dashboard's send page. Workers start the wo
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -27,7 +28,7 @@ from core.workflow_ids import notification_workflow_id
 from providers.registry import chain_names
 from providers.sim import SimAddressError, parse_address
 from services import template_parts
-from services.rendering import render_or_422
+from services.rendering import render_actions_or_422, render_or_422
 from store import notifications, templates
 from store.notifications import DeliveryRecord, NotificationRecord
 
@@ -77,8 +78,17 @@ class NotificationRequest(Protocol):
     def throttle(self) -> _Part | None: ...
     @property
     def locale(self) -> str | None: ...
+    @property
+    def actions(self) -> Sequence[_Action] | None: ...
 
     def model_dump(self, *, mode: str = "python", exclude: set[str] | None = None) -> dict[str, Any]: ...
+
+
+class _Action(Protocol):
+    @property
+    def label(self) -> str: ...
+    @property
+    def url(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -102,7 +112,7 @@ async def accept(pool: asyncpg.Pool, settings: Settings, body: NotificationReque
     given = header_key or body.idempotency_key
     key = client_key(key_id, given or new_idempotency_key())
     # A field added later and left out changes no fingerprint: a repeat of an older request still matches.
-    unset = {"locale"} if body.locale is None else set()
+    unset = {name for name in ("locale", "actions") if getattr(body, name) is None}
     fingerprint = request_fingerprint(body.model_dump(mode="json", exclude={"idempotency_key"} | unset))
     notification_id = notification_id_for_key(key)
 
@@ -174,6 +184,8 @@ async def _validated_row(pool: asyncpg.Pool, settings: Settings, body: Notificat
     composition = await template_parts.latest(pool, template)
     await render_or_422(template, {**body.data, "events": [body.data], "count": 1} if body.digest else body.data, user,
                         body.locale, settings.default_locale, composition)
+    actions = await render_actions_or_422([(a.label, a.url) for a in body.actions], template, body.data, user,
+                                          body.locale, settings.default_locale) if body.actions else None
     scheduled = body.send_at is not None and body.send_at > datetime.now(UTC)
     return notifications.NewNotification(
         id=notification_id, idempotency_key=key, request_hash=fingerprint,
@@ -186,5 +198,5 @@ async def _validated_row(pool: asyncpg.Pool, settings: Settings, body: Notificat
         throttle=body.throttle.model_dump() if body.throttle else None, created_by=key_id,
         requested_locale=body.locale, render_pins=composition.pins() if composition else None,
         start_queue=settings.task_queue, start_rank=PRIORITY_KEYS.get(body.priority.value, 3),
-        traceparent=current_traceparent(),
+        traceparent=current_traceparent(), actions=actions,
     )

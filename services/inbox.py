@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from core.errors import Problem, not_found
 from store import inbox, users
 from store.inbox import InboxItemRecord as InboxItemRecord
-from store.inbox_feed import LOST, InboxFeed
+from store.inbox_feed import LOST, FeedSignal, InboxFeed
 
 if TYPE_CHECKING:
     from store.db import Executor
@@ -74,21 +74,32 @@ async def events(feed: InboxFeed, db: Executor, user_id: str, last_event_id: str
             for caught_up in await inbox.items_after(db, user_id, last_event_id, CATCH_UP_LIMIT):
                 sent.add(caught_up.notification_id)
                 yield await _event(db, user_id, caught_up)
-        while True:
-            try:
-                notification_id = await asyncio.wait_for(queue.get(), timeout=HEARTBEAT_S)
-            except TimeoutError:
-                if alive is not None and not await alive():
-                    return
+        async for signal in signals(queue, alive):
+            if signal is None:
                 yield ": keep-alive\n\n"
                 continue
-            if notification_id == LOST:
-                return  # the client reconnects with Last-Event-ID and catches up
-            if notification_id in sent:
-                continue
-            new_item = await inbox.get_item(db, user_id, notification_id)
+            if signal.changed or signal.notification_id in sent:
+                continue  # this stream announces new items only
+            new_item = await inbox.get_item(db, user_id, signal.notification_id)
             if new_item is not None:
                 yield await _event(db, user_id, new_item)
+
+
+async def signals(queue: asyncio.Queue[FeedSignal],
+                  alive: Callable[[], Awaitable[bool]] | None) -> AsyncIterator[FeedSignal | None]:
+    """A subscriber's signals, and None at each heartbeat; they end when items may have been lost (the client
+    reconnects and catches up) or when `alive` says the caller may listen no more."""
+    while True:
+        try:
+            signal = await asyncio.wait_for(queue.get(), timeout=HEARTBEAT_S)
+        except TimeoutError:
+            if alive is not None and not await alive():
+                return
+            yield None
+            continue
+        if signal == LOST:
+            return
+        yield signal
 
 
 async def _event(db: Executor, user_id: str, item: InboxItemRecord) -> str:

@@ -101,3 +101,12 @@ async def check_token(db: Executor, token_hash: str, rate: float, burst: int) ->
 async def take_rate(db: Executor, subject: str, rate: float, burst: int) -> tuple[bool, int]:
     """Takes one request from `subject`'s rate: (allowed, retry after s)."""
     return await users.take_rate(db, subject, rate, burst)
+
+
+async def merge_preferences(db: Executor, user_id: str, channels: dict[str, bool], categories: dict[str, bool],
+                            set_quiet_hours: bool, quiet_hours: dict[str, str] | None) -> UserRecord:
+    """Changes only the preferences given (see `store.users.merge_preferences`); 404 for an unknown user."""
+    row = await users.merge_preferences(db, user_id, channels, categories, set_quiet_hours, quiet_hours)
+    if row is None:
+        raise not_found("user", user_id)
+    return row

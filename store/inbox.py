@@ -26,8 +26,10 @@ class InboxItemRecord:
 
 async def add(conn: Executor, *, notification_id: str, user_id: str, subject: str | None, body: str) -> bool:
     """Adds the item once per notification; False when it was already there (a retried send)."""
+    # The action buttons were rendered at accept and stored on the notification.
     inserted = await conn.fetchval(
-        """INSERT INTO inbox_item (notification_id, user_id, subject, body) VALUES ($1, $2, $3, $4)
+        """INSERT INTO inbox_item (notification_id, user_id, subject, body, actions)
+           VALUES ($1, $2, $3, $4, COALESCE((SELECT actions FROM notification WHERE id = $1), '[]'))
            ON CONFLICT (notification_id) DO NOTHING RETURNING 1""",
         notification_id, user_id, subject, body,
     )

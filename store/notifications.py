@@ -130,6 +130,7 @@ class NewNotification(NotificationFields):
     start_queue: str | None = None
     start_rank: int = 3
     traceparent: str | None = None  # the accepting request's trace, for the start to continue
+    actions: list[dict[str, str]] | None = None  # the inbox item's buttons, rendered: [{"label", "url"}]
 
 
 # A row a client created before keys were scoped: no creating key, and none of Herald's own (a broadcast's
@@ -154,10 +155,10 @@ async def insert(conn: Executor, n: NewNotification) -> tuple[NotificationRecord
             ), created AS (
                 INSERT INTO notification (id, idempotency_key, request_hash, workflow_id, status, user_id,
                     recipient, channels, priority, category, template, template_version, data, send_at, digest,
-                    escalate, throttle, created_by, requested_locale, render_pins)
+                    escalate, throttle, created_by, requested_locale, render_pins, actions)
                 SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::jsonb, $8::text[],
                        $9::text, $10::text, $11::text, $12::int, $13::jsonb, $14::timestamptz, $15::jsonb,
-                       $16::jsonb, $17::jsonb, $19::text, $21::text, $22::jsonb
+                       $16::jsonb, $17::jsonb, $19::text, $21::text, $22::jsonb, $26::jsonb
                 WHERE NOT EXISTS (SELECT 1 FROM legacy)
                 ON CONFLICT DO NOTHING
                 RETURNING {_COLUMNS}
@@ -176,7 +177,7 @@ async def insert(conn: Executor, n: NewNotification) -> tuple[NotificationRecord
         n.channels, n.priority, n.category, n.template, n.template_version, n.data, n.send_at, n.digest,
         n.escalate, n.throttle, f"scheduled for {n.send_at.isoformat()}" if n.send_at else "accepted by the API",
         n.created_by, n.legacy_key, n.requested_locale, n.render_pins, n.start_queue, n.start_rank,
-        n.traceparent,
+        n.traceparent, n.actions,
     )
     created = one(NotificationRecord, row)
     if created is not None:

@@ -181,3 +181,22 @@ async def take_rate(conn: Executor, subject: str, rate: float, burst: int) -> tu
     if row["allowed"]:
         return True, 0
     return False, max(1, math.ceil(float(row["ahead_s"] or 0) - (burst - 1) / rate))
+
+
+async def merge_preferences(conn: Executor, user_id: str, channels: dict[str, bool], categories: dict[str, bool],
+                            set_quiet_hours: bool, quiet_hours: dict[str, str] | None) -> UserRecord | None:
+    """Sets the given channels and categories (the others stay) and, when `set_quiet_hours`, the quiet hours
+    (None removes them), in one statement: two tabs changing two categories at once both count."""
+    row = await conn.fetchrow(
+        f"""UPDATE app_user SET updated_at = now(), preferences =
+                (preferences - 'quiet_hours')
+                || jsonb_build_object('channels', COALESCE(preferences -> 'channels', '{{}}') || $2::jsonb,
+                                      'categories', COALESCE(preferences -> 'categories', '{{}}') || $3::jsonb)
+                || CASE WHEN NOT $4 THEN jsonb_strip_nulls(jsonb_build_object('quiet_hours',
+                                                                              preferences -> 'quiet_hours'))
+                        WHEN $5::jsonb IS NULL THEN '{{}}'::jsonb
+                        ELSE jsonb_build_object('quiet_hours', $5::jsonb) END
+            WHERE id = $1 RETURNING {COLUMNS}""",
+        user_id, channels, categories, set_quiet_hours, quiet_hours,
+    )
+    return one(UserRecord, row)

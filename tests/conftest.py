@@ -136,6 +136,11 @@ async def http_receiver() -> AsyncIterator[HttpReceiver]:
     await receiver.stop()
 
 
+# The origin of a customer's page that embeds the inbox: another port than the API's, so another origin.
+INBOX_HOST_PORT = free_port()
+INBOX_ORIGIN = f"http://127.0.0.1:{INBOX_HOST_PORT}"
+
+
 @dataclass
 class Stack:
     base_url: str
@@ -173,6 +178,7 @@ async def stack(dev_env: WorkflowEnvironment, database_url: str, pool: asyncpg.P
         HERALD_SCHEDULE_MIN_INTERVAL_S=1,  # schedules that fire every second or two
         # The permission table walks every route with one user token; the token limits have tests of their own.
         HERALD_TOKEN_BURST=1000,
+        HERALD_INBOX_ORIGINS=INBOX_ORIGIN,  # the pages that embed the inbox (tests/web's host page too)
         # Short backoff so dead-letter paths take well under a second on the real server.
         HERALD_RETRY_INITIAL_S=0.05, HERALD_RETRY_BACKOFF=2.0, HERALD_RETRY_MAX_S=0.2,
     )

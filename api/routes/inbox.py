@@ -8,12 +8,12 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
-from starlette.responses import Content
 
 from api.deps import PageDep, PoolDep, Principal, PrincipalDep, SettingsDep, TemporalDep
-from api.errors import ApiError, not_found
+from api.errors import not_found
 from api.schemas import InboxItemPublic, InboxPage
-from services import inbox, starting, users
+from api.token_streams import event_response, token_stream
+from services import inbox, starting
 
 router = APIRouter(prefix="/v1/users/{user_id}/inbox", tags=["inbox"])
 
@@ -43,51 +43,14 @@ async def stream_inbox(user_id: str, request: Request, pool: PoolDep, principal:
     """Server-Sent Events: each new item as it arrives. Reconnecting with `Last-Event-ID` first replays the items
     that arrived after that one."""
     await _authorize(pool, principal, user_id, write=False)
+    last_event_id = request.headers.get("last-event-id")
+
+    def events(alive: Callable[[], Awaitable[bool]] | None) -> AsyncIterator[str]:
+        return inbox.events(request.app.state.inbox_feed, pool, user_id, last_event_id, alive)
+
     if principal.token_id is None:
-        return event_stream(request, pool, user_id)
-    slots = _stream_slots(request)
-    token_id = principal.token_id
-    if slots.get(token_id, 0) >= settings.token_max_streams:
-        raise ApiError(429, "too_many_streams", f"this token already holds {settings.token_max_streams} open "
-                       "inbox streams; close one first", {"max_streams": settings.token_max_streams})
-    slots[token_id] = slots.get(token_id, 0) + 1
-
-    async def alive() -> bool:
-        return await users.token_live(pool, token_id)
-
-    # An issued token's stream ends at the first heartbeat after it is revoked or expires; a customer-signed
-    # one (`jwt:<user>`) cannot be revoked.
-    response = event_stream(request, pool, user_id, None if token_id.startswith("jwt:") else alive)
-    stream = response.body_iterator
-
-    async def counted() -> AsyncIterator[Content]:
-        try:
-            async for chunk in stream:
-                yield chunk
-        finally:
-            slots[token_id] -= 1
-            if not slots[token_id]:
-                del slots[token_id]
-
-    response.body_iterator = counted()
-    return response
-
-
-def _stream_slots(request: Request) -> dict[str, int]:
-    """Open inbox streams per user token in this API process (a browser tab holds one each)."""
-    if not hasattr(request.app.state, "token_streams"):
-        request.app.state.token_streams = {}
-    slots: dict[str, int] = request.app.state.token_streams
-    return slots
-
-
-def event_stream(request: Request, pool: Any, user_id: str,
-                 alive: Callable[[], Awaitable[bool]] | None = None) -> StreamingResponse:
-    """The inbox stream of `user_id`, for a caller already authorized."""
-    return StreamingResponse(inbox.events(request.app.state.inbox_feed, pool, user_id,
-                                          request.headers.get("last-event-id"), alive),
-                             media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        return event_response(events(None))
+    return token_stream(request, pool, settings, principal.token_id, events)
 
 
 @router.post("/read-all", status_code=204)

@@ -14,6 +14,7 @@ from jinja2 import Environment, FileSystemLoader
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
+EMBED = Path(__file__).parent / "embed"
 
 # Autoescape everything: names, template sources and errors are user input shown to an operator.
 env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, trim_blocks=True, lstrip_blocks=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -66,6 +67,14 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/users/{user_id}/inbox/stream"): {A, R, U},
     ("POST", "/v1/users/{user_id}/inbox/read-all"): {A, U},
     ("POST", "/v1/users/{user_id}/inbox/{notification_id}/read"): {A, U},
+    ("GET", "/v1/me/feed"): {U},
+    ("GET", "/v1/me/feed/stream"): {U},
+    ("POST", "/v1/me/feed/{mark_all}"): {U},
+    ("POST", "/v1/me/feed/{notification_id}/{change}"): {U},
+    ("POST", "/v1/me/feed/{notification_id}/snooze"): {U},
+    ("POST", "/v1/me/feed/{notification_id}/actions/{index}"): {U},
+    ("GET", "/v1/me/preferences"): {U},
+    ("PATCH", "/v1/me/preferences"): {U},
     ("GET", "/v1/keys"): {A},
     ("POST", "/v1/keys"): {A},
     ("DELETE", "/v1/keys/{key_id}"): {A},
@@ -137,7 +146,8 @@ async def test_who_may_do_what(api: Api) -> None:
     params = {"name": template, "user_id": owner, "notification_id": sent["id"], "broadcast_id": broadcast,
               "key_id": spare_key, "operation": "decode", "webhook_id": r.json()["id"], "event_id": 1,
               "schedule_id": schedule_id, "token_id": "tok_nosuchtoken", "locale": "fr",
-              "channel": "email", "address": f"{uid('policy')}@example.com"}
+              "channel": "email", "address": f"{uid('policy')}@example.com",
+              "mark_all": "read-all", "change": "read", "index": 0}
     bodies: dict[tuple[str, str], Callable[[], Any]] = {
         ("POST", "/v1/templates"): lambda: {"name": uid("tpl"), "body": "Hi {{ name }}"},
         ("PUT", "/v1/templates/{name}"): lambda: {"body": "Hello {{ name }}"},
@@ -159,6 +169,9 @@ async def test_who_may_do_what(api: Api) -> None:
         ("POST", "/codec/{operation}"): lambda: {"payloads": []},
         ("POST", "/v1/webhooks"): lambda: {"url": hook_url, "events": ["discarded"]},
         ("POST", "/v1/suppressions"): lambda: {"channel": "push", "address": uid("policy")},
+        ("POST", "/v1/me/feed/{notification_id}/snooze"): lambda: {
+            "until": (datetime.now(UTC) + timedelta(hours=1)).isoformat()},
+        ("PATCH", "/v1/me/preferences"): lambda: {"categories": {"policy": True}},
     }
     wrong: list[str] = []
     # Destructive operations last, so that earlier rows still find what they address.
@@ -174,6 +187,8 @@ async def test_who_may_do_what(api: Api) -> None:
             else:
                 r = await api.http.request(method, url, headers=headers, json=body() if body else None)
             role = {"env admin": A, "user": U}.get(caller, caller)
+            if caller == "other user" and path.startswith("/v1/me/"):
+                role = U  # its own feed; the owner's item in it is 404 (another user's item does not exist)
             if caller in ("none", "wrong key"):
                 ok = r.status_code == 401 and r.headers.get("www-authenticate") == "Bearer"
             elif caller == "other user" and "/inbox" in path:

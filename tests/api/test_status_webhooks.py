@@ -20,7 +20,7 @@ from tests.conftest import SECRET
 from tests.receivers import Call, HttpReceiver, Reply
 
 ALL = ["accepted", "scheduled", "delivered", "dead_lettered", "digested", "read", "skipped", "canceled", "discarded",
-       "bounced", "complained", "undelivered"]
+       "bounced", "complained", "undelivered", "action"]
 
 
 def signature_ok(call: Call) -> bool:

@@ -112,6 +112,8 @@ async def test_a_customer_signed_token_opens_its_user_inbox_only(api: Api) -> No
         r = await http.get(f"/v1/users/{other}/inbox", headers=auth(good))
         assert r.status_code == 404, r.text  # another user's inbox does not exist for this token
         assert (await http.get("/v1/notifications", headers=auth(good))).status_code == 403
+        r = await http.get("/v1/me/feed", headers=auth(good))  # the embedded inbox's own API
+        assert r.status_code == 200 and r.json()["items"] == [], r.text
         refused = {
             "expired": signed({"sub": user, "exp": int(datetime.now(UTC).timestamp()) - 60}),
             "no exp": signed({"sub": user}),
@@ -122,12 +124,13 @@ async def test_a_customer_signed_token_opens_its_user_inbox_only(api: Api) -> No
             "beyond a year": signed({"sub": user, "exp": int((datetime.now(UTC) + timedelta(days=400)).timestamp())}),
         }
         for what, token in refused.items():
-            r = await http.get(f"/v1/users/{user}/inbox", headers=auth(token))
-            assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized", (what, r.text)
-        # Counted per user: fresh tokens of the same user share the budget (6: three used above, three here).
+            for path in (f"/v1/users/{user}/inbox", "/v1/me/feed"):
+                r = await http.get(path, headers=auth(token))
+                assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized", (what, path, r.text)
+        # Counted per user: fresh tokens of the same user share the budget (6: four used above, two here).
         answers = [await http.get(f"/v1/users/{user}/inbox", headers=auth(signed({"sub": user, "exp": soon + i})))
-                   for i in range(4)]
-        assert [r.status_code for r in answers] == [200] * 3 + [429]
+                   for i in range(3)]
+        assert [r.status_code for r in answers] == [200] * 2 + [429]
         assert answers[-1].json()["error"]["code"] == "rate_limited"
 
 

@@ -16,6 +16,7 @@ from core.workflow_ids import (
     reconcile_schedule_id,
     reconcile_workflow_id,
     scheduled_fire_workflow_id,
+    snooze_workflow_id,
     status_webhook_workflow_id,
     temporal_schedule_id,
 )
@@ -26,7 +27,7 @@ NID = "e1129058-ee1e-5f3c-af74-9e060abd50d6"
 # A prefix right after an opening quote: an id spelled by hand, in Python (f"notification-{...}") or in SQL
 # ('notification-' || ...).
 SPELLED = re.compile(r"""["'](notification|broadcast|digest|hook|herald-schedule|scheduled|herald-reconcile|"""
-                     r"""reconcile)-""")
+                     r"""reconcile|snooze)-""")
 # Quoted words that start like an id but name something else.
 NOT_IDS = {("bench/broadcast_scale.py", 'f"broadcast-{args.users}.json"')}
 
@@ -42,6 +43,7 @@ def test_each_format_is_pinned() -> None:
     assert scheduled_fire_workflow_id("sch-0a1b") == "scheduled-sch-0a1b"
     assert reconcile_workflow_id("notifications") == "reconcile-notifications"
     assert reconcile_schedule_id("notifications") == "herald-reconcile-notifications"
+    assert snooze_workflow_id(NID, 1_796_000_000_000) == f"snooze-{NID}-1796000000000"
 
 
 def test_a_broadcast_recipient_keeps_its_notification_and_workflow_id() -> None:

@@ -17,6 +17,7 @@ from workflows.broadcast import BroadcastWorkflow
 from workflows.digest import DigestWorkflow
 from workflows.notification import NotificationWorkflow
 from workflows.scheduled import ScheduledBroadcastWorkflow
+from workflows.snooze import SnoozeWorkflow
 from workflows.status_webhook import StatusWebhookWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -28,7 +29,7 @@ async def test_recorded_histories_replay_without_nondeterminism(version: str) ->
     files = sorted((HISTORIES / version).glob("*.json"))
     assert files, f"no histories recorded for {version}"
     replayer = Replayer(workflows=[NotificationWorkflow, BroadcastWorkflow, DigestWorkflow, StatusWebhookWorkflow,
-                                   ScheduledBroadcastWorkflow])
+                                   ScheduledBroadcastWorkflow, SnoozeWorkflow])
     for path in files:
         history = WorkflowHistory.from_json(path.stem, path.read_text())
         result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
