@@ -17,6 +17,7 @@ from api.routes import (
     dlq,
     health,
     inbox,
+    integrations,
     keys,
     notifications,
     schedules,
@@ -28,6 +29,7 @@ from api.routes import (
 from core import logs, pii, tracing
 from core.settings import Settings, get_settings
 from core.temporal import connect
+from services.integration_watch import watching
 from store.db import create_pool, database_url, require_database
 from store.inbox_feed import InboxFeed
 
@@ -54,6 +56,8 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
         app.state.inbox_feed = InboxFeed(url)
         try:
             async with AsyncExitStack() as running:
+                # Accept checks channels against the integrations: kept current without a restart.
+                await running.enter_async_context(watching(url, app.state.pool, settings))
                 if settings.eager_start:  # the workflows this process starts run their first task here
                     from hosting.workers import herald_worker
 
@@ -80,6 +84,7 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
                    codec, webhooks):
         app.include_router(module.router)
     app.include_router(codec.ui_router, include_in_schema=False)
+    app.include_router(integrations.router)
     web.install(app)
     return app
 

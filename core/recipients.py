@@ -11,6 +11,7 @@ USER_ADDRESS_FIELD = {
     "push": "push_token",
     "webhook": "webhook_url",
     "in_app": "id",
+    "chat": "chat_address",
 }
 
 

@@ -137,6 +137,15 @@ class Settings(BaseSettings):
     # template's own text is taken to be written in it.
     default_locale: str = Field(default="en", alias="HERALD_DEFAULT_LOCALE")
 
+    # Seals integrations' secret fields at rest (AES-256-GCM): "id:base64key,...", the first seals, all open, as
+    # HERALD_PAYLOAD_KEYS. Empty: one key generated once in HERALD_DATA_DIR. Every API and worker needs the same.
+    integration_keys: str = Field(default="", alias="HERALD_INTEGRATION_KEYS", repr=False)
+    # Workers and API processes rebuild their provider chains when an integration changes (LISTEN/NOTIFY) and
+    # also reload them this often, so a change whose announcement was missed still arrives.
+    integrations_poll_s: float = Field(default=5.0, gt=0, alias="HERALD_INTEGRATIONS_POLL_S")
+    # Where vendors reach Herald: feedback callbacks are {HERALD_PUBLIC_URL}/v1/feedback/{integration_id}.
+    public_url: str = Field(default="http://127.0.0.1:8000", alias="HERALD_PUBLIC_URL")
+
     @field_validator("default_locale")
     @classmethod
     def known_locale(cls, value: str) -> str:
@@ -164,6 +173,14 @@ class Settings(BaseSettings):
         from core.codec import parse_keys
 
         parse_keys(value)
+        return value
+
+    @field_validator("integration_keys")
+    @classmethod
+    def integration_keys_shape(cls, value: str) -> str:
+        from core.codec import parse_keys
+
+        parse_keys(value, "HERALD_INTEGRATION_KEYS")
         return value
 
     @field_validator("webhook_secret")

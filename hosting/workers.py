@@ -44,6 +44,7 @@ from core.temporal import connect, ensure_search_attributes, metrics_runtime
 from core.workflow_ids import reconcile_schedule_id, reconcile_workflow_id
 from providers.egress import Allowlist
 from providers.registry import build_providers
+from services.integration_watch import watching
 from services.status_relay import StatusRelay
 from store.db import create_pool, database_url, require_database
 from workflows.broadcast import BroadcastWorkflow
@@ -68,9 +69,13 @@ async def herald_worker(client: Client, pool: asyncpg.Pool, settings: Settings, 
     `relay_database_url` runs the status relay too (worker processes do; an API that runs workflows does not).
     """
     providers = build_providers(pool, settings)
+    # Changes are announced on a connection of the watch's own, which needs the URL; without one it polls.
+    listen_url = settings.database_url or relay_database_url or (database_url(settings) if settings.embedded
+                                                                 else None)
+    watch = watching(listen_url, pool, settings, providers)
     render, record = RenderActivities(pool, settings.default_locale), RecordActivities(pool)
     audience, prepare = AudienceActivities(pool), PrepareActivities(pool, settings.default_locale)
-    deliver = DeliveryActivities(pool, providers.chains)
+    deliver = DeliveryActivities(pool, providers.chains, providers.chains.rates)
     # In-flight activities get time to finish on SIGTERM instead of failing mid-send.
     drain = timedelta(seconds=settings.graceful_shutdown_s)
     fan_out = BroadcastActivities(pool, client)
@@ -103,6 +108,7 @@ async def herald_worker(client: Client, pool: asyncpg.Pool, settings: Settings, 
     relay_task: asyncio.Task[None] | None = None
     try:
         async with AsyncExitStack() as stack:
+            await stack.enter_async_context(watch)  # before any worker: a first delivery sees the integrations
             for worker in [main] if workflows else []:
                 await stack.enter_async_context(worker)
             for worker in channel_workers:
