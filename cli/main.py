@@ -8,10 +8,10 @@ import inspect
 import sys
 from collections.abc import Sequence
 
-from cli import keys, remote, run
+from cli import integrations, keys, remote, run
 
 SCOPES = ("admin", "send", "read")
-CHANNELS = ("email", "sms", "push", "webhook", "in_app", "sim")
+CHANNELS = ("email", "sms", "push", "webhook", "in_app", "sim", "chat")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -63,6 +63,7 @@ def parser() -> argparse.ArgumentParser:
     send.add_argument("--wait", type=float, default=0, metavar="SECONDS",
                       help="follow the status until it is final (exit 0 only if delivered)")
     send.set_defaults(run=remote.send)
+    integrations.add_commands(commands)
     return root
 
 

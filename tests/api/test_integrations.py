@@ -6,6 +6,10 @@ holds across two workers."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -19,6 +23,7 @@ from store.db import create_pool
 from store.migrate import migrate_url
 from tests.api.conftest import Api
 from tests.conftest import Stack, herald_stack, new_database
+from tests.processes import ROOT
 from tests.receivers import HttpReceiver, SmtpSink
 from tests.vendors.loopback import Reply
 from tests.vendors.sendgrid import API_KEY, VERIFIED_SENDER, SendGridDouble
@@ -240,3 +245,38 @@ async def test_accept_refuses_a_channel_with_no_integration_and_takes_one_at_onc
 async def test_a_pool_of_its_own(own: Stack, pool: asyncpg.Pool) -> None:
     """The shared stack's database holds no integration from these tests."""
     assert await pool.fetchval("SELECT count(*) FROM integration") == 0
+
+
+def herald(own: Stack, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DATABASE_URL": str(own.settings.database_url),
+           "HERALD_DATA_DIR": str(own.settings.data_dir),  # the installation's generated sealing key
+           "HERALD_WEBHOOK_ALLOWED_HOSTS": own.settings.webhook_allowed_hosts}  # the loopback doubles
+    return subprocess.run([sys.executable, "-m", "cli.main", "integrations", *args], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+async def test_the_command_line_manages_integrations_the_api_sees(
+        api: Api, own: Stack, doubles: tuple[SendGridDouble, SendGridDouble]) -> None:
+    config = json.dumps({"api_key": API_KEY, "from": VERIFIED_SENDER, "base_url": doubles[1].base})
+    added = await asyncio.to_thread(herald, own, "add", "sg-cli", "--channel", "email", "--provider", "sendgrid",
+                                    "--config", config, "--priority", "4", "--inactive")
+    assert added.returncode == 0, added.stderr
+    assert API_KEY not in added.stdout + added.stderr
+    seen = (await api.http.get("/v1/integrations/sg-cli", headers=api.h)).json()
+    assert (seen["priority"], seen["active"], seen["config"]["api_key"]) == (4, False, "****" + API_KEY[-4:])
+
+    bad = await asyncio.to_thread(herald, own, "add", "sg-cli2", "--channel", "email", "--provider", "sendgrid",
+                                  "--config", json.dumps({"from": VERIFIED_SENDER}))
+    assert bad.returncode == 1 and "config.api_key" in bad.stderr
+    edited = await asyncio.to_thread(herald, own, "edit", "sg-cli", "--active", "--priority", "2")
+    assert edited.returncode == 0, edited.stderr
+    assert (await api.http.get("/v1/integrations/sg-cli", headers=api.h)).json()["active"] is True
+    listed = await asyncio.to_thread(herald, own, "list")
+    assert any(line.startswith("sg-cli\temail\tsendgrid\t2\t") for line in listed.stdout.splitlines())
+    assert API_KEY not in listed.stdout
+    rcpt = address()
+    tried = await asyncio.to_thread(herald, own, "test", "sg-cli", "--to", rcpt)
+    assert tried.returncode == 0 and json.loads(tried.stdout)["ok"] is True and to(doubles[1], rcpt)
+    assert (await asyncio.to_thread(herald, own, "edit", "env-smtp", "--priority", "3")).returncode == 1
+    assert (await asyncio.to_thread(herald, own, "remove", "sg-cli")).returncode == 0
+    assert (await api.http.get("/v1/integrations/sg-cli", headers=api.h)).status_code == 404
