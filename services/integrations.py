@@ -80,6 +80,16 @@ def mask(value: object) -> str:
     return MASK + text[-4:] if len(text) >= SHOWN_TAIL_FROM else MASK
 
 
+def provider_names() -> list[str]:
+    return sorted(KINDS)
+
+
+def masked(provider: str, config: dict[str, Any]) -> dict[str, Any]:
+    """`config` with the provider's secret fields masked: what a form may show back after a refusal."""
+    secrets = KINDS[provider].secrets if provider in KINDS else ()
+    return {k: mask(v) if k in secrets and v else v for k, v in config.items()}
+
+
 def _kind(provider: str) -> Kind:
     kind = KINDS.get(provider)
     if kind is None:
