@@ -123,6 +123,13 @@ class StoredIntegration:
     rate_per_s: float | None
 
 
+def build_stored(integration: StoredIntegration, tools: Tools, public_url: str) -> Provider:
+    """The integration's provider, named by its id; vendors that report back are told its feedback URL."""
+    callback = f"{public_url.rstrip('/')}/v1/feedback/{integration.id}"
+    return KINDS[integration.provider].build(integration.id, integration.config,
+                                             replace(tools, status_callback=callback))
+
+
 class LiveChains(Mapping[str, list[Provider]]):
     """The chains deliveries read. A change of integrations swaps the whole mapping: a send under way keeps the
     provider it took, the next attempt reads the new chain."""
@@ -160,9 +167,7 @@ class Providers:
         """Rebuilds the stored integrations' chains (`integrations` in priority order per channel)."""
         stored: dict[str, list[Provider]] = {}
         for integration in integrations:
-            tools = replace(self.tools, status_callback=f"{public_url.rstrip('/')}/v1/feedback/{integration.id}")
-            built = KINDS[integration.provider].build(integration.id, integration.config, tools)
-            stored.setdefault(integration.channel, []).append(built)
+            stored.setdefault(integration.channel, []).append(build_stored(integration, self.tools, public_url))
         self.chains.replace(stored, {i.id: i.rate_per_s for i in integrations if i.rate_per_s})
 
     @property
@@ -214,6 +219,10 @@ def build_providers(pool: asyncpg.Pool, settings: Settings) -> Providers:
             chains[channel] = [HttpGatewayProvider(name, clients["gateways"], secret, payload, url,
                                                    timeout_s=timeout)
                                for name, url in zip(names[channel], urls, strict=True)]
-    tools = Tools(client=clients["vendors"], deadline_s=timeout,
-                  allow=Allowlist.parse(settings.webhook_allowed_hosts), signing_secret=secret)
-    return Providers(chains=LiveChains(chains), tools=tools, _clients=clients)
+    return Providers(chains=LiveChains(chains), tools=vendor_tools(settings, clients["vendors"]), _clients=clients)
+
+
+def vendor_tools(settings: Settings, client: httpx.AsyncClient) -> Tools:
+    """What stored integrations are built with: `client` and the egress rules of settings."""
+    return Tools(client=client, deadline_s=settings.webhook_timeout_s,
+                 allow=Allowlist.parse(settings.webhook_allowed_hosts), signing_secret=webhook_secret(settings))

@@ -57,6 +57,8 @@ class IntegrationWatch:
                     await self.reload()
                 except (asyncpg.PostgresError, OSError) as exc:
                     log.warning("integrations not reloaded: %s", type(exc).__name__)
+                except Exception:  # the watch must outlive one bad reload: the next one may succeed
+                    log.exception("integrations not reloaded")
         finally:
             if conn is not None:
                 await conn.close()

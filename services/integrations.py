@@ -23,11 +23,12 @@ from core.settings import Settings
 from providers.base import DeliveryError, OutgoingMessage
 from providers.catalog import KINDS, Kind
 from providers.registry import (
-    Providers,
     StoredIntegration,
-    build_providers,
+    build_stored,
     environment_providers,
+    http_client,
     publish_stored_names,
+    vendor_tools,
 )
 from store import integrations
 from store.integrations import IntegrationRecord, NewIntegration
@@ -282,10 +283,8 @@ async def test(pool: asyncpg.Pool, settings: Settings, integration_id: str, to: 
         integration = _active(row, box)
     except SealError as exc:
         return TestResult(ok=False, error=str(exc))
-    providers: Providers = build_providers(pool, settings)
-    try:
-        providers.apply([integration], settings.public_url)
-        [sender] = providers.chains[integration.channel]
+    async with http_client(1, settings.webhook_timeout_s) as client:
+        sender = build_stored(integration, vendor_tools(settings, client), settings.public_url)
         message = OutgoingMessage(
             notification_id=f"test-{uuid.uuid4()}", channel=row.channel, address=to,
             subject="Herald test message", body=f"A test message through the integration '{row.id}'.",
@@ -295,8 +294,6 @@ async def test(pool: asyncpg.Pool, settings: Settings, integration_id: str, to: 
         except DeliveryError as exc:
             return TestResult(ok=False, error=exc.message)
         return TestResult(ok=True, provider_message_id=receipt.provider_message_id)
-    finally:
-        await providers.aclose()
 
 
 async def reseal(pool: asyncpg.Pool, settings: Settings) -> int:

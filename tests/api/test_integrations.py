@@ -27,6 +27,7 @@ from tests.processes import ROOT
 from tests.receivers import HttpReceiver, SmtpSink
 from tests.vendors.loopback import Reply
 from tests.vendors.sendgrid import API_KEY, VERIFIED_SENDER, SendGridDouble
+from tests.vendors.slack import Slack
 from worker import herald_worker
 
 
@@ -227,19 +228,23 @@ async def test_an_integrations_rate_holds_across_two_workers(api: Api, own: Stac
     assert times[-1] - times[0] >= (count - 1) / rate * 0.9, times
 
 
-async def test_accept_refuses_a_channel_with_no_integration_and_takes_one_at_once(
-        api: Api, doubles: tuple[SendGridDouble, SendGridDouble]) -> None:
-    template = await api.template()
-    r = await api.http.post("/v1/notifications", json={"template": template, "channels": ["chat"],
-                                                       "to": {"chat": "C123"}, "data": {"name": "Ada"}},
-                            headers=api.h)
-    assert r.status_code == 422 and r.json()["error"]["code"] == "channel_unavailable"
-    await add(api, {"id": "chat-hook", "channel": "chat", "provider": "slack",
-                    "config": {"webhook_url": f"{doubles[0].base}/services/T0/B0/x"}, "active": True})
-    r = await api.http.post("/v1/notifications", json={"template": template, "channels": ["chat"],
-                                                       "to": {"chat": "C123"}, "data": {"name": "Ada"}},
-                            headers=api.h)
-    assert r.status_code == 202, r.text
+async def test_the_chat_channel_waits_for_an_integration_then_reaches_the_users_chat_address(api: Api) -> None:
+    slack = Slack(hooks=set(), tokens={"xoxb-herald-test"}, channels={"C0HERALD"})
+    await slack.start()
+    try:
+        template = await api.template()
+        user = await api.user(chat_address="C0HERALD")
+        refused = await api.send(template, expect=422, user_id=user, channels=["chat"])
+        assert refused["error"]["code"] == "channel_unavailable"
+        await add(api, {"id": "slack-bot", "channel": "chat", "provider": "slack",
+                        "config": {"bot_token": "xoxb-herald-test", "base_url": slack.base}})
+        sent = await api.send(template, user_id=user, channels=["chat"])
+        done = await api.until_status(sent["id"], "delivered")
+        assert done["deliveries"][0]["provider"] == "slack-bot"
+        [posted] = slack.received
+        assert posted.fields["channel"] == "C0HERALD" and posted.fields["text"] == "*Hi Ada*\nHello Ada"
+    finally:
+        await slack.stop()
 
 
 async def test_a_pool_of_its_own(own: Stack, pool: asyncpg.Pool) -> None:
