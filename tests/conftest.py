@@ -69,6 +69,19 @@ async def new_database(pg_server: Any, name: str) -> str:
     return str(pg_server.get_uri(name))
 
 
+@asynccontextmanager
+async def database_of_its_own(pg_server: Any, prefix: str) -> AsyncIterator[tuple[str, asyncpg.Pool]]:
+    """A migrated database for one module (its URL and a pool), for tests whose data would change what the
+    shared stack does."""
+    url = await new_database(pg_server, f"{prefix}_{uuid.uuid4().hex[:8]}")
+    await migrate_url(url)
+    pool = await create_pool(url, min_size=1, max_size=10)
+    try:
+        yield url, pool
+    finally:
+        await pool.close()
+
+
 @pytest.fixture(scope="session")
 async def database_url(pg_server: Any) -> str:
     url = await new_database(pg_server, "herald_test")

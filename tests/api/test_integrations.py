@@ -19,10 +19,8 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from store.db import create_pool
-from store.migrate import migrate_url
 from tests.api.conftest import Api
-from tests.conftest import Stack, herald_stack, new_database
+from tests.conftest import Stack, database_of_its_own, herald_stack
 from tests.processes import ROOT
 from tests.receivers import HttpReceiver, SmtpSink
 from tests.vendors.loopback import Reply
@@ -44,14 +42,11 @@ async def doubles() -> AsyncIterator[tuple[SendGridDouble, SendGridDouble]]:
 @pytest.fixture(scope="module")
 async def own(pg_server: Any, dev_env: WorkflowEnvironment, smtp_sink: SmtpSink, smtp_fallback_sink: SmtpSink,
               http_receiver: HttpReceiver) -> AsyncIterator[Stack]:
-    url = await new_database(pg_server, f"herald_integrations_{uuid.uuid4().hex[:8]}")
-    await migrate_url(url)
-    pool = await create_pool(url, min_size=1, max_size=10)
-    # Room for a send to wait for its rate-limited slot within one attempt.
-    async with herald_stack(dev_env, url, pool, smtp_sink, smtp_fallback_sink, http_receiver,
-                            HERALD_DELIVERY_TIMEOUT_S=10.0) as running:
-        yield running
-    await pool.close()
+    async with database_of_its_own(pg_server, "herald_integrations") as (url, pool):
+        # Room for a send to wait for its rate-limited slot within one attempt.
+        async with herald_stack(dev_env, url, pool, smtp_sink, smtp_fallback_sink, http_receiver,
+                                HERALD_DELIVERY_TIMEOUT_S=10.0) as running:
+            yield running
 
 
 @pytest.fixture

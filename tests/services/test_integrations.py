@@ -4,7 +4,6 @@ On a database of its own: an integration here would change where the shared stac
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,20 +16,15 @@ from core.sealing import SealError, SecretBox, secret_box
 from core.settings import Settings
 from services import integrations
 from store import integrations as stored
-from store.db import create_pool
-from store.migrate import migrate_url
-from tests.conftest import new_database
+from tests.conftest import database_of_its_own
 
 KEY = "SG.rotate-me-please.0123456789"
 
 
 @pytest.fixture(scope="module")
 async def own_pool(pg_server: Any) -> AsyncIterator[asyncpg.Pool]:
-    url = await new_database(pg_server, f"herald_sealing_{uuid.uuid4().hex[:8]}")
-    await migrate_url(url)
-    pool = await create_pool(url, min_size=1, max_size=4)
-    yield pool
-    await pool.close()
+    async with database_of_its_own(pg_server, "herald_sealing") as (_, pool):
+        yield pool
 
 
 def settings(keys: str, tmp_path: Path) -> Settings:
