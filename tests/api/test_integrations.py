@@ -223,6 +223,18 @@ async def test_an_integrations_rate_holds_across_two_workers(api: Api, own: Stac
     assert times[-1] - times[0] >= (count - 1) / rate * 0.9, times
 
 
+async def test_a_rate_limited_integration_spills_over_to_the_next(
+        api: Api, own: Stack, doubles: tuple[SendGridDouble, SendGridDouble]) -> None:
+    first, second = doubles
+    await add(api, sendgrid("sg-slow", first, priority=1, rate_per_s=0.2))  # one send per 5 s
+    await add(api, sendgrid("sg-spill", second, priority=2))
+    template, rcpts = await api.template(), [address() for _ in range(3)]
+    done = await asyncio.gather(*(email(api, template, r) for r in rcpts))
+    assert sum(len(to(first, r)) for r in rcpts) == 1 and sum(len(to(second, r)) for r in rcpts) == 2
+    assert sorted(d["deliveries"][0]["provider"] for d in done) == ["sg-slow", "sg-spill", "sg-spill"]
+    assert not [e for d in done for e in d["timeline"] if e["event"] == "failover"]  # no attempt was spent
+
+
 async def test_the_chat_channel_waits_for_an_integration_then_reaches_the_users_chat_address(api: Api) -> None:
     slack = Slack(hooks=set(), tokens={"xoxb-herald-test"}, channels={"C0HERALD"})
     await slack.start()
