@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 import asyncpg
 from temporalio import activity
@@ -12,6 +11,7 @@ from temporalio.exceptions import ApplicationError
 from activities.errors import NOT_FOUND
 from core.audience import decide
 from core.models import AudienceDecision, AudienceInput
+from core.recipients import Recipient
 from store import throttle, users
 
 
@@ -27,7 +27,7 @@ class AudienceActivities:
         return await decide_for(self._pool, inp, user)
 
 
-async def decide_for(pool: asyncpg.Pool, inp: AudienceInput, user: dict[str, Any]) -> AudienceDecision:
+async def decide_for(pool: asyncpg.Pool, inp: AudienceInput, user: Recipient) -> AudienceDecision:
     """What may go now for this (already loaded) user: preferences, quiet hours, then the throttle."""
     decision = decide(user, inp.channels, inp.category, inp.priority, inp.now, inp.to)
     held = decision.quiet_until is not None and decision.quiet_until > inp.now

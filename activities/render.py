@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -11,8 +9,9 @@ from temporalio.exceptions import ApplicationError
 from activities.errors import NOT_FOUND, TEMPLATE_ERROR
 from core import locales, templating
 from core.emails import check_email
+from core.locales import Translatable
 from core.models import Channel, RenderedMessage, RenderInput
-from core.recipients import resolve_addresses
+from core.recipients import Recipient, resolve_addresses
 from store import notifications, templates
 
 
@@ -32,14 +31,14 @@ class RenderActivities:
         return rendered
 
 
-async def render_with(inp: RenderInput, template: dict[str, Any] | None,
-                      user: dict[str, Any] | None) -> RenderedMessage:
+async def render_with(inp: RenderInput, template: Translatable | None,
+                      user: Recipient | None) -> RenderedMessage:
     """The message from an already loaded template version (None: it does not exist) and user."""
     rendered, _ = await render_localized(inp, template, user)
     return rendered
 
 
-async def render_localized(inp: RenderInput, template: dict[str, Any] | None, user: dict[str, Any] | None,
+async def render_localized(inp: RenderInput, template: Translatable | None, user: Recipient | None,
                            requested_locale: str | None = None, default_locale: str = "en"
                            ) -> tuple[RenderedMessage, str]:
     """The message from an already loaded template version (None: it does not exist) and user, in the locale
@@ -57,11 +56,11 @@ async def render_localized(inp: RenderInput, template: dict[str, Any] | None, us
             check_email(addresses[Channel.EMAIL.value])
         except ValueError as exc:
             raise ApplicationError(f"the email address {exc}", type=NOT_FOUND, non_retryable=True) from None
-    choice = locales.choose(template, requested_locale, user.get("locale") if user else None, default_locale)
+    choice = locales.choose(template, requested_locale, user.locale if user else None, default_locale)
     try:
         rendered = await templating.render_async(choice.subject, choice.body, templating.context_for(inp.data, user),
                                                  choice.html, locale=choice.format_locale,
-                                                 timezone=user.get("timezone") if user else None)
+                                                 timezone=user.timezone if user else None)
     except templating.TemplateError as exc:
         raise ApplicationError(exc.message, type=TEMPLATE_ERROR, non_retryable=True) from exc
     return RenderedMessage(subject=rendered.subject, body=rendered.body, addresses=addresses,

@@ -15,8 +15,10 @@ from api.errors import ApiError
 from api.inbox_jwt import looks_like_jwt, user_for_jwt
 from core.ids import hash_secret
 from core.settings import Settings
-from store import keys, users
+from services import keys, users
 from store.pagination import BadCursor, CursorKind, decode_cursor, encode_cursor
+
+Row = TypeVar("Row")  # a record of any kind, or a dict
 
 
 async def get_pool(request: Request) -> asyncpg.Pool:
@@ -95,19 +97,19 @@ async def principal_for_key(pool: asyncpg.Pool, settings: Settings, key: str) ->
     hashed = hash_secret(key)
     stored = await keys.check(pool, hashed, settings.key_rate_per_s, settings.key_burst)
     if stored is not None:
-        if not stored.allowed:
-            raise ApiError(429, "rate_limited",
-                           f"this key's request rate is used up; retry in {stored.retry_after_s} s",
-                           headers={"Retry-After": str(stored.retry_after_s)})
+        _refuse_when_used_up(stored, "key")
         return Principal(scopes=stored.scopes, key_id=stored.key_id)
     token = await users.check_token(pool, hashed, settings.token_rate_per_s, settings.token_burst)
     if token is not None:
-        if not token.allowed:
-            raise ApiError(429, "rate_limited",
-                           f"this token's request rate is used up; retry in {token.retry_after_s} s",
-                           headers={"Retry-After": str(token.retry_after_s)})
+        _refuse_when_used_up(token, "token")
         return Principal(user_id=token.user_id, token_id=token.token_id)
     return None
+
+
+def _refuse_when_used_up(check: keys.KeyCheck | users.TokenCheck, what: str) -> None:
+    if not check.allowed:
+        raise ApiError(429, "rate_limited", f"this {what}'s request rate is used up; retry in {check.retry_after_s} s",
+                       headers={"Retry-After": str(check.retry_after_s)})
 
 
 async def _principal_for_jwt(pool: asyncpg.Pool, settings: Settings, token: str) -> Principal | None:
@@ -158,9 +160,6 @@ SendDep = Annotated[Principal, Depends(require("send"))]
 # Senders may follow what they sent: notification and broadcast status.
 StatusDep = Annotated[Principal, Depends(require("send", "read"))]
 
-
-# A row as a route has it: a dict, or a record of store/.
-Row = TypeVar("Row")
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Generic, Literal, TypeVar, get_args
 from zoneinfo import available_timezones
@@ -15,6 +16,9 @@ from core.emails import check_email
 from core.ids import client_key_shown
 from core.locales import LocaleTagError, canonical
 from core.models import STATUS_EVENT_TYPES, Channel, Priority
+from services.schedules import ScheduleView
+from store.users import UserRecord
+from store.webhooks import DeadLetter as WebhookDeadLetter
 
 T = TypeVar("T")
 DEFAULT_TOKEN_TTL_S = 30 * 86400
@@ -233,20 +237,9 @@ class UserUpdate(UserFields):
     name: str | None = Field(default=None, min_length=1, max_length=200)
 
 
-class UserPublic(BaseModel):
-    id: str
-    name: str
-    email: str | None
-    phone: str | None
-    push_token: str | None
-    webhook_url: str | None
-    locale: str | None
-    timezone: str | None
-    topics: list[str]
-    preferences: dict[str, Any]
-    created_at: datetime
-    updated_at: datetime
-    chat_address: str | None = None
+@dataclass(frozen=True)
+class UserPublic(UserRecord):
+    """A user as the API answers it: every field it is stored with."""
 
 
 class TokenCreate(Strict):
@@ -280,48 +273,36 @@ class TopicChangePublic(BaseModel):
 
 # -- notifications --
 
-MAX_DIGEST_WINDOW_S = 7 * 86400
+def _at_most_days(days: int) -> AfterValidator:
+    """A duration (`15m`, `2h`, `1d`) of at most `days`."""
+    def check(value: str) -> str:
+        if window_seconds(value) > days * 86400:
+            raise ValueError(f"is longer than {days} days")
+        return value
+    return AfterValidator(check)
 
 
 class DigestSpec(Strict):
     key: str = Field(min_length=1, max_length=100,
                      description="notifications of one user with the same key are delivered together")
-    window: str = Field(pattern=r"^[1-9][0-9]{0,6}[smhd]$", examples=["15m"],
-                        description="how long a digest collects after its first notification: 1s to 7d")
-
-    @field_validator("window")
-    @classmethod
-    def at_most_a_week(cls, value: str) -> str:
-        if window_seconds(value) > MAX_DIGEST_WINDOW_S:
-            raise ValueError("is longer than 7 days")
-        return value
+    window: Annotated[str, _at_most_days(7)] = Field(
+        pattern=r"^[1-9][0-9]{0,6}[smhd]$", examples=["15m"],
+        description="how long a digest collects after its first notification: 1s to 7d")
 
 
 class ThrottleSpec(Strict):
     limit: int = Field(ge=1, le=10_000, description="at most this many sends per user and category in `period`")
-    period: str = Field(pattern=r"^[1-9][0-9]{0,6}[smhd]$", examples=["1d"], description="a sliding period: 1s to 31d")
+    period: Annotated[str, _at_most_days(31)] = Field(
+        pattern=r"^[1-9][0-9]{0,6}[smhd]$", examples=["1d"], description="a sliding period: 1s to 31d")
     mode: Literal["skip", "delay"] = Field(
         default="skip", description="the excess ends as `skipped` with the reason, or waits for a free slot")
 
-    @field_validator("period")
-    @classmethod
-    def at_most_a_month(cls, value: str) -> str:
-        if window_seconds(value) > 31 * 86400:
-            raise ValueError("is longer than 31 days")
-        return value
-
 
 class EscalateSpec(Strict):
-    after: str = Field(pattern=r"^[1-9][0-9]{0,6}[smhd]$", examples=["2h"],
-                       description="how long after delivery the in-app message may stay unread: 1s to 7d")
+    after: Annotated[str, _at_most_days(7)] = Field(
+        pattern=r"^[1-9][0-9]{0,6}[smhd]$", examples=["2h"],
+        description="how long after delivery the in-app message may stay unread: 1s to 7d")
     to: DistinctChannels = Field(min_length=1, max_length=5, description="the channels to deliver on then")
-
-    @field_validator("after")
-    @classmethod
-    def at_most_a_week(cls, value: str) -> str:
-        if window_seconds(value) > MAX_DIGEST_WINDOW_S:
-            raise ValueError("is longer than 7 days")
-        return value
 
 
 class NotificationCreate(Strict):
@@ -531,39 +512,9 @@ class ScheduleNote(Strict):
     note: str | None = Field(default=None, max_length=500)
 
 
-class ScheduleRun(BaseModel):
-    scheduled_at: datetime
-    started_at: datetime
-    workflow_id: str
-    broadcast_id: str
-    # None: the fire has not stored its broadcast yet, or sent nothing (the schedule was deleted).
-    broadcast_status: str | None
-    recipients: int | None
-
-
-class SchedulePublic(BaseModel):
-    id: str
-    temporal_schedule_id: str
-    cron: str | None
-    interval: str | None
-    timezone: str | None
-    template: str
-    template_version: int | None
-    data: dict[str, Any]
-    channels: list[str]
-    priority: str
-    category: str | None
-    audience: dict[str, Any]
-    created_at: datetime
-    # From Temporal: "unknown" when it does not answer, "missing" when its schedule was deleted outside Herald.
-    state: Literal["active", "paused", "missing", "unknown"]
-    paused: bool | None
-    note: str | None
-    next_run_times: list[datetime]
-    recent_runs: list[ScheduleRun]
-    fires: int | None
-    skipped_overlap: int | None
-    missed_catchup_window: int | None
+@dataclass(frozen=True)
+class SchedulePublic(ScheduleView):
+    """A schedule as the API answers it: the stored definition with Temporal's live state and recent fires."""
 
 
 # -- dead-letter queue --
@@ -609,14 +560,9 @@ class WebhookPublic(BaseModel):
     created_at: datetime
 
 
-class WebhookDeadLetterPublic(BaseModel):
-    event_id: int
-    notification_id: str
-    type: str
-    workflow_id: str
-    error: str
-    attempts: int
-    dead_lettered_at: datetime
+@dataclass(frozen=True)
+class WebhookDeadLetterPublic(WebhookDeadLetter):
+    """A status event parked after its last attempt, as it is stored."""
 
 
 class WebhookRetryRequest(Strict):

@@ -9,7 +9,10 @@ Parts: ceiling (empty workflows, eager, unsandboxed), floor (empty workflows sta
 with the four search attributes), naive (three regular activities, default sandbox),
 herald end to end (and with eager start), the ceiling again (on the server as full as Herald found it; Herald's
 processes idle beside it), ingest (through the API, to `delivered` in PostgreSQL), mixed (5% flaky, 1% rejected),
-broadcast, scale-out (1 vs 2 workers), dashboard pages (10,000 notifications stored; quick: 2,000).
+broadcast, scale-out (1 vs 2 workers), dashboard pages (10,000 notifications stored; quick: 2,000),
+retention (accept p99 while 1,000,000 aged-out notifications are deleted; quick: 100,000), peer (a polling
+worker on a PostgreSQL queue doing the same work: CPU per notification next to Herald's).
+    python -m bench --only retention,peer [--quick]    those parts alone (with a Herald run for the peer)
 Writes bench/results/<date>.json, latest.json and a PNG chart.
 """
 
@@ -32,7 +35,7 @@ from typing import Any
 import httpx
 import psutil
 
-from bench import baseline, load, pages
+from bench import baseline, load, pages, peer, retention
 from bench.broadcast import run_broadcast
 from bench.chart import draw, draw_soak
 from bench.progress import Progress
@@ -191,6 +194,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     stack = await start_stack(args.temporal, args.database_url)
     print(f"stack: {stack.work} (Temporal {stack.temporal_address})", file=sys.stderr)
     try:
+        if args.only:
+            stack.start_worker()
+            await stack.start_api()
+            await herald_run(stack, "warm-up", 50, 10)
+            herald = await herald_run(stack, "herald e2e", n, c) if "peer" in args.only else {}
+            await anchor_parts(stack, args, result, herald)
+            return result
         if args.soak:
             stack.start_worker()
             await stack.start_api()
@@ -274,6 +284,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
         result["pages"] = await pages.measure(stack, 2000 if quick else 10_000)
         result["pages_ms"] = {path: r["p95_ms"] for path, r in result["pages"]["pages"].items()}
+        await anchor_parts(stack, args, result, e2e)
     finally:
         await stack.close()
         result["steal_pct"] = stolen_pct(steal0, time.monotonic() - run_started)
@@ -287,6 +298,25 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     result["ratio_shape_eager_to_ceiling"] = round(result["shape_eager_wf_per_s"] / result["ceiling_wf_per_s"], 2)
     result["ratio_e2e_to_shape"] = round(result["e2e_per_s"] / result["shape_wf_per_s"], 2)
     return result
+
+
+async def anchor_parts(stack: Stack, args: argparse.Namespace, result: dict[str, Any],
+                       herald: dict[str, Any]) -> None:
+    """Retention's cost to the accept path, and the classic queue worker's CPU next to Herald's (`herald`, a
+    run of this stack)."""
+    if not args.only or "retention" in args.only:
+        result["retention"] = await retention.measure(stack, 100_000 if args.quick else 1_000_000,
+                                                      args.ingest_rate, 10 if args.quick else 30)
+    if not args.only or "peer" in args.only:
+        result["peer"] = await peer.measure(stack, herald["n"])
+        result["peer"]["herald_cpu_ms_per_notification"] = peer.herald_cpu_ms(herald)
+        result["peer"]["herald_e2e_per_s"] = herald["e2e_per_s"]
+        result["peer"]["herald_cpu_ms_by_process"] = herald["cpu_ms_per_notification"]
+
+
+def anchor_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
+    rows = retention.table_rows(result["retention"]) if "retention" in result else []
+    return rows + (peer.table_rows(result["peer"]) if "peer" in result else [])
 
 
 def uneven_steal(result: dict[str, Any]) -> bool:
@@ -344,6 +374,7 @@ def table(result: dict[str, Any]) -> str:
         ("CPU ms per notification (eager)", ", ".join(f"{k} {v}" for k, v in
                                                         result["herald_eager"]["cpu_ms_per_notification"].items())),
         *pages.table_rows(result["pages"]),
+        *anchor_rows(result),
     ]
     width = max(len(r[0]) for r in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
@@ -360,6 +391,8 @@ def main() -> None:
     parser.add_argument("--broadcast-users", type=int, default=0)
     parser.add_argument("--temporal", help="an existing Temporal frontend (default: start a dev server)")
     parser.add_argument("--database-url", help="an existing PostgreSQL (default: an embedded one)")
+    parser.add_argument("--only", type=lambda v: set(v.split(",")), default=set(),
+                        help="run only these of the parts retention,peer")
     args = parser.parse_args()
     # SIGTERM unwinds like Ctrl-C, so the stack's servers and data are cleaned up either way.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -368,10 +401,15 @@ def main() -> None:
     result["bench_seconds"] = round(time.monotonic() - started, 1)
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H%M%S")
-    name = ("soak-" if args.soak else "quick-" if args.quick else "") + stamp
+    name = ("soak-" if args.soak else "") + ("only-" if args.only else "") + ("quick-" if args.quick else "") + stamp
     text = json.dumps(result, indent=2) + "\n"
     (RESULTS / f"{name}.json").write_text(text)
-    if not args.soak:
+    if args.only:
+        rows = anchor_rows(result)
+        width = max(len(r[0]) for r in rows)
+        print("\n".join(f"{label:<{width}}  {value}" for label, value in rows))
+        print(f"\nresults: {RESULTS / (name + '.json')}")
+    elif not args.soak:
         (RESULTS / ("latest-quick.json" if args.quick else "latest.json")).write_text(text)
         chart = RESULTS / f"{name}.png"
         draw(result, chart)

@@ -9,8 +9,9 @@ from typing import Any
 
 import asyncpg
 
+from core.errors import Problem
 from core.settings import get_settings
-from store import keys
+from services import keys
 from store.db import database_url, require_database
 from store.migrate import migrate_url
 
@@ -29,12 +30,12 @@ async def _connect() -> asyncpg.Connection[Any]:
 async def create(args: argparse.Namespace) -> int:
     conn = await _connect()
     try:
-        row = await keys.issue(conn, args.name, sorted(set(args.scope)), args.rate, args.burst)
+        issued = await keys.issue(conn, args.name, sorted(set(args.scope)), args.rate, args.burst)
     finally:
         await conn.close()
-    print(f"created {row['id']} ({', '.join(row['scopes'])}); the key is shown once, store it now:",
+    print(f"created {issued.record.id} ({', '.join(issued.record.scopes)}); the key is shown once, store it now:",
           file=sys.stderr)
-    print(row["key"])
+    print(issued.key)
     return 0
 
 
@@ -45,21 +46,21 @@ async def list_all(_: argparse.Namespace) -> int:
     finally:
         await conn.close()
     for row in rows:
-        state = f"revoked {row['revoked_at']:%Y-%m-%d %H:%M}" if row["revoked_at"] else "live"
-        rate = f"{row['rate_per_s']}/s burst {row['burst']}" if row["rate_per_s"] else "default rate"
-        print(f"{row['id']}\t{row['name']}\t{','.join(row['scopes'])}\t{rate}\t{state}")
+        state = f"revoked {row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "live"
+        rate = f"{row.rate_per_s}/s burst {row.burst}" if row.rate_per_s else "default rate"
+        print(f"{row.id}\t{row.name}\t{','.join(row.scopes)}\t{rate}\t{state}")
     return 0
 
 
 async def revoke(args: argparse.Namespace) -> int:
     conn = await _connect()
     try:
-        found = await keys.revoke(conn, args.id)
-    finally:
-        await conn.close()
-    if not found:
+        await keys.revoke(conn, args.id)
+    except Problem:
         print(f"no key '{args.id}'", file=sys.stderr)
         return 1
+    finally:
+        await conn.close()
     print(f"revoked {args.id}", file=sys.stderr)
     return 0
 

@@ -8,7 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from core.models import AudienceDecision, Priority
-from core.recipients import resolve_addresses
+from core.recipients import Recipient, resolve_addresses
 
 
 def _parse(hhmm: str) -> time:
@@ -38,7 +38,7 @@ def quiet_until(preferences: dict[str, Any], timezone: str | None, now: datetime
     return datetime.combine(end_day, end, tzinfo=zone).astimezone(UTC)
 
 
-def decide(user: dict[str, Any], channels: list[str], category: str | None, priority: str,
+def decide(user: Recipient, channels: list[str], category: str | None, priority: str,
            now: datetime, to: dict[str, str] | None = None) -> AudienceDecision:
     # A channel the user has no address for is skipped, not failed: a broadcast to everyone must not fill
     # the dead-letter queue with users who never gave a phone number.
@@ -49,7 +49,7 @@ def decide(user: dict[str, Any], channels: list[str], category: str | None, prio
         return AudienceDecision(skipped_channels=no_address, skip_reason="; ".join(no_address.values()))
     if priority == Priority.OTP:  # one-time codes ignore opt-outs and quiet hours
         return AudienceDecision(channels=list(channels), skipped_channels=no_address)
-    preferences = user.get("preferences") or {}
+    preferences = user.preferences or {}
     if category and (preferences.get("categories") or {}).get(category) is False:
         return AudienceDecision(skip_reason=f"the user opted out of category '{category}'")
     opted_out = {c for c, on in (preferences.get("channels") or {}).items() if on is False}
@@ -59,4 +59,4 @@ def decide(user: dict[str, Any], channels: list[str], category: str | None, prio
         return AudienceDecision(skipped_channels=skipped,
                                 skip_reason=f"the user opted out of every channel asked for ({', '.join(channels)})")
     return AudienceDecision(channels=allowed, skipped_channels=skipped,
-                            quiet_until=quiet_until(preferences, user.get("timezone"), now))
+                            quiet_until=quiet_until(preferences, user.timezone, now))

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from babel import Locale, UnknownLocaleError
 
@@ -71,10 +72,34 @@ class Choice:
     translated: bool
 
 
-def choose(template: dict[str, Any], requested: str | None, user_locale: str | None, default: str) -> Choice:
+class Translatable(Protocol):
+    """What the choice reads of a template version: its own texts and its translations by tag (each a mapping
+    with "subject", "body" and "html"). A stored version (`store.templates.TemplateRecord`) is one."""
+
+    @property
+    def subject(self) -> str | None: ...
+    @property
+    def body(self) -> str: ...
+    @property
+    def html(self) -> str | None: ...
+    @property
+    def locales(self) -> Mapping[str, Mapping[str, Any]]: ...
+
+
+@dataclass(frozen=True)
+class Texts:
+    """Template texts nobody stored yet: the editor's unsaved form."""
+
+    subject: str | None
+    body: str
+    html: str | None = None
+    locales: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+def choose(template: Translatable, requested: str | None, user_locale: str | None, default: str) -> Choice:
     """The notification's locale, else the user's, else the default, each as given and then by language; then
     the template's own text, which is taken to be written in the default locale."""
-    translations: dict[str, dict[str, Any]] = template.get("locales") or {}
+    translations = template.locales or {}
     by_key = {tag.lower(): tag for tag in translations}
     for wanted in (requested, user_locale, default):
         for key in _tried(wanted):
@@ -84,5 +109,5 @@ def choose(template: dict[str, Any], requested: str | None, user_locale: str | N
                 assert wanted is not None
                 return Choice(subject=text.get("subject"), body=text["body"], html=text.get("html"), locale=tag,
                               format_locale=wanted, translated=True)
-    return Choice(subject=template["subject"], body=template["body"], html=template["html"], locale=default,
+    return Choice(subject=template.subject, body=template.body, html=template.html, locale=default,
                   format_locale=default, translated=False)

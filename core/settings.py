@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     status_webhook_max_attempts: int = Field(default=8, ge=1, le=100, alias="HERALD_STATUS_WEBHOOK_MAX_ATTEMPTS")
     status_relay_poll_s: float = Field(default=2.0, gt=0, alias="HERALD_STATUS_RELAY_POLL_S")
     status_event_retention_days: float = Field(default=7.0, gt=0, alias="HERALD_STATUS_EVENT_RETENTION_DAYS")
+    # Final notifications, read inbox items and delivered status events older than this are deleted (a Temporal
+    # Schedule, hourly); 0 keeps everything.
+    retention_days: float = Field(default=30.0, ge=0, alias="HERALD_RETENTION_DAYS")
 
     # Sends per second per channel, enforced by the Temporal server across all workers: "email=10,sms=5".
     rate_limits: str = Field(default="", alias="HERALD_RATE_LIMITS")
@@ -202,6 +205,14 @@ class Settings(BaseSettings):
     @classmethod
     def rate_limits_shape(cls, value: str) -> str:
         parse_rate_limits(value)
+        return value
+
+    @field_validator("retention_days")
+    @classmethod
+    def retention_outlasts_escalation(cls, value: float) -> float:
+        # A delivered notification's workflow may still wait up to 7 days for the message to be read (escalation).
+        if 0 < value < 8:
+            raise ValueError("HERALD_RETENTION_DAYS must be 0 (keep everything) or at least 8")
         return value
 
     @property

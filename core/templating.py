@@ -25,6 +25,7 @@ from jinja2.sandbox import MAX_RANGE, ImmutableSandboxedEnvironment, SandboxedEn
 from jinja2.utils import generate_lorem_ipsum, pass_context, pass_environment, pass_eval_context
 
 from core import formatting
+from core.recipients import Recipient
 
 # Limits on one render, so a template cannot hang a worker or fill its memory. The sandbox bounds the work itself:
 # a render runs in a thread (core.templating.render_async) and a thread cannot be stopped from outside, so every
@@ -566,9 +567,9 @@ async def render_async(subject: str | None, body: str, context: dict[str, Any], 
                                   context, html)
 
 
-def context_for(data: dict[str, Any], user: dict[str, Any] | None) -> dict[str, Any]:
+def context_for(data: dict[str, Any], user: Recipient | None) -> dict[str, Any]:
     """The variables a template sees: the notification's data, plus `user` when it has a recipient user."""
     context = dict(data)
     if user is not None and "user" not in context:
-        context["user"] = {k: user.get(k) for k in ("id", "name", "email", "phone", "locale", "timezone")}
+        context["user"] = {k: getattr(user, k) for k in ("id", "name", "email", "phone", "locale", "timezone")}
     return context

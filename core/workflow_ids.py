@@ -15,6 +15,8 @@ SCHEDULE_PREFIX = "herald-schedule-"
 SCHEDULED_FIRE_PREFIX = "scheduled-"
 RECONCILE_PREFIX = "reconcile-"
 RECONCILE_SCHEDULE_PREFIX = "herald-reconcile-"
+RETENTION_PREFIX = "retention-"
+RETENTION_SCHEDULE_PREFIX = "herald-retention-"
 
 
 def notification_workflow_id(notification_id: str) -> str:
@@ -70,3 +72,13 @@ def reconcile_workflow_id(task_queue: str) -> str:
 def reconcile_schedule_id(task_queue: str) -> str:
     """The reconciler's Temporal Schedule: one per task queue."""
     return f"{RECONCILE_SCHEDULE_PREFIX}{task_queue}"
+
+
+def retention_workflow_id(task_queue: str) -> str:
+    """The id the retention schedule gives its RetentionWorkflow (Temporal appends the fire's time)."""
+    return f"{RETENTION_PREFIX}{task_queue}"
+
+
+def retention_schedule_id(task_queue: str) -> str:
+    """Retention's Temporal Schedule: one per task queue."""
+    return f"{RETENTION_SCHEDULE_PREFIX}{task_queue}"

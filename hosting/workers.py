@@ -34,6 +34,7 @@ from activities.prepare import PrepareActivities
 from activities.reconcile import ReconcileActivities, ReconcileInput
 from activities.record import RecordActivities
 from activities.render import RenderActivities
+from activities.retention import RetentionActivities, RetentionInput
 from activities.schedules import ScheduleActivities
 from activities.status_webhooks import StatusWebhookActivities
 from core import logs, tracing
@@ -41,7 +42,12 @@ from core.models import Channel, delivery_task_queue
 from core.secrets import webhook_secret
 from core.settings import Settings, get_settings
 from core.temporal import connect, ensure_search_attributes, metrics_runtime
-from core.workflow_ids import reconcile_schedule_id, reconcile_workflow_id
+from core.workflow_ids import (
+    reconcile_schedule_id,
+    reconcile_workflow_id,
+    retention_schedule_id,
+    retention_workflow_id,
+)
 from providers.egress import Allowlist
 from providers.registry import build_providers
 from services.integration_watch import watching
@@ -51,10 +57,14 @@ from workflows.broadcast import BroadcastWorkflow
 from workflows.digest import DigestWorkflow
 from workflows.notification import NotificationWorkflow
 from workflows.reconcile import ReconcileWorkflow
+from workflows.retention import RetentionWorkflow
 from workflows.scheduled import ScheduledBroadcastWorkflow
 from workflows.status_webhook import StatusWebhookWorkflow
 
 log = logging.getLogger("herald.worker")
+
+# Often enough that each pass has an hour's worth to delete, not a day's.
+RETENTION_EVERY = timedelta(hours=1)
 
 
 @asynccontextmanager
@@ -84,9 +94,10 @@ async def herald_worker(client: Client, pool: asyncpg.Pool, settings: Settings, 
     hooks = StatusWebhookActivities(pool, providers.status_http, webhook_secret(settings),
                                     Allowlist.parse(settings.webhook_allowed_hosts), settings.webhook_timeout_s)
     scheduled = ScheduleActivities(pool, settings)
+    retention = RetentionActivities(pool, settings)
     main = Worker(client, task_queue=settings.task_queue,
                   workflows=[NotificationWorkflow, BroadcastWorkflow, DigestWorkflow, ReconcileWorkflow,
-                             StatusWebhookWorkflow, ScheduledBroadcastWorkflow],
+                             StatusWebhookWorkflow, ScheduledBroadcastWorkflow, RetentionWorkflow],
                   # deliver too: channels without a rate limit deliver in a local activity on this worker.
                   activities=[audience.check_audience, render.render, prepare.prepare, deliver.deliver,
                               record.record_status,
@@ -94,7 +105,8 @@ async def herald_worker(client: Client, pool: asyncpg.Pool, settings: Settings, 
                               record.is_read,
                               fan_out.prepare_page, fan_out.start_page, fan_out.record_status,
                               fan_out.cancel_recipients, digest.close_digest, reconcile.start_unstarted,
-                              hooks.post_status_event, hooks.dead_letter, hooks.resolve, scheduled.prepare_fire],
+                              hooks.post_status_event, hooks.dead_letter, hooks.resolve, scheduled.prepare_fire,
+                              retention.delete_expired],
                   graceful_shutdown_timeout=drain,
                   workflow_runner=SandboxedWorkflowRunner() if settings.workflow_sandbox
                   else UnsandboxedWorkflowRunner())
@@ -130,15 +142,29 @@ async def ensure_reconcile_schedule(client: Client, settings: Settings) -> None:
     """Creates the reconciler's schedule once per task queue (every worker tries; the first one wins)."""
     if not settings.reconcile_every_s:
         return
-    schedule = Schedule(
-        action=ScheduleActionStartWorkflow(ReconcileWorkflow.run, ReconcileInput(),
-                                           id=reconcile_workflow_id(settings.task_queue),
-                                           task_queue=settings.task_queue),
-        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(seconds=settings.reconcile_every_s))]),
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
-    )
+    action = ScheduleActionStartWorkflow(ReconcileWorkflow.run, ReconcileInput(),
+                                         id=reconcile_workflow_id(settings.task_queue), task_queue=settings.task_queue)
+    await _create_once(client, reconcile_schedule_id(settings.task_queue), action,
+                       timedelta(seconds=settings.reconcile_every_s))
+
+
+async def ensure_retention_schedule(client: Client, settings: Settings) -> None:
+    """Creates retention's hourly schedule once per task queue (every worker tries; the first one wins). The
+    pass reads HERALD_RETENTION_DAYS when it runs, so changing it needs no new schedule; 0 turns it off."""
+    if not settings.retention_days:
+        return
+    action = ScheduleActionStartWorkflow(RetentionWorkflow.run, RetentionInput(),
+                                         id=retention_workflow_id(settings.task_queue), task_queue=settings.task_queue)
+    await _create_once(client, retention_schedule_id(settings.task_queue), action, RETENTION_EVERY)
+
+
+async def _create_once(client: Client, schedule_id: str, action: ScheduleActionStartWorkflow,
+                       every: timedelta) -> None:
+    """A schedule starting `action` every `every`, a fire skipped while the last one still runs."""
+    schedule = Schedule(action=action, spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
+                        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP))
     try:
-        await client.create_schedule(reconcile_schedule_id(settings.task_queue), schedule)
+        await client.create_schedule(schedule_id, schedule)
     except ScheduleAlreadyRunningError:
         pass
 
@@ -152,6 +178,7 @@ async def run(settings: Settings) -> None:
                            interceptors=tracing.client_interceptors(provider))
     await ensure_search_attributes(client, settings.temporal_namespace)
     await ensure_reconcile_schedule(client, settings)
+    await ensure_retention_schedule(client, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

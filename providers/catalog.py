@@ -11,7 +11,22 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from providers import discord, mailgun, msteams, postmark, sendgrid, ses, slack, telegram, twilio, vendor_http, vonage
+from providers import (
+    apns,
+    apprise,
+    discord,
+    fcm,
+    mailgun,
+    msteams,
+    postmark,
+    sendgrid,
+    ses,
+    slack,
+    telegram,
+    twilio,
+    vendor_http,
+    vonage,
+)
 from providers.base import Provider
 from providers.egress import Allowlist
 from providers.http_gateway import HttpGatewayProvider, sms_payload
@@ -92,4 +107,7 @@ KINDS: dict[str, Kind] = {
     "msteams": vendor(msteams, callback=True),
     "discord": vendor(discord, callback=True),
     "telegram": vendor(telegram, callback=True),
+    "fcm": vendor(fcm, callback=True),
+    "apns": vendor(apns, callback=True),
+    "apprise": vendor(apprise, callback=True),
 }

@@ -162,12 +162,24 @@ class Providers:
     tools: Tools
     # One bounded pool per purpose: receivers of one kind that hold connections open cannot take the others'.
     _clients: dict[str, httpx.AsyncClient] = field(default_factory=dict, repr=False)
+    _built: dict[str, tuple[StoredIntegration, Provider]] = field(default_factory=dict, repr=False)
+    _retired: list[Provider] = field(default_factory=list, repr=False)
 
     def apply(self, integrations: list[StoredIntegration], public_url: str) -> None:
-        """Rebuilds the stored integrations' chains (`integrations` in priority order per channel)."""
+        """Rebuilds the stored integrations' chains (`integrations` in priority order per channel). An
+        integration that did not change keeps its provider: its connections and cached tokens (APNs refuses a
+        new token more often than every 20 minutes)."""
         stored: dict[str, list[Provider]] = {}
+        built: dict[str, tuple[StoredIntegration, Provider]] = {}
         for integration in integrations:
-            stored.setdefault(integration.channel, []).append(build_stored(integration, self.tools, public_url))
+            kept = self._built.get(integration.id)
+            provider = kept[1] if kept is not None and kept[0] == integration else build_stored(
+                integration, self.tools, public_url)
+            built[integration.id] = (integration, provider)
+            stored.setdefault(integration.channel, []).append(provider)
+        # Replaced ones may still be sending: those with connections of their own are closed at shutdown.
+        self._retired += [p for i, (_, p) in self._built.items() if built.get(i, (None, None))[1] is not p]
+        self._built = built
         self.chains.replace(stored, {i.id: i.rate_per_s for i in integrations if i.rate_per_s})
 
     @property
@@ -178,6 +190,10 @@ class Providers:
     async def aclose(self) -> None:
         for client in self._clients.values():
             await client.aclose()
+        for provider in [*self._retired, *(p for _, p in self._built.values())]:
+            close = getattr(provider, "aclose", None)  # adapters that hold connections of their own (APNs)
+            if close is not None:
+                await close()
 
 
 def http_client(size: int, timeout_s: float) -> httpx.AsyncClient:

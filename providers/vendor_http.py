@@ -14,7 +14,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from pydantic import AfterValidator
 
 from core import pii
-from providers.base import DeliveryError, TransientDeliveryError
+from providers.base import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from providers.egress import Allowlist
 from providers.http_gateway import Answer, retry_after_seconds
 
@@ -71,6 +71,16 @@ def overload(name: str, answer: Answer, detail: str) -> DeliveryError | None:
         return TransientDeliveryError(f"{name}: HTTP {answer.status} {detail}",
                                       retry_after_s=retry_after_seconds(answer.headers.get("retry-after")))
     return None
+
+
+def refusal(name: str, answer: Answer, detail: str, *, transient: bool) -> DeliveryError:
+    """The error of a failed answer: 408, 429 and 5xx transient (see `overload`), otherwise as the vendor's own
+    error code says (`transient`)."""
+    error = overload(name, answer, detail)
+    if error is not None:
+        return error
+    kind = TransientDeliveryError if transient else PermanentDeliveryError
+    return kind(f"{name}: HTTP {answer.status} {detail}")
 
 
 def said(text: object, limit: int = 200) -> str:

@@ -107,8 +107,8 @@ async def accept(pool: asyncpg.Pool, temporal: Client, settings: Settings, body:
     # Two round trips for a new notification: one read (template and user), one insert. A repeat is found by
     # the insert's conflict, or, when this body no longer validates, by looking for the stored one.
     try:
-        row = await _validated_row(pool, settings, body, key, fingerprint, notification_id, key_id)
-        row.legacy_key = given
+        row = replace(await _validated_row(pool, settings, body, key, fingerprint, notification_id, key_id),
+                      legacy_key=given)
     except Problem:
         existing = await notifications.get(pool, notification_id)
         if existing is not None:
@@ -188,7 +188,7 @@ async def _validated_row(pool: asyncpg.Pool, settings: Settings, body: Notificat
         workflow_id=notification_workflow_id(notification_id),
         status=Status.SCHEDULED if scheduled else Status.ACCEPTED, user_id=body.user_id, recipient=to,
         channels=channels, priority=body.priority.value, category=body.category, template=body.template,
-        template_version=template["version"], data=body.data, send_at=body.send_at,
+        template_version=template.version, data=body.data, send_at=body.send_at,
         digest=body.digest.model_dump() if body.digest else None,
         escalate=body.escalate.model_dump(mode="json") if body.escalate else None,
         throttle=body.throttle.model_dump() if body.throttle else None, created_by=key_id,

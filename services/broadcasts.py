@@ -17,6 +17,7 @@ from core import locales, templating
 from core.errors import Problem, not_found
 from core.ids import client_key, new_idempotency_key, notification_id_for_key, request_fingerprint
 from core.models import BroadcastInput
+from core.recipients import SampleUser
 from core.starting import queued_channels, retry_config
 from core.temporal import is_outage
 from core.workflow_ids import broadcast_workflow_id
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from store.db import Executor
 
 # What a template sees as `user` when a broadcast is checked before anyone is chosen.
-SAMPLE_USER = {"id": "sample", "name": "Sample", "email": None, "phone": None, "locale": None, "timezone": None}
+SAMPLE_USER = SampleUser(id="sample", name="Sample")
 _RETRY_AFTER = {"Retry-After": "5"}
 
 
@@ -162,8 +163,7 @@ async def check(conn: Executor, settings: Settings, spec: BroadcastSpec) -> int:
         code = "missing_variable" if exc.variable else "template_error"
         field_name = f"data.{exc.variable}" if exc.variable else exc.field
         raise BroadcastRefused(field_name, code, exc.message, {"variable": exc.variable}) from exc
-    version: int = template["version"]
-    return version
+    return template.version
 
 
 async def store(conn: Executor, spec: BroadcastSpec, template_version: int, *, broadcast_id: str, key: str,

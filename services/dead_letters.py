@@ -26,17 +26,7 @@ async def retry(pool: asyncpg.Pool, temporal: Client, ids: list[str] | None) -> 
 
 async def retry_one(pool: asyncpg.Pool, temporal: Client, notification_id: str) -> NotificationRecord:
     """Signals `retry` to one notification, refusing with 409 unless it is parked."""
-    row = await notifications.get_full(pool, notification_id)
-    if row is None:
-        raise not_found("notification", notification_id)
-    if row.status != Status.DEAD_LETTERED:
-        raise Problem(409, "not_dead_lettered",
-                      f"only a dead-lettered notification can be retried; this one is {row.status}",
-                      {"status": row.status})
-    if not await starting.signal(temporal, row.workflow_id, "retry"):
-        raise Problem(409, "workflow_closed", "the dead-letter retention of this notification has ended; "
-                      "send it again as a new notification", {"status": row.status})
-    return row
+    return await _signal_parked(pool, temporal, notification_id, "retry", "retried", full=True)
 
 
 async def page(pool: asyncpg.Pool, *, channel: str | None, after: int | None,
@@ -51,12 +41,21 @@ async def open_ids(pool: asyncpg.Pool) -> list[str]:
 
 
 async def discard(pool: asyncpg.Pool, temporal: Client, notification_id: str) -> None:
-    row = await notifications.get(pool, notification_id)
+    await _signal_parked(pool, temporal, notification_id, "discard", "discarded", full=False)
+
+
+async def _signal_parked(pool: asyncpg.Pool, temporal: Client, notification_id: str, signal: str, done: str, *,
+                         full: bool) -> NotificationRecord:
+    """Signals one parked notification's workflow; 404 when there is no such notification, 409 unless it is
+    dead-lettered or when its workflow has ended. `full` reads its deliveries and timeline too."""
+    row = await (notifications.get_full if full else notifications.get)(pool, notification_id)
     if row is None:
         raise not_found("notification", notification_id)
     if row.status != Status.DEAD_LETTERED:
         raise Problem(409, "not_dead_lettered",
-                      f"only a dead-lettered notification can be discarded; this one is {row.status}",
+                      f"only a dead-lettered notification can be {done}; this one is {row.status}",
                       {"status": row.status})
-    if not await starting.signal(temporal, row.workflow_id, "discard"):
-        raise Problem(409, "workflow_closed", "the dead-letter retention of this notification has ended")
+    if not await starting.signal(temporal, row.workflow_id, signal):
+        raise Problem(409, "workflow_closed", "the dead-letter retention of this notification has ended; "
+                      "send it again as a new notification", {"status": row.status})
+    return row

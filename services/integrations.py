@@ -293,6 +293,10 @@ async def test(pool: asyncpg.Pool, settings: Settings, integration_id: str, to: 
             receipt = await sender.send(message)
         except DeliveryError as exc:
             return TestResult(ok=False, error=exc.message)
+        finally:
+            close = getattr(sender, "aclose", None)  # adapters with connections of their own (APNs)
+            if close is not None:
+                await close()
         return TestResult(ok=True, provider_message_id=receipt.provider_message_id)
 
 

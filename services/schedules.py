@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from temporalio.client import (
     Client,
@@ -53,8 +53,12 @@ MAX_INTERVAL_S = 366 * 86400
 _RETRY_AFTER = {"Retry-After": "5"}
 
 
+# "unknown" when Temporal does not answer, "missing" when its schedule was deleted outside Herald.
+LiveState = Literal["active", "paused", "missing", "unknown"]
+
+
 @dataclass(frozen=True)
-class FireRun:
+class ScheduleRun:
     """One recent fire of a schedule, and the broadcast it made."""
 
     scheduled_at: datetime
@@ -84,11 +88,11 @@ class ScheduleView:
     category: str | None
     audience: dict[str, Any]
     created_at: datetime
-    state: str
+    state: LiveState
     paused: bool | None
     note: str | None
     next_run_times: list[datetime]
-    recent_runs: list[FireRun]
+    recent_runs: list[ScheduleRun]
     fires: int | None
     skipped_overlap: int | None
     missed_catchup_window: int | None
@@ -274,7 +278,7 @@ async def _act(temporal: Client, row: ScheduleRecord, action: Callable[[Schedule
         raise Problem(503, "temporal_unavailable", f"Temporal did not answer: {exc}", headers=_RETRY_AFTER) from exc
 
 
-async def _describe(temporal: Client, schedule_id: str) -> ScheduleDescription | str:
+async def _describe(temporal: Client, schedule_id: str) -> ScheduleDescription | Literal["missing", "unknown"]:
     """Temporal's view of the schedule, or the state to show when there is none: "missing" or "unknown"."""
     handle: ScheduleHandle = temporal.get_schedule_handle(temporal_schedule_id(schedule_id))
     try:
@@ -306,10 +310,10 @@ async def view(pool: asyncpg.Pool, temporal: Client, row: ScheduleRecord) -> Sch
     runs = []
     for scheduled_at, started_at, workflow_id in fires:
         broadcast = made.get(fire_broadcast_id(workflow_id))
-        runs.append(FireRun(scheduled_at=scheduled_at, started_at=started_at, workflow_id=workflow_id,
-                            broadcast_id=fire_broadcast_id(workflow_id),
-                            broadcast_status=broadcast.status if broadcast else None,
-                            recipients=broadcast.recipients if broadcast else None))
+        runs.append(ScheduleRun(scheduled_at=scheduled_at, started_at=started_at, workflow_id=workflow_id,
+                                broadcast_id=fire_broadcast_id(workflow_id),
+                                broadcast_status=broadcast.status if broadcast else None,
+                                recipients=broadcast.recipients if broadcast else None))
     return ScheduleView(**stored, state="paused" if state.paused else "active", paused=state.paused,
                         note=state.note or None, next_run_times=list(info.next_action_times), recent_runs=runs,
                         fires=info.num_actions, skipped_overlap=info.num_actions_skipped_overlap,

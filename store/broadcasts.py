@@ -17,29 +17,9 @@ _COLUMNS = """id, idempotency_key, request_hash, workflow_id, status, template, 
 
 
 @dataclass(frozen=True)
-class BroadcastRecord:
-    id: str
-    idempotency_key: str
-    request_hash: str
-    workflow_id: str
-    status: str
-    template: str
-    template_version: int
-    data: dict[str, Any]
-    channels: list[str]
-    priority: str
-    category: str | None
-    audience: dict[str, Any]
-    recipients: int
-    schedule_id: str | None
-    created_by: str | None
-    locale: str | None
-    created_at: datetime
-    updated_at: datetime
-
-
-@dataclass
 class NewBroadcast:
+    """A broadcast as its request (or a schedule's fire) gives it."""
+
     id: str
     idempotency_key: str
     request_hash: str
@@ -54,6 +34,16 @@ class NewBroadcast:
     schedule_id: str | None = None  # the schedule whose fire made it
     created_by: str | None = None  # the API key that sent it; None for a schedule's fire
     locale: str | None = None  # every recipient's notification asks for it before its user's locale
+
+
+@dataclass(frozen=True, kw_only=True)
+class BroadcastRecord(NewBroadcast):
+    """A stored broadcast: the request, and how far its workflow has come."""
+
+    status: str
+    recipients: int
+    created_at: datetime
+    updated_at: datetime
 
 
 async def insert(conn: Executor, b: NewBroadcast) -> tuple[BroadcastRecord, bool]:

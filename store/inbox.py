@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from store.records import many, one
 
 if TYPE_CHECKING:
     from store.db import Executor
 
 _ITEM = "notification_id, subject, body, created_at, read_at, read_at IS NOT NULL AS read"
+
+
+@dataclass(frozen=True)
+class InboxItemRecord:
+    notification_id: str
+    subject: str | None
+    body: str
+    created_at: datetime
+    read_at: datetime | None
+    read: bool
 
 
 async def add(conn: Executor, *, notification_id: str, user_id: str, subject: str | None, body: str) -> bool:
@@ -22,7 +35,7 @@ async def add(conn: Executor, *, notification_id: str, user_id: str, subject: st
 
 
 async def list_items(conn: Executor, user_id: str, *, unread_only: bool, after: tuple[datetime, str] | None,
-                     limit: int) -> list[dict[str, Any]]:
+                     limit: int) -> list[InboxItemRecord]:
     after_at, after_id = after if after else (None, None)
     rows = await conn.fetch(
         f"""SELECT {_ITEM} FROM inbox_item
@@ -31,7 +44,7 @@ async def list_items(conn: Executor, user_id: str, *, unread_only: bool, after: 
            ORDER BY created_at DESC, notification_id DESC LIMIT $5""",
         user_id, unread_only, after_at, after_id, limit,
     )
-    return [dict(r) for r in rows]
+    return many(InboxItemRecord, rows)
 
 
 async def unread_count(conn: Executor, user_id: str) -> int:
@@ -60,14 +73,14 @@ async def mark_all_read(conn: Executor, user_id: str) -> list[str]:
     return [r["notification_id"] for r in rows]
 
 
-async def get_item(conn: Executor, user_id: str, notification_id: str) -> dict[str, Any] | None:
+async def get_item(conn: Executor, user_id: str, notification_id: str) -> InboxItemRecord | None:
     row = await conn.fetchrow(
         f"SELECT {_ITEM} FROM inbox_item WHERE user_id = $1 AND notification_id = $2", user_id, notification_id
     )
-    return dict(row) if row else None
+    return one(InboxItemRecord, row)
 
 
-async def items_after(conn: Executor, user_id: str, notification_id: str, limit: int) -> list[dict[str, Any]]:
+async def items_after(conn: Executor, user_id: str, notification_id: str, limit: int) -> list[InboxItemRecord]:
     """The items that arrived after the given one, oldest first: what a reconnecting stream missed."""
     rows = await conn.fetch(
         f"""SELECT {_ITEM} FROM inbox_item
@@ -76,4 +89,4 @@ async def items_after(conn: Executor, user_id: str, notification_id: str, limit:
             ORDER BY created_at, notification_id LIMIT $3""",
         user_id, notification_id, limit,
     )
-    return [dict(r) for r in rows]
+    return many(InboxItemRecord, rows)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import TYPE_CHECKING
 
-from core.ids import hash_secret, new_api_key
+from store.records import many, one
 
 if TYPE_CHECKING:
     from store.db import Executor
@@ -14,30 +15,35 @@ if TYPE_CHECKING:
 COLUMNS = "id, name, scopes, rate_per_s, burst, created_at, revoked_at"
 
 
+@dataclass(frozen=True)
+class KeyRecord:
+    """An API key as stored, without its hash; a rate or burst of None takes the settings' defaults."""
+
+    id: str
+    name: str
+    scopes: list[str]
+    rate_per_s: float | None
+    burst: int | None
+    created_at: datetime
+    revoked_at: datetime | None
+
+
 async def create(conn: Executor, key_id: str, name: str, key_hash: str, scopes: list[str],
-                 rate_per_s: float | None, burst: int | None) -> dict[str, Any]:
-    row = await conn.fetchrow(
+                 rate_per_s: float | None, burst: int | None) -> KeyRecord:
+    row = one(KeyRecord, await conn.fetchrow(
         f"""INSERT INTO api_key (id, name, key_hash, scopes, rate_per_s, burst)
             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}""",
         key_id, name, key_hash, scopes, rate_per_s, burst,
-    )
+    ))
     assert row is not None
-    return dict(row)
+    return row
 
 
-async def issue(conn: Executor, name: str, scopes: list[str], rate_per_s: float | None,
-                burst: int | None) -> dict[str, Any]:
-    """Creates a key; the answer holds the key itself under "key", the one time it is ever available."""
-    key_id, key = new_api_key()
-    row = await create(conn, key_id, name, hash_secret(key), scopes, rate_per_s, burst)
-    return {**row, "key": key}
-
-
-async def list_keys(conn: Executor, after: str | None, limit: int) -> list[dict[str, Any]]:
+async def list_keys(conn: Executor, after: str | None, limit: int) -> list[KeyRecord]:
     rows = await conn.fetch(
         f"SELECT {COLUMNS} FROM api_key WHERE ($1::text IS NULL OR id > $1) ORDER BY id LIMIT $2", after, limit,
     )
-    return [dict(r) for r in rows]
+    return many(KeyRecord, rows)
 
 
 async def revoke(conn: Executor, key_id: str) -> bool:

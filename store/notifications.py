@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from core.models import FINAL_STATUSES, DeadLetter, DeadLetterResolution, StatusChange
-from store.records import many, one
+from store.records import grouped, many, one
 
 if TYPE_CHECKING:
     from store.db import Connection, Executor
@@ -32,11 +32,6 @@ class DeliveryRecord:
 
 
 @dataclass(frozen=True)
-class ListedDelivery(DeliveryRecord):
-    notification_id: str
-
-
-@dataclass(frozen=True)
 class TimelineRecord:
     at: datetime
     event: str
@@ -44,9 +39,8 @@ class TimelineRecord:
 
 
 @dataclass(frozen=True)
-class NotificationRecord:
-    """A notification as `_COLUMNS` reads it; `deliveries` and `timeline` are filled only by the reads that say so
-    (`get_full`, and `list_notifications` for deliveries)."""
+class NotificationFields:
+    """What a notification is asked to be: the fields a new notification and a stored one share."""
 
     id: str
     idempotency_key: str
@@ -62,16 +56,23 @@ class NotificationRecord:
     template_version: int
     data: dict[str, Any]
     send_at: datetime | None
+    digest: dict[str, Any] | None = None
+    escalate: dict[str, Any] | None = None
+    throttle: dict[str, Any] | None = None
+    created_by: str | None = None  # the API key that sent it; None for Herald's own (digests)
+    requested_locale: str | None = None  # the client's `locale`, tried before the user's
+
+
+@dataclass(frozen=True, kw_only=True)
+class NotificationRecord(NotificationFields):
+    """A notification as `_COLUMNS` reads it; `deliveries` and `timeline` are filled only by the reads that say so
+    (`get_full`, and `list_notifications` for deliveries)."""
+
     last_error: str | None
     created_at: datetime
     updated_at: datetime
     delivered_at: datetime | None
-    digest: dict[str, Any] | None
     digest_id: str | None
-    escalate: dict[str, Any] | None
-    throttle: dict[str, Any] | None
-    created_by: str | None
-    requested_locale: str | None
     locale: str | None
     attempts: int
     deliveries: list[DeliveryRecord] = field(default_factory=list)
@@ -86,11 +87,6 @@ class ReceiptRecord:
     provider_message_id: str
     attempt: int
     at: datetime
-
-
-@dataclass(frozen=True)
-class ChannelReceipt(ReceiptRecord):
-    channel: str
 
 
 @dataclass(frozen=True)
@@ -122,30 +118,11 @@ class WorkflowOf:
     workflow_id: str
 
 
-@dataclass
-class NewNotification:
-    id: str
-    idempotency_key: str
-    request_hash: str
-    workflow_id: str
-    status: str
-    user_id: str | None
-    recipient: dict[str, str]
-    channels: list[str]
-    priority: str
-    category: str | None
-    template: str
-    template_version: int
-    data: dict[str, Any]
-    send_at: datetime | None
-    digest: dict[str, Any] | None = None
-    escalate: dict[str, Any] | None = None
-    throttle: dict[str, Any] | None = None
-    created_by: str | None = None  # the API key that sent it; None for Herald's own (digests)
+@dataclass(frozen=True)
+class NewNotification(NotificationFields):
     # The client's key as it was stored before keys were scoped per API key: a repeat of a request accepted
     # before then finds that notification instead of making a second one.
     legacy_key: str | None = None
-    requested_locale: str | None = None  # the client's `locale`, tried before the user's
 
 
 # A row a client created before keys were scoped: no creating key, and none of Herald's own (a broadcast's
@@ -254,11 +231,7 @@ async def list_notifications(conn: Executor, *, status: str | None, user_id: str
            FROM delivery WHERE notification_id = ANY($1) ORDER BY channel""",
         [n.id for n in notifications],
     )
-    by_id: dict[str, list[DeliveryRecord]] = {}
-    for d in many(ListedDelivery, deliveries):
-        by_id.setdefault(d.notification_id, []).append(
-            DeliveryRecord(channel=d.channel, status=d.status, provider=d.provider, attempts=d.attempts,
-                           provider_message_id=d.provider_message_id, last_error=d.last_error))
+    by_id = grouped(DeliveryRecord, deliveries, by="notification_id")
     return [replace(n, deliveries=by_id.get(n.id, [])) for n in notifications]
 
 
@@ -389,12 +362,13 @@ async def get_receipt(conn: Executor, notification_id: str, channel: str) -> Rec
     return one(ReceiptRecord, row)
 
 
-async def receipts(conn: Executor, notification_id: str) -> dict[str, ChannelReceipt]:
+async def receipts(conn: Executor, notification_id: str) -> dict[str, ReceiptRecord]:
     """Every channel of the notification a provider accepted, by channel."""
     rows = await conn.fetch(
         """SELECT channel, provider, provider_message_id, attempt, at FROM delivery_receipt
            WHERE notification_id = $1""", notification_id)
-    return {r.channel: r for r in many(ChannelReceipt, rows)}
+    # (notification, channel) is a receipt's key: one a channel.
+    return {channel: receipt for channel, (receipt,) in grouped(ReceiptRecord, rows, by="channel").items()}
 
 
 async def save_receipt(conn: Executor, *, notification_id: str, channel: str, provider: str,

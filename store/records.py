@@ -22,3 +22,12 @@ def one(record_type: type[R], row: asyncpg.Record | None) -> R | None:
 
 def many(record_type: type[R], rows: Iterable[asyncpg.Record]) -> list[R]:
     return [record_type(**dict(row.items())) for row in rows]
+
+
+def grouped(record_type: type[R], rows: Iterable[asyncpg.Record], by: str) -> dict[Any, list[R]]:
+    """The rows as `record_type`, in lists by their column `by`, which is not one of the record's fields."""
+    groups: dict[Any, list[R]] = {}
+    for row in rows:
+        columns = dict(row.items())
+        groups.setdefault(columns.pop(by), []).append(record_type(**columns))
+    return groups

@@ -16,7 +16,9 @@ _COLUMNS = """id, request_hash, cron, every, timezone, template, template_versio
 
 
 @dataclass(frozen=True)
-class ScheduleRecord:
+class NewSchedule:
+    """A schedule's definition, as its request gives it."""
+
     id: str
     request_hash: str
     cron: str | None
@@ -29,6 +31,12 @@ class ScheduleRecord:
     priority: str
     category: str | None
     audience: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ScheduleRecord(NewSchedule):
+    """A stored schedule: its definition and when it was made and deleted."""
+
     created_at: datetime
     deleted_at: datetime | None
 
@@ -40,22 +48,6 @@ class FireBroadcast:
     id: str
     status: str
     recipients: int
-
-
-@dataclass
-class NewSchedule:
-    id: str
-    request_hash: str
-    cron: str | None
-    every: str | None  # the API's `interval`
-    timezone: str | None
-    template: str
-    template_version: int | None  # None: the template's latest version at each fire
-    data: dict[str, Any]
-    channels: list[str]
-    priority: str
-    category: str | None
-    audience: dict[str, Any]
 
 
 async def insert(conn: Executor, s: NewSchedule) -> tuple[ScheduleRecord, bool]:

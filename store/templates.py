@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from store import users
+from store.records import many, one
+from store.users import UserRecord
 
 if TYPE_CHECKING:
     from store.db import Connection, Executor
@@ -20,8 +24,41 @@ FROM template t JOIN template_version v ON v.name = t.name
 """
 
 
+@dataclass(frozen=True)
+class TemplateRecord:
+    """One version of a template (a `core.locales.Translatable`); `updated_at` is when this version was made."""
+
+    name: str
+    version: int
+    subject: str | None
+    body: str
+    html: str | None
+    description: str | None
+    created_at: datetime
+    updated_at: datetime
+    latest_version: int
+    locales: dict[str, dict[str, Any]]  # tag -> {"subject", "body", "html"}
+
+
+@dataclass(frozen=True)
+class VersionRecord:
+    """A line of a template's history."""
+
+    version: int
+    subject: str | None
+    description: str | None
+    created_at: datetime
+
+
+def _from_json(value: dict[str, Any] | None) -> TemplateRecord | None:
+    if value is None:
+        return None
+    return TemplateRecord(**{**value, "created_at": datetime.fromisoformat(value["created_at"]),
+                             "updated_at": datetime.fromisoformat(value["updated_at"])})
+
+
 async def create(conn: Connection, name: str, subject: str | None, body: str, description: str | None,
-                 html: str | None = None) -> dict[str, Any] | None:
+                 html: str | None = None) -> TemplateRecord | None:
     """Creates version 1, or the next version of a deleted name; None when a live template has the name."""
     async with conn.transaction():
         row = await conn.fetchrow(
@@ -48,7 +85,7 @@ async def _insert_version(conn: Connection, name: str, version: int, subject: st
 
 
 async def add_version(conn: Connection, name: str, subject: str | None, body: str, description: str | None,
-                      html: str | None = None) -> dict[str, Any] | None:
+                      html: str | None = None) -> TemplateRecord | None:
     async with conn.transaction():
         row = await conn.fetchrow(
             """UPDATE template SET latest_version = latest_version + 1, updated_at = now()
@@ -92,7 +129,7 @@ async def _next_version_same_text(conn: Connection, name: str) -> int | None:
 
 
 async def put_locale(conn: Connection, name: str, locale: str, subject: str | None, body: str,
-                     html: str | None) -> dict[str, Any] | None:
+                     html: str | None) -> TemplateRecord | None:
     """A new version with `locale`'s texts set (added or replaced); None for an unknown (or deleted) name."""
     async with conn.transaction():
         version = await _next_version_same_text(conn, name)
@@ -127,19 +164,19 @@ async def delete_locale(conn: Connection, name: str, locale: str) -> bool | None
 
 
 async def get(conn: Executor, name: str, version: int | None = None,
-              include_deleted: bool = False) -> dict[str, Any] | None:
+              include_deleted: bool = False) -> TemplateRecord | None:
     row = await conn.fetchrow(
         _SELECT + """ WHERE t.name = $1 AND v.version = COALESCE($2, t.latest_version)
                       AND ($3 OR t.deleted_at IS NULL)""",
         name, version, include_deleted,
     )
-    return dict(row) if row else None
+    return one(TemplateRecord, row)
 
 
 async def get_with_user(conn: Executor, name: str, version: int | None, user_id: str | None,
-                        include_deleted: bool = False) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+                        include_deleted: bool = False) -> tuple[TemplateRecord | None, UserRecord | None]:
     """A template version and a user in one round trip (the accept path's read, and the worker's before it
-    renders, which also reads deleted templates), as plain JSON values."""
+    renders, which also reads deleted templates)."""
     row = await conn.fetchrow(
         f"""SELECT (SELECT row_to_json(x) FROM ({_SELECT} WHERE t.name = $1
                         AND v.version = COALESCE($2, t.latest_version) AND ($4 OR t.deleted_at IS NULL)) x)
@@ -148,11 +185,11 @@ async def get_with_user(conn: Executor, name: str, version: int | None, user_id:
         name, version, user_id, include_deleted,
     )
     assert row is not None
-    return row["template"], row["user"]
+    return _from_json(row["template"]), users.from_json(row["user"])
 
 
 async def get_for_render(conn: Executor, name: str, version: int, user_id: str | None, notification_id: str
-                         ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, str | None]:
+                         ) -> tuple[TemplateRecord | None, UserRecord | None, str | None]:
     """What the worker reads before it renders, in one round trip: the template version (deleted ones too), the
     user, and the locale the notification asked for."""
     row = await conn.fetchrow(
@@ -162,16 +199,16 @@ async def get_for_render(conn: Executor, name: str, version: int, user_id: str |
         name, version, user_id, notification_id,
     )
     assert row is not None
-    return row["template"], row["user"], row["requested_locale"]
+    return _from_json(row["template"]), users.from_json(row["user"]), row["requested_locale"]
 
 
-async def list_latest(conn: Executor, after: str | None, limit: int) -> list[dict[str, Any]]:
+async def list_latest(conn: Executor, after: str | None, limit: int) -> list[TemplateRecord]:
     rows = await conn.fetch(
         _SELECT + """ WHERE v.version = t.latest_version AND t.deleted_at IS NULL
                       AND ($1::text IS NULL OR t.name > $1) ORDER BY t.name LIMIT $2""",
         after, limit,
     )
-    return [dict(r) for r in rows]
+    return many(TemplateRecord, rows)
 
 
 async def delete(conn: Executor, name: str) -> bool:
@@ -181,11 +218,11 @@ async def delete(conn: Executor, name: str) -> bool:
     return result != "UPDATE 0"
 
 
-async def versions(conn: Executor, name: str) -> list[dict[str, Any]]:
+async def versions(conn: Executor, name: str) -> list[VersionRecord]:
     """Every version of a template, newest first."""
     rows = await conn.fetch(
         """SELECT version, subject, description, created_at FROM template_version
            WHERE name = $1 ORDER BY version DESC""",
         name,
     )
-    return [dict(r) for r in rows]
+    return many(VersionRecord, rows)

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from store.records import many, one
+
 if TYPE_CHECKING:
     from store.db import Executor
 
@@ -15,7 +17,34 @@ USER_FIELDS = ("name", "email", "phone", "push_token", "webhook_url", "locale", 
 COLUMNS = "id, " + ", ".join(USER_FIELDS) + ", created_at, updated_at"
 
 
-async def create(conn: Executor, user_id: str, fields: dict[str, Any]) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class UserRecord:
+    """A recipient: contact points, locale, topics and preferences (it is a `core.recipients.Recipient`)."""
+
+    id: str
+    name: str
+    email: str | None
+    phone: str | None
+    push_token: str | None
+    webhook_url: str | None
+    locale: str | None
+    timezone: str | None
+    topics: list[str]
+    preferences: dict[str, Any]
+    chat_address: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+def from_json(value: dict[str, Any] | None) -> UserRecord | None:
+    """A user read as `row_to_json` of its COLUMNS (one round trip that also reads other things)."""
+    if value is None:
+        return None
+    return UserRecord(**{**value, "created_at": datetime.fromisoformat(value["created_at"]),
+                         "updated_at": datetime.fromisoformat(value["updated_at"])})
+
+
+async def create(conn: Executor, user_id: str, fields: dict[str, Any]) -> UserRecord | None:
     row = await conn.fetchrow(
         f"""INSERT INTO app_user (id, name, email, phone, push_token, webhook_url, locale, timezone,
                                   topics, preferences, chat_address)
@@ -25,23 +54,23 @@ async def create(conn: Executor, user_id: str, fields: dict[str, Any]) -> dict[s
             RETURNING {COLUMNS}""",
         user_id, *(fields.get(f) for f in USER_FIELDS),
     )
-    return dict(row) if row else None
+    return one(UserRecord, row)
 
 
-async def get(conn: Executor, user_id: str) -> dict[str, Any] | None:
+async def get(conn: Executor, user_id: str) -> UserRecord | None:
     row = await conn.fetchrow(f"SELECT {COLUMNS} FROM app_user WHERE id = $1", user_id)
-    return dict(row) if row else None
+    return one(UserRecord, row)
 
 
-async def list_users(conn: Executor, after: str | None, limit: int) -> list[dict[str, Any]]:
+async def list_users(conn: Executor, after: str | None, limit: int) -> list[UserRecord]:
     rows = await conn.fetch(
         f"SELECT {COLUMNS} FROM app_user WHERE ($1::text IS NULL OR id > $1) ORDER BY id LIMIT $2",
         after, limit,
     )
-    return [dict(r) for r in rows]
+    return many(UserRecord, rows)
 
 
-async def update(conn: Executor, user_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
+async def update(conn: Executor, user_id: str, changes: dict[str, Any]) -> UserRecord | None:
     """Sets exactly the fields present in `changes` (a field set to null is cleared)."""
     present = [f for f in USER_FIELDS if f in changes]
     # Column names come from the fixed USER_FIELDS tuple, never from input; values are bind parameters.
@@ -49,7 +78,7 @@ async def update(conn: Executor, user_id: str, changes: dict[str, Any]) -> dict[
     sql = f"UPDATE app_user SET {assignments + ', ' if assignments else ''}updated_at = now() " \
           f"WHERE id = $1 RETURNING {COLUMNS}"
     row = await conn.fetchrow(sql, user_id, *(changes[f] for f in present))
-    return dict(row) if row else None
+    return one(UserRecord, row)
 
 
 async def add_token(conn: Executor, user_id: str, token_id: str, token_hash: str, ttl_s: int) -> datetime:
@@ -120,7 +149,7 @@ async def check_token(conn: Executor, token_hash: str, rate: float, burst: int) 
     return TokenCheck(row["id"], row["user_id"], bool(row["allowed"]), retry_after)
 
 
-async def search(conn: Executor, query: str, limit: int) -> list[dict[str, Any]]:
+async def search(conn: Executor, query: str, limit: int) -> list[UserRecord]:
     """Users whose id or name starts with `query`, or whose email contains it (the send page's picker)."""
     rows = await conn.fetch(
         f"""SELECT {COLUMNS} FROM app_user
@@ -128,7 +157,7 @@ async def search(conn: Executor, query: str, limit: int) -> list[dict[str, Any]]
             ORDER BY id LIMIT $2""",
         query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_"), limit,
     )
-    return [dict(r) for r in rows]
+    return many(UserRecord, rows)
 
 
 async def take_rate(conn: Executor, subject: str, rate: float, burst: int) -> tuple[bool, int]:

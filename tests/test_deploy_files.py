@@ -134,7 +134,7 @@ def test_the_image_holds_no_development_code() -> None:
 
 def test_the_image_code_imports_no_development_code_and_no_embedded_server_at_load() -> None:
     sources = image_sources()
-    assert ROOT / "worker.py" in sources and ROOT / "api" / "accept.py" in sources
+    assert ROOT / "worker.py" in sources and ROOT / "services" / "accept.py" in sources
     for source in sources:
         tree = ast.parse(source.read_text(), str(source))
         for node in ast.walk(tree):

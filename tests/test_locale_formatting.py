@@ -54,9 +54,9 @@ def test_locale_tags() -> None:
 
 
 def test_the_fallback_chain() -> None:
-    template = {"subject": "S", "body": "own", "html": None,
-                "locales": {"fr": {"subject": None, "body": "fr", "html": None},
-                            "pt-BR": {"subject": None, "body": "pt-BR", "html": None}}}
+    template = locales.Texts(subject="S", body="own", html=None,
+                             locales={"fr": {"subject": None, "body": "fr", "html": None},
+                                      "pt-BR": {"subject": None, "body": "pt-BR", "html": None}})
     assert locales.choose(template, None, "fr-CA", "en").locale == "fr"
     assert locales.choose(template, None, "fr-CA", "en").format_locale == "fr-CA"
     assert locales.choose(template, "pt-br", "fr", "en").locale == "pt-BR"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -14,37 +12,27 @@ from starlette.responses import Content
 
 from api.deps import PageDep, PoolDep, Principal, PrincipalDep, SettingsDep, TemporalDep
 from api.errors import ApiError, not_found
-from api.schemas import InboxPage
-from services import starting
-from store import inbox, users
-from store.inbox_feed import LOST, InboxFeed
+from api.schemas import InboxItemPublic, InboxPage
+from services import inbox, starting, users
 
 router = APIRouter(prefix="/v1/users/{user_id}/inbox", tags=["inbox"])
 
 
 async def _authorize(pool: Any, principal: Principal, user_id: str, *, write: bool) -> None:
-    """A user token reaches only its own inbox; `admin` keys any inbox, `read` keys read any inbox."""
-    if principal.user_id is not None:
-        # Another user's inbox answers 404, not 403: a token must not learn which user ids exist.
-        if principal.user_id != user_id:
-            raise not_found("user", user_id)
-        return
-    if not (principal.is_admin or (not write and principal.may("read"))):
-        needed = "'admin'" if write else "'read' or 'admin'"
-        raise ApiError(403, "forbidden", f"this key needs the {needed} scope for this request")
-    if await users.get(pool, user_id) is None:
-        raise not_found("user", user_id)
+    await inbox.authorize(pool, user_id, token_user_id=principal.user_id, admin=principal.is_admin,
+                          reader=principal.may("read"), write=write)
 
 
 @router.get("", response_model=InboxPage)
 async def list_inbox(user_id: str, pool: PoolDep, principal: PrincipalDep, page: PageDep,
-                     unread: bool = False) -> dict[str, Any]:
+                     unread: bool = False) -> InboxPage:
     await _authorize(pool, principal, user_id, write=False)
     after = page.decode(datetime, str)
-    rows = await inbox.list_items(pool, user_id, unread_only=unread, limit=page.fetch,
-                                  after=(after[0], after[1]) if after else None)
-    rows, next_cursor = page.cut(rows, lambda r: [r["created_at"].isoformat(), r["notification_id"]])
-    return {"items": rows, "unread_count": await inbox.unread_count(pool, user_id), "next_cursor": next_cursor}
+    rows = await inbox.items(pool, user_id, unread_only=unread, limit=page.fetch,
+                             after=(after[0], after[1]) if after else None)
+    rows, next_cursor = page.cut(rows, lambda r: [r.created_at.isoformat(), r.notification_id])
+    return InboxPage(items=[InboxItemPublic.model_validate(r, from_attributes=True) for r in rows],
+                     unread_count=await inbox.unread_count(pool, user_id), next_cursor=next_cursor)
 
 
 @router.get("/stream", response_class=StreamingResponse,
@@ -93,53 +81,13 @@ def _stream_slots(request: Request) -> dict[str, int]:
     return slots
 
 
-# A comment line this often keeps proxies from closing an idle stream and lets a dead client be noticed.
-HEARTBEAT_S = 15.0
-CATCH_UP_LIMIT = 500
-
-
 def event_stream(request: Request, pool: Any, user_id: str,
                  alive: Callable[[], Awaitable[bool]] | None = None) -> StreamingResponse:
-    """The inbox stream of `user_id`, for a caller already authorized; the dashboard's inbox page uses it too.
-    `alive` is asked at every heartbeat whether the caller may still listen; the stream ends when it says no."""
-    feed: InboxFeed = request.app.state.inbox_feed
-    last_event_id = request.headers.get("last-event-id")
-
-    async def events() -> AsyncIterator[str]:
-        async with feed.subscribe(user_id) as queue:
-            # Subscribed before catching up, so nothing falls between the two; `sent` drops the overlap.
-            yield f"retry: 2000\n: inbox stream of {json.dumps(user_id)}\n\n"
-            sent: set[str] = set()
-            if last_event_id:
-                for item in await inbox.items_after(pool, user_id, last_event_id, CATCH_UP_LIMIT):
-                    sent.add(item["notification_id"])
-                    yield await _event(pool, user_id, item)
-            while True:
-                try:
-                    notification_id = await asyncio.wait_for(queue.get(), timeout=HEARTBEAT_S)
-                except TimeoutError:
-                    if alive is not None and not await alive():
-                        return
-                    yield ": keep-alive\n\n"
-                    continue
-                if notification_id == LOST:
-                    return  # the client reconnects with Last-Event-ID and catches up
-                if notification_id in sent:
-                    continue
-                new_item = await inbox.get_item(pool, user_id, notification_id)
-                if new_item is not None:
-                    yield await _event(pool, user_id, new_item)
-
-    return StreamingResponse(events(), media_type="text/event-stream",
+    """The inbox stream of `user_id`, for a caller already authorized."""
+    return StreamingResponse(inbox.events(request.app.state.inbox_feed, pool, user_id,
+                                          request.headers.get("last-event-id"), alive),
+                             media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-
-
-async def _event(pool: Any, user_id: str, item: dict[str, Any]) -> str:
-    payload = {"type": "inbox_item", "user_id": user_id, **item,
-               "created_at": item["created_at"].isoformat(),
-               "read_at": item["read_at"].isoformat() if item["read_at"] else None,
-               "unread_count": await inbox.unread_count(pool, user_id)}
-    return f"id: {item['notification_id']}\ndata: {json.dumps(payload)}\n\n"
 
 
 @router.post("/read-all", status_code=204)

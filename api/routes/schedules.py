@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
+from pydantic import TypeAdapter
 
 from api.deps import AdminDep, PageDep, PoolDep, ReadDep, SettingsDep, TemporalDep
 from api.schemas import Page, ScheduleCreate, ScheduleNote, SchedulePublic
@@ -17,8 +17,13 @@ from services.schedules import ScheduleView
 router = APIRouter(prefix="/v1/schedules", tags=["schedules"])
 
 
+_AS_JSON = TypeAdapter(ScheduleView)
+
+
 def _public(view: ScheduleView) -> dict[str, Any]:
-    return SchedulePublic(**dataclasses.asdict(view)).model_dump(mode="json")
+    """The schedule as `SchedulePublic` shows it (the same fields)."""
+    answer: dict[str, Any] = _AS_JSON.dump_python(view, mode="json")
+    return answer
 
 
 @router.post("", status_code=201, response_model=SchedulePublic,

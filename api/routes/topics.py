@@ -7,24 +7,15 @@ from typing import Any
 from fastapi import APIRouter, Path, Response
 
 from api.deps import AdminDep, PageDep, PoolDep, ReadDep
-from api.errors import invalid
 from api.schemas import Name, TopicChange, TopicChangePublic
-from store import topics
+from services import topics
 
 router = APIRouter(prefix="/v1/topics", tags=["topics"])
 TopicName = Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
 
-async def _known(pool: Any, user_ids: list[str]) -> None:
-    missing = await topics.missing_users(pool, user_ids)
-    if missing:
-        raise invalid("user_ids", f"unknown user(s): {', '.join(missing[:20])}", code="unknown_user",
-                      missing=missing)
-
-
 @router.post("/{name}/subscribers", response_model=TopicChangePublic)
 async def subscribe(body: TopicChange, pool: PoolDep, _: AdminDep, name: Name = TopicName) -> TopicChangePublic:
-    await _known(pool, body.user_ids)
     return TopicChangePublic(topic=name, changed=await topics.subscribe(pool, name, body.user_ids))
 
 
@@ -43,5 +34,5 @@ async def unsubscribe_one(user_id: str, pool: PoolDep, _: AdminDep, name: Name =
 async def list_subscribers(pool: PoolDep, page: PageDep, _: ReadDep, name: Name = TopicName) -> dict[str, Any]:
     after = page.decode(str)
     ids = await topics.subscribers(pool, name, after[0] if after else None, page.fetch)
-    rows, next_cursor = page.cut([{"id": i} for i in ids], lambda r: [r["id"]])
-    return {"items": [r["id"] for r in rows], "next_cursor": next_cursor}
+    ids, next_cursor = page.cut(ids, lambda i: [i])
+    return {"items": ids, "next_cursor": next_cursor}

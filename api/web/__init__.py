@@ -19,15 +19,17 @@ from api.web import (
     template_pages,
     users,
 )
-from api.web.render import STATIC, page
+from api.web.render import NAV, STATIC, page
 
 
 def install(app: FastAPI) -> None:
     app.mount("/ui/static", StaticFiles(directory=STATIC), name="ui-static")
     for module in (auth, overview, send, template_pages, activity, dlq, schedules, users, inbox, integrations):
         app.include_router(module.router, include_in_schema=False)
+    app.state.ui_nav = NAV
     if outbox.catcher_dir() is not None:  # only `make up` runs catchers; elsewhere /ui/outbox is a 404
         app.include_router(outbox.router, include_in_schema=False)
+        app.state.ui_nav = (*NAV, ("/ui/outbox", "Outbox"))
 
     async def login_required(_: Request, exc: Exception) -> RedirectResponse:
         assert isinstance(exc, auth.LoginRequired)

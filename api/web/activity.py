@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from urllib.parse import quote, urlencode
 
@@ -96,20 +97,14 @@ async def retry(notification_id: str, pool: PoolDep, temporal: TemporalDep, _: A
 
 @router.post("/{notification_id}/discard")
 async def discard(notification_id: str, pool: PoolDep, temporal: TemporalDep, _: AdminPage) -> RedirectResponse:
-    try:
-        await dead_letters.discard(pool, temporal, notification_id)
-    except ApiError as exc:
-        return see_other(f"/ui/notifications/{quote(notification_id)}", f"Not discarded: {exc.message}")
-    return see_other(f"/ui/notifications/{quote(notification_id)}", "Discard sent.")
+    return await _change(notification_id, dead_letters.discard(pool, temporal, notification_id),
+                         "Discard sent.", refused="Not discarded")
 
 
 @router.post("/{notification_id}/send-now")
 async def send_now(notification_id: str, pool: PoolDep, temporal: TemporalDep, _: AdminPage) -> RedirectResponse:
-    try:
-        await changes.send_now(pool, temporal, notification_id)
-    except ApiError as exc:
-        return see_other(f"/ui/notifications/{quote(notification_id)}", f"Not sent now: {exc.message}")
-    return see_other(f"/ui/notifications/{quote(notification_id)}", "Sending now.")
+    return await _change(notification_id, changes.send_now(pool, temporal, notification_id), "Sending now.",
+                         refused="Not sent now")
 
 
 @router.post("/{notification_id}/data", response_class=HTMLResponse, response_model=None)
@@ -147,8 +142,14 @@ async def reschedule(notification_id: str, request: Request, pool: PoolDep, temp
         send_at = datetime.fromisoformat(value).replace(tzinfo=UTC)
     except ValueError:
         return see_other(back, "Not rescheduled: give a date and time.")
+    return await _change(notification_id, changes.reschedule(pool, temporal, notification_id, send_at),
+                         f"Rescheduled to {send_at:%Y-%m-%d %H:%M} UTC.", refused="Not rescheduled")
+
+
+async def _change(notification_id: str, change: Awaitable[object], done: str, *, refused: str) -> RedirectResponse:
+    """Back to the notification's page, saying `done`, or why the service refused the change."""
     try:
-        await changes.reschedule(pool, temporal, notification_id, send_at)
+        await change
     except ApiError as exc:
-        return see_other(back, f"Not rescheduled: {exc.message}")
-    return see_other(back, f"Rescheduled to {send_at:%Y-%m-%d %H:%M} UTC.")
+        return see_other(f"/ui/notifications/{quote(notification_id)}", f"{refused}: {exc.message}")
+    return see_other(f"/ui/notifications/{quote(notification_id)}", done)

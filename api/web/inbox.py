@@ -9,11 +9,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 
 from api.deps import PoolDep, TemporalDep
-from api.routes.inbox import event_stream
 from api.web.auth import UserPage
 from api.web.render import page, see_other
-from services import starting
-from store import inbox
+from services import inbox, starting
 from store.pagination import BadCursor, decode_cursor, encode_cursor
 
 router = APIRouter(prefix="/ui/inbox")
@@ -27,13 +25,13 @@ async def inbox_page(request: Request, pool: PoolDep, principal: UserPage) -> HT
         after = decode_cursor(request.query_params.get("cursor") or None, datetime, str)
     except BadCursor:
         after = None
-    rows = await inbox.list_items(pool, principal.user_id, unread_only=False, limit=PAGE_SIZE + 1,
-                                  after=(after[0], after[1]) if after else None)
+    rows = await inbox.items(pool, principal.user_id, unread_only=False, limit=PAGE_SIZE + 1,
+                             after=(after[0], after[1]) if after else None)
     next_url = None
     if len(rows) > PAGE_SIZE:
         rows = rows[:PAGE_SIZE]
-        next_url = "/ui/inbox?" + urlencode({"cursor": encode_cursor([rows[-1]["created_at"].isoformat(),
-                                                                        rows[-1]["notification_id"]])})
+        next_url = "/ui/inbox?" + urlencode({"cursor": encode_cursor([rows[-1].created_at.isoformat(),
+                                                                        rows[-1].notification_id])})
     unread = await inbox.unread_count(pool, principal.user_id)
     return page(request, "inbox.html", title=f"({unread}) Inbox" if unread else "Inbox", principal=principal,
                 items=rows, unread=unread, next_url=next_url, first_page=after is None)
@@ -53,7 +51,10 @@ async def inbox_item(notification_id: str, request: Request, pool: PoolDep, prin
 async def stream(request: Request, pool: PoolDep, principal: UserPage) -> StreamingResponse:
     """The contract's inbox stream for the logged-in user (EventSource cannot send a Bearer header)."""
     assert principal.user_id is not None
-    return event_stream(request, pool, principal.user_id)
+    return StreamingResponse(inbox.events(request.app.state.inbox_feed, pool, principal.user_id,
+                                          request.headers.get("last-event-id")),
+                             media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
 @router.post("/read-all")

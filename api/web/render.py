@@ -44,7 +44,7 @@ def page(request: Request, template_name: str, status_code: int = 200, **context
     context.setdefault("notice", request.query_params.get("notice"))
     context.setdefault("error", None)
     context["path"] = request.url.path
-    context["nav"] = NAV
+    context["nav"] = getattr(request.app.state, "ui_nav", NAV)
     html = env.get_template(template_name).render(request=request, **context)
     return HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)
 

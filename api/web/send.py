@@ -22,12 +22,14 @@ from api.web.auth import AdminPage
 from api.web.render import Form, page, parse_json, read_form, see_other
 from core import templating
 from core.models import Priority
+from core.recipients import SampleUser
 from core.settings import Settings
 from providers.registry import chain_names
 from services import broadcasts as broadcast_service
+from services import templates, users
 from services.accept import Caller
 from services.rendering import render_or_422
-from store import templates, users
+from store.templates import TemplateRecord
 
 router = APIRouter(prefix="/ui/send")
 MAX_USERS = 100
@@ -40,23 +42,23 @@ def _choices(settings: Settings) -> dict[str, Any]:
 async def _form_page(request: Request, pool: asyncpg.Pool, settings: Settings, principal: Principal,
                      values: dict[str, Any],
                      error: str | None = None) -> HTMLResponse:
-    names = [t["name"] for t in await templates.list_latest(pool, None, 500)]
-    chosen = await templates.get(pool, values["template"]) if values["template"] else None
+    names = [t.name for t in await templates.list_latest(pool, None, 500)]
+    chosen = await templates.find(pool, values["template"]) if values["template"] else None
     return page(request, "send.html", title="Send", principal=principal, templates=names, v=values, error=error,
                 template=chosen, names=await _variables(chosen), data=values["data"], **_choices(settings))
 
 
-async def _variables(template: dict[str, Any] | None) -> list[str]:
+async def _variables(template: TemplateRecord | None) -> list[str]:
     if template is None:
         return []
-    return await templating.in_render_thread(templating.variables, template["subject"], template["body"],
-                                             template["html"])
+    return await templating.in_render_thread(templating.variables, template.subject, template.body,
+                                             template.html)
 
 
 @router.get("", response_class=HTMLResponse)
 async def send_form(request: Request, pool: PoolDep, settings: SettingsDep, principal: AdminPage) -> HTMLResponse:
-    chosen = await templates.get(pool, request.query_params.get("template", ""))
-    values = {"template": chosen["name"] if chosen else "", "audience": "users", "channels": ["in_app"],
+    chosen = await templates.find(pool, request.query_params.get("template", ""))
+    values = {"template": chosen.name if chosen else "", "audience": "users", "channels": ["in_app"],
               "priority": "transactional", "key": uuid.uuid4().hex,
               "data": json.dumps({n: "" for n in await _variables(chosen) if n != "user"}, indent=2)}
     return await _form_page(request, pool, settings, principal, values)
@@ -65,7 +67,7 @@ async def send_form(request: Request, pool: PoolDep, settings: SettingsDep, prin
 @router.get("/variables", response_class=HTMLResponse)
 async def variables(request: Request, pool: PoolDep, _: AdminPage) -> HTMLResponse:
     """The chosen template's variables and a data skeleton to fill (`user` comes from each recipient)."""
-    row = await templates.get(pool, request.query_params.get("template", ""))
+    row = await templates.find(pool, request.query_params.get("template", ""))
     names = await _variables(row)
     skeleton = json.dumps({n: "" for n in names if n != "user"}, indent=2)
     return page(request, "send_variables.html", template=row, names=names, data=skeleton)
@@ -103,15 +105,15 @@ def _send_at(values: dict[str, Any]) -> datetime | None:
 async def preview(request: Request, pool: PoolDep, _: AdminPage) -> HTMLResponse:
     values = _values(await read_form(request))
     try:
-        row = await templates.get(pool, values["template"])
+        row = await templates.find(pool, values["template"])
         if row is None:
             raise ApiError(422, "unknown_template", "choose a template first")
-        user = await users.get(pool, values["user_ids"][0]) if values["user_ids"] else None
-        rendered = await render_or_422(row, _data(values), user or {"id": "sample", "name": "Sample User"})
+        user = await users.find(pool, values["user_ids"][0]) if values["user_ids"] else None
+        rendered = await render_or_422(row, _data(values), user or SampleUser(id="sample", name="Sample User"))
     except ApiError as exc:
         return page(request, "send_preview.html", problem=exc.message)
     return page(request, "send_preview.html", rendered=rendered,
-                recipient=user["name"] if user else "a sample user (pick users to preview as one of them)")
+                recipient=user.name if user else "a sample user (pick users to preview as one of them)")
 
 
 @router.post("", response_class=HTMLResponse, response_model=None)

@@ -12,14 +12,15 @@ from jinja2 import TemplateSyntaxError
 from pydantic import ValidationError
 
 from api.deps import PoolDep, Principal
-from api.errors import ApiError
-from api.routes import templates as template_routes
 from api.schemas import MAX_INT4, TemplateCreate, TemplateUpdate
 from api.web.auth import AdminPage
 from api.web.render import Form, page, parse_json, read_form, see_other, whole_number
 from core import templating
+from core.errors import Problem
+from core.locales import Texts
+from core.recipients import SampleUser
+from services import templates
 from services.rendering import render_or_422
-from store import templates
 
 router = APIRouter(prefix="/ui/templates")
 PAGE_SIZE = 100
@@ -29,7 +30,7 @@ PAGE_SIZE = 100
 async def list_templates(request: Request, pool: PoolDep, principal: AdminPage) -> HTMLResponse:
     after = request.query_params.get("after") or None
     rows = await templates.list_latest(pool, after, PAGE_SIZE + 1)
-    next_url = f"/ui/templates?after={quote(rows[PAGE_SIZE - 1]['name'])}" if len(rows) > PAGE_SIZE else None
+    next_url = f"/ui/templates?after={quote(rows[PAGE_SIZE - 1].name)}" if len(rows) > PAGE_SIZE else None
     return page(request, "templates.html", title="Templates", principal=principal, items=rows[:PAGE_SIZE],
                 next_url=next_url)
 
@@ -39,14 +40,14 @@ def _fields(form: Form) -> dict[str, Any]:
             "description": form.optional("description")}
 
 
-def _problems(exc: ApiError | ValidationError) -> list[dict[str, Any]]:
+def _problems(exc: Problem | ValidationError) -> list[dict[str, Any]]:
     if isinstance(exc, ValidationError):
         return [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
     return list(exc.details or [{"field": "template", "message": exc.message}])
 
 
 async def _editor(request: Request, principal: Principal, *, name: str, fields: dict[str, Any], new: bool,
-            problems: list[dict[str, Any]] | None = None, history: list[dict[str, Any]] | None = None,
+            problems: list[dict[str, Any]] | None = None, history: list[templates.VersionRecord] | None = None,
             viewing: int | None = None, latest: int | None = None) -> HTMLResponse:
     return page(request, "template_edit.html", title=("New template" if new else f"Template {name}"),
                 principal=principal, name=name, t=fields, new=new, problems=problems or [],
@@ -73,8 +74,9 @@ async def create_template(request: Request, pool: PoolDep, principal: AdminPage)
     form = await read_form(request)
     fields = _fields(form)
     try:
-        created = await template_routes.create(pool, TemplateCreate(name=form.get("name"), **fields))
-    except (ApiError, ValidationError) as exc:
+        body = TemplateCreate(name=form.get("name"), **fields)
+        created = await templates.create(pool, body.name, body.subject, body.body, body.description, body.html)
+    except (Problem, ValidationError) as exc:
         # The form comes back with the problems named (and the line marked); 200 so it is a page, not an error.
         return await _editor(request, principal, name=form.get("name"), fields=fields, new=True,
                              problems=_problems(exc))
@@ -89,13 +91,13 @@ async def check(request: Request, _: AdminPage) -> HTMLResponse:
     problems: list[dict[str, Any]] = []
     rendered = None
     try:
-        await template_routes.check_sources(fields["subject"], fields["body"] or " ", fields["html"])
+        await templates.check_sources(fields["subject"], fields["body"] or " ", fields["html"])
         data = parse_json(form.get("data") or "{}")
         if not isinstance(data, dict):
             raise ValueError("the sample data must be a JSON object")
-        rendered = await render_or_422({**fields, "body": fields["body"] or ""}, data,
-                                                 {"id": "sample", "name": "Sample User"})
-    except ApiError as exc:
+        rendered = await render_or_422(Texts(fields["subject"], fields["body"] or "", fields["html"]), data,
+                                       SampleUser(id="sample", name="Sample User"))
+    except Problem as exc:
         problems = _problems(exc)
     except ValueError as exc:
         problems = [{"field": "data", "message": f"sample data: {exc}"}]
@@ -106,21 +108,24 @@ async def check(request: Request, _: AdminPage) -> HTMLResponse:
 @router.get("/{name}", response_class=HTMLResponse)
 async def edit_template(name: str, request: Request, pool: PoolDep, principal: AdminPage) -> HTMLResponse:
     version = request.query_params.get("version", "")
-    row = await templates.get(pool, name, whole_number(version, MAX_INT4))
+    row = await templates.find(pool, name, whole_number(version, MAX_INT4))
     if row is None:
         return page(request, "not_found.html", status_code=404, title="Not found", principal=principal,
                     what=f"template {name}" + (f" version {version}" if version else ""))
-    return await _editor(request, principal, name=name, fields=row, new=False,
-                         history=await templates.versions(pool, name), viewing=row["version"],
-                         latest=row["latest_version"])
+    fields = {"subject": row.subject, "body": row.body, "html": row.html, "description": row.description}
+    return await _editor(request, principal, name=name, fields=fields, new=False,
+                         history=await templates.history(pool, name), viewing=row.version,
+                         latest=row.latest_version)
 
 
 @router.post("/{name}", response_class=HTMLResponse, response_model=None)
 async def save_template(name: str, request: Request, pool: PoolDep, principal: AdminPage) -> Response:
     fields = _fields(await read_form(request))
     try:
-        saved = await template_routes.update(pool, name, TemplateUpdate(**fields))
-    except (ApiError, ValidationError) as exc:
+        body = TemplateUpdate(**fields)
+        saved = await templates.update(pool, name, body.subject, body.body, body.description, body.html,
+                                       named=body.name)
+    except (Problem, ValidationError) as exc:
         return await _editor(request, principal, name=name, fields=fields, new=False, problems=_problems(exc),
-                             history=await templates.versions(pool, name))
+                             history=await templates.history(pool, name))
     return see_other(f"/ui/templates/{quote(name)}", f"Saved as version {saved.version}.")

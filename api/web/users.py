@@ -10,13 +10,12 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from api.deps import PoolDep, Principal
-from api.errors import ApiError
-from api.routes import users as user_routes
-from api.schemas import UserCreate, UserUpdate
+from api.schemas import DEFAULT_TOKEN_TTL_S, UserCreate, UserUpdate
 from api.web.auth import AdminPage
 from api.web.render import Form, page, read_form, see_other
+from core.errors import Problem
 from core.models import Channel
-from store import users
+from services import users
 
 router = APIRouter(prefix="/ui/users")
 PAGE_SIZE = 100
@@ -30,7 +29,7 @@ async def list_users(request: Request, pool: PoolDep, principal: AdminPage) -> H
     rows = await (users.search(pool, q, PAGE_SIZE + 1) if q else users.list_users(pool, after, PAGE_SIZE + 1))
     next_url = None
     if len(rows) > PAGE_SIZE and not q:
-        next_url = f"/ui/users?after={quote(rows[PAGE_SIZE - 1]['id'])}"
+        next_url = f"/ui/users?after={quote(rows[PAGE_SIZE - 1].id)}"
     return page(request, "users.html", title="Users", principal=principal, items=rows[:PAGE_SIZE], q=q,
                 next_url=next_url, u={}, channels=[c.value for c in Channel])
 
@@ -41,7 +40,7 @@ async def search(request: Request, pool: PoolDep, _: AdminPage) -> HTMLResponse:
     q = request.query_params.get("q", "").strip()
     chosen = list(dict.fromkeys(request.query_params.getlist("user_ids")))[:100]
     rows = await users.search(pool, q, 20) if q else []
-    return page(request, "user_picker.html", chosen=chosen, items=[r for r in rows if r["id"] not in chosen], q=q)
+    return page(request, "user_picker.html", chosen=chosen, items=[r for r in rows if r.id not in chosen], q=q)
 
 
 def _user_fields(form: Form) -> dict[str, Any]:
@@ -58,7 +57,7 @@ def _user_fields(form: Form) -> dict[str, Any]:
     return fields
 
 
-def _problems(exc: ApiError | ValidationError) -> str:
+def _problems(exc: Problem | ValidationError) -> str:
     if isinstance(exc, ValidationError):
         return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
     return exc.message
@@ -69,42 +68,45 @@ async def create_user(request: Request, pool: PoolDep, principal: AdminPage) -> 
     form = await read_form(request)
     fields = _user_fields(form)
     try:
-        row = await user_routes.create(pool, UserCreate(id=form.optional("id"), **fields))
-    except (ApiError, ValidationError) as exc:
+        body = UserCreate(id=form.optional("id"), **fields)
+        row = await users.create(pool, body.id, body.model_dump(mode="json", exclude={"id"}))
+    except (Problem, ValidationError) as exc:
         return page(request, "users.html", title="Users", principal=principal, items=[], q="", next_url=None,
                     u={**fields, "id": form.get("id")}, channels=[c.value for c in Channel],
                     error=f"Not created: {_problems(exc)}")
-    return see_other(f"/ui/users/{quote(row['id'])}", f"User {row['id']} created.")
+    return see_other(f"/ui/users/{quote(row.id)}", f"User {row.id} created.")
 
 
-def _edit(request: Request, principal: Principal, user: dict[str, Any], **extra: Any) -> HTMLResponse:
-    return page(request, "user_edit.html", title=f"User {user['id']}", principal=principal, u=user,
+def _edit(request: Request, principal: Principal, user_id: str, user: users.UserRecord | dict[str, Any],
+          **extra: Any) -> HTMLResponse:
+    """The edit page of a stored user, or of the form just refused (its fields as typed)."""
+    return page(request, "user_edit.html", title=f"User {user_id}", principal=principal, u=user,
                 channels=[c.value for c in Channel], **extra)
 
 
 @router.get("/{user_id}", response_class=HTMLResponse)
 async def edit_user(user_id: str, request: Request, pool: PoolDep, principal: AdminPage) -> HTMLResponse:
-    row = await users.get(pool, user_id)
+    row = await users.find(pool, user_id)
     if row is None:
         return page(request, "not_found.html", status_code=404, title="Not found", principal=principal,
                     what=f"user {user_id}")
-    return _edit(request, principal, row)
+    return _edit(request, principal, user_id, row)
 
 
 @router.post("/{user_id}", response_class=HTMLResponse, response_model=None)
 async def save_user(user_id: str, request: Request, pool: PoolDep, principal: AdminPage) -> Response:
     fields = _user_fields(await read_form(request))
     try:
-        await user_routes.update(pool, user_id, UserUpdate(**fields))
-    except (ApiError, ValidationError) as exc:
-        return _edit(request, principal, {**fields, "id": user_id}, error=f"Not saved: {_problems(exc)}")
+        await users.update(pool, user_id, UserUpdate(**fields).model_dump(mode="json", exclude_unset=True,
+                                                                         exclude={"id"}))
+    except (Problem, ValidationError) as exc:
+        return _edit(request, principal, user_id, {**fields, "id": user_id}, error=f"Not saved: {_problems(exc)}")
     return see_other(f"/ui/users/{quote(user_id)}", "Saved.")
 
 
 @router.post("/{user_id}/token", response_class=HTMLResponse)
 async def issue_token(user_id: str, request: Request, pool: PoolDep, principal: AdminPage) -> HTMLResponse:
-    token = (await user_routes.new_token(pool, user_id)).token
+    token = (await users.issue_token(pool, user_id, DEFAULT_TOKEN_TTL_S)).token
     row = await users.get(pool, user_id)
-    assert row is not None
     # Shown in this answer only (never in a URL): the server keeps just its hash.
-    return _edit(request, principal, row, token=token)
+    return _edit(request, principal, user_id, row, token=token)

@@ -10,9 +10,11 @@ from temporalio.exceptions import ApplicationError
 
 from activities.errors import NOT_FOUND, TEMPLATE_ERROR
 from activities.render import render_with
+from core.locales import Texts
 from core.models import RenderInput
+from core.recipients import SampleUser
 
-TEMPLATE = {"subject": "Hi {{ name }}", "body": "Hello {{ name }}", "html": None}
+TEMPLATE = Texts(subject="Hi {{ name }}", body="Hello {{ name }}")
 
 
 def _input(data: dict[str, Any], to: dict[str, str] | None = None) -> RenderInput:
@@ -29,7 +31,7 @@ async def test_a_subject_with_a_line_break_is_a_permanent_template_error(name: s
 
 
 async def test_a_stored_email_that_is_a_list_is_refused_permanently() -> None:
-    user = {"id": "u1", "name": "Ada", "email": "a@example.com, b@example.org"}
+    user = SampleUser(id="u1", name="Ada", email="a@example.com, b@example.org")
     with pytest.raises(ApplicationError) as caught:
         await render_with(_input({"name": "Ada"}, to={}), TEMPLATE, user)
     assert caught.value.non_retryable and caught.value.type == NOT_FOUND

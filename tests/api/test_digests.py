@@ -41,7 +41,7 @@ async def test_digest_notifications_over_http(api: Api) -> None:
     assert done[0]["timeline"][-1] == {**done[0]["timeline"][-1], "event": "digested",
                                        "detail": f"delivered in digest {digest['id']}"}
     items = await inbox.list_items(api.stack.pool, user_id, unread_only=False, after=None, limit=10)
-    assert [i["body"] for i in items] == ["3 new: a;b;c;"]
+    assert [i.body for i in items] == ["3 new: a;b;c;"]
     listed = (await api.http.get(f"/v1/notifications?status=digested&user_id={user_id}", headers=api.h)).json()
     assert sorted(n["id"] for n in listed["items"]) == sorted(n["id"] for n in sent)
     # Final: a digested notification cannot be canceled or changed.
@@ -106,7 +106,7 @@ async def test_a_worker_killed_mid_window_loses_nothing(dev_env: WorkflowEnviron
             return row is not None and row.status == "delivered"
         await eventually(delivered, what="the digest delivered")
     items = await inbox.list_items(pool, user_id, unread_only=False, after=None, limit=10)
-    assert [i["body"] for i in items] == ["10 new: " + "".join(f"w{i};" for i in range(10))]
+    assert [i.body for i in items] == ["10 new: " + "".join(f"w{i};" for i in range(10))]
 
 
 async def test_a_notification_waiting_in_a_digest_cannot_be_changed_on_its_own(api: Api) -> None:
@@ -129,7 +129,7 @@ async def test_a_notification_waiting_in_a_digest_can_be_canceled_until_its_wind
     kept = [await api.until_status(n["id"], "digested") for n in (sent[0], sent[2])]
     await api.until_status(kept[0]["digest_id"], "delivered")
     items = await inbox.list_items(api.stack.pool, user_id, unread_only=False, after=None, limit=10)
-    assert [i["body"] for i in items] == ["2 new: a;c;"]
+    assert [i.body for i in items] == ["2 new: a;c;"]
     canceled = await api.get(sent[1]["id"])
     assert canceled["status"] == "canceled" and canceled["digest_id"] is None
     assert canceled["timeline"][-1]["detail"] == "canceled while waiting in its digest"

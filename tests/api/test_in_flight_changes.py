@@ -23,7 +23,7 @@ async def scheduled(api: Api, **body: Any) -> dict[str, Any]:
 
 async def inbox_bodies(api: Api, user_id: str) -> list[str]:
     items = await inbox.list_items(api.stack.pool, user_id, unread_only=False, after=None, limit=10)
-    return [i["body"] for i in items]
+    return [i.body for i in items]
 
 
 async def test_reschedule_moves_the_delivery(api: Api) -> None:

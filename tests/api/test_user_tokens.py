@@ -10,7 +10,7 @@ import httpx
 import jwt
 import pytest
 
-from api.routes import inbox as inbox_routes
+from services import inbox as inbox_service
 from tests.api.conftest import Api, eventually
 from tests.conftest import free_port
 from tests.processes import api_process
@@ -132,7 +132,7 @@ async def test_a_customer_signed_token_opens_its_user_inbox_only(api: Api) -> No
 
 
 async def test_the_stream_of_a_revoked_token_ends(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(inbox_routes, "HEARTBEAT_S", 0.2)  # the stack's API runs in this process
+    monkeypatch.setattr(inbox_service, "HEARTBEAT_S", 0.2)  # the stack's API runs in this process
     user = await api.user()
     token = await issue(api, user)
     async with api.http.stream("GET", f"/v1/users/{user}/inbox/stream", headers=api.stack.auth(token["token"])) as r:

@@ -148,6 +148,10 @@ async def test_the_outbox_page_shows_a_caught_email_sms_and_push_in_chromium(up:
             await page.get_by_label("API key or user token").fill(up.key)
             await page.get_by_role("button", name="Log in").click()
             await expect(page).to_have_url(f"{up.base}/ui/outbox")
+            # Operators find it from any page of the dashboard.
+            await page.goto("/ui")
+            await page.get_by_role("navigation").get_by_role("link", name="Outbox").click()
+            await expect(page).to_have_url(f"{up.base}/ui/outbox")
 
             email = page.get_by_role("article", name="Email to grace@example.com")
             await expect(email.get_by_role("heading", name="Parcel 77")).to_be_visible()

@@ -16,7 +16,6 @@ from core.workflow_ids import notification_workflow_id
 from store import notifications
 from store.notifications import (
     AttemptRecord,
-    ChannelReceipt,
     DeadLetterRecord,
     DeliveryRecord,
     NotificationRecord,
@@ -66,7 +65,7 @@ async def test_each_read_returns_frozen_records(pool: asyncpg.Pool) -> None:
                                      provider_message_id="m-1", attempt=1)
     receipt = await notifications.get_receipt(pool, nid, "sim")
     _frozen_record(receipt, ReceiptRecord)
-    _frozen_record((await notifications.receipts(pool, nid))["sim"], ChannelReceipt)
+    _frozen_record((await notifications.receipts(pool, nid))["sim"], ReceiptRecord)
 
     async with pool.acquire() as conn:
         await notifications.record_attempt(conn, notification_id=nid, channel="sim", attempt=1, outcome="delivered",

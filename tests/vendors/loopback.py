@@ -57,8 +57,8 @@ class Double:
         self.base = f"http://127.0.0.1:{self.port}"
         self.received: list[Received] = []
         self.script: dict[str, list[Reply]] = defaultdict(list)
-        app = Starlette(routes=routes)
-        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error"))
+        self.app = Starlette(routes=routes)
+        self._server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="error"))
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:

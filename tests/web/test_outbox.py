@@ -12,3 +12,6 @@ async def test_without_make_ups_catchers_the_outbox_does_not_exist(stack: Stack)
         answer = await stack.http.get(path, headers=stack.auth())
         assert answer.status_code == 404, (path, answer.text[:300])
         assert answer.json()["error"]["code"] == "not_found"
+    overview = await stack.http.get("/ui", headers=stack.auth())
+    assert overview.status_code == 200 and 'href="/ui/templates"' in overview.text
+    assert 'href="/ui/outbox"' not in overview.text  # nor a link to it in the dashboard's navigation

@@ -39,7 +39,7 @@ async def send(harness: Harness, template: str, user_id: str, what: str, key: st
 
 async def bodies(harness: Harness, user_id: str) -> list[str]:
     items = await inbox.list_items(harness.pool, user_id, unread_only=False, after=None, limit=50)
-    return sorted(i["body"] for i in items)
+    return sorted(i.body for i in items)
 
 
 async def until_digested(harness: Harness, ids: list[str], max_steps: int = 60) -> list[dict[str, Any]]:

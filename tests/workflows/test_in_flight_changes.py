@@ -66,7 +66,7 @@ async def test_edit_data_before_rendering_changes_the_message(harness: Harness) 
     assert (await handle.result()).status == "delivered"
     row = await harness.row(nid)
     items = await inbox.list_items(harness.pool, row["user_id"], unread_only=False, after=None, limit=5)
-    assert [i["body"] for i in items] == ["Hello Grace"]
+    assert [i.body for i in items] == ["Hello Grace"]
     assert events(row) == ["scheduled", "edited", "processing", "delivered"]
 
 
@@ -78,7 +78,7 @@ async def test_edited_data_repairs_a_render_failure_on_retry(harness: Harness) -
     assert (await handle.result()).status == "delivered"
     row = await harness.row(nid)
     items = await inbox.list_items(harness.pool, row["user_id"], unread_only=False, after=None, limit=5)
-    assert [i["body"] for i in items] == ["Hello Grace"]
+    assert [i.body for i in items] == ["Hello Grace"]
 
 
 async def test_changes_are_refused_once_too_late(harness: Harness) -> None:

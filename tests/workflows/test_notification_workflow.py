@@ -46,7 +46,7 @@ async def test_delivers_every_channel_and_records_the_read_model(harness: Harnes
         "sim": ("delivered", 1), "in_app": ("delivered", 1)}
     assert events(row) == ["accepted", "processing", "delivered"]
     items = await inbox.list_items(harness.pool, row["user_id"], unread_only=False, after=None, limit=10)
-    assert [(i["notification_id"], i["subject"], i["body"]) for i in items] == [(nid, "Subject Ada", "Hello Ada")]
+    assert [(i.notification_id, i.subject, i.body) for i in items] == [(nid, "Subject Ada", "Hello Ada")]
     description = await handle.describe()
     assert description.typed_search_attributes.get(STATUS_KEY) == "delivered"
 

@@ -1,0 +1,63 @@
+"""Retention's side effects: delete what has aged past HERALD_RETENTION_DAYS, a batch at a time (store/retention.py).
+
+Run by RetentionWorkflow from a Temporal Schedule. Every batch commits on its own, so a pass cut short (a worker
+restart, a timeout) loses nothing: the next attempt or the next pass picks up what is left.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+from temporalio import activity
+
+from core.settings import Settings
+from store import retention
+
+log = logging.getLogger("herald.retention")
+
+
+@dataclass
+class RetentionInput:
+    limit: int = 1000  # rows per statement
+    # None: HERALD_RETENTION_DAYS of the worker that runs the pass, so changing it needs no new schedule.
+    days: float | None = None
+
+
+@dataclass
+class RetentionResult:
+    notifications: int
+    inbox_items: int
+    status_events: int
+
+
+class RetentionActivities:
+    def __init__(self, pool: asyncpg.Pool, settings: Settings):
+        self._pool = pool
+        self._settings = settings
+
+    @activity.defn(name="delete_expired")
+    async def delete_expired(self, inp: RetentionInput) -> RetentionResult:
+        days = self._settings.retention_days if inp.days is None else inp.days
+        if not days:
+            return RetentionResult(notifications=0, inbox_items=0, status_events=0)
+        cutoff = datetime.now(UTC) - timedelta(days=days)
+        async with self._pool.acquire() as conn:
+            events = items = notifications = 0
+            while (n := await retention.delete_delivered_status_events(conn, cutoff, inp.limit)) > 0:
+                events += n
+                activity.heartbeat("status_event", events)
+            while (n := await retention.delete_read_inbox_items(conn, cutoff, inp.limit)) > 0:
+                items += n
+                activity.heartbeat("inbox_item", items)
+            after = (datetime.min.replace(tzinfo=UTC), "")
+            while (page := await retention.delete_notifications(conn, cutoff, after, inp.limit)) is not None:
+                notifications += page.deleted
+                after = (page.updated_at, page.id)
+                activity.heartbeat("notification", notifications)
+        result = RetentionResult(notifications=notifications, inbox_items=items, status_events=events)
+        log.info("retention pass", extra={"cutoff": cutoff.isoformat(), "notifications": notifications,
+                                          "inbox_items": items, "status_events": events})
+        return result
