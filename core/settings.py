@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     sim_enabled: bool = Field(default=False, alias="HERALD_SIM_ENABLED")
     # Hosts or CIDRs that user webhooks may reach although private or loopback: "hooks.internal,10.1.0.0/16".
     webhook_allowed_hosts: str = Field(default="", alias="HERALD_WEBHOOK_ALLOWED_HOSTS")
+    # Where vendors reach Herald: delivery feedback URLs are {public_url}/v1/feedback/{integration_id}, and the
+    # vendors' signatures that cover the URL (Twilio's) are checked over that one.
+    public_url: str = Field(default="http://127.0.0.1:8000", alias="HERALD_PUBLIC_URL")
 
     # Status webhooks: attempts per event before it is dead-lettered (backoff from HERALD_RETRY_*), how often the
     # relay looks at the outbox when no NOTIFY woke it, and how long finished events are kept.
@@ -146,8 +149,6 @@ class Settings(BaseSettings):
     # Workers and API processes rebuild their provider chains when an integration changes (LISTEN/NOTIFY) and
     # also reload them this often, so a change whose announcement was missed still arrives.
     integrations_poll_s: float = Field(default=5.0, gt=0, alias="HERALD_INTEGRATIONS_POLL_S")
-    # Where vendors reach Herald: feedback callbacks are {HERALD_PUBLIC_URL}/v1/feedback/{integration_id}.
-    public_url: str = Field(default="http://127.0.0.1:8000", alias="HERALD_PUBLIC_URL")
 
     @field_validator("default_locale")
     @classmethod

@@ -30,6 +30,8 @@ from providers.registry import (
     publish_stored_names,
     vendor_tools,
 )
+from services.feedback import VENDORS as FEEDBACK_VENDORS
+from services.feedback import FeedbackSource
 from store import integrations
 from store.integrations import IntegrationRecord, NewIntegration
 
@@ -298,6 +300,20 @@ async def test(pool: asyncpg.Pool, settings: Settings, integration_id: str, to: 
             if close is not None:
                 await close()
         return TestResult(ok=True, provider_message_id=receipt.provider_message_id)
+
+
+async def feedback_source(pool: asyncpg.Pool, settings: Settings, integration_id: str) -> FeedbackSource | None:
+    """Who posts `POST /v1/feedback/{integration_id}`: a stored integration of a vendor that sends feedback, with
+    the config (secrets opened) its signature is checked with; None for any other id."""
+    row = await integrations.get(pool, integration_id)
+    if row is None or row.provider not in FEEDBACK_VENDORS:
+        return None
+    try:
+        secrets = _opened(secret_box(settings), row)
+    except SealError:
+        log.error("feedback refused: the integration's secrets cannot be opened", extra={"integration_id": row.id})
+        return None
+    return FeedbackSource(integration_id=row.id, vendor=row.provider, config={**row.config, **secrets})
 
 
 async def reseal(pool: asyncpg.Pool, settings: Settings) -> int:

@@ -16,6 +16,7 @@ from api.web import (
     overview,
     schedules,
     send,
+    suppressions,
     template_pages,
     users,
 )
@@ -24,7 +25,8 @@ from api.web.render import NAV, STATIC, page
 
 def install(app: FastAPI) -> None:
     app.mount("/ui/static", StaticFiles(directory=STATIC), name="ui-static")
-    for module in (auth, overview, send, template_pages, activity, dlq, schedules, users, inbox, integrations):
+    for module in (auth, overview, send, template_pages, activity, dlq, schedules, users, inbox, suppressions,
+                   integrations):
         app.include_router(module.router, include_in_schema=False)
     app.state.ui_nav = NAV
     if outbox.catcher_dir() is not None:  # only `make up` runs catchers; elsewhere /ui/outbox is a 404
