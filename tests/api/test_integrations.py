@@ -219,8 +219,9 @@ async def test_an_integrations_rate_holds_across_two_workers(api: Api, own: Stac
         await asyncio.gather(*(email(api, template, r) for r in rcpts))
     times = sorted(a["at"] for r in rcpts for a in to(doubles[0], r))
     assert len(times) == count
-    # Slots are 1/rate apart: six sends at 2/s span at least 2.5 s, wherever they ran.
-    assert times[-1] - times[0] >= (count - 1) / rate * 0.9, times
+    # Slots are 1/rate apart: six sends at 2/s start over 2.5 s, wherever they ran. Arrivals at the double
+    # jitter by up to an interval under load; unlimited, all six arrive within a few tenths of a second.
+    assert times[-1] - times[0] >= (count - 2) / rate, times
 
 
 async def test_a_rate_limited_integration_spills_over_to_the_next(
