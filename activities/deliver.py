@@ -20,6 +20,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -38,7 +39,7 @@ from providers.base import (
     TransientDeliveryError,
 )
 from services import suppressions
-from store import leases, notifications
+from store import integrations, leases, notifications
 
 log = logging.getLogger("herald.deliver")
 
@@ -48,14 +49,19 @@ MAX_RETRY_AFTER = timedelta(hours=1)
 # The gap between the two covers writing the outcome; the rest of the timeout, a lease taken a little late.
 ATTEMPT_SHARE = 0.8
 LEASE_SHARE = 0.9
+# Of the time left in an attempt: how long it may wait for its integration's rate-limited slot.
+PACE_SHARE = 0.5
 # Used when the activity runs without a start-to-close timeout (never by the workflows; a guard for tests).
 DEFAULT_TIMEOUT = timedelta(seconds=30)
 
 
 class DeliveryActivities:
-    def __init__(self, pool: asyncpg.Pool, chains: dict[str, list[Provider]]):
+    def __init__(self, pool: asyncpg.Pool, chains: Mapping[str, Sequence[Provider]],
+                 rates: Mapping[str, float] | None = None):
+        """`rates`: sends per second allowed through a provider, by its name, across all workers."""
         self._pool = pool
         self._chains = chains
+        self._rates = rates if rates is not None else {}
 
     @activity.defn(name="deliver")
     async def deliver(self, inp: DeliverInput) -> DeliverResult:
@@ -100,24 +106,36 @@ class DeliveryActivities:
             error = f"no provider #{inp.provider_index + 1} for channel '{inp.channel}' on this worker"
             await self._log(inp, attempt, "failed", error, False)
             raise ApplicationError(error, {"attempt": attempt}, type=PERMANENT_DELIVERY, non_retryable=True)
-        provider = chain[inp.provider_index]
+        try:
+            provider, wait = await self._paced(chain, inp.provider_index,
+                                               (started + timeout * ATTEMPT_SHARE - time.monotonic()) * PACE_SHARE)
+        except _RateLimited as exc:
+            await self._release(inp, holder)
+            await self._log(inp, attempt, "failed", exc.message, in_round < inp.max_attempts, exc.provider)
+            raise ApplicationError(exc.message, {"attempt": attempt, "provider": exc.provider},
+                                   type=TRANSIENT_DELIVERY, next_retry_delay=timedelta(seconds=exc.wait_s)) from None
+        except BaseException:
+            await asyncio.shield(self._release(inp, holder))
+            raise
         message = OutgoingMessage(notification_id=inp.notification_id, channel=inp.channel,
                                   address=inp.address, subject=inp.subject, body=inp.body,
                                   user_id=inp.user_id, attempt=attempt, html=inp.html)
         try:
+            if wait > 0:
+                await asyncio.sleep(wait)  # the integration's slot, reserved for this attempt
             sent = await _send_through_cancel(provider, message, started + timeout * ATTEMPT_SHARE - time.monotonic())
         except PermanentDeliveryError as exc:
             await self._release(inp, holder)
             metrics.delivery(inp.channel, provider.name, "rejected", time.monotonic() - started)
             _log_event(inp, attempt, provider.name, "rejected", exc.message)
-            await self._log(inp, attempt, "rejected", exc.message, False)
+            await self._log(inp, attempt, "rejected", exc.message, False, provider.name)
             raise ApplicationError(exc.message, {"attempt": attempt, "provider": provider.name},
                                    type=PERMANENT_DELIVERY, non_retryable=True) from exc
         except TransientDeliveryError as exc:
             await self._release(inp, holder)
             metrics.delivery(inp.channel, provider.name, "failed", time.monotonic() - started)
             _log_event(inp, attempt, provider.name, "failed", exc.message)
-            await self._log(inp, attempt, "failed", exc.message, in_round < inp.max_attempts)
+            await self._log(inp, attempt, "failed", exc.message, in_round < inp.max_attempts, provider.name)
             delay = (min(timedelta(seconds=exc.retry_after_s), MAX_RETRY_AFTER)
                      if exc.retry_after_s is not None else None)
             raise ApplicationError(exc.message, {"attempt": attempt, "provider": provider.name},
@@ -159,11 +177,38 @@ class DeliveryActivities:
                                                  attempt=done.attempt, finish=finish)
 
     async def _log(self, inp: DeliverInput, attempt: int, outcome: str, error: str | None,
-                   will_retry: bool) -> None:
+                   will_retry: bool, provider: str | None = None) -> None:
         async with self._pool.acquire() as conn:
             await notifications.record_attempt(conn, notification_id=inp.notification_id,
                                                channel=inp.channel, attempt=attempt, outcome=outcome,
-                                               error=error, will_retry=will_retry)
+                                               error=error, will_retry=will_retry, provider=provider)
+
+    async def _paced(self, chain: Sequence[Provider], index: int, budget_s: float) -> tuple[Provider, float]:
+        """The provider this attempt sends through, and how long to wait for its slot first.
+
+        The chain's provider at `index`, unless its rate is used up: then the first provider after it with a
+        free slot now (a rate-limited integration spills over to the next); with none free, a slot of the
+        first one's within `budget_s`, or else a transient failure that retries when a slot may be free.
+        """
+        candidates = chain[index:]
+        for candidate in candidates:
+            rate = self._rates.get(candidate.name)
+            if rate is None or await integrations.take_slot(self._pool, candidate.name, rate, 0.0) is not None:
+                return candidate, 0.0
+        first = candidates[0]
+        rate = self._rates[first.name]
+        wait = await integrations.take_slot(self._pool, first.name, rate, max(budget_s, 0.0))
+        if wait is None:
+            raise _RateLimited(first.name, max(budget_s, 1.0 / rate))
+        return first, wait
+
+
+class _RateLimited(Exception):
+    def __init__(self, provider: str, wait_s: float):
+        self.provider = provider
+        self.wait_s = wait_s
+        self.message = f"{provider}: its rate limit has no slot free within this attempt"
+        super().__init__(self.message)
 
 
 def _log_event(inp: DeliverInput, attempt: int, provider: str, outcome: str, error: str | None) -> None:

@@ -19,6 +19,7 @@ from api.routes import (
     feedback,
     health,
     inbox,
+    integrations,
     keys,
     me,
     notifications,
@@ -33,7 +34,9 @@ from api.routes import layouts as layout_routes
 from core import logs, pii, tracing
 from core.settings import Settings, get_settings
 from core.temporal import connect
-from services.feedback import no_sources, sns_certificates
+from services import integrations as integration_service
+from services.feedback import FeedbackSource, sns_certificates
+from services.integration_watch import watching
 from store.db import create_pool, database_url, require_database
 from store.inbox_feed import InboxFeed
 
@@ -61,6 +64,8 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
         app.state.sns_certificates = sns_certificates()
         try:
             async with AsyncExitStack() as running:
+                # Accept checks channels against the integrations: kept current without a restart.
+                await running.enter_async_context(watching(url, app.state.pool, settings))
                 if settings.eager_start:  # the workflows this process starts run their first task here
                     from hosting.workers import herald_worker
 
@@ -80,8 +85,11 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
         summary="Durable notifications: every notification is a Temporal workflow.",
         lifespan=lifespan,
     )
-    # Who may post delivery feedback, and with which secrets: no integration takes feedback until one is set.
-    app.state.feedback_sources = no_sources
+    # Who may post delivery feedback, and with which secrets: the stored integrations of the vendors that send it.
+    async def stored_sources(integration_id: str) -> FeedbackSource | None:
+        return await integration_service.feedback_source(app.state.pool, settings, integration_id)
+
+    app.state.feedback_sources = stored_sources
     errors.install(app)
     openapi.install(app)
     tracing.instrument_app(app, tracer_provider)
@@ -92,6 +100,7 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
         app.include_router(module.router)
     app.include_router(layout_routes.router)
     app.include_router(codec.ui_router, include_in_schema=False)
+    app.include_router(integrations.router)
     web.install(app)
     return app
 

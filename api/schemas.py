@@ -248,6 +248,8 @@ class UserFields(Strict):
     timezone: TimeZone | None = None
     topics: list[Name] | None = Field(default=None, max_length=1000)
     preferences: Preferences | None = None
+    chat_address: str | None = Field(default=None, max_length=2000,
+                                     description="the chat channel's address: a channel or chat id, an Apprise URL")
 
     @field_validator("email")
     @classmethod
@@ -660,6 +662,53 @@ class CodecPayload(Strict):
 
 class CodecPayloads(Strict):
     payloads: list[CodecPayload] = Field(max_length=10_000)
+
+
+# -- integrations --
+
+IntegrationId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$",
+                                     description="lowercase letters, digits, '-' and '_'; at most 63")]
+
+
+class IntegrationCreate(Strict):
+    id: IntegrationId
+    channel: Channel
+    provider: str = Field(min_length=1, max_length=50, description="sendgrid, twilio, slack, ... (docs/providers.md)")
+    config: dict[str, Any] = Field(description="the provider's own fields; the secret ones are stored encrypted")
+    priority: int = Field(default=1, ge=1, le=1000, description="a channel tries its integrations from 1 up")
+    rate_per_s: float | None = Field(default=None, gt=0, le=100_000, description="across all workers")
+    active: bool = True
+
+
+class IntegrationPatch(Strict):
+    config: dict[str, Any] | None = Field(
+        default=None, description="fields to change; a field left out keeps its value, a field set to null goes")
+    priority: int | None = Field(default=None, ge=1, le=1000)
+    rate_per_s: float | None = Field(default=None, gt=0, le=100_000, description="null removes the limit")
+    active: bool | None = None
+
+
+class IntegrationPublic(BaseModel):
+    id: str
+    channel: str
+    provider: str
+    config: dict[str, Any] = Field(description="secret fields masked: '****' and their last 4 characters")
+    priority: int
+    rate_per_s: float | None
+    active: bool
+    read_only: bool = Field(description="true for a provider configured by environment settings")
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+class IntegrationTestRequest(Strict):
+    to: str = Field(min_length=1, max_length=2000, description="an address of the integration's channel")
+
+
+class IntegrationTestPublic(BaseModel):
+    ok: bool
+    provider_message_id: str | None = None
+    error: str | None = None
 
 
 # -- suppressions --

@@ -8,10 +8,10 @@ import inspect
 import sys
 from collections.abc import Sequence
 
-from cli import keys, remote, run, suppressions, templates_as_code
+from cli import integrations, keys, remote, run, suppressions, templates_as_code
 
 SCOPES = ("admin", "send", "read")
-CHANNELS = ("email", "sms", "push", "webhook", "in_app", "sim")
+CHANNELS = ("email", "sms", "push", "webhook", "in_app", "sim", "chat")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -92,6 +92,7 @@ def parser() -> argparse.ArgumentParser:
     how.add_argument("--dry-run", action="store_true", help="print the unified diff, change nothing")
     how.add_argument("--check", action="store_true", help="exit 1 when the server differs from DIR")
     push.set_defaults(run=templates_as_code.push)
+    integrations.add_commands(commands)
     return root
 
 

@@ -23,21 +23,22 @@ ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
 
 
-def parse_keys(value: str) -> dict[str, bytes]:
-    """"id:base64,id:base64" → {id: 32-byte key}, in order (the first seals). Raises ValueError with the reason."""
+def parse_keys(value: str, setting: str = "HERALD_PAYLOAD_KEYS") -> dict[str, bytes]:
+    """"id:base64,id:base64" → {id: 32-byte key}, in order (the first seals). Raises ValueError with the reason,
+    naming `setting`."""
     keys: dict[str, bytes] = {}
     for item in (part.strip() for part in value.split(",")):
         if not item:
             continue
         key_id, sep, encoded = item.partition(":")
         if not sep or not key_id:
-            raise ValueError("HERALD_PAYLOAD_KEYS: each key is <id>:<base64 of 32 bytes>")
+            raise ValueError(f"{setting}: each key is <id>:<base64 of 32 bytes>")
         try:
             key = base64.b64decode(encoded, validate=True)
         except binascii.Error as exc:
-            raise ValueError(f"HERALD_PAYLOAD_KEYS: key '{key_id}' is not base64") from exc
+            raise ValueError(f"{setting}: key '{key_id}' is not base64") from exc
         if len(key) != 32:
-            raise ValueError(f"HERALD_PAYLOAD_KEYS: key '{key_id}' must be 32 bytes (AES-256), not {len(key)}")
+            raise ValueError(f"{setting}: key '{key_id}' must be 32 bytes (AES-256), not {len(key)}")
         keys[key_id] = key
     return keys
 

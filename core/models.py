@@ -22,6 +22,7 @@ class Channel(StrEnum):
     WEBHOOK = "webhook"
     IN_APP = "in_app"
     SIM = "sim"
+    CHAT = "chat"
 
 
 class Priority(StrEnum):

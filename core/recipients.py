@@ -12,6 +12,7 @@ USER_ADDRESS_FIELD = {
     "push": "push_token",
     "webhook": "webhook_url",
     "in_app": "id",
+    "chat": "chat_address",
 }
 
 
@@ -36,6 +37,8 @@ class Recipient(Protocol):
     def timezone(self) -> str | None: ...
     @property
     def preferences(self) -> dict[str, Any]: ...
+    @property
+    def chat_address(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class SampleUser:
     locale: str | None = None
     timezone: str | None = None
     preferences: dict[str, Any] = field(default_factory=dict)
+    chat_address: str | None = None
 
 
 def resolve_addresses(channels: list[str], to: dict[str, str],

@@ -154,6 +154,12 @@ class Settings(BaseSettings):
     start_lease_s: float = Field(default=30.0, gt=0, alias="HERALD_START_LEASE_S")
     start_poll_s: float = Field(default=1.0, gt=0, alias="HERALD_START_POLL_S")
     start_attempts: int = Field(default=5, ge=1, alias="HERALD_START_ATTEMPTS")
+    # Seals integrations' secret fields at rest (AES-256-GCM): "id:base64key,...", the first seals, all open, as
+    # HERALD_PAYLOAD_KEYS. Empty: one key generated once in HERALD_DATA_DIR. Every API and worker needs the same.
+    integration_keys: str = Field(default="", alias="HERALD_INTEGRATION_KEYS", repr=False)
+    # Workers and API processes rebuild their provider chains when an integration changes (LISTEN/NOTIFY) and
+    # also reload them this often, so a change whose announcement was missed still arrives.
+    integrations_poll_s: float = Field(default=5.0, gt=0, alias="HERALD_INTEGRATIONS_POLL_S")
 
     @field_validator("default_locale")
     @classmethod
@@ -182,6 +188,14 @@ class Settings(BaseSettings):
         from core.codec import parse_keys
 
         parse_keys(value)
+        return value
+
+    @field_validator("integration_keys")
+    @classmethod
+    def integration_keys_shape(cls, value: str) -> str:
+        from core.codec import parse_keys
+
+        parse_keys(value, "HERALD_INTEGRATION_KEYS")
         return value
 
     @field_validator("webhook_secret")

@@ -52,6 +52,7 @@ from core.workflow_ids import (
 from hosting.slots import WorkflowSlots
 from providers.egress import Allowlist
 from providers.registry import build_providers
+from services.integration_watch import watching
 from services.outbox import Starter
 from services.status_relay import StatusRelay
 from store.db import create_pool, database_url, require_database
@@ -84,9 +85,13 @@ async def herald_worker(client: Client, pool: asyncpg.Pool, settings: Settings, 
     slots (HERALD_WORKFLOW_SLOTS), eagerly: their first task runs here.
     """
     providers = build_providers(pool, settings)
+    # Changes are announced on a connection of the watch's own, which needs the URL; without one it polls.
+    listen_url = settings.database_url or relay_database_url or (database_url(settings) if settings.embedded
+                                                                 else None)
+    watch = watching(listen_url, pool, settings, providers)
     render, record = RenderActivities(pool, settings.default_locale), RecordActivities(pool)
     audience, prepare = AudienceActivities(pool), PrepareActivities(pool, settings.default_locale)
-    deliver = DeliveryActivities(pool, providers.chains)
+    deliver = DeliveryActivities(pool, providers.chains, providers.chains.rates)
     # In-flight activities get time to finish on SIGTERM instead of failing mid-send.
     drain = timedelta(seconds=settings.graceful_shutdown_s)
     fan_out = BroadcastActivities(pool, client)
@@ -127,6 +132,7 @@ async def herald_worker(client: Client, pool: asyncpg.Pool, settings: Settings, 
     background: list[asyncio.Task[None]] = []
     try:
         async with AsyncExitStack() as stack:
+            await stack.enter_async_context(watch)  # before any worker: a first delivery sees the integrations
             for worker in [main] if workflows else []:
                 await stack.enter_async_context(worker)
             for worker in channel_workers:

@@ -98,6 +98,7 @@ class AttemptRecord:
     at: datetime
     outcome: str
     error: str | None
+    provider: str | None
 
 
 @dataclass(frozen=True)
@@ -290,8 +291,10 @@ _STATUS_CHANGE = """
                               ELSE excluded.last_error END,
             updated_at = now()
     ), attempt AS (
-        INSERT INTO delivery_attempt (notification_id, channel, attempt, outcome, error)
-        SELECT $1::text, $15::text, $16::int, 'delivered', NULL WHERE $15::text IS NOT NULL
+        INSERT INTO delivery_attempt (notification_id, channel, attempt, outcome, error, provider)
+        SELECT $1::text, $15::text, $16::int, 'delivered', NULL,
+               (SELECT r.provider FROM delivery_receipt r WHERE r.notification_id = $1 AND r.channel = $15)
+        WHERE $15::text IS NOT NULL
         ON CONFLICT DO NOTHING
     ), event AS (
         INSERT INTO notification_event (notification_id, at, event, detail)
@@ -328,14 +331,16 @@ async def record_delivered(conn: Executor, *, notification_id: str, channel: str
         await apply_status_change(conn, finish, delivered=(channel, attempt))
         return
     await conn.execute(
-        """INSERT INTO delivery_attempt (notification_id, channel, attempt, outcome, error)
-           VALUES ($1, $2, $3, 'delivered', NULL) ON CONFLICT DO NOTHING""",
+        """INSERT INTO delivery_attempt (notification_id, channel, attempt, outcome, error, provider)
+           SELECT $1, $2, $3, 'delivered', NULL,
+                  (SELECT r.provider FROM delivery_receipt r WHERE r.notification_id = $1 AND r.channel = $2)
+           ON CONFLICT DO NOTHING""",
         notification_id, channel, attempt,
     )
 
 
 async def record_attempt(conn: Connection, *, notification_id: str, channel: str, attempt: int,
-                         outcome: str, error: str | None, will_retry: bool) -> None:
+                         outcome: str, error: str | None, will_retry: bool, provider: str | None = None) -> None:
     """Writes one provider call. A failed attempt that Temporal will retry shows the notification as retrying.
 
     The status guard keeps a late attempt (a timed-out call that finished after all) from reopening a
@@ -343,9 +348,9 @@ async def record_attempt(conn: Connection, *, notification_id: str, channel: str
     """
     async with conn.transaction():
         inserted = await conn.fetchval(
-            """INSERT INTO delivery_attempt (notification_id, channel, attempt, outcome, error)
-               VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING 1""",
-            notification_id, channel, attempt, outcome, error,
+            """INSERT INTO delivery_attempt (notification_id, channel, attempt, outcome, error, provider)
+               VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING 1""",
+            notification_id, channel, attempt, outcome, error, provider,
         )
         if inserted is None or outcome == "delivered":
             return
@@ -410,7 +415,7 @@ async def save_receipt(conn: Executor, *, notification_id: str, channel: str, pr
 
 async def attempt_log(conn: Executor, notification_id: str) -> list[AttemptRecord]:
     rows = await conn.fetch(
-        """SELECT channel, attempt, at, outcome, error FROM delivery_attempt
+        """SELECT channel, attempt, at, outcome, error, provider FROM delivery_attempt
            WHERE notification_id = $1 ORDER BY channel, attempt""",
         notification_id,
     )

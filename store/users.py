@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from store.db import Executor
 
 USER_FIELDS = ("name", "email", "phone", "push_token", "webhook_url", "locale", "timezone", "topics",
-               "preferences")
+               "preferences", "chat_address")
 COLUMNS = "id, " + ", ".join(USER_FIELDS) + ", created_at, updated_at"
 
 
@@ -31,6 +31,7 @@ class UserRecord:
     timezone: str | None
     topics: list[str]
     preferences: dict[str, Any]
+    chat_address: str | None
     created_at: datetime
     updated_at: datetime
 
@@ -46,8 +47,9 @@ def from_json(value: dict[str, Any] | None) -> UserRecord | None:
 async def create(conn: Executor, user_id: str, fields: dict[str, Any]) -> UserRecord | None:
     row = await conn.fetchrow(
         f"""INSERT INTO app_user (id, name, email, phone, push_token, webhook_url, locale, timezone,
-                                  topics, preferences)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, COALESCE($9, '{{}}'::text[]), COALESCE($10, '{{}}'::jsonb))
+                                  topics, preferences, chat_address)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, COALESCE($9, '{{}}'::text[]), COALESCE($10, '{{}}'::jsonb),
+                    $11)
             ON CONFLICT (id) DO NOTHING
             RETURNING {COLUMNS}""",
         user_id, *(fields.get(f) for f in USER_FIELDS),

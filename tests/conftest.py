@@ -11,6 +11,7 @@ import socket
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,19 @@ async def new_database(pg_server: Any, name: str) -> str:
     finally:
         await conn.close()
     return str(pg_server.get_uri(name))
+
+
+@asynccontextmanager
+async def database_of_its_own(pg_server: Any, prefix: str) -> AsyncIterator[tuple[str, asyncpg.Pool]]:
+    """A migrated database for one module (its URL and a pool), for tests whose data would change what the
+    shared stack does."""
+    url = await new_database(pg_server, f"{prefix}_{uuid.uuid4().hex[:8]}")
+    await migrate_url(url)
+    pool = await create_pool(url, min_size=1, max_size=10)
+    try:
+        yield url, pool
+    finally:
+        await pool.close()
 
 
 @pytest.fixture(scope="session")
@@ -162,9 +176,19 @@ class Stack:
 async def stack(dev_env: WorkflowEnvironment, database_url: str, pool: asyncpg.Pool, smtp_sink: SmtpSink,
                 smtp_fallback_sink: SmtpSink, http_receiver: HttpReceiver) -> AsyncIterator[Stack]:
     """Herald as a user meets it: the API over real HTTP, a worker, the dev server and PostgreSQL."""
+    async with herald_stack(dev_env, database_url, pool, smtp_sink, smtp_fallback_sink, http_receiver) as running:
+        yield running
+
+
+@asynccontextmanager
+async def herald_stack(dev_env: WorkflowEnvironment, database_url: str, pool: asyncpg.Pool, smtp_sink: SmtpSink,
+                       smtp_fallback_sink: SmtpSink, http_receiver: HttpReceiver,
+                       **overrides: Any) -> AsyncIterator[Stack]:
+    """A stack of its own: `overrides` are Settings fields by their environment names; a test that changes
+    what every send goes through (integrations) runs one on a database of its own."""
     address = dev_env.client.service_client.config.target_host
     port = free_port()
-    settings = Settings(
+    settings = Settings(**{**dict(
         HERALD_ADMIN_KEY=f"hk_{secrets.token_hex(8)}", DATABASE_URL=database_url, TEMPORAL_ADDRESS=address,
         HERALD_TASK_QUEUE=f"notifications-{uuid.uuid4().hex[:8]}", HERALD_API_PORT=port,
         HERALD_WEBHOOK_SECRET=SECRET, HERALD_DATA_DIR=Path(tempfile.mkdtemp(prefix="hdata-")),
@@ -181,7 +205,7 @@ async def stack(dev_env: WorkflowEnvironment, database_url: str, pool: asyncpg.P
         HERALD_INBOX_ORIGINS=INBOX_ORIGIN,  # the pages that embed the inbox (tests/web's host page too)
         # Short backoff so dead-letter paths take well under a second on the real server.
         HERALD_RETRY_INITIAL_S=0.05, HERALD_RETRY_BACKOFF=2.0, HERALD_RETRY_MAX_S=0.2,
-    )
+    ), **overrides})
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
                                            log_level="warning", lifespan="on",
                                            # Open inbox streams never end by themselves: cut them at exit.

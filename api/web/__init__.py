@@ -6,7 +6,20 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from api.web import activity, auth, dlq, inbox, outbox, overview, schedules, send, suppressions, template_pages, users
+from api.web import (
+    activity,
+    auth,
+    dlq,
+    inbox,
+    integrations,
+    outbox,
+    overview,
+    schedules,
+    send,
+    suppressions,
+    template_pages,
+    users,
+)
 from api.web.render import EMBED, NAV, STATIC, page
 
 
@@ -14,7 +27,8 @@ def install(app: FastAPI) -> None:
     app.mount("/ui/static", StaticFiles(directory=STATIC), name="ui-static")
     # `<herald-inbox>`, loaded by the customer's pages from their own origin (see api/inbox_cors.py).
     app.mount("/ui/embed", StaticFiles(directory=EMBED), name="ui-embed")
-    for module in (auth, overview, send, template_pages, activity, dlq, schedules, users, inbox, suppressions):
+    for module in (auth, overview, send, template_pages, activity, dlq, schedules, users, inbox, suppressions,
+                   integrations):
         app.include_router(module.router, include_in_schema=False)
     app.state.ui_nav = NAV
     if outbox.catcher_dir() is not None:  # only `make up` runs catchers; elsewhere /ui/outbox is a 404

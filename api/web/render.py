@@ -30,7 +30,7 @@ SECURITY_HEADERS = {
 
 NAV = (("/ui", "Overview"), ("/ui/send", "Send"), ("/ui/templates", "Templates"),
        ("/ui/notifications", "Activity"), ("/ui/dlq", "Dead letters"), ("/ui/schedules", "Schedules"),
-       ("/ui/users", "Users"), ("/ui/suppressions", "Suppressions"))
+       ("/ui/users", "Users"), ("/ui/suppressions", "Suppressions"), ("/ui/integrations", "Integrations"))
 
 
 def when(value: datetime | None) -> str:

@@ -19,7 +19,7 @@ from services import users
 
 router = APIRouter(prefix="/ui/users")
 PAGE_SIZE = 100
-CONTACTS = ("email", "phone", "push_token", "webhook_url", "locale", "timezone")
+CONTACTS = ("email", "phone", "push_token", "webhook_url", "locale", "timezone", "chat_address")
 
 
 @router.get("", response_class=HTMLResponse)

@@ -86,6 +86,13 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/webhooks/{webhook_id}/dead-letters"): {A, R},
     ("POST", "/v1/webhooks/{webhook_id}/dead-letters/retry"): {A},
     ("POST", "/v1/webhooks/{webhook_id}/dead-letters/{event_id}/discard"): {A},
+    # Walked with no body and the read-only `env-smtp`: nothing here changes what the shared stack sends through.
+    ("POST", "/v1/integrations"): {A},
+    ("GET", "/v1/integrations"): {A, R},
+    ("GET", "/v1/integrations/{integration_id}"): {A, R},
+    ("PATCH", "/v1/integrations/{integration_id}"): {A},
+    ("DELETE", "/v1/integrations/{integration_id}"): {A},
+    ("POST", "/v1/integrations/{integration_id}/test"): {A},
     ("GET", "/v1/suppressions"): {A, R},
     ("POST", "/v1/suppressions"): {A},
     ("DELETE", "/v1/suppressions/{channel}/{address}"): {A},
@@ -146,7 +153,7 @@ async def test_who_may_do_what(api: Api) -> None:
     params = {"name": template, "user_id": owner, "notification_id": sent["id"], "broadcast_id": broadcast,
               "key_id": spare_key, "operation": "decode", "webhook_id": r.json()["id"], "event_id": 1,
               "schedule_id": schedule_id, "token_id": "tok_nosuchtoken", "locale": "fr",
-              "channel": "email", "address": f"{uid('policy')}@example.com",
+              "integration_id": "env-smtp", "channel": "email", "address": f"{uid('policy')}@example.com",
               "mark_all": "read-all", "change": "read", "index": 0}
     bodies: dict[tuple[str, str], Callable[[], Any]] = {
         ("POST", "/v1/templates"): lambda: {"name": uid("tpl"), "body": "Hi {{ name }}"},

@@ -4,6 +4,7 @@ verified sender) or SendGrid's own 400/401/403/404 answer; 202 with `X-Message-I
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from typing import Any
 
@@ -64,7 +65,8 @@ class SendGridDouble(EmailDouble):
         if scripted is not None:
             return scripted
         message_id = uuid.uuid4().hex[:22]
-        self.accepted.append({"headers": dict(request.headers), "body": body, "message_id": message_id})
+        self.accepted.append({"headers": dict(request.headers), "body": body, "message_id": message_id,
+                              "at": time.monotonic()})
         return Response(status_code=202, headers={"X-Message-Id": message_id})
 
     @staticmethod

@@ -75,10 +75,11 @@ async def test_the_users_form_sets_contacts_topics_and_preferences(api: Api) -> 
     r = await _post(api, "/ui/users", {"id": user_id, "name": "Grace", "email": "grace@example.com",
                                        "topics": "news, ops", "allow_in_app": "1", "allow_sms": "1",
                                        "opted_out_categories": "marketing", "quiet_start": "22:00",
-                                       "quiet_end": "07:00", "timezone": "Europe/Paris"})
+                                       "quiet_end": "07:00", "timezone": "Europe/Paris", "chat_address": "C0GRACE"})
     assert r.status_code == 303 and r.headers["location"].startswith(f"/ui/users/{user_id}")
     user = (await api.http.get(f"/v1/users/{user_id}", headers=api.h)).json()
     assert user["email"] == "grace@example.com" and user["topics"] == ["news", "ops"]
+    assert user["chat_address"] == "C0GRACE"
     assert user["preferences"]["channels"]["email"] is False and "in_app" not in user["preferences"]["channels"]
     assert user["preferences"]["categories"] == {"marketing": False}
     assert user["preferences"]["quiet_hours"] == {"start": "22:00", "end": "07:00"}

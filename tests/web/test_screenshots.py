@@ -57,7 +57,7 @@ async def test_every_page_renders_cleanly_on_desktop_and_phone(browser: Browser,
         "overview": "/ui", "send": f"/ui/send?template={demo['template']}", "templates": "/ui/templates",
         "template-edit": f"/ui/templates/{demo['template']}", "activity": "/ui/notifications",
         "notification": f"/ui/notifications/{demo['notification']}", "dlq": "/ui/dlq", "users": "/ui/users",
-        "user-edit": f"/ui/users/{demo['user_id']}", "schedules": "/ui/schedules",
+        "user-edit": f"/ui/users/{demo['user_id']}", "schedules": "/ui/schedules", "integrations": "/ui/integrations",
     }
     # Every admin page is checked at both widths; at 375 px only the activity log is kept as a PNG.
     for viewport, suffix, keep in ((None, "", set(admin_pages)), (PHONE, "-375", {"activity"})):
