@@ -179,6 +179,13 @@ class Page:
         rows = rows[: self.limit]
         return rows, encode_cursor(key(rows[-1]))
 
+    async def by_text_key(self, fetch: Callable[[str | None, int], Awaitable[list[Row]]],
+                          key: Callable[[Row], str]) -> tuple[list[Row], str | None]:
+        """This page of a listing ordered by one text key: `fetch(after, limit)` reads from the cursor's key on."""
+        after = self.decode(str)
+        rows = await fetch(after[0] if after else None, self.fetch)
+        return self.cut(rows, lambda row: [key(row)])
+
     def decode(self, *kinds: CursorKind) -> list[Any] | None:
         """The cursor's values, one of each kind (see store.pagination); 422 naming `cursor` otherwise."""
         try:

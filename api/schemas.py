@@ -17,6 +17,8 @@ from core.ids import client_key_shown
 from core.locales import LocaleTagError, canonical
 from core.models import STATUS_EVENT_TYPES, Channel, Priority
 from services.schedules import ScheduleView
+from store.feed import FeedItemRecord
+from store.layouts import LayoutRecord
 from store.users import UserRecord
 from store.webhooks import DeadLetter as WebhookDeadLetter
 
@@ -208,15 +210,9 @@ class LayoutUpdate(Strict):
     text: str | None = Field(default=None, max_length=200_000, description="holds {{ content }}")
 
 
-class LayoutPublic(BaseModel):
-    name: str
-    version: int
-    latest_version: int
-    html: str | None
-    text: str | None
-    includes: list[str]
-    created_at: datetime
-    updated_at: datetime
+@dataclass(frozen=True)
+class LayoutPublic(LayoutRecord):
+    """A layout's version as the API answers it: every field it is stored with."""
 
 
 # -- users --
@@ -741,17 +737,11 @@ class FeedAction(BaseModel):
     url: str
 
 
-class FeedItemPublic(BaseModel):
-    notification_id: str
-    subject: str | None
-    body: str
-    category: str | None
-    created_at: datetime
-    seen_at: datetime | None
-    read_at: datetime | None
-    archived_at: datetime | None
-    snoozed_until: datetime | None
-    actions: list[FeedAction]
+@dataclass(frozen=True)
+class FeedItemPublic(FeedItemRecord):
+    """An item of the user's feed, as stored; its actions typed for the schema."""
+
+    actions: list[FeedAction]  # type: ignore[assignment]
 
 
 class FeedPage(Page[FeedItemPublic]):

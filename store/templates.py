@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from store import users
-from store.records import many, one
+from store import users, versioned
+from store.records import many
 from store.users import UserRecord
 
 if TYPE_CHECKING:
@@ -65,20 +65,7 @@ async def create(conn: Connection, name: str, subject: str | None, body: str, de
                  html: str | None = None, *, layout: str | None = None,
                  includes: tuple[str, ...] = ()) -> TemplateRecord | None:
     """Creates version 1, or the next version of a deleted name; None when a live template has the name."""
-    async with conn.transaction():
-        row = await conn.fetchrow(
-            """INSERT INTO template (name, latest_version) VALUES ($1, 1)
-               ON CONFLICT (name) DO UPDATE
-                   SET latest_version = template.latest_version + 1, deleted_at = NULL, updated_at = now()
-                   WHERE template.deleted_at IS NOT NULL
-               RETURNING latest_version""",
-            name,
-        )
-        if row is None:
-            return None
-        await _insert_version(conn, name, row["latest_version"], subject, body, description, html, layout,
-                              includes)
-    return await get(conn, name)
+    return await _save(conn, versioned.first_version, name, subject, body, description, html, layout, includes)
 
 
 async def _insert_version(conn: Connection, name: str, version: int, subject: str | None, body: str,
@@ -94,18 +81,21 @@ async def _insert_version(conn: Connection, name: str, version: int, subject: st
 async def add_version(conn: Connection, name: str, subject: str | None, body: str, description: str | None,
                       html: str | None = None, *, layout: str | None = None,
                       includes: tuple[str, ...] = ()) -> TemplateRecord | None:
+    return await _save(conn, versioned.next_version, name, subject, body, description, html, layout, includes)
+
+
+async def _save(conn: Connection, claim: versioned.Claim, name: str, subject: str | None, body: str,
+                description: str | None, html: str | None, layout: str | None,
+                includes: tuple[str, ...]) -> TemplateRecord | None:
     async with conn.transaction():
-        row = await conn.fetchrow(
-            """UPDATE template SET latest_version = latest_version + 1, updated_at = now()
-               WHERE name = $1 AND deleted_at IS NULL RETURNING latest_version""",
-            name,
-        )
-        if row is None:
+        version = await claim(conn, "template", name)
+        if version is None:
             return None
-        await _insert_version(conn, name, row["latest_version"], subject, body, description, html, layout,
-                              includes)
-        # A new text keeps the template's translations: the next version has them as the last one had.
-        await _copy_locales(conn, name, row["latest_version"], except_locale=None)
+        await _insert_version(conn, name, version, subject, body, description, html, layout, includes)
+        # A new text keeps the template's translations: the next version has them as the last one had (a
+        # version 1 has none to keep; a revived name starts without the deleted one's).
+        if claim is versioned.next_version:
+            await _copy_locales(conn, name, version, except_locale=None)
     return await get(conn, name)
 
 
@@ -121,11 +111,7 @@ async def _copy_locales(conn: Connection, name: str, version: int, except_locale
 
 async def _next_version_same_text(conn: Connection, name: str) -> int | None:
     """A new version with the latest's own texts; None for an unknown (or deleted) name. In a transaction."""
-    version: int | None = await conn.fetchval(
-        """UPDATE template SET latest_version = latest_version + 1, updated_at = now()
-           WHERE name = $1 AND deleted_at IS NULL RETURNING latest_version""",
-        name,
-    )
+    version = await versioned.next_version(conn, "template", name)
     if version is None:
         return None
     await conn.execute(
@@ -174,12 +160,7 @@ async def delete_locale(conn: Connection, name: str, locale: str) -> bool | None
 
 async def get(conn: Executor, name: str, version: int | None = None,
               include_deleted: bool = False) -> TemplateRecord | None:
-    row = await conn.fetchrow(
-        _SELECT + """ WHERE t.name = $1 AND v.version = COALESCE($2, t.latest_version)
-                      AND ($3 OR t.deleted_at IS NULL)""",
-        name, version, include_deleted,
-    )
-    return one(TemplateRecord, row)
+    return await versioned.version_of(conn, _SELECT, "t", TemplateRecord, name, version, include_deleted)
 
 
 async def get_with_user(conn: Executor, name: str, version: int | None, user_id: str | None,
@@ -245,19 +226,11 @@ async def using_layout(conn: Executor, layout: str) -> list[str]:
 
 
 async def list_latest(conn: Executor, after: str | None, limit: int) -> list[TemplateRecord]:
-    rows = await conn.fetch(
-        _SELECT + """ WHERE v.version = t.latest_version AND t.deleted_at IS NULL
-                      AND ($1::text IS NULL OR t.name > $1) ORDER BY t.name LIMIT $2""",
-        after, limit,
-    )
-    return many(TemplateRecord, rows)
+    return await versioned.latest_page(conn, _SELECT, "t", TemplateRecord, after, limit)
 
 
 async def delete(conn: Executor, name: str) -> bool:
-    result = await conn.execute(
-        "UPDATE template SET deleted_at = now() WHERE name = $1 AND deleted_at IS NULL", name
-    )
-    return result != "UPDATE 0"
+    return await versioned.soft_delete(conn, "template", name)
 
 
 async def versions(conn: Executor, name: str) -> list[VersionRecord]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from functools import partial
 
 from fastapi import APIRouter, Response
 
@@ -21,9 +22,7 @@ async def create_key(body: KeyCreate, pool: PoolDep, _: AdminDep) -> KeyCreated:
 
 @router.get("", response_model=Page[KeyPublic])
 async def list_keys(pool: PoolDep, page: PageDep, _: AdminDep) -> Page[KeyPublic]:
-    after = page.decode(str)
-    rows = await keys.list_keys(pool, after[0] if after else None, page.fetch)
-    rows, next_cursor = page.cut(rows, lambda r: [r.id])
+    rows, next_cursor = await page.by_text_key(partial(keys.list_keys, pool), lambda r: r.id)
     return Page(items=[KeyPublic.model_validate(r, from_attributes=True) for r in rows], next_cursor=next_cursor)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
@@ -14,8 +16,7 @@ router = APIRouter(prefix="/v1/layouts", tags=["layouts"])
 
 
 def public(row: layouts.LayoutRecord) -> LayoutPublic:
-    return LayoutPublic(name=row.name, version=row.version, latest_version=row.latest_version, html=row.html,
-                        text=row.text, includes=row.includes, created_at=row.created_at, updated_at=row.updated_at)
+    return LayoutPublic(**asdict(row))
 
 
 @router.post("", status_code=201, response_model=LayoutPublic)
@@ -31,9 +32,7 @@ async def update_layout(name: str, body: LayoutUpdate, pool: PoolDep, _: AdminDe
 
 @router.get("", response_model=Page[LayoutPublic])
 async def list_layouts(pool: PoolDep, page: PageDep, _: ReadDep) -> Page[LayoutPublic]:
-    after = page.decode(str)
-    rows = await layouts.list_latest(pool, after[0] if after else None, page.fetch)
-    rows, next_cursor = page.cut(rows, lambda r: [r.name])
+    rows, next_cursor = await page.by_text_key(partial(layouts.list_latest, pool), lambda r: r.name)
     return Page(items=[public(r) for r in rows], next_cursor=next_cursor)
 
 

@@ -4,6 +4,7 @@ and changes its own user's feed and preferences, and nothing else."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -42,7 +43,7 @@ ItemId = Annotated[str, Path(max_length=255)]
 
 
 def public(record: feed.FeedItemRecord) -> FeedItemPublic:
-    return FeedItemPublic.model_validate(feed.item_json(record))
+    return FeedItemPublic(**asdict(record))
 
 
 @router.get("/feed", response_model=FeedPage)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
@@ -46,9 +47,7 @@ async def update_template(name: str, body: TemplateUpdate, pool: PoolDep, _: Adm
 
 @router.get("", response_model=Page[TemplatePublic])
 async def list_templates(pool: PoolDep, page: PageDep, _: ReadDep) -> Page[TemplatePublic]:
-    after = page.decode(str)
-    rows = await templates.list_latest(pool, after[0] if after else None, page.fetch)
-    rows, next_cursor = page.cut(rows, lambda r: [r.name])
+    rows, next_cursor = await page.by_text_key(partial(templates.list_latest, pool), lambda r: r.name)
     return Page(items=[await public(r) for r in rows], next_cursor=next_cursor)
 
 

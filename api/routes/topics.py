@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Path, Response
@@ -32,7 +33,5 @@ async def unsubscribe_one(user_id: str, pool: PoolDep, _: AdminDep, name: Name =
 
 @router.get("/{name}/subscribers")
 async def list_subscribers(pool: PoolDep, page: PageDep, _: ReadDep, name: Name = TopicName) -> dict[str, Any]:
-    after = page.decode(str)
-    ids = await topics.subscribers(pool, name, after[0] if after else None, page.fetch)
-    ids, next_cursor = page.cut(ids, lambda i: [i])
+    ids, next_cursor = await page.by_text_key(partial(topics.subscribers, pool, name), lambda i: i)
     return {"items": ids, "next_cursor": next_cursor}

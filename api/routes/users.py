@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Response
@@ -31,9 +32,7 @@ async def create_user(body: UserCreate, pool: PoolDep, _: AdminDep) -> UserPubli
 
 @router.get("", response_model=Page[UserPublic])
 async def list_users(pool: PoolDep, page: PageDep, _: ReadDep) -> Page[UserPublic]:
-    after = page.decode(str)
-    rows = await users.list_users(pool, after[0] if after else None, page.fetch)
-    rows, next_cursor = page.cut(rows, lambda r: [r.id])
+    rows, next_cursor = await page.by_text_key(partial(users.list_users, pool), lambda r: r.id)
     return Page(items=[public(r) for r in rows], next_cursor=next_cursor)
 
 

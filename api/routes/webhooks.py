@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response
@@ -31,9 +32,7 @@ async def create_webhook(body: WebhookCreate, pool: PoolDep, settings: SettingsD
 
 @router.get("", response_model=Page[WebhookPublic])
 async def list_webhooks(pool: PoolDep, page: PageDep, _: ReadDep) -> dict[str, Any]:
-    after = page.decode(str)
-    rows, next_cursor = page.cut(await webhooks.list_page(pool, after[0] if after else None, page.fetch),
-                                 lambda r: [r.id])
+    rows, next_cursor = await page.by_text_key(partial(webhooks.list_page, pool), lambda r: r.id)
     return {"items": [WebhookPublic(**asdict(r)) for r in rows], "next_cursor": next_cursor}
 
 
