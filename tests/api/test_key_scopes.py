@@ -141,8 +141,9 @@ async def stored_the_old_way(api: Api, key: str, payload: dict[str, Any], reques
     """A row as the API stored a client's key before keys were scoped: the key as sent, no creating key."""
     nid = notification_id_for_key(key)
     body = NotificationCreate.model_validate(payload)
-    # Such requests had neither a creating key nor a locale field: their fingerprint holds neither.
-    old_hash = request_fingerprint(body.model_dump(mode="json", exclude={"idempotency_key", "locale"}))
+    # Such requests had no creating key, nor the fields added since (locale, actions): their fingerprint holds
+    # none of them.
+    old_hash = request_fingerprint(body.model_dump(mode="json", exclude={"idempotency_key", "locale", "actions"}))
     row, created = await notifications.insert(api.stack.pool, notifications.NewNotification(
         id=nid, idempotency_key=key,
         request_hash=request_hash or old_hash,
