@@ -165,3 +165,8 @@ async def for_preview(db: Executor, name: str, version: int | None,
         if user is None:
             raise invalid("user_id", f"user '{user_id}' does not exist", code="unknown_user")
     return row, user
+
+
+async def locales_in_use(db: Executor) -> list[str]:
+    """The locales the live templates are translated into: a template without one of them is missing it."""
+    return await templates.locales_in_use(db)
