@@ -163,6 +163,8 @@ class TemplatePublic(BaseModel):
     locales: list[str] = Field(default_factory=list, description="the locales this version has translations for")
     layout: str | None = None
     includes: list[str] = Field(default_factory=list, description="the templates its texts include")
+    html_format: Literal["html", "mjml"] = Field(
+        default="html", description="mjml when the html is an <mjml> document, compiled to HTML when sent")
 
 
 class TemplateLocalePut(Strict):
@@ -176,6 +178,7 @@ class TemplateLocalePublic(BaseModel):
     subject: str | None
     body: str
     html: str | None
+    html_format: Literal["html", "mjml"] = "html"
 
 
 class TemplateLocales(BaseModel):

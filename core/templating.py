@@ -35,7 +35,7 @@ from jinja2.sandbox import MAX_RANGE, ImmutableSandboxedEnvironment, SandboxedEn
 from jinja2.utils import generate_lorem_ipsum, pass_context, pass_environment, pass_eval_context
 from markupsafe import Markup
 
-from core import email_html, formatting
+from core import email_html, formatting, mjml_html
 from core.recipients import Recipient
 
 # Limits on one render, so a template cannot hang a worker or fill its memory. The sandbox bounds the work itself:
@@ -495,6 +495,17 @@ def check_syntax(source: str, field: str) -> None:
         ) from exc
 
 
+def check_mjml(source: str, field: str) -> None:
+    """TemplateError when the source is MJML that cannot be compiled. Compiling it fills the cache, so the first
+    render after a save costs no more than the next."""
+    if not mjml_html.is_mjml(source):
+        return
+    try:
+        _cache.get(source, html=True)
+    except mjml_html.MjmlError as exc:
+        raise TemplateError(f"template {field} is MJML that cannot be compiled: {exc}", field=field) from exc
+
+
 def included_names(source: str, field: str) -> list[str]:
     """The templates a source includes (`{% include "name" %}`); TemplateError when a name is not a literal, since
     only literal names can be checked at save and pinned at accept."""
@@ -559,7 +570,8 @@ class _TemplateCache:
                 self._entries.move_to_end(key)
                 return found
         # Compiling costs more than rendering; a template version never changes, so its source is a safe key.
-        compiled = (_html_env if html else _env).from_string(source)
+        # MJML is compiled here too, so a worker compiles a version's MJML once, not once per message.
+        compiled = (_html_env if html else _env).from_string(_html_of(source) if html else source)
         if len(source) > self.max_chars:
             return compiled
         with self._lock:
@@ -580,6 +592,10 @@ class _TemplateCache:
 _cache = _TemplateCache(MAX_CACHE_CHARS)
 
 
+def _html_of(source: str) -> str:
+    return mjml_html.compile_mjml(source) if mjml_html.is_mjml(source) else source
+
+
 def _render_one(source: str, context: dict[str, Any], field: str, includes: Mapping[str, str] | None = None) -> str:
     token = _included.set(includes)
     try:
@@ -589,6 +605,8 @@ def _render_one(source: str, context: dict[str, Any], field: str, includes: Mapp
                             field=field) from exc
     except RenderLimitError as exc:
         raise TemplateError(f"template {field} exceeded a limit: {exc}", field=field) from exc
+    except mjml_html.MjmlError as exc:
+        raise TemplateError(f"template {field} is MJML that cannot be compiled: {exc}", field=field) from exc
     except TemplateSyntaxError as exc:
         raise TemplateError(f"template {field} has a syntax error on line {exc.lineno}: {exc.message}",
                             field=field, line=exc.lineno) from exc

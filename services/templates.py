@@ -3,11 +3,11 @@ notifications pinned to them, and deleting hides a template without removing its
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import asyncpg
 
-from core import locales, templating
+from core import locales, mjml_html, templating
 from core.errors import Problem, invalid, not_found
 from services import template_parts
 from store import templates, users
@@ -48,6 +48,16 @@ def _check_sources(subject: str | None, body: str, html: str | None) -> None:
             templating.check_syntax(html, "html")
     except templating.TemplateError as exc:
         raise invalid(exc.field, exc.message, code="template_syntax_error", line=exc.line) from exc
+    if html:
+        try:
+            templating.check_mjml(html, "html")
+        except templating.TemplateError as exc:
+            raise invalid(exc.field, exc.message, code="invalid_mjml") from exc
+
+
+def html_format(html: str | None) -> Literal["html", "mjml"]:
+    """mjml when the html is an MJML document (its first element is <mjml>), which is compiled when sent."""
+    return "mjml" if mjml_html.is_mjml(html) else "html"
 
 
 async def variables(template: TemplateRecord) -> list[str]:
@@ -155,3 +165,8 @@ async def for_preview(db: Executor, name: str, version: int | None,
         if user is None:
             raise invalid("user_id", f"user '{user_id}' does not exist", code="unknown_user")
     return row, user
+
+
+async def locales_in_use(db: Executor) -> list[str]:
+    """The locales the live templates are translated into: a template without one of them is missing it."""
+    return await templates.locales_in_use(db)

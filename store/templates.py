@@ -241,3 +241,12 @@ async def versions(conn: Executor, name: str) -> list[VersionRecord]:
         name,
     )
     return many(VersionRecord, rows)
+
+
+async def locales_in_use(conn: Executor) -> list[str]:
+    """The locales any live template's latest version has a translation for."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT l.locale FROM template t
+           JOIN template_locale l ON l.name = t.name AND l.version = t.latest_version
+           WHERE t.deleted_at IS NULL ORDER BY l.locale""")
+    return [row["locale"] for row in rows]

@@ -30,7 +30,8 @@ async def public(row: templates.TemplateRecord) -> TemplatePublic:
     return TemplatePublic(name=row.name, version=row.version, latest_version=row.latest_version,
                           subject=row.subject, body=row.body, html=row.html, description=row.description,
                           created_at=row.created_at, updated_at=row.updated_at, locales=sorted(row.locales or {}),
-                          variables=await templates.variables(row), layout=row.layout, includes=row.includes)
+                          variables=await templates.variables(row), layout=row.layout, includes=row.includes,
+                          html_format=templates.html_format(row.html))
 
 
 @router.post("", status_code=201, response_model=TemplatePublic)
@@ -72,7 +73,8 @@ async def put_locale(name: str, locale: str, body: TemplateLocalePut, pool: Pool
 @router.get("/{name}/locales", response_model=TemplateLocales)
 async def list_locales(name: str, pool: PoolDep, _: ReadDep) -> TemplateLocales:
     row = await templates.get(pool, name)
-    items = [TemplateLocalePublic(locale=tag, subject=text.get("subject"), body=text["body"], html=text.get("html"))
+    items = [TemplateLocalePublic(locale=tag, subject=text.get("subject"), body=text["body"], html=text.get("html"),
+                                  html_format=templates.html_format(text.get("html")))
              for tag, text in sorted((row.locales or {}).items())]
     return TemplateLocales(name=name, version=row.version, items=items)
 

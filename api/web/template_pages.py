@@ -1,4 +1,5 @@
-"""Templates: list, create, edit (a new version each save) with a live preview, and version history."""
+"""Templates: list, create, edit (a new version each save) with a live preview, version history, and each
+translation edited next to the template's own text."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from fastapi.responses import HTMLResponse, Response
 from jinja2 import TemplateSyntaxError
 from pydantic import ValidationError
 
-from api.deps import PoolDep, Principal
-from api.schemas import MAX_INT4, TemplateCreate, TemplateUpdate
+from api.deps import PoolDep, Principal, SettingsDep
+from api.schemas import MAX_INT4, TemplateCreate, TemplateLocalePut, TemplateUpdate
 from api.web.auth import AdminPage
 from api.web.render import Form, page, parse_json, read_form, see_other, whole_number
 from core import templating
@@ -48,10 +49,11 @@ def _problems(exc: Problem | ValidationError) -> list[dict[str, Any]]:
 
 async def _editor(request: Request, principal: Principal, *, name: str, fields: dict[str, Any], new: bool,
             problems: list[dict[str, Any]] | None = None, history: list[templates.VersionRecord] | None = None,
-            viewing: int | None = None, latest: int | None = None) -> HTMLResponse:
+            viewing: int | None = None, latest: int | None = None,
+            locales: dict[str, Any] | None = None) -> HTMLResponse:
     return page(request, "template_edit.html", title=("New template" if new else f"Template {name}"),
                 principal=principal, name=name, t=fields, new=new, problems=problems or [],
-                history=history or [], viewing=viewing, latest=latest,
+                history=history or [], viewing=viewing, latest=latest, locales=locales,
                 sample=json.dumps({v: "" for v in await _variables(fields) if v != "user"}, indent=2))
 
 
@@ -119,7 +121,7 @@ async def edit_template(name: str, request: Request, pool: PoolDep, principal: A
     fields = {"subject": row.subject, "body": row.body, "html": row.html, "description": row.description}
     return await _editor(request, principal, name=name, fields=fields, new=False,
                          history=await templates.history(pool, name), viewing=row.version,
-                         latest=row.latest_version)
+                         latest=row.latest_version, locales=await _switcher(pool, row))
 
 
 @router.post("/{name}", response_class=HTMLResponse, response_model=None)
@@ -134,3 +136,110 @@ async def save_template(name: str, request: Request, pool: PoolDep, principal: A
         return await _editor(request, principal, name=name, fields=fields, new=False, problems=_problems(exc),
                              history=await templates.history(pool, name))
     return see_other(f"/ui/templates/{quote(name)}", f"Saved as version {saved.version}.")
+
+
+# -- translations: one locale's texts edited next to the template's own, previewed side by side --
+
+@router.get("/{name}/locales", response_model=None)
+async def go_to_locale(name: str, request: Request, principal: AdminPage) -> Response:
+    """The switcher's "add a locale" form: to that locale's editor, its tag in its usual spelling."""
+    tag = request.query_params.get("tag", "")
+    try:
+        canonical = templates.locale_tag(tag)
+    except Problem as exc:
+        return see_other(f"/ui/templates/{quote(name)}", f"No locale opened: {exc.message}")
+    return see_other(f"/ui/templates/{quote(name)}/locales/{quote(canonical)}")
+
+
+async def _switcher(pool: PoolDep, row: templates.TemplateRecord) -> dict[str, Any]:
+    """The template's locales, and those other templates have that it lacks (shown as missing)."""
+    present = sorted(row.locales or {})
+    missing = [tag for tag in await templates.locales_in_use(pool) if tag not in present]
+    return {"present": present, "missing": missing}
+
+
+async def _locale_editor(request: Request, pool: PoolDep, principal: Principal, row: templates.TemplateRecord,
+                         tag: str, fields: dict[str, Any], problems: list[dict[str, Any]] | None = None
+                         ) -> HTMLResponse:
+    own = {"subject": row.subject, "body": row.body, "html": row.html}
+    return page(request, "template_locale.html", title=f"Template {row.name} in {tag}", principal=principal,
+                name=row.name, tag=tag, t=fields, own=own, problems=problems or [],
+                locales=await _switcher(pool, row), exists=tag in (row.locales or {}),
+                sample=json.dumps({v: "" for v in await _variables(own) if v != "user"}, indent=2))
+
+
+async def _template_and_tag(pool: PoolDep, name: str, locale: str) -> tuple[templates.TemplateRecord, str] | None:
+    row = await templates.find(pool, name)
+    try:
+        return (row, templates.locale_tag(locale)) if row is not None else None
+    except Problem:
+        return None
+
+
+@router.get("/{name}/locales/{locale}", response_class=HTMLResponse)
+async def edit_locale(name: str, locale: str, request: Request, pool: PoolDep,
+                      principal: AdminPage) -> HTMLResponse:
+    found = await _template_and_tag(pool, name, locale)
+    if found is None:
+        return page(request, "not_found.html", status_code=404, title="Not found", principal=principal,
+                    what=f"template {name} locale {locale}")
+    row, tag = found
+    text = (row.locales or {}).get(tag, {})
+    fields = {"subject": text.get("subject"), "body": text.get("body", ""), "html": text.get("html")}
+    return await _locale_editor(request, pool, principal, row, tag, fields)
+
+
+@router.post("/{name}/locales/{locale}", response_class=HTMLResponse, response_model=None)
+async def save_locale(name: str, locale: str, request: Request, pool: PoolDep, principal: AdminPage) -> Response:
+    found = await _template_and_tag(pool, name, locale)
+    if found is None:
+        return page(request, "not_found.html", status_code=404, title="Not found", principal=principal,
+                    what=f"template {name} locale {locale}")
+    row, tag = found
+    fields = _fields(await read_form(request))
+    try:
+        body = TemplateLocalePut(subject=fields["subject"], body=fields["body"], html=fields["html"])
+        saved = await templates.put_locale(pool, name, tag, body.subject, body.body, body.html)
+    except (Problem, ValidationError) as exc:
+        return await _locale_editor(request, pool, principal, row, tag, fields, _problems(exc))
+    return see_other(f"/ui/templates/{quote(name)}/locales/{quote(tag)}",
+                     f"Saved {tag} as version {saved.version}.")
+
+
+@router.post("/{name}/locales/{locale}/compare", response_class=HTMLResponse)
+async def compare(name: str, locale: str, request: Request, pool: PoolDep, settings: SettingsDep,
+                  _: AdminPage) -> HTMLResponse:
+    """The live side-by-side preview: the template's own text and the form's translation, each rendered with
+    the sample data and formatted in its own locale."""
+    form = await read_form(request)
+    found = await _template_and_tag(pool, name, locale)
+    sides: list[dict[str, Any]] = []
+    if found is not None:
+        row, tag = found
+        fields = _fields(form)
+        own = Texts(row.subject, row.body, row.html)
+        translated = Texts(row.subject, row.body, row.html, locales={tag: {
+            "subject": fields["subject"], "body": fields["body"], "html": fields["html"]}})
+        try:
+            composition = await template_parts.latest(pool, row)
+        except Problem as exc:
+            return page(request, "template_compare.html", sides=[{"label": name, "problems": _problems(exc)}])
+        for label, texts, asked in ((settings.default_locale, own, None), (tag, translated, tag)):
+            sides.append(await _side(label, texts, asked, form.get("data") or "{}", settings.default_locale,
+                                     composition))
+    return page(request, "template_compare.html", sides=sides)
+
+
+async def _side(label: str, texts: Texts, locale: str | None, data_json: str, default_locale: str,
+                composition: template_parts.Composition | None) -> dict[str, Any]:
+    try:
+        data = parse_json(data_json)
+        if not isinstance(data, dict):
+            raise ValueError("the sample data must be a JSON object")
+        rendered = await render_or_422(texts, data, SampleUser(id="sample", name="Sample User"), locale,
+                                       default_locale, composition)
+    except Problem as exc:
+        return {"label": label, "problems": _problems(exc)}
+    except ValueError as exc:
+        return {"label": label, "problems": [{"field": "data", "message": f"sample data: {exc}"}]}
+    return {"label": label, "rendered": rendered, "problems": []}

@@ -149,7 +149,8 @@ async def test_a_new_translation_is_a_new_version_and_old_versions_keep_theirs(a
     assert (first["version"], second["version"]) == (2, 3)
     listed = (await api.http.get(f"/v1/templates/{name}/locales", headers=api.h)).json()
     assert listed == {"name": name, "version": 3,
-                      "items": [{"locale": "fr", "subject": None, "body": "Bonjour B {{ name }}", "html": None}]}
+                      "items": [{"locale": "fr", "subject": None, "body": "Bonjour B {{ name }}", "html": None,
+                                 "html_format": "html"}]}
 
     user_id = await api.user(locale="fr")
     pinned = await api.send(name, user_id=user_id, channels=["in_app"], template_version=2)
