@@ -19,6 +19,7 @@ from activities.retention import RetentionInput
 from bench import load
 from bench.progress import Progress
 from bench.stack import Stack, db_pool
+from core.workflow_ids import notification_workflow_id
 from workflows.retention import RetentionWorkflow
 
 CHUNK = 50_000
@@ -38,8 +39,8 @@ async def seed_aged_out(stack: Stack, rows: int) -> float:
                     "notification", columns=["id", "idempotency_key", "request_hash", "workflow_id", "status",
                                              "channels", "priority", "template", "template_version", "created_at",
                                              "updated_at", "delivered_at"],
-                    records=[(i, i, "h", f"notification-{i}", "delivered", ["sim"], "transactional", load.TEMPLATE,
-                              1, old, old, old) for i in ids])
+                    records=[(i, i, "h", notification_workflow_id(i), "delivered", ["sim"], "transactional",
+                              load.TEMPLATE, 1, old, old, old) for i in ids])
                 await conn.copy_records_to_table("delivery", columns=["notification_id", "channel", "status"],
                                                  records=[(i, "sim", "delivered") for i in ids])
                 await conn.copy_records_to_table(
