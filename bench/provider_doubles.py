@@ -14,16 +14,20 @@ import asyncio
 import json
 import secrets
 import sys
+import tempfile
 import uuid
+from pathlib import Path
 from typing import Any
 
+import trustme
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from tests.vendors import mailgun, postmark, sendgrid
+from tests.vendors.apns import Apns
 from tests.vendors.discord import Discord
 from tests.vendors.fcm import Fcm
 from tests.vendors.loopback import Double, Reply, phone_number
@@ -37,6 +41,7 @@ from tests.vendors.vonage import Vonage
 SENDER = "Herald Alerts <alerts@herald.example>"
 FCM_PROJECT = "herald-bench-1234"
 FCM_EMAIL = f"herald@{FCM_PROJECT}.iam.gserviceaccount.com"
+APNS_TEAM, APNS_KEY_ID, APNS_BUNDLE = "ABCDE12345", "KEY1234567", "com.example.herald"
 
 
 class Gateway(Double):
@@ -62,9 +67,17 @@ class KeptAliveSes(MotoSes):
         return [sys.executable, "-c", serve]
 
 
+def _private_pem(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> str:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
+def _public_pem(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> bytes:
+    return key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
 def _service_account(token_uri: str, key: rsa.RSAPrivateKey) -> str:
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
+    private = _private_pem(key)
     return json.dumps({"type": "service_account", "project_id": FCM_PROJECT, "private_key_id": "k1",
                        "private_key": private, "client_email": FCM_EMAIL, "client_id": "1", "token_uri": token_uri})
 
@@ -77,15 +90,17 @@ async def serve(wanted: set[str]) -> None:
     flow, sig = uuid.uuid4().hex, uuid.uuid4().hex
     hook, hook_token = "1180000000000000042", secrets.token_hex(32)
     fcm_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    fcm_public = fcm_key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                   serialization.PublicFormat.SubjectPublicKeyInfo)
-    fcm = Fcm(FCM_PROJECT, FCM_EMAIL, fcm_public)
+    fcm = Fcm(FCM_PROJECT, FCM_EMAIL, _public_pem(fcm_key))
+    apns_key, apns_ca = ec.generate_private_key(ec.SECP256R1()), trustme.CA()
+    certificates = tempfile.TemporaryDirectory()
+    apns = Apns(team_id=APNS_TEAM, key_id=APNS_KEY_ID, public_key_pem=_public_pem(apns_key), bundle_id=APNS_BUNDLE,
+                ca=apns_ca, directory=Path(certificates.name))
     doubles: dict[str, Double] = {
         "gateway": Gateway(), "sendgrid": sendgrid.SendGridDouble(), "mailgun": mailgun.MailgunDouble(),
         "postmark": postmark.PostmarkDouble(), "twilio": Twilio({twilio_sid: twilio_token}),
         "vonage": Vonage({vonage_key: vonage_secret}), "slack": Slack(set(), {slack_token}, {slack_channel}),
         "msteams": Teams({flow: sig}, set()), "discord": Discord({hook: hook_token}),
-        "telegram": Telegram({telegram_token}, {telegram_chat}), "fcm": fcm,
+        "telegram": Telegram({telegram_token}, {telegram_chat}), "fcm": fcm, "apns": apns,
     }
     # Every config names its double's address; only the doubles wanted start.
     base = {name: double.base for name, double in doubles.items()}
@@ -124,6 +139,10 @@ async def serve(wanted: set[str]) -> None:
         "fcm": {"config": {"project_id": FCM_PROJECT, "base_url": base["fcm"],
                            "service_account_json": _service_account(fcm.token_uri, fcm_key)},
                 "address": "fcm-" + secrets.token_urlsafe(32)},
+        "apns": {"config": {"team_id": APNS_TEAM, "key_id": APNS_KEY_ID, "private_key": _private_pem(apns_key),
+                            "bundle_id": APNS_BUNDLE, "environment": "production", "base_url": base["apns"],
+                            "ca_certificate": apns_ca.cert_pem.bytes().decode()},
+                 "address": secrets.token_hex(32)},
     }
     print(json.dumps({name: adapter for name, adapter in adapters.items()
                       if name in doubles or (name == "ses" and moto.access_key_id)}), flush=True)
@@ -134,6 +153,7 @@ async def serve(wanted: set[str]) -> None:
         moto.stop()
         for double in doubles.values():
             await double.stop()
+        certificates.cleanup()
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ from providers.http_gateway import HttpGatewayProvider, sms_payload
 GATEWAY = "gateway"
 CHANNEL_OF = {"gateway": "sms", "sendgrid": "email", "mailgun": "email", "postmark": "email", "ses": "email",
               "twilio": "sms", "vonage": "sms", "slack": "chat", "msteams": "chat", "discord": "chat",
-              "telegram": "chat", "fcm": "push"}
+              "telegram": "chat", "fcm": "push", "apns": "push"}
 BUDGET_MS = 1.0  # what an adapter may add to a send over the gateway
 ROUNDS = 5
 WARM_UP = 20
@@ -103,6 +103,9 @@ async def measure(sends: int, only: frozenset[str] = frozenset()) -> dict[str, A
                         await asyncio.gather(*(sender.send(one) for one in outgoing[first:first + IN_FLIGHT]))
                     cpu_s[name] += time.process_time() - cpu0
                     wall_s[name] += time.perf_counter() - wall0
+            for sender in senders.values():
+                if hasattr(sender, "aclose"):  # APNs holds its own HTTP/2 connection
+                    await sender.aclose()
     finally:
         stop_doubles(process)
     total = per_round * ROUNDS
