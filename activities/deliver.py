@@ -28,7 +28,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import metrics
-from activities.errors import PERMANENT_DELIVERY, TRANSIENT_DELIVERY
+from activities.errors import PERMANENT_DELIVERY, SUPPRESSED, TRANSIENT_DELIVERY
 from core.models import DeliverInput, DeliverResult, Status
 from providers.base import (
     OutgoingMessage,
@@ -37,6 +37,7 @@ from providers.base import (
     ProviderReceipt,
     TransientDeliveryError,
 )
+from services import suppressions
 from store import leases, notifications
 
 log = logging.getLogger("herald.deliver")
@@ -73,9 +74,19 @@ class DeliveryActivities:
         try:
             # Read under the lease: an attempt that sent before it was taken left its receipt.
             receipt = await notifications.get_receipt(self._pool, inp.notification_id, inp.channel)
+            # Checked at every attempt, whatever the priority: an address suppressed during the retries is not
+            # sent to either. A message that went out before keeps its receipt and stays delivered.
+            suppression = None if receipt is not None else await suppressions.suppressed(
+                self._pool, inp.channel, inp.address)
         except BaseException:
             await asyncio.shield(self._release(inp, holder))
             raise
+        if suppression is not None:
+            await self._release(inp, holder)
+            reason = f"suppressed: the {inp.channel} address is on the suppression list ({suppression.reason})"
+            _log_event(inp, attempt, "-", "suppressed", reason)
+            raise ApplicationError(reason, {"attempt": inp.prior_attempts, "suppressed": suppression.reason},
+                                   type=SUPPRESSED, non_retryable=True)
         if receipt is not None:
             await self._release(inp, holder)
             done = DeliverResult(provider=receipt.provider, provider_message_id=receipt.provider_message_id,

@@ -14,7 +14,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.audience import decide_for
 from activities.errors import NOT_FOUND
-from activities.render import render_localized
+from activities.render import composition_of, render_localized
 from core.models import PrepareInput, PrepareResult
 from store import notifications, templates
 
@@ -28,8 +28,9 @@ class PrepareActivities:
     async def prepare(self, inp: PrepareInput) -> PrepareResult:
         user_id = inp.audience.user_id if inp.audience else inp.render.user_id
         # One read for all three: this step runs for every notification.
-        template, user, requested = await templates.get_for_render(
+        found = await templates.get_for_render(
             self._pool, inp.render.template, inp.render.template_version, user_id, inp.render.notification_id)
+        user = found.user
         if user_id and user is None:
             raise ApplicationError(f"user '{user_id}' does not exist", type=NOT_FOUND, non_retryable=True)
         decision = None
@@ -40,7 +41,8 @@ class PrepareActivities:
             if decision.skip_reason is not None or held or decision.skipped_channels:
                 return PrepareResult(decision=decision)
         try:
-            rendered, locale = await render_localized(inp.render, template, user, requested, self._default_locale)
+            rendered, locale = await render_localized(inp.render, found.template, user, found.requested_locale,
+                                                      self._default_locale, await composition_of(self._pool, found))
         except ApplicationError as exc:
             # A template or address error is final: it is recorded after `processing`, as on the step-by-step
             # path, so the timeline reads the same either way. Anything else is retried, with nothing written.

@@ -15,19 +15,23 @@ from api.routes import (
     broadcasts,
     codec,
     dlq,
+    feedback,
     health,
     inbox,
     keys,
     notifications,
     schedules,
+    suppressions,
     templates,
     topics,
     users,
     webhooks,
 )
+from api.routes import layouts as layout_routes
 from core import logs, pii, tracing
 from core.settings import Settings, get_settings
 from core.temporal import connect
+from services.feedback import no_sources, sns_certificates
 from store.db import create_pool, database_url, require_database
 from store.inbox_feed import InboxFeed
 
@@ -52,6 +56,7 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
         app.state.temporal = await connect(settings, lazy=not settings.eager_start,
                                            interceptors=tracing.client_interceptors(tracer_provider))
         app.state.inbox_feed = InboxFeed(url)
+        app.state.sns_certificates = sns_certificates()
         try:
             async with AsyncExitStack() as running:
                 if settings.eager_start:  # the workflows this process starts run their first task here
@@ -62,6 +67,7 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
                 yield  # on shutdown the worker drains first: its steps still need the pool
         finally:
             await app.state.inbox_feed.close()
+            await app.state.sns_certificates.client.aclose()
             await app.state.pool.close()
             if tracer_provider is not None:
                 tracer_provider.shutdown()  # flushes the spans still batched
@@ -72,13 +78,16 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
         summary="Durable notifications: every notification is a Temporal workflow.",
         lifespan=lifespan,
     )
+    # Who may post delivery feedback, and with which secrets: no integration takes feedback until one is set.
+    app.state.feedback_sources = no_sources
     errors.install(app)
     openapi.install(app)
     tracing.instrument_app(app, tracer_provider)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     for module in (health, templates, users, topics, notifications, broadcasts, schedules, dlq, inbox, keys,
-                   codec, webhooks):
+                   codec, webhooks, suppressions, feedback):
         app.include_router(module.router)
+    app.include_router(layout_routes.router)
     app.include_router(codec.ui_router, include_in_schema=False)
     web.install(app)
     return app

@@ -132,17 +132,19 @@ class Page(BaseModel, Generic[T]):
 class TemplateCreate(Strict):
     name: Name
     subject: str | None = Field(default=None, max_length=1000)
-    body: str = Field(min_length=1, max_length=200_000)
+    body: str = Field(default="", max_length=200_000, description="the text; made from the html when empty")
     html: str | None = Field(default=None, max_length=500_000)
     description: str | None = Field(default=None, max_length=2000)
+    layout: Name | None = Field(default=None, description="the layout the html and text go into")
 
 
 class TemplateUpdate(Strict):
     name: Name | None = None  # accepted for symmetry with POST; must match the path when given
     subject: str | None = Field(default=None, max_length=1000)
-    body: str = Field(min_length=1, max_length=200_000)
+    body: str = Field(default="", max_length=200_000, description="the text; made from the html when empty")
     html: str | None = Field(default=None, max_length=500_000)
     description: str | None = Field(default=None, max_length=2000)
+    layout: Name | None = Field(default=None, description="the layout the html and text go into")
 
 
 class TemplatePublic(BaseModel):
@@ -157,11 +159,13 @@ class TemplatePublic(BaseModel):
     created_at: datetime
     updated_at: datetime
     locales: list[str] = Field(default_factory=list, description="the locales this version has translations for")
+    layout: str | None = None
+    includes: list[str] = Field(default_factory=list, description="the templates its texts include")
 
 
 class TemplateLocalePut(Strict):
     subject: str | None = Field(default=None, max_length=1000)
-    body: str = Field(min_length=1, max_length=200_000)
+    body: str = Field(default="", max_length=200_000, description="the text; made from the html when empty")
     html: str | None = Field(default=None, max_length=500_000)
 
 
@@ -188,6 +192,31 @@ class PreviewPublic(BaseModel):
     subject: str
     body: str
     html: str | None = None
+
+
+# -- layouts --
+
+class LayoutCreate(Strict):
+    name: Name
+    html: str | None = Field(default=None, max_length=500_000, description="holds {{ content }}")
+    text: str | None = Field(default=None, max_length=200_000, description="holds {{ content }}")
+
+
+class LayoutUpdate(Strict):
+    name: Name | None = None  # accepted for symmetry with POST; must match the path when given
+    html: str | None = Field(default=None, max_length=500_000, description="holds {{ content }}")
+    text: str | None = Field(default=None, max_length=200_000, description="holds {{ content }}")
+
+
+class LayoutPublic(BaseModel):
+    name: str
+    version: int
+    latest_version: int
+    html: str | None
+    text: str | None
+    includes: list[str]
+    created_at: datetime
+    updated_at: datetime
 
 
 # -- users --
@@ -401,6 +430,7 @@ class DeliveryPublic(BaseModel):
     attempts: int
     provider_message_id: str | None
     last_error: str | None
+    confirmed_at: datetime | None = Field(default=None, description="when the provider reported that it arrived")
 
 
 class TimelineEvent(BaseModel):
@@ -537,7 +567,7 @@ class DlqRetryPublic(BaseModel):
 # -- status webhooks --
 
 StatusEventType = Literal["accepted", "scheduled", "delivered", "dead_lettered", "digested", "read", "skipped",
-                          "canceled", "discarded"]
+                          "canceled", "discarded", "bounced", "complained", "undelivered"]
 assert get_args(StatusEventType) == STATUS_EVENT_TYPES, "one list of status event types"
 
 
@@ -618,3 +648,21 @@ class CodecPayload(Strict):
 
 class CodecPayloads(Strict):
     payloads: list[CodecPayload] = Field(max_length=10_000)
+
+
+# -- suppressions --
+
+class SuppressionCreate(Strict):
+    channel: str = Field(max_length=32, description="the channel the address is suppressed on")
+    address: str = Field(min_length=1, max_length=512,
+                         description="stored normalized: emails lowercased, phone numbers in E.164")
+    reason: str | None = Field(default=None, max_length=500, description="why; `manual` when absent")
+
+
+class SuppressionPublic(BaseModel):
+    channel: str
+    address: str
+    reason: str
+    source: str = Field(description="`api` (the API and the CLI), `dashboard`, or `feedback` (a vendor's hard "
+                                    "bounce or complaint)")
+    created_at: datetime

@@ -8,7 +8,7 @@ import inspect
 import sys
 from collections.abc import Sequence
 
-from cli import keys, remote, run
+from cli import keys, remote, run, suppressions, templates_as_code
 
 SCOPES = ("admin", "send", "read")
 CHANNELS = ("email", "sms", "push", "webhook", "in_app", "sim")
@@ -63,6 +63,35 @@ def parser() -> argparse.ArgumentParser:
     send.add_argument("--wait", type=float, default=0, metavar="SECONDS",
                       help="follow the status until it is final (exit 0 only if delivered)")
     send.set_defaults(run=remote.send)
+
+    suppression = commands.add_parser("suppressions", help="addresses Herald never sends to, through the API "
+                                      "(HERALD_API_URL)").add_subparsers(dest="suppressions_command", required=True)
+    listed = suppression.add_parser("list", help="channel, address, source, when, reason")
+    listed.add_argument("--channel", choices=CHANNELS)
+    listed.add_argument("--address", help="any spelling: it is compared normalized")
+    listed.set_defaults(run=suppressions.list_all)
+    added = suppression.add_parser("add", help="stop sending to an address on a channel, whatever the priority")
+    added.add_argument("channel", choices=CHANNELS)
+    added.add_argument("address", help="stored normalized: emails lowercased, phone numbers in E.164")
+    added.add_argument("--reason", help="why (default: manual)")
+    added.set_defaults(run=suppressions.add)
+    removed = suppression.add_parser("remove", help="send to the address again")
+    removed.add_argument("channel", choices=CHANNELS)
+    removed.add_argument("address")
+    removed.set_defaults(run=suppressions.remove)
+
+    template_commands = commands.add_parser("templates", help="templates, translations and layouts as files, "
+                                            "through the API").add_subparsers(dest="templates_command",
+                                                                              required=True)
+    pull = template_commands.add_parser("pull", help="write every template and layout into DIR")
+    pull.add_argument("dir", metavar="DIR")
+    pull.set_defaults(run=templates_as_code.pull)
+    push = template_commands.add_parser("push", help="save what differs in DIR as new versions")
+    push.add_argument("dir", metavar="DIR")
+    how = push.add_mutually_exclusive_group()
+    how.add_argument("--dry-run", action="store_true", help="print the unified diff, change nothing")
+    how.add_argument("--check", action="store_true", help="exit 1 when the server differs from DIR")
+    push.set_defaults(run=templates_as_code.push)
     return root
 
 

@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -44,19 +45,23 @@ def _answer(response: httpx.Response) -> Any:
     return response.json() if response.content else None
 
 
+def items(http: httpx.Client, path: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every item of a list, page after page (500 at a time)."""
+    params = {**params, "limit": 500}
+    while True:
+        page = _answer(http.get(path, params=params))
+        yield from page["items"]
+        if not page["next_cursor"]:
+            return
+        params["cursor"] = page["next_cursor"]
+
+
 def dlq_list(args: argparse.Namespace) -> int:
     with client() as http:
-        params: dict[str, Any] = {"limit": 500}
-        if args.channel:
-            params["channel"] = args.channel
-        while True:
-            page = _answer(http.get("/v1/dlq", params=params))
-            for item in page["items"]:
-                print(f"{item['notification_id']}\t{item['channel']}\t{item['attempts']} attempts\t"
-                      f"{item['dead_lettered_at']}\t{item['error']}")
-            if not page["next_cursor"]:
-                return 0
-            params["cursor"] = page["next_cursor"]
+        for item in items(http, "/v1/dlq", {"channel": args.channel} if args.channel else {}):
+            print(f"{item['notification_id']}\t{item['channel']}\t{item['attempts']} attempts\t"
+                  f"{item['dead_lettered_at']}\t{item['error']}")
+    return 0
 
 
 def dlq_retry(args: argparse.Namespace) -> int:

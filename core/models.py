@@ -41,6 +41,11 @@ class Status(StrEnum):
     DISCARDED = "discarded"
     SKIPPED = "skipped"
     DIGESTED = "digested"  # absorbed into a digest: delivered as part of the notification its digest_id names
+    # Delivery feedback: the provider accepted the message, then reported that it did not arrive. A delivery
+    # ends bounced, complained or undelivered; a notification whose every delivery did is undelivered.
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+    UNDELIVERED = "undelivered"
 
 
 def delivery_task_queue(base: str, channel: str) -> str:
@@ -50,7 +55,9 @@ def delivery_task_queue(base: str, channel: str) -> str:
 
 # A final status never changes again; dead_lettered is not final: a retry can still deliver it.
 FINAL_STATUSES = frozenset({Status.DELIVERED, Status.CANCELED, Status.DISCARDED, Status.SKIPPED,
-                            Status.DIGESTED})
+                            Status.DIGESTED, Status.UNDELIVERED})
+# What vendor feedback makes of a delivery the provider had accepted: final, never overwritten by a late record.
+FEEDBACK_STATUSES = frozenset({Status.BOUNCED, Status.COMPLAINED, Status.UNDELIVERED})
 
 
 @dataclass
@@ -404,7 +411,7 @@ class DigestResult:
 
 # The status changes a subscriber may ask for (`read` comes from the inbox, not from a status).
 STATUS_EVENT_TYPES = ("accepted", "scheduled", "delivered", "dead_lettered", "digested", "read", "skipped",
-                      "canceled", "discarded")
+                      "canceled", "discarded", "bounced", "complained", "undelivered")
 
 
 @dataclass

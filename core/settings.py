@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     sim_enabled: bool = Field(default=False, alias="HERALD_SIM_ENABLED")
     # Hosts or CIDRs that user webhooks may reach although private or loopback: "hooks.internal,10.1.0.0/16".
     webhook_allowed_hosts: str = Field(default="", alias="HERALD_WEBHOOK_ALLOWED_HOSTS")
+    # Where vendors reach Herald: delivery feedback URLs are {public_url}/v1/feedback/{integration_id}, and the
+    # vendors' signatures that cover the URL (Twilio's) are checked over that one.
+    public_url: str = Field(default="http://127.0.0.1:8000", alias="HERALD_PUBLIC_URL")
 
     # Status webhooks: attempts per event before it is dead-lettered (backoff from HERALD_RETRY_*), how often the
     # relay looks at the outbox when no NOTIFY woke it, and how long finished events are kept.

@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import re
 import string
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from jinja2 import Environment, StrictUndefined, Template, TemplateSyntaxError, UndefinedError, meta, nodes
+from jinja2 import (
+    Environment,
+    StrictUndefined,
+    Template,
+    TemplateNotFound,
+    TemplateSyntaxError,
+    UndefinedError,
+    meta,
+    nodes,
+)
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError
 from jinja2.filters import FILTERS as DEFAULT_FILTERS
@@ -23,8 +33,9 @@ from jinja2.nodes import EvalContext
 from jinja2.runtime import Context, LoopContext, markup_join, str_join
 from jinja2.sandbox import MAX_RANGE, ImmutableSandboxedEnvironment, SandboxedEnvironment
 from jinja2.utils import generate_lorem_ipsum, pass_context, pass_environment, pass_eval_context
+from markupsafe import Markup
 
-from core import formatting
+from core import email_html, formatting
 from core.recipients import Recipient
 
 # Limits on one render, so a template cannot hang a worker or fill its memory. The sandbox bounds the work itself:
@@ -41,6 +52,8 @@ MAX_STEPS = 250_000  # loop iterations plus calls in one render
 MAX_BUILT_CHARS = 64 * 1024 * 1024
 MAX_STRIPTAGS_CHARS = 100_000  # striptags rescans its input per tag: bounded input keeps it fast
 MAX_LIPSUM_PARAGRAPHS = 20
+# Includes loaded in one render: nesting is bounded by this too, so a cycle (which saving refuses) still ends.
+MAX_INCLUDES = 50
 _STEP_CHECK = 256
 T = TypeVar("T")
 
@@ -54,9 +67,13 @@ class _Budget:
     deadline: float = float("inf")
     steps: int = 0
     built: int = 0
+    includes: int = 0
 
 
 _budget: ContextVar[_Budget | None] = ContextVar("herald_render_budget", default=None)
+# The sources `{% include "name" %}` finds in the text being rendered, by template name: the included templates'
+# pinned versions, in the same part (subject, body or html) and locale.
+_included: ContextVar[Mapping[str, str] | None] = ContextVar("herald_render_includes", default=None)
 
 
 def _check_deadline() -> None:
@@ -339,6 +356,18 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         tree.set_environment(self)
         return tree
 
+    def _load_template(self, name: str, globals: MutableMapping[str, Any] | None) -> Template:
+        # Includes come from the render's own pinned sources, never from a file system or the database.
+        sources = _included.get()
+        if sources is None or name not in sources:
+            raise TemplateNotFound(name)
+        budget = _budget.get()
+        if budget is not None:
+            budget.includes += 1
+            if budget.includes > MAX_INCLUDES:
+                raise RenderLimitError(f"the template included more than {MAX_INCLUDES} templates")
+        return _cache.get(sources[name], bool(self.autoescape))
+
     def herald_concat(self, parts: tuple[Any, ...], autoescape: bool) -> str:
         _refuse_larger(sum(_size(p) for p in parts), "a '~' concatenation")
         return markup_join(parts) if autoescape else str_join(parts)
@@ -429,6 +458,32 @@ class Rendered:
     html: str | None = None
 
 
+@dataclass(frozen=True)
+class Texts:
+    """A template's texts in one locale."""
+
+    subject: str | None
+    body: str
+    html: str | None
+
+
+@dataclass(frozen=True)
+class Parts:
+    """What a render brings in besides the template's own texts: the layout its html and text go into (each
+    holding `{{ content }}`), and the texts of the templates it includes, by name."""
+
+    layout_html: str | None = None
+    layout_text: str | None = None
+    includes: Mapping[str, Texts] = dataclasses.field(default_factory=dict)
+
+    def sources(self, part: str) -> dict[str, str]:
+        """What an include finds in `part`: the included template's same part, else its body."""
+        return {name: getattr(texts, part) or texts.body for name, texts in self.includes.items()}
+
+
+NO_PARTS = Parts()
+
+
 def check_syntax(source: str, field: str) -> None:
     try:
         # Compiled, not only parsed: a filter name nobody defines (`{{ x|currencyy }}`) is found when compiling.
@@ -438,6 +493,24 @@ def check_syntax(source: str, field: str) -> None:
             f"template {field} has a syntax error on line {exc.lineno}: {exc.message}",
             field=field, line=exc.lineno,
         ) from exc
+
+
+def included_names(source: str, field: str) -> list[str]:
+    """The templates a source includes (`{% include "name" %}`); TemplateError when a name is not a literal, since
+    only literal names can be checked at save and pinned at accept."""
+    try:
+        names = list(meta.find_referenced_templates(_env.parse(source)))
+    except TemplateSyntaxError as exc:
+        raise TemplateError(f"template {field} has a syntax error on line {exc.lineno}: {exc.message}",
+                            field=field, line=exc.lineno) from exc
+    if None in names:
+        raise TemplateError(f"template {field} includes a template named by an expression: name it in quotes, "
+                            'as in {% include "footer" %}', field=field)
+    return sorted({name for name in names if name is not None})
+
+
+def uses_variable(source: str, name: str) -> bool:
+    return name in meta.find_undeclared_variables(_env.parse(source))
 
 
 def variables(*sources: str | None) -> list[str]:
@@ -507,9 +580,13 @@ class _TemplateCache:
 _cache = _TemplateCache(MAX_CACHE_CHARS)
 
 
-def _render_one(source: str, context: dict[str, Any], field: str) -> str:
+def _render_one(source: str, context: dict[str, Any], field: str, includes: Mapping[str, str] | None = None) -> str:
+    token = _included.set(includes)
     try:
-        return _render_bounded(_cache.get(source, field == "html"), context)
+        return _render_bounded(_cache.get(source, field.endswith("html")), context)
+    except TemplateNotFound as exc:
+        raise TemplateError(f"template {field} includes template '{exc.name}', which is not there",
+                            field=field) from exc
     except RenderLimitError as exc:
         raise TemplateError(f"template {field} exceeded a limit: {exc}", field=field) from exc
     except TemplateSyntaxError as exc:
@@ -528,25 +605,54 @@ def _render_one(source: str, context: dict[str, Any], field: str) -> str:
     except Exception as exc:  # a filter raising on odd data is the template's problem, not a crash
         raise TemplateError(f"template {field} failed to render: {type(exc).__name__}: {exc}",
                             field=field) from exc
+    finally:
+        _included.reset(token)
 
 
 def render(subject: str | None, body: str, context: dict[str, Any], html: str | None = None, *,
-           locale: str | None = None, timezone: str | None = None) -> Rendered:
-    """The message; the formatting filters write for `locale` (English when None) in `timezone` (UTC when None)."""
+           locale: str | None = None, timezone: str | None = None, parts: Parts = NO_PARTS) -> Rendered:
+    """The message, in its layout when `parts` has one, its html with CSS inlined, and its text made from the
+    html when the template gives none (an empty body); the formatting filters write for `locale` (English when
+    None) in `timezone` (UTC when None)."""
     with formatting.formatting_in(locale, timezone):
-        return _render_all(subject, body, context, html)
+        rendered = _render_all(subject, body, context, html, parts)
+        if not body and rendered.html is not None:
+            rendered = Rendered(rendered.subject, email_html.html_to_text(rendered.html), rendered.html)
+        return _finished(_in_layout(rendered, context, parts))
 
 
-def _render_all(subject: str | None, body: str, context: dict[str, Any], html: str | None) -> Rendered:
-    rendered_subject = _render_one(subject, context, "subject") if subject else ""
+def _finished(rendered: Rendered) -> Rendered:
+    if rendered.html is None:
+        return rendered
+    try:
+        html = email_html.inline_css(rendered.html)
+    except ValueError as exc:  # css_inline's InlineError: a style block it cannot parse
+        raise TemplateError(f"template html has CSS that cannot be inlined: {exc}", field="html") from exc
+    return Rendered(rendered.subject, rendered.body, html)
+
+
+def _in_layout(rendered: Rendered, context: dict[str, Any], parts: Parts) -> Rendered:
+    body, html = rendered.body, rendered.html
+    if parts.layout_text is not None:
+        body = _render_one(parts.layout_text, {**context, "content": body}, "layout.text", parts.sources("body"))
+    if parts.layout_html is not None and html is not None:
+        # The template's html is already escaped where it took data: the layout places it as it is.
+        html = _render_one(parts.layout_html, {**context, "content": Markup(html)}, "layout.html",
+                           parts.sources("html"))
+    return Rendered(subject=rendered.subject, body=body, html=html)
+
+
+def _render_all(subject: str | None, body: str, context: dict[str, Any], html: str | None,
+                parts: Parts) -> Rendered:
+    rendered_subject = _render_one(subject, context, "subject", parts.sources("subject")) if subject else ""
     if "\r" in rendered_subject or "\n" in rendered_subject:
         # An email subject is a header: a line break in it would start headers of the data's choosing (Bcc: ...).
         raise TemplateError("template subject rendered to more than one line; a subject is one line, without "
                             "CR or LF characters (check the data it includes)", field="subject")
     return Rendered(
         subject=rendered_subject,
-        body=_render_one(body, context, "body"),
-        html=_render_one(html, context, "html") if html else None,
+        body=_render_one(body, context, "body", parts.sources("body")) if body else "",
+        html=_render_one(html, context, "html", parts.sources("html")) if html else None,
     )
 
 
@@ -561,10 +667,10 @@ async def in_render_thread(function: Callable[..., T], *args: Any) -> T:
 
 
 async def render_async(subject: str | None, body: str, context: dict[str, Any], html: str | None = None, *,
-                       locale: str | None = None, timezone: str | None = None) -> Rendered:
+                       locale: str | None = None, timezone: str | None = None, parts: Parts = NO_PARTS) -> Rendered:
     """`render` in a render thread, for code running on an event loop (the API, the worker's activities)."""
-    return await in_render_thread(functools.partial(render, locale=locale, timezone=timezone), subject, body,
-                                  context, html)
+    return await in_render_thread(functools.partial(render, locale=locale, timezone=timezone, parts=parts),
+                                  subject, body, context, html)
 
 
 def context_for(data: dict[str, Any], user: Recipient | None) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from core.settings import Settings
 from core.workflow_ids import notification_workflow_id
 from providers.registry import chain_names
 from providers.sim import SimAddressError, parse_address
-from services import starting
+from services import starting, template_parts
 from services.rendering import render_or_422
 from store import notifications, templates
 from store.notifications import DeliveryRecord, NotificationRecord
@@ -119,7 +119,7 @@ async def accept(pool: asyncpg.Pool, temporal: Client, settings: Settings, body:
         return await _repeat(pool, stored, fingerprint, temporal, settings)
     stored = replace(stored, deliveries=[
         DeliveryRecord(channel=c, status=stored.status, provider=None, attempts=0, provider_message_id=None,
-                       last_error=None) for c in stored.channels])
+                       last_error=None, confirmed_at=None) for c in stored.channels])
     await _dispatch(temporal, settings, stored)
     log.info("accepted", extra={"notification_id": stored.id, "workflow_id": stored.workflow_id,
                                 "channel": ",".join(stored.channels), "priority": stored.priority,
@@ -180,8 +180,10 @@ async def _validated_row(pool: asyncpg.Pool, settings: Settings, body: Notificat
         except SimAddressError as exc:
             raise invalid("to.sim", str(exc)) from exc
     # A digest renders with `events` (every absorbed notification's data) and `count`: check it as a digest of one.
+    # The layout's and includes' versions are fixed now: a later edit of them does not change this notification.
+    composition = await template_parts.latest(pool, template)
     await render_or_422(template, {**body.data, "events": [body.data], "count": 1} if body.digest else body.data, user,
-                        body.locale, settings.default_locale)
+                        body.locale, settings.default_locale, composition)
     scheduled = body.send_at is not None and body.send_at > datetime.now(UTC)
     return notifications.NewNotification(
         id=notification_id, idempotency_key=key, request_hash=fingerprint,
@@ -192,5 +194,5 @@ async def _validated_row(pool: asyncpg.Pool, settings: Settings, body: Notificat
         digest=body.digest.model_dump() if body.digest else None,
         escalate=body.escalate.model_dump(mode="json") if body.escalate else None,
         throttle=body.throttle.model_dump() if body.throttle else None, created_by=key_id,
-        requested_locale=body.locale,
+        requested_locale=body.locale, render_pins=composition.pins() if composition else None,
     )

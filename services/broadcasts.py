@@ -23,6 +23,7 @@ from core.temporal import is_outage
 from core.workflow_ids import broadcast_workflow_id
 from core.workflow_options import broadcast_start
 from providers.registry import chain_names
+from services import template_parts
 from store import broadcasts, templates
 from store.broadcasts import BroadcastRecord
 
@@ -157,8 +158,13 @@ async def check(conn: Executor, settings: Settings, spec: BroadcastSpec) -> int:
         raise BroadcastRefused("template", "unknown_template", f"template '{spec.template}' does not exist")
     choice = locales.choose(template, spec.locale, None, settings.default_locale)
     try:
+        composition = await template_parts.latest(conn, template)
+    except Problem as exc:
+        raise BroadcastRefused("template", exc.code, exc.message) from exc
+    try:
         await templating.render_async(choice.subject, choice.body, templating.context_for(spec.data, SAMPLE_USER),
-                                      choice.html, locale=choice.format_locale)
+                                      choice.html, locale=choice.format_locale,
+                                      parts=template_parts.parts_for(composition, choice.locale))
     except templating.TemplateError as exc:
         code = "missing_variable" if exc.variable else "template_error"
         field_name = f"data.{exc.variable}" if exc.variable else exc.field

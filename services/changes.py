@@ -15,7 +15,7 @@ from temporalio.client import Client
 
 from core.errors import Problem, not_found
 from core.models import FINAL_STATUSES, DataEdit, Reschedule
-from services import starting
+from services import starting, template_parts
 from services.rendering import render_or_422
 from store import digests, notifications, templates
 from store.notifications import NotificationRecord
@@ -42,7 +42,9 @@ async def edit_data(pool: asyncpg.Pool, temporal: Client, notification_id: str, 
     if template is None:
         raise Problem(409, "template_unavailable", f"template '{row.template}' version "
                       f"{row.template_version} no longer exists; the notification cannot be rendered")
-    await render_or_422(template, data, user, row.requested_locale)  # the new data must render, as at accept
+    # The new data must render, as at accept, with the layout and include versions the notification pinned.
+    composition = await template_parts.pinned(pool, template, await notifications.render_pins(pool, row.id))
+    await render_or_422(template, data, user, row.requested_locale, composition=composition)
     await starting.update(temporal, row.workflow_id, "edit_data", DataEdit(data=data))
     return await _get(pool, notification_id)
 

@@ -9,6 +9,7 @@ import asyncpg
 
 from core import locales, templating
 from core.errors import Problem, invalid, not_found
+from services import template_parts
 from store import templates, users
 from store.templates import TemplateRecord as TemplateRecord
 from store.templates import VersionRecord as VersionRecord
@@ -24,11 +25,25 @@ async def check_sources(subject: str | None, body: str, html: str | None) -> Non
     await templating.in_render_thread(_check_sources, subject, body, html)
 
 
+async def check_texts(db: Executor, name: str, subject: str | None, body: str, html: str | None,
+                      layout: str | None = None) -> tuple[str, ...]:
+    """The checks of `check_sources`, then of what the texts refer to: 422 naming the field of an include that
+    does not exist or makes a cycle, or of a layout that does not exist. Returns the templates included."""
+    if not body and not html:
+        raise invalid("body", "give a body, or an html from which the text part is made")
+    await check_sources(subject, body, html)
+    found = await templating.in_render_thread(template_parts.included_names,
+                                              {"subject": subject, "body": body, "html": html})
+    await template_parts.check_layout(db, layout)
+    return await template_parts.check_includes(db, name, found)
+
+
 def _check_sources(subject: str | None, body: str, html: str | None) -> None:
     try:
         if subject:
             templating.check_syntax(subject, "subject")
-        templating.check_syntax(body, "body")
+        if body:
+            templating.check_syntax(body, "body")
         if html:
             templating.check_syntax(html, "html")
     except templating.TemplateError as exc:
@@ -41,12 +56,13 @@ async def variables(template: TemplateRecord) -> list[str]:
 
 
 async def create(pool: asyncpg.Pool, name: str, subject: str | None, body: str, description: str | None,
-                 html: str | None) -> TemplateRecord:
-    """Version 1 of a new template (or the next version of a deleted name); 422 on a syntax error, 409 when a
-    live template has the name."""
-    await check_sources(subject, body, html)
+                 html: str | None, layout: str | None = None) -> TemplateRecord:
+    """Version 1 of a new template (or the next version of a deleted name); 422 on a syntax error or a missing
+    layout or include, 409 when a live template has the name."""
+    includes = await check_texts(pool, name, subject, body, html, layout)
     async with pool.acquire() as conn:
-        row = await templates.create(conn, name, subject, body, description, html)
+        row = await templates.create(conn, name, subject, body, description, html, layout=layout,
+                                     includes=includes)
     if row is None:
         raise Problem(409, "template_exists", f"a template named '{name}' already exists; "
                       "PUT /v1/templates/{name} adds a version")
@@ -54,14 +70,15 @@ async def create(pool: asyncpg.Pool, name: str, subject: str | None, body: str, 
 
 
 async def update(pool: asyncpg.Pool, name: str, subject: str | None, body: str, description: str | None,
-                 html: str | None, named: str | None = None) -> TemplateRecord:
-    """The next version of a template; 422 on a syntax error (or when `named`, the name the request body gives,
-    is another), 404 for an unknown (or deleted) name."""
+                 html: str | None, named: str | None = None, layout: str | None = None) -> TemplateRecord:
+    """The next version of a template; 422 on a syntax error, a missing layout or include, an include cycle (or
+    when `named`, the name the request body gives, is another), 404 for an unknown (or deleted) name."""
     if named is not None and named != name:
         raise invalid("name", f"the body names '{named}' but the path names '{name}'")
-    await check_sources(subject, body, html)
+    includes = await check_texts(pool, name, subject, body, html, layout)
     async with pool.acquire() as conn:
-        row = await templates.add_version(conn, name, subject, body, description, html)
+        row = await templates.add_version(conn, name, subject, body, description, html, layout=layout,
+                                          includes=includes)
     if row is None:
         raise not_found("template", name)
     return row
@@ -107,9 +124,9 @@ async def put_locale(pool: asyncpg.Pool, name: str, locale: str, subject: str | 
                      html: str | None) -> TemplateRecord:
     """Adds or replaces one translation: a new version, so notifications pinned to older ones keep theirs."""
     tag = locale_tag(locale)
-    await check_sources(subject, body, html)
+    includes = await check_texts(pool, name, subject, body, html)
     async with pool.acquire() as conn:
-        row = await templates.put_locale(conn, name, tag, subject, body, html)
+        row = await templates.put_locale(conn, name, tag, subject, body, html, includes)
     if row is None:
         raise not_found("template", name)
     return row

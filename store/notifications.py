@@ -29,6 +29,7 @@ class DeliveryRecord:
     attempts: int
     provider_message_id: str | None
     last_error: str | None
+    confirmed_at: datetime | None  # when the provider reported that the message arrived
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,7 @@ class NewNotification(NotificationFields):
     # The client's key as it was stored before keys were scoped per API key: a repeat of a request accepted
     # before then finds that notification instead of making a second one.
     legacy_key: str | None = None
+    render_pins: dict[str, Any] | None = None  # the layout's and includes' versions fixed at accept
 
 
 # A row a client created before keys were scoped: no creating key, and none of Herald's own (a broadcast's
@@ -145,10 +147,10 @@ async def insert(conn: Executor, n: NewNotification) -> tuple[NotificationRecord
             ), created AS (
                 INSERT INTO notification (id, idempotency_key, request_hash, workflow_id, status, user_id,
                     recipient, channels, priority, category, template, template_version, data, send_at, digest,
-                    escalate, throttle, created_by, requested_locale)
+                    escalate, throttle, created_by, requested_locale, render_pins)
                 SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::jsonb, $8::text[],
                        $9::text, $10::text, $11::text, $12::int, $13::jsonb, $14::timestamptz, $15::jsonb,
-                       $16::jsonb, $17::jsonb, $19::text, $21::text
+                       $16::jsonb, $17::jsonb, $19::text, $21::text, $22::jsonb
                 WHERE NOT EXISTS (SELECT 1 FROM legacy)
                 ON CONFLICT DO NOTHING
                 RETURNING {_COLUMNS}
@@ -163,7 +165,7 @@ async def insert(conn: Executor, n: NewNotification) -> tuple[NotificationRecord
         n.id, n.idempotency_key, n.request_hash, n.workflow_id, n.status, n.user_id, n.recipient,
         n.channels, n.priority, n.category, n.template, n.template_version, n.data, n.send_at, n.digest,
         n.escalate, n.throttle, f"scheduled for {n.send_at.isoformat()}" if n.send_at else "accepted by the API",
-        n.created_by, n.legacy_key, n.requested_locale,
+        n.created_by, n.legacy_key, n.requested_locale, n.render_pins,
     )
     created = one(NotificationRecord, row)
     if created is not None:
@@ -180,6 +182,13 @@ async def insert(conn: Executor, n: NewNotification) -> tuple[NotificationRecord
     return found, False
 
 
+async def render_pins(conn: Executor, notification_id: str) -> dict[str, Any] | None:
+    """The layout's and includes' versions fixed when the notification was accepted; None when it pinned none."""
+    pins: dict[str, Any] | None = await conn.fetchval("SELECT render_pins FROM notification WHERE id = $1",
+                                                      notification_id)
+    return pins
+
+
 async def get(conn: Executor, notification_id: str) -> NotificationRecord | None:
     """The notification alone (no deliveries, no timeline)."""
     row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM notification WHERE id = $1", notification_id)
@@ -192,7 +201,7 @@ async def get_full(conn: Executor, notification_id: str) -> NotificationRecord |
     if notification is None:
         return None
     deliveries = await conn.fetch(
-        """SELECT channel, status, provider, attempts, provider_message_id, last_error
+        """SELECT channel, status, provider, attempts, provider_message_id, last_error, confirmed_at
            FROM delivery WHERE notification_id = $1 ORDER BY channel""",
         notification_id,
     )
@@ -226,7 +235,8 @@ async def list_notifications(conn: Executor, *, status: str | None, user_id: str
     if not notifications:
         return notifications
     deliveries = await conn.fetch(
-        """SELECT notification_id, channel, status, provider, attempts, provider_message_id, last_error
+        """SELECT notification_id, channel, status, provider, attempts, provider_message_id, last_error,
+                  confirmed_at
            FROM delivery WHERE notification_id = ANY($1) ORDER BY channel""",
         [n.id for n in notifications],
     )
@@ -240,6 +250,8 @@ async def list_notifications(conn: Executor, *, status: str | None, user_id: str
 # one, the timeline event, and the notification's own row. The row's status trigger (status webhooks,
 # 011_status_webhooks.sql) is an AFTER trigger: it fires when the whole statement is done, so it sees this
 # change's deliveries and timeline event.
+# A delivery that vendor feedback ended (bounced, complained, undelivered: core.models.FEEDBACK_STATUSES) keeps
+# that status: the feedback can arrive before the workflow's own `delivered` record.
 # A final status never changes again (core.models.FINAL_STATUSES); later records that keep it (an escalation's
 # events and deliveries) still go in. A workflow task lost after its local activities ran (its worker died, or
 # it timed out) runs them again on the next worker: without the guard its `processing` would reopen a
@@ -257,10 +269,14 @@ _STATUS_CHANGE = """
         FROM unnest($8::text[], $9::text[], $10::text[], $11::int[], $12::text[], $13::text[])
              AS c (channel, status, provider, attempts, provider_message_id, last_error)
         WHERE EXISTS (SELECT 1 FROM live)
-        ON CONFLICT (notification_id, channel) DO UPDATE SET status = excluded.status,
+        ON CONFLICT (notification_id, channel) DO UPDATE SET
+            status = CASE WHEN d.status IN ('bounced', 'complained', 'undelivered') THEN d.status
+                          ELSE excluded.status END,
             provider = COALESCE(excluded.provider, d.provider), attempts = GREATEST(d.attempts, excluded.attempts),
             provider_message_id = COALESCE(excluded.provider_message_id, d.provider_message_id),
-            last_error = excluded.last_error, updated_at = now()
+            last_error = CASE WHEN d.status IN ('bounced', 'complained', 'undelivered') THEN d.last_error
+                              ELSE excluded.last_error END,
+            updated_at = now()
     ), attempt AS (
         INSERT INTO delivery_attempt (notification_id, channel, attempt, outcome, error)
         SELECT $1::text, $15::text, $16::int, 'delivered', NULL WHERE $15::text IS NOT NULL

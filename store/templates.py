@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +16,9 @@ if TYPE_CHECKING:
 
 _SELECT = """
 SELECT t.name, v.version, v.subject, v.body, v.html, v.description, t.created_at, v.created_at AS updated_at,
-       t.latest_version,
+       t.latest_version, v.layout,
+       ARRAY(SELECT unnest(v.includes) UNION SELECT unnest(l.includes) FROM template_locale l
+             WHERE l.name = v.name AND l.version = v.version ORDER BY 1) AS includes,
        (SELECT COALESCE(json_object_agg(l.locale, json_build_object('subject', l.subject, 'body', l.body,
                                                                     'html', l.html) ORDER BY l.locale), '{}')
         FROM template_locale l WHERE l.name = v.name AND l.version = v.version) AS locales
@@ -38,6 +40,8 @@ class TemplateRecord:
     updated_at: datetime
     latest_version: int
     locales: dict[str, dict[str, Any]]  # tag -> {"subject", "body", "html"}
+    layout: str | None = None
+    includes: list[str] = field(default_factory=list)  # the templates its texts and translations include
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,8 @@ def _from_json(value: dict[str, Any] | None) -> TemplateRecord | None:
 
 
 async def create(conn: Connection, name: str, subject: str | None, body: str, description: str | None,
-                 html: str | None = None) -> TemplateRecord | None:
+                 html: str | None = None, *, layout: str | None = None,
+                 includes: tuple[str, ...] = ()) -> TemplateRecord | None:
     """Creates version 1, or the next version of a deleted name; None when a live template has the name."""
     async with conn.transaction():
         row = await conn.fetchrow(
@@ -71,21 +76,24 @@ async def create(conn: Connection, name: str, subject: str | None, body: str, de
         )
         if row is None:
             return None
-        await _insert_version(conn, name, row["latest_version"], subject, body, description, html)
+        await _insert_version(conn, name, row["latest_version"], subject, body, description, html, layout,
+                              includes)
     return await get(conn, name)
 
 
 async def _insert_version(conn: Connection, name: str, version: int, subject: str | None, body: str,
-                          description: str | None, html: str | None) -> None:
+                          description: str | None, html: str | None, layout: str | None,
+                          includes: tuple[str, ...]) -> None:
     await conn.execute(
-        """INSERT INTO template_version (name, version, subject, body, description, html)
-           VALUES ($1, $2, $3, $4, $5, $6)""",
-        name, version, subject, body, description, html,
+        """INSERT INTO template_version (name, version, subject, body, description, html, layout, includes)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+        name, version, subject, body, description, html, layout, list(includes),
     )
 
 
 async def add_version(conn: Connection, name: str, subject: str | None, body: str, description: str | None,
-                      html: str | None = None) -> TemplateRecord | None:
+                      html: str | None = None, *, layout: str | None = None,
+                      includes: tuple[str, ...] = ()) -> TemplateRecord | None:
     async with conn.transaction():
         row = await conn.fetchrow(
             """UPDATE template SET latest_version = latest_version + 1, updated_at = now()
@@ -94,7 +102,8 @@ async def add_version(conn: Connection, name: str, subject: str | None, body: st
         )
         if row is None:
             return None
-        await _insert_version(conn, name, row["latest_version"], subject, body, description, html)
+        await _insert_version(conn, name, row["latest_version"], subject, body, description, html, layout,
+                              includes)
         # A new text keeps the template's translations: the next version has them as the last one had.
         await _copy_locales(conn, name, row["latest_version"], except_locale=None)
     return await get(conn, name)
@@ -103,8 +112,8 @@ async def add_version(conn: Connection, name: str, subject: str | None, body: st
 async def _copy_locales(conn: Connection, name: str, version: int, except_locale: str | None) -> None:
     """The translations of the version before `version`, given to `version` (all but `except_locale`)."""
     await conn.execute(
-        """INSERT INTO template_locale (name, version, locale, subject, body, html)
-           SELECT name, $2, locale, subject, body, html FROM template_locale
+        """INSERT INTO template_locale (name, version, locale, subject, body, html, includes)
+           SELECT name, $2, locale, subject, body, html, includes FROM template_locale
            WHERE name = $1 AND version = $2 - 1 AND ($3::text IS NULL OR locale <> $3)""",
         name, version, except_locale,
     )
@@ -120,8 +129,8 @@ async def _next_version_same_text(conn: Connection, name: str) -> int | None:
     if version is None:
         return None
     await conn.execute(
-        """INSERT INTO template_version (name, version, subject, body, description, html)
-           SELECT name, $2, subject, body, description, html FROM template_version
+        """INSERT INTO template_version (name, version, subject, body, description, html, layout, includes)
+           SELECT name, $2, subject, body, description, html, layout, includes FROM template_version
            WHERE name = $1 AND version = $2 - 1""",
         name, version,
     )
@@ -129,7 +138,7 @@ async def _next_version_same_text(conn: Connection, name: str) -> int | None:
 
 
 async def put_locale(conn: Connection, name: str, locale: str, subject: str | None, body: str,
-                     html: str | None) -> TemplateRecord | None:
+                     html: str | None, includes: tuple[str, ...] = ()) -> TemplateRecord | None:
     """A new version with `locale`'s texts set (added or replaced); None for an unknown (or deleted) name."""
     async with conn.transaction():
         version = await _next_version_same_text(conn, name)
@@ -137,9 +146,9 @@ async def put_locale(conn: Connection, name: str, locale: str, subject: str | No
             return None
         await _copy_locales(conn, name, version, except_locale=locale)
         await conn.execute(
-            """INSERT INTO template_locale (name, version, locale, subject, body, html)
-               VALUES ($1, $2, $3, $4, $5, $6)""",
-            name, version, locale, subject, body, html,
+            """INSERT INTO template_locale (name, version, locale, subject, body, html, includes)
+               VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+            name, version, locale, subject, body, html, list(includes),
         )
     return await get(conn, name)
 
@@ -188,18 +197,51 @@ async def get_with_user(conn: Executor, name: str, version: int | None, user_id:
     return _from_json(row["template"]), users.from_json(row["user"])
 
 
+@dataclass(frozen=True)
+class ForRender:
+    template: TemplateRecord | None
+    user: UserRecord | None
+    requested_locale: str | None
+    pins: dict[str, Any] | None  # notification.render_pins
+
+
 async def get_for_render(conn: Executor, name: str, version: int, user_id: str | None, notification_id: str
-                         ) -> tuple[TemplateRecord | None, UserRecord | None, str | None]:
+                         ) -> ForRender:
     """What the worker reads before it renders, in one round trip: the template version (deleted ones too), the
-    user, and the locale the notification asked for."""
+    user, the locale the notification asked for and the versions of its layout and includes pinned at accept."""
     row = await conn.fetchrow(
         f"""SELECT (SELECT row_to_json(x) FROM ({_SELECT} WHERE t.name = $1 AND v.version = $2) x) AS template,
                    (SELECT row_to_json(u) FROM (SELECT {users.COLUMNS} FROM app_user WHERE id = $3) u) AS user,
-                   (SELECT requested_locale FROM notification WHERE id = $4) AS requested_locale""",
+                   n.requested_locale, n.render_pins
+            FROM (SELECT 1) one LEFT JOIN notification n ON n.id = $4""",
         name, version, user_id, notification_id,
     )
     assert row is not None
-    return _from_json(row["template"]), users.from_json(row["user"]), row["requested_locale"]
+    return ForRender(_from_json(row["template"]), users.from_json(row["user"]), row["requested_locale"],
+                     row["render_pins"])
+
+
+async def latest_of(conn: Executor, names: list[str]) -> list[TemplateRecord]:
+    """The latest version of each of these live templates (an unknown or deleted name is left out)."""
+    rows = await conn.fetch(
+        _SELECT + " WHERE t.name = ANY($1) AND v.version = t.latest_version AND t.deleted_at IS NULL", names)
+    return many(TemplateRecord, rows)
+
+
+async def pinned(conn: Executor, versions: dict[str, int]) -> list[TemplateRecord]:
+    """These versions (by name), deleted templates' too: what a notification pinned is rendered as it was."""
+    rows = await conn.fetch(
+        _SELECT + " WHERE (t.name, v.version) IN (SELECT * FROM unnest($1::text[], $2::int[]))",
+        list(versions), list(versions.values()))
+    return many(TemplateRecord, rows)
+
+
+async def using_layout(conn: Executor, layout: str) -> list[str]:
+    """The live templates whose latest version wraps itself in `layout`."""
+    rows = await conn.fetch(
+        """SELECT t.name FROM template t JOIN template_version v ON v.name = t.name AND v.version = t.latest_version
+           WHERE t.deleted_at IS NULL AND v.layout = $1 ORDER BY t.name""", layout)
+    return [r["name"] for r in rows]
 
 
 async def list_latest(conn: Executor, after: str | None, limit: int) -> list[TemplateRecord]:

@@ -40,7 +40,8 @@ async def test_keys_created_listed_and_revoked_from_the_command_line(stack: Stac
 
 
 def test_every_command_explains_itself() -> None:
-    for args in (["--help"], *([c, "--help"] for c in ("worker", "api", "migrate", "keys", "dlq", "send")),
+    for args in (["--help"], *([c, "--help"] for c in ("worker", "api", "migrate", "keys", "dlq", "send",
+                                                          "suppressions")),
                  ["keys", "create", "--help"],
                  ["dlq", "retry", "--help"]):
         shown = subprocess.run([sys.executable, "-m", "cli.main", *args], cwd=ROOT_DIR, capture_output=True,
@@ -87,3 +88,22 @@ async def test_send_and_follow_then_work_the_dead_letter_queue(stack: Stack) -> 
 
     code, _, err = await herald_remote(stack, "dlq", "discard", sent["id"])
     assert code == 1 and "409 not_dead_lettered" in err
+
+
+async def test_suppressions_added_listed_and_removed_from_the_command_line(stack: Stack) -> None:
+    address = f"Cli-{os.urandom(4).hex()}@Example.com"
+    code, out, err = await herald_remote(stack, "suppressions", "add", "email", address, "--reason", "asked")
+    assert code == 0, err
+    assert out.strip() == f"email\t{address.lower()}\tsuppressed (asked)"
+    code, out, err = await herald_remote(stack, "suppressions", "list", "--channel", "email", "--address", address)
+    assert code == 0, err
+    [line] = out.splitlines()
+    assert line.startswith(f"email\t{address.lower()}\tapi\t") and line.endswith("\tasked")
+    code, _, err = await herald_remote(stack, "suppressions", "remove", "email", address)
+    assert code == 0, err
+    code, out, _ = await herald_remote(stack, "suppressions", "list", "--channel", "email", "--address", address)
+    assert code == 0 and out == ""
+    code, _, err = await herald_remote(stack, "suppressions", "remove", "email", address)
+    assert code == 1 and "404 not_found" in err
+    code, _, err = await herald_remote(stack, "suppressions", "add", "sms", "not a number")
+    assert code == 1 and "422" in err

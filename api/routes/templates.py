@@ -19,7 +19,7 @@ from api.schemas import (
     TemplatePublic,
     TemplateUpdate,
 )
-from services import templates
+from services import template_parts, templates
 from services.rendering import render_or_422
 
 router = APIRouter(prefix="/v1/templates", tags=["templates"])
@@ -29,19 +29,19 @@ async def public(row: templates.TemplateRecord) -> TemplatePublic:
     return TemplatePublic(name=row.name, version=row.version, latest_version=row.latest_version,
                           subject=row.subject, body=row.body, html=row.html, description=row.description,
                           created_at=row.created_at, updated_at=row.updated_at, locales=sorted(row.locales or {}),
-                          variables=await templates.variables(row))
+                          variables=await templates.variables(row), layout=row.layout, includes=row.includes)
 
 
 @router.post("", status_code=201, response_model=TemplatePublic)
 async def create_template(body: TemplateCreate, pool: PoolDep, _: AdminDep) -> TemplatePublic:
     return await public(await templates.create(pool, body.name, body.subject, body.body, body.description,
-                                               body.html))
+                                               body.html, body.layout))
 
 
 @router.put("/{name}", response_model=TemplatePublic)
 async def update_template(name: str, body: TemplateUpdate, pool: PoolDep, _: AdminDep) -> TemplatePublic:
     return await public(await templates.update(pool, name, body.subject, body.body, body.description, body.html,
-                                               named=body.name))
+                                               named=body.name, layout=body.layout))
 
 
 @router.get("", response_model=Page[TemplatePublic])
@@ -89,5 +89,6 @@ async def delete_locale(name: str, locale: str, pool: PoolDep, _: AdminDep) -> R
 async def preview_template(name: str, body: PreviewRequest, pool: PoolDep, settings: SettingsDep, _: ReadDep,
                            version: Annotated[int | None, Query(ge=1, le=MAX_INT4)] = None) -> PreviewPublic:
     row, user = await templates.for_preview(pool, name, version, body.user_id)
-    rendered = await render_or_422(row, body.data, user, body.locale, settings.default_locale)
+    rendered = await render_or_422(row, body.data, user, body.locale, settings.default_locale,
+                                   await template_parts.latest(pool, row))
     return PreviewPublic(subject=rendered.subject, body=rendered.body, html=rendered.html)

@@ -6,13 +6,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from api.web import activity, auth, dlq, inbox, outbox, overview, schedules, send, template_pages, users
+from api.web import activity, auth, dlq, inbox, outbox, overview, schedules, send, suppressions, template_pages, users
 from api.web.render import NAV, STATIC, page
 
 
 def install(app: FastAPI) -> None:
     app.mount("/ui/static", StaticFiles(directory=STATIC), name="ui-static")
-    for module in (auth, overview, send, template_pages, activity, dlq, schedules, users, inbox):
+    for module in (auth, overview, send, template_pages, activity, dlq, schedules, users, inbox, suppressions):
         app.include_router(module.router, include_in_schema=False)
     app.state.ui_nav = NAV
     if outbox.catcher_dir() is not None:  # only `make up` runs catchers; elsewhere /ui/outbox is a 404

@@ -29,7 +29,7 @@ SECURITY_HEADERS = {
 
 NAV = (("/ui", "Overview"), ("/ui/send", "Send"), ("/ui/templates", "Templates"),
        ("/ui/notifications", "Activity"), ("/ui/dlq", "Dead letters"), ("/ui/schedules", "Schedules"),
-       ("/ui/users", "Users"))
+       ("/ui/users", "Users"), ("/ui/suppressions", "Suppressions"))
 
 
 def when(value: datetime | None) -> str:

@@ -26,7 +26,7 @@ from core.recipients import SampleUser
 from core.settings import Settings
 from providers.registry import chain_names
 from services import broadcasts as broadcast_service
-from services import templates, users
+from services import template_parts, templates, users
 from services.accept import Caller
 from services.rendering import render_or_422
 from store.templates import TemplateRecord
@@ -109,7 +109,8 @@ async def preview(request: Request, pool: PoolDep, _: AdminPage) -> HTMLResponse
         if row is None:
             raise ApiError(422, "unknown_template", "choose a template first")
         user = await users.find(pool, values["user_ids"][0]) if values["user_ids"] else None
-        rendered = await render_or_422(row, _data(values), user or SampleUser(id="sample", name="Sample User"))
+        rendered = await render_or_422(row, _data(values), user or SampleUser(id="sample", name="Sample User"),
+                                       composition=await template_parts.latest(pool, row))
     except ApiError as exc:
         return page(request, "send_preview.html", problem=exc.message)
     return page(request, "send_preview.html", rendered=rendered,

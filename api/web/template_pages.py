@@ -19,7 +19,7 @@ from core import templating
 from core.errors import Problem
 from core.locales import Texts
 from core.recipients import SampleUser
-from services import templates
+from services import template_parts, templates
 from services.rendering import render_or_422
 
 router = APIRouter(prefix="/ui/templates")
@@ -84,7 +84,7 @@ async def create_template(request: Request, pool: PoolDep, principal: AdminPage)
 
 
 @router.post("/check", response_class=HTMLResponse)
-async def check(request: Request, _: AdminPage) -> HTMLResponse:
+async def check(request: Request, pool: PoolDep, _: AdminPage) -> HTMLResponse:
     """The live preview: syntax errors at their line, else the message rendered with the sample data."""
     form = await read_form(request)
     fields = _fields(form)
@@ -95,8 +95,12 @@ async def check(request: Request, _: AdminPage) -> HTMLResponse:
         data = parse_json(form.get("data") or "{}")
         if not isinstance(data, dict):
             raise ValueError("the sample data must be a JSON object")
+        sources = {k: fields[k] for k in ("subject", "body", "html")}
+        found = await templating.in_render_thread(template_parts.included_names, sources)
+        composition = await template_parts.latest_for(pool, form.get("name") or "", None,
+                                                      sorted({n for names in found.values() for n in names}))
         rendered = await render_or_422(Texts(fields["subject"], fields["body"] or "", fields["html"]), data,
-                                       SampleUser(id="sample", name="Sample User"))
+                                       SampleUser(id="sample", name="Sample User"), composition=composition)
     except Problem as exc:
         problems = _problems(exc)
     except ValueError as exc:
@@ -123,8 +127,9 @@ async def save_template(name: str, request: Request, pool: PoolDep, principal: A
     fields = _fields(await read_form(request))
     try:
         body = TemplateUpdate(**fields)
+        current = await templates.find(pool, name)  # the editor has no layout field: the version keeps its own
         saved = await templates.update(pool, name, body.subject, body.body, body.description, body.html,
-                                       named=body.name)
+                                       named=body.name, layout=current.layout if current else None)
     except (Problem, ValidationError) as exc:
         return await _editor(request, principal, name=name, fields=fields, new=False, problems=_problems(exc),
                              history=await templates.history(pool, name))

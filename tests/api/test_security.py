@@ -16,7 +16,9 @@ from tests.conftest import free_port
 from tests.processes import api_process
 
 A, S, R, U = "admin", "send", "read", "user"
-PUBLIC = {("GET", "/health"), ("GET", "/ready"), ("GET", "/metrics")}
+PUBLIC = {("GET", "/health"), ("GET", "/ready"), ("GET", "/metrics"),
+          # Vendors' delivery feedback: authenticated by the vendor's own signature, never a Herald key.
+          ("POST", "/v1/feedback/{integration_id}")}
 # Every operation of /openapi.json and who may call it. "user" is a user token on its own inbox.
 POLICY: dict[tuple[str, str], set[str]] = {
     ("POST", "/v1/templates"): {A},
@@ -75,6 +77,9 @@ POLICY: dict[tuple[str, str], set[str]] = {
     ("GET", "/v1/webhooks/{webhook_id}/dead-letters"): {A, R},
     ("POST", "/v1/webhooks/{webhook_id}/dead-letters/retry"): {A},
     ("POST", "/v1/webhooks/{webhook_id}/dead-letters/{event_id}/discard"): {A},
+    ("GET", "/v1/suppressions"): {A, R},
+    ("POST", "/v1/suppressions"): {A},
+    ("DELETE", "/v1/suppressions/{channel}/{address}"): {A},
 }
 
 
@@ -131,7 +136,8 @@ async def test_who_may_do_what(api: Api) -> None:
     assert r.status_code == 201, r.text
     params = {"name": template, "user_id": owner, "notification_id": sent["id"], "broadcast_id": broadcast,
               "key_id": spare_key, "operation": "decode", "webhook_id": r.json()["id"], "event_id": 1,
-              "schedule_id": schedule_id, "token_id": "tok_nosuchtoken", "locale": "fr"}
+              "schedule_id": schedule_id, "token_id": "tok_nosuchtoken", "locale": "fr",
+              "channel": "email", "address": f"{uid('policy')}@example.com"}
     bodies: dict[tuple[str, str], Callable[[], Any]] = {
         ("POST", "/v1/templates"): lambda: {"name": uid("tpl"), "body": "Hi {{ name }}"},
         ("PUT", "/v1/templates/{name}"): lambda: {"body": "Hello {{ name }}"},
@@ -152,6 +158,7 @@ async def test_who_may_do_what(api: Api) -> None:
         ("POST", "/v1/keys"): lambda: {"name": uid("key"), "scopes": ["read"]},
         ("POST", "/codec/{operation}"): lambda: {"payloads": []},
         ("POST", "/v1/webhooks"): lambda: {"url": hook_url, "events": ["discarded"]},
+        ("POST", "/v1/suppressions"): lambda: {"channel": "push", "address": uid("policy")},
     }
     wrong: list[str] = []
     # Destructive operations last, so that earlier rows still find what they address.

@@ -19,7 +19,8 @@ from tests.api.conftest import Api, eventually, uid
 from tests.conftest import SECRET
 from tests.receivers import Call, HttpReceiver, Reply
 
-ALL = ["accepted", "scheduled", "delivered", "dead_lettered", "digested", "read", "skipped", "canceled", "discarded"]
+ALL = ["accepted", "scheduled", "delivered", "dead_lettered", "digested", "read", "skipped", "canceled", "discarded",
+       "bounced", "complained", "undelivered"]
 
 
 def signature_ok(call: Call) -> bool:

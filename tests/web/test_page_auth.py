@@ -6,7 +6,7 @@ from tests.api.conftest import Api
 from tests.conftest import Stack
 
 ADMIN_PAGES = ["/ui", "/ui/send", "/ui/templates", "/ui/templates/new", "/ui/notifications", "/ui/dlq",
-               "/ui/schedules", "/ui/users"]
+               "/ui/schedules", "/ui/users", "/ui/suppressions"]
 
 
 async def _token(api: Api) -> tuple[str, str]:

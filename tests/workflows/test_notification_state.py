@@ -249,3 +249,32 @@ def test_the_state_module_imports_nothing_of_temporal() -> None:
     imported = [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
     imported += [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
     assert [name for name in imported if name.split(".")[0] in ("temporalio", "activities")] == []
+
+
+def test_suppressed_deliveries_are_skipped_and_say_why_the_notification_went_nowhere() -> None:
+    n = accepted(("email", "sms"))
+    email, sms = n.state.deliveries
+    reason = "suppressed: the email address is on the suppression list (bounced)"
+    n.suppressed(email, reason)
+    assert statuses(n) == {"email": "skipped", "sms": "accepted"} and email.last_error == reason
+    assert not n.all_sent_or_skipped
+    n.suppressed(sms, reason.replace("email", "sms"))
+    assert n.all_sent_or_skipped
+    assert n.suppression() == f"{reason}; {reason.replace('email', 'sms')}"
+
+
+def test_a_notification_that_went_out_somewhere_is_delivered_naming_the_suppressed_channels() -> None:
+    n = accepted(("email", "sms", "in_app"))
+    email, sms, in_app = n.state.deliveries
+    n.sent(email, result(1))
+    n.suppressed(sms, "suppressed: the sms address is on the suppression list (manual)")
+    in_app.status = Status.SKIPPED  # a preference, not a suppression
+    assert n.suppression() is None
+    assert n.mark_delivered(NOW) == "all channels delivered; skipped as suppressed: sms"
+    assert accepted(("email",)).mark_delivered(NOW) == "all channels delivered"
+
+
+def test_channels_skipped_by_preferences_are_not_taken_for_suppressed_ones() -> None:
+    n = accepted(("email",))
+    n.state.deliveries[0].status = Status.SKIPPED
+    assert n.suppression() is None

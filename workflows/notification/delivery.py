@@ -18,7 +18,7 @@ from temporalio.workflow import ActivityCancellationType, ActivityHandle
 
 with workflow.unsafe.imports_passed_through():
     from activities.deliver import DeliveryActivities
-    from activities.errors import NOT_FOUND, PERMANENT_DELIVERY, TEMPLATE_ERROR
+    from activities.errors import NOT_FOUND, PERMANENT_DELIVERY, SUPPRESSED, TEMPLATE_ERROR
     from activities.render import RenderActivities
     from core.models import (
         DeliverInput,
@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         delivery_task_queue,
     )
 
+from workflows.notification import versions
 from workflows.notification.state import Notification
 from workflows.notification.steps import Steps
 
@@ -47,6 +48,12 @@ def failure_of(err: BaseException) -> BaseException:
 def error_message(err: BaseException) -> str:
     cause = failure_of(err)
     return getattr(cause, "message", None) or str(cause)
+
+
+def suppressed(err: BaseException) -> bool:
+    """The deliver activity refused the send because the address is on the suppression list."""
+    cause = failure_of(err)
+    return isinstance(cause, ApplicationError) and cause.type == SUPPRESSED
 
 
 def attempt_of(err: BaseException, fallback: int) -> int:
@@ -121,7 +128,7 @@ class Deliveries:
             try:
                 local = await self._locally(args, retry, timeout)
             except FailureError as err:
-                return n.failed(delivery, attempt_of(err, prior + retry.max_attempts), error_message(err))
+                return self._failed(delivery, err, prior)
             if local is None:
                 return n.canceled(delivery, prior)
             result = local
@@ -144,11 +151,18 @@ class Deliveries:
             except FailureError as err:
                 if isinstance(failure_of(err), CancelledError):
                     return n.canceled(delivery, prior)
-                return n.failed(delivery, attempt_of(err, prior + retry.max_attempts), error_message(err))
+                return self._failed(delivery, err, prior)
             finally:
                 self._in_flight.remove(handle)
         n.sent(delivery, result)
         return None
+
+    def _failed(self, delivery: DeliveryState, err: BaseException, prior: int) -> str | None:
+        """The delivery's failure, as its error; None when it is skipped because its address is suppressed."""
+        if suppressed(err) and versions.skips_suppressed():
+            self._n.suppressed(delivery, error_message(err))
+            return None
+        return self._n.failed(delivery, attempt_of(err, prior + self._inp.retry.max_attempts), error_message(err))
 
     async def _locally(self, args: DeliverInput, retry: RetryConfig,
                        attempt_timeout: timedelta) -> DeliverResult | None:

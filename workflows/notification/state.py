@@ -28,6 +28,8 @@ from core.workflow_ids import notification_workflow_id
 
 # A delivery in one of these needs nothing more: it went out, or the user's preferences kept it back.
 SENT_OR_SKIPPED = frozenset({Status.DELIVERED, Status.SKIPPED})
+# How the deliver activity's refusal of a suppressed address begins (activities/deliver.py).
+SUPPRESSED_PREFIX = "suppressed:"
 # Once a notification is in one of these (or a cancel was asked), no in-flight change applies any more.
 _UNCHANGEABLE = (Status.DELIVERED, Status.CANCELED, Status.DISCARDED, Status.SKIPPED)
 
@@ -136,8 +138,11 @@ class Notification:
         """Every channel went out; returns the timeline's detail for it."""
         self.state.delivered_at = self.delivered_recorded_at or now
         self.state.last_error = None
+        suppressed = [d.channel for d in self.state.deliveries
+                      if d.status == Status.SKIPPED and (d.last_error or "").startswith(SUPPRESSED_PREFIX)]
         return "all channels delivered" + (
-            " (the cancel request came after the send)" if self.cancel_requested else "")
+            " (the cancel request came after the send)" if self.cancel_requested else "") + (
+            f"; skipped as suppressed: {', '.join(suppressed)}" if suppressed else "")
 
     # -- deliveries --
 
@@ -192,6 +197,18 @@ class Notification:
         delivery.status, delivery.last_error = Status.DELIVERED, None
         delivery.provider, delivery.provider_message_id = result.provider, result.provider_message_id
         self.sum_attempts()
+
+    def suppressed(self, delivery: DeliveryState, reason: str) -> None:
+        """Its address is on the suppression list: skipped, nothing sent, the reason kept as its error."""
+        delivery.status, delivery.last_error = Status.SKIPPED, reason
+
+    def suppression(self) -> str | None:
+        """Why nothing went out, when no delivery did because their addresses are suppressed; else None."""
+        if any(d.status == Status.DELIVERED for d in self.state.deliveries):
+            return None
+        reasons = [d.last_error for d in self.state.deliveries
+                   if d.status == Status.SKIPPED and d.last_error and d.last_error.startswith(SUPPRESSED_PREFIX)]
+        return "; ".join(reasons) or None
 
     def failed(self, delivery: DeliveryState, attempts: int, error: str) -> str:
         delivery.attempts = attempts

@@ -42,6 +42,10 @@ PARKING_PATCH = "parking-v2"
 # recording when the notification ends gets its answer instead of an error. Asked only when a handler is in
 # flight at the end, so the common path writes no marker.
 HANDLERS_PATCH = "handlers-finish-v1"
+# From this patch on, a delivery whose address is on the suppression list (the deliver activity refuses it with
+# the error type `Suppressed`) is skipped, not dead-lettered; a notification none of whose deliveries went out
+# for that reason ends `skipped`. Asked only when a delivery is refused so: every other run writes no marker.
+SUPPRESSION_PATCH = "suppression-v1"
 
 
 class StepsPath(Enum):
@@ -98,3 +102,8 @@ def parking_keeps_signals() -> bool:
 def waits_for_handlers() -> bool:
     """Asked at the end of run, only when an update or signal handler is still running."""
     return workflow.patched(HANDLERS_PATCH)
+
+
+def skips_suppressed() -> bool:
+    """Asked when a delivery is refused because its address is suppressed."""
+    return workflow.patched(SUPPRESSION_PATCH)

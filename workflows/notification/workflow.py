@@ -220,6 +220,10 @@ class NotificationWorkflow:
         await self._steps.after_updates()
 
     async def _delivered(self) -> None:
+        suppression = self._n.suppression()
+        if suppression is not None:  # nothing went out: every address was suppressed (SUPPRESSION_PATCH)
+            await self._steps.finish(Status.SKIPPED, "skipped", suppression)
+            return
         # The last send may have written the final record itself (FUSED_STEPS_PATCH).
         record = self._n.delivered_recorded_at is None
         detail = self._n.mark_delivered(workflow.now())
