@@ -11,8 +11,10 @@ herald end to end (and with eager start), the ceiling again (on the server as fu
 processes idle beside it), ingest (through the API, to `delivered` in PostgreSQL), mixed (5% flaky, 1% rejected),
 broadcast, scale-out (1 vs 2 workers), dashboard pages (10,000 notifications stored; quick: 2,000),
 retention (accept p99 while 1,000,000 aged-out notifications are deleted; quick: 100,000), peer (a polling
-worker on a PostgreSQL queue doing the same work: CPU per notification next to Herald's).
+worker on a PostgreSQL queue doing the same work: CPU per notification next to Herald's), providers (worker CPU
+per send through each vendor adapter next to the signed HTTP gateway; not in --quick, which it would lengthen).
     python -m bench --only retention,peer [--quick]    those parts alone (with a Herald run for the peer)
+    python -m bench --only providers [--quick]         the vendor adapters alone: no Temporal or PostgreSQL
 Writes bench/results/<date>.json, latest.json and a PNG chart.
 """
 
@@ -35,7 +37,7 @@ from typing import Any
 import httpx
 import psutil
 
-from bench import baseline, load, pages, peer, retention
+from bench import baseline, load, pages, peer, providers, retention
 from bench.broadcast import run_broadcast
 from bench.chart import draw, draw_soak
 from bench.progress import Progress
@@ -191,6 +193,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "quick": quick,
                               "machine": machine()}
     steal0, run_started = psutil.cpu_times().steal, time.monotonic()
+    if "providers" in args.only or not (args.only or args.quick or args.soak):
+        # Sends through each adapter: --n only when the part runs alone (it is not a notification count).
+        result["providers"] = await providers.measure(args.n if args.only and args.n else (200 if quick else 1000))
+        if args.only == {"providers"}:
+            return result
     stack = await start_stack(args.temporal, args.database_url)
     print(f"stack: {stack.work} (Temporal {stack.temporal_address})", file=sys.stderr)
     try:
@@ -316,6 +323,7 @@ async def anchor_parts(stack: Stack, args: argparse.Namespace, result: dict[str,
 
 def anchor_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
     rows = retention.table_rows(result["retention"]) if "retention" in result else []
+    rows += providers.table_rows(result["providers"]) if "providers" in result else []
     return rows + (peer.table_rows(result["peer"]) if "peer" in result else [])
 
 
@@ -382,7 +390,8 @@ def table(result: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n", type=int, default=0, help="notifications per part (default 2000, quick 300)")
+    parser.add_argument("--n", type=int, default=0, help="notifications per part (default 2000, quick 300); "
+                        "with --only providers, sends per adapter (default 1000, quick 200)")
     parser.add_argument("--c", type=int, default=20, help="requests (or workflow starts) in flight")
     parser.add_argument("--quick", action="store_true", help="every part small: under three minutes")
     parser.add_argument("--soak", type=float, default=0, help="seconds of steady load instead of the parts")
@@ -392,7 +401,7 @@ def main() -> None:
     parser.add_argument("--temporal", help="an existing Temporal frontend (default: start a dev server)")
     parser.add_argument("--database-url", help="an existing PostgreSQL (default: an embedded one)")
     parser.add_argument("--only", type=lambda v: set(v.split(",")), default=set(),
-                        help="run only these of the parts retention,peer")
+                        help="run only these of the parts retention,peer,providers")
     args = parser.parse_args()
     # SIGTERM unwinds like Ctrl-C, so the stack's servers and data are cleaned up either way.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -409,10 +418,15 @@ def main() -> None:
         width = max(len(r[0]) for r in rows)
         print("\n".join(f"{label:<{width}}  {value}" for label, value in rows))
         print(f"\nresults: {RESULTS / (name + '.json')}")
+        if "providers" in result:
+            providers.draw(result["providers"], RESULTS / f"{name}-providers.png")
+            print(f"chart:   {RESULTS / (name + '-providers.png')}")
     elif not args.soak:
         (RESULTS / ("latest-quick.json" if args.quick else "latest.json")).write_text(text)
         chart = RESULTS / f"{name}.png"
         draw(result, chart)
+        if "providers" in result:
+            providers.draw(result["providers"], RESULTS / f"{name}-providers.png")
         print(table(result))
         print(f"\nresults: {RESULTS / (name + '.json')}\nchart:   {chart}")
         if result["mixed_lost"] != 0:

@@ -33,10 +33,12 @@ class MotoSes:
         self.secret_access_key = ""
         self._process: subprocess.Popen[bytes] | None = None
 
+    def command(self) -> list[str]:
+        """moto's own server (Werkzeug's), which closes the connection after every answer."""
+        return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
+
     def start(self) -> None:
-        self._process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
-                                          "-p", str(self.port)],
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
         while True:
             try:
