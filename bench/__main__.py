@@ -9,7 +9,8 @@ Parts: ceiling (empty workflows, eager, unsandboxed), floor (empty workflows sta
 with the four search attributes), naive (three regular activities, default sandbox),
 herald end to end (and with eager start), the ceiling again (on the server as full as Herald found it; Herald's
 processes idle beside it), ingest (through the API, to `delivered` in PostgreSQL), mixed (5% flaky, 1% rejected),
-broadcast, scale-out (1 vs 2 workers), dashboard pages (10,000 notifications stored; quick: 2,000),
+broadcast, scale-out (1 vs 2 workers), dashboard pages (10,000 notifications stored; quick: 2,000) and the
+inbox feed's first page (10,000 items in one user's inbox, quick too),
 retention (accept p99 while 1,000,000 aged-out notifications are deleted; quick: 100,000), peer (a polling
 worker on a PostgreSQL queue doing the same work: CPU per notification next to Herald's), providers (worker CPU
 per send through each vendor adapter next to the signed HTTP gateway; not in --quick, which it would lengthen).
