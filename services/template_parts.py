@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from core import templating
 from core.errors import invalid
 from store import layouts, templates
 from store.layouts import LayoutRecord
-from store.templates import TemplateRecord
+from store.templates import RenderPins, TemplateRecord
 
 if TYPE_CHECKING:
     from store.db import Executor
@@ -71,10 +71,10 @@ class Composition:
     layout: LayoutRecord | None
     includes: dict[str, TemplateRecord] = field(default_factory=dict)
 
-    def pins(self) -> dict[str, Any]:
-        """As stored with the notification (notification.render_pins)."""
-        return {"layout": [self.layout.name, self.layout.version] if self.layout else None,
-                "includes": {name: row.version for name, row in sorted(self.includes.items())}}
+    def pins(self) -> RenderPins:
+        """What the notification stores to render with these versions later."""
+        return RenderPins(layout=(self.layout.name, self.layout.version) if self.layout else None,
+                          includes={name: row.version for name, row in self.includes.items()})
 
     def parts(self, locale: str) -> templating.Parts:
         """For a render in `locale` (the tag of the translation chosen): each include's translation into it, else
@@ -121,15 +121,11 @@ async def latest_for(db: Executor, name: str, layout_name: str | None,
     return Composition(layout=layout, includes=included)
 
 
-async def pinned(db: Executor, template: TemplateRecord, pins: dict[str, Any] | None) -> Composition | None:
+async def pinned(db: Executor, template: TemplateRecord, pins: RenderPins | None) -> Composition | None:
     """The versions a notification pinned at accept; the latest ones for a notification that pinned none (one
     accepted before its template used a layout or includes, or made by a broadcast)."""
     if pins is None:
         return await latest(db, template)
-    layout = None
-    if pins.get("layout"):
-        name, version = pins["layout"]
-        layout = await layouts.get(db, name, version, include_deleted=True)
-    versions = {str(k): int(v) for k, v in (pins.get("includes") or {}).items()}
-    included = {row.name: row for row in await templates.pinned(db, versions)} if versions else {}
+    layout = await layouts.get(db, *pins.layout, include_deleted=True) if pins.layout else None
+    included = {row.name: row for row in await templates.pinned(db, pins.includes)} if pins.includes else {}
     return Composition(layout=layout, includes=included)

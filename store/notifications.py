@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.models import FINAL_STATUSES, DeadLetter, DeadLetterResolution, StatusChange
 from store.records import grouped, many, one
+from store.templates import RenderPins
 
 if TYPE_CHECKING:
     from store.db import Connection, Executor
@@ -195,11 +196,10 @@ async def insert(conn: Executor, n: NewNotification) -> tuple[NotificationRecord
     return found, False
 
 
-async def render_pins(conn: Executor, notification_id: str) -> dict[str, Any] | None:
+async def render_pins(conn: Executor, notification_id: str) -> RenderPins | None:
     """The layout's and includes' versions fixed when the notification was accepted; None when it pinned none."""
-    pins: dict[str, Any] | None = await conn.fetchval("SELECT render_pins FROM notification WHERE id = $1",
-                                                      notification_id)
-    return pins
+    return RenderPins.from_json(
+        await conn.fetchval("SELECT render_pins FROM notification WHERE id = $1", notification_id))
 
 
 async def get(conn: Executor, notification_id: str) -> NotificationRecord | None:

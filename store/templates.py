@@ -179,11 +179,30 @@ async def get_with_user(conn: Executor, name: str, version: int | None, user_id:
 
 
 @dataclass(frozen=True)
+class RenderPins:
+    """The versions of its layout and includes a notification fixed at accept (`notification.render_pins`)."""
+
+    layout: tuple[str, int] | None
+    includes: dict[str, int]
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any] | None) -> RenderPins | None:
+        if value is None:
+            return None
+        layout = value.get("layout")
+        return cls(layout=(str(layout[0]), int(layout[1])) if layout else None,
+                   includes={str(k): int(v) for k, v in (value.get("includes") or {}).items()})
+
+    def to_json(self) -> dict[str, Any]:
+        return {"layout": list(self.layout) if self.layout else None, "includes": dict(sorted(self.includes.items()))}
+
+
+@dataclass(frozen=True)
 class ForRender:
     template: TemplateRecord | None
     user: UserRecord | None
     requested_locale: str | None
-    pins: dict[str, Any] | None  # notification.render_pins
+    pins: RenderPins | None
 
 
 async def get_for_render(conn: Executor, name: str, version: int, user_id: str | None, notification_id: str
@@ -199,7 +218,7 @@ async def get_for_render(conn: Executor, name: str, version: int, user_id: str |
     )
     assert row is not None
     return ForRender(_from_json(row["template"]), users.from_json(row["user"]), row["requested_locale"],
-                     row["render_pins"])
+                     RenderPins.from_json(row["render_pins"]))
 
 
 async def latest_of(conn: Executor, names: list[str]) -> list[TemplateRecord]:

@@ -144,7 +144,7 @@ async def test_a_bulk_item_failing_unexpectedly_answers_for_itself_alone(api: Ap
     template = await api.template()
 
     async def failing_for_one(*args: Any, **kwargs: Any) -> Any:
-        body = args[3]
+        body = args[2]
         if body.data.get("name") == "boom":
             raise RuntimeError("injected fault")
         return await real_accept(*args, **kwargs)
