@@ -190,7 +190,7 @@ async def _validated_row(pool: asyncpg.Pool, settings: Settings, body: Notificat
         digest=body.digest.model_dump() if body.digest else None,
         escalate=body.escalate.model_dump(mode="json") if body.escalate else None,
         throttle=body.throttle.model_dump() if body.throttle else None, created_by=key_id,
-        requested_locale=body.locale, render_pins=composition.pins().to_json() if composition else None,
+        requested_locale=body.locale, render_pins=composition.pins() if composition else None,
         start_queue=settings.task_queue, start_rank=PRIORITY_KEYS.get(body.priority.value, 3),
         traceparent=current_traceparent(), actions=actions,
     )

@@ -126,7 +126,7 @@ class NewNotification(NotificationFields):
     # The client's key as it was stored before keys were scoped per API key: a repeat of a request accepted
     # before then finds that notification instead of making a second one.
     legacy_key: str | None = None
-    render_pins: dict[str, Any] | None = None  # the layout's and includes' versions fixed at accept
+    render_pins: RenderPins | None = None  # the layout's and includes' versions fixed at accept
     # The task queue whose workers start the workflow from the outbox (`store/outbox.py`), and its priority
     # there (1 first). None: no outbox row; the caller starts the workflow itself (a digest's close).
     start_queue: str | None = None
@@ -138,6 +138,12 @@ class NewNotification(NotificationFields):
 # A row a client created before keys were scoped: no creating key, and none of Herald's own (a broadcast's
 # recipient, a digest), whose keys a client could otherwise spell.
 _LEGACY_CLIENT_ROW = "created_by IS NULL AND broadcast_id IS NULL AND request_hash <> 'digest'"
+
+
+def _pins_json(pins: RenderPins | None) -> dict[str, object] | None:
+    if pins is None:
+        return None
+    return {"layout": list(pins.layout) if pins.layout else None, "includes": dict(sorted(pins.includes.items()))}
 
 
 async def insert(conn: Executor, n: NewNotification) -> tuple[NotificationRecord, bool]:
@@ -178,7 +184,7 @@ async def insert(conn: Executor, n: NewNotification) -> tuple[NotificationRecord
         n.id, n.idempotency_key, n.request_hash, n.workflow_id, n.status, n.user_id, n.recipient,
         n.channels, n.priority, n.category, n.template, n.template_version, n.data, n.send_at, n.digest,
         n.escalate, n.throttle, f"scheduled for {n.send_at.isoformat()}" if n.send_at else "accepted by the API",
-        n.created_by, n.legacy_key, n.requested_locale, n.render_pins, n.start_queue, n.start_rank,
+        n.created_by, n.legacy_key, n.requested_locale, _pins_json(n.render_pins), n.start_queue, n.start_rank,
         n.traceparent, n.actions,
     )
     created = one(NotificationRecord, row)

@@ -193,9 +193,6 @@ class RenderPins:
         return cls(layout=(str(layout[0]), int(layout[1])) if layout else None,
                    includes={str(k): int(v) for k, v in (value.get("includes") or {}).items()})
 
-    def to_json(self) -> dict[str, Any]:
-        return {"layout": list(self.layout) if self.layout else None, "includes": dict(sorted(self.includes.items()))}
-
 
 @dataclass(frozen=True)
 class ForRender:
