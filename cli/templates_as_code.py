@@ -18,29 +18,18 @@ from __future__ import annotations
 import argparse
 import difflib
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import yaml
 
-from cli.remote import _answer, client
+from cli.remote import _answer, client, items
 from core import templating
 
 LAYOUTS = "_layouts"
 _OWN_FILES = {"subject.txt": "subject", "body.txt": "body", "body.html": "html"}
 Tree = dict[str, str]  # a file's path under DIR (with "/") -> its text
-
-
-def _pages(http: httpx.Client, path: str) -> Iterator[dict[str, Any]]:
-    params: dict[str, Any] = {"limit": 500}
-    while True:
-        page = _answer(http.get(path, params=params))
-        yield from page["items"]
-        if not page["next_cursor"]:
-            return
-        params["cursor"] = page["next_cursor"]
 
 
 def _text_files(prefix: str, texts: dict[str, Any]) -> Tree:
@@ -52,14 +41,14 @@ def _text_files(prefix: str, texts: dict[str, Any]) -> Tree:
 
 def server_tree(http: httpx.Client) -> Tree:
     tree: Tree = {}
-    for template in _pages(http, "/v1/templates"):
+    for template in items(http, "/v1/templates", {}):
         name = template["name"]
         meta = {k: template[k] for k in ("description", "layout") if template.get(k) is not None}
         tree[f"{name}/template.yaml"] = yaml.safe_dump(meta, sort_keys=True, allow_unicode=True)
         tree.update(_text_files(f"{name}/", template))
         for item in _answer(http.get(f"/v1/templates/{name}/locales"))["items"]:
             tree.update(_text_files(f"{name}/locales/{item['locale']}.", item))
-    for layout in _pages(http, "/v1/layouts"):
+    for layout in items(http, "/v1/layouts", {}):
         for ext, part in (("html", "html"), ("txt", "text")):
             if layout[part] is not None:
                 tree[f"{LAYOUTS}/{layout['name']}.{ext}"] = layout[part]
