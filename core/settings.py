@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     sms_fallback_urls: str = Field(default="", alias="HERALD_SMS_FALLBACK_URLS")
     push_webhook_url: str | None = Field(default=None, alias="HERALD_PUSH_WEBHOOK_URL")
     push_fallback_urls: str = Field(default="", alias="HERALD_PUSH_FALLBACK_URLS")
+    chat_webhook_url: str | None = Field(default=None, alias="HERALD_CHAT_WEBHOOK_URL")
+    chat_fallback_urls: str = Field(default="", alias="HERALD_CHAT_FALLBACK_URLS")
     webhook_secret: str | None = Field(default=None, alias="HERALD_WEBHOOK_SECRET")
     webhook_timeout_s: float = Field(default=10.0, gt=0, alias="HERALD_WEBHOOK_TIMEOUT_S")
     # Connections each worker keeps open at most, per purpose: operator gateways (SMS, push), users' webhooks,

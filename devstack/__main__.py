@@ -3,7 +3,8 @@
 With nothing configured it starts the Temporal dev server (file-backed) and an embedded PostgreSQL under
 HERALD_DATA_DIR; with DATABASE_URL or TEMPORAL_ADDRESS set it uses those instead. It then applies the
 migrations and runs one worker and the API as child processes. Channels with no vendor configured (SMTP, the
-SMS and push gateways) go to local catchers that keep every message under HERALD_DATA_DIR, shown at /ui/outbox.
+SMS, push and chat gateways) go to local catchers that keep every message under HERALD_DATA_DIR, shown at
+/ui/outbox.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ async def main() -> int:
     if wants_catcher:
         ensure_free(smtp_host, smtp_port, "mail catcher", "HERALD_MAIL_CATCHER_PORT")
     if caught_channels:
-        ensure_free("127.0.0.1", gateway_port, "SMS and push catcher", "HERALD_GATEWAY_CATCHER_PORT")
+        ensure_free("127.0.0.1", gateway_port, "SMS, push and chat catcher", "HERALD_GATEWAY_CATCHER_PORT")
     ensure_free(*split_address(metrics_address), "worker metrics", "HERALD_WORKER_METRICS_ADDRESS")
 
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
@@ -127,8 +128,8 @@ async def main() -> int:
         ui = f"http://127.0.0.1:{settings.temporal_ui_port}" if settings.temporal_address is None else "(external)"
         mail = (f"caught on {smtp_host}:{smtp_port}, kept in {data_dir / 'mail'}" if catcher
                 else f"sent through {smtp_host}:{smtp_port}")
-        caught = (f"{' and '.join(caught_channels)} caught on 127.0.0.1:{gateway_port}, kept in "
-                  f"{' and '.join(str(data_dir / channel) for channel in caught_channels)}" if gateways
+        caught = (f"{', '.join(caught_channels)} caught on 127.0.0.1:{gateway_port}, kept in "
+                  f"{', '.join(str(data_dir / channel) for channel in caught_channels)}" if gateways
                   else "sent through the configured gateways")
         outbox = f"{base}/ui/outbox" if catcher or gateways else "(no catchers: every channel is configured)"
         print(f"""
@@ -140,7 +141,7 @@ Herald is up.
   Metrics      {base}/metrics (API), http://{worker_env["HERALD_WORKER_METRICS_ADDRESS"]}/metrics (worker)
   Admin key    {key}
   Mail         {mail}
-  SMS, push    {caught}
+  Gateways     {caught}
   Outbox       {outbox}  (what the catchers caught)
   Data         {data_dir}
 

@@ -1,6 +1,6 @@
-"""A local SMS and push gateway for `make up` when none is configured: it accepts what the worker's HTTP
+"""A local SMS, push and chat gateway for `make up` when none is configured: it accepts what the worker's HTTP
 gateway provider posts (Standard Webhooks signed JSON), checks the signature as a real gateway would, and keeps
-each message as a JSON file under HERALD_DATA_DIR/sms/ or HERALD_DATA_DIR/push/, where `/ui/outbox` reads it.
+each message as a JSON file under HERALD_DATA_DIR/<channel>/ (sms, push, chat), where `/ui/outbox` reads it.
 
 Nothing leaves the machine. A retry of the same delivery (same `webhook-id`) is kept once and answered with the
 same id, as gateways that deduplicate on that header do.
@@ -24,9 +24,9 @@ from typing import Any
 
 log = logging.getLogger("herald.up.catcher")
 
-CHANNELS = ("sms", "push")
-# The fields each channel's payload must carry as strings (providers.http_gateway's sms_payload / push_payload).
-REQUIRED = {"sms": ("to", "text"), "push": ("token", "body")}
+CHANNELS = ("sms", "push", "chat")
+# The fields each channel's payload must carry as strings (providers.http_gateway's GATEWAY_PAYLOADS).
+REQUIRED = {"sms": ("to", "text"), "push": ("token", "body"), "chat": ("to", "text")}
 MAX_BODY_BYTES = 256 * 1024
 # Standard Webhooks' recommended tolerance: an older or future timestamp is a replay or a skewed clock.
 TOLERANCE_S = 5 * 60
@@ -149,7 +149,8 @@ class _Server(ThreadingHTTPServer):
 
 
 class GatewayCatcher:
-    """Serves `POST /sms` and `POST /push` (those of `channels`) on host:port, in a thread of its own."""
+    """Serves `POST /sms`, `POST /push` and `POST /chat` (those of `channels`) on host:port, in a thread of its
+    own."""
 
     def __init__(self, directory: Path, host: str, port: int, secret: str, channels: tuple[str, ...]):
         for channel in channels:
@@ -172,8 +173,7 @@ class GatewayCatcher:
 
 def wanted(environ: dict[str, str]) -> tuple[str, ...]:
     """The channels to catch: those for which the operator configured no gateway."""
-    configured = {"sms": environ.get("HERALD_SMS_WEBHOOK_URL"), "push": environ.get("HERALD_PUSH_WEBHOOK_URL")}
-    return tuple(channel for channel in CHANNELS if not configured[channel])
+    return tuple(channel for channel in CHANNELS if not environ.get(f"HERALD_{channel.upper()}_WEBHOOK_URL"))
 
 
 def port(environ: dict[str, str]) -> int:

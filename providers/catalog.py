@@ -29,7 +29,7 @@ from providers import (
 )
 from providers.base import Provider
 from providers.egress import Allowlist
-from providers.http_gateway import HttpGatewayProvider, sms_payload
+from providers.http_gateway import GATEWAY_PAYLOADS, HttpGatewayProvider, gateway_payload
 from providers.smtp import SmtpConfig, SmtpProvider
 from providers.vendor_email import Secret, Sender
 
@@ -80,7 +80,7 @@ def _smtp(name: str, config: SmtpIntegration, tools: Tools) -> Provider:
 
 
 def _gateway(name: str, config: GatewayIntegration, tools: Tools) -> Provider:
-    return HttpGatewayProvider(name, tools.client, tools.signing_secret, sms_payload, config.url,
+    return HttpGatewayProvider(name, tools.client, tools.signing_secret, gateway_payload, config.url,
                                allow=tools.allow, timeout_s=tools.deadline_s)
 
 
@@ -96,7 +96,7 @@ def vendor(module: ModuleType, *, callback: bool = False) -> Kind:
 
 KINDS: dict[str, Kind] = {
     "smtp": Kind(("email",), SmtpIntegration, ("password",), _smtp),
-    "http_gateway": Kind(("sms",), GatewayIntegration, (), _gateway),
+    "http_gateway": Kind(tuple(GATEWAY_PAYLOADS), GatewayIntegration, (), _gateway),
     "sendgrid": vendor(sendgrid),
     "mailgun": vendor(mailgun),
     "postmark": vendor(postmark),

@@ -1,4 +1,4 @@
-"""HTTP delivery: a user's webhook, or an SMS / push gateway. Signed JSON, classified answers.
+"""HTTP delivery: a user's webhook, or an SMS, push or chat gateway. Signed JSON, classified answers.
 
 2xx is delivered; 408, 429, 5xx and network errors are transient (honouring `Retry-After`); any other 4xx is
 permanent. Redirects are not followed: a gateway that moved must be reconfigured, not guessed at.
@@ -55,6 +55,21 @@ def sms_payload(message: OutgoingMessage) -> dict[str, Any]:
 def push_payload(message: OutgoingMessage) -> dict[str, Any]:
     return {"token": message.address, "title": message.subject, "body": message.body,
             "notification_id": message.notification_id}
+
+
+def chat_payload(message: OutgoingMessage) -> dict[str, Any]:
+    return {"to": message.address, "title": message.subject, "text": message.body,
+            "notification_id": message.notification_id}
+
+
+# What an operator's gateway receives for each channel it can serve: one body shape per channel, whether the
+# gateway is configured by environment (HERALD_<CHANNEL>_WEBHOOK_URL) or as an `http_gateway` integration.
+GATEWAY_PAYLOADS: dict[str, Payload] = {"sms": sms_payload, "push": push_payload, "chat": chat_payload}
+
+
+def gateway_payload(message: OutgoingMessage) -> dict[str, Any]:
+    """The body for the message's own channel: an `http_gateway` integration may serve any of them."""
+    return GATEWAY_PAYLOADS[message.channel](message)
 
 
 def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:

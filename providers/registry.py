@@ -19,7 +19,7 @@ from core.settings import Settings
 from providers.base import Provider
 from providers.catalog import KINDS, Tools
 from providers.egress import Allowlist
-from providers.http_gateway import HttpGatewayProvider, push_payload, sms_payload, webhook_payload
+from providers.http_gateway import GATEWAY_PAYLOADS, HttpGatewayProvider, webhook_payload
 from providers.in_app import InAppProvider
 from providers.sim import SimProvider
 from providers.smtp import SmtpConfig, SmtpProvider
@@ -43,6 +43,15 @@ def _gateway_urls(primary: str | None, fallbacks: str) -> list[str]:
     return [primary, *_split(fallbacks)] if primary else []
 
 
+def gateway_urls(settings: Settings) -> dict[str, list[str]]:
+    """The environment's signed HTTP gateways per channel, primary first; a channel without one is absent."""
+    configured = {Channel.SMS.value: (settings.sms_webhook_url, settings.sms_fallback_urls),
+                  Channel.PUSH.value: (settings.push_webhook_url, settings.push_fallback_urls),
+                  Channel.CHAT.value: (settings.chat_webhook_url, settings.chat_fallback_urls)}
+    urls = {channel: _gateway_urls(*pair) for channel, pair in configured.items()}
+    return {channel: chain for channel, chain in urls.items() if chain}
+
+
 def _names(base: str, count: int) -> list[str]:
     return [base] + [f"{base}-fallback-{i}" for i in range(1, count)]
 
@@ -56,12 +65,8 @@ def environment_chain_names(settings: Settings) -> dict[str, list[str]]:
     }
     if settings.sim_enabled:
         chains[Channel.SIM.value] = ["sim"]
-    sms = _gateway_urls(settings.sms_webhook_url, settings.sms_fallback_urls)
-    if sms:
-        chains[Channel.SMS.value] = _names("sms-gateway", len(sms))
-    push = _gateway_urls(settings.push_webhook_url, settings.push_fallback_urls)
-    if push:
-        chains[Channel.PUSH.value] = _names("push-gateway", len(push))
+    for channel, urls in gateway_urls(settings).items():
+        chains[channel] = _names(f"{channel}-gateway", len(urls))
     return chains
 
 
@@ -97,17 +102,16 @@ class EnvironmentProvider:
 def environment_providers(settings: Settings) -> list[EnvironmentProvider]:
     names = environment_chain_names(settings)
     relays = smtp_relays(settings)
-    urls = {Channel.SMS.value: _gateway_urls(settings.sms_webhook_url, settings.sms_fallback_urls),
-            Channel.PUSH.value: _gateway_urls(settings.push_webhook_url, settings.push_fallback_urls)}
+    urls = gateway_urls(settings)
     shown = []
     for channel, chain in names.items():
         for index, name in enumerate(chain):
             config: dict[str, object] = {}
-            kind = {"email": "smtp", "sms": "http_gateway", "push": "http_gateway"}.get(channel, channel)
+            kind = "smtp" if channel == Channel.EMAIL.value else channel
             if channel == Channel.EMAIL.value:
                 config = {"host": relays[index][0], "port": relays[index][1], "from": settings.smtp_from}
             elif channel in urls:
-                config = {"url": urls[channel][index]}
+                kind, config = "http_gateway", {"url": urls[channel][index]}
             shown.append(EnvironmentProvider(name, channel, kind, config, index + 1))
     return shown
 
@@ -226,15 +230,10 @@ def build_providers(pool: asyncpg.Pool, settings: Settings) -> Providers:
     }
     if settings.sim_enabled:
         chains[Channel.SIM.value] = [SimProvider()]
-    for channel, primary, fallbacks, payload in (
-        (Channel.SMS.value, settings.sms_webhook_url, settings.sms_fallback_urls, sms_payload),
-        (Channel.PUSH.value, settings.push_webhook_url, settings.push_fallback_urls, push_payload),
-    ):
-        urls = _gateway_urls(primary, fallbacks)
-        if urls:
-            chains[channel] = [HttpGatewayProvider(name, clients["gateways"], secret, payload, url,
-                                                   timeout_s=timeout)
-                               for name, url in zip(names[channel], urls, strict=True)]
+    for channel, urls in gateway_urls(settings).items():
+        chains[channel] = [HttpGatewayProvider(name, clients["gateways"], secret, GATEWAY_PAYLOADS[channel], url,
+                                               timeout_s=timeout)
+                           for name, url in zip(names[channel], urls, strict=True)]
     return Providers(chains=LiveChains(chains), tools=vendor_tools(settings, clients["vendors"]), _clients=clients)
 
 

@@ -1,8 +1,8 @@
-"""The outbox page of `make up`: what its local catchers caught (email, SMS, push), newest first.
+"""The outbox page of `make up`: what its local catchers caught (email, SMS, push, chat), newest first.
 
 The catchers live in devstack/ and keep each message as a file under HERALD_CATCHER_DIR (`mail/*.eml`,
-`sms/*.json`, `push/*.json`). `make up` sets that variable for the API it starts; anywhere else it is unset,
-the page is not registered, and /ui/outbox answers 404.
+`sms/*.json`, `push/*.json`, `chat/*.json`). `make up` sets that variable for the API it starts; anywhere else it
+is unset, the page is not registered, and /ui/outbox answers 404.
 """
 
 from __future__ import annotations
@@ -79,6 +79,9 @@ def _gateway(path: Path) -> Caught:
     caught_at = datetime.fromisoformat(record["caught_at"])
     if record["channel"] == "sms":
         return Caught(channel="sms", name=path.name, caught_at=caught_at, to=payload["to"], text=payload["text"])
+    if record["channel"] == "chat":
+        return Caught(channel="chat", name=path.name, caught_at=caught_at, to=payload["to"],
+                      subject=payload.get("title") or "", text=payload["text"])
     return Caught(channel="push", name=path.name, caught_at=caught_at, to=payload["token"],
                   subject=payload.get("title") or "", text=payload["body"])
 
@@ -86,7 +89,8 @@ def _gateway(path: Path) -> Caught:
 def read_outbox(directory: Path, limit: int = SHOWN) -> list[Caught]:
     """The newest `limit` caught messages, newest first (by when each file was kept)."""
     files: list[tuple[float, str, Path]] = []
-    for folder, pattern in (("mail", _MAIL_NAME), ("sms", _GATEWAY_NAME), ("push", _GATEWAY_NAME)):
+    for folder, pattern in (("mail", _MAIL_NAME), ("sms", _GATEWAY_NAME), ("push", _GATEWAY_NAME),
+                            ("chat", _GATEWAY_NAME)):
         if (directory / folder).is_dir():
             for path in (directory / folder).iterdir():
                 if pattern.fullmatch(path.name):

@@ -255,6 +255,31 @@ async def test_the_chat_channel_waits_for_an_integration_then_reaches_the_users_
         await slack.stop()
 
 
+async def test_an_http_gateway_integration_serves_sms_push_and_chat_with_each_channels_body(api: Api,
+                                                                                           own: Stack) -> None:
+    template = await api.template()
+    key = uuid.uuid4().hex[:8]
+    to = {"sms": f"+3370{int(key, 16) % 10**7:07d}", "push": f"device-{key}", "chat": f"#team-{key}"}
+    for channel in to:
+        await add(api, {"id": f"gw-{channel}", "channel": channel, "provider": "http_gateway",
+                        "config": {"url": f"{own.http_receiver.base}/gateway/{channel}"}})
+    sent = await api.send(template, to=to, channels=list(to))
+    done = await api.until_status(sent["id"], "delivered")
+    assert {d["channel"]: d["provider"] for d in done["deliveries"]} == {c: f"gw-{c}" for c in to}
+    bodies = {c: [(call.path, call.verified, call.body) for call in own.http_receiver.for_key(to[c])] for c in to}
+    nid = sent["id"]
+    assert bodies == {
+        "sms": [("/gateway/sms", True, {"to": to["sms"], "text": "Hello Ada", "notification_id": nid})],
+        "push": [("/gateway/push", True, {"token": to["push"], "title": "Hi Ada", "body": "Hello Ada",
+                                          "notification_id": nid})],
+        "chat": [("/gateway/chat", True, {"to": to["chat"], "title": "Hi Ada", "text": "Hello Ada",
+                                          "notification_id": nid})],
+    }
+    r = await api.http.post("/v1/integrations", headers=api.h, json={
+        "id": "gw-mail", "channel": "email", "provider": "http_gateway", "config": {"url": own.http_receiver.base}})
+    assert r.status_code == 422 and r.json()["error"]["details"][0]["field"] == "channel", r.text
+
+
 async def test_a_pool_of_its_own(own: Stack, pool: asyncpg.Pool) -> None:
     """The shared stack's database holds no integration from these tests."""
     assert await pool.fetchval("SELECT count(*) FROM integration") == 0

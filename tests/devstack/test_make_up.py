@@ -90,6 +90,7 @@ async def test_make_up_serves_stops_cleanly_and_keeps_data_across_restarts() -> 
     out = await stop(proc)
     assert "Admin key" in out and key in out and "caught on 127.0.0.1:1025" in out and f"127.0.0.1:{ports['ui']}" in out
     assert f"Dashboard    {base}/ui  (sign in with the admin key below)" in out and "not built" not in out
+    assert f"Gateways     sms, push, chat caught on 127.0.0.1:1026, kept in {data_dir / 'sms'}, " in out
 
     # Second start: same key, the notifications are there, and the parked workflow still answers signals.
     proc = await start(data_dir, ports)

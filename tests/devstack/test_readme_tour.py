@@ -112,13 +112,18 @@ async def test_every_tour_line_succeeds_on_a_fresh_make_up_and_the_escalation_re
     assert escalated["escalate"] == {"after": "10s", "to": ["sms"]}
     assert {(d["channel"], d["status"]) for d in escalated["deliveries"]} >= {("sms", "delivered"),
                                                                              ("email", "delivered")}
+    # Ada's chat channel got the tour's one chat message, from the same notification as her push.
+    (chat,) = [json.loads(path.read_text()) for path in (up.data_dir / "chat").glob("*.json")]
+    assert chat["payload"]["to"] == "#ada-team" and chat["payload"]["text"] == "Hi Ada, your code is 42."
+    (push,) = [json.loads(path.read_text()) for path in (up.data_dir / "push").glob("*.json")]
+    assert push["payload"]["notification_id"] == chat["payload"]["notification_id"]
     # Two emails to Ada, the first and the escalation's: the idempotent repeat sent nothing.
     mails = [email.message_from_bytes(p.read_bytes()) for p in (up.data_dir / "mail").glob("*.eml")]
     assert sorted(m["Subject"] for m in mails if m["To"] == "ada@example.com") == ["Welcome, Ada"] * 2
 
 
 @pytest.mark.timeout(300)
-async def test_the_outbox_page_shows_a_caught_email_sms_and_push_in_chromium(up: Up) -> None:
+async def test_the_outbox_page_shows_a_caught_email_sms_push_and_chat_message_in_chromium(up: Up) -> None:
     require_chromium()
     auth = {"Authorization": f"Bearer {up.key}"}
     async with httpx.AsyncClient(base_url=up.base, headers=auth) as http:
@@ -126,7 +131,8 @@ async def test_the_outbox_page_shows_a_caught_email_sms_and_push_in_chromium(up:
                     "body": "Your parcel {{ n }} is on its way.", "html": "<p>Parcel <b>{{ n }}</b> shipped</p>"}
         assert (await http.post("/v1/templates", json=template)).status_code == 201
         # One after the other, each delivered before the next is sent: the page's order is then known.
-        for channel, address in (("email", "grace@example.com"), ("sms", "+33698765432"), ("push", "grace-tab")):
+        for channel, address in (("email", "grace@example.com"), ("sms", "+33698765432"), ("push", "grace-tab"),
+                                 ("chat", "#grace-team")):
             answer = await http.post("/v1/notifications", json={"to": {channel: address}, "channels": [channel],
                                                                 "template": "outbox-check", "data": {"n": 77}})
             assert answer.status_code == 202, answer.text
@@ -167,9 +173,14 @@ async def test_the_outbox_page_shows_a_caught_email_sms_and_push_in_chromium(up:
             await expect(push.locator(".push-title")).to_have_text("Parcel 77")
             await expect(push.locator(".push-body")).to_have_text("Your parcel 77 is on its way.")
 
-            # Newest first: the push was sent last, the email first.
+            chat = page.get_by_role("article", name="Chat message to #grace-team")
+            await expect(chat.locator(".chat-sender")).to_have_text("Herald")
+            await expect(chat.locator(".chat-title")).to_have_text("Parcel 77")
+            await expect(chat.locator(".chat-text")).to_have_text("Your parcel 77 is on its way.")
+
+            # Newest first: the chat message was sent last, the email first.
             order = await page.locator("li.caught").evaluate_all("items => items.map(i => i.dataset.channel)")
-            assert order[:3] == ["push", "sms", "email"], order
+            assert order[:4] == ["chat", "push", "sms", "email"], order
         finally:
             await browser.close()
     assert errors == [], errors
