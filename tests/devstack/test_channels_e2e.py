@@ -390,11 +390,15 @@ def sns_notification(stack: Stack, ses_message: dict[str, Any]) -> dict[str, Any
             "SigningCertURL": stack.sns.url, "UnsubscribeURL": f"{stack.sns.url}?Action=Unsubscribe"}
 
 
+async def listed(stack: Stack, channel: str, address: str) -> list[tuple[str, str]]:
+    """The suppressions `GET /v1/suppressions` lists for the address."""
+    items = (await stack.http.get("/v1/suppressions", params={"channel": channel, "address": address})).json()["items"]
+    return [(s["channel"], s["address"]) for s in items]
+
+
 async def suppressed_then_skipped(stack: Stack, vendor: Vendor, address: str, stored: str) -> None:
     """The address is listed as suppressed, and the next send to it ends skipped without a request to a double."""
-    listed = (await stack.http.get("/v1/suppressions", params={"channel": vendor.channel, "address": address})
-              ).json()["items"]
-    assert [(s["channel"], s["address"]) for s in listed] == [(vendor.channel, stored)], listed
+    assert await listed(stack, vendor.channel, address) == [(vendor.channel, stored)]
     before = [vendor.arrivals(i, address) for i in (0, 1)]
     done = await stack.ended(await stack.send(vendor.channel, address))
     assert done["status"] == "skipped", done
@@ -430,7 +434,7 @@ async def test_an_ses_bounce_through_sns_suppresses_the_address_and_the_next_ema
     refused = await stack.http.post(feedback, content=json.dumps(forged), headers=headers)
     assert refused.status_code == 401, refused.text
     assert (await stack.http.get(f"/v1/notifications/{done['id']}")).json()["deliveries"][0]["status"] == "delivered"
-    assert (await stack.http.get("/v1/suppressions", params={"channel": "email", "address": address})).json()["items"] == []
+    assert await listed(stack, "email", address) == []
 
     answer = await stack.http.post(feedback, content=json.dumps(sns_sign(bounce, stack.sns.key, "2")),
                                    headers=headers)
@@ -463,7 +467,7 @@ async def test_a_twilio_undelivered_callback_suppresses_the_number_and_the_next_
     refused = await stack.http.post(f"/v1/feedback/{integration_id}", content=urlencode(params),
                                     headers={**form, "X-Twilio-Signature": wrong})
     assert refused.status_code == 401, refused.text
-    assert (await stack.http.get("/v1/suppressions", params={"channel": "sms", "address": address})).json()["items"] == []
+    assert await listed(stack, "sms", address) == []
 
     signature = twilio_sign(callback_url, params, token=TWILIO_TOKENS[account])
     answer = await stack.http.post(f"/v1/feedback/{integration_id}", content=urlencode(params),
