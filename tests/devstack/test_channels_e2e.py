@@ -18,10 +18,12 @@ c. vendor feedback signed as the vendor signs it (SES through SNS with a certifi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -242,6 +244,17 @@ async def stop_make_up(process: asyncio.subprocess.Process) -> None:
         await process.wait()
 
 
+def stop_left_postgres(pgdata: Path) -> int | None:
+    """Stops a PostgreSQL still running from `pgdata` (a leak on a shared machine) and returns its pid."""
+    pid_file = pgdata / "postmaster.pid"
+    if not pid_file.exists():
+        return None
+    pid = int(pid_file.read_text().split()[0])
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGINT)  # PostgreSQL's fast shutdown
+    return pid
+
+
 @pytest.fixture(scope="module")
 async def stack() -> AsyncIterator[Stack]:
     data_dir = Path(tempfile.mkdtemp(prefix="he2e-", dir="/tmp"))  # short: it holds PostgreSQL's socket
@@ -291,16 +304,24 @@ async def stack() -> AsyncIterator[Stack]:
             assert created.status_code == 201, created.text
             yield Stack(base, http, channel_vendors, moto, sns, metrics)
     finally:
-        await stop_make_up(make_up)
+        # The added worker first: it shares make up's embedded PostgreSQL, which make up stops only once the
+        # last process using it has ended.
         if worker is not None:
-            worker.kill()
+            try:
+                await worker.terminate()
+            finally:
+                worker.kill()
+        await stop_make_up(make_up)
         log.close()
+        left_running = stop_left_postgres(data_dir / "pg")
         for vendor in channel_vendors.values():
             for double in vendor.doubles:
                 await double.stop()
         await asyncio.to_thread(moto.stop)
         sns.server.should_exit = True
         await sns.task
+    assert left_running is None, f"make up left its PostgreSQL (pid {left_running}) running"
+    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture
