@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
         app.state.temporal = await connect(settings, lazy=not settings.eager_start,
                                            interceptors=tracing.client_interceptors(tracer_provider))
         app.state.inbox_feed = InboxFeed(url)
-        app.state.sns_certificates = sns_certificates()
+        app.state.sns_certificates = sns_certificates(settings.sns_certificate_host)
         try:
             async with AsyncExitStack() as running:
                 # Accept checks channels against the integrations: kept current without a restart.

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
 from api.schemas import NotificationDetail, NotificationPublic
-from store.notifications import NotificationRecord
+from store.notifications import AttemptRecord, NotificationRecord
 
 
 def public(row: NotificationRecord) -> dict[str, Any]:
     return NotificationPublic.model_validate(asdict(row)).model_dump(mode="json")
 
 
-def detail(row: NotificationRecord) -> dict[str, Any]:
-    """With its timeline, as `GET /v1/notifications/{id}` shows it."""
-    return NotificationDetail.model_validate(asdict(row)).model_dump(mode="json")
+def detail(row: NotificationRecord, attempts: Sequence[AttemptRecord] = ()) -> dict[str, Any]:
+    """With its timeline and attempt log, as `GET /v1/notifications/{id}` shows it."""
+    shown = {**asdict(row), "attempt_log": [asdict(a) for a in attempts]}
+    return NotificationDetail.model_validate(shown).model_dump(mode="json")

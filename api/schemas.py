@@ -487,8 +487,18 @@ class NotificationPublic(BaseModel):
                                                         "rendered")
 
 
+class AttemptPublic(BaseModel):
+    channel: str
+    attempt: int
+    at: datetime
+    outcome: str = Field(description="`delivered`, `failed` (retried or failed over) or `rejected` (permanent)")
+    error: str | None
+    provider: str | None = Field(description="the integration this attempt went through")
+
+
 class NotificationDetail(NotificationPublic):
     timeline: list[TimelineEvent]
+    attempt_log: list[AttemptPublic] = Field(default_factory=list, description="every provider call, in order")
 
 
 # -- broadcasts --

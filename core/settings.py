@@ -109,6 +109,10 @@ class Settings(BaseSettings):
     # Where vendors reach Herald: delivery feedback URLs are {public_url}/v1/feedback/{integration_id}, and the
     # vendors' signatures that cover the URL (Twilio's) are checked over that one.
     public_url: str = Field(default="http://127.0.0.1:8000", alias="HERALD_PUBLIC_URL")
+    # `host:port` that serves SNS signing certificates instead of Amazon's `sns.<region>.amazonaws.com` hosts (an
+    # SNS-compatible service, a test's own); still over https verified against the trust store (SSL_CERT_FILE).
+    sns_certificate_host: str | None = Field(default=None, pattern=r"^[^\s:/]+:[0-9]{1,5}$",
+                                             alias="HERALD_SNS_CERT_HOST")
 
     # Status webhooks: attempts per event before it is dead-lettered (backoff from HERALD_RETRY_*), how often the
     # relay looks at the outbox when no NOTIFY woke it, and how long finished events are kept.

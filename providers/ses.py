@@ -49,6 +49,8 @@ class Config(BaseModel):
     sender: Sender = Field(alias="from")
     # Where SES publishes this email's events (deliveries, bounces, complaints) for Herald's feedback.
     configuration_set: Text | None = None
+    # The SNS topic(s) that configuration set publishes to: the only ones whose feedback Herald accepts.
+    topic_arn: Text | list[Text] | None = None
     # Absent: the region's own endpoint, https://email.{region}.amazonaws.com.
     base_url: BaseUrl | None = None
 

@@ -18,6 +18,7 @@ An event naming no message Herald sent changes nothing: vendors retry callbacks 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -69,10 +70,16 @@ class Applied:
     ignored: int = 0
 
 
-def sns_certificates() -> ses.Certificates:
-    """The SNS signing certificates' cache, with a TLS-verifying client of its own (the API closes it)."""
+def sns_certificates(certificate_host: str | None = None) -> ses.Certificates:
+    """The SNS signing certificates' cache, with a TLS-verifying client of its own (the API closes it).
+    `certificate_host` (`host:port`, HERALD_SNS_CERT_HOST) replaces Amazon's SNS hosts as the one place
+    certificates may come from."""
+    trust = ses.CertificateTrust()
+    if certificate_host:
+        host, _, port = certificate_host.rpartition(":")
+        trust = ses.CertificateTrust(re.compile(f"^{re.escape(host.strip('[]'))}$"), int(port))
     return ses.Certificates(client=httpx.AsyncClient(timeout=10.0, follow_redirects=False,
-                                                     headers={"User-Agent": "Herald"}))
+                                                     headers={"User-Agent": "Herald"}), trust=trust)
 
 
 def feedback_url(public_url: str, integration_id: str) -> str:

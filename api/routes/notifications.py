@@ -131,8 +131,8 @@ async def list_notifications(pool: PoolDep, page: PageDep, principal: StatusDep,
 
 @router.get("/{notification_id}", response_model=NotificationDetail)
 async def get_notification(notification_id: str, pool: PoolDep, principal: StatusDep) -> dict[str, Any]:
-    return detail(await notification_reads.get(pool, notification_id,
-                                               owner=None if principal.sees_all else principal.key))
+    row = await notification_reads.get(pool, notification_id, owner=None if principal.sees_all else principal.key)
+    return detail(row, await notification_reads.attempts(pool, notification_id))
 
 
 @router.post("/{notification_id}/cancel", status_code=202, response_model=NotificationPublic)

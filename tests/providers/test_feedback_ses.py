@@ -20,12 +20,15 @@ import trustme
 import uvicorn
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from core.settings import Settings
 from providers.feedback import BadSignature, ses
+from services.feedback import sns_certificates
 from tests.conftest import free_port
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -221,3 +224,20 @@ async def test_a_stale_timestamp_is_measured_against_now(sns: CertServer) -> Non
     with pytest.raises(BadSignature):
         await ses.verify_and_read(CONFIG, "https://h", {}, json.dumps(message).encode(),
                                   certificates=sns.certificates(), now=NOW + timedelta(hours=2))
+
+
+async def test_a_configured_certificate_host_replaces_amazons() -> None:
+    """HERALD_SNS_CERT_HOST: one host and port of the operator's (an SNS-compatible service, a test's own)."""
+    certificates = sns_certificates(Settings(HERALD_SNS_CERT_HOST="127.0.0.1:8443").sns_certificate_host)
+    try:
+        assert certificates.trust.permits("https://127.0.0.1:8443/SimpleNotificationService-abc.pem")
+        for url in ("https://127.0.0.1/x.pem", "https://127.0.0.2:8443/x.pem", "http://127.0.0.1:8443/x.pem",
+                    "https://sns.us-west-2.amazonaws.com/SimpleNotificationService-abc.pem"):
+            assert not certificates.trust.permits(url), url
+    finally:
+        await certificates.client.aclose()
+    unset = sns_certificates(Settings().sns_certificate_host)
+    await unset.client.aclose()
+    assert unset.trust == ses.CertificateTrust()
+    with pytest.raises(ValidationError, match="HERALD_SNS_CERT_HOST"):
+        Settings(HERALD_SNS_CERT_HOST="https://127.0.0.1:8443/")

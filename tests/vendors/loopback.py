@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ class Received:
     headers: dict[str, str]
     raw: bytes
     fields: dict[str, Any]  # the parsed form or JSON body
+    at: float = field(default_factory=time.monotonic)  # when it arrived
 
 
 class Double:

@@ -49,8 +49,9 @@ class SendGridDouble(EmailDouble):
         if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
             return self.refuse("content type", JSONResponse(errors(
                 (None, "Content-Type should be application/json.")), status_code=415))
+        raw = await request.body()
         try:
-            body = json.loads(await request.body())
+            body = json.loads(raw)
         except ValueError:
             return self.refuse("json", JSONResponse(errors(
                 (None, "Bad Request")), status_code=400))
@@ -61,6 +62,7 @@ class SendGridDouble(EmailDouble):
             return self.refuse("sender", JSONResponse(errors(("from", (
                 "The from address does not match a verified Sender Identity. Mail cannot be sent until this "
                 "error is resolved."))), status_code=403))
+        self.record(request, raw, body)
         scripted = await self.answer(body["personalizations"][0]["to"][0]["email"])
         if scripted is not None:
             return scripted
