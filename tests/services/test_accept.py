@@ -4,7 +4,7 @@ Temporal dev server."""
 from __future__ import annotations
 
 import uuid
-from typing import Any, cast
+from typing import cast
 
 import asyncpg
 import pytest
@@ -22,6 +22,7 @@ from services.starting import start_notification_workflow, workflow_input
 from store import outbox, templates, users
 from tests.api.conftest import eventually
 from tests.conftest import free_port
+from tests.statements import CountingPool
 
 CALLER = Caller(key="svc-test", is_admin=False)
 
@@ -47,28 +48,10 @@ def _body(template: str, user_id: str, priority: str = "transactional") -> Notif
                                               "data": {"name": "Ada"}, "priority": priority})
 
 
-class _CountingPool:
-    """The pool, counting the statements sent through it: each is one round trip to PostgreSQL."""
-
-    def __init__(self, pool: asyncpg.Pool):
-        self._pool = pool
-        self.statements: list[str] = []
-
-    def __getattr__(self, name: str) -> Any:
-        call = getattr(self._pool, name)
-        if name not in ("fetch", "fetchrow", "fetchval", "execute", "executemany"):
-            raise AssertionError(f"accept used pool.{name}, which this count does not see into")
-
-        async def counted(query: str, *args: Any, **kwargs: Any) -> Any:
-            self.statements.append(query)
-            return await call(query, *args, **kwargs)
-        return counted
-
-
 async def test_accepting_is_one_read_and_one_write_and_needs_no_temporal(pool: asyncpg.Pool) -> None:
     settings = _settings()
     template, user_id = await _template_and_user(pool)
-    counting = _CountingPool(pool)
+    counting = CountingPool(pool)
 
     status, n = await accept(cast(asyncpg.Pool, counting), settings, _body(template, user_id, "otp"),
                              f"one-{uuid.uuid4().hex}", CALLER)
