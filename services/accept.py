@@ -146,6 +146,8 @@ async def accept_many(pool: asyncpg.Pool, settings: Settings,
             outcomes[position] = exc
             keyed.append(None)
     asked = [k for k in keyed if k is not None]
+    if not asked:
+        return [outcome for outcome in outcomes if outcome is not None]
     try:
         reads = await templates.for_accept(
             pool, sorted({(k.body.template, k.body.template_version) for k in asked}, key=str),
