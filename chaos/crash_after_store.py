@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import uvicorn
@@ -22,16 +23,16 @@ if TYPE_CHECKING:
 
 def install() -> None:
     """Wraps the insert every accept goes through; the first row it creates kills the process."""
-    store = notifications.insert
+    store = notifications.insert_many
 
-    async def insert_then_die(conn: Executor,
-                              n: notifications.NewNotification) -> tuple[notifications.NotificationRecord, bool]:
-        stored, created = await store(conn, n)
+    async def insert_then_die(conn: Executor, rows: Sequence[notifications.NewNotification]
+                              ) -> list[notifications.NotificationRecord]:
+        created = await store(conn, rows)
         if created:
             os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no answer: as if the machine went away
-        return stored, created
+        return created
 
-    notifications.insert = insert_then_die
+    notifications.insert_many = insert_then_die
 
 
 def main() -> None:

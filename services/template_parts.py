@@ -103,19 +103,37 @@ async def latest_for(db: Executor, name: str, layout_name: str | None,
     """`latest` for texts not stored yet (the dashboard editor's)."""
     if layout_name is None and not includes:
         return None
+    layout = await layouts.get(db, layout_name, include_deleted=True) if layout_name is not None else None
+    found: dict[str, TemplateRecord] = {}
+    asked: set[str] = set()
+    wanted = set(includes) | set(layout.includes if layout else ())
+    while wanted:
+        asked |= wanted
+        rows = await templates.latest_of(db, sorted(wanted))
+        found.update((row.name, row) for row in rows)
+        wanted = {i for row in rows for i in row.includes} - asked
+    return compose(name, layout_name, includes, {layout.name: layout} if layout else {}, found)
+
+
+def compose(name: str, layout_name: str | None, includes: list[str], layouts_found: Mapping[str, LayoutRecord],
+            parts: Mapping[str, TemplateRecord]) -> Composition | None:
+    """The composition of a template `name` from the layouts and the latest templates read for it; None for a
+    template with neither a layout nor includes. 422 on `template` when one of them is gone."""
+    if layout_name is None and not includes:
+        return None
     layout = None
     if layout_name is not None:
-        layout = await layouts.get(db, layout_name, include_deleted=True)
+        layout = layouts_found.get(layout_name)
         if layout is None:
             raise invalid("template", f"template '{name}' uses layout '{layout_name}', which does not exist",
                           code="unknown_layout")
     included: dict[str, TemplateRecord] = {}
     wanted = set(includes) | set(layout.includes if layout else ())
     while wanted:
-        rows = await templates.latest_of(db, sorted(wanted))
-        for gone in sorted(wanted - {row.name for row in rows}):
+        for gone in sorted(wanted - parts.keys()):
             raise invalid("template", f"template '{name}' includes template '{gone}', which does not exist",
                           code="unknown_include")
+        rows = [parts[n] for n in sorted(wanted)]
         included.update((row.name, row) for row in rows)
         wanted = {i for row in rows for i in row.includes} - set(included)
     return Composition(layout=layout, includes=included)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from store import versioned
 
@@ -16,6 +16,7 @@ _SELECT = """
 SELECT l.name, v.version, l.latest_version, v.html, v.text, v.includes, l.created_at, v.created_at AS updated_at
 FROM layout l JOIN layout_version v ON v.name = l.name
 """
+LAYOUT_SELECT = _SELECT  # for the accept path's read, which reads layouts with templates and users
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,12 @@ class LayoutRecord:
     includes: list[str]
     created_at: datetime
     updated_at: datetime
+
+
+def from_json(value: dict[str, Any]) -> LayoutRecord:
+    """A layout read as `row_to_json` of LAYOUT_SELECT (one round trip that also reads other things)."""
+    return LayoutRecord(**{**value, "created_at": datetime.fromisoformat(value["created_at"]),
+                           "updated_at": datetime.fromisoformat(value["updated_at"])})
 
 
 async def create(conn: Connection, name: str, html: str | None, text: str | None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -146,28 +147,59 @@ def _pins_json(pins: RenderPins | None) -> dict[str, object] | None:
     return {"layout": list(pins.layout) if pins.layout else None, "includes": dict(sorted(pins.includes.items()))}
 
 
-async def insert(conn: Executor, n: NewNotification) -> tuple[NotificationRecord, bool]:
-    """Stores a notification once per idempotency key; returns (row, created).
+# A new notification as `insert_many` reads it from its JSON document: one row per notification.
+_NEW_ROWS = """jsonb_to_recordset($1::jsonb) AS new (
+    id text, idempotency_key text, request_hash text, workflow_id text, status text, user_id text, recipient jsonb,
+    channels text[], priority text, category text, template text, template_version int, data jsonb,
+    send_at timestamptz, digest jsonb, escalate jsonb, throttle jsonb, created_by text, legacy_key text,
+    requested_locale text, render_pins jsonb, actions jsonb, detail text, start_queue text, start_rank smallint,
+    traceparent text, position int)"""
 
-    One statement, so one round trip: the row, its deliveries, its first timeline event and, with `start_queue`,
-    its start intent in the outbox (each inserted only when the row is). Concurrent inserts of one key serialise
-    on the unique indexes: the losers wait for the winner's commit and then read its row, so every caller sees
-    the same notification. The conflict names no index: the id and the workflow id are unique too (both derived
-    from the key), and a loser that reaches one of their indexes first would otherwise fail with a unique
-    violation instead of yielding.
+
+def _new_row(position: int, n: NewNotification) -> dict[str, Any]:
+    return {"position": position,
+        "id": n.id, "idempotency_key": n.idempotency_key, "request_hash": n.request_hash,
+        "workflow_id": n.workflow_id, "status": n.status, "user_id": n.user_id, "recipient": n.recipient,
+        "channels": n.channels, "priority": n.priority, "category": n.category, "template": n.template,
+        "template_version": n.template_version, "data": n.data,
+        "send_at": n.send_at.isoformat() if n.send_at else None, "digest": n.digest, "escalate": n.escalate,
+        "throttle": n.throttle, "created_by": n.created_by, "legacy_key": n.legacy_key,
+        "requested_locale": n.requested_locale, "render_pins": _pins_json(n.render_pins), "actions": n.actions,
+        "detail": f"scheduled for {n.send_at.isoformat()}" if n.send_at else "accepted by the API",
+        "start_queue": n.start_queue, "start_rank": n.start_rank, "traceparent": n.traceparent,
+    }
+
+
+async def insert_many(conn: Executor, rows: Sequence[NewNotification]) -> list[NotificationRecord]:
+    """Stores each notification whose key no stored one holds; returns those it created (without deliveries).
+
+    One statement, so one round trip however many rows: the rows, their deliveries, their first timeline
+    events and, for each with `start_queue`, its start intent in the outbox (each inserted only with its row);
+    the outbox's statement trigger wakes the workers once. Concurrent inserts of one key serialise on the unique
+    indexes: the losers wait for the winner's commit and leave the row to it. The conflict names no index: the
+    id and the workflow id are unique too (both derived from the key), and a loser that reaches one of their
+    indexes first would otherwise fail with a unique violation instead of yielding. Rows go in id order, so two
+    statements holding some keys in common wait on each other in one order and cannot deadlock; their start
+    intents go in the order given, which is the order the outbox starts them in within a priority.
     """
-    row = await conn.fetchrow(
-        f"""WITH legacy AS (
-                SELECT 1 FROM notification
-                WHERE $20::text IS NOT NULL AND idempotency_key = $20 AND {_LEGACY_CLIENT_ROW}
+    if not rows:
+        return []
+    created = await conn.fetch(
+        f"""WITH new AS (
+                SELECT * FROM {_NEW_ROWS}
             ), created AS (
                 INSERT INTO notification (id, idempotency_key, request_hash, workflow_id, status, user_id,
                     recipient, channels, priority, category, template, template_version, data, send_at, digest,
                     escalate, throttle, created_by, requested_locale, render_pins, actions)
-                SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::jsonb, $8::text[],
-                       $9::text, $10::text, $11::text, $12::int, $13::jsonb, $14::timestamptz, $15::jsonb,
-                       $16::jsonb, $17::jsonb, $19::text, $21::text, $22::jsonb, $26::jsonb
-                WHERE NOT EXISTS (SELECT 1 FROM legacy)
+                SELECT new.id, new.idempotency_key, new.request_hash, new.workflow_id, new.status, new.user_id,
+                       new.recipient, new.channels, new.priority, new.category, new.template,
+                       new.template_version, new.data, new.send_at, new.digest, new.escalate, new.throttle,
+                       new.created_by, new.requested_locale, new.render_pins, new.actions
+                FROM new
+                WHERE NOT EXISTS (SELECT 1 FROM notification
+                                  WHERE new.legacy_key IS NOT NULL AND idempotency_key = new.legacy_key
+                                    AND {_LEGACY_CLIENT_ROW})
+                ORDER BY new.id
                 ON CONFLICT DO NOTHING
                 RETURNING {_COLUMNS}
             ), deliveries AS (
@@ -175,29 +207,70 @@ async def insert(conn: Executor, n: NewNotification) -> tuple[NotificationRecord
                 SELECT created.id, channel, created.status FROM created, unnest(created.channels) AS channel
             ), event AS (
                 INSERT INTO notification_event (notification_id, at, event, detail)
-                SELECT id, created_at, status, $18 FROM created
+                SELECT created.id, created.created_at, created.status, new.detail FROM created JOIN new USING (id)
             ), start_intent AS (
                 INSERT INTO workflow_start (notification_id, task_queue, rank, traceparent)
-                SELECT id, $23::text, $24::smallint, $25::text FROM created WHERE $23::text IS NOT NULL
+                SELECT new.id, new.start_queue, new.start_rank, new.traceparent FROM created JOIN new USING (id)
+                WHERE new.start_queue IS NOT NULL
+                ORDER BY new.position
             )
             SELECT * FROM created""",
-        n.id, n.idempotency_key, n.request_hash, n.workflow_id, n.status, n.user_id, n.recipient,
-        n.channels, n.priority, n.category, n.template, n.template_version, n.data, n.send_at, n.digest,
-        n.escalate, n.throttle, f"scheduled for {n.send_at.isoformat()}" if n.send_at else "accepted by the API",
-        n.created_by, n.legacy_key, n.requested_locale, _pins_json(n.render_pins), n.start_queue, n.start_rank,
-        n.traceparent, n.actions,
+        [_new_row(position, n) for position, n in enumerate(rows)],
     )
-    created = one(NotificationRecord, row)
-    if created is not None:
-        return created, True
-    existing = await conn.fetchrow(
-        f"""SELECT {_COLUMNS} FROM notification
-            WHERE idempotency_key = $1 OR id = $3
-               OR ($2::text IS NOT NULL AND idempotency_key = $2 AND {_LEGACY_CLIENT_ROW})
-            ORDER BY idempotency_key = $1 DESC LIMIT 1""",
-        n.idempotency_key, n.legacy_key, n.id,
+    return many(NotificationRecord, created)
+
+
+@dataclass(frozen=True)
+class NotificationKey:
+    """What finds the notification a request asks for: its key as scoped now, the id derived from it, and the
+    client's key as it was stored before keys were scoped (None when the client gave no key)."""
+
+    idempotency_key: str
+    id: str
+    legacy_key: str | None
+
+
+async def stored_for(conn: Executor, keys: Sequence[NotificationKey]) -> list[NotificationRecord | None]:
+    """For each key, the stored notification holding it, with its deliveries (what a repeat answers with); None
+    where no stored notification holds it. One statement however many keys."""
+    found = await conn.fetch(
+        f"""SELECT k.ord, n.*
+            FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS k (key, legacy, id, ord)
+            CROSS JOIN LATERAL (
+                SELECT {_COLUMNS},
+                       (SELECT COALESCE(json_agg(json_build_object(
+                                   'channel', d.channel, 'status', d.status, 'provider', d.provider,
+                                   'attempts', d.attempts, 'provider_message_id', d.provider_message_id,
+                                   'last_error', d.last_error, 'confirmed_at', d.confirmed_at) ORDER BY d.channel),
+                               '[]')
+                        FROM delivery d WHERE d.notification_id = notification.id) AS deliveries
+                FROM notification
+                WHERE idempotency_key = k.key OR id = k.id
+                   OR (k.legacy IS NOT NULL AND idempotency_key = k.legacy AND {_LEGACY_CLIENT_ROW})
+                ORDER BY idempotency_key = k.key DESC LIMIT 1) n""",
+        [k.idempotency_key for k in keys], [k.legacy_key for k in keys], [k.id for k in keys],
     )
-    found = one(NotificationRecord, existing)
+    by_position: dict[int, NotificationRecord] = {}
+    for row in found:
+        fields = dict(row.items())
+        position = fields.pop("ord")
+        deliveries = [DeliveryRecord(**{**d, "confirmed_at": _timestamp(d["confirmed_at"])})
+                      for d in fields.pop("deliveries")]
+        by_position[position] = NotificationRecord(**fields, deliveries=deliveries)
+    return [by_position.get(i) for i in range(1, len(keys) + 1)]
+
+
+def _timestamp(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value is not None else None
+
+
+async def insert(conn: Executor, n: NewNotification) -> tuple[NotificationRecord, bool]:
+    """Stores a notification once per idempotency key; returns (row, created): `insert_many` of one row, and
+    when it was not created, the stored one holding its key (every concurrent caller sees the same one)."""
+    created = await insert_many(conn, [n])
+    if created:
+        return created[0], True
+    (found,) = await stored_for(conn, [NotificationKey(n.idempotency_key, n.id, n.legacy_key)])
     assert found is not None, "a conflicting insert must leave a row behind"
     return found, False
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from store import users, versioned
+from store import layouts, users, versioned
+from store.layouts import LayoutRecord
 from store.records import many
 from store.users import UserRecord
 
@@ -176,6 +178,62 @@ async def get_with_user(conn: Executor, name: str, version: int | None, user_id:
     )
     assert row is not None
     return _from_json(row["template"]), users.from_json(row["user"])
+
+
+@dataclass(frozen=True)
+class ForAccept:
+    """What accepting a batch of notifications reads before it checks them, in one round trip."""
+
+    templates: dict[tuple[str, int | None], TemplateRecord]  # by (name, version asked; None: the latest)
+    layouts: dict[str, LayoutRecord]  # the latest version of each layout they use, deleted ones too
+    parts: dict[str, TemplateRecord]  # the latest live version of each template they include, directly or not
+    users: dict[str, UserRecord]
+
+
+async def for_accept(conn: Executor, asked: Sequence[tuple[str, int | None]], user_ids: Sequence[str]) -> ForAccept:
+    """The live template versions asked for (name, version; None: the latest), the layouts and the included
+    templates they render with (`services.template_parts.compose` checks that none is missing), and the users.
+    One statement however many notifications ask: the includes are followed by a recursive query."""
+    row = await conn.fetchrow(
+        f"""WITH RECURSIVE asked AS (
+                SELECT DISTINCT a.name, a.version FROM unnest($1::text[], $2::int[]) AS a (name, version)
+            ), found AS (
+                {_SELECT} JOIN asked a ON a.name = t.name AND v.version = COALESCE(a.version, t.latest_version)
+                WHERE t.deleted_at IS NULL
+            ), used_layouts AS (
+                {layouts.LAYOUT_SELECT} WHERE l.name IN (SELECT layout FROM found) AND v.version = l.latest_version
+            ), included (name) AS (
+                SELECT unnest(includes) FROM found
+                UNION SELECT unnest(includes) FROM used_layouts
+                UNION
+                SELECT inc.name FROM included i
+                JOIN template t ON t.name = i.name AND t.deleted_at IS NULL
+                JOIN template_version v ON v.name = t.name AND v.version = t.latest_version
+                CROSS JOIN LATERAL (SELECT unnest(v.includes) UNION SELECT unnest(l.includes) FROM template_locale l
+                                    WHERE l.name = v.name AND l.version = v.version) AS inc (name)
+            )
+            SELECT (SELECT json_agg(f) FROM found f) AS templates,
+                   (SELECT json_agg(l) FROM used_layouts l) AS layouts,
+                   (SELECT json_agg(p) FROM ({_SELECT} WHERE t.name IN (SELECT name FROM included)
+                                             AND v.version = t.latest_version AND t.deleted_at IS NULL) p) AS parts,
+                   (SELECT json_agg(u) FROM (SELECT {users.COLUMNS} FROM app_user WHERE id = ANY($3::text[])) u)
+                       AS users""",
+        [name for name, _ in asked], [version for _, version in asked], list(user_ids),
+    )
+    assert row is not None
+    by_key: dict[tuple[str, int | None], TemplateRecord] = {}
+    for value in row["templates"] or []:
+        template = _from_json(value)
+        assert template is not None
+        by_key[(template.name, template.version)] = template
+        if template.version == template.latest_version:
+            by_key[(template.name, None)] = template
+    parts = [_from_json(value) for value in row["parts"] or []]
+    found_users = [users.from_json(value) for value in row["users"] or []]
+    return ForAccept(templates=by_key,
+                     layouts={layout.name: layout for layout in map(layouts.from_json, row["layouts"] or [])},
+                     parts={part.name: part for part in parts if part is not None},
+                     users={user.id: user for user in found_users if user is not None})
 
 
 @dataclass(frozen=True)

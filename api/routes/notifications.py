@@ -3,7 +3,6 @@ reschedule, send now and edit by update."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import datetime
 from typing import Annotated, Any
@@ -13,7 +12,7 @@ from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from api.accepting import accept
+from api.accepting import accept, accept_many
 from api.deps import AdminDep, PageDep, PoolDep, Principal, SendDep, SettingsDep, StatusDep, TemporalDep
 from api.errors import ApiError
 from api.notification_views import detail, public
@@ -31,7 +30,7 @@ from api.schemas import (
 from core.models import Channel, Priority, Status
 from services import changes, dead_letters
 from services import notifications as notification_reads
-from services.accept import Caller
+from services.accept import Accepted, Caller
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
 log = logging.getLogger("herald.api")
@@ -51,48 +50,39 @@ async def create_notification(
 @router.post("/bulk", response_model=BulkResult)
 async def create_notifications_in_bulk(body: BulkCreate, pool: PoolDep, settings: SettingsDep,
                                        principal: SendDep) -> BulkResult:
-    """Up to 1,000 notifications, each accepted or refused on its own: one bad item refuses only itself."""
-    limit = asyncio.Semaphore(16)
-    caller = _caller(principal)
-
-    async def one(index: int, item: dict[str, Any]) -> BulkItemResult:
+    """Up to 1,000 notifications, each accepted or refused on its own: one bad item refuses only itself. The items
+    are checked and stored together (`services.accept.accept_many`); within a batch the first occurrence of a key
+    wins."""
+    results: dict[int, BulkItemResult] = {}
+    parsed: list[tuple[int, NotificationCreate]] = []
+    for index, item in enumerate(body.notifications):
         try:
-            parsed = NotificationCreate.model_validate(item)
+            parsed.append((index, NotificationCreate.model_validate(item)))
         except ValidationError as exc:
             details = [{"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
                        for e in exc.errors()]
-            return BulkItemResult(index=index, status="invalid", error={
+            results[index] = BulkItemResult(index=index, status="invalid", error={
                 "code": "validation_error", "message": f"{details[0]['field']}: {details[0]['message']}",
                 "details": details})
-        async with limit:
-            try:
-                status, notification = await accept(pool, settings, parsed, None, caller)
-            except ApiError as exc:
-                kind = "conflict" if exc.status == 409 else "unavailable" if exc.status == 503 else "invalid"
-                return BulkItemResult(index=index, status=kind, error={
-                    "code": exc.code, "message": exc.message, "details": exc.details})
-            except Exception as exc:  # one item's failure must not hide the other items' answers
-                return _unexpected_item(index, exc)
-        return BulkItemResult(index=index, status="accepted" if status == 202 else "duplicate",
-                              notification=public(notification))
-
-    # Items repeating an earlier item's key go second, so that within a batch the first occurrence wins.
-    seen: set[str] = set()
-    first: list[int] = []
-    repeats: list[int] = []
-    for i, item in enumerate(body.notifications):
-        key = item.get("idempotency_key") if isinstance(item, dict) else None
-        (repeats if isinstance(key, str) and key in seen else first).append(i)
-        if isinstance(key, str):
-            seen.add(key)
-    by_index = dict(zip(first, await asyncio.gather(*(one(i, body.notifications[i]) for i in first)), strict=True))
-    by_index |= dict(zip(repeats, await asyncio.gather(*(one(i, body.notifications[i]) for i in repeats)),
-                         strict=True))
-    results = [by_index[i] for i in range(len(body.notifications))]
+    outcomes = await accept_many(pool, settings, [(request, None) for _, request in parsed], _caller(principal))
+    for (index, _), outcome in zip(parsed, outcomes, strict=True):
+        results[index] = _item_result(index, outcome)
+    ordered = [results[i] for i in range(len(body.notifications))]
     counts: dict[str, int] = {}
-    for r in results:
+    for r in ordered:
         counts[r.status] = counts.get(r.status, 0) + 1
-    return BulkResult(results=results, counts=counts)
+    return BulkResult(results=ordered, counts=counts)
+
+
+def _item_result(index: int, outcome: Accepted | Exception) -> BulkItemResult:
+    if isinstance(outcome, Accepted):
+        return BulkItemResult(index=index, status="accepted" if outcome.status == 202 else "duplicate",
+                              notification=public(outcome.notification))
+    if isinstance(outcome, ApiError):
+        kind = "conflict" if outcome.status == 409 else "unavailable" if outcome.status == 503 else "invalid"
+        return BulkItemResult(index=index, status=kind, error={
+            "code": outcome.code, "message": outcome.message, "details": outcome.details})
+    return _unexpected_item(index, outcome)
 
 
 _DATABASE_OUTAGES = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)

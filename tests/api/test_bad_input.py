@@ -13,8 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from api.routes import notifications as notification_routes
-from services.accept import accept as real_accept
+from services import accept as accept_service
 from tests.api.conftest import Api, uid
 from tests.api.test_conventions import assert_error
 from tests.conftest import free_port
@@ -139,17 +138,17 @@ async def test_a_bulk_item_the_database_refuses_refuses_only_itself(api: Api) ->
 
 async def test_a_bulk_item_failing_unexpectedly_answers_for_itself_alone(api: Api,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    """A fault injected into one item's accept (the API runs in this process): the other items are accepted and
+    """A fault injected into one item's checks (the API runs in this process): the other items are accepted and
     answered; the failed one says so; the request is not a 500 that hides what was started."""
     template = await api.template()
+    real_checks = accept_service._validated_row
 
     async def failing_for_one(*args: Any, **kwargs: Any) -> Any:
-        body = args[2]
-        if body.data.get("name") == "boom":
+        if args[1].body.data.get("name") == "boom":
             raise RuntimeError("injected fault")
-        return await real_accept(*args, **kwargs)
+        return await real_checks(*args, **kwargs)
 
-    monkeypatch.setattr(notification_routes, "accept", failing_for_one)
+    monkeypatch.setattr(accept_service, "_validated_row", failing_for_one)
     good = {"template": template, "to": {"sim": "ok"}, "channels": ["sim"], "data": {"name": "A"}}
     items = [good, {**good, "data": {"name": "boom"}}, {**good, "data": {"name": "B"}}]
     r = await api.http.post("/v1/notifications/bulk", json={"notifications": items}, headers=api.h)

@@ -4,7 +4,7 @@ Temporal dev server."""
 from __future__ import annotations
 
 import uuid
-from typing import Any, cast
+from typing import cast
 
 import asyncpg
 import pytest
@@ -19,9 +19,11 @@ from core.settings import Settings
 from services.accept import Caller, accept
 from services.outbox import start_claimed
 from services.starting import start_notification_workflow, workflow_input
-from store import outbox, templates, users
+from store import layouts, notifications, outbox, templates, users
+from store.templates import RenderPins
 from tests.api.conftest import eventually
 from tests.conftest import free_port
+from tests.statements import CountingPool
 
 CALLER = Caller(key="svc-test", is_admin=False)
 
@@ -47,28 +49,10 @@ def _body(template: str, user_id: str, priority: str = "transactional") -> Notif
                                               "data": {"name": "Ada"}, "priority": priority})
 
 
-class _CountingPool:
-    """The pool, counting the statements sent through it: each is one round trip to PostgreSQL."""
-
-    def __init__(self, pool: asyncpg.Pool):
-        self._pool = pool
-        self.statements: list[str] = []
-
-    def __getattr__(self, name: str) -> Any:
-        call = getattr(self._pool, name)
-        if name not in ("fetch", "fetchrow", "fetchval", "execute", "executemany"):
-            raise AssertionError(f"accept used pool.{name}, which this count does not see into")
-
-        async def counted(query: str, *args: Any, **kwargs: Any) -> Any:
-            self.statements.append(query)
-            return await call(query, *args, **kwargs)
-        return counted
-
-
 async def test_accepting_is_one_read_and_one_write_and_needs_no_temporal(pool: asyncpg.Pool) -> None:
     settings = _settings()
     template, user_id = await _template_and_user(pool)
-    counting = _CountingPool(pool)
+    counting = CountingPool(pool)
 
     status, n = await accept(cast(asyncpg.Pool, counting), settings, _body(template, user_id, "otp"),
                              f"one-{uuid.uuid4().hex}", CALLER)
@@ -190,3 +174,29 @@ async def test_an_unknown_template_is_refused_with_422_and_stores_nothing(pool: 
     assert refused.value.details == [{"field": "template", "message": f"template '{missing}' does not exist"}]
     assert await pool.fetchval("SELECT count(*) FROM notification WHERE idempotency_key = $1",
                                client_key(CALLER.key, key)) == 0
+
+
+async def test_a_layout_and_nested_includes_are_read_with_the_template_in_the_one_read(pool: asyncpg.Pool) -> None:
+    settings = _settings()
+    _, user_id = await _template_and_user(pool)
+    suffix = uuid.uuid4().hex[:8]
+    name, layout, outer, inner = f"nest-{suffix}", f"lay-{suffix}", f"outer-{suffix}", f"inner-{suffix}"
+    async with pool.acquire() as conn:
+        await templates.create(conn, inner, None, "inner text", None)
+        await templates.create(conn, outer, None, f'{{% include "{inner}" %}}', None, includes=(inner,))
+        await layouts.create(conn, layout, "<main>{{ content }}</main>", "{{ content }}", ())
+        await templates.create(conn, name, "Hi {{ name }}", f'Hello {{{{ name }}}} {{% include "{outer}" %}}',
+                               None, layout=layout, includes=(outer,))
+    counting = CountingPool(pool)
+
+    _, n = await accept(cast(asyncpg.Pool, counting), settings, _body(name, user_id), None, CALLER)
+
+    assert len(counting.statements) == 2, counting.statements
+    assert await notifications.render_pins(pool, n.id) == RenderPins(layout=(layout, 1),
+                                                                      includes={outer: 1, inner: 1})
+    # An include deleted since: the template can no longer be rendered, and accepting says which part is gone.
+    await templates.delete(pool, inner)
+    with pytest.raises(Problem) as refused:
+        await accept(pool, settings, _body(name, user_id), None, CALLER)
+    assert refused.value.code == "unknown_include" and refused.value.details == [{
+        "field": "template", "message": f"template '{name}' includes template '{inner}', which does not exist"}]

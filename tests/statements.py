@@ -1,0 +1,26 @@
+"""Counting what a use case sends to PostgreSQL: each statement through the pool is one round trip."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+
+class CountingPool:
+    """The pool, counting the statements sent through it. Anything else it is asked for (a connection of its
+    own, a transaction) fails the test: the count would not see into it."""
+
+    def __init__(self, pool: asyncpg.Pool):
+        self._pool = pool
+        self.statements: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        call = getattr(self._pool, name)
+        if name not in ("fetch", "fetchrow", "fetchval", "execute", "executemany"):
+            raise AssertionError(f"pool.{name} was used, which this count does not see into")
+
+        async def counted(query: str, *args: Any, **kwargs: Any) -> Any:
+            self.statements.append(query)
+            return await call(query, *args, **kwargs)
+        return counted
