@@ -405,7 +405,9 @@ async def measure(stack: Stack, rate: float, seconds: float, send_rate: float) -
           f"{len(plan_.posts):,} signed requests ({time.monotonic() - started:.1f} s)")
     async with httpx.AsyncClient(base_url=stack.api_url, headers=stack.headers, timeout=60) as http:
         await load.prepare(http)
+    cpu0 = stack.cpu_seconds()
     alone = await send_load(stack, send_rate, seconds, f"feedback: sends at {send_rate:.0f}/s alone")
+    cpu1 = stack.cpu_seconds()
     async with aiohttp.ClientSession(stack.api_url, timeout=aiohttp.ClientTimeout(total=60),
                                      connector=aiohttp.TCPConnector(limit=64)) as session:
         load0, steal0, wall0 = os.getloadavg()[0], psutil.cpu_times().steal, time.monotonic()
@@ -413,6 +415,7 @@ async def measure(stack: Stack, rate: float, seconds: float, send_rate: float) -
         sends = asyncio.create_task(send_load(stack, send_rate, seconds, "sends beside it", quiet=True))
         answered = await post_all(session, plan_.posts, rate, progress)
         during = await sends
+        cpu2 = stack.cpu_seconds()
         load1 = os.getloadavg()[0]
         steal = 100 * (psutil.cpu_times().steal - steal0) / max((time.monotonic() - wall0) * (psutil.cpu_count()
                                                                                               or 1), 1e-9)
@@ -437,6 +440,9 @@ async def measure(stack: Stack, rate: float, seconds: float, send_rate: float) -
         "accept_p99_ms_feedback": round(sends_p99["feedback"], 1),
         "accept_target_ms": TARGET_P99_MS,
         "sends_refused": {"alone": alone.rejected, "feedback": during.rejected},
+        # What the feedback itself cost each process: the phase's CPU less that of the same sends alone.
+        "cpu_ms_per_event": {k: round(1000 * ((cpu2[k] - cpu1[k]) - (cpu1[k] - cpu0[k])) / plan_.events, 3)
+                             for k in ("api", "postgres", "workers", "temporal")},
         "answered": dict(answered.counts), "failed_then_retried": retried,
         "first_failure": answered.first_failure,
         "load_avg_1m": [round(load0, 2), round(load1, 2)], "steal_pct": round(steal, 1),
@@ -468,6 +474,7 @@ def table_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
          f"{r['events_per_s']} events/s (load avg {r['load_avg_1m'][0]} -> {r['load_avg_1m'][1]}, "
          f"steal {r['steal_pct']}%)"),
         ("  feedback request p50 / p99", f"{r['feedback_p50_ms']} / {r['feedback_p99_ms']} ms"),
+        ("  CPU ms per event", ", ".join(f"{k} {v}" for k, v in r["cpu_ms_per_event"].items())),
         (f"  accept p99 at {r['send_rate_per_s']:.0f}/s alone / with feedback",
          f"{r['accept_p99_ms_alone']} / {r['accept_p99_ms_feedback']} ms ({verdict})"),
         ("  exactly once: lost, applied twice, recorded/expected",

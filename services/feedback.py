@@ -185,14 +185,10 @@ async def _apply_claimed(conn: Connection, fresh: list[tuple[FeedbackEvent, feed
             if (event.kind == "complained" or event.permanent) and address:
                 suppress.append((match.channel, address, f"{event.kind}: {event.reason}"))
     now = datetime.now(UTC)
-    arrivals = [feedback.Confirmed(match.notification_id, match.channel, event.occurred_at or now)
+    arrivals = [feedback.Arrival(match.notification_id, match.channel, match.provider, event.occurred_at or now)
                 for event, match in fresh if event.kind == "delivered"]
     if arrivals:
-        provider = {(m.notification_id, m.channel): m.provider for _, m in fresh}
-        confirmed = await feedback.confirm_all(conn, arrivals)
-        await feedback.add_events(conn, [(c.notification_id, c.at, "confirmed",
-                                          f"{c.channel}: {provider[c.notification_id, c.channel]} reports it arrived")
-                                         for c in confirmed])
+        await feedback.confirm_all(conn, arrivals)
     await suppressions.suppress_all(conn, suppress, source="feedback")
 
 

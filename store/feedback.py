@@ -61,54 +61,57 @@ async def claim_all(conn: Connection, source: str, claims: list[Claim]) -> set[C
     or notifications wait for each other in one order, never in a cycle."""
     ordered = sorted(claims, key=lambda c: (c.event_id, c.notification_id, c.channel))
     rows = await conn.fetch(
-        """INSERT INTO feedback_event (source, event_id, notification_id, channel, kind)
-           SELECT $1, e.event_id, e.notification_id, e.channel, e.kind
-           FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY
-                AS e (event_id, notification_id, channel, kind, position)
-           ORDER BY e.position
-           ON CONFLICT DO NOTHING
-           RETURNING event_id, notification_id, channel, kind""",
+        """WITH claimed AS (
+               INSERT INTO feedback_event (source, event_id, notification_id, channel, kind)
+               SELECT $1, e.event_id, e.notification_id, e.channel, e.kind
+               FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY
+                    AS e (event_id, notification_id, channel, kind, position)
+               ORDER BY e.position
+               ON CONFLICT DO NOTHING
+               RETURNING event_id, notification_id, channel, kind
+           ), locked AS (
+               SELECT n.id FROM notification n WHERE n.id IN (SELECT notification_id FROM claimed)
+               ORDER BY n.id FOR NO KEY UPDATE
+           )
+           SELECT c.event_id, c.notification_id, c.channel, c.kind
+           FROM claimed c JOIN locked l ON l.id = c.notification_id""",
         source, [c.event_id for c in ordered], [c.notification_id for c in ordered], [c.channel for c in ordered],
         [c.kind for c in ordered],
     )
-    claimed = set(many(Claim, rows))
-    if claimed:
-        await conn.execute("SELECT 1 FROM notification WHERE id = ANY ($1::text[]) ORDER BY id FOR NO KEY UPDATE",
-                           sorted({c.notification_id for c in claimed}))
-    return claimed
+    return set(many(Claim, rows))
 
 
 @dataclass(frozen=True)
-class Confirmed:
+class Arrival:
     notification_id: str
     channel: str
+    provider: str
     at: datetime
 
 
-async def confirm_all(conn: Connection, arrivals: list[Confirmed]) -> list[Confirmed]:
-    """The provider reports arrival: `confirmed_at`, once, unless feedback already ended the delivery otherwise
-    (a late "delivered" never overrides a bounce). Answers the deliveries it confirmed."""
-    rows = await conn.fetch(
-        """UPDATE delivery d SET confirmed_at = a.at, updated_at = now()
-           FROM (SELECT DISTINCT ON (notification_id, channel) notification_id, channel, at
-                 FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS u (notification_id, channel, at)
-                 ORDER BY notification_id, channel, at) a
-           WHERE d.notification_id = a.notification_id AND d.channel = a.channel AND d.confirmed_at IS NULL
-             AND d.status <> ALL ($4::text[])
-           RETURNING d.notification_id, d.channel, a.at""",
-        [a.notification_id for a in arrivals], [a.channel for a in arrivals], [a.at for a in arrivals],
-        FEEDBACK_FINAL,
+async def confirm_all(conn: Connection, arrivals: list[Arrival]) -> int:
+    """The provider reports arrival: `confirmed_at` and its timeline entry, once, unless feedback already ended the
+    delivery otherwise (a late "delivered" never overrides a bounce). Answers how many it confirmed."""
+    confirmed = await conn.fetchval(
+        """WITH confirmed AS (
+               UPDATE delivery d SET confirmed_at = a.at, updated_at = now()
+               FROM (SELECT DISTINCT ON (notification_id, channel) notification_id, channel, provider, at
+                     FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
+                          AS u (notification_id, channel, provider, at)
+                     ORDER BY notification_id, channel, at) a
+               WHERE d.notification_id = a.notification_id AND d.channel = a.channel AND d.confirmed_at IS NULL
+                 AND d.status <> ALL ($5::text[])
+               RETURNING d.notification_id, d.channel, a.provider, a.at
+           ), noted AS (
+               INSERT INTO notification_event (notification_id, at, event, detail)
+               SELECT notification_id, at, 'confirmed', channel || ': ' || provider || ' reports it arrived'
+               FROM confirmed
+           )
+           SELECT count(*) FROM confirmed""",
+        [a.notification_id for a in arrivals], [a.channel for a in arrivals], [a.provider for a in arrivals],
+        [a.at for a in arrivals], FEEDBACK_FINAL,
     )
-    return many(Confirmed, rows)
-
-
-async def add_events(conn: Connection, events: list[tuple[str, datetime, str, str]]) -> None:
-    """Timeline entries (notification id, at, event, detail) in one statement."""
-    await conn.execute(
-        """INSERT INTO notification_event (notification_id, at, event, detail)
-           SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[])""",
-        [e[0] for e in events], [e[1] for e in events], [e[2] for e in events], [e[3] for e in events],
-    )
+    return int(confirmed)
 
 
 async def end_delivery(conn: Connection, notification_id: str, channel: str, status: str, reason: str) -> bool:
