@@ -14,20 +14,15 @@ from temporalio.testing import WorkflowEnvironment
 
 from bench import feedback
 from bench.progress import Progress
-from bench.stack import Stack, db_pool, start_stack
-from tests.conftest import new_database
+from bench.stack import Stack, db_pool
+from tests.bench.conftest import serving_stack
 
 
 @pytest.fixture(scope="module")
 async def bench_stack(pg_server: Any, dev_env: WorkflowEnvironment) -> AsyncIterator[Stack]:
-    url = await new_database(pg_server, f"feedback_{uuid.uuid4().hex[:8]}")
-    stack = await start_stack(dev_env.client.service_client.config.target_host, url)
-    try:
-        await stack.start_api()
+    async with serving_stack(pg_server, dev_env, "feedback") as stack:
         stack.start_worker()
         yield stack
-    finally:
-        await stack.close()
 
 
 async def test_the_part_applies_every_event_once_beside_a_send_load(bench_stack: Stack) -> None:
