@@ -445,6 +445,8 @@ def main() -> None:
         chart = RESULTS / f"{name}.png"
         draw_soak(result, chart)
         print(f"\nresults: {RESULTS / (name + '.json')}\nchart:   {chart}")
+    if "feedback" in result and not result["feedback"]["check"]["exactly_once"]:
+        sys.exit("FAILED: some feedback event was lost or applied twice")
 
 
 if __name__ == "__main__":
