@@ -13,9 +13,12 @@ broadcast, scale-out (1 vs 2 workers), dashboard pages (10,000 notifications sto
 inbox feed's first page (10,000 items in one user's inbox, quick too),
 retention (accept p99 while 1,000,000 aged-out notifications are deleted; quick: 100,000), peer (a polling
 worker on a PostgreSQL queue doing the same work: CPU per notification next to Herald's), providers (worker CPU
-per send through each vendor adapter next to the signed HTTP gateway; not in --quick, which it would lengthen).
+per send through each vendor adapter next to the signed HTTP gateway; not in --quick, which it would lengthen),
+feedback (vendors' signed delivery feedback at 1,000 events/s for 30 s beside 50 sends/s, then checked applied
+exactly once; quick: 200 events/s for 5 s).
     python -m bench --only retention,peer [--quick]    those parts alone (with a Herald run for the peer)
     python -m bench --only providers [--quick]         the vendor adapters alone: no Temporal or PostgreSQL
+    python -m bench --only feedback [--quick]          delivery feedback ingestion alone
 Writes bench/results/<date>.json, latest.json and a PNG chart.
 """
 
@@ -38,7 +41,7 @@ from typing import Any
 import httpx
 import psutil
 
-from bench import baseline, load, pages, peer, providers, retention
+from bench import baseline, feedback, load, pages, peer, providers, retention
 from bench.broadcast import run_broadcast
 from bench.chart import draw, draw_soak
 from bench.progress import Progress
@@ -310,8 +313,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 async def anchor_parts(stack: Stack, args: argparse.Namespace, result: dict[str, Any],
                        herald: dict[str, Any]) -> None:
-    """Retention's cost to the accept path, and the classic queue worker's CPU next to Herald's (`herald`, a
-    run of this stack)."""
+    """Retention's cost to the accept path, the classic queue worker's CPU next to Herald's (`herald`, a run of
+    this stack), and delivery feedback's."""
     if not args.only or "retention" in args.only:
         result["retention"] = await retention.measure(stack, 100_000 if args.quick else 1_000_000,
                                                       args.ingest_rate, 10 if args.quick else 30)
@@ -320,12 +323,16 @@ async def anchor_parts(stack: Stack, args: argparse.Namespace, result: dict[str,
         result["peer"]["herald_cpu_ms_per_notification"] = peer.herald_cpu_ms(herald)
         result["peer"]["herald_e2e_per_s"] = herald["e2e_per_s"]
         result["peer"]["herald_cpu_ms_by_process"] = herald["cpu_ms_per_notification"]
+    if not args.only or "feedback" in args.only:
+        result["feedback"] = await feedback.measure(stack, 200 if args.quick else 1000, 5 if args.quick else 30,
+                                                    feedback.SEND_RATE)
 
 
 def anchor_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
     rows = retention.table_rows(result["retention"]) if "retention" in result else []
     rows += providers.table_rows(result["providers"]) if "providers" in result else []
-    return rows + (peer.table_rows(result["peer"]) if "peer" in result else [])
+    rows += peer.table_rows(result["peer"]) if "peer" in result else []
+    return rows + (feedback.table_rows(result["feedback"]) if "feedback" in result else [])
 
 
 def uneven_steal(result: dict[str, Any]) -> bool:
@@ -402,7 +409,7 @@ def main() -> None:
     parser.add_argument("--temporal", help="an existing Temporal frontend (default: start a dev server)")
     parser.add_argument("--database-url", help="an existing PostgreSQL (default: an embedded one)")
     parser.add_argument("--only", type=lambda v: set(v.split(",")), default=set(),
-                        help="run only these of the parts retention,peer,providers")
+                        help="run only these of the parts retention,peer,providers,feedback")
     args = parser.parse_args()
     # SIGTERM unwinds like Ctrl-C, so the stack's servers and data are cleaned up either way.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -438,6 +445,8 @@ def main() -> None:
         chart = RESULTS / f"{name}.png"
         draw_soak(result, chart)
         print(f"\nresults: {RESULTS / (name + '.json')}\nchart:   {chart}")
+    if "feedback" in result and not result["feedback"]["check"]["exactly_once"]:
+        sys.exit("FAILED: some feedback event was lost or applied twice")
 
 
 if __name__ == "__main__":

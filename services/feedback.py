@@ -132,26 +132,46 @@ def message_ids(provider_message_id: str) -> list[str]:
 
 
 async def apply(pool: asyncpg.Pool, source: str, events: list[FeedbackEvent]) -> Applied:
-    """Applies each event to the deliveries its message id names, each (event, delivery) once."""
+    """Applies each event to the deliveries its message id names, each (event, delivery) once.
+
+    A callback's events are applied together, in one transaction of a few statements whatever their number
+    (SendGrid posts hundreds at a time): endings first, then arrivals, so a "delivered" in the same callback as a
+    bounce never confirms it either."""
     applied = Applied()
+    acting = []
     for event in map(_storable, events):
         if event.kind == "other":
             applied.ignored += 1
-            continue
-        matches = await feedback.sent_deliveries(pool, message_ids(event.provider_message_id))
-        if not matches:
-            applied.unknown += 1
-            continue
-        for match in matches:
-            async with pool.acquire() as conn, conn.transaction():
-                if await _apply_one(conn, source, event, match):
-                    applied.applied += 1
-                else:
-                    applied.duplicate += 1
+        else:
+            acting.append(event)
+    forms = sorted({form for event in acting for form in message_ids(event.provider_message_id)})
+    sent: dict[str, list[feedback.SentDelivery]] = {}
+    for match in await feedback.sent_deliveries(pool, forms) if forms else []:
+        sent.setdefault(message_ids(match.provider_message_id)[0], []).append(match)
+    pairs = []
+    for event in acting:
+        matches = sent.get(message_ids(event.provider_message_id)[0], [])
+        applied.unknown += not matches
+        pairs += [(event, match) for match in matches]
+    if pairs:
+        async with pool.acquire() as conn, conn.transaction():
+            claimed = await feedback.claim_all(conn, source, [_claim(event, match) for event, match in pairs])
+            fresh = []
+            for event, match in pairs:  # an event a callback repeats is claimed once
+                if _claim(event, match) in claimed:
+                    claimed.discard(_claim(event, match))
+                    fresh.append((event, match))
+            await _apply_claimed(conn, fresh)
+        applied.applied = len(fresh)
+        applied.duplicate = len(pairs) - len(fresh)
     if applied.applied or applied.unknown:
         log.info("feedback applied", extra={"source": source, "applied": applied.applied,
                                             "duplicate": applied.duplicate, "unknown": applied.unknown})
     return applied
+
+
+def _claim(event: FeedbackEvent, match: feedback.SentDelivery) -> feedback.Claim:
+    return feedback.Claim(event.event_id, match.notification_id, match.channel, event.kind)
 
 
 def _storable(event: FeedbackEvent) -> FeedbackEvent:
@@ -163,30 +183,33 @@ def _storable(event: FeedbackEvent) -> FeedbackEvent:
                    event_id=clean(event.event_id), address=clean(event.address) if event.address else None)
 
 
-async def _apply_one(conn: Connection, source: str, event: FeedbackEvent, match: feedback.SentDelivery) -> bool:
+async def _apply_claimed(conn: Connection, fresh: list[tuple[FeedbackEvent, feedback.SentDelivery]]) -> None:
+    suppress: list[tuple[str, str, str]] = []
+    for event, match in fresh:
+        if event.kind != "delivered":
+            await _end(conn, event, match)
+            address = event.address or match.address
+            if (event.kind == "complained" or event.permanent) and address:
+                suppress.append((match.channel, address, f"{event.kind}: {event.reason}"))
+    now = datetime.now(UTC)
+    arrivals = [feedback.Arrival(match.notification_id, match.channel, match.provider, event.occurred_at or now)
+                for event, match in fresh if event.kind == "delivered"]
+    if arrivals:
+        await feedback.confirm_all(conn, arrivals)
+    await suppressions.suppress_all(conn, suppress, source="feedback")
+
+
+async def _end(conn: Connection, event: FeedbackEvent, match: feedback.SentDelivery) -> None:
+    """A bounce, a complaint or an undelivery: the delivery's end (a soft bounce only notes itself)."""
     nid, channel = match.notification_id, match.channel
-    if not await feedback.claim(conn, source=source, event_id=event.event_id, notification_id=nid, channel=channel,
-                                kind=event.kind):
-        return False
     at = event.occurred_at or datetime.now(UTC)
-    if event.kind == "delivered":
-        if await feedback.confirm(conn, nid, channel, at):
-            await feedback.add_event(conn, nid, at, "confirmed", f"{channel}: {match.provider} reports it arrived")
-        return True
     if event.kind == "bounced" and not event.permanent:
         await feedback.add_event(conn, nid, at, "soft_bounce",
                                  f"{channel}: {match.provider} reports a soft bounce and keeps trying: {event.reason}")
-        return True
+        return
     detail = f"{channel} {event.kind} ({match.provider}): {event.reason}"
     if await feedback.end_delivery(conn, nid, channel, event.kind, event.reason):
         await feedback.add_event(conn, nid, at, event.kind, detail)
         if event.kind in ("bounced", "complained"):
             await feedback.queue_status_event(conn, nid, event.kind, channel, detail)
         await feedback.end_if_none_arrived(conn, nid, detail)
-    address = event.address or match.address
-    if (event.kind == "complained" or event.permanent) and address:
-        await suppressions.suppress(conn, channel=channel, address=address, reason=f"{event.kind}: {event.reason}",
-                                    source="feedback")
-    return True
-
-

@@ -84,6 +84,15 @@ async def suppress(conn: Executor, *, channel: str, address: str, reason: str, s
                                   reason=reason[:MAX_REASON], source=source)
 
 
+async def suppress_all(conn: Executor, wanted: list[tuple[str, str, str]], source: str) -> None:
+    """`suppress` for each (channel, address, reason), in the order of their normal forms: two transactions that
+    suppress the same addresses then wait for each other in one order, never in a cycle."""
+    normal = sorted({(channel, _as_normal_as_possible(channel, address)): reason[:MAX_REASON]
+                     for channel, address, reason in reversed(wanted)}.items())
+    for (channel, address), reason in normal:
+        await suppressions.add(conn, channel=channel, address=address, reason=reason, source=source)
+
+
 async def remove(conn: Executor, channel: str, address: str) -> None:
     """Sends to the address again; 404 when it was not suppressed."""
     normalized = _checked(channel, address)

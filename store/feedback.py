@@ -24,12 +24,13 @@ class SentDelivery:
     notification_id: str
     channel: str
     provider: str
+    provider_message_id: str
     address: str | None
 
 
 async def sent_deliveries(conn: Executor, message_ids: list[str]) -> list[SentDelivery]:
     rows = await conn.fetch(
-        """SELECT r.notification_id, r.channel, r.provider,
+        """SELECT r.notification_id, r.channel, r.provider, r.provider_message_id,
                   COALESCE(n.recipient ->> r.channel, CASE r.channel WHEN 'email' THEN u.email
                                                                      WHEN 'sms' THEN u.phone
                                                                      WHEN 'push' THEN u.push_token END) AS address
@@ -43,32 +44,74 @@ async def sent_deliveries(conn: Executor, message_ids: list[str]) -> list[SentDe
     return many(SentDelivery, rows)
 
 
-async def claim(conn: Connection, *, source: str, event_id: str, notification_id: str, channel: str,
-                kind: str) -> bool:
-    """Takes the event for this delivery, and locks the notification for the rest of the transaction (feedback on
-    its other deliveries waits, so "every delivery ended" is decided on settled rows). False: applied before."""
-    claimed = await conn.fetchval(
-        """INSERT INTO feedback_event (source, event_id, notification_id, channel, kind)
-           VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING 1""",
-        source, event_id, notification_id, channel, kind,
-    )
-    if claimed is None:
-        return False
-    await conn.execute("SELECT 1 FROM notification WHERE id = $1 FOR NO KEY UPDATE", notification_id)
-    return True
+@dataclass(frozen=True)
+class Claim:
+    """One event for one delivery, as `claim_all` takes it and answers what it took."""
+
+    event_id: str
+    notification_id: str
+    channel: str
+    kind: str
 
 
-async def confirm(conn: Connection, notification_id: str, channel: str, at: datetime) -> bool:
-    """The provider reports arrival: `confirmed_at`, once, unless feedback already ended the delivery otherwise
-    (a late "delivered" never overrides a bounce)."""
-    done = await conn.fetchval(
-        """UPDATE delivery SET confirmed_at = $3, updated_at = now()
-           WHERE notification_id = $1 AND channel = $2 AND confirmed_at IS NULL
-             AND status <> ALL ($4::text[])
-           RETURNING 1""",
-        notification_id, channel, at, FEEDBACK_FINAL,
+async def claim_all(conn: Connection, source: str, claims: list[Claim]) -> set[Claim]:
+    """Takes each event for its delivery, unless applied before, and locks the claimed events' notifications for
+    the rest of the transaction (feedback on their other deliveries waits, so "every delivery ended" is decided on
+    settled rows); answers the claims taken. Rows are taken in key order, so two callbacks naming the same events
+    or notifications wait for each other in one order, never in a cycle."""
+    ordered = sorted(claims, key=lambda c: (c.event_id, c.notification_id, c.channel))
+    rows = await conn.fetch(
+        """WITH claimed AS (
+               INSERT INTO feedback_event (source, event_id, notification_id, channel, kind)
+               SELECT $1, e.event_id, e.notification_id, e.channel, e.kind
+               FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY
+                    AS e (event_id, notification_id, channel, kind, position)
+               ORDER BY e.position
+               ON CONFLICT DO NOTHING
+               RETURNING event_id, notification_id, channel, kind
+           ), locked AS (
+               SELECT n.id FROM notification n WHERE n.id IN (SELECT notification_id FROM claimed)
+               ORDER BY n.id FOR NO KEY UPDATE
+           )
+           SELECT c.event_id, c.notification_id, c.channel, c.kind
+           FROM claimed c JOIN locked l ON l.id = c.notification_id""",
+        source, [c.event_id for c in ordered], [c.notification_id for c in ordered], [c.channel for c in ordered],
+        [c.kind for c in ordered],
     )
-    return done is not None
+    return set(many(Claim, rows))
+
+
+@dataclass(frozen=True)
+class Arrival:
+    notification_id: str
+    channel: str
+    provider: str
+    at: datetime
+
+
+async def confirm_all(conn: Connection, arrivals: list[Arrival]) -> int:
+    """The provider reports arrival: `confirmed_at` and its timeline entry, once, unless feedback already ended the
+    delivery otherwise (a late "delivered" never overrides a bounce). Answers how many it confirmed."""
+    confirmed = await conn.fetchval(
+        """WITH confirmed AS (
+               UPDATE delivery d SET confirmed_at = a.at, updated_at = now()
+               FROM (SELECT DISTINCT ON (notification_id, channel) notification_id, channel, provider, at
+                     FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
+                          AS u (notification_id, channel, provider, at)
+                     ORDER BY notification_id, channel, at) a
+               WHERE d.notification_id = a.notification_id AND d.channel = a.channel AND d.confirmed_at IS NULL
+                 AND d.status <> ALL ($5::text[])
+               RETURNING d.notification_id, d.channel, a.provider, a.at
+           ), noted AS (
+               INSERT INTO notification_event (notification_id, at, event, detail)
+               SELECT notification_id, at, 'confirmed', channel || ': ' || provider || ' reports it arrived'
+               FROM confirmed
+           )
+           SELECT count(*) FROM confirmed""",
+        [a.notification_id for a in arrivals], [a.channel for a in arrivals], [a.provider for a in arrivals],
+        [a.at for a in arrivals], FEEDBACK_FINAL,
+    )
+    return int(confirmed)
 
 
 async def end_delivery(conn: Connection, notification_id: str, channel: str, status: str, reason: str) -> bool:

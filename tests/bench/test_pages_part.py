@@ -3,7 +3,6 @@ HTTP, the feed with its own user's token and its own target, and a feed that ans
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -11,19 +10,14 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from bench import pages
-from bench.stack import Stack, start_stack
-from tests.conftest import new_database
+from bench.stack import Stack
+from tests.bench.conftest import serving_stack
 
 
 @pytest.fixture(scope="module")
 async def bench_stack(pg_server: Any, dev_env: WorkflowEnvironment) -> AsyncIterator[Stack]:
-    url = await new_database(pg_server, f"pages_{uuid.uuid4().hex[:8]}")
-    stack = await start_stack(dev_env.client.service_client.config.target_host, url)
-    try:
-        await stack.start_api()
+    async with serving_stack(pg_server, dev_env, "pages") as stack:
         yield stack
-    finally:
-        await stack.close()
 
 
 async def test_the_feed_is_timed_with_its_token_next_to_the_pages(bench_stack: Stack) -> None:
