@@ -23,7 +23,7 @@ from providers.vendor_email import DELIVERY_KEY_HEADER, Secret, Sender, Text, ac
 from providers.vendor_http import PUBLIC_ONLY, BaseUrl, vetting
 
 CHANNELS = ("email",)
-SECRETS = ("server_token",)
+SECRETS = ("server_token", "webhook_password")
 DEFAULT_BASE_URL = "https://api.postmarkapp.com"
 # Postmark API error codes that a later attempt can get past.
 _TRANSIENT_CODES = {100}  # maintenance
@@ -36,6 +36,9 @@ class Config(BaseModel):
     sender: Sender = Field(alias="from")
     # Absent: the server's default transactional stream ("outbound").
     message_stream: Text | None = None
+    # The HTTP Basic credentials Postmark's webhooks carry (the feedback endpoint checks them), not used to send.
+    webhook_username: Text | None = None
+    webhook_password: Secret | None = None
     base_url: BaseUrl = DEFAULT_BASE_URL
 
 

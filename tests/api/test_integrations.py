@@ -6,6 +6,7 @@ holds across two workers."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import subprocess
@@ -318,3 +319,24 @@ async def test_the_command_line_manages_integrations_the_api_sees(
     assert (await asyncio.to_thread(herald, own, "edit", "env-smtp", "--priority", "3")).returncode == 1
     assert (await asyncio.to_thread(herald, own, "remove", "sg-cli")).returncode == 0
     assert (await api.http.get("/v1/integrations/sg-cli", headers=api.h)).status_code == 404
+
+
+async def test_a_stored_postmark_integration_checks_its_webhooks_credentials(api: Api) -> None:
+    """Postmark signs nothing: its webhooks carry the HTTP Basic credentials stored with the integration."""
+    password = "hook-" + uuid.uuid4().hex
+    created = await add(api, {"id": "pm-hooks", "channel": "email", "provider": "postmark", "active": False,
+                              "config": {"server_token": "pm-token-" + "7" * 24, "from": VERIFIED_SENDER,
+                                         "webhook_username": "herald", "webhook_password": password}})
+    assert created["config"]["webhook_password"] == "****" + password[-4:]
+    delivery = json.dumps({"RecordType": "Delivery", "MessageID": str(uuid.uuid4()), "Recipient": address(),
+                           "DeliveredAt": "2026-12-01T06:00:00Z", "MessageStream": "outbound"})
+
+    def basic(secret: str) -> dict[str, str]:
+        return {"Authorization": "Basic " + base64.b64encode(f"herald:{secret}".encode()).decode(),
+                "Content-Type": "application/json"}
+
+    wrong = await api.http.post("/v1/feedback/pm-hooks", content=delivery, headers=basic(password + "x"))
+    assert wrong.status_code == 401, wrong.text
+    right = await api.http.post("/v1/feedback/pm-hooks", content=delivery, headers=basic(password))
+    assert right.status_code == 200, right.text
+    assert right.json()["unknown"] == 1  # verified, then read: no delivery of Herald's has that message id
