@@ -1,4 +1,5 @@
-"""Broadcast fan-out: prepare one page of recipients, record progress, cancel what is still open."""
+"""Broadcast fan-out: prepare one page of recipients with their start intents, record progress, cancel what is
+still open."""
 
 from __future__ import annotations
 
@@ -11,10 +12,13 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.errors import NOT_FOUND
-from core.models import BroadcastPage, BroadcastPageInput, BroadcastStartInput, BroadcastStatus, recipient_input
+from core.models import BroadcastPage, BroadcastPageInput, BroadcastStartInput, BroadcastStatus
+from core.temporal import PRIORITY_KEYS
 from core.workflow_ids import notification_workflow_id
-from services.starting import start_notification_workflow
 from store import broadcasts
+
+# How often canceling looks again for recipients whose start a worker holds at that moment.
+_STARTING_WAIT_S = 0.2
 
 
 class BroadcastActivities:
@@ -29,30 +33,20 @@ class BroadcastActivities:
             raise ApplicationError(f"broadcast '{inp.broadcast_id}' does not exist", type=NOT_FOUND,
                                    non_retryable=True)
         async with self._pool.acquire() as conn:
-            user_ids = await broadcasts.prepare_page(conn, broadcast, inp.after, inp.limit)
+            user_ids = await broadcasts.prepare_page(conn, broadcast, inp.after, inp.limit,
+                                                     start_queue=activity.info().task_queue,
+                                                     start_rank=PRIORITY_KEYS.get(broadcast.priority, 3))
         return BroadcastPage(user_ids=user_ids)
 
     @activity.defn(name="start_broadcast_page")
     async def start_page(self, inp: BroadcastStartInput) -> int:
-        """Starts one NotificationWorkflow per recipient of the page, a few dozen at a time.
+        """Nothing left to do: `prepare_page` wrote each recipient's start intent with its notification, and the
+        workers start them from the outbox with their free workflow slots, eagerly, as they start single sends.
 
-        Ids are deterministic (`notification-<broadcast>-<user>`) and a start finds an existing run instead of
-        making a second one, so a page started again after a crash or a retry doubles nobody. Starting from
-        an activity, not as child workflows, keeps the broadcast's own history at a few events per page.
+        The workflow still runs this activity after each page, so its command sequence stays the one recorded.
+        A page prepared before intents existed (a broadcast under way across the upgrade) is the reconciler's:
+        its notifications are `accepted`, unchecked and not in the outbox (store.notifications.unchecked_starts).
         """
-        b = inp.broadcast
-        limit = asyncio.Semaphore(32)
-        task_queue = activity.info().task_queue
-
-        async def start(user_id: str) -> None:
-            notification = recipient_input(b, user_id)
-            async with limit:
-                # The API's start, never eager here (see start_notification_workflow); None when started and
-                # already finished by an earlier attempt of this page.
-                await start_notification_workflow(self._client, notification, task_queue=task_queue)
-            activity.heartbeat(user_id)
-
-        await asyncio.gather(*(start(u) for u in inp.user_ids))
         return len(inp.user_ids)
 
     @activity.defn(name="record_broadcast_status")
@@ -61,7 +55,15 @@ class BroadcastActivities:
 
     @activity.defn(name="cancel_broadcast_recipients")
     async def cancel_recipients(self, broadcast_id: str) -> int:
-        """Signals cancel to every recipient not yet final; returns how many were signalled."""
+        """Cancels every recipient not yet final; returns how many.
+
+        Those whose start still waits in the outbox are canceled there and never start; those a worker is
+        starting at this moment are waited for, then signalled with the rest."""
+        canceled = await broadcasts.cancel_unstarted_recipients(self._pool, broadcast_id)
+        while await broadcasts.recipients_starting(self._pool, broadcast_id):
+            activity.heartbeat("waiting for starts in flight")
+            await asyncio.sleep(_STARTING_WAIT_S)
+            canceled += await broadcasts.cancel_unstarted_recipients(self._pool, broadcast_id)
         signalled = 0
         for notification_id in await broadcasts.open_notification_ids(self._pool, broadcast_id):
             activity.heartbeat(notification_id)
@@ -71,4 +73,4 @@ class BroadcastActivities:
             except RPCError as exc:
                 if exc.status != RPCStatusCode.NOT_FOUND:  # never started, or already closed: nothing to stop
                     raise
-        return signalled
+        return canceled + signalled

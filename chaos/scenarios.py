@@ -111,27 +111,66 @@ async def temporal_restart(stack: ChaosStack, size: Size) -> dict[str, Any]:
 
 async def temporal_down_accepting(stack: ChaosStack, size: Size) -> dict[str, Any]:
     """Stop Temporal while sends keep arriving: every send is accepted at once (no 503, no retry by the client),
-    and once Temporal is back the workers start the backlog from the outbox; each delivered exactly once."""
+    and a broadcast too; once Temporal is back the workers start the backlog from the outbox; each notification
+    delivered exactly once, and every recipient of the broadcast given one inbox item."""
     load = ledger.Load()
     n = int(size.outage_rate * (size.temporal_outage_s + 2))
     stopped: dict[str, float] = {}
+    users = [f"chaos-u-{uuid.uuid4().hex[:8]}" for _ in range(BROADCAST_USERS)]
+    broadcast: dict[str, Any] = {}
+    async with httpx.AsyncClient(base_url=stack.api_url, headers=stack.headers, timeout=30) as http:
+        for user_id in users:
+            r = await http.post("/v1/users", json={"id": user_id, "name": user_id})
+            assert r.status_code == 201, r.text
 
-    async def fault() -> None:
-        await asyncio.sleep(1)
-        assert stack.temporal is not None
-        stack.temporal.terminate()
-        await asyncio.to_thread(stack.temporal.wait, 30)
-        stopped["at"] = time.monotonic()
-        await asyncio.sleep(size.temporal_outage_s)
-        await stack.start_temporal()
-        stopped["for_s"] = time.monotonic() - stopped["at"]
+        async def fault() -> None:
+            await asyncio.sleep(1)
+            assert stack.temporal is not None
+            stack.temporal.terminate()
+            await asyncio.to_thread(stack.temporal.wait, 30)
+            stopped["at"] = time.monotonic()
+            r = await http.post("/v1/broadcasts", json={"template": ledger.TEMPLATE, "data": {"n": 0},
+                                                        "channels": ["in_app"], "audience": {"user_ids": users}})
+            broadcast.update(status=r.status_code, id=r.json().get("id"))
+            await asyncio.sleep(size.temporal_outage_s)
+            await stack.start_temporal()
+            stopped["for_s"] = time.monotonic() - stopped["at"]
 
-    await _during(lambda: ledger.send(stack, load, n, rate=size.outage_rate, concurrency=50), fault)
-    verdict = await ledger.settle(stack, load)
+        await _during(lambda: ledger.send(stack, load, n, rate=size.outage_rate, concurrency=50), fault)
+        verdict = await ledger.settle(stack, load)
+        items = await _broadcast_items(stack, http, broadcast.get("id"), len(users))
     refused = {status: count for status, count in load.answers.items() if status not in (200, 202)}
     return {"verdict": verdict, "sent": n, "temporal_down_s": round(stopped.get("for_s", 0), 1),
             "answers": load.answers, "client_retries": load.client_retries,
-            "check": not refused and load.client_retries == 0}
+            "broadcast_answer": broadcast.get("status"), "broadcast_inbox_items_per_user": items,
+            "check": not refused and load.client_retries == 0 and broadcast.get("status") == 202
+            and items == [1] * len(users)}
+
+
+BROADCAST_USERS = 5
+
+
+async def _broadcast_items(stack: ChaosStack, http: httpx.AsyncClient, broadcast_id: str | None,
+                           recipients: int, timeout_s: float = 120.0) -> list[int]:
+    """Once the broadcast is sent and its recipients delivered (or the time is up): each recipient's inbox
+    items from it, in user order."""
+    deadline = time.monotonic() + timeout_s
+    while broadcast_id is not None and time.monotonic() < deadline:
+        b = (await http.get(f"/v1/broadcasts/{broadcast_id}")).json()
+        if b["status"] == "sent" and b["counts"] == {"delivered": recipients}:
+            break
+        await asyncio.sleep(1)
+    import asyncpg
+
+    conn = await asyncpg.connect(stack.db_url)
+    try:
+        rows = await conn.fetch(
+            """SELECT n.user_id, count(i.*) AS items FROM notification n
+               LEFT JOIN inbox_item i ON i.notification_id = n.id WHERE n.broadcast_id = $1
+               GROUP BY n.user_id ORDER BY n.user_id""", broadcast_id)
+    finally:
+        await conn.close()
+    return [r["items"] for r in rows]
 
 
 async def postgres_outage(stack: ChaosStack, size: Size) -> dict[str, Any]:

@@ -1,11 +1,17 @@
 """Broadcasts: one message to many users, from its request to its workflow: checked, stored once, started once.
 
+Accepting a broadcast touches only PostgreSQL: the broadcast and its start intent are stored in one statement,
+and the workers start its BroadcastWorkflow from the outbox (services/outbox.py), so a broadcast is accepted
+while Temporal is down and starts when it returns.
+
 Shared by the API's `POST /v1/broadcasts`, the dashboard's send page and the fires of recurring schedules
 (activities/schedules.py), so all of them check and store a broadcast the same way.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -19,12 +25,12 @@ from core.ids import client_key, new_idempotency_key, notification_id_for_key, r
 from core.models import BroadcastInput
 from core.recipients import SampleUser
 from core.starting import queued_channels, retry_config
-from core.temporal import is_outage
+from core.temporal import PRIORITY_KEYS, is_outage
 from core.workflow_ids import broadcast_workflow_id
 from core.workflow_options import broadcast_start
 from providers.registry import chain_names
 from services import template_parts
-from store import broadcasts, templates
+from store import broadcasts, outbox, templates
 from store.broadcasts import BroadcastRecord
 
 if TYPE_CHECKING:
@@ -36,6 +42,9 @@ if TYPE_CHECKING:
 # What a template sees as `user` when a broadcast is checked before anyone is chosen.
 SAMPLE_USER = SampleUser(id="sample", name="Sample")
 _RETRY_AFTER = {"Retry-After": "5"}
+# How long canceling waits for a broadcast whose start a worker holds at that moment (the starter's own timeout
+# and a little more): then its workflow runs and is signalled, or the start went back to wait and is canceled.
+START_WAIT_S = 4.0
 
 
 @dataclass
@@ -83,9 +92,10 @@ def fingerprint_of(sent: dict[str, Any]) -> str:
     return request_fingerprint({k: v for k, v in sent.items() if k not in {"idempotency_key"} | unset})
 
 
-async def create(pool: asyncpg.Pool, temporal: Client, settings: Settings, sent: dict[str, Any],
-                 idempotency_key: str | None, *, key_id: str) -> tuple[BroadcastProgress, bool]:
-    """Stores and starts a broadcast: (broadcast, True), or (broadcast, False) for a repeat of the same request.
+async def create(pool: asyncpg.Pool, settings: Settings, sent: dict[str, Any], idempotency_key: str | None, *,
+                 key_id: str) -> tuple[BroadcastProgress, bool]:
+    """Stores a broadcast with its start intent: (broadcast, True), or (broadcast, False) for a repeat of the
+    same request. Temporal is not asked: a worker starts the workflow from the outbox.
 
     `sent` is the validated request body as JSON; the idempotency key (the header's, else the body's) is scoped
     to the calling API key, `key_id`.
@@ -95,17 +105,11 @@ async def create(pool: asyncpg.Pool, temporal: Client, settings: Settings, sent:
     spec = spec_of(sent)
     version = await check(pool, settings, spec)
     row, created = await store(pool, spec, version, broadcast_id=notification_id_for_key(f"broadcast:{key}"),
-                               key=key, fingerprint=request_hash, created_by=key_id)
+                               key=key, fingerprint=request_hash, created_by=key_id,
+                               start_queue=settings.task_queue)
     if not created and row.request_hash != request_hash:
         raise Problem(409, "idempotency_conflict", "this idempotency key was already used with a different "
                       "request body", {"broadcast_id": row.id})
-    try:
-        await start(temporal, settings, row)
-    except (RPCError, RuntimeError) as exc:
-        if not is_outage(exc):
-            raise
-        raise Problem(503, "temporal_unavailable", "the broadcast is stored but could not be started; repeat "
-                      "the request with the same Idempotency-Key", {"broadcast_id": row.id}) from exc
     return await progress(pool, row), created
 
 
@@ -118,13 +122,40 @@ async def get(pool: asyncpg.Pool, broadcast_id: str, *, key_id: str, sees_all: b
 
 
 async def cancel(pool: asyncpg.Pool, temporal: Client, broadcast_id: str) -> BroadcastProgress:
-    """Asks the broadcast's workflow to stop; 409 when it has already finished."""
+    """Stops a broadcast: one whose start still waits in the outbox is canceled there and never starts (Temporal
+    need not answer); a started one is asked to stop by its workflow. 409 when it has already finished."""
     row = await broadcasts.get(pool, broadcast_id)
     if row is None:
         raise not_found("broadcast", broadcast_id)
-    if row.status in ("sent", "canceled") or not await _signal_cancel(temporal, row.workflow_id):
-        raise Problem(409, "already_final", f"the broadcast is already {row.status}", {"status": row.status})
+    if row.status in ("sent", "canceled"):
+        raise _already_final(row)
+    if await _cancel_unstarted(pool, row):
+        canceled = await broadcasts.get(pool, broadcast_id)
+        assert canceled is not None
+        return await progress(pool, canceled)
+    if not await _signal_cancel(temporal, row.workflow_id):
+        raise _already_final(row)
     return await progress(pool, row)
+
+
+def _already_final(row: BroadcastRecord) -> Problem:
+    return Problem(409, "already_final", f"the broadcast is already {row.status}", {"status": row.status})
+
+
+async def _cancel_unstarted(pool: asyncpg.Pool, row: BroadcastRecord) -> bool:
+    """True when the broadcast was canceled before its start; False when its workflow exists (or it has none to
+    start: a schedule's fire starts it as a child). A start a worker holds right now is waited for: it either
+    goes through or goes back to wait, and whichever it is decides."""
+    deadline = time.monotonic() + START_WAIT_S
+    while True:
+        if await outbox.cancel_unstarted_broadcast(pool, row.id):
+            return True
+        if not await outbox.broadcast_pending(pool, row.id):
+            return False
+        if time.monotonic() > deadline:
+            raise Problem(503, "temporal_unavailable", "the broadcast's workflow is being started; try again "
+                          "shortly", {"broadcast_id": row.id, "status": row.status}, headers=_RETRY_AFTER)
+        await asyncio.sleep(0.05)
 
 
 async def progress(conn: Executor, row: BroadcastRecord) -> BroadcastProgress:
@@ -173,20 +204,24 @@ async def check(conn: Executor, settings: Settings, spec: BroadcastSpec) -> int:
 
 
 async def store(conn: Executor, spec: BroadcastSpec, template_version: int, *, broadcast_id: str, key: str,
-                fingerprint: str, schedule_id: str | None = None,
-                created_by: str | None = None) -> tuple[BroadcastRecord, bool]:
-    """Stores the broadcast under its idempotency key: (row, True), or the row stored before (row, False)."""
+                fingerprint: str, schedule_id: str | None = None, created_by: str | None = None,
+                start_queue: str | None = None) -> tuple[BroadcastRecord, bool]:
+    """Stores the broadcast under its idempotency key: (row, True), or the row stored before (row, False).
+
+    With `start_queue`, its start intent too, in the same statement: the workers of that queue start it."""
     return await broadcasts.insert(conn, broadcasts.NewBroadcast(
         id=broadcast_id, idempotency_key=key, request_hash=fingerprint, workflow_id=broadcast_workflow_id(broadcast_id),
         template=spec.template, template_version=template_version, data=spec.data, channels=spec.channels,
         priority=spec.priority, category=spec.category, audience=spec.audience, schedule_id=schedule_id,
-        created_by=created_by, locale=spec.locale))
+        created_by=created_by, locale=spec.locale), start_queue=start_queue,
+        start_rank=PRIORITY_KEYS.get(spec.priority, 3))
 
 
 async def start(client: Client, settings: Settings, row: BroadcastRecord) -> None:
     """Starts a stored broadcast's workflow, or finds it already started (or finished): never a second one.
 
-    A schedule's fire starts its broadcast as a child (workflows/scheduled.py) with these same options.
+    The outbox starter calls it (services/outbox.py); a schedule's fire starts its broadcast as a child
+    (workflows/scheduled.py) with these same options.
     """
     inp = workflow_input(row, settings)
     options = broadcast_start(inp)

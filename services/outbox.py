@@ -1,6 +1,7 @@
 """Starting workflows from the outbox: every worker claims the starts waiting for its task queue, as many as it
 has free workflow slots, `otp` first, and starts them eagerly, so their first workflow task runs in that worker
-with no task-queue dispatch. A burst waits in PostgreSQL, not in a worker's memory.
+with no task-queue dispatch. A burst waits in PostgreSQL, not in a worker's memory. Broadcasts start from here
+too, and so do their recipients, whose intents each page of the broadcast writes with their notifications.
 
 A start is idempotent (the workflow id derives from the key; `USE_EXISTING`, `REJECT_DUPLICATE`), so a row
 started twice, by a worker that died between the start and the row's removal, still makes one workflow. While
@@ -24,9 +25,12 @@ from core.models import FINAL_STATUSES
 from core.settings import Settings
 from core.temporal import is_outage
 from core.tracing import continued
+from services import broadcasts
 from services.sessions import keep_running
 from services.starting import join_digest, start_notification_workflow, workflow_input
 from store import outbox
+from store.broadcasts import BroadcastRecord
+from store.notifications import NotificationRecord
 from store.outbox import ClaimedStart
 
 log = logging.getLogger("herald.outbox")
@@ -46,8 +50,8 @@ async def start_claimed(pool: asyncpg.Pool, client: Client, settings: Settings,
                         claimed: list[ClaimedStart]) -> bool:
     """Starts the claimed rows' workflows, all at once; returns False when Temporal did not answer (the rows not
     started go back to the outbox as they were)."""
-    joins = [c for c in claimed if c.notification.digest]
-    starts = [c for c in claimed if not c.notification.digest]
+    joins = [c for c in claimed if _joins_digest(c)]
+    starts = [c for c in claimed if not _joins_digest(c)]
     started_now, joined = await asyncio.gather(
         asyncio.gather(*(_start(client, settings, c) for c in starts), return_exceptions=True),
         _join_in_order(client, settings, joins))
@@ -64,8 +68,8 @@ async def start_claimed(pool: asyncpg.Pool, client: Client, settings: Settings,
             unanswered.append(claim.start_id)
         elif isinstance(result, BaseException):
             retry_in = min(2.0 ** (claim.attempts + 1), MAX_RETRY_S)
-            log.warning("could not start a notification's workflow: %s", result, extra={
-                "notification_id": claim.notification.id, "attempts": claim.attempts + 1, "error": str(result)})
+            log.warning("could not start a workflow: %s", result, extra={
+                **_subject_of(claim), "attempts": claim.attempts + 1, "error": str(result)})
             await outbox.fail(pool, claim.start_id, str(result), retry_in)
     if started:
         await outbox.finish(pool, started, client.identity)
@@ -74,6 +78,16 @@ async def start_claimed(pool: asyncpg.Pool, client: Client, settings: Settings,
     if unanswered:
         await outbox.release(pool, unanswered)
     return not unanswered
+
+
+def _joins_digest(claim: ClaimedStart) -> bool:
+    return isinstance(claim.subject, NotificationRecord) and claim.subject.digest is not None
+
+
+def _subject_of(claim: ClaimedStart) -> dict[str, str]:
+    """The log fields naming what the row starts."""
+    kind = "broadcast_id" if isinstance(claim.subject, BroadcastRecord) else "notification_id"
+    return {kind: claim.subject.id}
 
 
 async def _join_in_order(client: Client, settings: Settings,
@@ -91,14 +105,17 @@ async def _join_in_order(client: Client, settings: Settings,
 
 async def _start(client: Client, settings: Settings, claim: ClaimedStart) -> datetime | None:
     """Starts one row's workflow (or adds it to its digest); returns when the start was sent, or None when the
-    notification ended while it waited (canceled in its digest's window) and there is nothing to start."""
-    row = claim.notification
+    notification ended while it waited (canceled in its digest's window or with its broadcast) and there is
+    nothing to start."""
+    row = claim.subject
     if row.status in FINAL_STATUSES:
         return None
     at = datetime.now(UTC)
     async with asyncio.timeout(START_TIMEOUT_S):
         with continued(claim.traceparent):
-            if row.digest:
+            if isinstance(row, BroadcastRecord):
+                await broadcasts.start(client, settings, row)
+            elif row.digest:
                 await join_digest(client, settings, row)
             else:
                 await start_notification_workflow(client, workflow_input(row, settings),
@@ -111,8 +128,8 @@ async def start_failing(pool: asyncpg.Pool, client: Client, settings: Settings, 
     claimed = await outbox.claim(pool, settings.task_queue, limit, settings.start_lease_s,
                                  min_attempts=settings.start_attempts)
     for claim in claimed:
-        log.warning("starting a notification whose start keeps failing", extra={
-            "notification_id": claim.notification.id, "attempts": claim.attempts})
+        log.warning("starting a workflow whose start keeps failing", extra={
+            **_subject_of(claim), "attempts": claim.attempts})
     if claimed:
         await start_claimed(pool, client, settings, claimed)
     return len(claimed)

@@ -78,10 +78,9 @@ async def start_notification_workflow(client: Client, inp: NotificationInput, *,
                                       ) -> WorkflowHandle[Any, NotificationState] | None:
     """Starts the notification's workflow, or finds it already started: never a second one.
 
-    Every client start of a NotificationWorkflow comes here, a broadcast's recipients too
-    (activities/broadcast.py), so they all carry the same options (core.workflow_options.notification_start).
-    Only `eager` differs: a broadcast page starts hundreds at once, and eagerly they would all take their first
-    task on the one worker that runs the page instead of spreading over every worker polling the queue.
+    Every client start of a NotificationWorkflow comes here, a broadcast's recipients too (from the outbox,
+    services/outbox.py), so they all carry the same options (core.workflow_options.notification_start). Only
+    `eager` differs: the outbox starter starts eagerly, each worker only as many as it has free slots.
     Returns the handle, or None when the workflow had already closed.
     """
     options = notification_start(inp, status)

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from core.workflow_ids import NOTIFICATION_PREFIX
-from store.records import one
+from store.records import many, one
 
 if TYPE_CHECKING:
     from store.db import Connection, Executor
@@ -46,15 +46,27 @@ class BroadcastRecord(NewBroadcast):
     updated_at: datetime
 
 
-async def insert(conn: Executor, b: NewBroadcast) -> tuple[BroadcastRecord, bool]:
-    """Inserts the broadcast, or returns the one stored before under its idempotency key and False."""
+async def insert(conn: Executor, b: NewBroadcast, *, start_queue: str | None = None,
+                 start_rank: int = 3) -> tuple[BroadcastRecord, bool]:
+    """Inserts the broadcast, or returns the one stored before under its idempotency key and False.
+
+    With `start_queue`, the same statement writes its start intent into the outbox (`store/outbox.py`) with
+    priority `start_rank` (1 first), only when the broadcast is inserted: the workers of that task queue start
+    its workflow. Without, the caller starts it (a schedule's fire, as a child workflow)."""
     row = await conn.fetchrow(
-        f"""INSERT INTO broadcast (id, idempotency_key, request_hash, workflow_id, status, template, template_version,
-                                   data, channels, priority, category, audience, schedule_id, created_by, locale)
-            VALUES ($1, $2, $3, $4, 'accepted', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-            ON CONFLICT (idempotency_key) DO NOTHING RETURNING {_COLUMNS}""",
+        f"""WITH created AS (
+                INSERT INTO broadcast (id, idempotency_key, request_hash, workflow_id, status, template,
+                                       template_version, data, channels, priority, category, audience, schedule_id,
+                                       created_by, locale)
+                VALUES ($1, $2, $3, $4, 'accepted', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                ON CONFLICT (idempotency_key) DO NOTHING RETURNING {_COLUMNS}
+            ), start_intent AS (
+                INSERT INTO workflow_start (broadcast_id, task_queue, rank)
+                SELECT id, $15::text, $16::smallint FROM created WHERE $15::text IS NOT NULL
+            )
+            SELECT * FROM created""",
         b.id, b.idempotency_key, b.request_hash, b.workflow_id, b.template, b.template_version, b.data, b.channels,
-        b.priority, b.category, b.audience, b.schedule_id, b.created_by, b.locale,
+        b.priority, b.category, b.audience, b.schedule_id, b.created_by, b.locale, start_queue, start_rank,
     )
     created = row is not None
     if row is None:
@@ -67,6 +79,11 @@ async def insert(conn: Executor, b: NewBroadcast) -> tuple[BroadcastRecord, bool
 
 async def get(conn: Executor, broadcast_id: str) -> BroadcastRecord | None:
     return one(BroadcastRecord, await conn.fetchrow(f"SELECT {_COLUMNS} FROM broadcast WHERE id = $1", broadcast_id))
+
+
+async def get_many(conn: Executor, broadcast_ids: list[str]) -> list[BroadcastRecord]:
+    return many(BroadcastRecord, await conn.fetch(f"SELECT {_COLUMNS} FROM broadcast WHERE id = ANY($1::text[])",
+                                                  broadcast_ids))
 
 
 async def counts(conn: Executor, broadcast_id: str) -> dict[str, int]:
@@ -83,14 +100,17 @@ async def set_status(conn: Executor, broadcast_id: str, status: str, recipients:
     )
 
 
-async def prepare_page(conn: Connection, broadcast: BroadcastRecord, after: str | None,
-                       limit: int) -> list[str]:
-    """The next page of the audience (users ordered by id, after `after`), each given its notification row.
+async def prepare_page(conn: Connection, broadcast: BroadcastRecord, after: str | None, limit: int, *,
+                       start_queue: str, start_rank: int) -> list[str]:
+    """The next page of the audience (users ordered by id, after `after`), each given its notification row and,
+    with it, its start intent in the outbox of `start_queue` (priority `start_rank`): the workers start the
+    recipients' workflows as they start single sends.
 
-    Rows that exist already (a page prepared again after a crash) are left alone: ON CONFLICT on the
-    recipient's idempotency key. Returns the page's user ids. Each row's id and workflow id are those of
-    core.workflow_ids (`broadcast_recipient_notification_id`, `notification_workflow_id`), built here in SQL:
-    `$1 || '-' || p.id`, and that behind `$7`, the notification workflow prefix.
+    Rows that exist already (a page prepared again after a crash or a retry) are left alone, and get no second
+    intent: ON CONFLICT on the recipient's idempotency key. Returns the page's user ids. Each row's id and
+    workflow id are those of core.workflow_ids (`broadcast_recipient_notification_id`,
+    `notification_workflow_id`), built here in SQL: `$1 || '-' || p.id`, and that behind `$7`, the notification
+    workflow prefix.
     """
     audience = broadcast.audience
     async with conn.transaction():
@@ -117,10 +137,13 @@ async def prepare_page(conn: Connection, broadcast: BroadcastRecord, after: str 
                ), events AS (
                    INSERT INTO notification_event (notification_id, at, event, detail)
                    SELECT i.id, i.created_at, 'accepted', 'part of broadcast ' || $1 FROM inserted i
+               ), intents AS (
+                   INSERT INTO workflow_start (notification_id, task_queue, rank)
+                   SELECT i.id, $8, $9 FROM inserted i
                )
                SELECT id FROM page ORDER BY id""",
             broadcast.id, after, audience.get("user_ids"), audience.get("topic"), limit, broadcast.channels,
-            NOTIFICATION_PREFIX,
+            NOTIFICATION_PREFIX, start_queue, start_rank,
         )
     return [r["id"] for r in rows]
 
@@ -132,3 +155,34 @@ async def open_notification_ids(conn: Executor, broadcast_id: str) -> list[str]:
         broadcast_id,
     )
     return [r["id"] for r in rows]
+
+
+async def cancel_unstarted_recipients(conn: Executor, broadcast_id: str) -> int:
+    """Cancels the broadcast's recipients whose start still waits in the outbox and no worker holds: their intents
+    leave it, and each notification, its deliveries and its timeline say `canceled`, in one statement (the status
+    trigger runs at its end and sees all of it). Returns how many; those a worker is starting now are left."""
+    rows = await conn.fetch(
+        """WITH dropped AS (
+               DELETE FROM workflow_start w USING notification n
+               WHERE w.notification_id = n.id AND n.broadcast_id = $1 AND w.available_at <= clock_timestamp()
+               RETURNING n.id
+           ), deliveries AS (
+               UPDATE delivery SET status = 'canceled', updated_at = now()
+               WHERE notification_id IN (SELECT id FROM dropped)
+           ), events AS (
+               INSERT INTO notification_event (notification_id, at, event, detail)
+               SELECT id, now(), 'canceled', 'canceled with its broadcast before it started' FROM dropped
+           )
+           UPDATE notification SET status = 'canceled', updated_at = now()
+           WHERE id IN (SELECT id FROM dropped) RETURNING id""",
+        broadcast_id,
+    )
+    return len(rows)
+
+
+async def recipients_starting(conn: Executor, broadcast_id: str) -> bool:
+    """True while some recipient's start is still in the outbox (a worker holds it, or it waits for a retry)."""
+    found: bool = await conn.fetchval(
+        """SELECT EXISTS (SELECT 1 FROM workflow_start w JOIN notification n ON n.id = w.notification_id
+                          WHERE n.broadcast_id = $1)""", broadcast_id)
+    return found

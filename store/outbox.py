@@ -1,5 +1,6 @@
-"""The outbox of workflow starts (`022_outbox.sql`): the rows accept writes with each notification, claimed by
-workers in priority order, and removed once Temporal holds the workflow."""
+"""The outbox of workflow starts (`022_outbox.sql`, `026_broadcast_outbox.sql`): the rows accept writes with each
+notification and each broadcast, claimed by workers in priority order, and removed once Temporal holds the
+workflow."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from store import broadcasts
+from store.broadcasts import BroadcastRecord
 from store.notifications import NOTIFICATION_COLUMNS, NotificationRecord
 from store.records import many
 
@@ -21,17 +24,19 @@ STARTED_EVENT = "started"
 
 @dataclass(frozen=True)
 class ClaimedStart:
-    """An outbox row a worker holds until `lease_s` passes: the notification whose workflow it starts."""
+    """An outbox row a worker holds until `lease_s` passes: the notification or broadcast whose workflow it
+    starts."""
 
     start_id: int
     attempts: int
     traceparent: str | None
-    notification: NotificationRecord
+    subject: NotificationRecord | BroadcastRecord
 
 
 @dataclass(frozen=True)
 class FailingStart:
-    notification_id: str
+    notification_id: str | None  # None: a broadcast's start
+    broadcast_id: str | None
     attempts: int
     last_error: str | None
 
@@ -52,20 +57,27 @@ async def claim(conn: Executor, task_queue: str, limit: int, lease_s: float, *, 
                                  AND attempts >= $4 AND attempts < $5
                                ORDER BY rank, id LIMIT $2 FOR UPDATE SKIP LOCKED)
                 RETURNING s.id AS start_id, s.attempts AS start_attempts, s.rank AS start_rank,
-                          s.notification_id AS start_notification_id, s.traceparent AS start_traceparent
+                          s.notification_id AS start_notification_id, s.broadcast_id AS start_broadcast_id,
+                          s.traceparent AS start_traceparent
             )
-            SELECT claimed.start_id, claimed.start_attempts, claimed.start_traceparent, {NOTIFICATION_COLUMNS}
-            FROM claimed JOIN notification ON notification.id = claimed.start_notification_id
+            SELECT claimed.start_id, claimed.start_attempts, claimed.start_traceparent, claimed.start_broadcast_id,
+                   {NOTIFICATION_COLUMNS}
+            FROM claimed LEFT JOIN notification ON notification.id = claimed.start_notification_id
             ORDER BY claimed.start_rank, claimed.start_id""",
         task_queue, limit, lease_s, min_attempts, max_attempts,
     )
+    # Broadcasts are few: their rows are read in a second statement, only when one was claimed.
+    broadcast_ids = [r["start_broadcast_id"] for r in rows if r["start_broadcast_id"] is not None]
+    started_broadcasts = {b.id: b for b in await broadcasts.get_many(conn, broadcast_ids)} if broadcast_ids else {}
     claimed = []
     for row in rows:
         fields = dict(row.items())
-        start_id, attempts, traceparent = (fields.pop("start_id"), fields.pop("start_attempts"),
-                                           fields.pop("start_traceparent"))
+        start_id, attempts, traceparent, broadcast_id = (
+            fields.pop("start_id"), fields.pop("start_attempts"), fields.pop("start_traceparent"),
+            fields.pop("start_broadcast_id"))
+        subject = started_broadcasts[broadcast_id] if broadcast_id is not None else NotificationRecord(**fields)
         claimed.append(ClaimedStart(start_id=start_id, attempts=attempts, traceparent=traceparent,
-                                    notification=NotificationRecord(**fields)))
+                                    subject=subject))
     return claimed
 
 
@@ -83,13 +95,15 @@ async def finish(conn: Executor, started: list[tuple[int, datetime]], starter: s
                 UPDATE notification SET start_checked_at = now() WHERE id IN (SELECT notification_id FROM done)
             )
             INSERT INTO notification_event (notification_id, at, event, detail)
-            SELECT notification_id, at, $3, 'workflow started by ' || $4 FROM done""",
+            SELECT notification_id, at, $3, 'workflow started by ' || $4 FROM done
+            WHERE notification_id IS NOT NULL""",
         [s for s, _ in started], [at for _, at in started], STARTED_EVENT, starter,
     )
 
 
 async def drop(conn: Executor, start_ids: list[int]) -> None:
-    """Rows whose notification ended while it waited (canceled in its digest's window): nothing to start."""
+    """Rows whose notification ended while it waited (canceled in its digest's window), or whose broadcast did:
+    nothing to start."""
     await conn.execute("DELETE FROM workflow_start WHERE id = ANY($1::bigint[])", start_ids)
 
 
@@ -110,7 +124,7 @@ async def fail(conn: Executor, start_id: int, error: str, retry_in_s: float) -> 
 async def failing(conn: Executor, min_attempts: int) -> list[FailingStart]:
     """The rows whose start has failed at least `min_attempts` times, for operators and the reconciler's log."""
     rows = await conn.fetch(
-        """SELECT notification_id, attempts, last_error FROM workflow_start
+        """SELECT notification_id, broadcast_id, attempts, last_error FROM workflow_start
            WHERE attempts >= $1 ORDER BY rank, id""", min_attempts)
     return many(FailingStart, rows)
 
@@ -126,3 +140,24 @@ async def pending(conn: Executor, notification_id: str) -> bool:
     found: bool = await conn.fetchval("SELECT EXISTS (SELECT 1 FROM workflow_start WHERE notification_id = $1)",
                                       notification_id)
     return found
+
+
+async def broadcast_pending(conn: Executor, broadcast_id: str) -> bool:
+    """True while the broadcast's start waits in the outbox (or is being started by a worker right now)."""
+    found: bool = await conn.fetchval("SELECT EXISTS (SELECT 1 FROM workflow_start WHERE broadcast_id = $1)",
+                                      broadcast_id)
+    return found
+
+
+async def cancel_unstarted_broadcast(conn: Executor, broadcast_id: str) -> bool:
+    """Cancels a broadcast whose start waits and no worker holds: its intent leaves the outbox and the broadcast
+    is `canceled`, in one statement. False when there is no such intent: the workflow started, or a worker is
+    starting it now (its lease is taken; the claim and this statement serialise on the row)."""
+    canceled = await conn.fetchval(
+        """WITH dropped AS (
+                DELETE FROM workflow_start WHERE broadcast_id = $1 AND available_at <= clock_timestamp()
+                RETURNING broadcast_id
+            )
+            UPDATE broadcast SET status = 'canceled', updated_at = now()
+            WHERE id IN (SELECT broadcast_id FROM dropped) RETURNING id""", broadcast_id)
+    return canceled is not None

@@ -1,8 +1,10 @@
 """BroadcastWorkflow: fans one message out to an audience, a page at a time, with flat memory and history.
 
-Each page of recipients is read from PostgreSQL with a keyset cursor, and one activity starts a
-NotificationWorkflow per user, id `notification-<broadcast>-<user>`: deterministic, so a page started again
-(a replay, a restart, an activity retry) never doubles anyone. The notifications are not awaited: each owns
+Each page of recipients is read from PostgreSQL with a keyset cursor and given its notification rows, each with
+its start intent in the outbox, from which the workers start a NotificationWorkflow per user, id
+`notification-<broadcast>-<user>`: deterministic, so a page prepared again (a replay, a restart, an activity
+retry) never doubles anyone. (The `start_broadcast_page` activity, which started them before the outbox, now
+only counts the page: the command sequence is unchanged.) The notifications are not awaited: each owns
 its own preferences, retries and dead-lettering, and progress is counted from the read model. (Broadcasts
 started before the `fan-out-by-activity` patch start them as abandoned child workflows.) After each page the
 workflow continues as new with its cursor, so its history stays small at any audience size.

@@ -23,12 +23,11 @@ def _public(progress: BroadcastProgress) -> BroadcastPublic:
 
 @router.post("", status_code=202, response_model=BroadcastPublic,
              responses={200: {"model": BroadcastPublic, "description": "repeat of an accepted request"}})
-async def create_broadcast(body: BroadcastCreate, pool: PoolDep, temporal: TemporalDep, settings: SettingsDep,
-                           principal: SendDep,
+async def create_broadcast(body: BroadcastCreate, pool: PoolDep, settings: SettingsDep, principal: SendDep,
                            idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
                            = None) -> JSONResponse:
-    progress, created = await broadcasts.create(pool, temporal, settings, body.model_dump(mode="json"),
-                                                idempotency_key, key_id=principal.key)
+    progress, created = await broadcasts.create(pool, settings, body.model_dump(mode="json"), idempotency_key,
+                                                key_id=principal.key)
     return JSONResponse(_public(progress).model_dump(mode="json"), status_code=202 if created else 200)
 
 

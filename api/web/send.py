@@ -12,10 +12,9 @@ import asyncpg
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
-from temporalio.client import Client
 
 from api.accepting import accept
-from api.deps import PoolDep, Principal, SettingsDep, TemporalDep
+from api.deps import PoolDep, Principal, SettingsDep
 from api.errors import ApiError
 from api.schemas import BroadcastCreate, NotificationCreate
 from api.web.auth import AdminPage
@@ -118,11 +117,10 @@ async def preview(request: Request, pool: PoolDep, _: AdminPage) -> HTMLResponse
 
 
 @router.post("", response_class=HTMLResponse, response_model=None)
-async def send(request: Request, pool: PoolDep, temporal: TemporalDep, settings: SettingsDep,
-               principal: AdminPage) -> Response:
+async def send(request: Request, pool: PoolDep, settings: SettingsDep, principal: AdminPage) -> Response:
     values = _values(await read_form(request))
     try:
-        target = await _send(pool, temporal, settings, values, principal)
+        target = await _send(pool, settings, values, principal)
     except ApiError as exc:
         details = exc.details if isinstance(exc.details, list) else []
         fields = ", ".join(str(d.get("field")) for d in details if isinstance(d, dict) and d.get("field"))
@@ -135,7 +133,7 @@ async def send(request: Request, pool: PoolDep, temporal: TemporalDep, settings:
     return see_other(path, notice, **params)
 
 
-async def _send(pool: asyncpg.Pool, temporal: Client, settings: Settings, values: dict[str, Any],
+async def _send(pool: asyncpg.Pool, settings: Settings, values: dict[str, Any],
                 principal: Principal) -> tuple[str, str, dict[str, str]]:
     data = _data(values)
     common = {"template": values["template"], "data": data, "channels": values["channels"],
@@ -145,7 +143,7 @@ async def _send(pool: asyncpg.Pool, temporal: Client, settings: Settings, values
             raise ApiError(422, "validation_error", "a send time applies to chosen users; a broadcast goes now")
         audience = {"topic": values["topic"]} if values["audience"] == "topic" else {"all": True}
         body = BroadcastCreate.model_validate({**common, "audience": audience})
-        started, _ = await broadcast_service.create(pool, temporal, settings, body.model_dump(mode="json"),
+        started, _ = await broadcast_service.create(pool, settings, body.model_dump(mode="json"),
                                                     f"ui:{values['key']}", key_id=principal.key)
         return "/ui/notifications", f"Broadcast {started.broadcast.id} started.", {}
     chosen = values["user_ids"]

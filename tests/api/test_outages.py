@@ -1,5 +1,6 @@
-"""When Temporal does not answer: the API still starts, /ready stays ready and names Temporal's state, a send is
-accepted into the outbox (a worker that reaches Temporal starts it), and what needs a running workflow is 503."""
+"""When Temporal does not answer: the API still starts, /ready stays ready and names Temporal's state, a send or a
+broadcast is accepted into the outbox (a worker that reaches Temporal starts it), and what needs a running
+workflow is 503."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -86,8 +88,23 @@ def test_settings_refuse_a_placeholder_admin_key() -> None:
     assert Settings(HERALD_ADMIN_KEY=f"hk_{uuid.uuid4().hex}").admin_key
 
 
-async def test_a_broadcast_while_temporal_is_down_is_503(api_without_temporal: httpx.AsyncClient, api: Api) -> None:
+async def test_a_broadcast_while_temporal_is_down_is_accepted_and_run_by_a_worker(
+        api_without_temporal: httpx.AsyncClient, api: Api) -> None:
     template = await api.template()
+    users = [await api.user() for _ in range(3)]
     r = await api_without_temporal.post("/v1/broadcasts", json={
-        "template": template, "data": {"name": "x"}, "channels": ["in_app"], "audience": {"user_ids": ["nobody"]}})
-    assert_error(r, 503, "temporal_unavailable")
+        "template": template, "data": {"name": "x"}, "channels": ["in_app"], "audience": {"user_ids": users}},
+        headers={"Idempotency-Key": uid("outage-b")})
+    assert r.status_code == 202, r.text
+    assert r.json()["status"] == "accepted"
+
+    # The API never reached Temporal; the worker, which does, starts the broadcast and then its recipients.
+    async def sent() -> dict[str, Any] | None:
+        b = (await api.http.get(f"/v1/broadcasts/{r.json()['id']}", headers=api.h)).json()
+        return b if b["status"] == "sent" and b["counts"] == {"delivered": len(users)} else None
+    done = await eventually(sent, timeout_s=60, what="the broadcast accepted during the outage to be delivered")
+    assert done["recipients"] == len(users)
+    items = await api.stack.pool.fetchval(
+        """SELECT count(*) FROM inbox_item i JOIN notification n ON n.id = i.notification_id
+           WHERE n.broadcast_id = $1""", r.json()["id"])
+    assert items == len(users)

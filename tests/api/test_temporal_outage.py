@@ -1,6 +1,6 @@
-"""Temporal stopped and started again under a running stack: accepting goes on (202, /ready 200), nothing starts
-while it is away, and when it returns the backlog starts by itself, highest priority first, each notification
-delivered once. A dev server of its own, file-backed so it keeps its state across the restart."""
+"""Temporal stopped and started again under a running stack: accepting goes on (202, /ready 200), a broadcast too,
+nothing starts while it is away, and when it returns the backlog starts by itself, highest priority first, each
+notification delivered once. A dev server of its own, file-backed so it keeps its state across the restart."""
 
 from __future__ import annotations
 
@@ -83,6 +83,10 @@ async def test_accepting_goes_on_while_temporal_is_down_and_the_backlog_starts_b
             api = _Api(http)
             r = await http.post("/v1/templates", json={"name": template, "body": "Hello {{ name }}"})
             assert r.status_code == 201, r.text
+            users = []
+            for _ in range(3):
+                users.append(f"outage-u-{uuid.uuid4().hex[:8]}")
+                assert (await http.post("/v1/users", json={"id": users[-1], "name": "Ada"})).status_code == 201
             before = await api.send(template, "transactional")
             await eventually(lambda: _is(api, before["id"], "delivered"), what="a send before the outage")
 
@@ -92,16 +96,25 @@ async def test_accepting_goes_on_while_temporal_is_down_and_the_backlog_starts_b
             assert ready.json()["checks"] == {"postgres": "ok", "temporal": "unavailable"}
             marketing = [await api.send(template, "marketing") for _ in range(12)]
             otps = [await api.send(template, "otp") for _ in range(2)]
+            broadcast = await http.post("/v1/broadcasts", json={
+                "template": template, "data": {"name": "all"}, "channels": ["in_app"],
+                "audience": {"user_ids": users}})
+            assert broadcast.status_code == 202, broadcast.text
             # The starter has tried, given up on the starts it sent before the OTPs came (START_TIMEOUT_S), and
             # keeps every row for later.
             await asyncio.sleep(START_TIMEOUT_S + 1)
             assert {(await api.status(n["id"]))["status"] for n in marketing + otps} == {"accepted"}
-            assert await outbox.waiting(stack.pool, settings.task_queue) == len(marketing + otps)
+            assert await outbox.waiting(stack.pool, settings.task_queue) == len(marketing + otps) + 1
 
             second = await _temporal(temporal_port, db)
             for n in marketing + otps:
                 await eventually(lambda n=n: _is(api, n["id"], "delivered"), timeout_s=60,  # type: ignore[misc]
                                  what=f"{n['priority']} {n['id']} delivered after the outage")
+
+            async def broadcast_sent() -> bool:
+                b = (await http.get(f"/v1/broadcasts/{broadcast.json()['id']}")).json()
+                return bool(b["status"] == "sent" and b["counts"] == {"delivered": len(users)})
+            await eventually(broadcast_sent, timeout_s=60, what="the broadcast delivered after the outage")
 
         started = {r["notification_id"]: r["at"] for r in await stack.pool.fetch(
             "SELECT notification_id, at FROM notification_event WHERE event = 'started' "

@@ -114,7 +114,7 @@ async def test_a_worker_dying_between_claim_and_start_or_after_the_start_still_s
     first_run = (await client.get_workflow_handle(after_start.workflow_id).describe()).run_id
 
     claimed = await eventually(lambda: outbox.claim(pool, settings.task_queue, 10, 30), what="the lease to pass")
-    assert {c.notification.id for c in claimed} == {before_start.id, after_start.id}
+    assert {c.subject.id for c in claimed} == {before_start.id, after_start.id}
     assert await start_claimed(pool, client, settings, claimed)
 
     try:
@@ -154,8 +154,8 @@ async def test_an_otp_behind_ten_thousand_marketing_rows_is_claimed_first(pool: 
 
             claimed = await outbox.claim(conn, settings.task_queue, 3, 30)
 
-            assert [c.notification.id for c in claimed][:2] == [otp.id, transactional.id]
-            assert claimed[2].notification.priority == "marketing"
+            assert [c.subject.id for c in claimed][:2] == [otp.id, transactional.id]
+            assert claimed[2].subject.priority == "marketing"
         finally:
             await rollback.rollback()
 
