@@ -148,4 +148,4 @@ def test_the_config_names_what_is_missing_or_invalid() -> None:
     assert [e["loc"] for e in invalid.value.errors()] == [("message_stream",)]
     defaults = postmark.Config.model_validate({"server_token": SERVER_TOKEN, "from": SENDER})
     assert defaults.base_url == "https://api.postmarkapp.com" and defaults.message_stream is None
-    assert postmark.SECRETS == ("server_token",) and postmark.CHANNELS == ("email",)
+    assert postmark.SECRETS == ("server_token", "webhook_password") and postmark.CHANNELS == ("email",)
