@@ -100,9 +100,12 @@ async def failover(ts_env: WorkflowEnvironment, own_pool: tuple[str, asyncpg.Poo
                    gateways: dict[str, HttpReceiver], request: pytest.FixtureRequest,
                    monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Failover]:
     url, pool = own_pool
+    # "queued": SMS goes through its channel's task queue (a rate limit), Temporal running the retries; by
+    # default it is delivered by local activities, the workflow running them.
+    queued = getattr(request, "param", "local") == "queued"
     settings = Settings(DATABASE_URL=url, HERALD_TASK_QUEUE=f"tq-{uuid.uuid4().hex[:8]}",
                         HERALD_WEBHOOK_SECRET=new_webhook_secret(), HERALD_WORKFLOW_SANDBOX=True,
-                        HERALD_WEBHOOK_ALLOWED_HOSTS="127.0.0.1")
+                        HERALD_WEBHOOK_ALLOWED_HOSTS="127.0.0.1", HERALD_RATE_LIMITS="sms=100" if queued else "")
     built: list[Providers] = []
 
     def build(*args: Any) -> Providers:  # the worker's own providers, whose chains the tests watch
@@ -119,6 +122,7 @@ async def failover(ts_env: WorkflowEnvironment, own_pool: tuple[str, asyncpg.Poo
                 await integrations.delete(pool, settings, item.id)
 
 
+@pytest.mark.parametrize("failover", ["local", "queued"], indirect=True)
 async def test_an_integration_added_after_accept_takes_over_when_the_first_gives_up(failover: Failover) -> None:
     await failover.add("gw-a", 1)
     await failover.worker_holds("gw-a")
@@ -138,6 +142,7 @@ async def test_an_integration_added_after_accept_takes_over_when_the_first_gives
         "sms: gw-a gave up (gw-a: HTTP 503 'status 503'); trying the next active one"]
 
 
+@pytest.mark.parametrize("failover", ["local", "queued"], indirect=True)
 async def test_the_failing_integration_deleted_before_failover_hands_over_to_the_next_by_priority(
         failover: Failover) -> None:
     for priority, name in enumerate(NAMES, start=1):
