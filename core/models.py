@@ -103,7 +103,9 @@ class NotificationInput:
     category: str | None = None
     send_at: datetime | None = None
     retry: RetryConfig = field(default_factory=RetryConfig)
-    # channel -> number of providers in its failover chain (absent: 1), fixed at accept time
+    # channel -> number of providers in its failover chain (absent: 1) at accept time. Failover goes by the
+    # chain as it is when a provider gives up; this count decides only where a failure does not say (a
+    # timeout) and for runs from before FAILOVER_PATCH.
     provider_chains: dict[str, int] = field(default_factory=dict)
     # Channels whose deliveries go through their channel's task queue (a server-enforced rate limit); the
     # others are delivered by a local activity inside the workflow task. None (inputs from before this
