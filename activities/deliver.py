@@ -224,7 +224,8 @@ class DeliveryActivities:
 def _candidates(chain: Sequence[Provider], inp: DeliverInput) -> list[Provider]:
     """The providers this attempt may use, in failover order: the channel's chain as this worker holds it now
     (an integration deleted or deactivated since accept is not in it, one added is), less the providers that
-    gave up on this delivery in earlier rounds."""
+    gave up on this delivery in earlier rounds: by name, and by position for rounds the workflow could not name
+    (an attempt that timed out; inputs from before names were passed)."""
     left = [p for p in chain if p.name not in inp.tried_providers]
     return left[max(inp.provider_index - len(inp.tried_providers), 0):]
 
