@@ -12,6 +12,10 @@ stop a worker that stalls (a pause, a partition) and resumes later, so an attemp
 lease in PostgreSQL while it sends (store/leases.py); the lease lasts until LEASE_SHARE of the timeout, past
 the attempt's deadline (it covers the whole send) and before the timeout (a retry after a dead worker's attempt
 finds it expired). An attempt that finds the lease held sends nothing and fails transiently.
+
+Each attempt picks its provider from the channel's chain as this worker holds it now, less the providers that
+gave up on the delivery in earlier rounds; its failure says how many untried others are left, which is what
+the workflow fails over by (workflows/notification/delivery.py).
 """
 
 from __future__ import annotations
@@ -70,12 +74,14 @@ class DeliveryActivities:
         in_round = inp.attempt_in_round or activity.info().attempt
         attempt = inp.prior_attempts + in_round
         holder = uuid.uuid4().hex
+        candidates = _candidates(self._chains.get(inp.channel, []), inp)
+        stage = candidates[0].name if candidates else None
         held = await leases.acquire(self._pool, notification_id=inp.notification_id, channel=inp.channel,
                                     holder=holder, ttl_s=timeout * LEASE_SHARE)
         if held is not None:
             error = "another attempt of this delivery is still in flight"
             await self._log(inp, attempt, "failed", error, in_round < inp.max_attempts)
-            raise ApplicationError(error, {"attempt": attempt}, type=TRANSIENT_DELIVERY,
+            raise ApplicationError(error, self._details(inp, attempt, stage), type=TRANSIENT_DELIVERY,
                                    next_retry_delay=timedelta(seconds=held))
         try:
             # Read under the lease: an attempt that sent before it was taken left its receipt.
@@ -100,19 +106,20 @@ class DeliveryActivities:
             if inp.finish is not None:  # the send went through, its final record may not have
                 await self._record_delivered(inp, done)
             return done
-        chain = self._chains.get(inp.channel, [])
-        if inp.provider_index >= len(chain):
+        if not candidates:
             await self._release(inp, holder)
-            error = f"no provider #{inp.provider_index + 1} for channel '{inp.channel}' on this worker"
+            error = (f"no active integration left for channel '{inp.channel}' to fail over to"
+                     if inp.provider_index else f"no active integration for channel '{inp.channel}'")
             await self._log(inp, attempt, "failed", error, False)
-            raise ApplicationError(error, {"attempt": attempt}, type=PERMANENT_DELIVERY, non_retryable=True)
+            raise ApplicationError(error, self._details(inp, attempt, stage), type=PERMANENT_DELIVERY,
+                                   non_retryable=True)
         try:
-            provider, wait = await self._paced(chain, inp.provider_index,
+            provider, wait = await self._paced(candidates,
                                                (started + timeout * ATTEMPT_SHARE - time.monotonic()) * PACE_SHARE)
         except _RateLimited as exc:
             await self._release(inp, holder)
             await self._log(inp, attempt, "failed", exc.message, in_round < inp.max_attempts, exc.provider)
-            raise ApplicationError(exc.message, {"attempt": attempt, "provider": exc.provider},
+            raise ApplicationError(exc.message, self._details(inp, attempt, stage, exc.provider),
                                    type=TRANSIENT_DELIVERY, next_retry_delay=timedelta(seconds=exc.wait_s)) from None
         except BaseException:
             await asyncio.shield(self._release(inp, holder))
@@ -129,7 +136,7 @@ class DeliveryActivities:
             metrics.delivery(inp.channel, provider.name, "rejected", time.monotonic() - started)
             _log_event(inp, attempt, provider.name, "rejected", exc.message)
             await self._log(inp, attempt, "rejected", exc.message, False, provider.name)
-            raise ApplicationError(exc.message, {"attempt": attempt, "provider": provider.name},
+            raise ApplicationError(exc.message, self._details(inp, attempt, stage, provider.name),
                                    type=PERMANENT_DELIVERY, non_retryable=True) from exc
         except TransientDeliveryError as exc:
             await self._release(inp, holder)
@@ -138,7 +145,7 @@ class DeliveryActivities:
             await self._log(inp, attempt, "failed", exc.message, in_round < inp.max_attempts, provider.name)
             delay = (min(timedelta(seconds=exc.retry_after_s), MAX_RETRY_AFTER)
                      if exc.retry_after_s is not None else None)
-            raise ApplicationError(exc.message, {"attempt": attempt, "provider": provider.name},
+            raise ApplicationError(exc.message, self._details(inp, attempt, stage, provider.name),
                                    type=TRANSIENT_DELIVERY, next_retry_delay=delay) from exc
         except BaseException:
             # Cancelled (timed out, the worker shutting down) or broken: the send has stopped, the lease can go.
@@ -183,14 +190,25 @@ class DeliveryActivities:
                                                channel=inp.channel, attempt=attempt, outcome=outcome,
                                                error=error, will_retry=will_retry, provider=provider)
 
-    async def _paced(self, chain: Sequence[Provider], index: int, budget_s: float) -> tuple[Provider, float]:
+    def _details(self, inp: DeliverInput, attempt: int, stage: str | None,
+                 provider: str | None = None) -> dict[str, object]:
+        """What a failed attempt reports: its number, the provider it used, and where the delivery stands in
+        its channel's chain: the provider this round is on (`stage`), and how many untried others the channel
+        has at the moment of the failure. The workflow fails over only while one is left."""
+        now = _candidates(self._chains.get(inp.channel, []), inp)
+        details: dict[str, object] = {"attempt": attempt, "stage_provider": stage,
+                                      "others_left": sum(1 for p in now if p.name != stage)}
+        if provider is not None:
+            details["provider"] = provider
+        return details
+
+    async def _paced(self, candidates: Sequence[Provider], budget_s: float) -> tuple[Provider, float]:
         """The provider this attempt sends through, and how long to wait for its slot first.
 
-        The chain's provider at `index`, unless its rate is used up: then the first provider after it with a
-        free slot now (a rate-limited integration spills over to the next); with none free, a slot of the
-        first one's within `budget_s`, or else a transient failure that retries when a slot may be free.
+        The first candidate, unless its rate is used up: then the first one after it with a free slot now (a
+        rate-limited integration spills over to the next); with none free, a slot of the first one's within
+        `budget_s`, or else a transient failure that retries when a slot may be free.
         """
-        candidates = chain[index:]
         for candidate in candidates:
             rate = self._rates.get(candidate.name)
             if rate is None or await integrations.take_slot(self._pool, candidate.name, rate, 0.0) is not None:
@@ -201,6 +219,15 @@ class DeliveryActivities:
         if wait is None:
             raise _RateLimited(first.name, max(budget_s, 1.0 / rate))
         return first, wait
+
+
+def _candidates(chain: Sequence[Provider], inp: DeliverInput) -> list[Provider]:
+    """The providers this attempt may use, in failover order: the channel's chain as this worker holds it now
+    (an integration deleted or deactivated since accept is not in it, one added is), less the providers that
+    gave up on this delivery in earlier rounds: by name, and by position for rounds the workflow could not name
+    (an attempt that timed out; inputs from before names were passed)."""
+    left = [p for p in chain if p.name not in inp.tried_providers]
+    return left[max(inp.provider_index - len(inp.tried_providers), 0):]
 
 
 class _RateLimited(Exception):

@@ -103,7 +103,9 @@ class NotificationInput:
     category: str | None = None
     send_at: datetime | None = None
     retry: RetryConfig = field(default_factory=RetryConfig)
-    # channel -> number of providers in its failover chain (absent: 1), fixed at accept time
+    # channel -> number of providers in its failover chain (absent: 1) at accept time. Failover goes by the
+    # chain as it is when a provider gives up; this count decides only where a failure does not say (a
+    # timeout) and for runs from before FAILOVER_PATCH.
     provider_chains: dict[str, int] = field(default_factory=dict)
     # Channels whose deliveries go through their channel's task queue (a server-enforced rate limit); the
     # others are delivered by a local activity inside the workflow task. None (inputs from before this
@@ -239,7 +241,10 @@ class DeliverInput:
     prior_attempts: int
     max_attempts: int
     html: str | None = None
-    # which provider of the channel's failover chain this round uses (0 is the primary)
+    # How many providers of the channel's failover chain gave up before this round (0: the round starts with
+    # the primary). The round uses the first of the channel's providers as they are now that has not given up:
+    # those named in `tried_providers` are left out by name, the others by position (inputs from before that
+    # field name none, and index the chain).
     provider_index: int = 0
     # The attempt within this round when the workflow runs the retries itself (local deliveries, one activity
     # per attempt); 0: Temporal's retry policy runs them and the activity's own attempt number counts.
@@ -247,6 +252,8 @@ class DeliverInput:
     # The notification's final `delivered` record, when this send is its last one: written with the receipt,
     # this delivery's outcome and the time filled in, instead of in a step of its own (FUSED_STEPS_PATCH).
     finish: StatusChange | None = None
+    # The providers that gave up on this delivery in earlier rounds, by name (see `provider_index`).
+    tried_providers: list[str] = field(default_factory=list)
 
 
 @dataclass

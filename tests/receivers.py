@@ -91,6 +91,8 @@ class Reply:
     # (TRICKLE_BYTES of them), or a body that keeps coming in 1 KiB chunks (ENDLESS_BYTES of it).
     trickle_s: float = 0.0
     endless: bool = False
+    # Answered only once this is set: a test changes something while the request is in flight.
+    hold: asyncio.Event | None = None
 
 
 class _ClosingStream(StreamingResponse):
@@ -165,6 +167,8 @@ class HttpReceiver:
             return _ClosingStream(self._hostile_body(reply), closed, status_code=reply.status,
                                   headers=reply.headers, media_type="application/json")
         try:
+            if reply.hold is not None:
+                await reply.hold.wait()
             if reply.delay_s:
                 await asyncio.sleep(reply.delay_s)
         finally:

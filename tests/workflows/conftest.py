@@ -6,6 +6,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -97,6 +98,14 @@ async def harness(ts_env: WorkflowEnvironment, pool: asyncpg.Pool,
     # The contract's defaults: 3 attempts, 1 s initial backoff doubling up to 60 s, 14 days of parking.
     settings = Settings(HERALD_TASK_QUEUE=f"tq-{uuid.uuid4().hex[:8]}", HERALD_WEBHOOK_SECRET=new_webhook_secret(),
                         HERALD_WORKFLOW_SANDBOX=True)  # tests run the sandbox: it catches non-determinism
+    async with running_harness(ts_env, pool, settings, request) as harness:
+        yield harness
+
+
+@asynccontextmanager
+async def running_harness(ts_env: WorkflowEnvironment, pool: asyncpg.Pool, settings: Settings,
+                          request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
+    """A worker on `settings` for one test; the workflows it started are ended (and recorded) after it."""
     async with herald_worker(ts_env.client, pool, settings):
         harness = Harness(ts_env, ts_env.client, pool, settings)
         yield harness

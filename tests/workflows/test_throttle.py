@@ -108,12 +108,15 @@ async def test_delay_mode_wakes_the_waiters_in_order_one_per_freed_slot(harness:
     held = [[e["event"] for e in row["timeline"]].count("throttled") for row in rows]
     assert held == [0] * limit + [1] * (waiters - limit), held
     delivered = [row["delivered_at"] for row in rows]
-    assert delivered == sorted(delivered), "the waiters went out in the order they came"
     slot_rows = await harness.pool.fetch("SELECT notification_id, at FROM throttle_slot WHERE notification_id = "
                                          "ANY($1::text[])", ids)
     slots = [{r["notification_id"]: r["at"] for r in slot_rows}[nid] for nid in ids]
+    # The waiters wake in the order they came: their slots are in that order. Their sends are not compared with
+    # each other: two slots may lie a tenth of a second apart (as far as their first checks were), less than a
+    # woken notification can take to render and send on a loaded machine.
+    assert slots == sorted(slots), "the waiters were given slots in the order they came"
     # Never more than `limit` in any hour, each slot taken the moment the one `limit` places back leaves the
-    # hour, and nobody sent before its slot.
+    # hour, and each sent once its slot came, not before and not a skipped step later.
     for first, later in zip(slots, slots[limit:], strict=False):
         assert later - first == timedelta(hours=1)
-    assert all(sent >= slot for sent, slot in zip(delivered, slots, strict=True))
+    assert all(slot <= sent < slot + timedelta(minutes=5) for sent, slot in zip(delivered, slots, strict=True))

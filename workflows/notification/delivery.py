@@ -8,8 +8,9 @@ queue, where the server enforces the channel's rate limit, with Temporal running
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -56,14 +57,33 @@ def suppressed(err: BaseException) -> bool:
     return isinstance(cause, ApplicationError) and cause.type == SUPPRESSED
 
 
+def reported(err: BaseException) -> dict[str, Any]:
+    """What the failing deliver activity reported with its failure; empty when it never got to (a timeout)."""
+    cause = failure_of(err)
+    detail = cause.details[0] if isinstance(cause, ApplicationError) and cause.details else None
+    return detail if isinstance(detail, dict) else {}
+
+
 def attempt_of(err: BaseException, fallback: int) -> int:
     """The attempt number the failing activity reported, or `fallback` when it never got to report (timeout)."""
-    cause = failure_of(err)
-    if isinstance(cause, ApplicationError) and cause.details:
-        detail = cause.details[0]
-        if isinstance(detail, dict) and isinstance(detail.get("attempt"), int):
-            return int(detail["attempt"])
-    return fallback
+    attempt = reported(err).get("attempt")
+    return attempt if isinstance(attempt, int) else fallback
+
+
+@dataclass(frozen=True)
+class GaveUp:
+    """Where a failed round stood in its channel's chain when it ended: the provider it was on and how many
+    untried others the channel had then. None where the failure does not say (an attempt that timed out, or
+    one from a version that did not report it)."""
+
+    provider: str | None = None
+    others_left: int | None = None
+
+    @classmethod
+    def of(cls, err: BaseException) -> GaveUp:
+        detail = reported(err)
+        provider, left = detail.get("stage_provider"), detail.get("others_left")
+        return cls(provider if isinstance(provider, str) else None, left if isinstance(left, int) else None)
 
 
 class Deliveries:
@@ -100,25 +120,47 @@ class Deliveries:
         return rendered, failed[0] if failed else None
 
     async def channel(self, rendered: RenderedMessage, delivery: DeliveryState) -> str | None:
-        """Tries the channel's providers in failover order; each gets its full retry policy."""
-        chain_length = max(1, self._inp.provider_chains.get(delivery.channel, 1))
-        for index in range(chain_length):
-            error = await self._with_provider(rendered, delivery, index)
-            if error is None or delivery.status == Status.CANCELED or index == chain_length - 1:
-                return error
-            await self._steps.record("failover", f"{delivery.channel}: provider #{index + 1} gave up ({error}); "
-                                                 f"trying provider #{index + 2}")
-        return None  # unreachable: the loop always returns on its last provider
+        """Tries the channel's providers in failover order, each with its full retry policy.
 
-    async def _with_provider(self, rendered: RenderedMessage, delivery: DeliveryState,
-                             provider_index: int) -> str | None:
+        The chain is the channel's as the workers hold it at each attempt, not as it was at accept: a provider
+        removed since is not used, one added is, and the delivery fails over while the channel has a provider
+        that has not given up yet.
+        """
+        tried: list[str] = []
+        stage = 0
+        while True:
+            error, gave_up = await self._with_provider(rendered, delivery, stage, tried)
+            if error is None or delivery.status == Status.CANCELED or not self._fails_over(delivery, stage, gave_up):
+                return error
+            name = gave_up.provider or f"provider #{stage + 1}"
+            if gave_up.provider is not None:
+                tried.append(gave_up.provider)
+            stage += 1
+            await self._steps.record("failover", f"{delivery.channel}: {name} gave up ({error}); "
+                                                 "trying the next active one")
+
+    def _fails_over(self, delivery: DeliveryState, stage: int, gave_up: GaveUp) -> bool:
+        """Whether the round after a failed one tries another provider: while the channel has an untried one
+        when the round gave up. A failure that does not say (a timeout) falls back to the chain's length at
+        accept, which also bounds the rounds. Histories from before FAILOVER_PATCH decided by that length
+        alone; where both ways agree, no marker is needed."""
+        by_accept = stage < max(1, self._inp.provider_chains.get(delivery.channel, 1)) - 1
+        by_now = by_accept if gave_up.others_left is None else gave_up.others_left > 0
+        if by_now == by_accept:
+            return by_now
+        return by_now if versions.fails_over_by_current_chain() else by_accept
+
+    async def _with_provider(self, rendered: RenderedMessage, delivery: DeliveryState, stage: int,
+                             tried: list[str]) -> tuple[str | None, GaveUp]:
+        """One round through the chain: its error (None when delivered or skipped), and where it gave up."""
         inp, n = self._inp, self._n
         retry = inp.retry
         prior = delivery.attempts
         args = DeliverInput(notification_id=inp.notification_id, channel=delivery.channel,
                             address=rendered.addresses[delivery.channel], subject=rendered.subject,
                             body=rendered.body, user_id=inp.user_id, prior_attempts=prior,
-                            max_attempts=retry.max_attempts, html=rendered.html, provider_index=provider_index)
+                            max_attempts=retry.max_attempts, html=rendered.html, provider_index=stage,
+                            tried_providers=list(tried))
         timeout = timedelta(seconds=retry.delivery_timeout_s)
         if inp.queued_channels is not None and delivery.channel not in inp.queued_channels:
             if (self._steps.path.fused and n.others_sent_or_skipped(delivery) and inp.escalate is None
@@ -128,9 +170,9 @@ class Deliveries:
             try:
                 local = await self._locally(args, retry, timeout)
             except FailureError as err:
-                return self._failed(delivery, err, prior)
+                return self._failed(delivery, err, prior), GaveUp.of(err)
             if local is None:
-                return n.canceled(delivery, prior)
+                return n.canceled(delivery, prior), GaveUp()
             result = local
         else:
             policy = RetryPolicy(
@@ -150,12 +192,12 @@ class Deliveries:
                 result = await handle
             except FailureError as err:
                 if isinstance(failure_of(err), CancelledError):
-                    return n.canceled(delivery, prior)
-                return self._failed(delivery, err, prior)
+                    return n.canceled(delivery, prior), GaveUp()
+                return self._failed(delivery, err, prior), GaveUp.of(err)
             finally:
                 self._in_flight.remove(handle)
         n.sent(delivery, result)
-        return None
+        return None, GaveUp()
 
     def _failed(self, delivery: DeliveryState, err: BaseException, prior: int) -> str | None:
         """The delivery's failure, as its error; None when it is skipped because its address is suppressed."""

@@ -46,6 +46,11 @@ HANDLERS_PATCH = "handlers-finish-v1"
 # the error type `Suppressed`) is skipped, not dead-lettered; a notification none of whose deliveries went out
 # for that reason ends `skipped`. Asked only when a delivery is refused so: every other run writes no marker.
 SUPPRESSION_PATCH = "suppression-v1"
+# From this patch on, a delivery fails over by its channel's providers as the workers hold them at the time
+# (an integration deleted, deactivated or added since accept counts as it is now), where before it tried as
+# many providers as the channel had at accept, by position. Asked only where the two ways decide differently
+# (the chain changed after accept): every other run writes no marker.
+FAILOVER_PATCH = "failover-current-chain-v1"
 
 
 class StepsPath(Enum):
@@ -107,3 +112,8 @@ def waits_for_handlers() -> bool:
 def skips_suppressed() -> bool:
     """Asked when a delivery is refused because its address is suppressed."""
     return workflow.patched(SUPPRESSION_PATCH)
+
+
+def fails_over_by_current_chain() -> bool:
+    """Asked when a failed delivery round would go on by one way and stop by the other."""
+    return workflow.patched(FAILOVER_PATCH)
