@@ -38,7 +38,7 @@ from typing import Any
 import httpx
 import psutil
 
-from bench import baseline, load, pages, peer, providers, retention
+from bench import baseline, load, pages, peer, providers, retention, targets
 from bench.broadcast import run_broadcast
 from bench.chart import draw, draw_soak
 from bench.progress import Progress
@@ -91,7 +91,9 @@ async def herald_run(stack: Stack, label: str, n: int, concurrency: int, sim: st
             finishing.quiet = False
             done = await final
             elapsed = done.last_final_at - sent.started
-            finishing.close(f"{len(sent.ids) / elapsed:.1f}/s end to end")
+            # End to end counts what reached `delivered` in PostgreSQL; anything else ended is in `by_status`.
+            delivered = done.by_status.get("delivered", 0)
+            finishing.close(f"{delivered / elapsed:.1f}/s end to end")
             cpu1 = stack.cpu_seconds()
             steal = stolen_pct(steal0, elapsed)
             attempts = await pool.fetchval(
@@ -100,7 +102,7 @@ async def herald_run(stack: Stack, label: str, n: int, concurrency: int, sim: st
         await pool.close()
     return {
         "n": n, "concurrency": concurrency, "accepted": len(sent.ids), "refused": sent.rejected,
-        "accept_per_s": round(sent.accept_per_s, 1), "e2e_per_s": round(len(sent.ids) / elapsed, 1),
+        "accept_per_s": round(sent.accept_per_s, 1), "e2e_per_s": round(delivered / elapsed, 1),
         "seconds": round(elapsed, 1), "by_status": done.by_status,
         "accept_p50_ms": round(load.percentile(sent.latencies_ms, 50), 1),
         "accept_p95_ms": round(load.percentile(sent.latencies_ms, 95), 1),
@@ -215,18 +217,24 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             result["soak"] = await soak(stack, args.soak, args.soak_rate)
             return result
         steal = result["steal_pct_by_part"] = {}
+        part_cpu = result["cpu_ms_per_workflow_by_part"] = {}
 
-        async def measured(part: str, rate: Awaitable[float]) -> float:
-            steal0, started = psutil.cpu_times().steal, time.monotonic()
+        async def measured(part: str, rate: Awaitable[float], count: int = n) -> float:
+            """`rate`'s value, with the VM's steal and each process's CPU per workflow (warm-up included)."""
+            steal0, started, cpu0 = psutil.cpu_times().steal, time.monotonic(), stack.cpu_seconds()
             value = await rate
+            cpu1 = stack.cpu_seconds()
             steal[part] = stolen_pct(steal0, time.monotonic() - started)
+            workflows = count + min(count, baseline.WARM_UP)
+            part_cpu[part] = {k: round(1000 * (cpu1[k] - cpu0[k]) / workflows, 2) for k in cpu0 if cpu1[k] > cpu0[k]}
             return round(value, 1)
 
         result["ceiling_wf_per_s"] = await measured("ceiling", baseline.ceiling(stack.temporal_address, n, c))
         result["floor_wf_per_s"] = await measured("floor", baseline.floor(stack.temporal_address, n, c))
-        result["naive_wf_per_s"] = await measured("naive", baseline.naive(stack.temporal_address,
-                                                                          max(n // 2, 100), c))
-        # Bounds: Herald's history with no work in it, started as the API starts it and eagerly.
+        naive_n = max(n // 2, 100)
+        result["naive_wf_per_s"] = await measured("naive", baseline.naive(stack.temporal_address, naive_n, c),
+                                                  naive_n)
+        # Bounds: Herald's history with no work in it, started not eagerly and eagerly (as the outbox starts it).
         result["shape_wf_per_s"] = await measured("shape", baseline.shape(stack.temporal_address, n, c, False))
         result["shape_eager_wf_per_s"] = await measured("shape_eager",
                                                         baseline.shape(stack.temporal_address, n, c, True))
@@ -305,6 +313,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     result["ratio_shape_to_ceiling"] = round(result["shape_wf_per_s"] / result["ceiling_wf_per_s"], 2)
     result["ratio_shape_eager_to_ceiling"] = round(result["shape_eager_wf_per_s"] / result["ceiling_wf_per_s"], 2)
     result["ratio_e2e_to_shape"] = round(result["e2e_per_s"] / result["shape_wf_per_s"], 2)
+    result["ratio_e2e_to_shape_eager"] = round(result["e2e_per_s"] / result["shape_eager_wf_per_s"], 2)
+    result["targets"] = [v.as_json() for v in targets.verdicts(result)]
     return result
 
 
@@ -348,6 +358,7 @@ def table(result: dict[str, Any]) -> str:
         ("  herald / naive", f"{result['ratio_e2e_to_naive']}"),
         ("  herald / floor", f"{result['ratio_e2e_to_floor']}"),
         ("  herald / shape", f"{result['ratio_e2e_to_shape']}"),
+        ("  herald / shape eager", f"{result['ratio_e2e_to_shape_eager']}"),
         ("herald end to end, eager start (HERALD_EAGER_START)", f"{result['e2e_eager_per_s']} notifications/s"),
         ("  eager / ceiling", f"{result['ratio_e2e_eager_to_ceiling']}"),
         ("  eager / naive", f"{result['ratio_e2e_eager_to_naive']}"),
@@ -384,6 +395,7 @@ def table(result: dict[str, Any]) -> str:
                                                         result["herald_eager"]["cpu_ms_per_notification"].items())),
         *pages.table_rows(result["pages"]),
         *anchor_rows(result),
+        *targets.table_rows(result),
     ]
     width = max(len(r[0]) for r in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
