@@ -65,6 +65,15 @@ def stolen_pct(steal_before: float, seconds: float) -> float:
     return round(100 * (psutil.cpu_times().steal - steal_before) / max(seconds * (psutil.cpu_count() or 1), 1e-9), 1)
 
 
+def busy_pct(before: Any) -> float:
+    """Share of the machine's cores busy since `before` (psutil.cpu_times()), whoever kept them busy: on a shared
+    machine other work takes cores this stack's own CPU per notification does not show."""
+    after = psutil.cpu_times()
+    idle = float(after.idle - before.idle) + float(getattr(after, "iowait", 0.0) - getattr(before, "iowait", 0.0))
+    total = float(sum(after) - sum(before))
+    return round(100 * (1 - idle / max(total, 1e-9)), 1)
+
+
 async def herald_run(stack: Stack, label: str, n: int, concurrency: int, sim: str | None = None,
                      seed: int = 7) -> dict[str, Any]:
     """N notifications through the API, C requests in flight; waits until PostgreSQL has them all final."""
@@ -77,7 +86,7 @@ async def herald_run(stack: Stack, label: str, n: int, concurrency: int, sim: st
     try:
         async with httpx.AsyncClient(base_url=stack.api_url, headers=stack.headers, timeout=60) as http:
             await load.prepare(http)
-            cpu0 = stack.cpu_seconds()
+            cpu0, machine0 = stack.cpu_seconds(), psutil.cpu_times()
             steal0 = psutil.cpu_times().steal
             progress = Progress(f"{label}: send", n)
             sent = load.Sent(started=time.monotonic())
@@ -94,7 +103,7 @@ async def herald_run(stack: Stack, label: str, n: int, concurrency: int, sim: st
             # End to end counts what reached `delivered` in PostgreSQL; anything else ended is in `by_status`.
             delivered = done.by_status.get("delivered", 0)
             finishing.close(f"{delivered / elapsed:.1f}/s end to end")
-            cpu1 = stack.cpu_seconds()
+            cpu1, machine_busy = stack.cpu_seconds(), busy_pct(machine0)
             steal = stolen_pct(steal0, elapsed)
             attempts = await pool.fetchval(
                 "SELECT coalesce(sum(attempts), 0) FROM delivery WHERE notification_id = ANY($1::text[])", sent.ids)
@@ -109,7 +118,7 @@ async def herald_run(stack: Stack, label: str, n: int, concurrency: int, sim: st
         "accept_p99_ms": round(load.percentile(sent.latencies_ms, 99), 1),
         "retries": int(attempts) - len(sent.ids),
         "cpu_ms_per_notification": {k: round(1000 * (cpu1[k] - cpu0[k]) / max(n, 1), 1) for k in cpu0},
-        "steal_pct": steal,
+        "steal_pct": steal, "machine_busy_pct": machine_busy,
         "timeline": {"t": [round(t - sent.started, 2) for t, _ in done.timeline],
                      "final": [count for _, count in done.timeline],
                      "accepted_t": [round(t - sent.started, 2) for t in sent.done_at],
@@ -134,9 +143,9 @@ async def ingest_run(stack: Stack, rate: float, seconds: float, worker_after: bo
                 backlog = (await load.open_loop(sender, 20, 2, load.body_for, Progress("warm-up", 40))).ids
             alone = ", no worker" if worker_after else ""
             progress = Progress(f"ingest at {rate:.0f}/s{alone}", int(rate * seconds))
-            cpu0 = stack.cpu_seconds()
+            cpu0, machine0 = stack.cpu_seconds(), psutil.cpu_times()
             sent = await load.open_loop(sender, rate, seconds, load.body_for, progress)
-            cpu1 = stack.cpu_seconds()
+            cpu1, machine_busy = stack.cpu_seconds(), busy_pct(machine0)
             progress.close()
             if worker_after:
                 stack.start_worker()
@@ -148,7 +157,7 @@ async def ingest_run(stack: Stack, rate: float, seconds: float, worker_after: bo
     return {"rate_per_s": rate, "seconds": seconds, "accepted": len(sent.ids), "refused": sent.rejected,
             "accept_p50_ms": round(load.percentile(sent.latencies_ms, 50), 1),
             "accept_p95_ms": round(load.percentile(sent.latencies_ms, 95), 1),
-            "accept_p99_ms": round(load.percentile(sent.latencies_ms, 99), 1),
+            "accept_p99_ms": round(load.percentile(sent.latencies_ms, 99), 1), "machine_busy_pct": machine_busy,
             # While the requests went in, per accepted request (the workers' share is work on earlier ones).
             "cpu_ms_per_accept": {k: round(1000 * (cpu1[k] - cpu0[k]) / max(len(sent.ids), 1), 1) for k in cpu0}}
 

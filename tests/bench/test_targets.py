@@ -62,3 +62,13 @@ def test_rows_say_met_or_missed_and_why() -> None:
     rows = dict(targets.table_rows(RUN))
     assert rows["target: worker RSS < 300 MiB"] == "met: 250.0 MiB at its peak"
     assert rows["target: end to end >= 0.6 x the ceiling"].startswith("MISSED: 40.0 / 80.0 = 0.5; bounded by ")
+
+
+def test_cores_taken_by_other_work_are_named_as_such() -> None:
+    crowded = copy.deepcopy(RUN) | {"e2e_per_s": 20.0}
+    crowded["herald"]["machine_busy_pct"] = 97.0
+    assert by_target(crowded)["the eager shape"].bound.startswith(
+        "the cores, taken by other work on the machine: 97% busy, this stack's share 45%")
+    crowded["ingest"] |= {"rate_per_s": 20.0, "machine_busy_pct": 97.0}
+    assert by_target(crowded)["accept p99 <= 25 ms"].bound.startswith(
+        "other work on the machine: its cores were 97% busy, this stack's share 19%")
