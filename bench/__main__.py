@@ -41,7 +41,7 @@ from typing import Any
 import httpx
 import psutil
 
-from bench import baseline, feedback, load, pages, peer, providers, retention
+from bench import baseline, feedback, load, pages, peer, providers, retention, targets
 from bench.broadcast import run_broadcast
 from bench.chart import draw, draw_soak
 from bench.progress import Progress
@@ -68,6 +68,15 @@ def stolen_pct(steal_before: float, seconds: float) -> float:
     return round(100 * (psutil.cpu_times().steal - steal_before) / max(seconds * (psutil.cpu_count() or 1), 1e-9), 1)
 
 
+def busy_pct(before: Any) -> float:
+    """Share of the machine's cores busy since `before` (psutil.cpu_times()), whoever kept them busy: on a shared
+    machine other work takes cores this stack's own CPU per notification does not show."""
+    after = psutil.cpu_times()
+    idle = float(after.idle - before.idle) + float(getattr(after, "iowait", 0.0) - getattr(before, "iowait", 0.0))
+    total = float(sum(after) - sum(before))
+    return round(100 * (1 - idle / max(total, 1e-9)), 1)
+
+
 async def herald_run(stack: Stack, label: str, n: int, concurrency: int, sim: str | None = None,
                      seed: int = 7) -> dict[str, Any]:
     """N notifications through the API, C requests in flight; waits until PostgreSQL has them all final."""
@@ -80,7 +89,7 @@ async def herald_run(stack: Stack, label: str, n: int, concurrency: int, sim: st
     try:
         async with httpx.AsyncClient(base_url=stack.api_url, headers=stack.headers, timeout=60) as http:
             await load.prepare(http)
-            cpu0 = stack.cpu_seconds()
+            cpu0, machine0 = stack.cpu_seconds(), psutil.cpu_times()
             steal0 = psutil.cpu_times().steal
             progress = Progress(f"{label}: send", n)
             sent = load.Sent(started=time.monotonic())
@@ -94,8 +103,10 @@ async def herald_run(stack: Stack, label: str, n: int, concurrency: int, sim: st
             finishing.quiet = False
             done = await final
             elapsed = done.last_final_at - sent.started
-            finishing.close(f"{len(sent.ids) / elapsed:.1f}/s end to end")
-            cpu1 = stack.cpu_seconds()
+            # End to end counts what reached `delivered` in PostgreSQL; anything else ended is in `by_status`.
+            delivered = done.by_status.get("delivered", 0)
+            finishing.close(f"{delivered / elapsed:.1f}/s end to end")
+            cpu1, machine_busy = stack.cpu_seconds(), busy_pct(machine0)
             steal = stolen_pct(steal0, elapsed)
             attempts = await pool.fetchval(
                 "SELECT coalesce(sum(attempts), 0) FROM delivery WHERE notification_id = ANY($1::text[])", sent.ids)
@@ -103,14 +114,14 @@ async def herald_run(stack: Stack, label: str, n: int, concurrency: int, sim: st
         await pool.close()
     return {
         "n": n, "concurrency": concurrency, "accepted": len(sent.ids), "refused": sent.rejected,
-        "accept_per_s": round(sent.accept_per_s, 1), "e2e_per_s": round(len(sent.ids) / elapsed, 1),
+        "accept_per_s": round(sent.accept_per_s, 1), "e2e_per_s": round(delivered / elapsed, 1),
         "seconds": round(elapsed, 1), "by_status": done.by_status,
         "accept_p50_ms": round(load.percentile(sent.latencies_ms, 50), 1),
         "accept_p95_ms": round(load.percentile(sent.latencies_ms, 95), 1),
         "accept_p99_ms": round(load.percentile(sent.latencies_ms, 99), 1),
         "retries": int(attempts) - len(sent.ids),
         "cpu_ms_per_notification": {k: round(1000 * (cpu1[k] - cpu0[k]) / max(n, 1), 1) for k in cpu0},
-        "steal_pct": steal,
+        "steal_pct": steal, "machine_busy_pct": machine_busy,
         "timeline": {"t": [round(t - sent.started, 2) for t, _ in done.timeline],
                      "final": [count for _, count in done.timeline],
                      "accepted_t": [round(t - sent.started, 2) for t in sent.done_at],
@@ -135,9 +146,9 @@ async def ingest_run(stack: Stack, rate: float, seconds: float, worker_after: bo
                 backlog = (await load.open_loop(sender, 20, 2, load.body_for, Progress("warm-up", 40))).ids
             alone = ", no worker" if worker_after else ""
             progress = Progress(f"ingest at {rate:.0f}/s{alone}", int(rate * seconds))
-            cpu0 = stack.cpu_seconds()
+            cpu0, machine0 = stack.cpu_seconds(), psutil.cpu_times()
             sent = await load.open_loop(sender, rate, seconds, load.body_for, progress)
-            cpu1 = stack.cpu_seconds()
+            cpu1, machine_busy = stack.cpu_seconds(), busy_pct(machine0)
             progress.close()
             if worker_after:
                 stack.start_worker()
@@ -149,7 +160,7 @@ async def ingest_run(stack: Stack, rate: float, seconds: float, worker_after: bo
     return {"rate_per_s": rate, "seconds": seconds, "accepted": len(sent.ids), "refused": sent.rejected,
             "accept_p50_ms": round(load.percentile(sent.latencies_ms, 50), 1),
             "accept_p95_ms": round(load.percentile(sent.latencies_ms, 95), 1),
-            "accept_p99_ms": round(load.percentile(sent.latencies_ms, 99), 1),
+            "accept_p99_ms": round(load.percentile(sent.latencies_ms, 99), 1), "machine_busy_pct": machine_busy,
             # While the requests went in, per accepted request (the workers' share is work on earlier ones).
             "cpu_ms_per_accept": {k: round(1000 * (cpu1[k] - cpu0[k]) / max(len(sent.ids), 1), 1) for k in cpu0}}
 
@@ -218,18 +229,24 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             result["soak"] = await soak(stack, args.soak, args.soak_rate)
             return result
         steal = result["steal_pct_by_part"] = {}
+        part_cpu = result["cpu_ms_per_workflow_by_part"] = {}
 
-        async def measured(part: str, rate: Awaitable[float]) -> float:
-            steal0, started = psutil.cpu_times().steal, time.monotonic()
+        async def measured(part: str, rate: Awaitable[float], count: int = n) -> float:
+            """`rate`'s value, with the VM's steal and each process's CPU per workflow (warm-up included)."""
+            steal0, started, cpu0 = psutil.cpu_times().steal, time.monotonic(), stack.cpu_seconds()
             value = await rate
+            cpu1 = stack.cpu_seconds()
             steal[part] = stolen_pct(steal0, time.monotonic() - started)
+            workflows = count + min(count, baseline.WARM_UP)
+            part_cpu[part] = {k: round(1000 * (cpu1[k] - cpu0[k]) / workflows, 2) for k in cpu0 if cpu1[k] > cpu0[k]}
             return round(value, 1)
 
         result["ceiling_wf_per_s"] = await measured("ceiling", baseline.ceiling(stack.temporal_address, n, c))
         result["floor_wf_per_s"] = await measured("floor", baseline.floor(stack.temporal_address, n, c))
-        result["naive_wf_per_s"] = await measured("naive", baseline.naive(stack.temporal_address,
-                                                                          max(n // 2, 100), c))
-        # Bounds: Herald's history with no work in it, started as the API starts it and eagerly.
+        naive_n = max(n // 2, 100)
+        result["naive_wf_per_s"] = await measured("naive", baseline.naive(stack.temporal_address, naive_n, c),
+                                                  naive_n)
+        # Bounds: Herald's history with no work in it, started not eagerly and eagerly (as the outbox starts it).
         result["shape_wf_per_s"] = await measured("shape", baseline.shape(stack.temporal_address, n, c, False))
         result["shape_eager_wf_per_s"] = await measured("shape_eager",
                                                         baseline.shape(stack.temporal_address, n, c, True))
@@ -308,6 +325,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     result["ratio_shape_to_ceiling"] = round(result["shape_wf_per_s"] / result["ceiling_wf_per_s"], 2)
     result["ratio_shape_eager_to_ceiling"] = round(result["shape_eager_wf_per_s"] / result["ceiling_wf_per_s"], 2)
     result["ratio_e2e_to_shape"] = round(result["e2e_per_s"] / result["shape_wf_per_s"], 2)
+    result["ratio_e2e_to_shape_eager"] = round(result["e2e_per_s"] / result["shape_eager_wf_per_s"], 2)
+    result["targets"] = [v.as_json() for v in targets.verdicts(result)]
     return result
 
 
@@ -355,6 +374,7 @@ def table(result: dict[str, Any]) -> str:
         ("  herald / naive", f"{result['ratio_e2e_to_naive']}"),
         ("  herald / floor", f"{result['ratio_e2e_to_floor']}"),
         ("  herald / shape", f"{result['ratio_e2e_to_shape']}"),
+        ("  herald / shape eager", f"{result['ratio_e2e_to_shape_eager']}"),
         ("herald end to end, eager start (HERALD_EAGER_START)", f"{result['e2e_eager_per_s']} notifications/s"),
         ("  eager / ceiling", f"{result['ratio_e2e_eager_to_ceiling']}"),
         ("  eager / naive", f"{result['ratio_e2e_eager_to_naive']}"),
@@ -391,6 +411,7 @@ def table(result: dict[str, Any]) -> str:
                                                         result["herald_eager"]["cpu_ms_per_notification"].items())),
         *pages.table_rows(result["pages"]),
         *anchor_rows(result),
+        *targets.table_rows(result),
     ]
     width = max(len(r[0]) for r in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)

@@ -25,6 +25,9 @@ from bench.baseline_workflows import (
 from bench.progress import Progress
 from core.temporal import notification_search_attributes
 
+# Workflows each yardstick runs before it is timed: its worker's and the server's first ones cost more.
+WARM_UP = 20
+
 
 async def drive(client: Client, workflow: str, queue: str, n: int, concurrency: int, eager: bool,
                 progress: Progress, search_attributes: TypedSearchAttributes | None = None) -> float:
@@ -63,7 +66,8 @@ async def _unsandboxed(address: str, workflow: type, name: str, n: int, concurre
     progress = Progress(label, n)
     async with Worker(client, task_queue=queue, workflows=[workflow], activities=activities,
                       workflow_runner=UnsandboxedWorkflowRunner()):
-        await drive(client, name, queue, min(n, 20), concurrency, eager, Progress("warm-up", 20), search_attributes)
+        await drive(client, name, queue, min(n, WARM_UP), concurrency, eager, Progress("warm-up", WARM_UP),
+                    search_attributes)
         rate = await drive(client, name, queue, n, concurrency, eager, progress, search_attributes)
     progress.close(f"{rate:.1f} workflows/s")
     return rate
@@ -100,8 +104,8 @@ async def naive(address: str, n: int, concurrency: int) -> float:
     progress = Progress("naive (3 activities)", n)
     async with Worker(client, task_queue=queue, workflows=[NaiveNotificationWorkflow],
                       activities=[render, deliver, record]):
-        await drive(client, "BenchNaiveNotificationWorkflow", queue, min(n, 20), concurrency, False,
-                     Progress("warm-up", 20))
+        await drive(client, "BenchNaiveNotificationWorkflow", queue, min(n, WARM_UP), concurrency, False,
+                     Progress("warm-up", WARM_UP))
         rate = await drive(client, "BenchNaiveNotificationWorkflow", queue, n, concurrency, False, progress)
     progress.close(f"{rate:.1f} workflows/s")
     return rate

@@ -85,7 +85,8 @@ class Stack:
             env={**self.env, **(extra_env or {})}, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         self.api_url = f"http://127.0.0.1:{port}"
         async with httpx.AsyncClient(base_url=self.api_url) as http:
-            for _ in range(300):
+            # Two minutes: on a machine shared with other work the API's imports alone have taken over 30 s.
+            for _ in range(1200):
                 try:
                     if (await http.get("/health")).status_code == 200:
                         return
@@ -94,7 +95,7 @@ class Stack:
                 if self.api.poll() is not None:
                     raise RuntimeError(f"the API exited; see {self.work / 'api.log'}")
                 await asyncio.sleep(0.1)
-        raise RuntimeError("the API did not come up in 30 s")
+        raise RuntimeError("the API did not come up in 120 s")
 
     def stop_api(self) -> None:
         if self.api is not None:

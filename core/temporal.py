@@ -13,6 +13,7 @@ from temporalio.converter import DataConverter, DefaultFailureConverterWithEncod
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError, RPCStatusCode
 
+from core import payloads
 from core.codec import EncryptionCodec, parse_keys
 from core.settings import Settings
 
@@ -61,11 +62,11 @@ def dev_server_search_attribute_args() -> list[str]:
 
 
 def data_converter(settings: Settings) -> DataConverter:
-    """The default converter, sealed by the payload codec when HERALD_PAYLOAD_KEYS is set."""
+    """Herald's converter (core/payloads.py), sealed by the payload codec when HERALD_PAYLOAD_KEYS is set."""
     if not settings.payload_keys:
-        return DataConverter.default
+        return payloads.CONVERTER
     # Failure messages and stack traces name addresses too ("550 no mailbox ada@..."): they are sealed as well.
-    return dataclasses.replace(DataConverter.default, payload_codec=EncryptionCodec(parse_keys(settings.payload_keys)),
+    return dataclasses.replace(payloads.CONVERTER, payload_codec=EncryptionCodec(parse_keys(settings.payload_keys)),
                                failure_converter_class=DefaultFailureConverterWithEncodedAttributes)
 
 
