@@ -202,3 +202,30 @@ async def test_deleting_a_row_otherwise_still_counts_it_out(own_pool: asyncpg.Po
     after, _ = await shown(pool)
     assert (before["delivered"], before["failed_attempts"]) == (1, 1)
     assert (after["delivered"], after["failed_attempts"]) == (0, 0)
+
+
+async def test_a_pass_rests_after_each_batch_so_its_statements_take_only_their_duty(
+        own_pool: asyncpg.Pool) -> None:
+    pool = own_pool
+    for i in range(7):
+        await notification(pool, f"old-paced-{i}", "delivered", OLD)
+    rests: list[float] = []
+
+    async def rest(seconds: float) -> None:
+        rests.append(seconds)
+
+    ticks = itertools.count()  # each statement takes half a second on this clock
+    paced = RetentionActivities(pool, Settings(HERALD_RETENTION_DAYS=30, HERALD_RETENTION_DUTY=0.25),
+                                sleep=rest, clock=lambda: next(ticks) * 0.5)
+    result = await ActivityEnvironment().run(paced.delete_expired, RetentionInput(limit=3))
+    assert result.notifications == 7
+    # Three batches of notifications and the statement that finds none left, after the two other kinds' one each:
+    # each rests three times its half second, so statements fill a quarter of the pass.
+    assert rests == [1.5] * 6
+
+    await notification(pool, "old-unpaced", "delivered", OLD)
+    rests.clear()
+    unpaced = RetentionActivities(pool, Settings(HERALD_RETENTION_DAYS=30, HERALD_RETENTION_DUTY=1),
+                                  sleep=rest, clock=lambda: next(ticks) * 0.5)
+    assert (await ActivityEnvironment().run(unpaced.delete_expired, RetentionInput(limit=3))).notifications == 1
+    assert rests == []
