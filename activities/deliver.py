@@ -85,12 +85,11 @@ class DeliveryActivities:
             raise ApplicationError(error, self._details(inp, attempt, stage), type=TRANSIENT_DELIVERY,
                                    next_retry_delay=timedelta(seconds=held))
         try:
-            # Read under the lease: an attempt that sent before it was taken left its receipt.
-            receipt = await notifications.get_receipt(self._pool, inp.notification_id, inp.channel)
-            # Checked at every attempt, whatever the priority: an address suppressed during the retries is not
-            # sent to either. A message that went out before keeps its receipt and stays delivered.
-            suppression = None if receipt is not None else await suppressions.suppressed(
-                self._pool, inp.channel, inp.address)
+            # Read under the lease: an attempt that sent before it was taken left its receipt. The suppression
+            # list is checked at every attempt, whatever the priority: an address suppressed during the retries
+            # is not sent to either. A message that went out before keeps its receipt and stays delivered.
+            receipt, suppression = await notifications.receipt_or_suppression(
+                self._pool, inp.notification_id, inp.channel, suppressions.stored_form(inp.channel, inp.address))
         except BaseException:
             await asyncio.shield(self._release(inp, holder))
             raise
@@ -186,9 +185,8 @@ class DeliveryActivities:
                 replace(d, status=Status.DELIVERED, attempts=done.attempt, provider=done.provider,
                         provider_message_id=done.provider_message_id, last_error=None)
                 if d.channel == inp.channel else d for d in inp.finish.deliveries])
-        async with self._pool.acquire() as conn:
-            await notifications.record_delivered(conn, notification_id=inp.notification_id, channel=inp.channel,
-                                                 attempt=done.attempt, finish=finish)
+        await notifications.record_delivered(self._pool, notification_id=inp.notification_id, channel=inp.channel,
+                                             attempt=done.attempt, finish=finish)
 
     async def _gone(self, inp: DeliverInput, attempt: int, provider: str, started: float, exc: AddressGone) -> None:
         """The provider says the address is gone for good: the attempt's log, then the delivery's bounce (its

@@ -94,9 +94,12 @@ class StatusRelay:
         results = await asyncio.gather(*(self._relay_group(limit, wid, group) for wid, group in groups.items()),
                                        return_exceptions=True)
         relayed = [event_id for r in results if isinstance(r, list) for event_id in r]
-        # Events of a subscription deleted before they were relayed end unsent.
-        await webhooks.cancel_events(conn, [r.id for r in rows if r.deleted])
-        await webhooks.mark_relayed(conn, relayed)
+        # Events of a subscription deleted before they were relayed end unsent. An idle poll writes nothing.
+        canceled = [r.id for r in rows if r.deleted]
+        if canceled:
+            await webhooks.cancel_events(conn, canceled)
+        if relayed:
+            await webhooks.mark_relayed(conn, relayed)
         failures = [r for r in results if isinstance(r, BaseException)]
         if failures:
             raise failures[0]

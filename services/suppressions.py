@@ -119,11 +119,12 @@ async def list_page(conn: Executor, *, channel: str | None, address: str | None,
     return await suppressions.list_page(conn, channel=channel, address=normalized, after=after, limit=limit)
 
 
-async def suppressed(conn: Executor, channel: str, address: str) -> SuppressionRecord | None:
-    """The suppression that keeps a delivery to `address` on `channel` from going out, if any."""
+def stored_form(channel: str, address: str) -> str | None:
+    """The form a suppression of `address` on `channel` is stored in, for the delivery's check at each attempt;
+    None when no stored address can match it."""
     if "\x00" in address:  # no stored address holds one
         return None
-    return await suppressions.get(conn, channel, _as_normal_as_possible(channel, address))
+    return _as_normal_as_possible(channel, address)
 
 
 def _as_normal_as_possible(channel: str, address: str) -> str:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.models import FINAL_STATUSES, DeadLetter, DeadLetterResolution, StatusChange
 from store.records import grouped, many, one
+from store.suppressions import SuppressionRecord
 from store.templates import RenderPins
 
 if TYPE_CHECKING:
@@ -467,6 +468,28 @@ async def get_receipt(conn: Executor, notification_id: str, channel: str) -> Rec
         notification_id, channel,
     )
     return one(ReceiptRecord, row)
+
+
+async def receipt_or_suppression(conn: Executor, notification_id: str, channel: str, address: str | None
+                                 ) -> tuple[ReceiptRecord | None, SuppressionRecord | None]:
+    """What an attempt reads under its lease, in one round trip: the delivery's receipt and, only when there is
+    none, the suppression of `address` (already in its stored form; None: nothing to look up) on the channel.
+    A delivery that went out keeps its receipt even if its address has been suppressed since."""
+    row = await conn.fetchrow(
+        """SELECT r.provider, r.provider_message_id, r.attempt, r.at, s.address, s.reason, s.source, s.created_at
+           FROM (SELECT 1) one
+           LEFT JOIN delivery_receipt r ON r.notification_id = $1 AND r.channel = $2
+           LEFT JOIN suppression s ON r.notification_id IS NULL AND s.channel = $2 AND s.address = $3""",
+        notification_id, channel, address,
+    )
+    assert row is not None
+    if row["provider"] is not None:
+        return ReceiptRecord(provider=row["provider"], provider_message_id=row["provider_message_id"],
+                             attempt=row["attempt"], at=row["at"]), None
+    if row["address"] is not None:
+        return None, SuppressionRecord(channel=channel, address=row["address"], reason=row["reason"],
+                                       source=row["source"], created_at=row["created_at"])
+    return None, None
 
 
 async def receipts(conn: Executor, notification_id: str) -> dict[str, ReceiptRecord]:

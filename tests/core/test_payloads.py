@@ -76,3 +76,14 @@ def test_every_client_and_worker_uses_it_sealed_or_not() -> None:
     assert data_converter(Settings()).payload_converter_class is payloads.PayloadConverter
     sealed = data_converter(Settings(HERALD_PAYLOAD_KEYS="k1:" + "A" * 43 + "="))
     assert sealed.payload_converter_class is payloads.PayloadConverter and sealed.payload_codec is not None
+
+
+async def test_decoding_asks_each_class_for_its_type_hints_once() -> None:
+    payloads.cached_type_hints.cache_clear()
+    deliver = values()[1]
+    for _ in range(3):
+        encoded = await payloads.CONVERTER.encode([deliver])
+        assert await payloads.CONVERTER.decode(encoded, [DeliverInput]) == [deliver]
+    # DeliverInput and the StatusChange it carries: read once each, then from the cache.
+    info = payloads.cached_type_hints.cache_info()
+    assert info.misses == 2 and info.hits == 4, info
