@@ -72,3 +72,16 @@ def test_cores_taken_by_other_work_are_named_as_such() -> None:
     crowded["ingest"] |= {"rate_per_s": 20.0, "machine_busy_pct": 97.0}
     assert by_target(crowded)["accept p99 <= 25 ms"].bound.startswith(
         "other work on the machine: its cores were 97% busy, this stack's share 19%")
+
+
+def test_the_broadcast_and_retention_are_judged_when_the_run_has_them() -> None:
+    assert len(targets.verdicts(RUN)) == 4
+    run = copy.deepcopy(RUN) | {"broadcast_s": 100.0, "broadcast": {"users": 10_000},
+                                "retention": {"accept_p99_ms_alone": 20.0, "accept_p99_ms_deleting": 22.0,
+                                              "ratio_p99_deleting_to_alone": 1.1, "deleted_per_s": 500}}
+    broadcast, retention = targets.verdicts(run)[4:]
+    assert broadcast.met and "100.0/s" in broadcast.measured and "69.5 users/s" in broadcast.target
+    assert retention.met and "500 rows/s" in retention.bound
+    slower = run | {"broadcast_s": 144.0}
+    slower["retention"] = run["retention"] | {"ratio_p99_deleting_to_alone": 1.11}
+    assert [v.met for v in targets.verdicts(slower)[4:]] == [False, False]
