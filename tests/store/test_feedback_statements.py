@@ -8,7 +8,6 @@ stack."""
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -132,7 +131,7 @@ async def test_an_ending_queues_its_status_webhook_and_the_undelivered_one_names
         await own_pool.execute("DELETE FROM status_event WHERE subscription_id = $1", hook)
         await own_pool.execute("DELETE FROM webhook_subscription WHERE id = $1", hook)
 
-    queued = {(r["notification_id"], r["type"]): json.loads(r["payload"]) for r in rows}
+    queued = {(r["notification_id"], r["type"]): r["payload"] for r in rows}
     assert set(queued) == {(one_channel, "complained"), (one_channel, "undelivered"), (two_channels, "bounced")}
     complained = queued[one_channel, "complained"]
     assert (complained["channel"], complained["detail"]) == ("email", "email complained (smtp): abuse")
