@@ -225,3 +225,47 @@ async def end_all(conn: Connection, endings: list[Ending], suppress: list[tuple[
     if ended.queued:
         await conn.execute("SELECT pg_notify('herald_status_event', '')")
     return ended
+
+
+# One delivery at a time, for an ending a provider reports at the send rather than in a callback.
+async def end_delivery(conn: Connection, notification_id: str, channel: str, status: str, reason: str) -> bool:
+    """The delivery ends bounced, complained or undelivered; False when feedback had already ended it."""
+    done = await conn.fetchval(
+        """UPDATE delivery SET status = $3, last_error = $4, updated_at = now()
+           WHERE notification_id = $1 AND channel = $2 AND status <> ALL ($5::text[])
+           RETURNING 1""",
+        notification_id, channel, status, reason, FEEDBACK_FINAL,
+    )
+    return done is not None
+
+
+async def add_event(conn: Connection, notification_id: str, at: datetime, event: str, detail: str) -> None:
+    await conn.execute(
+        "INSERT INTO notification_event (notification_id, at, event, detail) VALUES ($1, $2, $3, $4)",
+        notification_id, at, event, detail,
+    )
+
+
+async def queue_status_event(conn: Connection, notification_id: str, event_type: str, channel: str,
+                             detail: str) -> None:
+    """A delivery's bounce or complaint for status webhooks: one outbox row per live subscription that asked for
+    `event_type`, shaped like the rows of a status change, plus the channel it concerns."""
+    queued = await conn.fetchval(
+        """WITH queued AS (
+               INSERT INTO status_event (subscription_id, notification_id, type, payload)
+               SELECT s.id, n.id, $2, (
+                   SELECT to_jsonb(p) FROM (
+                       SELECT n.id AS notification_id, n.workflow_id, n.status, n.user_id, n.channels, n.priority,
+                              n.category, n.idempotency_key, $3::text AS channel, $4::text AS detail,
+                              (SELECT jsonb_agg(jsonb_build_object('channel', d.channel, 'status', d.status,
+                                                                   'attempts', d.attempts) ORDER BY d.channel)
+                               FROM delivery d WHERE d.notification_id = n.id) AS deliveries) p)
+               FROM notification n CROSS JOIN webhook_subscription s
+               WHERE n.id = $1 AND s.deleted_at IS NULL AND $2 = ANY (s.events)
+               RETURNING 1
+           )
+           SELECT count(*) FROM queued""",
+        notification_id, event_type, channel, detail,
+    )
+    if queued:
+        await conn.execute("SELECT pg_notify('herald_status_event', '')")
