@@ -33,16 +33,17 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import metrics
-from activities.errors import PERMANENT_DELIVERY, SUPPRESSED, TRANSIENT_DELIVERY
+from activities.errors import ADDRESS_GONE, PERMANENT_DELIVERY, SUPPRESSED, TRANSIENT_DELIVERY
 from core.models import DeliverInput, DeliverResult, Status
 from providers.base import (
+    AddressGone,
     OutgoingMessage,
     PermanentDeliveryError,
     Provider,
     ProviderReceipt,
     TransientDeliveryError,
 )
-from services import suppressions
+from services import feedback, suppressions
 from store import integrations, leases, notifications
 
 log = logging.getLogger("herald.deliver")
@@ -133,11 +134,17 @@ class DeliveryActivities:
             sent = await _send_through_cancel(provider, message, started + timeout * ATTEMPT_SHARE - time.monotonic())
         except PermanentDeliveryError as exc:
             await self._release(inp, holder)
+            details = self._details(inp, attempt, stage, provider.name)
+            # An address that is only not this vendor's may be the next one's (an APNs token sent to FCM): while
+            # the channel has another provider, it fails over as for any permanent error.
+            if isinstance(exc, AddressGone) and not (exc.maybe_foreign and details["others_left"]):
+                await self._gone(inp, attempt, provider.name, started, exc)
+                raise ApplicationError(exc.message, {**details, "reason": exc.reason}, type=ADDRESS_GONE,
+                                       non_retryable=True) from exc
             metrics.delivery(inp.channel, provider.name, "rejected", time.monotonic() - started)
             _log_event(inp, attempt, provider.name, "rejected", exc.message)
             await self._log(inp, attempt, "rejected", exc.message, False, provider.name)
-            raise ApplicationError(exc.message, self._details(inp, attempt, stage, provider.name),
-                                   type=PERMANENT_DELIVERY, non_retryable=True) from exc
+            raise ApplicationError(exc.message, details, type=PERMANENT_DELIVERY, non_retryable=True) from exc
         except TransientDeliveryError as exc:
             await self._release(inp, holder)
             metrics.delivery(inp.channel, provider.name, "failed", time.monotonic() - started)
@@ -182,6 +189,16 @@ class DeliveryActivities:
         async with self._pool.acquire() as conn:
             await notifications.record_delivered(conn, notification_id=inp.notification_id, channel=inp.channel,
                                                  attempt=done.attempt, finish=finish)
+
+    async def _gone(self, inp: DeliverInput, attempt: int, provider: str, started: float, exc: AddressGone) -> None:
+        """The provider says the address is gone for good: the attempt's log, then the delivery's bounce (its
+        timeline and status webhook events) and the address suppressed on its channel (the provider as its
+        source), so that no later send calls a provider for it. The workflow ends the delivery `bounced` too."""
+        metrics.delivery(inp.channel, provider, "gone", time.monotonic() - started)
+        _log_event(inp, attempt, provider, "gone", exc.message)
+        await self._log(inp, attempt, "gone", exc.message, False, provider)
+        await feedback.gone_at_send(self._pool, notification_id=inp.notification_id, channel=inp.channel,
+                                    address=inp.address, provider=provider, reason=exc.reason, error=exc.message)
 
     async def _log(self, inp: DeliverInput, attempt: int, outcome: str, error: str | None,
                    will_retry: bool, provider: str | None = None) -> None:

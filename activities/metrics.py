@@ -8,7 +8,8 @@ from temporalio import activity
 
 
 def delivery(channel: str, provider: str, outcome: str, seconds: float | None) -> None:
-    """One delivery attempt: outcome is delivered, failed (will retry or not) or rejected (permanent)."""
+    """One delivery attempt: outcome is delivered, failed (will retry or not), rejected (permanent) or gone (the
+    provider says the address is gone for good: suppressed)."""
     meter = activity.metric_meter()
     labels = {"channel": channel, "provider": provider, "outcome": outcome}
     meter.create_counter("herald_deliveries", "Delivery attempts by channel, provider and outcome").add(1, labels)

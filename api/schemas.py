@@ -491,7 +491,8 @@ class AttemptPublic(BaseModel):
     channel: str
     attempt: int
     at: datetime
-    outcome: str = Field(description="`delivered`, `failed` (retried or failed over) or `rejected` (permanent)")
+    outcome: str = Field(description="`delivered`, `failed` (retried or failed over), `rejected` (permanent) or "
+                                     "`gone` (the provider says the address is gone for good: suppressed)")
     error: str | None
     provider: str | None = Field(description="the integration this attempt went through")
 
@@ -733,8 +734,9 @@ class SuppressionPublic(BaseModel):
     channel: str
     address: str
     reason: str
-    source: str = Field(description="`api` (the API and the CLI), `dashboard`, or `feedback` (a vendor's hard "
-                                    "bounce or complaint)")
+    source: str = Field(description="`api` (the API and the CLI), `dashboard`, `feedback` (a vendor's hard "
+                                    "bounce or complaint), or the id of the integration that answered a send "
+                                    "that the address is gone (a push token of an uninstalled app)")
     created_at: datetime
 
 

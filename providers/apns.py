@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from providers import vendor_http
-from providers.base import OutgoingMessage, PermanentDeliveryError, Provider, ProviderReceipt
+from providers.base import AddressGone, OutgoingMessage, PermanentDeliveryError, Provider, ProviderReceipt
 from providers.egress import Allowlist
 from providers.http_gateway import Answer, request
 
@@ -47,6 +47,12 @@ TOKEN_REASONS = frozenset({"ExpiredProviderToken", "InvalidProviderToken"})
 # credentials or the config must change), PayloadTooLarge (the message must change).
 TRANSIENT_REASONS = frozenset({"ExpiredProviderToken", "TooManyProviderTokenUpdates", "TooManyRequests",
                                "InternalServerError", "ServiceUnavailable", "Shutdown", "IdleTimeout"})
+# Of those that will not, the ones that say the device token itself is dead, by the name the suppression gets:
+# 410 Unregistered / ExpiredToken (the app is gone from the device, or its token expired). 400 BadDeviceToken
+# is a token APNs does not know: dead, or made for the other environment (a sandbox token sent to production, so
+# a wrong `environment` answers it for every token), or not an APNs token at all.
+GONE_REASONS = {"Unregistered": "unregistered", "ExpiredToken": "expired_token"}
+BAD_TOKEN_REASON = "BadDeviceToken"
 
 
 class Config(BaseModel):
@@ -169,6 +175,11 @@ class ApnsProvider:
             return ProviderReceipt(self.name, answer.headers.get("apns-id", sent_id))
         reason = _reason(answer)
         detail = vendor_http.said(reason or "without a reason", 80)
+        if answer.status == 410 and reason in GONE_REASONS:
+            raise AddressGone(f"{self.name}: HTTP {answer.status} {detail}", reason=GONE_REASONS[reason])
+        if answer.status == 400 and reason == BAD_TOKEN_REASON:
+            raise AddressGone(f"{self.name}: HTTP {answer.status} {detail}", reason="bad_device_token",
+                              maybe_foreign=True)
         raise vendor_http.refusal(self.name, answer, detail, transient=reason in TRANSIENT_REASONS)
 
     async def _post(self, device: str, content: bytes, sent_id: str, token: str) -> Answer:

@@ -45,6 +45,22 @@ class PermanentDeliveryError(DeliveryError):
     """The provider will never accept it: no retry, straight to the dead-letter queue."""
 
 
+class AddressGone(PermanentDeliveryError):
+    """The vendor says the address will never take a message again (the app was uninstalled, the device token
+    expired or is not one): the delivery ends `bounced` and the address is suppressed, where any other
+    permanent error waits in the dead-letter queue for a human.
+
+    `reason` names why in a word or two (`unregistered`, `expired_token`, `bad_device_token`, `invalid_token`).
+    `maybe_foreign`: the vendor says only that the address is not one of its own, which another provider of the
+    channel may still take (an APNs token sent to FCM): while the channel has such a provider left, the delivery
+    fails over to it as for any permanent error, and nothing is suppressed."""
+
+    def __init__(self, message: str, *, reason: str, maybe_foreign: bool = False):
+        super().__init__(message)
+        self.reason = reason
+        self.maybe_foreign = maybe_foreign
+
+
 class Provider(Protocol):
     name: str
 

@@ -20,7 +20,7 @@ from google.auth import jwt as google_jwt
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from providers import vendor_http
-from providers.base import OutgoingMessage, PermanentDeliveryError, Provider, ProviderReceipt
+from providers.base import AddressGone, OutgoingMessage, PermanentDeliveryError, Provider, ProviderReceipt
 from providers.egress import Allowlist
 from providers.http_gateway import Answer, request
 
@@ -37,6 +37,11 @@ ASSERTION_LIFETIME_S = 3600
 # UNREGISTERED and INVALID_ARGUMENT (the token or the message must change), SENDER_ID_MISMATCH,
 # THIRD_PARTY_AUTH_ERROR, PERMISSION_DENIED and UNAUTHENTICATED (the credentials must change).
 TRANSIENT_CODES = frozenset({"UNAVAILABLE", "INTERNAL", "QUOTA_EXCEEDED", "RESOURCE_EXHAUSTED"})
+# Of those that will not, the ones that say the registration token itself is dead: the app was uninstalled or
+# its token expired (UNREGISTERED). INVALID_ARGUMENT says so only when its message names the registration token
+# (it also answers a message FCM cannot take), and a token that is not FCM's may be another platform's.
+GONE_CODE = "UNREGISTERED"
+BAD_TOKEN_MESSAGE = "registration token"
 
 
 class ServiceAccount(BaseModel):
@@ -160,6 +165,11 @@ class FcmProvider:
             sent = data.get("name") if isinstance(data, dict) else None
             return ProviderReceipt(self.name, sent if isinstance(sent, str) else message.delivery_key)
         code, detail = _error(data)
+        if code == GONE_CODE:
+            raise AddressGone(f"{self.name}: HTTP {answer.status} {detail}", reason="unregistered")
+        if code == "INVALID_ARGUMENT" and answer.status == 400 and BAD_TOKEN_MESSAGE in detail.lower():
+            raise AddressGone(f"{self.name}: HTTP {answer.status} {detail}", reason="invalid_token",
+                              maybe_foreign=True)
         raise vendor_http.refusal(self.name, answer, detail, transient=code in TRANSIENT_CODES)
 
     async def _post(self, payload: dict[str, Any]) -> Answer:

@@ -12,6 +12,10 @@ records it once, whatever the vendor's retries, and in any order:
   permanent undelivery suppresses the address on its channel (source `feedback`);
 - a soft bounce (the vendor keeps trying) goes in the timeline only; `other` events are not acted on.
 
+A push vendor says it at the send instead (FCM `UNREGISTERED`, APNs `Unregistered`: the device token is gone):
+`gone_at_send`, which the deliver activity calls, ends the delivery `bounced` the same way, and the workflow
+decides the notification's end.
+
 An event naming no message Herald sent changes nothing: vendors retry callbacks that are not answered 2xx.
 """
 
@@ -234,3 +238,18 @@ def _storable(event: FeedbackEvent) -> FeedbackEvent:
         return text.replace("\x00", "")
     return replace(event, provider_message_id=clean(event.provider_message_id), reason=clean(event.reason),
                    event_id=clean(event.event_id), address=clean(event.address) if event.address else None)
+
+
+async def gone_at_send(pool: asyncpg.Pool, *, notification_id: str, channel: str, address: str, provider: str,
+                       reason: str, error: str) -> None:
+    """The provider answered a send that the address will never take a message again: in one transaction, the
+    delivery ends `bounced` with the provider's answer as its error, a `bounced` timeline event and status webhook
+    event say so, and the address is suppressed on its channel (`reason` the vendor's short name for why, `source`
+    the provider). The workflow records the same end and the notification's (ADDRESS_GONE_PATCH)."""
+    error = error.replace("\x00", "")  # the vendor's words: PostgreSQL text cannot hold a NUL, the record must not fail
+    detail = f"{channel} bounced ({provider}): {error}; the address is suppressed ({reason})"
+    async with pool.acquire() as conn, conn.transaction():
+        if await feedback.end_delivery(conn, notification_id, channel, "bounced", error):
+            await feedback.add_event(conn, notification_id, datetime.now(UTC), "bounced", detail)
+            await feedback.queue_status_event(conn, notification_id, "bounced", channel, detail)
+        await suppressions.suppress(conn, channel=channel, address=address, reason=reason, source=provider)

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 CHANNELS = tuple(c.value for c in Channel)
 MAX_ADDRESS = 512
 MAX_REASON = 500
+# Who adds suppressions; besides these, a provider that answers a send that the address is gone for good adds
+# one under its integration's id (services/feedback.py: `gone_at_send`).
 SOURCES = ("api", "dashboard", "feedback")
 # A page's cursor: the (created_at, channel, address) of its last row.
 CURSOR = (datetime, str, str)

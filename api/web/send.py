@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
-from api.accepting import accept
+from api.accepting import accept_many
 from api.deps import PoolDep, Principal, SettingsDep
 from api.errors import ApiError
 from api.schemas import BroadcastCreate, NotificationCreate
@@ -26,8 +26,9 @@ from core.settings import Settings
 from providers.registry import chain_names
 from services import broadcasts as broadcast_service
 from services import template_parts, templates, users
-from services.accept import Caller
+from services.accept import Accepted, Caller
 from services.rendering import render_or_422
+from store.notifications import NotificationRecord
 from store.templates import TemplateRecord
 
 router = APIRouter(prefix="/ui/send")
@@ -152,13 +153,26 @@ async def _send(pool: asyncpg.Pool, settings: Settings, values: dict[str, Any],
     if len(chosen) > MAX_USERS:
         raise ApiError(422, "validation_error", f"at most {MAX_USERS} users at once; use a topic for more")
     requests = [NotificationCreate.model_validate({**common, "user_id": u, "send_at": _send_at(values)})
-              for u in chosen]
-    sent = []
+                for u in chosen]
     caller = Caller(key=principal.key, is_admin=principal.is_admin)
-    for user_id, request in zip(chosen, requests, strict=True):
-        # One key per form and user: submitting the same form twice sends nothing twice.
-        _, notification = await accept(pool, settings, request, f"ui:{values['key']}:{user_id}",
-                                       caller)
-        sent.append(notification)
+    # One key per form and user: submitting the same form twice sends nothing twice.
+    outcomes = await accept_many(pool, settings, [(request, f"ui:{values['key']}:{user_id}")
+                                                  for user_id, request in zip(chosen, requests, strict=True)],
+                                 caller)
+    sent: list[NotificationRecord] = []
+    refused: list[tuple[str, ApiError]] = []
+    for user_id, outcome in zip(chosen, outcomes, strict=True):
+        if isinstance(outcome, Accepted):
+            sent.append(outcome.notification)
+        elif isinstance(outcome, ApiError):
+            refused.append((user_id, outcome))
+        else:
+            raise outcome
+    if refused and not sent:
+        raise refused[0][1]
+    if refused:
+        names = ", ".join(user_id for user_id, _ in refused[:5]) + (" …" if len(refused) > 5 else "")
+        return "/ui/notifications", (f"Sent {len(sent)} notification(s); not sent to {len(refused)} "
+                                     f"user(s) ({names}): {refused[0][1].message}"), {}
     return "/ui/notifications", f"Sent {len(sent)} notification(s).", \
         {"user_id": chosen[0]} if len(chosen) == 1 else {}

@@ -11,8 +11,9 @@ b. a rate across two workers: both workers deliver a burst through one integrati
 c. vendor feedback signed as the vendor signs it (SES through SNS with a certificate from a CA the stack trusts,
    Twilio's status callback) posted to the stored integration's `POST /v1/feedback/{id}`: the delivery ends
    bounced or undelivered, the address is suppressed, and the next send to it is skipped before any vendor call.
-   FCM reports an unregistered token only as the send's own permanent error (no suppression), and no chat vendor
-   reports bounces: for push and chat the suppression is added through the API instead.
+   FCM reports an unregistered token in the send's own answer (the token is suppressed then:
+   tests/workflows/test_address_gone.py), and no chat vendor reports bounces: for push and chat the suppression
+   is added through the API here.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pydantic import ValidationError
 
 from providers import apns
-from providers.base import PermanentDeliveryError, TransientDeliveryError
+from providers.base import AddressGone, PermanentDeliveryError, TransientDeliveryError
 from tests.vendors.apns import Apns, refusal
 from tests.vendors.loopback import LOOPBACK, Reply, message
 
@@ -171,13 +171,27 @@ async def test_a_bundle_id_the_token_is_not_for_is_permanent(double: Apns) -> No
             await sender.send(message(device(), channel="push"))
 
 
-@pytest.mark.parametrize("reply", [refusal(400, "BadDeviceToken"), refusal(410, "Unregistered"),
-                                   refusal(413, "PayloadTooLarge")])
-async def test_dead_or_bad_device_tokens_are_permanent(double: Apns, sender: apns.ApnsProvider, reply: Reply) -> None:
+@pytest.mark.parametrize("reply, reason, maybe_foreign", [
+    (refusal(410, "Unregistered"), "unregistered", False), (refusal(410, "ExpiredToken"), "expired_token", False),
+    (refusal(400, "BadDeviceToken"), "bad_device_token", True)])
+async def test_dead_or_bad_device_tokens_are_gone(double: Apns, sender: apns.ApnsProvider, reply: Reply,
+                                                  reason: str, maybe_foreign: bool) -> None:
     token = device()
     double.script[token].append(reply)
-    with pytest.raises(PermanentDeliveryError, match=reply.body["reason"]):
+    with pytest.raises(AddressGone, match=reply.body["reason"]) as caught:
         await sender.send(message(token, channel="push"))
+    assert (caught.value.reason, caught.value.maybe_foreign) == (reason, maybe_foreign)
+
+
+@pytest.mark.parametrize("reply", [refusal(413, "PayloadTooLarge"), refusal(400, "BadTopic"),
+                                   refusal(400, "TopicDisallowed")])
+async def test_a_message_or_topic_apns_will_not_take_is_permanent_not_gone(double: Apns, sender: apns.ApnsProvider,
+                                                                          reply: Reply) -> None:
+    token = device()
+    double.script[token].append(reply)
+    with pytest.raises(PermanentDeliveryError, match=reply.body["reason"]) as caught:
+        await sender.send(message(token, channel="push"))
+    assert not isinstance(caught.value, AddressGone)
 
 
 @pytest.mark.parametrize("reply", [refusal(429, "TooManyRequests", {"Retry-After": "12"}),

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import ValidationError
 
 from providers import fcm
-from providers.base import PermanentDeliveryError, TransientDeliveryError
+from providers.base import AddressGone, PermanentDeliveryError, TransientDeliveryError
 from tests.vendors.fcm import Fcm, error
 from tests.vendors.loopback import LOOPBACK, Reply, message
 
@@ -97,18 +97,34 @@ async def test_the_access_token_is_kept_until_shortly_before_it_expires(double: 
     assert exchanges(double) == before + 2
 
 
-@pytest.mark.parametrize("reply", [
-    error(404, "NOT_FOUND", "Requested entity was not found.", "UNREGISTERED"),
-    error(400, "INVALID_ARGUMENT", "The registration token is not a valid FCM registration token", "INVALID_ARGUMENT"),
-    error(403, "PERMISSION_DENIED", "SenderId mismatch", "SENDER_ID_MISMATCH"),
+@pytest.mark.parametrize("reply, reason, maybe_foreign", [
+    (error(404, "NOT_FOUND", "Requested entity was not found.", "UNREGISTERED"), "unregistered", False),
+    (error(400, "INVALID_ARGUMENT", "The registration token is not a valid FCM registration token",
+           "INVALID_ARGUMENT"), "invalid_token", True),
 ])
-async def test_unregistered_or_invalid_tokens_are_permanent(double: Fcm, client: httpx.AsyncClient,
-                                                            reply: Reply) -> None:
+async def test_unregistered_or_invalid_tokens_are_gone(double: Fcm, client: httpx.AsyncClient, reply: Reply,
+                                                       reason: str, maybe_foreign: bool) -> None:
     token = device()
     double.script[token].append(reply)
     code = reply.body["error"]["details"][0]["errorCode"]
-    with pytest.raises(PermanentDeliveryError, match=code):
+    with pytest.raises(AddressGone, match=code) as caught:
         await provider(double, client).send(message(token, channel="push"))
+    assert (caught.value.reason, caught.value.maybe_foreign) == (reason, maybe_foreign)
+
+
+@pytest.mark.parametrize("reply", [
+    error(400, "INVALID_ARGUMENT", "Request contains an invalid argument.", "INVALID_ARGUMENT"),
+    error(403, "PERMISSION_DENIED", "SenderId mismatch", "SENDER_ID_MISMATCH"),
+])
+async def test_a_message_fcm_cannot_take_or_a_sender_mismatch_is_permanent_not_gone(
+        double: Fcm, client: httpx.AsyncClient, reply: Reply) -> None:
+    """INVALID_ARGUMENT without the registration token named is about the message, not the token."""
+    token = device()
+    double.script[token].append(reply)
+    code = reply.body["error"]["details"][0]["errorCode"]
+    with pytest.raises(PermanentDeliveryError, match=code) as caught:
+        await provider(double, client).send(message(token, channel="push"))
+    assert not isinstance(caught.value, AddressGone)
 
 
 @pytest.mark.parametrize("reply", [

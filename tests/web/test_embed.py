@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import hashlib
 import html
@@ -16,7 +17,7 @@ from urllib.parse import parse_qs, urlparse
 
 import jwt
 import pytest
-from playwright.async_api import Browser, Locator, Page, expect
+from playwright.async_api import Browser, Locator, Page, Route, expect
 
 from tests.api.conftest import Api
 from tests.api.test_status_webhooks import Hook
@@ -168,6 +169,55 @@ async def test_the_element_reads_marks_archives_snoozes_and_clicks_live(
     await expect(_item(page, second)).to_be_visible(timeout=15_000)
     assert datetime.now(UTC) >= until - timedelta(seconds=1)  # the form takes whole seconds
     await expect(_badge(page)).to_have_text("1")
+
+
+async def test_an_item_that_arrives_while_a_tab_loads_stays(embedded: Embedded) -> None:
+    page = await embedded.open()
+    await _bell(page).click()
+    await expect(_inbox(page).get_by_text("Nothing here.")).to_be_visible()
+
+    # The tab's first page is read before the send and reaches the element only after the stream has
+    # brought the new item: the page must not wipe it.
+    read, release, again = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def hold(route: Route) -> None:
+        if read.is_set():
+            again.set()
+            await route.continue_()
+            return
+        response = await route.fetch()
+        read.set()
+        await release.wait()
+        await route.fulfill(response=response)
+
+    await page.route("**/v1/me/feed?*", hold)
+    await _inbox(page).get_by_role("tab", name="All").click()
+    await asyncio.wait_for(read.wait(), 10)
+    nid = await embedded.send()
+    await expect(_item(page, nid)).to_be_visible()
+    release.set()
+    await asyncio.wait_for(again.wait(), 10)
+    await expect(_item(page, nid)).to_be_visible()
+    await expect(_inbox(page).get_by_text("Nothing here.")).to_have_count(0)
+    await expect(page).to_have_title("(1) Acme")
+
+
+async def test_an_open_time_picker_survives_its_item_being_redrawn(embedded: Embedded, api: Api) -> None:
+    page = await embedded.open()
+    nid = await embedded.send()
+    await _bell(page).click()
+    await _inbox(page).get_by_role("tab", name="All").click()
+    await _item(page, nid).get_by_label("Snooze", exact=True).select_option("pick")
+    picker = _item(page, nid).get_by_label("Snooze until")
+    await picker.fill("2031-01-02T03:04:05")
+    await expect(picker).to_be_focused()
+
+    # Read on another device: the stream redraws the item, with the picker still open where it was.
+    read = await api.http.post(f"/v1/me/feed/{nid}/read", headers=api.stack.auth(embedded.token))
+    assert read.status_code == 200, read.text
+    await expect(_item(page, nid).get_by_role("button", name="Mark unread")).to_be_visible()
+    await expect(picker).to_have_value("2031-01-02T03:04:05")
+    await expect(picker).to_be_focused()
 
 
 async def test_an_action_click_reaches_a_status_webhook_receiver(embedded: Embedded, api: Api) -> None:

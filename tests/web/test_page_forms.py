@@ -7,6 +7,7 @@ import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import unquote_plus
 
 from tests.api.conftest import Api, eventually, uid
 
@@ -55,6 +56,24 @@ async def test_a_send_with_a_problem_comes_back_with_the_problem_named(api: Api)
         r = await _post(api, "/ui/send", form)
         assert r.status_code == 200 and "Not sent" in r.text and message in r.text, (form, r.text[-2000:])
     assert await _listed(api, user_id) == []
+
+
+async def test_a_send_to_some_users_that_cannot_take_it_names_them_and_sends_the_rest(api: Api) -> None:
+    template = await api.template()
+    ada, bea = await api.user(), await api.user()
+    ghost = f"ghost-{uuid.uuid4().hex[:8]}"
+    form = {"template": template, "data": '{"name": "Ada"}', "audience": "users", "user_ids": [ada, ghost, bea],
+            "channels": "in_app", "key": uuid.uuid4().hex}
+    r = await _post(api, "/ui/send", form)
+    location = unquote_plus(r.headers["location"])
+    assert r.status_code == 303 and "Sent 2 notification(s); not sent to 1 user(s)" in location, location
+    assert ghost in location and "does not exist" in location
+    for user_id in (ada, bea):
+        assert len(await _listed(api, user_id)) == 1
+    r = await _post(api, "/ui/send", form)  # submitted again: the two are repeats, the ghost still refused
+    assert "Sent 2 notification(s); not sent to 1 user(s)" in unquote_plus(r.headers["location"])
+    for user_id in (ada, bea):
+        assert len(await _listed(api, user_id)) == 1
 
 
 async def test_a_topic_send_starts_a_broadcast(api: Api) -> None:

@@ -189,9 +189,9 @@ def test_receipts_show_sends_whose_results_were_lost_as_delivered() -> None:
     n.failed(email, 1, "timeout")
     n.apply_receipts({"email": result(2, "ses")})
     assert (email.status, email.last_error, email.attempts, email.provider) == ("delivered", None, 2, "ses")
-    assert sms.status == "accepted" and n.state.attempts == 2 and not n.all_sent_or_skipped
+    assert sms.status == "accepted" and n.state.attempts == 2 and not n.all_ended
     sms.status = Status.SKIPPED
-    assert n.all_sent_or_skipped and n.others_sent_or_skipped(email)
+    assert n.all_ended and n.others_sent_or_skipped(email)
 
 
 def test_delivered_keeps_the_time_the_last_send_recorded() -> None:
@@ -257,9 +257,9 @@ def test_suppressed_deliveries_are_skipped_and_say_why_the_notification_went_now
     reason = "suppressed: the email address is on the suppression list (bounced)"
     n.suppressed(email, reason)
     assert statuses(n) == {"email": "skipped", "sms": "accepted"} and email.last_error == reason
-    assert not n.all_sent_or_skipped
+    assert not n.all_ended
     n.suppressed(sms, reason.replace("email", "sms"))
-    assert n.all_sent_or_skipped
+    assert n.all_ended
     assert n.suppression() == f"{reason}; {reason.replace('email', 'sms')}"
 
 
@@ -278,3 +278,34 @@ def test_channels_skipped_by_preferences_are_not_taken_for_suppressed_ones() -> 
     n = accepted(("email",))
     n.state.deliveries[0].status = Status.SKIPPED
     assert n.suppression() is None
+
+
+def test_a_gone_address_bounces_its_delivery_for_good() -> None:
+    n = accepted(("push", "sms"))
+    push, sms = n.state.deliveries
+    gone = "fcm-main: HTTP 404 UNREGISTERED: Requested entity was not found."
+    n.bounced(push, 1, gone)
+    assert (push.status, push.attempts, push.last_error, n.state.attempts) == ("bounced", 1, gone, 1)
+    assert n.unsent() == [sms] and not n.all_ended
+    # Neither a preference check nor a redrive reopens it, and the last send does not write the final record.
+    n.apply_decision(AudienceDecision(skipped_channels={"push": "opted out"}))
+    n.retry_dead_letters()
+    assert push.status == "bounced" and not n.others_sent_or_skipped(sms)
+    n.suppressed(sms, "suppressed: the sms address is on the suppression list (manual)")
+    assert n.all_ended and n.undelivery() == f"push bounced: {gone}"
+
+
+def test_a_notification_that_went_out_somewhere_is_delivered_naming_the_bounced_channels() -> None:
+    n = accepted(("push", "email"))
+    push, email = n.state.deliveries
+    n.bounced(push, 1, "apns-main: HTTP 410 Unregistered")
+    n.sent(email, result(1))
+    assert n.all_ended and n.undelivery() is None and n.suppression() is None
+    assert n.mark_delivered(NOW) == "all channels delivered; bounced, the address gone: push"
+
+
+def test_an_undelivered_notification_takes_no_more_changes() -> None:
+    n = accepted(("push",))
+    n.state.status = Status.UNDELIVERED
+    refusal = n.refusal_if_final("edit")
+    assert refusal is not None and refusal.status == "undelivered"

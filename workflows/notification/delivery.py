@@ -19,7 +19,7 @@ from temporalio.workflow import ActivityCancellationType, ActivityHandle
 
 with workflow.unsafe.imports_passed_through():
     from activities.deliver import DeliveryActivities
-    from activities.errors import NOT_FOUND, PERMANENT_DELIVERY, SUPPRESSED, TEMPLATE_ERROR
+    from activities.errors import ADDRESS_GONE, NOT_FOUND, PERMANENT_DELIVERY, SUPPRESSED, TEMPLATE_ERROR
     from activities.render import RenderActivities
     from core.models import (
         DeliverInput,
@@ -55,6 +55,12 @@ def suppressed(err: BaseException) -> bool:
     """The deliver activity refused the send because the address is on the suppression list."""
     cause = failure_of(err)
     return isinstance(cause, ApplicationError) and cause.type == SUPPRESSED
+
+
+def address_gone(err: BaseException) -> bool:
+    """The provider said the address is gone for good, and the deliver activity suppressed it."""
+    cause = failure_of(err)
+    return isinstance(cause, ApplicationError) and cause.type == ADDRESS_GONE
 
 
 def reported(err: BaseException) -> dict[str, Any]:
@@ -152,7 +158,8 @@ class Deliveries:
 
     async def _with_provider(self, rendered: RenderedMessage, delivery: DeliveryState, stage: int,
                              tried: list[str]) -> tuple[str | None, GaveUp]:
-        """One round through the chain: its error (None when delivered or skipped), and where it gave up."""
+        """One round through the chain: its error (None when delivered, skipped or bounced), and where it gave
+        up."""
         inp, n = self._inp, self._n
         retry = inp.retry
         prior = delivery.attempts
@@ -200,9 +207,13 @@ class Deliveries:
         return None, GaveUp()
 
     def _failed(self, delivery: DeliveryState, err: BaseException, prior: int) -> str | None:
-        """The delivery's failure, as its error; None when it is skipped because its address is suppressed."""
+        """The delivery's failure, as its error; None when it ended without one: skipped because its address is
+        suppressed, or bounced because the provider said the address is gone (nothing to retry or fail over)."""
         if suppressed(err) and versions.skips_suppressed():
             self._n.suppressed(delivery, error_message(err))
+            return None
+        if address_gone(err) and versions.ends_gone_addresses():
+            self._n.bounced(delivery, attempt_of(err, prior + 1), error_message(err))
             return None
         return self._n.failed(delivery, attempt_of(err, prior + self._inp.retry.max_attempts), error_message(err))
 

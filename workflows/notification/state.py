@@ -26,12 +26,14 @@ from core.models import (
 )
 from core.workflow_ids import notification_workflow_id
 
-# A delivery in one of these needs nothing more: it went out, or the user's preferences kept it back.
+# A delivery in one of these went out, or the user's preferences or the suppression list kept it back.
 SENT_OR_SKIPPED = frozenset({Status.DELIVERED, Status.SKIPPED})
+# A delivery in one of these needs nothing more: as above, or it bounced (its provider said the address is gone).
+ENDED = SENT_OR_SKIPPED | {Status.BOUNCED}
 # How the deliver activity's refusal of a suppressed address begins (activities/deliver.py).
 SUPPRESSED_PREFIX = "suppressed:"
 # Once a notification is in one of these (or a cancel was asked), no in-flight change applies any more.
-_UNCHANGEABLE = (Status.DELIVERED, Status.CANCELED, Status.DISCARDED, Status.SKIPPED)
+_UNCHANGEABLE = (Status.DELIVERED, Status.CANCELED, Status.DISCARDED, Status.SKIPPED, Status.UNDELIVERED)
 
 
 @dataclass(frozen=True)
@@ -140,18 +142,21 @@ class Notification:
         self.state.last_error = None
         suppressed = [d.channel for d in self.state.deliveries
                       if d.status == Status.SKIPPED and (d.last_error or "").startswith(SUPPRESSED_PREFIX)]
+        gone = [d.channel for d in self.state.deliveries if d.status == Status.BOUNCED]
         return "all channels delivered" + (
             " (the cancel request came after the send)" if self.cancel_requested else "") + (
-            f"; skipped as suppressed: {', '.join(suppressed)}" if suppressed else "")
+            f"; skipped as suppressed: {', '.join(suppressed)}" if suppressed else "") + (
+            f"; bounced, the address gone: {', '.join(gone)}" if gone else "")
 
     # -- deliveries --
 
     @property
-    def all_sent_or_skipped(self) -> bool:
-        return all(d.status in SENT_OR_SKIPPED for d in self.state.deliveries)
+    def all_ended(self) -> bool:
+        return all(d.status in ENDED for d in self.state.deliveries)
 
     def unsent(self) -> list[DeliveryState]:
-        return [d for d in self.state.deliveries if d.status not in SENT_OR_SKIPPED]
+        """The deliveries still to make: not sent, skipped or bounced."""
+        return [d for d in self.state.deliveries if d.status not in ENDED]
 
     def others_sent_or_skipped(self, delivery: DeliveryState) -> bool:
         return all(d.status in SENT_OR_SKIPPED for d in self.state.deliveries if d is not delivery)
@@ -175,7 +180,7 @@ class Notification:
     def apply_decision(self, decision: AudienceDecision) -> None:
         """The user's preferences, read when the notification is due, skip channels or take them back."""
         for d in self.state.deliveries:
-            if d.status == Status.DELIVERED:
+            if d.status in (Status.DELIVERED, Status.BOUNCED):
                 continue
             if d.channel in decision.skipped_channels:
                 d.status = Status.SKIPPED
@@ -202,6 +207,21 @@ class Notification:
         """Its address is on the suppression list: skipped, nothing sent, the reason kept as its error."""
         delivery.status, delivery.last_error = Status.SKIPPED, reason
 
+    def bounced(self, delivery: DeliveryState, attempts: int, reason: str) -> None:
+        """Its provider said the address is gone for good (and it is suppressed now): final, the reason kept."""
+        delivery.attempts = attempts
+        delivery.status, delivery.last_error = Status.BOUNCED, reason
+        self.sum_attempts()
+
+    def undelivery(self) -> str | None:
+        """Why nothing went out, when no delivery did and at least one bounced (the notification is then
+        undelivered); else None."""
+        if any(d.status == Status.DELIVERED for d in self.state.deliveries):
+            return None
+        reasons = [f"{d.channel} bounced: {d.last_error}" for d in self.state.deliveries
+                   if d.status == Status.BOUNCED]
+        return "; ".join(reasons) or None
+
     def suppression(self) -> str | None:
         """Why nothing went out, when no delivery did because their addresses are suppressed; else None."""
         if any(d.status == Status.DELIVERED for d in self.state.deliveries):
@@ -224,7 +244,7 @@ class Notification:
     def apply_receipts(self, receipts: dict[str, DeliverResult]) -> None:
         """Sends that went through in a workflow task whose results were lost: the store's receipts decide."""
         for d in self.state.deliveries:
-            if d.status not in SENT_OR_SKIPPED and d.channel in receipts:
+            if d.status not in ENDED and d.channel in receipts:
                 receipt = receipts[d.channel]
                 d.status, d.last_error, d.attempts = Status.DELIVERED, None, receipt.attempt
                 d.provider, d.provider_message_id = receipt.provider, receipt.provider_message_id

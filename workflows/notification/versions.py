@@ -51,6 +51,11 @@ SUPPRESSION_PATCH = "suppression-v1"
 # many providers as the channel had at accept, by position. Asked only where the two ways decide differently
 # (the chain changed after accept): every other run writes no marker.
 FAILOVER_PATCH = "failover-current-chain-v1"
+# From this patch on, a delivery whose provider says the address is gone for good (the deliver activity fails
+# with the error type `AddressGone`, having suppressed the address) ends `bounced` instead of being
+# dead-lettered; a notification none of whose deliveries went out, and one of them so, ends `undelivered`. Asked
+# only when a delivery fails so: every other run writes no marker.
+ADDRESS_GONE_PATCH = "address-gone-v1"
 
 
 class StepsPath(Enum):
@@ -117,3 +122,8 @@ def skips_suppressed() -> bool:
 def fails_over_by_current_chain() -> bool:
     """Asked when a failed delivery round would go on by one way and stop by the other."""
     return workflow.patched(FAILOVER_PATCH)
+
+
+def ends_gone_addresses() -> bool:
+    """Asked when a delivery fails because its provider says the address is gone for good."""
+    return workflow.patched(ADDRESS_GONE_PATCH)

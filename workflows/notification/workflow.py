@@ -2,7 +2,8 @@
 
     accepted ─(send_at timer)─> scheduled ─> processing ─render─> deliver per channel ─> delivered
                                                   │ (retries with backoff: retrying)
-                                                  └─ out of attempts / permanent ─> dead_lettered (parked)
+                                                  ├─ out of attempts / permanent ─> dead_lettered (parked)
+                                                  └─ an address gone, bounced, nothing sent ─> undelivered
     parked ── retry ─> processing (attempts keep counting) │ discard ─> discarded │ retention ─> closes
     (a parked run whose history has grown long continues as new, starting parked with all it knew)
     cancel signal, API cancel or `temporal workflow cancel` at any point before a final status ─> canceled
@@ -190,7 +191,7 @@ class NotificationWorkflow:
                 self._deliveries.cancel_in_flight()
             rendered, failure = await outcome
             n.rendered = rendered
-            if n.all_sent_or_skipped:
+            if n.all_ended:
                 await self._delivered()
                 await escalate(inp, n, steps, self._deliveries)
                 return
@@ -220,6 +221,10 @@ class NotificationWorkflow:
         await self._steps.after_updates()
 
     async def _delivered(self) -> None:
+        undelivery = self._n.undelivery()
+        if undelivery is not None:  # nothing went out, and a delivery bounced (ADDRESS_GONE_PATCH)
+            await self._steps.finish(Status.UNDELIVERED, "undelivered", undelivery)
+            return
         suppression = self._n.suppression()
         if suppression is not None:  # nothing went out: every address was suppressed (SUPPRESSION_PATCH)
             await self._steps.finish(Status.SKIPPED, "skipped", suppression)
@@ -239,7 +244,7 @@ class NotificationWorkflow:
             receipts: dict[str, DeliverResult] = await self._steps.run(RecordActivities.find_receipts,
                                                                        inp.notification_id)
             self._n.apply_receipts(receipts)
-            if self._n.all_sent_or_skipped:
+            if self._n.all_ended:
                 await self._delivered()
                 return
         await self._steps.finish(Status.CANCELED, "canceled", detail)

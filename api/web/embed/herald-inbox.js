@@ -120,6 +120,7 @@
       this.tab = "unread";
       this.cursor = null;
       this.loading = false;
+      this.arrived = null;  // what the stream brought while a first page was on its way
       this.unread = 0;
       this.baseTitle = document.title;
       this.stream = null;
@@ -234,28 +235,42 @@
       this.load(true);
     }
 
-    async load(first) {
+    async load(first, retries = 2) {
       this.loading = true;
       const status = TABS.find(([name]) => name === this.tab)[1];
       const query = new URLSearchParams({ limit: "20" });
       if (status) query.set("status", status);
       if (!first && this.cursor) query.set("cursor", this.cursor);
       const generation = this.generation;
+      if (first) this.arrived = { items: new Map(), count: null };
       try {
         const page = await this.call("GET", `/feed?${query}`);
         if (generation !== this.generation) return;
-        if (first) {  // items the stream placed while this page loaded come again in it
+        if (first) {
+          // The page may have been read before the events that reached us while it travelled, and it
+          // replaces the list: read it again, and after the last try keep the events' items it lacks.
+          const arrived = this.arrived;
+          if (arrived.count !== null && retries > 0) return await this.load(true, retries - 1);
+          this.arrived = null;
+          const pickers = new Map([...this.items].map(([id, { node }]) => [id, this.takePicker(node)]));
           this.list.replaceChildren();
           this.items.clear();
+          for (const item of page.items) this.place(item, false);
+          const missing = [...arrived.items.values()].filter((item) => !this.items.has(item.notification_id));
+          for (const item of missing) this.place(item, true);
+          for (const [id, { node }] of this.items) this.givePicker(node, pickers.get(id));
+          this.count(missing.length ? arrived.count : page.unread_count);
+        } else {
+          for (const item of page.items) this.place(item, false);
+          this.count(page.unread_count);
         }
-        for (const item of page.items) this.place(item, false);
         this.cursor = page.next_cursor;
         this.sentinel.textContent = this.cursor ? this.t.more : "";
         if (this.cursor) this.list.append(this.sentinel); else this.sentinel.remove();
         if (!this.items.size) this.list.replaceChildren(el("li", { class: "note", text: this.t.empty }));
-        this.count(page.unread_count);
         this.message.hidden = true;
       } catch (error) {
+        if (first && generation === this.generation) this.arrived = null;
         this.fail(error);
       } finally {
         this.loading = false;
@@ -277,6 +292,7 @@
         return;
       }
       const node = this.itemNode(item);
+      const picker = existing ? this.takePicker(existing.node) : null;
       if (existing && existing.node.isConnected) {
         existing.node.replaceWith(node);
       } else if (live) {
@@ -286,7 +302,21 @@
       } else {
         this.list.insertBefore(node, this.sentinel.parentNode ? this.sentinel : null);
       }
+      this.givePicker(node, picker);
       this.items.set(item.notification_id, { item, node });
+    }
+
+    // A redrawn item keeps the time picker its reader has open, and the focus in it.
+    takePicker(node) {
+      const form = node.querySelector("form");
+      if (!form) return null;
+      return { form, focused: form.contains(this.root.activeElement) ? this.root.activeElement : null };
+    }
+
+    givePicker(node, picker) {
+      if (!picker) return;
+      node.append(picker.form);
+      if (picker.focused) picker.focused.focus();
     }
 
     itemNode(item) {
@@ -409,6 +439,10 @@
     }
 
     onEvent(event) {
+      if (this.arrived) {
+        if (event.type === "item") this.arrived.items.set(event.item.notification_id, event.item);
+        this.arrived.count = event.unread_count;
+      }
       if (event.type === "item") {
         this.place(event.item, true);
         if (event.new) this.live.textContent = event.item.subject || event.item.body;
