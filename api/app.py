@@ -35,7 +35,7 @@ from core import logs, pii, tracing
 from core.settings import Settings, get_settings
 from core.temporal import connect
 from services import integrations as integration_service
-from services.feedback import FeedbackSource, sns_certificates
+from services.feedback import FeedbackSource, FeedbackSources, sns_certificates
 from services.integration_watch import watching
 from store.db import create_pool, database_url, require_database
 from store.inbox_feed import InboxFeed
@@ -64,8 +64,10 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
         app.state.sns_certificates = sns_certificates(settings.sns_certificate_host)
         try:
             async with AsyncExitStack() as running:
-                # Accept checks channels against the integrations: kept current without a restart.
-                await running.enter_async_context(watching(url, app.state.pool, settings))
+                # Accept checks channels against the integrations, and feedback its signatures with theirs: kept
+                # current without a restart.
+                await running.enter_async_context(watching(url, app.state.pool, settings,
+                                                           feedback=feedback_sources))
                 if settings.eager_start:  # the workflows this process starts run their first task here
                     from hosting.workers import herald_worker
 
@@ -85,11 +87,13 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
         summary="Durable notifications: every notification is a Temporal workflow.",
         lifespan=lifespan,
     )
-    # Who may post delivery feedback, and with which secrets: the stored integrations of the vendors that send it.
-    async def stored_sources(integration_id: str) -> FeedbackSource | None:
+    # Who may post delivery feedback, and with which secrets: the stored integrations of the vendors that send it,
+    # kept by the integration watch.
+    async def stored_source(integration_id: str) -> FeedbackSource | None:
         return await integration_service.feedback_source(app.state.pool, settings, integration_id)
 
-    app.state.feedback_sources = stored_sources
+    feedback_sources = FeedbackSources(stored_source)
+    app.state.feedback_sources = feedback_sources
     errors.install(app)
     openapi.install(app)
     tracing.instrument_app(app, tracer_provider)

@@ -26,7 +26,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import asyncpg
 import httpx
@@ -35,9 +35,6 @@ from core.errors import Problem
 from providers.feedback import BadFeedback, FeedbackEvent, mailgun, postmark, sendgrid, ses, twilio
 from services import suppressions
 from store import feedback
-
-if TYPE_CHECKING:
-    from store.db import Connection
 
 log = logging.getLogger("herald.feedback")
 
@@ -61,6 +58,24 @@ SourceLookup = Callable[[str], Awaitable[FeedbackSource | None]]
 async def no_sources(integration_id: str) -> FeedbackSource | None:
     """The lookup of a Herald with no integration that takes feedback configured."""
     return None
+
+
+class FeedbackSources:
+    """This process's sources as the integration watch (services/integration_watch.py) last read the stored
+    integrations, so a callback costs no read and no decryption. The watch reads them again on each change's
+    announcement and every HERALD_INTEGRATIONS_POLL_S: an integration edited, its secret rotated, or removed takes
+    effect within seconds. An id not among them (created since, or unknown) is looked up with `read`."""
+
+    def __init__(self, read: SourceLookup):
+        self._read = read
+        self._known: dict[str, FeedbackSource] = {}
+
+    def replace(self, sources: Mapping[str, FeedbackSource]) -> None:
+        self._known = dict(sources)
+
+    async def __call__(self, integration_id: str) -> FeedbackSource | None:
+        source = self._known.get(integration_id)
+        return source if source is not None else await self._read(integration_id)
 
 
 @dataclass
@@ -138,9 +153,10 @@ def message_ids(provider_message_id: str) -> list[str]:
 async def apply(pool: asyncpg.Pool, source: str, events: list[FeedbackEvent]) -> Applied:
     """Applies each event to the deliveries its message id names, each (event, delivery) once.
 
-    A callback's events are applied together, in one transaction of a few statements whatever their number
-    (SendGrid posts hundreds at a time): endings first, then arrivals, so a "delivered" in the same callback as a
-    bounce never confirms it either."""
+    A callback's events are applied together whatever their number (SendGrid posts hundreds at a time): a callback
+    that only reports arrivals in one statement, one that ends deliveries (or notes a soft bounce) in one
+    transaction of two (`store/feedback.py`). Endings win over arrivals of the same callback, so a "delivered" in
+    the same callback as a bounce never confirms it either."""
     applied = Applied()
     acting = []
     for event in map(_storable, events):
@@ -148,34 +164,71 @@ async def apply(pool: asyncpg.Pool, source: str, events: list[FeedbackEvent]) ->
             applied.ignored += 1
         else:
             acting.append(event)
-    forms = sorted({form for event in acting for form in message_ids(event.provider_message_id)})
-    sent: dict[str, list[feedback.SentDelivery]] = {}
-    for match in await feedback.sent_deliveries(pool, forms) if forms else []:
-        sent.setdefault(message_ids(match.provider_message_id)[0], []).append(match)
-    pairs = []
-    for event in acting:
-        matches = sent.get(message_ids(event.provider_message_id)[0], [])
-        applied.unknown += not matches
-        pairs += [(event, match) for match in matches]
-    if pairs:
+    if not acting:
+        return applied
+    now = datetime.now(UTC)
+    incoming = [feedback.Incoming(event.event_id, message_ids(event.provider_message_id)[0], event.kind,
+                                  _ends(event), (event.occurred_at or now) if event.kind == "delivered" else None)
+                for event in acting]
+    if all(event.kind == "delivered" for event in acting):
+        taken = await feedback.take(pool, source, incoming)
+        fresh = _fresh(acting, taken)
+    else:
         async with pool.acquire() as conn, conn.transaction():
-            claimed = await feedback.claim_all(conn, source, [_claim(event, match) for event, match in pairs])
-            fresh = []
-            for event, match in pairs:  # an event a callback repeats is claimed once
-                if _claim(event, match) in claimed:
-                    claimed.discard(_claim(event, match))
-                    fresh.append((event, match))
-            await _apply_claimed(conn, fresh)
-        applied.applied = len(fresh)
-        applied.duplicate = len(pairs) - len(fresh)
+            taken = await feedback.take(conn, source, incoming)
+            fresh = _fresh(acting, taken)
+            endings, suppress = _endings(fresh, now)
+            if endings or suppress:
+                await feedback.end_all(conn, endings, suppressions.normal_forms(suppress), source="feedback")
+    applied.unknown = len(acting) - len({match.position for match in taken})
+    applied.applied = len(fresh)
+    applied.duplicate = len(taken) - len(fresh)
     if applied.applied or applied.unknown:
         log.info("feedback applied", extra={"source": source, "applied": applied.applied,
                                             "duplicate": applied.duplicate, "unknown": applied.unknown})
     return applied
 
 
-def _claim(event: FeedbackEvent, match: feedback.SentDelivery) -> feedback.Claim:
-    return feedback.Claim(event.event_id, match.notification_id, match.channel, event.kind)
+def _ends(event: FeedbackEvent) -> bool:
+    """Whether the event ends its delivery: anything but an arrival or a soft bounce (the vendor keeps trying)."""
+    return event.kind != "delivered" and not (event.kind == "bounced" and not event.permanent)
+
+
+def _fresh(acting: list[FeedbackEvent], taken: list[feedback.Taken]) -> list[tuple[FeedbackEvent, feedback.Taken]]:
+    """The (event, delivery) pairs this callback applies: an event a callback repeats is claimed once, by its first
+    occurrence."""
+    seen: set[tuple[str, str, str]] = set()
+    fresh = []
+    for match in taken:  # in the callback's order
+        event = acting[match.position - 1]
+        key = (event.event_id, match.notification_id, match.channel)
+        if match.claimed and key not in seen:
+            seen.add(key)
+            fresh.append((event, match))
+    return fresh
+
+
+def _endings(fresh: list[tuple[FeedbackEvent, feedback.Taken]],
+             now: datetime) -> tuple[list[feedback.Ending], list[tuple[str, str, str]]]:
+    """What the claimed bounces, complaints and undeliveries write, and the addresses they suppress: a hard
+    bounce, a complaint or a permanent undelivery suppresses the address on its channel."""
+    endings: list[feedback.Ending] = []
+    suppress: list[tuple[str, str, str]] = []
+    for event, match in fresh:
+        if event.kind == "delivered":
+            continue
+        channel, at = match.channel, event.occurred_at or now
+        if _ends(event):
+            endings.append(feedback.Ending(match.notification_id, channel, event.kind, True, event.reason, at,
+                                           f"{channel} {event.kind} ({match.provider}): {event.reason}"))
+        else:
+            endings.append(feedback.Ending(
+                match.notification_id, channel, "soft_bounce", False, event.reason, at,
+                f"{channel}: {match.provider} reports a soft bounce and keeps trying: {event.reason}"))
+        address = event.address or match.address
+        if (event.kind == "complained" or event.permanent) and address:
+            suppress.append((channel, address, f"{event.kind}: {event.reason}"))
+    return endings, suppress
 
 
 def _storable(event: FeedbackEvent) -> FeedbackEvent:
@@ -185,38 +238,6 @@ def _storable(event: FeedbackEvent) -> FeedbackEvent:
         return text.replace("\x00", "")
     return replace(event, provider_message_id=clean(event.provider_message_id), reason=clean(event.reason),
                    event_id=clean(event.event_id), address=clean(event.address) if event.address else None)
-
-
-async def _apply_claimed(conn: Connection, fresh: list[tuple[FeedbackEvent, feedback.SentDelivery]]) -> None:
-    suppress: list[tuple[str, str, str]] = []
-    for event, match in fresh:
-        if event.kind != "delivered":
-            await _end(conn, event, match)
-            address = event.address or match.address
-            if (event.kind == "complained" or event.permanent) and address:
-                suppress.append((match.channel, address, f"{event.kind}: {event.reason}"))
-    now = datetime.now(UTC)
-    arrivals = [feedback.Arrival(match.notification_id, match.channel, match.provider, event.occurred_at or now)
-                for event, match in fresh if event.kind == "delivered"]
-    if arrivals:
-        await feedback.confirm_all(conn, arrivals)
-    await suppressions.suppress_all(conn, suppress, source="feedback")
-
-
-async def _end(conn: Connection, event: FeedbackEvent, match: feedback.SentDelivery) -> None:
-    """A bounce, a complaint or an undelivery: the delivery's end (a soft bounce only notes itself)."""
-    nid, channel = match.notification_id, match.channel
-    at = event.occurred_at or datetime.now(UTC)
-    if event.kind == "bounced" and not event.permanent:
-        await feedback.add_event(conn, nid, at, "soft_bounce",
-                                 f"{channel}: {match.provider} reports a soft bounce and keeps trying: {event.reason}")
-        return
-    detail = f"{channel} {event.kind} ({match.provider}): {event.reason}"
-    if await feedback.end_delivery(conn, nid, channel, event.kind, event.reason):
-        await feedback.add_event(conn, nid, at, event.kind, detail)
-        if event.kind in ("bounced", "complained"):
-            await feedback.queue_status_event(conn, nid, event.kind, channel, detail)
-        await feedback.end_if_none_arrived(conn, nid, detail)
 
 
 async def gone_at_send(pool: asyncpg.Pool, *, notification_id: str, channel: str, address: str, provider: str,

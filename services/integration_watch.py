@@ -2,8 +2,9 @@
 
 Each change is announced on `herald_integrations` (migration 020) and read at once; the table is also read
 every HERALD_INTEGRATIONS_POLL_S, so an announcement lost with a dropped connection only delays the change.
-The API process keeps its channel names current (what accept checks a request against); a worker also
-rebuilds its providers, and a send under way finishes on the provider it took.
+The API process keeps its channel names current (what accept checks a request against) and the sources of
+delivery feedback with their secrets opened; a worker also rebuilds its providers, and a send under way finishes
+on the provider it took.
 """
 
 from __future__ import annotations
@@ -20,26 +21,33 @@ import asyncpg
 from core.sealing import secret_box
 from core.settings import Settings
 from providers.registry import Providers, publish_stored_names
-from services.integrations import load_active
+from services.feedback import FeedbackSources
+from services.integrations import feedback_sources_of, ready_of
+from store import integrations
 from store.integrations import NOTIFY_CHANNEL
 
 log = logging.getLogger("herald.integrations")
 
 
 class IntegrationWatch:
-    def __init__(self, url: str | None, pool: asyncpg.Pool, settings: Settings, providers: Providers | None = None):
+    def __init__(self, url: str | None, pool: asyncpg.Pool, settings: Settings, providers: Providers | None = None,
+                 feedback: FeedbackSources | None = None):
         self._url = url
         self._pool = pool
         self._settings = settings
         self._providers = providers
+        self._feedback = feedback
         self._box = secret_box(settings)
         self._changed = asyncio.Event()
 
     async def reload(self) -> None:
-        ready, names = await load_active(self._pool, self._box)
+        rows = await integrations.list_all(self._pool)
+        ready, names = ready_of(rows, self._box)
         if self._providers is not None:
             self._providers.apply(ready, self._settings.public_url)
         publish_stored_names(self._settings, names)
+        if self._feedback is not None:
+            self._feedback.replace(feedback_sources_of(rows, self._box))
 
     def _on_notify(self, *_: Any) -> None:
         self._changed.set()
@@ -76,10 +84,10 @@ class IntegrationWatch:
 
 
 @asynccontextmanager
-async def watching(url: str | None, pool: asyncpg.Pool, settings: Settings,
-                   providers: Providers | None = None) -> AsyncIterator[IntegrationWatch]:
+async def watching(url: str | None, pool: asyncpg.Pool, settings: Settings, providers: Providers | None = None,
+                   feedback: FeedbackSources | None = None) -> AsyncIterator[IntegrationWatch]:
     """The integrations loaded once before the block starts, then kept current while it runs."""
-    watch = IntegrationWatch(url, pool, settings, providers)
+    watch = IntegrationWatch(url, pool, settings, providers, feedback)
     await watch.reload()
     task = asyncio.create_task(watch.run())
     try:

@@ -263,9 +263,13 @@ def _active(row: IntegrationRecord, box: SecretBox) -> StoredIntegration:
 
 
 async def load_active(pool: asyncpg.Pool, box: SecretBox) -> tuple[list[StoredIntegration], dict[str, list[str]]]:
-    """The active integrations, built-ready in priority order, and their ids per channel. One that cannot be
+    """The active integrations, built-ready in priority order, and their ids per channel."""
+    return ready_of(await integrations.list_all(pool), box)
+
+
+def ready_of(rows: list[IntegrationRecord], box: SecretBox) -> tuple[list[StoredIntegration], dict[str, list[str]]]:
+    """The active ones of `rows`, built-ready in priority order, and their ids per channel. One that cannot be
     opened or no longer validates is left out and logged: the others keep working."""
-    rows = await integrations.list_all(pool)
     ready: list[StoredIntegration] = []
     for row in rows:
         if not row.active:
@@ -306,10 +310,21 @@ async def feedback_source(pool: asyncpg.Pool, settings: Settings, integration_id
     """Who posts `POST /v1/feedback/{integration_id}`: a stored integration of a vendor that sends feedback, with
     the config (secrets opened) its signature is checked with; None for any other id."""
     row = await integrations.get(pool, integration_id)
-    if row is None or row.provider not in FEEDBACK_VENDORS:
+    return None if row is None else _feedback_source(row, secret_box(settings))
+
+
+def feedback_sources_of(rows: list[IntegrationRecord], box: SecretBox) -> dict[str, FeedbackSource]:
+    """`feedback_source` of each of `rows` that is one, by id, active or not: a vendor reports on messages sent
+    before the integration was disabled."""
+    sources = (_feedback_source(row, box) for row in rows)
+    return {source.integration_id: source for source in sources if source is not None}
+
+
+def _feedback_source(row: IntegrationRecord, box: SecretBox) -> FeedbackSource | None:
+    if row.provider not in FEEDBACK_VENDORS:
         return None
     try:
-        secrets = _opened(secret_box(settings), row)
+        secrets = _opened(box, row)
     except SealError:
         log.error("feedback refused: the integration's secrets cannot be opened", extra={"integration_id": row.id})
         return None

@@ -86,13 +86,13 @@ async def suppress(conn: Executor, *, channel: str, address: str, reason: str, s
                                   reason=reason[:MAX_REASON], source=source)
 
 
-async def suppress_all(conn: Executor, wanted: list[tuple[str, str, str]], source: str) -> None:
-    """`suppress` for each (channel, address, reason), in the order of their normal forms: two transactions that
-    suppress the same addresses then wait for each other in one order, never in a cycle."""
-    normal = sorted({(channel, _as_normal_as_possible(channel, address)): reason[:MAX_REASON]
-                     for channel, address, reason in reversed(wanted)}.items())
-    for (channel, address), reason in normal:
-        await suppressions.add(conn, channel=channel, address=address, reason=reason, source=source)
+def normal_forms(wanted: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """Herald's own suppressions of (channel, address, reason), each address made as normal as it can be and
+    given its first reason, in the order of their normal forms: two transactions that suppress the same addresses
+    then wait for each other in one order, never in a cycle."""
+    normal = {(channel, _as_normal_as_possible(channel, address)): reason[:MAX_REASON]
+              for channel, address, reason in reversed(wanted)}
+    return [(channel, address, reason) for (channel, address), reason in sorted(normal.items())]
 
 
 async def remove(conn: Executor, channel: str, address: str) -> None:

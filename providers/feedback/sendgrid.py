@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -43,7 +44,12 @@ _KINDS: dict[str, Kind] = {"delivered": "delivered", "bounce": "bounced", "dropp
 
 def public_key(config: Mapping[str, Any]) -> ec.EllipticCurvePublicKey:
     """SendGrid shows the key as bare base64 DER; a PEM copy of it (as its own helper builds) is taken too."""
-    text = setting(config, "webhook_verification_key").strip()
+    return _loaded(setting(config, "webhook_verification_key").strip())
+
+
+@functools.lru_cache(maxsize=64)
+def _loaded(text: str) -> ec.EllipticCurvePublicKey:
+    # Parsed once per key text: a busy webhook posts many times a second, and a rotated key is another text.
     try:
         if text.startswith("-----BEGIN"):
             key = load_pem_public_key(text.encode())

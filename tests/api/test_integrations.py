@@ -20,7 +20,7 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from tests.api.conftest import Api
+from tests.api.conftest import Api, eventually
 from tests.conftest import Stack, database_of_its_own, herald_stack
 from tests.processes import ROOT
 from tests.receivers import HttpReceiver, SmtpSink
@@ -340,3 +340,33 @@ async def test_a_stored_postmark_integration_checks_its_webhooks_credentials(api
     right = await api.http.post("/v1/feedback/pm-hooks", content=delivery, headers=basic(password))
     assert right.status_code == 200, right.text
     assert right.json()["unknown"] == 1  # verified, then read: no delivery of Herald's has that message id
+
+
+async def test_a_changed_webhook_password_and_a_removed_integration_take_effect_within_seconds(api: Api) -> None:
+    """The API keeps each feedback integration's secrets opened between callbacks (no read, no decryption per
+    callback); an edit or a removal reaches it within seconds, through the integrations' change announcement."""
+    old, new = "hook-" + uuid.uuid4().hex, "hook-" + uuid.uuid4().hex
+    await add(api, {"id": "pm-rotate", "channel": "email", "provider": "postmark", "active": False,
+                    "config": {"server_token": "pm-token-" + "7" * 24, "from": VERIFIED_SENDER,
+                               "webhook_username": "herald", "webhook_password": old}})
+    delivery = json.dumps({"RecordType": "Delivery", "MessageID": str(uuid.uuid4()), "Recipient": address(),
+                           "DeliveredAt": "2026-12-01T06:00:00Z", "MessageStream": "outbound"})
+
+    async def post(secret: str) -> int:
+        basic = base64.b64encode(f"herald:{secret}".encode()).decode()
+        r = await api.http.post("/v1/feedback/pm-rotate", content=delivery,
+                                headers={"Authorization": f"Basic {basic}", "Content-Type": "application/json"})
+        return r.status_code
+
+    assert (await post(old), await post(new)) == (200, 401)
+    await patch(api, "pm-rotate", {"config": {"webhook_password": new}})
+
+    async def rotated() -> bool:
+        return (await post(old), await post(new)) == (401, 200)
+    await eventually(rotated, timeout_s=3, what="the new password to verify, and only it")
+
+    assert (await api.http.delete("/v1/integrations/pm-rotate", headers=api.h)).status_code == 204
+
+    async def gone() -> bool:
+        return await post(new) == 404
+    await eventually(gone, timeout_s=3, what="the removed integration to take no feedback")
