@@ -22,12 +22,14 @@ class _Permit(SlotPermit):
 
 
 class WorkflowSlots(CustomSlotSupplier):
-    """A fixed number of workflow-task slots, like the SDK's own, that says how many are free of work.
+    """A fixed number of workflow-task slots, like the SDK's own, that says how many starts the worker can take.
 
     A slot is taken by a poll waiting for a task or by an eager start's first task, and given back when its
-    task ends. `free` counts the slots not running a task: a poll's reservation is no work, and an eager start
-    that finds every slot reserved by polls just goes through the task queue instead. The counts are kept under
-    a lock: the SDK may call from its own threads."""
+    task ends. An eager start needs a slot no one holds: one that finds every slot taken (some by polls that
+    wait for a task) goes through the task queue instead, and only a poll brings it back. `startable` counts
+    what the outbox starter may claim: the slots no one holds, or, while no slot runs a task, all of them (the
+    polls holding them pick up at once what cannot start eagerly). The counts are kept under a lock: the SDK
+    may call from its own threads."""
 
     def __init__(self, capacity: int):
         self.capacity = capacity
@@ -36,8 +38,20 @@ class WorkflowSlots(CustomSlotSupplier):
         self._lock = threading.Lock()
 
     def free(self) -> int:
+        """The slots not running a task (held by a poll, or by no one)."""
         with self._lock:
             return self.capacity - self._used
+
+    def startable(self) -> int:
+        """How many workflows the worker can start now and run at once.
+
+        Counting the slots polls hold would send the starts past them into the task queue while every slot is
+        busy, batch after batch: the whole outbox would leave PostgreSQL for Temporal's queue, each start
+        dispatched instead of eager, and the worker would take no less than before. While a task runs, only the
+        slots no one holds count; with none running, the polls holding slots take the rest from the queue at
+        once, so everything counts (a worker whose polls hold every slot still starts its outbox)."""
+        with self._lock:
+            return self.capacity - (self._taken if self._used else 0)
 
     def _take(self) -> SlotPermit | None:
         with self._lock:

@@ -53,7 +53,7 @@ from hosting.slots import WorkflowSlots
 from providers.egress import Allowlist
 from providers.registry import build_providers
 from services.integration_watch import watching
-from services.outbox import Starter
+from services.outbox import START_BATCH, Starter
 from services.status_relay import StatusRelay
 from store.db import create_pool, database_url, require_database
 from workflows.broadcast import BroadcastWorkflow
@@ -138,7 +138,9 @@ async def herald_worker(client: Client, pool: asyncpg.Pool, settings: Settings, 
             for worker in channel_workers:
                 await stack.enter_async_context(worker)
             if workflows:
-                background.append(asyncio.create_task(Starter(pool, client, settings, slots.free).run()))
+                starter = Starter(pool, client, settings, slots.startable,
+                                  batch=min(START_BATCH, max(1, settings.workflow_slots // 10)))
+                background.append(asyncio.create_task(starter.run()))
             if workflows and relay_database_url:
                 background.append(asyncio.create_task(StatusRelay(relay_database_url, client, settings).run()))
             try:
