@@ -11,6 +11,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from bench import retention
 from bench.stack import Stack
+from tests.api.conftest import eventually
 from tests.bench.conftest import serving_stack
 
 
@@ -33,3 +34,9 @@ async def test_a_paced_deletion_is_measured_while_it_runs_and_then_stopped(bench
     assert result["refused"] == {"alone": 0, "deleting": 0}
     rows = dict(retention.table_rows(result))
     assert any("1,000,000 in" in value for value in rows.values())
+
+    async def stopped() -> bool:
+        running = [w async for w in bench_stack.client.list_workflows(
+            'WorkflowType = "RetentionWorkflow" AND ExecutionStatus = "Running"')]
+        return not any(w.id.startswith("retention-bench-") for w in running)
+    await eventually(stopped, what="the bench's retention pass stopped")
