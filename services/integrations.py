@@ -262,11 +262,6 @@ def _active(row: IntegrationRecord, box: SecretBox) -> StoredIntegration:
                              rate_per_s=row.rate_per_s)
 
 
-async def load_active(pool: asyncpg.Pool, box: SecretBox) -> tuple[list[StoredIntegration], dict[str, list[str]]]:
-    """The active integrations, built-ready in priority order, and their ids per channel."""
-    return ready_of(await integrations.list_all(pool), box)
-
-
 def ready_of(rows: list[IntegrationRecord], box: SecretBox) -> tuple[list[StoredIntegration], dict[str, list[str]]]:
     """The active ones of `rows`, built-ready in priority order, and their ids per channel. One that cannot be
     opened or no longer validates is left out and logged: the others keep working."""

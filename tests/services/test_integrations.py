@@ -64,5 +64,5 @@ async def test_a_rotated_key_reseals_every_integration(own_pool: asyncpg.Pool, t
     assert row is not None and row.key_id == "k2"
     after = await integrations.get(own_pool, settings(new, tmp_path), "sg-rot")  # the old key is gone now
     assert after.config["api_key"] == "****" + KEY[-4:]
-    ready, _ = await integrations.load_active(own_pool, secret_box(settings(new, tmp_path)))
+    ready, _ = integrations.ready_of(await stored.list_all(own_pool), secret_box(settings(new, tmp_path)))
     assert ready == []  # inactive: not in any chain

@@ -22,6 +22,7 @@ from core.models import NotificationState, Status
 from core.secrets import new_webhook_secret
 from core.settings import Settings
 from core.workflow_ids import notification_workflow_id
+from providers.registry import Providers, build_providers
 from services import starting
 from store import notifications, outbox, templates, users
 from worker import herald_worker
@@ -122,3 +123,15 @@ async def running_harness(ts_env: WorkflowEnvironment, pool: asyncpg.Pool, setti
                 name = f"{request.node.name}-{index}.json".replace("[", "-").replace("]", "")
                 (Path(record_dir) / name).write_text(history.to_json())
 
+
+
+def watch_built_providers(monkeypatch: pytest.MonkeyPatch) -> list[Providers]:
+    """The providers each worker started after this builds, in order: the chains the tests watch."""
+    built: list[Providers] = []
+
+    def build(*args: Any) -> Providers:
+        built.append(build_providers(*args))
+        return built[-1]
+
+    monkeypatch.setattr("hosting.workers.build_providers", build)
+    return built

@@ -23,7 +23,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from core.secrets import new_webhook_secret
 from core.settings import Settings
-from providers.registry import Providers, build_providers
+from providers.registry import Providers
 from services import integrations
 from store import suppressions, webhooks
 from tests.api.conftest import eventually
@@ -31,7 +31,7 @@ from tests.conftest import database_of_its_own
 from tests.providers import test_apns, test_fcm
 from tests.vendors.apns import Apns, refusal
 from tests.vendors.fcm import Fcm, error
-from tests.workflows.conftest import Handle, Harness, running_harness
+from tests.workflows.conftest import Handle, Harness, running_harness, watch_built_providers
 from tests.workflows.test_long_lives import patches_of
 from workflows.notification.versions import ADDRESS_GONE_PATCH
 
@@ -128,13 +128,7 @@ async def push(ts_env: WorkflowEnvironment, own_pool: tuple[str, asyncpg.Pool], 
                         HERALD_WEBHOOK_SECRET=new_webhook_secret(), HERALD_WORKFLOW_SANDBOX=True,
                         HERALD_WEBHOOK_ALLOWED_HOSTS="127.0.0.1", HERALD_DATA_DIR=tmp_path,
                         HERALD_RATE_LIMITS="push=100" if queued else "")
-    built: list[Providers] = []
-
-    def build(*args: Any) -> Providers:  # the worker's own providers, whose chains the tests watch
-        built.append(build_providers(*args))
-        return built[-1]
-
-    monkeypatch.setattr("hosting.workers.build_providers", build)
+    built = watch_built_providers(monkeypatch)
     try:
         async with running_harness(ts_env, pool, settings, request) as harness:
             yield Push(harness, built[0], fcm_double, apns_double)

@@ -21,12 +21,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from core.secrets import new_webhook_secret
 from core.settings import Settings
-from providers.registry import Providers, build_providers
+from providers.registry import Providers
 from services import integrations
 from tests.api.conftest import eventually
 from tests.conftest import database_of_its_own, free_port
 from tests.receivers import HttpReceiver, Reply
-from tests.workflows.conftest import Handle, Harness, running_harness
+from tests.workflows.conftest import Handle, Harness, running_harness, watch_built_providers
 
 PHONE = "+14155552671"
 NAMES = ("gw-a", "gw-b", "gw-c")
@@ -106,13 +106,7 @@ async def failover(ts_env: WorkflowEnvironment, own_pool: tuple[str, asyncpg.Poo
     settings = Settings(DATABASE_URL=url, HERALD_TASK_QUEUE=f"tq-{uuid.uuid4().hex[:8]}",
                         HERALD_WEBHOOK_SECRET=new_webhook_secret(), HERALD_WORKFLOW_SANDBOX=True,
                         HERALD_WEBHOOK_ALLOWED_HOSTS="127.0.0.1", HERALD_RATE_LIMITS="sms=100" if queued else "")
-    built: list[Providers] = []
-
-    def build(*args: Any) -> Providers:  # the worker's own providers, whose chains the tests watch
-        built.append(build_providers(*args))
-        return built[-1]
-
-    monkeypatch.setattr("hosting.workers.build_providers", build)
+    built = watch_built_providers(monkeypatch)
     try:
         async with running_harness(ts_env, pool, settings, request) as harness:
             yield Failover(harness, built[0], gateways)
