@@ -101,7 +101,9 @@ def accept_p99(result: dict[str, Any]) -> Verdict:
     if machine >= 100 * CPU_BOUND and busy < CPU_BOUND:
         bound = (f"other work on the machine: its cores were {machine:.0f}% busy, this stack's share {busy:.0%}; "
                  + bound)
-    return Verdict(f"accept p99 <= {ACCEPT_P99_MS:.0f} ms at {ingest['rate_per_s']:.0f}/s open loop while draining",
+    niced = f" (drain at nice {ingest['drain_nice']})" if ingest.get("drain_nice") else ""
+    return Verdict(f"accept p99 <= {ACCEPT_P99_MS:.0f} ms at {ingest['rate_per_s']:.0f}/s open loop while draining"
+                   + niced,
                    f"{p99} ms over {ingest['seconds']:.0f} s", p99 <= ACCEPT_P99_MS and ingest["refused"] == 0,
                    bound if ingest["refused"] == 0 else f"{ingest['refused']} requests refused; {bound}")
 

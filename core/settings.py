@@ -163,6 +163,10 @@ class Settings(BaseSettings):
     start_lease_s: float = Field(default=30.0, gt=0, alias="HERALD_START_LEASE_S")
     start_poll_s: float = Field(default=1.0, gt=0, alias="HERALD_START_POLL_S")
     start_attempts: int = Field(default=5, ge=1, alias="HERALD_START_ATTEMPTS")
+    # A worker lowers its own CPU priority by this much (nice(2), every thread it starts inherits it). Where the
+    # API shares cores with the drain, accepting then waits on no backlog: a burst drains a little later instead
+    # of every accept answering late. 0 keeps the priority it was started with.
+    worker_nice: int = Field(default=0, ge=0, le=19, alias="HERALD_WORKER_NICE")
     # Seals integrations' secret fields at rest (AES-256-GCM): "id:base64key,...", the first seals, all open, as
     # HERALD_PAYLOAD_KEYS. Empty: one key generated once in HERALD_DATA_DIR. Every API and worker needs the same.
     integration_keys: str = Field(default="", alias="HERALD_INTEGRATION_KEYS", repr=False)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -209,9 +210,16 @@ async def run(settings: Settings) -> None:
         provider.shutdown()  # flushes the spans still batched
 
 
+def lower_priority(settings: Settings) -> None:
+    """Before any thread starts (the SDK's core runs threads of its own), so that all of them inherit it."""
+    if settings.worker_nice:
+        os.nice(settings.worker_nice)
+
+
 def main() -> None:
     settings = get_settings()
     require_database(settings)
+    lower_priority(settings)
     logs.configure(settings)
     if settings.uvloop:
         import uvloop

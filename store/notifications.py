@@ -197,9 +197,11 @@ async def insert_many(conn: Executor, rows: Sequence[NewNotification]) -> list[N
                        new.template_version, new.data, new.send_at, new.digest, new.escalate, new.throttle,
                        new.created_by, new.requested_locale, new.render_pins, new.actions
                 FROM new
-                WHERE NOT EXISTS (SELECT 1 FROM notification
-                                  WHERE new.legacy_key IS NOT NULL AND idempotency_key = new.legacy_key
-                                    AND {_LEGACY_CLIENT_ROW})
+                -- A row-by-row probe of the key's index, and none without a legacy key: as a join (or a hashed
+                -- subplan) the planner read the whole table on every accept.
+                WHERE new.legacy_key IS NULL
+                   OR (SELECT true FROM notification
+                       WHERE idempotency_key = new.legacy_key AND {_LEGACY_CLIENT_ROW} LIMIT 1) IS NULL
                 ORDER BY new.id
                 ON CONFLICT DO NOTHING
                 RETURNING {_COLUMNS}
