@@ -35,6 +35,7 @@ from core import logs, pii, tracing
 from core.settings import Settings, get_settings
 from core.temporal import connect
 from services import integrations as integration_service
+from services import start_announcer
 from services.feedback import FeedbackSource, FeedbackSources, sns_certificates
 from services.integration_watch import watching
 from store.db import create_pool, database_url, require_database
@@ -56,7 +57,9 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         url = database_url(settings)
-        app.state.pool = await create_pool(url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+        # Accepts are announced to the workers after they commit (services/start_announcer.py).
+        app.state.pool = await create_pool(url, min_size=settings.db_pool_min, max_size=settings.db_pool_max,
+                                           server_settings=start_announcer.SETTING)
         # Lazy: the API comes up (and says so on /ready) while Temporal is down; a worker needs a connection.
         app.state.temporal = await connect(settings, lazy=not settings.eager_start,
                                            interceptors=tracing.client_interceptors(tracer_provider))
@@ -64,6 +67,8 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
         app.state.sns_certificates = sns_certificates(settings.sns_certificate_host)
         try:
             async with AsyncExitStack() as running:
+                app.state.start_announcer = await running.enter_async_context(
+                    start_announcer.announcing(app.state.pool))
                 # Accept checks channels against the integrations, and feedback its signatures with theirs: kept
                 # current without a restart.
                 await running.enter_async_context(watching(url, app.state.pool, settings,
@@ -71,8 +76,11 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
                 if settings.eager_start:  # the workflows this process starts run their first task here
                     from hosting.workers import herald_worker
 
+                    # A pool of its own: what this worker writes to the outbox announces itself on commit.
+                    worker_pool = await create_pool(url, min_size=1, max_size=settings.db_pool_max)
+                    running.push_async_callback(worker_pool.close)
                     await running.enter_async_context(
-                        herald_worker(app.state.temporal, app.state.pool, settings, channels=[]))
+                        herald_worker(app.state.temporal, worker_pool, settings, channels=[]))
                 yield  # on shutdown the worker drains first: its steps still need the pool
         finally:
             await app.state.inbox_feed.close()

@@ -16,6 +16,7 @@ from api.inbox_jwt import looks_like_jwt, user_for_jwt
 from core.ids import hash_secret
 from core.settings import Settings
 from services import keys, users
+from services.start_announcer import StartAnnouncer
 from store.pagination import BadCursor, CursorKind, decode_cursor, encode_cursor
 
 Row = TypeVar("Row")  # a record of any kind, or a dict
@@ -36,11 +37,17 @@ async def get_settings(request: Request) -> Settings:
     return settings
 
 
+async def get_start_announcer(request: Request) -> StartAnnouncer:
+    announcer: StartAnnouncer = request.app.state.start_announcer
+    return announcer
+
+
 # The dependencies are coroutines although they do not await: FastAPI runs a plain `def` dependency in a
 # thread pool, a thread hand-off per dependency per request (about 9% of the API's CPU under load).
 PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+AnnouncerDep = Annotated[StartAnnouncer, Depends(get_start_announcer)]
 
 
 SCOPES = ("admin", "send", "read")

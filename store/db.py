@@ -73,8 +73,9 @@ class _NoResetConnection(asyncpg.Connection):
         return ""
 
 
-async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> Pool:
+async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10,
+                      server_settings: dict[str, str] | None = None) -> Pool:
     pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, init=_init_connection,
-                                     connection_class=_NoResetConnection)
+                                     connection_class=_NoResetConnection, server_settings=server_settings)
     assert pool is not None
     return pool

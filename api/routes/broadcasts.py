@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse
 
-from api.deps import AdminDep, PoolDep, SendDep, SettingsDep, StatusDep, TemporalDep
+from api.deps import AdminDep, AnnouncerDep, PoolDep, SendDep, SettingsDep, StatusDep, TemporalDep
 from api.schemas import BroadcastCreate, BroadcastPublic
 from services import broadcasts
 from services.broadcasts import BroadcastProgress
@@ -24,10 +24,13 @@ def _public(progress: BroadcastProgress) -> BroadcastPublic:
 @router.post("", status_code=202, response_model=BroadcastPublic,
              responses={200: {"model": BroadcastPublic, "description": "repeat of an accepted request"}})
 async def create_broadcast(body: BroadcastCreate, pool: PoolDep, settings: SettingsDep, principal: SendDep,
+                           starts: AnnouncerDep,
                            idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)]
                            = None) -> JSONResponse:
     progress, created = await broadcasts.create(pool, settings, body.model_dump(mode="json"), idempotency_key,
                                                 key_id=principal.key)
+    if created:
+        starts.poke()
     return JSONResponse(_public(progress).model_dump(mode="json"), status_code=202 if created else 200)
 
 

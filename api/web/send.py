@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from api.accepting import accept_many
-from api.deps import PoolDep, Principal, SettingsDep
+from api.deps import AnnouncerDep, PoolDep, Principal, SettingsDep
 from api.errors import ApiError
 from api.schemas import BroadcastCreate, NotificationCreate
 from api.web.auth import AdminPage
@@ -28,6 +28,7 @@ from services import broadcasts as broadcast_service
 from services import template_parts, templates, users
 from services.accept import Accepted, Caller
 from services.rendering import render_or_422
+from services.start_announcer import StartAnnouncer
 from store.notifications import NotificationRecord
 from store.templates import TemplateRecord
 
@@ -118,10 +119,11 @@ async def preview(request: Request, pool: PoolDep, _: AdminPage) -> HTMLResponse
 
 
 @router.post("", response_class=HTMLResponse, response_model=None)
-async def send(request: Request, pool: PoolDep, settings: SettingsDep, principal: AdminPage) -> Response:
+async def send(request: Request, pool: PoolDep, settings: SettingsDep, principal: AdminPage,
+               starts: AnnouncerDep) -> Response:
     values = _values(await read_form(request))
     try:
-        target = await _send(pool, settings, values, principal)
+        target = await _send(pool, settings, values, principal, starts)
     except ApiError as exc:
         details = exc.details if isinstance(exc.details, list) else []
         fields = ", ".join(str(d.get("field")) for d in details if isinstance(d, dict) and d.get("field"))
@@ -135,7 +137,7 @@ async def send(request: Request, pool: PoolDep, settings: SettingsDep, principal
 
 
 async def _send(pool: asyncpg.Pool, settings: Settings, values: dict[str, Any],
-                principal: Principal) -> tuple[str, str, dict[str, str]]:
+                principal: Principal, starts: StartAnnouncer) -> tuple[str, str, dict[str, str]]:
     data = _data(values)
     common = {"template": values["template"], "data": data, "channels": values["channels"],
               "priority": values["priority"], "category": values["category"]}
@@ -144,8 +146,10 @@ async def _send(pool: asyncpg.Pool, settings: Settings, values: dict[str, Any],
             raise ApiError(422, "validation_error", "a send time applies to chosen users; a broadcast goes now")
         audience = {"topic": values["topic"]} if values["audience"] == "topic" else {"all": True}
         body = BroadcastCreate.model_validate({**common, "audience": audience})
-        started, _ = await broadcast_service.create(pool, settings, body.model_dump(mode="json"),
-                                                    f"ui:{values['key']}", key_id=principal.key)
+        started, created = await broadcast_service.create(pool, settings, body.model_dump(mode="json"),
+                                                          f"ui:{values['key']}", key_id=principal.key)
+        if created:
+            starts.poke()
         return "/ui/notifications", f"Broadcast {started.broadcast.id} started.", {}
     chosen = values["user_ids"]
     if not chosen:
@@ -158,7 +162,7 @@ async def _send(pool: asyncpg.Pool, settings: Settings, values: dict[str, Any],
     # One key per form and user: submitting the same form twice sends nothing twice.
     outcomes = await accept_many(pool, settings, [(request, f"ui:{values['key']}:{user_id}")
                                                   for user_id, request in zip(chosen, requests, strict=True)],
-                                 caller)
+                                 caller, starts)
     sent: list[NotificationRecord] = []
     refused: list[tuple[str, ApiError]] = []
     for user_id, outcome in zip(chosen, outcomes, strict=True):
