@@ -75,13 +75,34 @@ def payload(message: OutgoingMessage, config: Config) -> dict[str, Any]:
     return request
 
 
-def signed_headers(config: Config, url: str, body: bytes) -> dict[str, str]:
-    """The headers of a SigV4-signed request (service `ses`), made fresh for each attempt: a signature is
-    valid for five minutes from its `X-Amz-Date`."""
-    request = AWSRequest(method="POST", url=url, data=body, headers={"Content-Type": "application/json"})
-    credentials = Credentials(config.access_key_id, config.secret_access_key)
-    SigV4Auth(credentials, "ses", config.region).add_auth(request)
-    return {name: str(value) for name, value in request.headers.items()}
+class Signer(SigV4Auth):
+    """botocore's SigV4 signer (service `ses`) for one key and region, built once per provider, that also keeps
+    the day's signing key: the four HMACs that derive it change only with the date of `X-Amz-Date`."""
+
+    def __init__(self, config: Config):
+        super().__init__(Credentials(config.access_key_id, config.secret_access_key), "ses", config.region)
+        self._day = ""
+        self._key = b""
+
+    def signature(self, string_to_sign: str, request: AWSRequest) -> str:
+        day = request.context["timestamp"][0:8]
+        if day != self._day:
+            self._key = self._signing_key(day)
+            self._day = day
+        return str(self._sign(self._key, string_to_sign, hex=True))
+
+    def _signing_key(self, day: str) -> bytes:
+        key: bytes = self._sign(f"AWS4{self.credentials.secret_key}".encode(), day)
+        for scope in (self._region_name, self._service_name, "aws4_request"):
+            key = self._sign(key, scope)
+        return key
+
+    def headers(self, url: str, body: bytes) -> dict[str, str]:
+        """The headers of a signed request, made fresh for each attempt: a signature is valid for five minutes
+        from its `X-Amz-Date`."""
+        request = AWSRequest(method="POST", url=url, data=body, headers={"Content-Type": "application/json"})
+        self.add_auth(request)
+        return {name: str(value) for name, value in request.headers.items()}
 
 
 def error_type(answer: Answer) -> tuple[str | None, str | None]:
@@ -118,12 +139,13 @@ class SesProvider:
         self._client = client
         self._deadline_s = deadline_s
         self._allow = vetting(config.endpoint, default_endpoint(config.region), allow)
+        self._url = f"{config.endpoint}{PATH}"
+        self._signer = Signer(config)
 
     async def send(self, message: OutgoingMessage) -> ProviderReceipt:
-        url = f"{self._config.endpoint}{PATH}"
         body = json.dumps(payload(message, self._config), separators=(",", ":")).encode()
-        answer = await request(self._client, "POST", url, name=self.name, content=body,
-                               headers=signed_headers(self._config, url, body), allow=self._allow,
+        answer = await request(self._client, "POST", self._url, name=self.name, content=body,
+                               headers=self._signer.headers(self._url, body), allow=self._allow,
                                deadline_s=self._deadline_s)
         if accepted(self.name, answer):
             try:

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 from typing import Any
 
+import botocore.auth
 import httpx
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from pydantic import ValidationError
 
 from providers import ses
@@ -133,3 +138,18 @@ def test_the_config_names_what_is_missing_or_invalid() -> None:
                                           "secret_access_key": "s", "from": SENDER})
     assert defaults.endpoint == "https://email.eu-central-2.amazonaws.com" and defaults.base_url is None
     assert ses.SECRETS == ("secret_access_key",) and ses.CHANNELS == ("email",)
+
+
+def test_the_kept_signing_key_signs_as_botocore_does_on_each_day(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = ses.Config.model_validate({"region": REGION, "access_key_id": "AKIAIOSFODNN7EXAMPLE",
+                                          "secret_access_key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+                                          "from": SENDER})
+    signer = ses.Signer(settings)
+    url, body = f"{settings.endpoint}{ses.PATH}", b'{"FromEmailAddress":"a@example.com"}'
+    for now in (datetime(2026, 12, 1, 23, 59, 59), datetime(2026, 12, 2, 0, 0, 1), datetime(2026, 12, 2, 9, 30)):
+        monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda now=now: now)
+        fresh = AWSRequest(method="POST", url=url, data=body, headers={"Content-Type": "application/json"})
+        SigV4Auth(Credentials(settings.access_key_id, settings.secret_access_key), "ses", REGION).add_auth(fresh)
+        signed = signer.headers(url, body)
+        assert signed["X-Amz-Date"] == now.strftime("%Y%m%dT%H%M%SZ")
+        assert signed["Authorization"] == fresh.headers["Authorization"]
