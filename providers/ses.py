@@ -75,34 +75,18 @@ def payload(message: OutgoingMessage, config: Config) -> dict[str, Any]:
     return request
 
 
-class Signer(SigV4Auth):
-    """botocore's SigV4 signer (service `ses`) for one key and region, built once per provider, that also keeps
-    the day's signing key: the four HMACs that derive it change only with the date of `X-Amz-Date`."""
+def signer(config: Config) -> SigV4Auth:
+    """botocore's SigV4 signer for service `ses` with the config's key and region: built once per provider, it
+    holds nothing that changes from one request to the next."""
+    return SigV4Auth(Credentials(config.access_key_id, config.secret_access_key), "ses", config.region)
 
-    def __init__(self, config: Config):
-        super().__init__(Credentials(config.access_key_id, config.secret_access_key), "ses", config.region)
-        self._day = ""
-        self._key = b""
 
-    def signature(self, string_to_sign: str, request: AWSRequest) -> str:
-        day = request.context["timestamp"][0:8]
-        if day != self._day:
-            self._key = self._signing_key(day)
-            self._day = day
-        return str(self._sign(self._key, string_to_sign, hex=True))
-
-    def _signing_key(self, day: str) -> bytes:
-        key: bytes = self._sign(f"AWS4{self.credentials.secret_key}".encode(), day)
-        for scope in (self._region_name, self._service_name, "aws4_request"):
-            key = self._sign(key, scope)
-        return key
-
-    def headers(self, url: str, body: bytes) -> dict[str, str]:
-        """The headers of a signed request, made fresh for each attempt: a signature is valid for five minutes
-        from its `X-Amz-Date`."""
-        request = AWSRequest(method="POST", url=url, data=body, headers={"Content-Type": "application/json"})
-        self.add_auth(request)
-        return {name: str(value) for name, value in request.headers.items()}
+def signed_headers(sign: SigV4Auth, url: str, body: bytes) -> dict[str, str]:
+    """The headers of a signed request, made fresh for each attempt: a signature is valid for five minutes
+    from its `X-Amz-Date`."""
+    request = AWSRequest(method="POST", url=url, data=body, headers={"Content-Type": "application/json"})
+    sign.add_auth(request)
+    return {name: str(value) for name, value in request.headers.items()}
 
 
 def error_type(answer: Answer) -> tuple[str | None, str | None]:
@@ -140,12 +124,12 @@ class SesProvider:
         self._deadline_s = deadline_s
         self._allow = vetting(config.endpoint, default_endpoint(config.region), allow)
         self._url = f"{config.endpoint}{PATH}"
-        self._signer = Signer(config)
+        self._signer = signer(config)
 
     async def send(self, message: OutgoingMessage) -> ProviderReceipt:
         body = json.dumps(payload(message, self._config), separators=(",", ":")).encode()
         answer = await request(self._client, "POST", self._url, name=self.name, content=body,
-                               headers=self._signer.headers(self._url, body), allow=self._allow,
+                               headers=signed_headers(self._signer, self._url, body), allow=self._allow,
                                deadline_s=self._deadline_s)
         if accepted(self.name, answer):
             try:
