@@ -8,6 +8,7 @@ import base64
 import time
 import uuid
 from email import policy
+from email.message import Message
 from email.parser import BytesParser
 from email.utils import parseaddr
 from urllib.parse import parse_qsl
@@ -41,6 +42,8 @@ def parse_form(content_type: str, body: bytes) -> list[tuple[str, str]] | None:
     parts = document.get_payload()
     assert isinstance(parts, list)
     for part in parts:
+        if not isinstance(part, Message):
+            return None
         name = part.get_param("name", header="content-disposition")
         if not isinstance(name, str):
             return None
