@@ -75,12 +75,17 @@ def payload(message: OutgoingMessage, config: Config) -> dict[str, Any]:
     return request
 
 
-def signed_headers(config: Config, url: str, body: bytes) -> dict[str, str]:
-    """The headers of a SigV4-signed request (service `ses`), made fresh for each attempt: a signature is
-    valid for five minutes from its `X-Amz-Date`."""
+def signer(config: Config) -> SigV4Auth:
+    """botocore's SigV4 signer for service `ses` with the config's key and region: built once per provider, it
+    holds nothing that changes from one request to the next."""
+    return SigV4Auth(Credentials(config.access_key_id, config.secret_access_key), "ses", config.region)
+
+
+def signed_headers(sign: SigV4Auth, url: str, body: bytes) -> dict[str, str]:
+    """The headers of a signed request, made fresh for each attempt: a signature is valid for five minutes
+    from its `X-Amz-Date`."""
     request = AWSRequest(method="POST", url=url, data=body, headers={"Content-Type": "application/json"})
-    credentials = Credentials(config.access_key_id, config.secret_access_key)
-    SigV4Auth(credentials, "ses", config.region).add_auth(request)
+    sign.add_auth(request)
     return {name: str(value) for name, value in request.headers.items()}
 
 
@@ -118,12 +123,13 @@ class SesProvider:
         self._client = client
         self._deadline_s = deadline_s
         self._allow = vetting(config.endpoint, default_endpoint(config.region), allow)
+        self._url = f"{config.endpoint}{PATH}"
+        self._signer = signer(config)
 
     async def send(self, message: OutgoingMessage) -> ProviderReceipt:
-        url = f"{self._config.endpoint}{PATH}"
         body = json.dumps(payload(message, self._config), separators=(",", ":")).encode()
-        answer = await request(self._client, "POST", url, name=self.name, content=body,
-                               headers=signed_headers(self._config, url, body), allow=self._allow,
+        answer = await request(self._client, "POST", self._url, name=self.name, content=body,
+                               headers=signed_headers(self._signer, self._url, body), allow=self._allow,
                                deadline_s=self._deadline_s)
         if accepted(self.name, answer):
             try:

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 from typing import Any
 
+import botocore.auth
 import httpx
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from pydantic import ValidationError
 
 from providers import ses
@@ -133,3 +138,21 @@ def test_the_config_names_what_is_missing_or_invalid() -> None:
                                           "secret_access_key": "s", "from": SENDER})
     assert defaults.endpoint == "https://email.eu-central-2.amazonaws.com" and defaults.base_url is None
     assert ses.SECRETS == ("secret_access_key",) and ses.CHANNELS == ("email",)
+
+
+def test_the_signer_built_once_signs_each_request_afresh(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = ses.Config.model_validate({"region": REGION, "access_key_id": "AKIAIOSFODNN7EXAMPLE",
+                                          "secret_access_key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+                                          "from": SENDER})
+    kept = ses.signer(settings)
+    url, body = f"{settings.endpoint}{ses.PATH}", b'{"FromEmailAddress":"a@example.com"}'
+    signatures = set()
+    for now in (datetime(2026, 12, 1, 23, 59, 59), datetime(2026, 12, 2, 0, 0, 1), datetime(2026, 12, 2, 9, 30)):
+        monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda now=now: now)
+        fresh = AWSRequest(method="POST", url=url, data=body, headers={"Content-Type": "application/json"})
+        SigV4Auth(Credentials(settings.access_key_id, settings.secret_access_key), "ses", REGION).add_auth(fresh)
+        signed = ses.signed_headers(kept, url, body)
+        assert signed["X-Amz-Date"] == now.strftime("%Y%m%dT%H%M%SZ")
+        assert signed["Authorization"] == fresh.headers["Authorization"]
+        signatures.add(signed["Authorization"])
+    assert len(signatures) == 3

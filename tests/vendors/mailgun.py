@@ -8,7 +8,7 @@ import base64
 import time
 import uuid
 from email import policy
-from email.message import EmailMessage
+from email.message import Message
 from email.parser import BytesParser
 from email.utils import parseaddr
 from urllib.parse import parse_qsl
@@ -31,13 +31,19 @@ def parse_form(content_type: str, body: bytes) -> list[tuple[str, str]] | None:
         return parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=bool(body))
     if kind != "multipart/form-data" or "boundary=" not in content_type:
         return None
-    document = BytesParser(policy=policy.default).parsebytes(
+    # The legacy policy parses the same structure over ten times faster than `policy.default`, whose header
+    # objects a form does not need: the double is then not the slow end of the bench's exchange. A name in RFC
+    # 2231 form comes back as a tuple and is refused, as RFC 7578 says form-data names must not use it.
+    document = BytesParser(policy=policy.compat32).parsebytes(
         f"Content-Type: {content_type}\r\n\r\n".encode() + body)
-    assert isinstance(document, EmailMessage)
     if not document.is_multipart() or document.defects:
         return None
     form = []
-    for part in document.iter_parts():
+    parts = document.get_payload()
+    assert isinstance(parts, list)
+    for part in parts:
+        if not isinstance(part, Message):
+            return None
         name = part.get_param("name", header="content-disposition")
         if not isinstance(name, str):
             return None
