@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
+from asyncpg.connection import LoggedQuery
 
 
 class CountingPool:
@@ -24,3 +27,19 @@ class CountingPool:
             self.statements.append(query)
             return await call(query, *args, **kwargs)
         return counted
+
+
+class CountingSessions(CountingPool):
+    """CountingPool that also lends connections and counts every statement sent on them, in order, `BEGIN` and
+    `COMMIT` included (a transaction costs those two round trips as well)."""
+
+    @contextlib.asynccontextmanager
+    async def acquire(self) -> AsyncIterator[asyncpg.Connection[Any]]:
+        def logged(query: LoggedQuery) -> None:
+            self.statements.append(query.query)
+        async with self._pool.acquire() as conn:
+            conn.add_query_logger(logged)
+            try:
+                yield conn
+            finally:
+                conn.remove_query_logger(logged)
