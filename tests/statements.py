@@ -34,7 +34,7 @@ class CountingSessions(CountingPool):
     `COMMIT` included (a transaction costs those two round trips as well)."""
 
     @contextlib.asynccontextmanager
-    async def acquire(self) -> AsyncIterator[asyncpg.Connection[Any]]:
+    async def acquire(self) -> AsyncIterator[asyncpg.pool.PoolConnectionProxy[Any]]:
         def logged(query: LoggedQuery) -> None:
             self.statements.append(query.query)
         async with self._pool.acquire() as conn:

@@ -18,8 +18,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from core.secrets import new_webhook_secret
 from core.settings import Settings
-from services.accept import Caller, accept
 from services import outbox as starter
+from services import starting
+from services.accept import Caller, accept
 from services.outbox import BUSY_WAIT_S, GATHER_S, START_BATCH, Starter
 from store import outbox, templates, users
 from store.outbox import ClaimedStart
@@ -137,7 +138,7 @@ async def _starts_seen(pool: asyncpg.Pool, dev_env: WorkflowEnvironment, monkeyp
     accepted = [(await accept(pool, settings, _body(f"sl-{suffix}", f"slu-{suffix}"), None, CALLER))[1]
                 for _ in range(waiting)]
     rows = _Rows()
-    real_claim, real_release, real_start = outbox.claim, outbox.release, starter.start_notification_workflow
+    real_claim, real_release, real_start = outbox.claim, outbox.release, starting.start_notification_workflow
 
     async def claim(conn: asyncpg.Pool, task_queue: str, limit: int, lease_s: float,
                     **kw: int) -> list[ClaimedStart]:
@@ -157,7 +158,7 @@ async def _starts_seen(pool: asyncpg.Pool, dev_env: WorkflowEnvironment, monkeyp
 
     monkeypatch.setattr(outbox, "claim", claim)
     monkeypatch.setattr(outbox, "release", release)
-    monkeypatch.setattr(starter, "start_notification_workflow", start_workflow)
+    monkeypatch.setattr("services.outbox.start_notification_workflow", start_workflow)
     task = asyncio.create_task(Starter(pool, client, settings, _Slots(10)).run())
     try:
         await eventually(lambda: _all_started(pool, settings.task_queue), what="every start")
