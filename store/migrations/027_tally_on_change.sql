@@ -27,21 +27,8 @@ CREATE TRIGGER notification_tally_update AFTER UPDATE OF status, priority ON not
     FOR EACH ROW WHEN ((OLD.status, OLD.priority) IS DISTINCT FROM (NEW.status, NEW.priority))
     EXECUTE FUNCTION tally_notification_move();
 
--- Only attempts that did not deliver are counted, and the attempts Herald writes are almost all delivered ones,
--- one per statement (with a workflow's final record, or after a provider call): a row trigger skips them by its
--- WHEN alone, where the statement trigger ran for each, and for the final records that wrote no attempt at all.
-DROP TRIGGER delivery_attempt_tally_insert ON delivery_attempt;
-DROP FUNCTION tally_attempt_insert();
-
-CREATE FUNCTION tally_attempt_failed() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO tally_change (kind, status, channel, priority, delta)
-    VALUES ('failed_attempt', '', NEW.channel, '', 1);
-    RETURN NULL;
-END $$;
-
-CREATE TRIGGER delivery_attempt_tally_insert AFTER INSERT ON delivery_attempt
-    FOR EACH ROW WHEN (NEW.outcome <> 'delivered') EXECUTE FUNCTION tally_attempt_failed();
+-- Attempt inserts keep 014's statement trigger: a bulk insert (a COPY, an import) appends one change per channel
+-- where a row trigger would append one per failed attempt, all of which the next scrape's fold reads and deletes.
 
 -- Herald never updates an attempt; an operator's UPDATE that changes an outcome or a channel is still counted.
 DROP TRIGGER delivery_attempt_tally_update ON delivery_attempt;
