@@ -36,10 +36,19 @@ class CountingSessions(CountingPool):
     @contextlib.asynccontextmanager
     async def acquire(self) -> AsyncIterator[asyncpg.pool.PoolConnectionProxy[Any]]:
         def logged(query: LoggedQuery) -> None:
-            self.statements.append(query.query)
+            if not _introspection(query.query):
+                self.statements.append(query.query)
         async with self._pool.acquire() as conn:
             conn.add_query_logger(logged)
             try:
                 yield conn
             finally:
                 conn.remove_query_logger(logged)
+
+
+def _introspection(query: str) -> bool:
+    """asyncpg's lookup of the types a connection has not met yet (with jit off around it): once per connection
+    and type, not part of the use case, and absent from a connection the pool has lent before."""
+    text = " ".join(query.split())
+    return ("typeinfo_tree" in text or text.startswith("SELECT current_setting('jit') AS cur")
+            or text.startswith("SELECT set_config('jit', $1, false)"))

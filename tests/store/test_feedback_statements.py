@@ -96,7 +96,9 @@ async def test_a_callback_of_endings_is_two_statements_in_one_transaction_and_wa
                            hook, "http://127.0.0.1:9/hook", ["bounced", "complained"])
     woken = asyncio.Event()
     async with own_pool.acquire() as listening:
-        await listening.add_listener("herald_status_event", lambda *_: woken.set())
+        def wake(*_: Any) -> None:
+            woken.set()
+        await listening.add_listener("herald_status_event", wake)
         try:
             bounced, _, bounced_id = await sent(own_pool)
             complained, _, complained_id = await sent(own_pool)
@@ -112,13 +114,14 @@ async def test_a_callback_of_endings_is_two_statements_in_one_transaction_and_wa
 
             assert applied.applied == 4
             sent_statements = [" ".join(q.split())[:60] for q in counting.statements]
-            assert len(sent_statements) == 4, sent_statements
+            assert len(sent_statements) == 4, "\n".join(sent_statements)
             assert sent_statements[0].startswith("BEGIN") and sent_statements[-1].startswith("COMMIT"), \
                 sent_statements
             await asyncio.wait_for(woken.wait(), timeout=5)
             queued = await own_pool.fetch("SELECT notification_id, type FROM status_event WHERE subscription_id = $1",
                                           hook)
         finally:
+            await listening.remove_listener("herald_status_event", wake)
             await own_pool.execute("DELETE FROM status_event WHERE subscription_id = $1", hook)
             await own_pool.execute("DELETE FROM webhook_subscription WHERE id = $1", hook)
     assert {(r["notification_id"], r["type"]) for r in queued} == {(bounced, "bounced"), (complained, "complained")}
