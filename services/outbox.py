@@ -15,8 +15,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import asyncpg
 from temporalio.client import Client
@@ -35,6 +37,8 @@ from store.outbox import ClaimedStart
 
 log = logging.getLogger("herald.outbox")
 
+_T = TypeVar("_T")
+
 # Temporal down: how long the starter waits before it claims again, doubling up to the last value.
 OUTAGE_WAIT_S = (0.25, 0.5, 1.0, 2.0)
 # A refused start waits 2^attempts seconds, up to this, before the next try.
@@ -50,9 +54,18 @@ START_BATCH = 20
 # A busy worker's slots free one at a time; claiming each alone would cost a claim and a finishing statement
 # per start. Fewer than a batch's worth wait this long at most for more to free: an `otp` waits no longer.
 GATHER_S = 0.1
-# A start unanswered for this long counts as an outage: the client would retry it for longer, and a start that
-# goes through when Temporal returns must not overtake the higher-priority rows accepted meanwhile.
+# A start unanswered for this long counts as an outage when Temporal does not answer its health check either: the
+# client would retry it for longer, and a start that goes through when Temporal returns must not overtake the
+# higher-priority rows accepted meanwhile.
 START_TIMEOUT_S = 3.0
+# How long the health check may take before Temporal counts as down.
+HEALTH_TIMEOUT_S = 0.5
+# A start still unanswered after START_TIMEOUT_S while Temporal answers its health check is slow, not lost: a busy
+# server is still writing it. Cut off, it would go back to the outbox and be sent again (a claim, a release and
+# another claim of its row, and a second start RPC) and its workflow would lose the first task the server hands
+# back with the answer, waiting WORKFLOW_TASK_TIMEOUT for it. It gets this long in all, within half the lease
+# (HERALD_START_LEASE_S), so that no other worker claims its row meanwhile.
+SLOW_START_S = 15.0
 
 
 async def start_claimed(pool: asyncpg.Pool, client: Client, settings: Settings,
@@ -61,9 +74,10 @@ async def start_claimed(pool: asyncpg.Pool, client: Client, settings: Settings,
     started go back to the outbox as they were)."""
     joins = [c for c in claimed if _joins_digest(c)]
     starts = [c for c in claimed if not _joins_digest(c)]
+    patience = _Patience(client, min(SLOW_START_S, settings.start_lease_s / 2))
     started_now, joined = await asyncio.gather(
-        asyncio.gather(*(_start(client, settings, c) for c in starts), return_exceptions=True),
-        _join_in_order(client, settings, joins))
+        asyncio.gather(*(_start(client, settings, c, patience) for c in starts), return_exceptions=True),
+        _join_in_order(client, settings, joins, patience))
     claimed, results = starts + joins, [*started_now, *joined]
     started: list[tuple[int, datetime]] = []
     unanswered: list[int] = []
@@ -99,20 +113,69 @@ def _subject_of(claim: ClaimedStart) -> dict[str, str]:
     return {kind: claim.subject.id}
 
 
-async def _join_in_order(client: Client, settings: Settings,
-                         claimed: list[ClaimedStart]) -> list[datetime | BaseException | None]:
+class _Patience:
+    """How long one batch's starts may take: START_TIMEOUT_S, or `slow_s` when Temporal, asked at that moment,
+    answers its health check (busy, not down). One health check answers for every start of the batch that is
+    still waiting within START_TIMEOUT_S of it."""
+
+    def __init__(self, client: Client, slow_s: float):
+        self._client = client
+        self._slow_s = slow_s
+        self._check: asyncio.Task[bool] | None = None
+        self._checked_at = 0.0
+
+    async def bound(self, start: Awaitable[_T]) -> _T:
+        """The start's own result, or TimeoutError once it has taken too long (it is then cancelled)."""
+        task = asyncio.ensure_future(start)
+        began = time.monotonic()
+        try:
+            done, _ = await asyncio.wait({task}, timeout=START_TIMEOUT_S)
+            if not done and await self._answering():
+                log.debug("a start is slow while Temporal answers: waiting for it")
+                done, _ = await asyncio.wait({task}, timeout=max(0.0, self._slow_s - (time.monotonic() - began)))
+            if not done:
+                raise TimeoutError
+            return task.result()
+        finally:
+            if not task.done():
+                task.cancel()
+                task.add_done_callback(_retrieved)
+
+    async def _answering(self) -> bool:
+        now = time.monotonic()
+        if self._check is None or now - self._checked_at > START_TIMEOUT_S:
+            self._check, self._checked_at = asyncio.ensure_future(_answers(self._client)), now
+        return await asyncio.shield(self._check)
+
+
+async def _answers(client: Client) -> bool:
+    """Whether Temporal's frontend answers its health check now (the check /ready makes)."""
+    try:
+        return await asyncio.wait_for(client.service_client.check_health(), HEALTH_TIMEOUT_S)
+    except Exception:
+        return False
+
+
+def _retrieved(task: asyncio.Future[Any]) -> None:
+    """A start given up on may still end in an error: it was reported as a timeout already."""
+    if not task.cancelled():
+        task.exception()
+
+
+async def _join_in_order(client: Client, settings: Settings, claimed: list[ClaimedStart],
+                         patience: _Patience) -> list[datetime | BaseException | None]:
     """Digest notifications join their digests one after the other, in the order accepted: a digest lists its
     events in the order they arrived."""
     results: list[datetime | BaseException | None] = []
     for claim in claimed:
         try:
-            results.append(await _start(client, settings, claim))
+            results.append(await _start(client, settings, claim, patience))
         except Exception as exc:  # reported per row, as gather reports the others
             results.append(exc)
     return results
 
 
-async def _start(client: Client, settings: Settings, claim: ClaimedStart) -> datetime | None:
+async def _start(client: Client, settings: Settings, claim: ClaimedStart, patience: _Patience) -> datetime | None:
     """Starts one row's workflow (or adds it to its digest); returns when the start was sent, or None when the
     notification ended while it waited (canceled in its digest's window or with its broadcast) and there is
     nothing to start."""
@@ -120,15 +183,15 @@ async def _start(client: Client, settings: Settings, claim: ClaimedStart) -> dat
     if row.status in FINAL_STATUSES:
         return None
     at = datetime.now(UTC)
-    async with asyncio.timeout(START_TIMEOUT_S):
-        with continued(claim.traceparent):
-            if isinstance(row, BroadcastRecord):
-                await broadcasts.start(client, settings, row)
-            elif row.digest:
-                await join_digest(client, settings, row)
-            else:
-                await start_notification_workflow(client, workflow_input(row, settings),
-                                                  task_queue=settings.task_queue, status=row.status, eager=True)
+    with continued(claim.traceparent):
+        if isinstance(row, BroadcastRecord):
+            await patience.bound(broadcasts.start(client, settings, row))
+        elif row.digest:
+            await patience.bound(join_digest(client, settings, row))
+        else:
+            await patience.bound(start_notification_workflow(
+                client, workflow_input(row, settings), task_queue=settings.task_queue, status=row.status,
+                eager=True))
     return at
 
 

@@ -141,7 +141,8 @@ async def end_all(conn: Connection, endings: list[Ending], suppress: list[tuple[
       its timeline entry (a soft bounce is an entry only);
     - a bounce or a complaint queues `notification.bounced` / `notification.complained` for the status webhooks
       that asked for it: one row per subscription, shaped like the rows of a status change, with the channel it
-      concerns and the deliveries as this statement leaves them;
+      concerns and the deliveries as this statement leaves them, and wakes the status relays at commit (a NOTIFY
+      from the same statement: the callback stays at two);
     - a notification whose every delivery has now ended bounced, complained or undelivered gets its `undelivered`
       entry, after the endings' own, then the status, whose trigger queues `notification.undelivered` for status
       webhooks (011_status_webhooks.sql) with that entry as its detail;
@@ -212,9 +213,13 @@ async def end_all(conn: Connection, endings: list[Ending], suppress: list[tuple[
                FROM unnest($9::text[], $10::text[], $11::text[]) AS s (channel, address, reason)
                ORDER BY s.channel, s.address
                ON CONFLICT (channel, address) DO NOTHING
+           ), woken AS (
+               -- the status relays' wake-up, sent at commit: once, however many rows were queued
+               SELECT pg_notify('herald_status_event', '') FROM queued LIMIT 1
            )
            SELECT (SELECT count(*) FROM ended) AS deliveries, (SELECT count(*) FROM marked) AS notifications,
-                  (SELECT count(*) FROM queued) AS queued""",
+                  (SELECT count(*) FROM queued) AS queued
+           FROM (SELECT count(*) FROM woken) AS w""",
         [e.notification_id for e in endings], [e.channel for e in endings], [e.event for e in endings],
         [e.ends for e in endings], [e.reason for e in endings], [e.at for e in endings],
         [e.detail for e in endings], FEEDBACK_FINAL,
@@ -222,8 +227,6 @@ async def end_all(conn: Connection, endings: list[Ending], suppress: list[tuple[
     )
     ended = one(Ended, row)
     assert ended is not None, "an aggregate answers one row"
-    if ended.queued:
-        await conn.execute("SELECT pg_notify('herald_status_event', '')")
     return ended
 
 

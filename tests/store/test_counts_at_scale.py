@@ -19,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from api import metrics
 from core.ids import notification_id_for_key
+from core.models import StatusChange
 from core.workflow_ids import notification_workflow_id
 from services import metrics as overview
 from store import notifications, tally
@@ -29,6 +30,10 @@ from tests.conftest import new_database
 STATUSES = ["delivered"] * 6 + ["dead_lettered", "retrying", "accepted", "discarded", "canceled", "scheduled"]
 CHANNELS = ["in_app", "sim", "email", "webhook"]
 PRIORITIES = ["otp", "transactional", "marketing"]
+
+# Calls of the tally trigger functions in the current transaction (with track_functions = 'pl').
+TALLY_CALLS = """SELECT coalesce(sum(pg_stat_get_xact_function_calls(oid)), 0) FROM pg_proc
+                 WHERE proname LIKE 'tally\\_%'"""
 
 # Rows and blocks the current transaction has read from every table of ours, so far.
 READ_SO_FAR = """SELECT coalesce(sum(seq_tup_read + coalesce(idx_tup_fetch, 0)
@@ -156,6 +161,48 @@ async def test_counts_follow_inserts_status_changes_and_deletes(own_pool: asyncp
     # Reading twice (the second finds everything folded) shows the same.
     assert await shown_counts(own_pool) == await real_counts(own_pool)
     assert all(c.n > 0 for c in await tally.read(own_pool))
+
+
+async def live(pool: asyncpg.Pool, key: str) -> str:
+    """A notification as the API stores it, `otp`, on sim and in_app."""
+    nid = notification_id_for_key(key)
+    async with pool.acquire() as conn:
+        await notifications.insert(conn, notifications.NewNotification(
+            id=nid, idempotency_key=key, request_hash="h", workflow_id=notification_workflow_id(nid),
+            status="accepted", user_id=None, recipient={"sim": "ok"}, channels=["sim", "in_app"], priority="otp",
+            category=None, template="t", template_version=1, data={}, send_at=None))
+    return nid
+
+
+async def test_only_a_change_of_status_or_priority_runs_a_tally_trigger(own_pool: asyncpg.Pool) -> None:
+    """The outbox's start_checked_at, a locale, a status set to what it was, an attempt's time: no tally trigger
+    runs, and a delivered attempt appends no change. A status change still moves the counts, by exactly its rows."""
+    await seed(own_pool, 0, 60)
+    sending, other = await live(own_pool, "tally-sending"), await live(own_pool, "tally-other")
+    await tally.fold(own_pool)
+    async with own_pool.acquire() as conn:
+        await conn.execute("SET track_functions = 'pl'")
+        async with conn.transaction():
+            await notifications.mark_start_checked(conn, [sending, other])
+            await notifications.set_locale(conn, sending, "fr")
+            await conn.execute("UPDATE notification SET updated_at = now(), status = status, priority = priority")
+            await conn.execute("UPDATE delivery_attempt SET at = now()")
+            assert await conn.fetchval(TALLY_CALLS) == 0
+            # An attempt insert runs its statement trigger, which appends nothing for a delivered attempt.
+            await notifications.record_delivered(conn, notification_id=other, channel="sim", attempt=1, finish=None)
+            assert await conn.fetchval("SELECT count(*) FROM tally_change") == 0
+
+            await notifications.apply_status_change(conn, StatusChange(
+                notification_id=sending, status="processing", event="processing", at=datetime.now(UTC)))
+            moves = await conn.fetch("SELECT kind, status, channel, priority, delta FROM tally_change")
+        assert sorted(tuple(m) for m in moves) == [
+            ("delivery", "accepted", "in_app", "otp", -1), ("delivery", "accepted", "sim", "otp", -1),
+            ("delivery", "processing", "in_app", "otp", 1), ("delivery", "processing", "sim", "otp", 1),
+            ("notification", "accepted", "", "otp", -1), ("notification", "processing", "", "otp", 1)]
+        await conn.execute("UPDATE notification SET priority = 'marketing' WHERE id = $1", other)
+        await conn.execute("UPDATE delivery_attempt SET outcome = 'delivered' WHERE notification_id = 'scale-0000006'")
+        await conn.execute("UPDATE delivery_attempt SET channel = 'email' WHERE notification_id = 'scale-0000007'")
+    assert await shown_counts(own_pool) == await real_counts(own_pool)
 
 
 async def dead_letter_rows_read(conn: Any, channel: str | None) -> int:

@@ -1,5 +1,6 @@
 """A callback's events applied in as few statements as they need, on real PostgreSQL: arrivals alone in one
-statement, endings in one transaction of two, and still each (event, delivery) once, endings before arrivals,
+statement, endings in one transaction of two (with its BEGIN and COMMIT, four round trips, the status relays'
+wake-up included), and still each (event, delivery) once, endings before arrivals,
 the status webhooks' rows and the notification's `undelivered` as when each event took statements of its own.
 
 On a database of its own: a webhook subscription here would queue rows for every notification of the shared
@@ -22,7 +23,7 @@ from providers.feedback import FeedbackEvent, Kind
 from services import feedback
 from store import notifications, suppressions
 from tests.conftest import database_of_its_own
-from tests.statements import CountingPool
+from tests.statements import CountingPool, CountingSessions
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +86,49 @@ async def test_a_callback_of_arrivals_is_one_statement(own_pool: asyncpg.Pool) -
     assert (again.applied, again.duplicate) == (0, 1)
     assert len(counting.statements) == 2
     assert [e for e, _ in await timeline(own_pool, nid)].count("confirmed") == 1
+
+
+async def test_a_callback_of_endings_is_two_statements_in_one_transaction_and_wakes_the_relays(
+        own_pool: asyncpg.Pool) -> None:
+    hook = f"hook-{uuid.uuid4().hex[:8]}"
+    # Bounces and complaints only: the `undelivered` status trigger, which sends a NOTIFY of its own, queues nothing.
+    await own_pool.execute("INSERT INTO webhook_subscription (id, url, events) VALUES ($1, $2, $3)",
+                           hook, "http://127.0.0.1:9/hook", ["bounced", "complained"])
+    woken = asyncio.Event()
+    async with own_pool.acquire() as listening:
+        def wake(*_: Any) -> None:
+            woken.set()
+        await listening.add_listener("herald_status_event", wake)
+        try:
+            bounced, _, bounced_id = await sent(own_pool)
+            complained, _, complained_id = await sent(own_pool)
+            arrived, _, arrived_id = await sent(own_pool)
+            soft, _, soft_id = await sent(own_pool)
+            counting = CountingSessions(own_pool)
+
+            applied = await feedback.apply(
+                cast(asyncpg.Pool, counting), "src",
+                [event(bounced_id, "bounced"), event(complained_id, "complained", reason="abuse"),
+                 event(arrived_id, "delivered", at=datetime.now(UTC)),
+                 event(soft_id, "bounced", permanent=False, reason="452 mailbox full")])
+
+            assert applied.applied == 4
+            sent_statements = [" ".join(q.split())[:60] for q in counting.statements]
+            assert len(sent_statements) == 4, "\n".join(sent_statements)
+            assert sent_statements[0].startswith("BEGIN") and sent_statements[-1].startswith("COMMIT"), \
+                sent_statements
+            await asyncio.wait_for(woken.wait(), timeout=5)
+            queued = await own_pool.fetch("SELECT notification_id, type FROM status_event WHERE subscription_id = $1",
+                                          hook)
+        finally:
+            await listening.remove_listener("herald_status_event", wake)
+            await own_pool.execute("DELETE FROM status_event WHERE subscription_id = $1", hook)
+            await own_pool.execute("DELETE FROM webhook_subscription WHERE id = $1", hook)
+    assert {(r["notification_id"], r["type"]) for r in queued} == {(bounced, "bounced"), (complained, "complained")}
+    assert (await delivery(own_pool, arrived))["status"] == "delivered"
+    assert (await delivery(own_pool, soft))["status"] == "delivered"
+    for ended in (bounced, complained):
+        assert (await notifications.get(own_pool, ended)).status == "undelivered"  # type: ignore[union-attr]
 
 
 async def test_in_one_callback_a_bounce_wins_over_its_delivered_and_a_repeat_applies_once(
