@@ -64,6 +64,8 @@ class Apns(Double):
         self._config.certfile, self._config.keyfile = str(chain), str(key)
         self._config.loglevel = "ERROR"
         self._config.accesslog = None
+        # APNs keeps a connection open across any number of notifications; hypercorn would close it after 1,000.
+        self._config.keep_alive_max_requests = 10**9
         self._shutdown = asyncio.Event()
         self._serving: asyncio.Task[None] | None = None
 
