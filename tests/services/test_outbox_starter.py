@@ -23,6 +23,7 @@ from services import starting
 from services.accept import Caller, accept
 from services.outbox import BUSY_WAIT_S, GATHER_S, START_BATCH, Starter
 from store import outbox, templates, users
+from store.notifications import NotificationRecord
 from store.outbox import ClaimedStart
 from tests.api.conftest import eventually
 from tests.services.test_accept import _body
@@ -42,20 +43,28 @@ class _Slots:
         return self.n
 
 
-async def _claims_seen(pool: asyncpg.Pool, dev_env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch,
-                       startable: int, batch: int, waiting: int) -> tuple[_Slots, list[tuple[int, int]]]:
-    """Runs a starter over `waiting` accepted notifications until all started; returns its slots and, per claim,
-    how many times it had asked its slots by then and how many rows it took."""
-    # A task queue no worker polls: the workflows stay as their start left them.
-    settings = Settings(HERALD_TASK_QUEUE=f"starter-{uuid.uuid4().hex[:8]}", HERALD_WEBHOOK_SECRET=new_webhook_secret(),
+async def _waiting_starts(pool: asyncpg.Pool, dev_env: WorkflowEnvironment, prefix: str,
+                          waiting: int) -> tuple[Settings, Client, list[NotificationRecord]]:
+    """`waiting` notifications accepted on a task queue of their own, which no worker polls: the workflows stay
+    as their start left them. Returns the settings, a Temporal client and the notifications."""
+    settings = Settings(HERALD_TASK_QUEUE=f"{prefix}-{uuid.uuid4().hex[:8]}",
+                        HERALD_WEBHOOK_SECRET=new_webhook_secret(),
                         TEMPORAL_ADDRESS=dev_env.client.service_client.config.target_host)
     client = await Client.connect(settings.temporal_target)
     suffix = uuid.uuid4().hex[:8]
     async with pool.acquire() as conn:
-        await templates.create(conn, f"st-{suffix}", "Hi {{ name }}", "Hello {{ name }}", None)
-    await users.create(pool, f"stu-{suffix}", {"name": "Ada"})
-    accepted = [(await accept(pool, settings, _body(f"st-{suffix}", f"stu-{suffix}"), None, CALLER))[1]
+        await templates.create(conn, f"{prefix}-{suffix}", "Hi {{ name }}", "Hello {{ name }}", None)
+    await users.create(pool, f"{prefix}u-{suffix}", {"name": "Ada"})
+    accepted = [(await accept(pool, settings, _body(f"{prefix}-{suffix}", f"{prefix}u-{suffix}"), None, CALLER))[1]
                 for _ in range(waiting)]
+    return settings, client, accepted
+
+
+async def _claims_seen(pool: asyncpg.Pool, dev_env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch,
+                       startable: int, batch: int, waiting: int) -> tuple[_Slots, list[tuple[int, int]]]:
+    """Runs a starter over `waiting` accepted notifications until all started; returns its slots and, per claim,
+    how many times it had asked its slots by then and how many rows it took."""
+    settings, client, accepted = await _waiting_starts(pool, dev_env, "st", waiting)
     slots = _Slots(startable)
     claims: list[tuple[int, int]] = []
     real_claim = outbox.claim
@@ -128,15 +137,7 @@ async def _starts_seen(pool: asyncpg.Pool, dev_env: WorkflowEnvironment, monkeyp
                        waiting: int, start: Any) -> tuple[_Rows, list[str]]:
     """Runs a starter whose start RPCs go through `start(real_start, rows, *args, **kw)` over `waiting` accepted
     notifications until none waits; returns what it did and the notifications' workflow ids."""
-    settings = Settings(HERALD_TASK_QUEUE=f"slow-{uuid.uuid4().hex[:8]}", HERALD_WEBHOOK_SECRET=new_webhook_secret(),
-                        TEMPORAL_ADDRESS=dev_env.client.service_client.config.target_host)
-    client = await Client.connect(settings.temporal_target)
-    suffix = uuid.uuid4().hex[:8]
-    async with pool.acquire() as conn:
-        await templates.create(conn, f"sl-{suffix}", "Hi {{ name }}", "Hello {{ name }}", None)
-    await users.create(pool, f"slu-{suffix}", {"name": "Ada"})
-    accepted = [(await accept(pool, settings, _body(f"sl-{suffix}", f"slu-{suffix}"), None, CALLER))[1]
-                for _ in range(waiting)]
+    settings, client, accepted = await _waiting_starts(pool, dev_env, "sl", waiting)
     rows = _Rows()
     real_claim, real_release, real_start = outbox.claim, outbox.release, starting.start_notification_workflow
 
