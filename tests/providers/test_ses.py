@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,7 +21,7 @@ from providers.base import OutgoingMessage, PermanentDeliveryError, Provider, Tr
 from providers.http_gateway import Answer
 from tests.conftest import free_port
 from tests.vendors.loopback import LOOPBACK
-from tests.vendors.ses import CONFIGURATION_SET, REGION, VERIFIED_SENDER, MotoSes
+from tests.vendors.ses import CONFIGURATION_SET, REGION, VERIFIED_SENDER, MotoSes, SesDouble
 
 SENDER = f"Herald Alerts <{VERIFIED_SENDER}>"
 
@@ -194,3 +195,46 @@ async def test_each_attempt_goes_out_dated_now_and_signed_as_botocore_signs_it(m
         expected = botocore_signed(monkeypatch, str(request.url), request.content, stamp,
                                    keys=(moto.access_key_id, moto.secret_access_key))
         assert [(name, request.headers[name]) for name, _ in expected] == expected
+
+
+@pytest.fixture
+async def light() -> AsyncIterator[SesDouble]:
+    double = SesDouble()
+    await double.start()
+    yield double
+    await double.stop()
+
+
+def light_config(double: SesDouble, **overrides: Any) -> ses.Config:
+    return ses.Config.model_validate({"region": REGION, "access_key_id": double.access_key_id,
+                                      "secret_access_key": double.secret_access_key, "from": SENDER,
+                                      "base_url": double.base_url, **overrides})
+
+
+def to_light(double: SesDouble, client: httpx.AsyncClient, **overrides: Any) -> Provider:
+    return ses.build("ses", light_config(double, **overrides), client, deadline_s=10, allow=LOOPBACK)
+
+
+async def test_the_bench_double_takes_a_signed_send_and_refuses_what_moto_refuses(light: SesDouble,
+                                                                                  client: httpx.AsyncClient) -> None:
+    sent = message()
+    receipt = await to_light(light, client).send(sent)
+    [taken] = light.accepted
+    assert receipt.provider_message_id == taken["message_id"]
+    assert taken["body"]["Destination"] == {"ToAddresses": [sent.address]} and taken["subject"] == "Shipped"
+    with pytest.raises(PermanentDeliveryError, match=r"HTTP 403 .*InvalidSignatureException"):
+        await to_light(light, client, secret_access_key="not-the-secret").send(message())
+    with pytest.raises(PermanentDeliveryError, match=r"HTTP 403 .*UnrecognizedClientException"):
+        await to_light(light, client, access_key_id="AKIAUNKNOWNKEY000000").send(message())
+    with pytest.raises(PermanentDeliveryError, match=r"HTTP 400 .*MessageRejected"):
+        await to_light(light, client, **{"from": "someone@elsewhere.example"}).send(message())
+    # Signed for one body, sent with another; or signed an hour ago.
+    url = f"{light.base_url}{ses.PATH}"
+    signer = ses.Signer(light.access_key_id, light.secret_access_key, REGION, url)
+    body = json.dumps(ses.payload(message(), light_config(light))).encode()
+    tampered = await client.post(url, content=body.replace(b"Shipped", b"Shipped!"), headers=signer.headers(body))
+    stale = await client.post(url, content=body, headers=signer.headers(body, datetime.now(UTC) - timedelta(hours=1)))
+    assert (tampered.status_code, tampered.headers["x-amzn-ErrorType"]) == (403, "InvalidSignatureException")
+    assert stale.status_code == 403 and "expired" in stale.json()["message"]
+    assert light.refused == ["signature", "signature", "sender", "signature", "signature"]
+    assert len(light.accepted) == 1
