@@ -101,9 +101,9 @@ class Signer:
     attempt, which otherwise goes to building botocore's request and header objects and deriving the key anew.
 
     botocore writes the canonical request once per provider (normalised path, host, signed headers), with the
-    date and the body's hash left open, and its own scope once per UTC day, for which the signing key is
-    derived; an attempt then costs two SHA-256 and one HMAC. Each attempt is signed afresh: a signature is
-    valid for five minutes from its `X-Amz-Date`."""
+    date and the body's hash left open, and the credential scope once per UTC day, when the day's signing key is
+    derived (SigV4's chain of four HMACs); an attempt then costs two SHA-256 and one HMAC. Each attempt is
+    signed afresh: a signature is valid for five minutes from its `X-Amz-Date`."""
 
     def __init__(self, access_key_id: str, secret_access_key: str, region: str, url: str):
         self._credentials = Credentials(access_key_id, secret_access_key)
