@@ -32,7 +32,7 @@ from tests.vendors.discord import Discord
 from tests.vendors.fcm import Fcm
 from tests.vendors.loopback import Double, Reply, phone_number
 from tests.vendors.msteams import Teams
-from tests.vendors.ses import REGION, MotoSes
+from tests.vendors.ses import REGION, SesDouble
 from tests.vendors.slack import Slack
 from tests.vendors.telegram import Telegram
 from tests.vendors.twilio import Twilio
@@ -53,18 +53,6 @@ class Gateway(Double):
     async def _take(self, request: Request) -> Response:
         await request.body()
         return Reply(200, {"id": uuid.uuid4().hex}).response()
-
-
-class KeptAliveSes(MotoSes):
-    """moto's app served by uvicorn, which keeps connections open as SES does. moto's own server closes each
-    one, and the adapter would pay for a new connection per send, which it does not against SES."""
-
-    def command(self) -> list[str]:
-        serve = ("import uvicorn\n"
-                 "from moto.server import DomainDispatcherApplication, create_backend_app\n"
-                 "uvicorn.run(DomainDispatcherApplication(create_backend_app), host='127.0.0.1', "
-                 f"port={self.port}, interface='wsgi', log_level='error')")
-        return [sys.executable, "-c", serve]
 
 
 def _private_pem(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> str:
@@ -93,6 +81,7 @@ async def serve(wanted: set[str]) -> None:
     fcm = Fcm(FCM_PROJECT, FCM_EMAIL, _public_pem(fcm_key))
     apns_key, apns_ca = ec.generate_private_key(ec.SECP256R1()), trustme.CA()
     certificates = tempfile.TemporaryDirectory()
+    ses = SesDouble()
     apns = Apns(team_id=APNS_TEAM, key_id=APNS_KEY_ID, public_key_pem=_public_pem(apns_key), bundle_id=APNS_BUNDLE,
                 ca=apns_ca, directory=Path(certificates.name))
     doubles: dict[str, Double] = {
@@ -100,16 +89,13 @@ async def serve(wanted: set[str]) -> None:
         "postmark": postmark.PostmarkDouble(), "twilio": Twilio({twilio_sid: twilio_token}),
         "vonage": Vonage({vonage_key: vonage_secret}), "slack": Slack(set(), {slack_token}, {slack_channel}),
         "msteams": Teams({flow: sig}, set()), "discord": Discord({hook: hook_token}),
-        "telegram": Telegram({telegram_token}, {telegram_chat}), "fcm": fcm, "apns": apns,
+        "telegram": Telegram({telegram_token}, {telegram_chat}), "fcm": fcm, "apns": apns, "ses": ses,
     }
     # Every config names its double's address; only the doubles wanted start.
     base = {name: double.base for name, double in doubles.items()}
     doubles = {name: double for name, double in doubles.items() if name == "gateway" or not wanted or name in wanted}
     for double in doubles.values():
         await double.start()
-    moto = KeptAliveSes()
-    if not wanted or "ses" in wanted:
-        await asyncio.to_thread(moto.start)
     email = f"{uuid.uuid4().hex[:8]}@example.com"
     adapters: dict[str, dict[str, Any]] = {
         "gateway": {"config": {"url": f"{base['gateway']}/sms"}, "address": phone_number()},
@@ -120,8 +106,8 @@ async def serve(wanted: set[str]) -> None:
                     "address": email},
         "postmark": {"config": {"server_token": postmark.SERVER_TOKEN, "from": SENDER,
                                 "base_url": base["postmark"]}, "address": email},
-        "ses": {"config": {"region": REGION, "access_key_id": moto.access_key_id,
-                           "secret_access_key": moto.secret_access_key, "from": SENDER, "base_url": moto.base_url},
+        "ses": {"config": {"region": REGION, "access_key_id": ses.access_key_id,
+                           "secret_access_key": ses.secret_access_key, "from": SENDER, "base_url": base["ses"]},
                 "address": email},
         "twilio": {"config": {"account_sid": twilio_sid, "auth_token": twilio_token, "from": "+14155550000",
                               "base_url": base["twilio"]}, "address": phone_number()},
@@ -144,13 +130,11 @@ async def serve(wanted: set[str]) -> None:
                             "ca_certificate": apns_ca.cert_pem.bytes().decode()},
                  "address": secrets.token_hex(32)},
     }
-    print(json.dumps({name: adapter for name, adapter in adapters.items()
-                      if name in doubles or (name == "ses" and moto.access_key_id)}), flush=True)
+    print(json.dumps({name: adapter for name, adapter in adapters.items() if name in doubles}), flush=True)
     try:
         # Until the bench closes our stdin (or exits).
         await asyncio.to_thread(sys.stdin.read)
     finally:
-        moto.stop()
         for double in doubles.values():
             await double.stop()
         certificates.cleanup()

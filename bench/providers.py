@@ -1,7 +1,7 @@
 """Bench part `providers`: the worker-side CPU of one send through each vendor adapter, next to the generic
 signed HTTP gateway, in the same run.
 
-The vendors' doubles (tests/vendors/, moto for SES) run in a child process (bench/provider_doubles.py), so this
+The vendors' doubles (tests/vendors/) run in a child process (bench/provider_doubles.py), so this
 process's CPU time (`time.process_time`) is the adapter's alone: building the request, signing it, the HTTP
 exchange on the client's side, and reading the answer. After a warm-up (connections, an OAuth token, imports),
 the sends go in rounds: each round runs one short block of sends through every adapter and the gateway, in an

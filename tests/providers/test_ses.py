@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import botocore.auth
@@ -20,7 +21,7 @@ from providers.base import OutgoingMessage, PermanentDeliveryError, Provider, Tr
 from providers.http_gateway import Answer
 from tests.conftest import free_port
 from tests.vendors.loopback import LOOPBACK
-from tests.vendors.ses import CONFIGURATION_SET, REGION, VERIFIED_SENDER, MotoSes
+from tests.vendors.ses import CONFIGURATION_SET, REGION, VERIFIED_SENDER, MotoSes, SesDouble
 
 SENDER = f"Herald Alerts <{VERIFIED_SENDER}>"
 
@@ -140,19 +141,100 @@ def test_the_config_names_what_is_missing_or_invalid() -> None:
     assert ses.SECRETS == ("secret_access_key",) and ses.CHANNELS == ("email",)
 
 
-def test_the_signer_built_once_signs_each_request_afresh(monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = ses.Config.model_validate({"region": REGION, "access_key_id": "AKIAIOSFODNN7EXAMPLE",
-                                          "secret_access_key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-                                          "from": SENDER})
-    kept = ses.signer(settings)
-    url, body = f"{settings.endpoint}{ses.PATH}", b'{"FromEmailAddress":"a@example.com"}'
+KEYS = ("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+
+
+def botocore_signed(monkeypatch: pytest.MonkeyPatch, url: str, body: bytes, now: datetime,
+                    keys: tuple[str, str] = KEYS) -> list[tuple[str, str]]:
+    """The headers botocore's own SigV4Auth.add_auth puts on the request, signing at `now`."""
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: now)
+    request = AWSRequest(method="POST", url=url, data=body, headers={"Content-Type": "application/json"})
+    SigV4Auth(Credentials(*keys), "ses", REGION).add_auth(request)
+    return [(name, str(value)) for name, value in request.headers.items()]
+
+
+@pytest.mark.parametrize("url", [
+    f"{ses.default_endpoint(REGION)}{ses.PATH}",
+    f"http://127.0.0.1:4566{ses.PATH}",
+    f"https://SES-Proxy.Example:443/aws/./ses{ses.PATH}",
+    f"https://[2001:db8::5]:8443/a%20b/{ses.PATH}",
+])
+def test_the_kept_signer_signs_as_botocore_does_for_every_body_url_and_time(monkeypatch: pytest.MonkeyPatch,
+                                                                            url: str) -> None:
+    kept = ses.Signer(*KEYS, REGION, url)
+    bodies = [b"", b'{"FromEmailAddress":"a@example.com"}',
+              '{"Subject":{"Data":"Grüße, 日本","Charset":"UTF-8"}}'.encode(), b"x" * 200_000]
+    # Across two UTC midnights (one a year's end) and back over one, as a stepped clock would: the key kept
+    # for one day must never sign on another.
+    times = [datetime(2026, 12, 1, 23, 59, 59), datetime(2026, 12, 2, 0, 0, 0), datetime(2026, 12, 2, 9, 30, 1),
+             datetime(2026, 12, 1, 23, 59, 58), datetime(2026, 12, 31, 23, 59, 59), datetime(2027, 1, 1, 0, 0, 1)]
     signatures = set()
-    for now in (datetime(2026, 12, 1, 23, 59, 59), datetime(2026, 12, 2, 0, 0, 1), datetime(2026, 12, 2, 9, 30)):
-        monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda now=now: now)
-        fresh = AWSRequest(method="POST", url=url, data=body, headers={"Content-Type": "application/json"})
-        SigV4Auth(Credentials(settings.access_key_id, settings.secret_access_key), "ses", REGION).add_auth(fresh)
-        signed = ses.signed_headers(kept, url, body)
-        assert signed["X-Amz-Date"] == now.strftime("%Y%m%dT%H%M%SZ")
-        assert signed["Authorization"] == fresh.headers["Authorization"]
-        signatures.add(signed["Authorization"])
-    assert len(signatures) == 3
+    for now in times:
+        for body in bodies:
+            signed = kept.headers(body, now)
+            assert list(signed.items()) == botocore_signed(monkeypatch, url, body, now), (now, body[:40])
+            signatures.add(signed["Authorization"])
+    assert len(signatures) == len(times) * len(bodies)
+
+
+async def test_each_attempt_goes_out_dated_now_and_signed_as_botocore_signs_it(moto: MotoSes,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[httpx.Request] = []
+
+    async def capture(request: httpx.Request) -> None:
+        seen.append(request)
+
+    sent = message()
+    async with httpx.AsyncClient(follow_redirects=False, event_hooks={"request": [capture]}) as watched:
+        receipts = [await provider(moto, watched).send(sent) for _ in range(2)]
+    stored = {m["id"] for m in moto.sent() if m["destinations"] == {"ToAddresses": [sent.address]}}
+    assert {r.provider_message_id for r in receipts} == stored and len(stored) == 2
+    for request in seen:
+        stamp = datetime.strptime(request.headers["X-Amz-Date"], ses.TIMESTAMP)
+        assert abs(datetime.now(UTC).replace(tzinfo=None) - stamp) < timedelta(minutes=1)
+        expected = botocore_signed(monkeypatch, str(request.url), request.content, stamp,
+                                   keys=(moto.access_key_id, moto.secret_access_key))
+        assert [(name, request.headers[name]) for name, _ in expected] == expected
+
+
+@pytest.fixture
+async def light() -> AsyncIterator[SesDouble]:
+    double = SesDouble()
+    await double.start()
+    yield double
+    await double.stop()
+
+
+def light_config(double: SesDouble, **overrides: Any) -> ses.Config:
+    return ses.Config.model_validate({"region": REGION, "access_key_id": double.access_key_id,
+                                      "secret_access_key": double.secret_access_key, "from": SENDER,
+                                      "base_url": double.base_url, **overrides})
+
+
+def to_light(double: SesDouble, client: httpx.AsyncClient, **overrides: Any) -> Provider:
+    return ses.build("ses", light_config(double, **overrides), client, deadline_s=10, allow=LOOPBACK)
+
+
+async def test_the_bench_double_takes_a_signed_send_and_refuses_what_moto_refuses(light: SesDouble,
+                                                                                  client: httpx.AsyncClient) -> None:
+    sent = message()
+    receipt = await to_light(light, client).send(sent)
+    [taken] = light.accepted
+    assert receipt.provider_message_id == taken["message_id"]
+    assert taken["body"]["Destination"] == {"ToAddresses": [sent.address]} and taken["subject"] == "Shipped"
+    with pytest.raises(PermanentDeliveryError, match=r"HTTP 403 .*InvalidSignatureException"):
+        await to_light(light, client, secret_access_key="not-the-secret").send(message())
+    with pytest.raises(PermanentDeliveryError, match=r"HTTP 403 .*UnrecognizedClientException"):
+        await to_light(light, client, access_key_id="AKIAUNKNOWNKEY000000").send(message())
+    with pytest.raises(PermanentDeliveryError, match=r"HTTP 400 .*MessageRejected"):
+        await to_light(light, client, **{"from": "someone@elsewhere.example"}).send(message())
+    # Signed for one body, sent with another; or signed an hour ago.
+    url = f"{light.base_url}{ses.PATH}"
+    signer = ses.Signer(light.access_key_id, light.secret_access_key, REGION, url)
+    body = json.dumps(ses.payload(message(), light_config(light))).encode()
+    tampered = await client.post(url, content=body.replace(b"Shipped", b"Shipped!"), headers=signer.headers(body))
+    stale = await client.post(url, content=body, headers=signer.headers(body, datetime.now(UTC) - timedelta(hours=1)))
+    assert (tampered.status_code, tampered.headers["x-amzn-ErrorType"]) == (403, "InvalidSignatureException")
+    assert stale.status_code == 403 and "expired" in stale.json()["message"]
+    assert light.refused == ["signature", "signature", "sender", "signature", "signature"]
+    assert len(light.accepted) == 1
