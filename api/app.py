@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
                                            interceptors=tracing.client_interceptors(tracer_provider))
         app.state.inbox_feed = InboxFeed(url)
         app.state.sns_certificates = sns_certificates(settings.sns_certificate_host)
+        app.state.feedback_turns = asyncio.Semaphore(settings.feedback_concurrency)
         try:
             async with AsyncExitStack() as running:
                 app.state.start_announcer = await running.enter_async_context(

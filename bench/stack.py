@@ -122,6 +122,7 @@ class Stack:
     def _renice(self, nice: int) -> None:
         pids = [w.pid for w in self.workers] + ([self._temporal.pid] if self._temporal else [])
         for pid in pids:
+            _renice_group(pid, nice)
             try:
                 top = psutil.Process(pid)
                 for proc in [top, *top.children(recursive=True)]:
@@ -200,6 +201,20 @@ def _tree_cpu(pid: int, children: bool = True) -> float:
         return process_cpu_seconds(proc) + below
     except psutil.NoSuchProcess:
         return 0.0
+
+
+def _renice_group(pid: int, nice: int) -> None:
+    """A process that leads a session of its own (Temporal's dev server does) is also a scheduling group of its
+    own when the kernel groups by session (autogroup): its threads' priority then ranks them only among
+    themselves, and against the API's group it is the group's own nice that counts, as a container's CPU shares
+    do in docker-compose.yml."""
+    try:
+        if os.getsid(pid) != pid:
+            return
+        with open(f"/proc/{pid}/autogroup", "w") as group:
+            group.write(str(nice))
+    except OSError:
+        return  # gone, no autogroup in this kernel, or no CAP_SYS_NICE to raise it back
 
 
 def _tree_rss(pid: int) -> float:

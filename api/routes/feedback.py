@@ -3,6 +3,7 @@ signature (no Herald key), checked before anything in the body is read."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import asdict
 from typing import Any
 
@@ -29,6 +30,8 @@ async def receive_feedback(integration_id: str, request: Request, pool: PoolDep,
     url = feedback.feedback_url(settings.public_url, integration_id)
     if request.url.query:
         url += "?" + request.url.query
-    applied = await feedback.receive(pool, source, url, request.headers, await request.body(),
-                                     request.app.state.sns_certificates)
+    turns: asyncio.Semaphore = request.app.state.feedback_turns
+    async with turns:
+        applied = await feedback.receive(pool, source, url, request.headers, await request.body(),
+                                         request.app.state.sns_certificates)
     return asdict(applied)

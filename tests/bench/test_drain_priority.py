@@ -40,3 +40,27 @@ def test_every_thread_of_the_drain_is_lowered_then_restored(tmp_path: Path) -> N
     finally:
         worker.kill()
         worker.wait()
+
+
+def _group_nice(pid: int) -> int:
+    # "/autogroup-123 nice 5"
+    return int(Path(f"/proc/{pid}/autogroup").read_text().split()[-1])
+
+
+@pytest.mark.skipif(not Path("/proc/self/autogroup").exists(), reason="needs a kernel that groups by session")
+def test_a_drain_process_in_a_session_of_its_own_has_its_group_lowered_then_restored(tmp_path: Path) -> None:
+    # Temporal's dev server runs in a session of its own: a scheduling group, whose threads' own priority ranks
+    # them only against each other.
+    temporal = subprocess.Popen([sys.executable, "-c", THREADED], stdout=subprocess.PIPE, start_new_session=True)
+    try:
+        assert temporal.stdout is not None and temporal.stdout.readline().strip() == b"ready"
+        stack = Stack(work=tmp_path, db_url="", temporal_address="", admin_key="", env={},
+                      client=cast(Any, None), _temporal=cast(Any, temporal))
+        assert _group_nice(temporal.pid) == 0
+        with stack.drain_niced(5):
+            assert _group_nice(temporal.pid) == min(os.getpriority(os.PRIO_PROCESS, 0) + 5, 19)
+        if os.geteuid() == 0:
+            assert _group_nice(temporal.pid) == 0
+    finally:
+        temporal.kill()
+        temporal.wait()

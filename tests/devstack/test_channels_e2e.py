@@ -63,6 +63,7 @@ pytestmark = pytest.mark.timeout(600)
 
 MAX_ATTEMPTS = 2  # per integration: the failover tests script that many failures
 RATE, BURST = 2.0, 8
+BURSTS = 3  # tries at a burst that both workers share
 # How much closer together two requests may arrive at a double than their slots were: a slot is taken in
 # PostgreSQL and its request leaves the worker a scheduling delay later, which on a busy 2-core machine reached
 # ~0.3 s for one request (2026-12-01). Unlimited, a burst's requests arrive within a few tenths of a second.
@@ -379,9 +380,21 @@ async def test_an_integrations_rate_holds_across_both_workers(stack: Stack, inte
         assert sum(warmed) < 12, f"one worker delivered every send: {warmed}"
         await stack.ended(await stack.send(channel, vendor.address()))
         warmed = await stack.delivered_by_worker(paced)
-    addresses = [vendor.address() for _ in range(BURST)]
+    # A burst's rows usually go to whichever worker's starter wakes first, and it runs them all: the rate is
+    # shown shared only by a burst both workers delivered, and every burst must keep it.
+    for _ in range(BURSTS):
+        before = await stack.delivered_by_worker(paced)
+        await paced_burst(stack, vendor)
+        after = await stack.delivered_by_worker(paced)
+        if all(now > then for now, then in zip(after, before, strict=True)):
+            return
+    pytest.fail(f"no burst of {BURSTS} was delivered by both workers: {after}")
 
-    sent = await asyncio.gather(*(stack.send(channel, address) for address in addresses))
+
+async def paced_burst(stack: Stack, vendor: Vendor) -> None:
+    """BURST sends at once through the integration paced at RATE: delivered, and never faster than RATE."""
+    addresses = [vendor.address() for _ in range(BURST)]
+    sent = await asyncio.gather(*(stack.send(vendor.channel, address) for address in addresses))
     done = await asyncio.gather(*(stack.ended(notification_id) for notification_id in sent))
 
     assert [d["status"] for d in done] == ["delivered"] * BURST, done
@@ -392,8 +405,6 @@ async def test_an_integrations_rate_holds_across_both_workers(stack: Stack, inte
     spans = [round(later - earlier, 3) for earlier, later in zip(times, times[window:], strict=False)]
     assert min(spans) >= 1.0 - JITTER_S, spans
     assert times[-1] - times[0] >= (BURST - 1) / RATE - JITTER_S, spans  # the long run keeps the rate exactly
-    after = await stack.delivered_by_worker(paced)
-    assert all(now > before for now, before in zip(after, warmed, strict=True)), (warmed, after)
 
 
 def ses_bounce(message_id: str, address: str) -> dict[str, Any]:
