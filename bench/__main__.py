@@ -18,7 +18,7 @@ feedback (vendors' signed delivery feedback at 1,000 events/s for 30 s beside 50
 exactly once; quick: 200 events/s for 5 s).
     python -m bench --only retention,peer [--quick]    those parts alone (with a Herald run for the peer)
     python -m bench --only providers [--quick]         the vendor adapters alone: no Temporal or PostgreSQL
-    python -m bench --only feedback [--quick]          delivery feedback ingestion alone
+    python -m bench --only feedback [--quick] [--feedback-api own]   delivery feedback ingestion alone
 Writes bench/results/<date>.json, latest.json and a PNG chart.
 """
 
@@ -350,7 +350,8 @@ async def anchor_parts(stack: Stack, args: argparse.Namespace, result: dict[str,
     if not args.only or "feedback" in args.only:
         with stack.drain_niced():  # as the accept target is judged: the drain below the API
             result["feedback"] = await feedback.measure(stack, 200 if args.quick else 1000,
-                                                        5 if args.quick else 30, feedback.SEND_RATE)
+                                                        5 if args.quick else 30, feedback.SEND_RATE,
+                                                        own_api=args.feedback_api == "own")
         result["feedback"]["drain_nice"] = DRAIN_NICE
 
 
@@ -440,6 +441,9 @@ def main() -> None:
     parser.add_argument("--broadcast-users", type=int, default=0)
     parser.add_argument("--temporal", help="an existing Temporal frontend (default: start a dev server)")
     parser.add_argument("--database-url", help="an existing PostgreSQL (default: an embedded one)")
+    parser.add_argument("--feedback-api", choices=("shared", "own"), default="shared",
+                        help="part feedback: post the callbacks to the accepting API, or to an API process of "
+                             "their own (a deployment routing /v1/feedback apart)")
     parser.add_argument("--only", type=lambda v: set(v.split(",")), default=set(),
                         help="run only these of the parts retention,peer,providers,feedback")
     args = parser.parse_args()

@@ -14,7 +14,7 @@ The send load (`POST /v1/notifications`, open loop) runs twice for the same time
 feedback is posted; accept p99 of both say what feedback costs the accept path. A feedback request that fails is
 posted again at the end, as the vendor would. Then every seeded delivery is checked against its events.
 
-    python -m bench --only feedback [--quick]
+    python -m bench --only feedback [--quick] [--feedback-api own]
 """
 
 from __future__ import annotations
@@ -393,8 +393,19 @@ async def check(stack: Stack, plan_: Plan) -> dict[str, Any]:
             "exactly_once": not lost and not twice and recorded == plan_.distinct_acting}
 
 
-async def measure(stack: Stack, rate: float, seconds: float, send_rate: float) -> dict[str, Any]:
-    """`rate` feedback events/s for `seconds` next to `send_rate` sends/s; the stack's API and a worker run."""
+async def measure(stack: Stack, rate: float, seconds: float, send_rate: float,
+                  own_api: bool = False) -> dict[str, Any]:
+    """`rate` feedback events/s for `seconds` next to `send_rate` sends/s; the stack's API and a worker run.
+    `own_api`: the callbacks go to an API process of their own, as a deployment that routes `/v1/feedback` apart."""
+    if own_api:
+        await stack.start_feedback_api()
+    try:
+        return await _measure(stack, rate, seconds, send_rate, stack.feedback_api_url or stack.api_url)
+    finally:
+        stack.stop_feedback_api()
+
+
+async def _measure(stack: Stack, rate: float, seconds: float, send_rate: float, feedback_to: str) -> dict[str, Any]:
     sendgrid_key = ec.generate_private_key(ec.SECP256R1())
     public_url = stack.env.get("HERALD_PUBLIC_URL") or str(Settings.model_fields["public_url"].default)
     started = time.monotonic()
@@ -408,7 +419,7 @@ async def measure(stack: Stack, rate: float, seconds: float, send_rate: float) -
     cpu0 = stack.cpu_seconds()
     alone = await send_load(stack, send_rate, seconds, f"feedback: sends at {send_rate:.0f}/s alone")
     cpu1 = stack.cpu_seconds()
-    async with aiohttp.ClientSession(stack.api_url, timeout=aiohttp.ClientTimeout(total=60),
+    async with aiohttp.ClientSession(feedback_to, timeout=aiohttp.ClientTimeout(total=60),
                                      connector=aiohttp.TCPConnector(limit=64)) as session:
         load0, steal0, wall0 = os.getloadavg()[0], psutil.cpu_times().steal, time.monotonic()
         progress = Progress(f"feedback at {rate:.0f} events/s", plan_.events)
@@ -431,6 +442,7 @@ async def measure(stack: Stack, rate: float, seconds: float, send_rate: float) -
     sends_p99 = {"alone": load.percentile(alone.latencies_ms, 99), "feedback": load.percentile(during.latencies_ms, 99)}
     return {
         "rate_per_s": rate, "seconds": seconds, "send_rate_per_s": send_rate, "batch": BATCH,
+        "feedback_api": "own" if feedback_to != stack.api_url else "shared",
         "events": plan_.events, "repeats": plan_.repeats, "out_of_order": plan_.out_of_order,
         "requests": dict(Counter(p.vendor for p in plan_.posts)),
         "events_per_s": round(answered.events_done / span, 1),
@@ -470,7 +482,8 @@ def table_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
     c = r["check"]
     verdict = "ok" if r["accept_p99_ms_feedback"] < r["accept_target_ms"] else f"OVER {r['accept_target_ms']:.0f} ms"
     return [
-        (f"feedback: {r['events']:,} events at {r['rate_per_s']:.0f}/s, sustained",
+        (f"feedback: {r['events']:,} events at {r['rate_per_s']:.0f}/s"
+         + (", to an API process of its own" if r.get("feedback_api") == "own" else "") + ", sustained",
          f"{r['events_per_s']} events/s (load avg {r['load_avg_1m'][0]} -> {r['load_avg_1m'][1]}, "
          f"steal {r['steal_pct']}%)"),
         ("  feedback request p50 / p99", f"{r['feedback_p50_ms']} / {r['feedback_p99_ms']} ms"),

@@ -63,6 +63,10 @@ class Stack:
     api_url: str = ""
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
     api: subprocess.Popen[bytes] | None = None
+    # API processes of their own for the vendors' feedback callbacks (`start_feedback_api`), as a deployment can
+    # route `/v1/feedback` to them.
+    feedback_api: subprocess.Popen[bytes] | None = None
+    feedback_api_url: str = ""
     _pg: Any = None
     _temporal: subprocess.Popen[bytes] | None = None
 
@@ -83,23 +87,35 @@ class Stack:
         self.workers.clear()
 
     async def start_api(self, extra_env: dict[str, str] | None = None) -> None:
+        self.api, self.api_url = await self._serve_api("api.log", extra_env)
+
+    async def start_feedback_api(self) -> None:
+        self.feedback_api, self.feedback_api_url = await self._serve_api("feedback-api.log")
+
+    def stop_feedback_api(self) -> None:
+        if self.feedback_api is not None:
+            stop_process(self.feedback_api)
+            self.feedback_api, self.feedback_api_url = None, ""
+
+    async def _serve_api(self, log_name: str,
+                         extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
         port = free_port()
-        log = (self.work / "api.log").open("ab")
-        self.api = subprocess.Popen(
+        log = (self.work / log_name).open("ab")
+        api = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", "api.app:app", "--host", "127.0.0.1", "--port",
              str(port), "--log-level", "warning", "--no-access-log"],
             env={**self.env, **(extra_env or {})}, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-        self.api_url = f"http://127.0.0.1:{port}"
-        async with httpx.AsyncClient(base_url=self.api_url) as http:
+        url = f"http://127.0.0.1:{port}"
+        async with httpx.AsyncClient(base_url=url) as http:
             # Two minutes: on a machine shared with other work the API's imports alone have taken over 30 s.
             for _ in range(1200):
                 try:
                     if (await http.get("/health")).status_code == 200:
-                        return
+                        return api, url
                 except httpx.TransportError:
                     pass
-                if self.api.poll() is not None:
-                    raise RuntimeError(f"the API exited; see {self.work / 'api.log'}")
+                if api.poll() is not None:
+                    raise RuntimeError(f"the API exited; see {self.work / log_name}")
                 await asyncio.sleep(0.1)
         raise RuntimeError("the API did not come up in 120 s")
 
@@ -145,7 +161,8 @@ class Stack:
 
     def cpu_seconds(self) -> dict[str, float]:
         """CPU time used so far by each part of the stack: where a run's cores went."""
-        parts: dict[str, list[int]] = {"api": [self.api.pid] if self.api else [],
+        apis = [p.pid for p in (self.api, self.feedback_api) if p is not None]
+        parts: dict[str, list[int]] = {"api": apis,
                                        "workers": [w.pid for w in self.workers],
                                        "temporal": [self._temporal.pid] if self._temporal else [],
                                        "bench": [os.getpid()]}
@@ -178,6 +195,7 @@ class Stack:
     async def close(self) -> None:
         if self.api is not None:
             stop_process(self.api)
+        self.stop_feedback_api()
         self.stop_workers()
         if self._temporal is not None:
             stop_process(self._temporal)

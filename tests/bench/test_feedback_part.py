@@ -43,6 +43,16 @@ async def test_the_part_applies_every_event_once_beside_a_send_load(bench_stack:
     assert dict(feedback.table_rows(result))
 
 
+async def test_the_callbacks_can_go_to_an_api_process_of_their_own(bench_stack: Stack) -> None:
+    result = await feedback.measure(bench_stack, 150, 1, 5, own_api=True)
+
+    assert result["feedback_api"] == "own"
+    assert result["check"]["exactly_once"], result["check"]
+    assert result["answered"]["applied"] == result["check"]["events_expected"] > 0
+    assert bench_stack.feedback_api is None  # stopped with the part
+    assert "of its own" in feedback.table_rows(result)[0][0]
+
+
 async def test_the_check_sees_a_lost_suppression_and_a_repeated_ending(bench_stack: Stack) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     public_url = bench_stack.env.get("HERALD_PUBLIC_URL") or "http://127.0.0.1:8000"
