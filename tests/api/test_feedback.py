@@ -13,6 +13,7 @@ import hmac
 import json
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -21,6 +22,7 @@ import pytest
 import uvicorn
 
 from api.app import create_app
+from core.settings import Settings
 from services.feedback import FeedbackSource, feedback_url
 from tests.api.conftest import Api, eventually, uid
 from tests.api.test_status_webhooks import Hook
@@ -42,8 +44,15 @@ async def lookup(integration_id: str) -> FeedbackSource | None:
 @pytest.fixture(scope="module")
 async def feedback_api(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
     """The API, as the stack serves it, with the lookup above: vendors post here (no Herald key)."""
+    async with serving_with_lookup(stack.settings) as http:
+        yield http
+
+
+@asynccontextmanager
+async def serving_with_lookup(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """An API with `settings` and the lookup above, served on a port of its own."""
     port = free_port()
-    app = create_app(stack.settings)
+    app = create_app(settings)
     app.state.feedback_sources = lookup
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     serve = asyncio.create_task(server.serve())

@@ -14,12 +14,10 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-import uvicorn
 
-from api.app import create_app
 from tests.api.conftest import Api, eventually, uid
-from tests.api.test_feedback import lookup, mailgun_body
-from tests.conftest import Stack, free_port
+from tests.api.test_feedback import mailgun_body, serving_with_lookup
+from tests.conftest import Stack
 
 TURNS, CONNECTIONS, CALLBACKS = 2, 3, 6
 
@@ -27,19 +25,10 @@ TURNS, CONNECTIONS, CALLBACKS = 2, 3, 6
 @pytest.fixture
 async def narrow_api(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
     """The API with few connections and fewer feedback turns, taking the test's Mailgun feedback."""
-    port = free_port()
     settings = stack.settings.model_copy(update={"feedback_concurrency": TURNS, "db_pool_min": 1,
                                                  "db_pool_max": CONNECTIONS})
-    app = create_app(settings)
-    app.state.feedback_sources = lookup
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    serve = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 - uvicorn offers a flag, not an event
-        await asyncio.sleep(0.05)
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+    async with serving_with_lookup(settings) as http:
         yield http
-    server.should_exit = True
-    await serve
 
 
 async def waiting_on_the_lock(stack: Stack, locker: int) -> int:

@@ -40,14 +40,14 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-def config(moto: MotoSes, **overrides: Any) -> ses.Config:
-    return ses.Config.model_validate({"region": REGION, "access_key_id": moto.access_key_id,
-                                      "secret_access_key": moto.secret_access_key, "from": SENDER,
-                                      "base_url": moto.base_url, **overrides})
+def config(double: MotoSes | SesDouble, **overrides: Any) -> ses.Config:
+    return ses.Config.model_validate({"region": REGION, "access_key_id": double.access_key_id,
+                                      "secret_access_key": double.secret_access_key, "from": SENDER,
+                                      "base_url": double.base_url, **overrides})
 
 
-def provider(moto: MotoSes, client: httpx.AsyncClient, **overrides: Any) -> Provider:
-    return ses.build("ses", config(moto, **overrides), client, deadline_s=10, allow=LOOPBACK)
+def provider(double: MotoSes | SesDouble, client: httpx.AsyncClient, **overrides: Any) -> Provider:
+    return ses.build("ses", config(double, **overrides), client, deadline_s=10, allow=LOOPBACK)
 
 
 def message(address: str | None = None, html: str | None = "<p>Your order shipped.</p>") -> OutgoingMessage:
@@ -205,33 +205,23 @@ async def light() -> AsyncIterator[SesDouble]:
     await double.stop()
 
 
-def light_config(double: SesDouble, **overrides: Any) -> ses.Config:
-    return ses.Config.model_validate({"region": REGION, "access_key_id": double.access_key_id,
-                                      "secret_access_key": double.secret_access_key, "from": SENDER,
-                                      "base_url": double.base_url, **overrides})
-
-
-def to_light(double: SesDouble, client: httpx.AsyncClient, **overrides: Any) -> Provider:
-    return ses.build("ses", light_config(double, **overrides), client, deadline_s=10, allow=LOOPBACK)
-
-
 async def test_the_bench_double_takes_a_signed_send_and_refuses_what_moto_refuses(light: SesDouble,
                                                                                   client: httpx.AsyncClient) -> None:
     sent = message()
-    receipt = await to_light(light, client).send(sent)
+    receipt = await provider(light, client).send(sent)
     [taken] = light.accepted
     assert receipt.provider_message_id == taken["message_id"]
     assert taken["body"]["Destination"] == {"ToAddresses": [sent.address]} and taken["subject"] == "Shipped"
     with pytest.raises(PermanentDeliveryError, match=r"HTTP 403 .*InvalidSignatureException"):
-        await to_light(light, client, secret_access_key="not-the-secret").send(message())
+        await provider(light, client, secret_access_key="not-the-secret").send(message())
     with pytest.raises(PermanentDeliveryError, match=r"HTTP 403 .*UnrecognizedClientException"):
-        await to_light(light, client, access_key_id="AKIAUNKNOWNKEY000000").send(message())
+        await provider(light, client, access_key_id="AKIAUNKNOWNKEY000000").send(message())
     with pytest.raises(PermanentDeliveryError, match=r"HTTP 400 .*MessageRejected"):
-        await to_light(light, client, **{"from": "someone@elsewhere.example"}).send(message())
+        await provider(light, client, **{"from": "someone@elsewhere.example"}).send(message())
     # Signed for one body, sent with another; or signed an hour ago.
     url = f"{light.base_url}{ses.PATH}"
     signer = ses.Signer(light.access_key_id, light.secret_access_key, REGION, url)
-    body = json.dumps(ses.payload(message(), light_config(light))).encode()
+    body = json.dumps(ses.payload(message(), config(light))).encode()
     tampered = await client.post(url, content=body.replace(b"Shipped", b"Shipped!"), headers=signer.headers(body))
     stale = await client.post(url, content=body, headers=signer.headers(body, datetime.now(UTC) - timedelta(hours=1)))
     assert (tampered.status_code, tampered.headers["x-amzn-ErrorType"]) == (403, "InvalidSignatureException")
