@@ -337,7 +337,8 @@ class MakeUp:
         async with httpx.AsyncClient() as http:
             for _ in range(600):
                 if self.process.poll() is not None:
-                    raise RuntimeError(f"make up exited; see {self.work / 'make-up.log'}")
+                    tail = (self.work / "make-up.log").read_text(errors="replace")[-1500:]
+                    raise RuntimeError(f"make up exited with {self.process.returncode}; its log ends:\n{tail}")
                 try:
                     if (await http.get(f"{self.api_url}/ready", timeout=2)).status_code == 200:
                         break

@@ -63,7 +63,9 @@ async def main() -> int:
         ensure_free(smtp_host, smtp_port, "mail catcher", "HERALD_MAIL_CATCHER_PORT")
     if caught_channels:
         ensure_free("127.0.0.1", gateway_port, "SMS, push and chat catcher", "HERALD_GATEWAY_CATCHER_PORT")
-    ensure_free(*split_address(metrics_address), "worker metrics", "HERALD_WORKER_METRICS_ADDRESS")
+    # A killed `make up`'s worker drains its sends for up to the graceful shutdown before it lets go of this port.
+    ensure_free(*split_address(metrics_address), "worker metrics", "HERALD_WORKER_METRICS_ADDRESS",
+                grace_s=settings.graceful_shutdown_s + 5)
 
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
     pg_server = None

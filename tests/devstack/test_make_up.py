@@ -162,9 +162,29 @@ async def test_a_taken_worker_metrics_port_ends_make_up_with_one_line() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="hup-", dir="/tmp"))
     with taken_port() as holder:
         ports = {"api": free_port(), "temporal": free_port(), "ui": free_port(), "metrics": holder.getsockname()[1]}
-        lines = await refused_for_a_taken_port(data_dir, ports, HERALD_MAIL_CATCHER_PORT=str(free_port()))
+        lines = await refused_for_a_taken_port(data_dir, ports, HERALD_MAIL_CATCHER_PORT=str(free_port()),
+                                               HERALD_GRACEFUL_SHUTDOWN_S="0")
     assert lines == [f"make up: port {ports['metrics']} on 127.0.0.1 (worker metrics) is taken by another program; "
                      "set HERALD_WORKER_METRICS_ADDRESS to move it"]
+
+
+@pytest.mark.timeout(150)
+async def test_make_up_waits_for_the_metrics_port_while_a_killed_runs_worker_drains() -> None:
+    """A `make up` killed mid-load leaves its worker draining sends for up to the graceful shutdown, holding the
+    metrics port: a restart right away waits for it instead of refusing to start."""
+    data_dir = Path(tempfile.mkdtemp(prefix="hup-", dir="/tmp"))
+    holder = taken_port()
+    ports = {"api": free_port(), "temporal": free_port(), "ui": free_port(), "metrics": holder.getsockname()[1]}
+    proc = await start(data_dir, ports, HERALD_MAIL_CATCHER_PORT=str(free_port()), HERALD_GRACEFUL_SHUTDOWN_S="6")
+    try:
+        await asyncio.sleep(8)  # longer than the 5 s any other port gets
+        assert proc.returncode is None, "make up gave up on the metrics port while the old worker drained"
+        holder.close()
+        await eventually(lambda: ready(f"http://127.0.0.1:{ports['api']}"), timeout_s=90, what="make up to be ready")
+    finally:
+        holder.close()
+        if proc.returncode is None:
+            await stop(proc)
 
 
 @pytest.mark.timeout(150)
