@@ -40,13 +40,14 @@ async def test_keys_created_listed_and_revoked_from_the_command_line(stack: Stac
 
 
 def test_every_command_explains_itself() -> None:
-    for args in (["--help"], *([c, "--help"] for c in ("worker", "api", "migrate", "keys", "dlq", "send",
-                                                          "suppressions")),
-                 ["keys", "create", "--help"],
-                 ["dlq", "retry", "--help"]):
-        shown = subprocess.run([sys.executable, "-m", "cli.main", *args], cwd=ROOT_DIR, capture_output=True,
-                               text=True, timeout=60, check=False)
-        assert shown.returncode == 0 and "usage: herald" in shown.stdout
+    asked = [["--help"], *([c, "--help"] for c in ("worker", "api", "migrate", "keys", "dlq", "send",
+                                                    "suppressions")),
+             ["keys", "create", "--help"], ["dlq", "retry", "--help"]]
+    running = [subprocess.Popen([sys.executable, "-m", "cli.main", *args], cwd=ROOT_DIR, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True) for args in asked]
+    for args, shown in zip(asked, running, strict=True):
+        out, err = shown.communicate(timeout=60)
+        assert shown.returncode == 0 and "usage: herald" in out, (args, err)
     bad = subprocess.run([sys.executable, "-m", "cli.main", "keys", "create", "--name", "x", "--scope", "root"],
                          cwd=ROOT_DIR, capture_output=True, text=True, timeout=60, check=False)
     assert bad.returncode == 2 and "invalid choice: 'root'" in bad.stderr

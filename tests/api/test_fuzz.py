@@ -55,7 +55,7 @@ async def _fuzz(base: str, admin_key: str) -> None:
     proc = await asyncio.create_subprocess_exec(
         str(Path(sys.executable).parent / "schemathesis"), "--config-file", str(CONFIG), "run",
         f"{base}/openapi.json", "--header", f"Authorization: Bearer {admin_key}",
-        "--checks", ",".join(CHECKS), "--max-examples", "20", "--phases", "examples,coverage,fuzzing",
+        "--checks", ",".join(CHECKS), "--max-examples", "8", "--phases", "examples,coverage,fuzzing",
         "--seed", "20261122", "--workers", "2", "--no-color", "--report", "ndjson",
         "--report-ndjson-path", str(report), "--request-timeout", "20",
         # Pages that stream forever are not request/response operations; /v1/me/... answers only a user's own
