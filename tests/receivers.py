@@ -129,7 +129,9 @@ class HttpReceiver:
         self.max_open: dict[str, int] = defaultdict(int)
         self._verifier = standardwebhooks.Webhook(secret)
         app = Starlette(routes=[Route("/{path:path}", self._handle, methods=["POST"])])
-        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+        # A reply a test left delayed is not waited for when the receiver stops.
+        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error",
+                                                     timeout_graceful_shutdown=1))
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:

@@ -66,6 +66,7 @@ class Apns(Double):
         self._config.accesslog = None
         # APNs keeps a connection open across any number of notifications; hypercorn would close it after 1,000.
         self._config.keep_alive_max_requests = 10**9
+        self._config.graceful_timeout = 0.5  # a stop waits no longer for a reply a test left delayed
         self._shutdown = asyncio.Event()
         self._serving: asyncio.Task[None] | None = None
 

@@ -60,7 +60,9 @@ class Double:
         self.received: list[Received] = []
         self.script: dict[str, list[Reply]] = defaultdict(list)
         self.app = Starlette(routes=routes)
-        self._server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="error"))
+        # A reply a test left delayed is not waited for when the double stops.
+        self._server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="error",
+                                                     timeout_graceful_shutdown=1))
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
