@@ -63,8 +63,8 @@ class Stack:
     api_url: str = ""
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
     api: subprocess.Popen[bytes] | None = None
-    # API processes of their own for the vendors' feedback callbacks (`start_feedback_api`), as a deployment can
-    # route `/v1/feedback` to them.
+    # An API process of its own for the vendors' feedback callbacks (`start_feedback_api`), as a deployment can
+    # route `/v1/feedback` apart.
     feedback_api: subprocess.Popen[bytes] | None = None
     feedback_api_url: str = ""
     _pg: Any = None

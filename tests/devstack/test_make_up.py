@@ -95,12 +95,12 @@ async def test_make_up_serves_stops_cleanly_and_keeps_data_across_restarts() -> 
     # Second start, while the metrics port is still held as a killed run's draining worker holds it, longer than
     # the 5 s any other port gets: make up waits for it. Then the same key, the notifications are there, and the
     # parked workflow still answers signals.
-    draining = holding(ports["metrics"])
+    draining = taken_port(ports["metrics"])
     proc = await start(data_dir, ports, HERALD_GRACEFUL_SHUTDOWN_S="6")
     try:
-        await asyncio.sleep(8)
-        assert proc.returncode is None, "make up gave up on the metrics port while the old worker drained"
-        draining.close()
+        with draining:
+            await asyncio.sleep(8)
+            assert proc.returncode is None, "make up gave up on the metrics port while the old worker drained"
         await eventually(lambda: ready(base), timeout_s=90, what="the second make up")
         assert (data_dir / "admin_key").read_text().strip() == key
         async with httpx.AsyncClient(base_url=base, headers=auth) as http:
@@ -156,17 +156,11 @@ async def refused_for_a_taken_port(data_dir: Path, ports: dict[str, int], **extr
     return out.decode().splitlines()
 
 
-def holding(port: int) -> socket.socket:
+def taken_port(port: int = 0) -> socket.socket:
+    """A listening socket on `port` (0: any free one)."""
     holder = socket.socket()
-    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past the first run's connections in TIME_WAIT
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past a previous run's connections in TIME_WAIT
     holder.bind(("127.0.0.1", port))
-    holder.listen()
-    return holder
-
-
-def taken_port() -> socket.socket:
-    holder = socket.socket()
-    holder.bind(("127.0.0.1", 0))
     holder.listen()
     return holder
 

@@ -32,7 +32,6 @@ async def test_recorded_histories_replay_without_nondeterminism(version: str) ->
     replayer = Replayer(workflows=[NotificationWorkflow, BroadcastWorkflow, DigestWorkflow, StatusWebhookWorkflow,
                                    ScheduledBroadcastWorkflow, SnoozeWorkflow])
 
-
     async def histories() -> AsyncIterator[WorkflowHistory]:
         for path in files:
             yield WorkflowHistory.from_json(path.stem, path.read_text())
