@@ -19,8 +19,11 @@ up: $(STAMP)  ## Temporal dev server + PostgreSQL + worker + API, in the foregro
 worker: $(STAMP)  ## one more worker against a running stack (TEMPORAL_ADDRESS; DATABASE_URL, or HERALD_EMBEDDED=true to join make up's database)
 	$(BIN)/python worker.py
 
+# Two pytest workers, each with servers of its own; a test file stays on one worker, with its module's fixtures.
+# PYTEST_WORKERS=0 runs the tests in this process.
+PYTEST_WORKERS ?= 2
 test: $(STAMP)  ## the whole suite on a real Temporal server and a real PostgreSQL
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest $(PYTEST_ARGS)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 N ?= 20000
 broadcast-scale: $(STAMP)  ## a broadcast to N users on its own stack (QUICK=1: 300 users)

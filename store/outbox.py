@@ -47,15 +47,18 @@ async def claim(conn: Executor, task_queue: str, limit: int, lease_s: float, *, 
 
     One statement: rows another worker is claiming are skipped, not waited for, and each taken row is leased
     (`available_at` moved past the lease), so a worker that dies before starting leaves it to the next claim.
+    The rows are picked once, before the update (MATERIALIZED): a pick the plan ran again per updated row would
+    skip the rows updated so far as locked and take the next ones, more than `limit`.
     Only rows whose start has failed at least `min_attempts` and fewer than `max_attempts` times: the workers
     take the fresh ones, the reconciler those that keep failing."""
     rows = await conn.fetch(
-        f"""WITH claimed AS (
+        f"""WITH picked AS MATERIALIZED (
+                SELECT id FROM workflow_start
+                WHERE task_queue = $1 AND available_at <= clock_timestamp() AND attempts >= $4 AND attempts < $5
+                ORDER BY rank, id LIMIT $2 FOR UPDATE SKIP LOCKED
+            ), claimed AS (
                 UPDATE workflow_start s SET available_at = now() + make_interval(secs => $3)
-                WHERE s.id IN (SELECT id FROM workflow_start
-                               WHERE task_queue = $1 AND available_at <= clock_timestamp()
-                                 AND attempts >= $4 AND attempts < $5
-                               ORDER BY rank, id LIMIT $2 FOR UPDATE SKIP LOCKED)
+                FROM picked WHERE s.id = picked.id
                 RETURNING s.id AS start_id, s.attempts AS start_attempts, s.rank AS start_rank,
                           s.notification_id AS start_notification_id, s.broadcast_id AS start_broadcast_id,
                           s.traceparent AS start_traceparent

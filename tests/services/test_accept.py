@@ -200,3 +200,24 @@ async def test_a_layout_and_nested_includes_are_read_with_the_template_in_the_on
         await accept(pool, settings, _body(name, user_id), None, CALLER)
     assert refused.value.code == "unknown_include" and refused.value.details == [{
         "field": "template", "message": f"template '{name}' includes template '{inner}', which does not exist"}]
+
+
+async def test_a_claim_takes_no_more_rows_than_asked_whatever_the_plan(pool: asyncpg.Pool) -> None:
+    """With the rows picked in a subquery that the plan runs again for each row it updates, the rows updated so far
+    are skipped as locked and the next ones taken: a claim of 2 took 3 (a worker with 2 free slots started 3).
+    Here the planner is steered to that plan; the rows are rolled back."""
+    settings = _settings()
+    template, user_id = await _template_and_user(pool)
+    async with pool.acquire() as conn:
+        rollback = conn.transaction()
+        await rollback.start()
+        try:
+            for _ in range(5):
+                await accept(cast(asyncpg.Pool, conn), settings, _body(template, user_id), None, CALLER)
+            await conn.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; "
+                               "SET LOCAL enable_material = off; SET LOCAL enable_hashagg = off; "
+                               "SET LOCAL enable_sort = off")
+
+            assert len(await outbox.claim(conn, settings.task_queue, 2, 30)) == 2
+        finally:
+            await rollback.rollback()
