@@ -21,8 +21,11 @@ An event naming no message Herald sent changes nothing: vendors retry callbacks 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import re
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -106,10 +109,88 @@ def feedback_url(public_url: str, integration_id: str) -> str:
     return f"{public_url.rstrip('/')}/v1/feedback/{integration_id}"
 
 
+@dataclass
+class _Waiting:
+    incoming: list[feedback.Incoming]
+    taken: asyncio.Future[list[feedback.Taken]]
+
+
+class Arrivals:
+    """Callbacks that only report arrivals, taken together. Each statement holds one of the process's feedback
+    `turns`; the callbacks that come while none is free wait and go in the next statement, up to `most` events in
+    one. Twilio and Mailgun post one event per callback, hundreds a second at a sender's peak: then PostgreSQL
+    runs and commits a statement per batch, not per callback. A callback that finds a turn free goes at once."""
+
+    def __init__(self, pool: asyncpg.Pool, turns: asyncio.Semaphore, at_once: int, *, most: int = 500):
+        self._pool, self._turns = pool, turns
+        self._at_once, self._most = at_once, most
+        self._waiting: deque[_Waiting] = deque()
+        self._running: set[asyncio.Task[None]] = set()
+
+    async def take(self, incoming: list[feedback.Incoming]) -> list[feedback.Taken]:
+        """What `store.feedback.take` answers for these events, as if they had been taken alone: positions among
+        them, and an event that an earlier callback of the same statement repeats is not claimed by this one."""
+        waiting = _Waiting(incoming, asyncio.get_running_loop().create_future())
+        self._waiting.append(waiting)
+        if len(self._running) < self._at_once:
+            self._running.add(asyncio.create_task(self._take_while_waiting()))
+        # Shielded: a vendor that hangs up does not cancel what the statement takes for the others.
+        return await asyncio.shield(waiting.taken)
+
+    async def _take_while_waiting(self) -> None:
+        try:
+            while self._waiting:
+                async with self._turns:
+                    batch: list[_Waiting] = []
+                    size = 0
+                    while self._waiting and (not batch or size + len(self._waiting[0].incoming) <= self._most):
+                        batch.append(self._waiting.popleft())
+                        size += len(batch[-1].incoming)
+                    if not batch:  # another runner took them while this one waited for its turn
+                        return
+                    try:
+                        taken = await feedback.take(self._pool, [event for one in batch for event in one.incoming])
+                        answers = _per_callback(batch, taken)
+                    except Exception as exc:  # each callback answers the error, and its vendor posts it again
+                        for one in batch:
+                            one.taken.set_exception(exc)
+                        continue
+                for one, its in zip(batch, answers, strict=True):
+                    one.taken.set_result(its)
+        finally:
+            # Leaves the running set with no wait between the last look at the queue and here: a callback that
+            # comes after that look finds a runner slot free and starts one.
+            self._running.discard(asyncio.current_task())
+
+
+def _per_callback(batch: list[_Waiting], taken: list[feedback.Taken]) -> list[list[feedback.Taken]]:
+    """The statement's rows split by callback, positions counted within each; the pairs the statement claimed once
+    for two callbacks (a vendor's retry that came with the original) go to the first."""
+    ends, total = [], 0
+    for one in batch:
+        total += len(one.incoming)
+        ends.append(total)
+    events = [event for one in batch for event in one.incoming]
+    split: list[list[feedback.Taken]] = [[] for _ in batch]
+    seen: dict[tuple[str, str, str, str], int] = {}
+    index = 0
+    for match in taken:  # in position order
+        while match.position > ends[index]:
+            index += 1
+        event = events[match.position - 1]
+        key = (event.source, event.event_id, match.notification_id, match.channel)
+        first = seen.setdefault(key, index)
+        split[index].append(replace(match, position=match.position - (ends[index - 1] if index else 0),
+                                    claimed=match.claimed and first == index))
+    return split
+
+
 async def receive(pool: asyncpg.Pool, source: FeedbackSource, url: str, headers: Mapping[str, str],
-                  raw_body: bytes, certificates: ses.Certificates | None = None) -> Applied:
+                  raw_body: bytes, certificates: ses.Certificates | None = None, *, arrivals: Arrivals | None = None,
+                  turns: asyncio.Semaphore | None = None) -> Applied:
     """Verifies the callback (BadSignature, a 401, changes nothing) and applies its events."""
-    return await apply(pool, source.integration_id, await read(source, url, headers, raw_body, certificates))
+    events = await read(source, url, headers, raw_body, certificates)
+    return await apply(pool, source.integration_id, events, arrivals=arrivals, turns=turns)
 
 
 async def read(source: FeedbackSource, url: str, headers: Mapping[str, str], raw_body: bytes,
@@ -150,13 +231,15 @@ def message_ids(provider_message_id: str) -> list[str]:
     return [bare, f"<{bare}>"]
 
 
-async def apply(pool: asyncpg.Pool, source: str, events: list[FeedbackEvent]) -> Applied:
+async def apply(pool: asyncpg.Pool, source: str, events: list[FeedbackEvent], *, arrivals: Arrivals | None = None,
+                turns: asyncio.Semaphore | None = None) -> Applied:
     """Applies each event to the deliveries its message id names, each (event, delivery) once.
 
     A callback's events are applied together whatever their number (SendGrid posts hundreds at a time): a callback
-    that only reports arrivals in one statement, one that ends deliveries (or notes a soft bounce) in one
-    transaction of two (`store/feedback.py`). Endings win over arrivals of the same callback, so a "delivered" in
-    the same callback as a bounce never confirms it either."""
+    that only reports arrivals in one statement (with `arrivals`, one shared with the callbacks that come meanwhile),
+    one that ends deliveries (or notes a soft bounce) in one transaction of two (`store/feedback.py`), holding one
+    of the `turns`. Endings win over arrivals of the same callback, so a "delivered" in the same callback as a
+    bounce never confirms it either."""
     applied = Applied()
     acting = []
     for event in map(_storable, events):
@@ -167,15 +250,15 @@ async def apply(pool: asyncpg.Pool, source: str, events: list[FeedbackEvent]) ->
     if not acting:
         return applied
     now = datetime.now(UTC)
-    incoming = [feedback.Incoming(event.event_id, message_ids(event.provider_message_id)[0], event.kind,
+    incoming = [feedback.Incoming(source, event.event_id, message_ids(event.provider_message_id)[0], event.kind,
                                   _ends(event), (event.occurred_at or now) if event.kind == "delivered" else None)
                 for event in acting]
     if all(event.kind == "delivered" for event in acting):
-        taken = await feedback.take(pool, source, incoming)
+        taken = await (arrivals.take(incoming) if arrivals is not None else feedback.take(pool, incoming))
         fresh = _fresh(acting, taken)
     else:
-        async with pool.acquire() as conn, conn.transaction():
-            taken = await feedback.take(conn, source, incoming)
+        async with turns or contextlib.nullcontext(), pool.acquire() as conn, conn.transaction():
+            taken = await feedback.take(conn, incoming)
             fresh = _fresh(acting, taken)
             endings, suppress = _endings(fresh, now)
             if endings or suppress:

@@ -202,3 +202,61 @@ async def test_callbacks_racing_with_the_same_events_apply_each_once(own_pool: a
         assert events.count("bounced") == events.count("undelivered") == 1
         assert events.count("confirmed") <= 1
         assert (await delivery(own_pool, nid))["status"] == "bounced"
+
+
+async def test_callbacks_of_arrivals_that_wait_together_share_one_statement(own_pool: asyncpg.Pool) -> None:
+    """Six callbacks come while the only turn is taken: one statement then takes them all, and each callback still
+    hears what it alone changed (a vendor's retry posted with the original is its duplicate, an unknown id its
+    own)."""
+    deliveries = [await sent(own_pool) for _ in range(5)]
+    at = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+    callbacks = [[event(message_id, "delivered", event_id="w-" + nid, at=at)] for nid, _, message_id in deliveries]
+    callbacks.insert(2, [event("<nobody@herald.test>", "delivered"), callbacks[0][0]])  # a retry, and an unknown id
+    counting = CountingPool(own_pool)
+    turns = asyncio.Semaphore(1)
+    arrivals = feedback.Arrivals(cast(asyncpg.Pool, counting), turns, 1)
+
+    async with turns:
+        answers = [asyncio.create_task(feedback.apply(own_pool, "src", events, arrivals=arrivals, turns=turns))
+                   for events in callbacks]
+        await asyncio.sleep(0.05)
+        assert counting.statements == [] and not any(answer.done() for answer in answers)
+    applied = [(a.applied, a.duplicate, a.unknown) for a in await asyncio.gather(*answers)]
+
+    assert len(counting.statements) == 1
+    assert applied == [(1, 0, 0), (1, 0, 0), (0, 1, 1), (1, 0, 0), (1, 0, 0), (1, 0, 0)]
+    for nid, _, _ in deliveries:
+        assert (await delivery(own_pool, nid))["confirmed_at"] == at
+        assert [e for e, _ in await timeline(own_pool, nid)] == ["confirmed"]
+
+
+async def test_a_statement_takes_at_most_its_share_of_waiting_arrivals(own_pool: asyncpg.Pool) -> None:
+    deliveries = [await sent(own_pool) for _ in range(5)]
+    counting = CountingPool(own_pool)
+    turns = asyncio.Semaphore(1)
+    arrivals = feedback.Arrivals(cast(asyncpg.Pool, counting), turns, 1, most=2)
+
+    async with turns:
+        answers = [asyncio.create_task(feedback.apply(
+            own_pool, "src", [event(message_id, "delivered", at=datetime.now(UTC))], arrivals=arrivals))
+            for _, _, message_id in deliveries]
+        await asyncio.sleep(0.05)
+
+    assert [a.applied for a in await asyncio.gather(*answers)] == [1] * 5
+    assert len(counting.statements) == 3
+
+
+async def test_every_waiting_arrival_is_taken_however_callbacks_interleave(own_pool: asyncpg.Pool) -> None:
+    """Callbacks keep coming as statements end: none is left waiting when the last statement's runner stops."""
+    deliveries = [await sent(own_pool) for _ in range(60)]
+    arrivals = feedback.Arrivals(own_pool, asyncio.Semaphore(2), 2)
+
+    async def callback(n: int, message_id: str) -> feedback.Applied:
+        await asyncio.sleep(n % 7 * 0.001)
+        return await feedback.apply(own_pool, "src", [event(message_id, "delivered", at=datetime.now(UTC))],
+                                    arrivals=arrivals)
+
+    for _ in range(3):
+        answers = await asyncio.wait_for(asyncio.gather(*(callback(n, message_id) for n, (_, _, message_id)
+                                                          in enumerate(deliveries))), 30)
+        assert sum(a.applied + a.duplicate for a in answers) == len(deliveries)
