@@ -22,14 +22,13 @@ An event naming no message Herald sent changes nothing: vendors retry callbacks 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import httpx
@@ -38,6 +37,9 @@ from core.errors import Problem
 from providers.feedback import BadFeedback, FeedbackEvent, mailgun, postmark, sendgrid, ses, twilio
 from services import suppressions
 from store import feedback
+
+if TYPE_CHECKING:
+    from store.db import Connection
 
 log = logging.getLogger("herald.feedback")
 
@@ -111,15 +113,21 @@ def feedback_url(public_url: str, integration_id: str) -> str:
 
 @dataclass
 class _Waiting:
+    acting: list[FeedbackEvent]
     incoming: list[feedback.Incoming]
+    ends: bool  # some event ends its delivery or notes a soft bounce: a transaction
     taken: asyncio.Future[list[feedback.Taken]]
 
 
-class Arrivals:
-    """Callbacks that only report arrivals, taken together. Each statement holds one of the process's feedback
-    `turns`; the callbacks that come while none is free wait and go in the next statement, up to `most` events in
-    one. Twilio and Mailgun post one event per callback, hundreds a second at a sender's peak: then PostgreSQL
-    runs and commits a statement per batch, not per callback. A callback that finds a turn free goes at once."""
+class Batches:
+    """Callbacks that wait together, applied together. Each batch holds one of the process's feedback `turns`; the
+    callbacks that come while none is free wait and go in the next batch of their kind, up to `most` events in
+    one: callbacks of arrivals only in one statement, callbacks that end deliveries in one transaction. Twilio and
+    Mailgun post one event per callback, hundreds a second at a sender's peak: then PostgreSQL runs and commits a
+    statement or a transaction per batch, not per callback. A callback that finds a turn free goes at once, alone.
+
+    In a batch, as in one callback, an ending wins over an arrival of the same delivery: the delivery ends as if
+    the ending had come first, which it may have."""
 
     def __init__(self, pool: asyncpg.Pool, turns: asyncio.Semaphore, at_once: int, *, most: int = 500):
         self._pool, self._turns = pool, turns
@@ -127,30 +135,47 @@ class Arrivals:
         self._waiting: deque[_Waiting] = deque()
         self._running: set[asyncio.Task[None]] = set()
 
-    async def take(self, incoming: list[feedback.Incoming]) -> list[feedback.Taken]:
+    async def take(self, acting: list[FeedbackEvent], incoming: list[feedback.Incoming],
+                   ends: bool) -> list[feedback.Taken]:
         """What `store.feedback.take` answers for these events, as if they had been taken alone: positions among
-        them, and an event that an earlier callback of the same statement repeats is not claimed by this one."""
-        waiting = _Waiting(incoming, asyncio.get_running_loop().create_future())
+        them, and an event that an earlier callback of the same batch repeats is not claimed by this one. With
+        `ends`, the endings are written too, in the batch's transaction."""
+        waiting = _Waiting(acting, incoming, ends, asyncio.get_running_loop().create_future())
         self._waiting.append(waiting)
         if len(self._running) < self._at_once:
-            self._running.add(asyncio.create_task(self._take_while_waiting()))
-        # Shielded: a vendor that hangs up does not cancel what the statement takes for the others.
+            self._running.add(asyncio.create_task(self._apply_while_waiting()))
+        # Shielded: a vendor that hangs up does not cancel what the batch applies for the others.
         return await asyncio.shield(waiting.taken)
 
-    async def _take_while_waiting(self) -> None:
+    def _next_batch(self) -> list[_Waiting]:
+        """The longest-waiting callback and those of its kind behind it, up to `most` events."""
+        batch: list[_Waiting] = []
+        rest: deque[_Waiting] = deque()
+        size = 0
+        for one in self._waiting:
+            if not batch or (one.ends == batch[0].ends and size + len(one.incoming) <= self._most):
+                batch.append(one)
+                size += len(one.incoming)
+            else:
+                rest.append(one)
+        self._waiting = rest
+        return batch
+
+    async def _apply_while_waiting(self) -> None:
         try:
             while self._waiting:
                 async with self._turns:
-                    batch: list[_Waiting] = []
-                    size = 0
-                    while self._waiting and (not batch or size + len(self._waiting[0].incoming) <= self._most):
-                        batch.append(self._waiting.popleft())
-                        size += len(batch[-1].incoming)
+                    batch = self._next_batch()
                     if not batch:  # another runner took them while this one waited for its turn
                         return
+                    events = [event for one in batch for event in one.incoming]
                     try:
-                        taken = await feedback.take(self._pool, [event for one in batch for event in one.incoming])
-                        answers = _per_callback(batch, taken)
+                        if batch[0].ends:
+                            async with self._pool.acquire() as conn, conn.transaction():
+                                answers = _per_callback(batch, await feedback.take(conn, events))
+                                await _end(conn, [(one.acting, its) for one, its in zip(batch, answers, strict=True)])
+                        else:
+                            answers = _per_callback(batch, await feedback.take(self._pool, events))
                     except Exception as exc:  # each callback answers the error, and its vendor posts it again
                         for one in batch:
                             one.taken.set_exception(exc)
@@ -186,11 +211,11 @@ def _per_callback(batch: list[_Waiting], taken: list[feedback.Taken]) -> list[li
 
 
 async def receive(pool: asyncpg.Pool, source: FeedbackSource, url: str, headers: Mapping[str, str],
-                  raw_body: bytes, certificates: ses.Certificates | None = None, *, arrivals: Arrivals | None = None,
-                  turns: asyncio.Semaphore | None = None) -> Applied:
+                  raw_body: bytes, certificates: ses.Certificates | None = None, *,
+                  batches: Batches | None = None) -> Applied:
     """Verifies the callback (BadSignature, a 401, changes nothing) and applies its events."""
     events = await read(source, url, headers, raw_body, certificates)
-    return await apply(pool, source.integration_id, events, arrivals=arrivals, turns=turns)
+    return await apply(pool, source.integration_id, events, batches=batches)
 
 
 async def read(source: FeedbackSource, url: str, headers: Mapping[str, str], raw_body: bytes,
@@ -231,15 +256,15 @@ def message_ids(provider_message_id: str) -> list[str]:
     return [bare, f"<{bare}>"]
 
 
-async def apply(pool: asyncpg.Pool, source: str, events: list[FeedbackEvent], *, arrivals: Arrivals | None = None,
-                turns: asyncio.Semaphore | None = None) -> Applied:
+async def apply(pool: asyncpg.Pool, source: str, events: list[FeedbackEvent], *,
+                batches: Batches | None = None) -> Applied:
     """Applies each event to the deliveries its message id names, each (event, delivery) once.
 
     A callback's events are applied together whatever their number (SendGrid posts hundreds at a time): a callback
-    that only reports arrivals in one statement (with `arrivals`, one shared with the callbacks that come meanwhile),
-    one that ends deliveries (or notes a soft bounce) in one transaction of two (`store/feedback.py`), holding one
-    of the `turns`. Endings win over arrivals of the same callback, so a "delivered" in the same callback as a
-    bounce never confirms it either."""
+    that only reports arrivals in one statement, one that ends deliveries (or notes a soft bounce) in one
+    transaction of two (`store/feedback.py`); with `batches`, together with the callbacks of its kind that wait
+    with it. Endings win over arrivals of the same callback, so a "delivered" in the same callback as a bounce
+    never confirms it either."""
     applied = Applied()
     acting = []
     for event in map(_storable, events):
@@ -253,16 +278,16 @@ async def apply(pool: asyncpg.Pool, source: str, events: list[FeedbackEvent], *,
     incoming = [feedback.Incoming(source, event.event_id, message_ids(event.provider_message_id)[0], event.kind,
                                   _ends(event), (event.occurred_at or now) if event.kind == "delivered" else None)
                 for event in acting]
-    if all(event.kind == "delivered" for event in acting):
-        taken = await (arrivals.take(incoming) if arrivals is not None else feedback.take(pool, incoming))
-        fresh = _fresh(acting, taken)
-    else:
-        async with turns or contextlib.nullcontext(), pool.acquire() as conn, conn.transaction():
+    ends = not all(event.kind == "delivered" for event in acting)
+    if batches is not None:
+        taken = await batches.take(acting, incoming, ends)
+    elif ends:
+        async with pool.acquire() as conn, conn.transaction():
             taken = await feedback.take(conn, incoming)
-            fresh = _fresh(acting, taken)
-            endings, suppress = _endings(fresh, now)
-            if endings or suppress:
-                await feedback.end_all(conn, endings, suppressions.normal_forms(suppress), source="feedback")
+            await _end(conn, [(acting, taken)])
+    else:
+        taken = await feedback.take(pool, incoming)
+    fresh = _fresh(acting, taken)
     applied.unknown = len(acting) - len({match.position for match in taken})
     applied.applied = len(fresh)
     applied.duplicate = len(taken) - len(fresh)
@@ -270,6 +295,20 @@ async def apply(pool: asyncpg.Pool, source: str, events: list[FeedbackEvent], *,
         log.info("feedback applied", extra={"source": source, "applied": applied.applied,
                                             "duplicate": applied.duplicate, "unknown": applied.unknown})
     return applied
+
+
+async def _end(conn: Connection, callbacks: list[tuple[list[FeedbackEvent], list[feedback.Taken]]]) -> None:
+    """Writes what the claimed bounces, complaints and undeliveries of these callbacks do, in the transaction
+    that took them."""
+    now = datetime.now(UTC)
+    endings: list[feedback.Ending] = []
+    suppress: list[tuple[str, str, str]] = []
+    for acting, taken in callbacks:
+        its_endings, its_suppress = _endings(_fresh(acting, taken), now)
+        endings += its_endings
+        suppress += its_suppress
+    if endings or suppress:
+        await feedback.end_all(conn, endings, suppressions.normal_forms(suppress), source="feedback")
 
 
 def _ends(event: FeedbackEvent) -> bool:

@@ -1,6 +1,6 @@
 """Delivery feedback in the read model: the deliveries a provider's message id names, and each vendor event
-applied to each of them, once: a callback is one statement when it only reports arrivals, and two in a
-transaction when it ends deliveries."""
+applied to each of them, once: a callback (or callbacks applied together) is one statement when it only reports
+arrivals, and two in a transaction when it ends deliveries."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ async def take(conn: Executor, events: list[Incoming]) -> list[Taken]:
     after this, so a "delivered" in the same callback as a bounce never confirms it). One statement: a callback
     of arrivals only needs no transaction; one with endings runs this first in its transaction, and the lock holds
     feedback on the same notifications' other deliveries until it ends, so "every delivery ended" is decided on
-    settled rows. The events may come from several callbacks of arrivals only (`services.feedback.Arrivals`).
+    settled rows. The events may come from several callbacks (`services.feedback.Batches`).
 
     Claims are inserted in key order and notifications locked in id order, a delivery updated only once its
     notification is locked: two callbacks naming the same events or notifications wait for each other in one
@@ -139,7 +139,8 @@ class Ended:
 
 async def end_all(conn: Connection, endings: list[Ending], suppress: list[tuple[str, str, str]],
                   source: str) -> Ended:
-    """The endings of one callback, in the transaction that `take` claimed and locked them in, in one statement:
+    """The endings of one callback (or of callbacks applied together, in their order), in the transaction that
+    `take` claimed and locked them in, in one statement:
 
     - each delivery ends with the first ending the callback gives it, unless feedback had already ended it, with
       its timeline entry (a soft bounce is an entry only);

@@ -36,5 +36,5 @@ async def receive_feedback(integration_id: str, request: Request) -> dict[str, A
     if query:
         url += "?" + query.decode()
     applied = await feedback.receive(pool, source, url, request.headers, await request.body(), state.sns_certificates,
-                                     arrivals=state.feedback_arrivals, turns=state.feedback_turns)
+                                     batches=state.feedback_batches)
     return asdict(applied)
