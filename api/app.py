@@ -38,7 +38,7 @@ from core.settings import Settings, get_settings
 from core.temporal import connect
 from services import integrations as integration_service
 from services import start_announcer
-from services.feedback import FeedbackSource, FeedbackSources, sns_certificates
+from services.feedback import Batches, FeedbackSource, FeedbackSources, sns_certificates
 from services.integration_watch import watching
 from store.db import create_pool, database_url, require_database
 from store.inbox_feed import InboxFeed
@@ -67,7 +67,8 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
                                            interceptors=tracing.client_interceptors(tracer_provider))
         app.state.inbox_feed = InboxFeed(url)
         app.state.sns_certificates = sns_certificates(settings.sns_certificate_host)
-        app.state.feedback_turns = asyncio.Semaphore(settings.feedback_concurrency)
+        app.state.feedback_batches = Batches(app.state.pool, asyncio.Semaphore(settings.feedback_concurrency),
+                                             settings.feedback_concurrency)
         try:
             async with AsyncExitStack() as running:
                 app.state.start_announcer = await running.enter_async_context(

@@ -21,12 +21,14 @@ An event naming no message Herald sent changes nothing: vendors retry callbacks 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import httpx
@@ -35,6 +37,9 @@ from core.errors import Problem
 from providers.feedback import BadFeedback, FeedbackEvent, mailgun, postmark, sendgrid, ses, twilio
 from services import suppressions
 from store import feedback
+
+if TYPE_CHECKING:
+    from store.db import Connection
 
 log = logging.getLogger("herald.feedback")
 
@@ -106,10 +111,111 @@ def feedback_url(public_url: str, integration_id: str) -> str:
     return f"{public_url.rstrip('/')}/v1/feedback/{integration_id}"
 
 
+@dataclass
+class _Waiting:
+    acting: list[FeedbackEvent]
+    incoming: list[feedback.Incoming]
+    ends: bool  # some event ends its delivery or notes a soft bounce: a transaction
+    taken: asyncio.Future[list[feedback.Taken]]
+
+
+class Batches:
+    """Callbacks that wait together, applied together. Each batch holds one of the process's feedback `turns`; the
+    callbacks that come while none is free wait and go in the next batch of their kind, up to `most` events in
+    one: callbacks of arrivals only in one statement, callbacks that end deliveries in one transaction. Twilio and
+    Mailgun post one event per callback, hundreds a second at a sender's peak: then PostgreSQL runs and commits a
+    statement or a transaction per batch, not per callback. A callback that finds a turn free goes at once, alone.
+
+    In a batch, as in one callback, an ending wins over an arrival of the same delivery: the delivery ends as if
+    the ending had come first, which it may have."""
+
+    def __init__(self, pool: asyncpg.Pool, turns: asyncio.Semaphore, at_once: int, *, most: int = 500):
+        self._pool, self._turns = pool, turns
+        self._at_once, self._most = at_once, most
+        self._waiting: deque[_Waiting] = deque()
+        self._running: set[asyncio.Task[None]] = set()
+
+    async def take(self, acting: list[FeedbackEvent], incoming: list[feedback.Incoming],
+                   ends: bool) -> list[feedback.Taken]:
+        """What `store.feedback.take` answers for these events, as if they had been taken alone: positions among
+        them, and an event that an earlier callback of the same batch repeats is not claimed by this one. With
+        `ends`, the endings are written too, in the batch's transaction."""
+        waiting = _Waiting(acting, incoming, ends, asyncio.get_running_loop().create_future())
+        self._waiting.append(waiting)
+        if len(self._running) < self._at_once:
+            self._running.add(asyncio.create_task(self._apply_while_waiting()))
+        # Shielded: a vendor that hangs up does not cancel what the batch applies for the others.
+        return await asyncio.shield(waiting.taken)
+
+    def _next_batch(self) -> list[_Waiting]:
+        """The longest-waiting callback and those of its kind behind it, up to `most` events."""
+        batch: list[_Waiting] = []
+        rest: deque[_Waiting] = deque()
+        size = 0
+        for one in self._waiting:
+            if not batch or (one.ends == batch[0].ends and size + len(one.incoming) <= self._most):
+                batch.append(one)
+                size += len(one.incoming)
+            else:
+                rest.append(one)
+        self._waiting = rest
+        return batch
+
+    async def _apply_while_waiting(self) -> None:
+        try:
+            while self._waiting:
+                async with self._turns:
+                    batch = self._next_batch()
+                    if not batch:  # another runner took them while this one waited for its turn
+                        return
+                    events = [event for one in batch for event in one.incoming]
+                    try:
+                        if batch[0].ends:
+                            async with self._pool.acquire() as conn, conn.transaction():
+                                answers = _per_callback(batch, await feedback.take(conn, events))
+                                await _end(conn, [(one.acting, its) for one, its in zip(batch, answers, strict=True)])
+                        else:
+                            answers = _per_callback(batch, await feedback.take(self._pool, events))
+                    except Exception as exc:  # each callback answers the error, and its vendor posts it again
+                        for one in batch:
+                            one.taken.set_exception(exc)
+                        continue
+                for one, its in zip(batch, answers, strict=True):
+                    one.taken.set_result(its)
+        finally:
+            # Leaves the running set with no wait between the last look at the queue and here: a callback that
+            # comes after that look finds a runner slot free and starts one.
+            self._running.discard(asyncio.current_task())
+
+
+def _per_callback(batch: list[_Waiting], taken: list[feedback.Taken]) -> list[list[feedback.Taken]]:
+    """The statement's rows split by callback, positions counted within each; the pairs the statement claimed once
+    for two callbacks (a vendor's retry that came with the original) go to the first."""
+    ends, total = [], 0
+    for one in batch:
+        total += len(one.incoming)
+        ends.append(total)
+    events = [event for one in batch for event in one.incoming]
+    split: list[list[feedback.Taken]] = [[] for _ in batch]
+    seen: dict[tuple[str, str, str, str], int] = {}
+    index = 0
+    for match in taken:  # in position order
+        while match.position > ends[index]:
+            index += 1
+        event = events[match.position - 1]
+        key = (event.source, event.event_id, match.notification_id, match.channel)
+        first = seen.setdefault(key, index)
+        split[index].append(replace(match, position=match.position - (ends[index - 1] if index else 0),
+                                    claimed=match.claimed and first == index))
+    return split
+
+
 async def receive(pool: asyncpg.Pool, source: FeedbackSource, url: str, headers: Mapping[str, str],
-                  raw_body: bytes, certificates: ses.Certificates | None = None) -> Applied:
+                  raw_body: bytes, certificates: ses.Certificates | None = None, *,
+                  batches: Batches | None = None) -> Applied:
     """Verifies the callback (BadSignature, a 401, changes nothing) and applies its events."""
-    return await apply(pool, source.integration_id, await read(source, url, headers, raw_body, certificates))
+    events = await read(source, url, headers, raw_body, certificates)
+    return await apply(pool, source.integration_id, events, batches=batches)
 
 
 async def read(source: FeedbackSource, url: str, headers: Mapping[str, str], raw_body: bytes,
@@ -150,13 +256,15 @@ def message_ids(provider_message_id: str) -> list[str]:
     return [bare, f"<{bare}>"]
 
 
-async def apply(pool: asyncpg.Pool, source: str, events: list[FeedbackEvent]) -> Applied:
+async def apply(pool: asyncpg.Pool, source: str, events: list[FeedbackEvent], *,
+                batches: Batches | None = None) -> Applied:
     """Applies each event to the deliveries its message id names, each (event, delivery) once.
 
     A callback's events are applied together whatever their number (SendGrid posts hundreds at a time): a callback
     that only reports arrivals in one statement, one that ends deliveries (or notes a soft bounce) in one
-    transaction of two (`store/feedback.py`). Endings win over arrivals of the same callback, so a "delivered" in
-    the same callback as a bounce never confirms it either."""
+    transaction of two (`store/feedback.py`); with `batches`, together with the callbacks of its kind that wait
+    with it. Endings win over arrivals of the same callback, so a "delivered" in the same callback as a bounce
+    never confirms it either."""
     applied = Applied()
     acting = []
     for event in map(_storable, events):
@@ -167,19 +275,19 @@ async def apply(pool: asyncpg.Pool, source: str, events: list[FeedbackEvent]) ->
     if not acting:
         return applied
     now = datetime.now(UTC)
-    incoming = [feedback.Incoming(event.event_id, message_ids(event.provider_message_id)[0], event.kind,
+    incoming = [feedback.Incoming(source, event.event_id, message_ids(event.provider_message_id)[0], event.kind,
                                   _ends(event), (event.occurred_at or now) if event.kind == "delivered" else None)
                 for event in acting]
-    if all(event.kind == "delivered" for event in acting):
-        taken = await feedback.take(pool, source, incoming)
-        fresh = _fresh(acting, taken)
-    else:
+    ends = not all(event.kind == "delivered" for event in acting)
+    if batches is not None:
+        taken = await batches.take(acting, incoming, ends)
+    elif ends:
         async with pool.acquire() as conn, conn.transaction():
-            taken = await feedback.take(conn, source, incoming)
-            fresh = _fresh(acting, taken)
-            endings, suppress = _endings(fresh, now)
-            if endings or suppress:
-                await feedback.end_all(conn, endings, suppressions.normal_forms(suppress), source="feedback")
+            taken = await feedback.take(conn, incoming)
+            await _end(conn, [(acting, taken)])
+    else:
+        taken = await feedback.take(pool, incoming)
+    fresh = _fresh(acting, taken)
     applied.unknown = len(acting) - len({match.position for match in taken})
     applied.applied = len(fresh)
     applied.duplicate = len(taken) - len(fresh)
@@ -187,6 +295,20 @@ async def apply(pool: asyncpg.Pool, source: str, events: list[FeedbackEvent]) ->
         log.info("feedback applied", extra={"source": source, "applied": applied.applied,
                                             "duplicate": applied.duplicate, "unknown": applied.unknown})
     return applied
+
+
+async def _end(conn: Connection, callbacks: list[tuple[list[FeedbackEvent], list[feedback.Taken]]]) -> None:
+    """Writes what the claimed bounces, complaints and undeliveries of these callbacks do, in the transaction
+    that took them."""
+    now = datetime.now(UTC)
+    endings: list[feedback.Ending] = []
+    suppress: list[tuple[str, str, str]] = []
+    for acting, taken in callbacks:
+        its_endings, its_suppress = _endings(_fresh(acting, taken), now)
+        endings += its_endings
+        suppress += its_suppress
+    if endings or suppress:
+        await feedback.end_all(conn, endings, suppressions.normal_forms(suppress), source="feedback")
 
 
 def _ends(event: FeedbackEvent) -> bool:

@@ -1,6 +1,6 @@
 """Delivery feedback in the read model: the deliveries a provider's message id names, and each vendor event
-applied to each of them, once: a callback is one statement when it only reports arrivals, and two in a
-transaction when it ends deliveries."""
+applied to each of them, once: a callback (or callbacks applied together) is one statement when it only reports
+arrivals, and two in a transaction when it ends deliveries."""
 
 from __future__ import annotations
 
@@ -19,9 +19,11 @@ FEEDBACK_FINAL = ["bounced", "complained", "undelivered"]
 
 @dataclass(frozen=True)
 class Incoming:
-    """One vendor event as `take` matches and claims it: `message_id` bare (no angle brackets), `ends` when it ends
-    its delivery (a hard bounce, a complaint, an undelivery), `at` when a "delivered" says it arrived."""
+    """One vendor event as `take` matches and claims it: `source` the integration whose callback carried it,
+    `message_id` bare (no angle brackets), `ends` when it ends its delivery (a hard bounce, a complaint, an
+    undelivery), `at` when a "delivered" says it arrived."""
 
+    source: str
     event_id: str
     message_id: str
     kind: str
@@ -31,7 +33,7 @@ class Incoming:
 
 @dataclass(frozen=True)
 class Taken:
-    """One event of a callback (by its `position` there, from 1) and a delivery its message id names, with the
+    """One event (by its `position` among those taken, from 1) and a delivery its message id names, with the
     address it went to as far as the read model knows it (the `to` of the notification, else the user's field for
     the channel), and whether this statement claimed the pair (False: applied before)."""
 
@@ -43,39 +45,40 @@ class Taken:
     claimed: bool
 
 
-async def take(conn: Executor, source: str, events: list[Incoming]) -> list[Taken]:
+async def take(conn: Executor, events: list[Incoming]) -> list[Taken]:
     """Matches each event to the deliveries its message id names (the receipt holds the id with or without angle
     brackets), claims each (event, delivery) unless applied before, locks the claimed events' notifications, and
-    confirms the claimed arrivals of deliveries that no event of the same callback ends (endings are the caller's,
+    confirms the claimed arrivals of deliveries that no event taken with them ends (endings are the caller's,
     after this, so a "delivered" in the same callback as a bounce never confirms it). One statement: a callback
     of arrivals only needs no transaction; one with endings runs this first in its transaction, and the lock holds
     feedback on the same notifications' other deliveries until it ends, so "every delivery ended" is decided on
-    settled rows.
+    settled rows. The events may come from several callbacks (`services.feedback.Batches`).
 
     Claims are inserted in key order and notifications locked in id order, a delivery updated only once its
     notification is locked: two callbacks naming the same events or notifications wait for each other in one
     order, never in a cycle. An event naming no delivery answers no row."""
     rows = await conn.fetch(
         """WITH e AS (
-               SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::bool[], $6::timestamptz[])
-                   WITH ORDINALITY AS e (event_id, message_id, kind, ends, at, position)
+               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bool[], $6::timestamptz[])
+                   WITH ORDINALITY AS e (source, event_id, message_id, kind, ends, at, position)
            ), matched AS (
-               SELECT e.position, e.event_id, e.kind, e.ends, e.at, r.notification_id, r.channel, r.provider
+               SELECT e.position, e.source, e.event_id, e.kind, e.ends, e.at, r.notification_id, r.channel, r.provider
                FROM e JOIN delivery_receipt r
                     ON r.provider_message_id = ANY (ARRAY[e.message_id, '<' || e.message_id || '>'])
            ), claimed AS (
                INSERT INTO feedback_event (source, event_id, notification_id, channel, kind)
-               SELECT $1, m.event_id, m.notification_id, m.channel, m.kind FROM matched m
-               ORDER BY m.event_id, m.notification_id, m.channel, m.position
+               SELECT m.source, m.event_id, m.notification_id, m.channel, m.kind FROM matched m
+               ORDER BY m.source, m.event_id, m.notification_id, m.channel, m.position
                ON CONFLICT DO NOTHING
-               RETURNING event_id, notification_id, channel
+               RETURNING source, event_id, notification_id, channel
            ), locked AS (
                SELECT n.id FROM notification n WHERE n.id IN (SELECT notification_id FROM claimed)
                ORDER BY n.id FOR NO KEY UPDATE
            ), arrivals AS (
                SELECT DISTINCT ON (m.notification_id, m.channel) m.notification_id, m.channel, m.provider, m.at
                FROM matched m
-               JOIN claimed c ON (c.event_id, c.notification_id, c.channel) = (m.event_id, m.notification_id, m.channel)
+               JOIN claimed c ON (c.source, c.event_id, c.notification_id, c.channel)
+                                 = (m.source, m.event_id, m.notification_id, m.channel)
                JOIN locked l ON l.id = m.notification_id
                WHERE m.kind = 'delivered' AND m.at IS NOT NULL
                  AND NOT EXISTS (SELECT 1 FROM matched x WHERE x.ends AND x.notification_id = m.notification_id
@@ -96,16 +99,17 @@ async def take(conn: Executor, source: str, events: list[Incoming]) -> list[Take
                   COALESCE(n.recipient ->> m.channel, CASE m.channel WHEN 'email' THEN u.email
                                                                      WHEN 'sms' THEN u.phone
                                                                      WHEN 'push' THEN u.push_token END) AS address,
-                  EXISTS (SELECT 1 FROM claimed c WHERE (c.event_id, c.notification_id, c.channel)
-                                                        = (m.event_id, m.notification_id, m.channel)) AS claimed
+                  EXISTS (SELECT 1 FROM claimed c
+                          WHERE (c.source, c.event_id, c.notification_id, c.channel)
+                                = (m.source, m.event_id, m.notification_id, m.channel)) AS claimed
            FROM matched m
            JOIN notification n ON n.id = m.notification_id
            LEFT JOIN app_user u ON u.id = n.user_id
            -- evaluated once before any row: every claim is taken and every notification locked, arrivals or not
            WHERE (SELECT count(*) FROM locked) >= 0
            ORDER BY m.position, m.notification_id, m.channel""",
-        source, [e.event_id for e in events], [e.message_id for e in events], [e.kind for e in events],
-        [e.ends for e in events], [e.at for e in events], FEEDBACK_FINAL,
+        [e.source for e in events], [e.event_id for e in events], [e.message_id for e in events],
+        [e.kind for e in events], [e.ends for e in events], [e.at for e in events], FEEDBACK_FINAL,
     )
     return many(Taken, rows)
 
@@ -135,7 +139,8 @@ class Ended:
 
 async def end_all(conn: Connection, endings: list[Ending], suppress: list[tuple[str, str, str]],
                   source: str) -> Ended:
-    """The endings of one callback, in the transaction that `take` claimed and locked them in, in one statement:
+    """The endings of one callback (or of callbacks applied together, in their order), in the transaction that
+    `take` claimed and locked them in, in one statement:
 
     - each delivery ends with the first ending the callback gives it, unless feedback had already ended it, with
       its timeline entry (a soft bounce is an entry only);

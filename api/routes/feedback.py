@@ -3,7 +3,6 @@ signature (no Herald key), checked before anything in the body is read."""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import asdict
 from typing import Any
 
@@ -36,8 +35,6 @@ async def receive_feedback(integration_id: str, request: Request) -> dict[str, A
     query: bytes = request.scope["query_string"]
     if query:
         url += "?" + query.decode()
-    turns: asyncio.Semaphore = state.feedback_turns
-    async with turns:
-        applied = await feedback.receive(pool, source, url, request.headers, await request.body(),
-                                         state.sns_certificates)
+    applied = await feedback.receive(pool, source, url, request.headers, await request.body(), state.sns_certificates,
+                                     batches=state.feedback_batches)
     return asdict(applied)

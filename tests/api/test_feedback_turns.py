@@ -1,10 +1,11 @@
-"""A burst of feedback callbacks is handled a few at a time (HERALD_FEEDBACK_CONCURRENCY): the rest wait without
-a database connection, so accepting a notification never waits behind them.
+"""A burst of feedback callbacks is handled a few statements at a time (HERALD_FEEDBACK_CONCURRENCY): the rest
+wait without a database connection, so accepting a notification never waits behind them.
 
 The API here has 3 connections and 2 feedback turns. The test holds an exclusive lock on `feedback_event`, which
-every callback's statement needs, and posts 6 callbacks: exactly 2 reach PostgreSQL and wait there, and an accept
-still answers at once on the connection left. Without the turns, the 6 callbacks would hold all 3 connections
-and the accept would wait for the lock too. Released, every callback is answered.
+every callback's statement needs, and posts 6 callbacks, arrivals and bounces in turn: exactly 2 statements reach
+PostgreSQL and wait there, and an accept still answers at once on the connection left. Without the turns, the
+callbacks would hold all 3 connections and the accept would wait for the lock too. Released, every callback is
+answered.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import httpx
 import pytest
 
 from tests.api.conftest import Api, eventually, uid
-from tests.api.test_feedback import mailgun_body, serving_with_lookup
+from tests.api.test_feedback import hard_bounce, mailgun_body, serving_with_lookup
 from tests.conftest import Stack
 
 TURNS, CONNECTIONS, CALLBACKS = 2, 3, 6
@@ -46,13 +47,14 @@ async def test_a_burst_of_feedback_leaves_accepting_a_connection(stack: Stack, a
         pid = locker.get_server_pid()
         callbacks = [asyncio.create_task(narrow_api.post(
             "/v1/feedback/mailgun-main", headers={"Content-Type": "application/json"},
-            content=mailgun_body(f"<{uid('unknown')}@mail.example>", "delivered", event_id=uid("ev"),
-                                 recipient="ada@example.com")))
-            for _ in range(CALLBACKS)]
+            content=(mailgun_body(f"<{uid('unknown')}@mail.example>", "delivered", event_id=uid("ev"),
+                                  recipient="ada@example.com") if n % 2 else
+                     hard_bounce(f"<{uid('unknown')}@mail.example>", "ada@example.com", uid("ev")))))
+            for n in range(CALLBACKS)]
 
         async def turns_taken() -> bool:
             return await waiting_on_the_lock(stack, pid) == TURNS
-        await eventually(turns_taken, 10, f"{TURNS} callbacks at the lock")
+        await eventually(turns_taken, 10, f"{TURNS} statements at the lock")
 
         accepted = await asyncio.wait_for(narrow_api.post(
             "/v1/notifications", json={"template": template, "to": {"email": "ada@example.com"},

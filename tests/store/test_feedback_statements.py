@@ -202,3 +202,91 @@ async def test_callbacks_racing_with_the_same_events_apply_each_once(own_pool: a
         assert events.count("bounced") == events.count("undelivered") == 1
         assert events.count("confirmed") <= 1
         assert (await delivery(own_pool, nid))["status"] == "bounced"
+
+
+async def test_callbacks_of_arrivals_that_wait_together_share_one_statement(own_pool: asyncpg.Pool) -> None:
+    """Six callbacks come while the only turn is taken: one statement then takes them all, and each callback still
+    hears what it alone changed (a vendor's retry posted with the original is its duplicate, an unknown id its
+    own)."""
+    deliveries = [await sent(own_pool) for _ in range(5)]
+    at = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+    callbacks = [[event(message_id, "delivered", event_id="w-" + nid, at=at)] for nid, _, message_id in deliveries]
+    callbacks.insert(2, [event("<nobody@herald.test>", "delivered"), callbacks[0][0]])  # a retry, and an unknown id
+    counting = CountingPool(own_pool)
+    turns = asyncio.Semaphore(1)
+    batches = feedback.Batches(cast(asyncpg.Pool, counting), turns, 1)
+
+    async with turns:
+        answers = [asyncio.create_task(feedback.apply(own_pool, "src", events, batches=batches))
+                   for events in callbacks]
+        await asyncio.sleep(0.05)
+        assert counting.statements == [] and not any(answer.done() for answer in answers)
+    applied = [(a.applied, a.duplicate, a.unknown) for a in await asyncio.gather(*answers)]
+
+    assert len(counting.statements) == 1
+    assert applied == [(1, 0, 0), (1, 0, 0), (0, 1, 1), (1, 0, 0), (1, 0, 0), (1, 0, 0)]
+    for nid, _, _ in deliveries:
+        assert (await delivery(own_pool, nid))["confirmed_at"] == at
+        assert [e for e, _ in await timeline(own_pool, nid)] == ["confirmed"]
+
+
+async def test_a_batch_takes_at_most_its_share_of_waiting_arrivals(own_pool: asyncpg.Pool) -> None:
+    deliveries = [await sent(own_pool) for _ in range(5)]
+    counting = CountingPool(own_pool)
+    turns = asyncio.Semaphore(1)
+    batches = feedback.Batches(cast(asyncpg.Pool, counting), turns, 1, most=2)
+
+    async with turns:
+        answers = [asyncio.create_task(feedback.apply(
+            own_pool, "src", [event(message_id, "delivered", at=datetime.now(UTC))], batches=batches))
+            for _, _, message_id in deliveries]
+        await asyncio.sleep(0.05)
+
+    assert [a.applied for a in await asyncio.gather(*answers)] == [1] * 5
+    assert len(counting.statements) == 3
+
+
+async def test_every_waiting_arrival_is_taken_however_callbacks_interleave(own_pool: asyncpg.Pool) -> None:
+    """Callbacks keep coming as statements end: none is left waiting when the last statement's runner stops."""
+    deliveries = [await sent(own_pool) for _ in range(60)]
+    batches = feedback.Batches(own_pool, asyncio.Semaphore(2), 2)
+
+    async def callback(n: int, message_id: str) -> feedback.Applied:
+        await asyncio.sleep(n % 7 * 0.001)
+        return await feedback.apply(own_pool, "src", [event(message_id, "delivered", at=datetime.now(UTC))],
+                                    batches=batches)
+
+    for _ in range(3):
+        answers = await asyncio.wait_for(asyncio.gather(*(callback(n, message_id) for n, (_, _, message_id)
+                                                          in enumerate(deliveries))), 30)
+        assert sum(a.applied + a.duplicate for a in answers) == len(deliveries)
+
+
+async def test_callbacks_that_end_deliveries_and_wait_together_share_one_transaction(
+        own_pool: asyncpg.Pool) -> None:
+    """Bounces and complaints of four callbacks, and an arrival, come while the only turn is taken: the endings go
+    in one transaction of two statements, the arrival in a statement of its own, each as if applied alone."""
+    (b1, a1, m1), (b2, a2, m2), (c1, a3, m3), (d1, _, m4) = [await sent(own_pool) for _ in range(4)]
+    bounce = event(m1, "bounced", event_id="b-" + b1)
+    callbacks = [[bounce], [event(m2, "bounced")], [event(m3, "complained", reason="abuse")], [bounce],
+                 [event(m4, "delivered", at=datetime.now(UTC))]]
+    counting = CountingSessions(own_pool)
+    turns = asyncio.Semaphore(1)
+    batches = feedback.Batches(cast(asyncpg.Pool, counting), turns, 1)
+
+    async with turns:
+        answers = [asyncio.create_task(feedback.apply(own_pool, "src", events, batches=batches))
+                   for events in callbacks]
+        await asyncio.sleep(0.05)
+    applied = [(a.applied, a.duplicate) for a in await asyncio.gather(*answers)]
+
+    sent_statements = [" ".join(q.split())[:30] for q in counting.statements]
+    assert len(sent_statements) == 5, sent_statements  # BEGIN, take, end_all, COMMIT; then the arrival's take
+    assert sent_statements[0].startswith("BEGIN") and sent_statements[3].startswith("COMMIT"), sent_statements
+    assert applied == [(1, 0), (1, 0), (1, 0), (0, 1), (1, 0)]
+    for nid, status, address in ((b1, "bounced", a1), (b2, "bounced", a2), (c1, "complained", a3)):
+        assert (await delivery(own_pool, nid))["status"] == status
+        assert (await notifications.get(own_pool, nid)).status == "undelivered"  # type: ignore[union-attr]
+        assert await suppressions.get(own_pool, "email", address) is not None
+        assert [e for e, _ in await timeline(own_pool, nid)] == [status, "undelivered"]
+    assert (await delivery(own_pool, d1))["confirmed_at"] is not None
