@@ -150,8 +150,11 @@ async def http_receiver() -> AsyncIterator[HttpReceiver]:
     await receiver.stop()
 
 
-# The origin of a customer's page that embeds the inbox: another port than the API's, so another origin.
-INBOX_HOST_PORT = free_port()
+# The origin of a customer's page that embeds the inbox: another port than the API's, so another origin. The
+# stack's settings name it from the start, so its socket is held from here on (tests/web/test_embed.py serves the
+# page on it): a port only looked up as free could be another socket's by the time the page serves.
+INBOX_HOST_SOCKET = socket.create_server(("127.0.0.1", 0))
+INBOX_HOST_PORT: int = INBOX_HOST_SOCKET.getsockname()[1]
 INBOX_ORIGIN = f"http://127.0.0.1:{INBOX_HOST_PORT}"
 
 

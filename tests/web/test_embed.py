@@ -21,7 +21,7 @@ from playwright.async_api import Browser, Locator, Page, Route, expect
 
 from tests.api.conftest import Api
 from tests.api.test_status_webhooks import Hook
-from tests.conftest import INBOX_HOST_PORT, INBOX_ORIGIN, Stack
+from tests.conftest import INBOX_HOST_PORT, INBOX_HOST_SOCKET, INBOX_ORIGIN, Stack
 from tests.web.conftest import Ui, new_ui
 from tests.web.test_screenshots import PHONE, screenshot_dir
 
@@ -59,12 +59,13 @@ class _HostPage(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def host_page() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", INBOX_HOST_PORT), _HostPage)
+    server = ThreadingHTTPServer(("127.0.0.1", INBOX_HOST_PORT), _HostPage, bind_and_activate=False)
+    server.socket.close()
+    server.socket = INBOX_HOST_SOCKET  # bound and listening since the session began
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield INBOX_ORIGIN
     server.shutdown()
-    server.server_close()
 
 
 class Embedded:
