@@ -168,24 +168,39 @@ class Batches:
                     batch = self._next_batch()
                     if not batch:  # another runner took them while this one waited for its turn
                         return
-                    events = [event for one in batch for event in one.incoming]
                     try:
-                        if batch[0].ends:
-                            async with self._pool.acquire() as conn, conn.transaction():
-                                answers = _per_callback(batch, await feedback.take(conn, events))
-                                await _end(conn, [(one.acting, its) for one, its in zip(batch, answers, strict=True)])
-                        else:
-                            answers = _per_callback(batch, await feedback.take(self._pool, events))
-                    except Exception as exc:  # each callback answers the error, and its vendor posts it again
-                        for one in batch:
-                            one.taken.set_exception(exc)
-                        continue
-                for one, its in zip(batch, answers, strict=True):
-                    one.taken.set_result(its)
+                        outcomes: list[list[feedback.Taken] | Exception] = list(await self._apply(batch))
+                    except Exception as exc:
+                        outcomes = [exc] if len(batch) == 1 else await self._apply_alone(batch)
+                for one, outcome in zip(batch, outcomes, strict=True):
+                    if isinstance(outcome, Exception):  # the callback answers the error; its vendor posts it again
+                        one.taken.set_exception(outcome)
+                    else:
+                        one.taken.set_result(outcome)
         finally:
             # Leaves the running set with no wait between the last look at the queue and here: a callback that
             # comes after that look finds a runner slot free and starts one.
             self._running.discard(asyncio.current_task())
+
+    async def _apply(self, batch: list[_Waiting]) -> list[list[feedback.Taken]]:
+        events = [event for one in batch for event in one.incoming]
+        if not batch[0].ends:
+            return _per_callback(batch, await feedback.take(self._pool, events))
+        async with self._pool.acquire() as conn, conn.transaction():
+            answers = _per_callback(batch, await feedback.take(conn, events))
+            await _end(conn, [(one.acting, its) for one, its in zip(batch, answers, strict=True)])
+        return answers
+
+    async def _apply_alone(self, batch: list[_Waiting]) -> list[list[feedback.Taken] | Exception]:
+        """After a batch failed: each callback again on its own, so that one callback that cannot be applied does
+        not fail those that waited with it."""
+        outcomes: list[list[feedback.Taken] | Exception] = []
+        for one in batch:
+            try:
+                outcomes += await self._apply([one])
+            except Exception as exc:
+                outcomes.append(exc)
+        return outcomes
 
 
 def _per_callback(batch: list[_Waiting], taken: list[feedback.Taken]) -> list[list[feedback.Taken]]:

@@ -21,6 +21,7 @@ from core.ids import notification_id_for_key
 from core.workflow_ids import notification_workflow_id
 from providers.feedback import FeedbackEvent, Kind
 from services import feedback
+from store import feedback as store_feedback
 from store import notifications, suppressions
 from tests.conftest import database_of_its_own
 from tests.statements import CountingPool, CountingSessions
@@ -290,3 +291,34 @@ async def test_callbacks_that_end_deliveries_and_wait_together_share_one_transac
         assert await suppressions.get(own_pool, "email", address) is not None
         assert [e for e, _ in await timeline(own_pool, nid)] == [status, "undelivered"]
     assert (await delivery(own_pool, d1))["confirmed_at"] is not None
+
+
+async def test_a_callback_that_cannot_be_applied_fails_alone(own_pool: asyncpg.Pool,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch whose statement fails goes again one callback at a time: the callback that fails answers the
+    error (its vendor posts it again), the others that waited with it are applied."""
+    deliveries = [await sent(own_pool) for _ in range(3)]
+    real_take = store_feedback.take
+
+    async def take(conn: Any, events: list[store_feedback.Incoming]) -> list[store_feedback.Taken]:
+        if any(e.event_id == "unappliable" for e in events):
+            raise asyncpg.DataError("the statement failed")
+        return await real_take(conn, events)
+    monkeypatch.setattr(store_feedback, "take", take)
+    turns = asyncio.Semaphore(1)
+    batches = feedback.Batches(own_pool, turns, 1)
+    callbacks = [[event(message_id, kind, event_id="unappliable" if n == 1 else None,
+                        at=datetime.now(UTC) if kind == "delivered" else None)]
+                 for kind in ("delivered", "bounced") for n, (_, _, message_id) in enumerate(deliveries)]
+
+    async with turns:
+        answers = [asyncio.create_task(feedback.apply(own_pool, "src", events, batches=batches))
+                   for events in callbacks]
+        await asyncio.sleep(0.05)
+    outcomes = await asyncio.gather(*answers, return_exceptions=True)
+
+    assert [type(o).__name__ if isinstance(o, BaseException) else o.applied for o in outcomes] == \
+        [1, "DataError", 1, 1, "DataError", 1]
+    (first, _, _), (second, _, _), (third, _, _) = deliveries
+    assert [(await delivery(own_pool, nid))["status"] for nid in (first, second, third)] == \
+        ["bounced", "delivered", "bounced"]
