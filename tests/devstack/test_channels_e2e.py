@@ -374,10 +374,11 @@ async def test_an_integrations_rate_holds_across_both_workers(stack: Stack, inte
     vendor = stack.vendors[channel]
     paced = await integrate(stack, integrations, vendor, 0, rate_per_s=RATE)
     # Until each worker has sent through it once: a first send also opens connections and, for FCM, fetches
-    # the OAuth token, which would delay that one request and bunch it with the next.
+    # the OAuth token, which would delay that one request and bunch it with the next. Whichever worker's starter
+    # wakes first takes a send, and on a busy machine one may win a dozen times in a row.
     warmed = await stack.delivered_by_worker(paced)
     while not all(warmed):
-        assert sum(warmed) < 12, f"one worker delivered every send: {warmed}"
+        assert sum(warmed) < 40, f"one worker delivered every send: {warmed}"
         await stack.ended(await stack.send(channel, vendor.address()))
         warmed = await stack.delivered_by_worker(paced)
     # A burst's rows usually go to whichever worker's starter wakes first, and it runs them all: the rate is
