@@ -112,8 +112,8 @@ class Settings(BaseSettings):
     # `host:port` that serves SNS signing certificates instead of Amazon's `sns.<region>.amazonaws.com` hosts (an
     # SNS-compatible service, a test's own); still over https verified against the trust store (SSL_CERT_FILE).
     # Feedback statements this process runs at once; more callbacks wait their turn, holding no database
-    # connection, so a vendor's burst never takes the connections that accepting needs. Callbacks of arrivals
-    # only that wait together share their statement (services/feedback.py, Arrivals).
+    # connection, so a vendor's burst never takes the connections that accepting needs. Callbacks that wait
+    # together share their statement or transaction (services/feedback.py, Batches).
     feedback_concurrency: int = Field(default=4, ge=1, le=1000, alias="HERALD_FEEDBACK_CONCURRENCY")
     sns_certificate_host: str | None = Field(default=None, pattern=r"^[^\s:/]+:[0-9]{1,5}$",
                                              alias="HERALD_SNS_CERT_HOST")

@@ -74,7 +74,10 @@ async def test_digest_requests_that_cannot_work_are_refused(api: Api) -> None:
 
 
 async def test_a_worker_killed_mid_window_loses_nothing(dev_env: WorkflowEnvironment, pool: asyncpg.Pool) -> None:
-    settings = Settings(HERALD_TASK_QUEUE=f"dg-{uuid.uuid4().hex[:8]}", HERALD_WEBHOOK_SECRET=new_webhook_secret())
+    # A worker stopped while its claim was under way leaves the claimed rows to the next worker after the lease:
+    # short here, well within the wait for every event below.
+    settings = Settings(HERALD_TASK_QUEUE=f"dg-{uuid.uuid4().hex[:8]}", HERALD_WEBHOOK_SECRET=new_webhook_secret(),
+                        HERALD_START_LEASE_S=5)
     suffix = uuid.uuid4().hex[:8]
     template, user_id = f"dg-{suffix}", f"dgu-{suffix}"
     async with pool.acquire() as conn:
