@@ -15,6 +15,7 @@ from api.deps import PageDep, PoolDep, PrincipalDep, SettingsDep, TemporalDep
 from api.errors import ApiError
 from api.schemas import (
     ActionClickPublic,
+    FeedAction,
     FeedAllChange,
     FeedChange,
     FeedItemPublic,
@@ -43,7 +44,7 @@ ItemId = Annotated[str, Path(max_length=255)]
 
 
 def public(record: feed.FeedItemRecord) -> FeedItemPublic:
-    return FeedItemPublic(**asdict(record))
+    return FeedItemPublic(**{**asdict(record), "actions": [FeedAction(**a) for a in record.actions]})
 
 
 @router.get("/feed", response_model=FeedPage)

@@ -1,10 +1,10 @@
-"""The feed's first page and its counts with 10,000 items in one user's inbox: the reads of `GET /v1/me/feed`
-stay well under 50 ms at the 95th percentile (the unread count walks only that user's items)."""
+"""The feed's first page with 10,000 items in one user's inbox reads about one page of rows, not the whole inbox.
+
+The work is asserted from PostgreSQL's own account of the query (EXPLAIN ANALYZE), never from a clock: the time
+of `GET /v1/me/feed` at this size is measured by `python -m bench.pages`, beside the other pages."""
 
 from __future__ import annotations
 
-import statistics
-import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -19,7 +19,7 @@ from store.migrate import migrate_url
 from tests.conftest import new_database
 
 ITEMS = 10_000
-P95_BUDGET_MS = 50.0
+PAGE = 51
 
 
 @pytest.fixture
@@ -54,18 +54,39 @@ async def _seed(pool: asyncpg.Pool, user: str) -> None:
         await conn.execute("ANALYZE")
 
 
-async def test_the_first_page_and_counts_are_fast_with_ten_thousand_items(own_pool: asyncpg.Pool) -> None:
+class _Recorder:
+    """Stands in for a connection to catch the statement and arguments the store would send."""
+
+    def __init__(self) -> None:
+        self.sql = ""
+        self.args: tuple[Any, ...] = ()
+
+    async def fetch(self, sql: str, *args: Any) -> list[Any]:
+        self.sql, self.args = sql, args
+        return []
+
+
+def _rows_read(plan: dict[str, Any], relation: str) -> int:
+    """Rows the plan's scans of `relation` looked at: those they returned and those their filters dropped."""
+    own = 0
+    if plan.get("Relation Name") == relation:
+        own = (plan["Actual Rows"] + plan.get("Rows Removed by Filter", 0)) * plan["Actual Loops"]
+    return own + sum(_rows_read(child, relation) for child in plan.get("Plans", []))
+
+
+async def test_the_first_page_reads_about_a_page_of_ten_thousand_items(own_pool: asyncpg.Pool) -> None:
     user = "feed-user"
     await _seed(own_pool, user)
     counts = await feed.counts(own_pool, user)
     assert counts.unread_count == sum(1 for i in range(ITEMS) if i % 3 and i % 10)  # what was seeded
-    timings = []
-    for _ in range(60):
-        started = time.perf_counter()
-        page = await feed.list_items(own_pool, user, status=None, category=None, after=None, limit=51)
-        await feed.counts(own_pool, user)
-        timings.append(1000 * (time.perf_counter() - started))
+    page = await feed.list_items(own_pool, user, status=None, category=None, after=None, limit=PAGE)
     assert [i.notification_id for i in page[:2]] == [f"feed-{ITEMS - 1:06d}", f"feed-{ITEMS - 2:06d}"]
-    p95 = statistics.quantiles(timings[10:], n=20)[-1]  # the first runs prepare the statements
-    print(f"feed first page + counts, {ITEMS} items: p95 {p95:.1f} ms, median {statistics.median(timings):.1f} ms")
-    assert p95 < P95_BUDGET_MS, f"p95 {p95:.1f} ms"
+
+    recorder = _Recorder()
+    await feed.list_items(recorder, user, status=None, category=None, after=None, limit=PAGE)  # type: ignore[arg-type]
+    explained = await own_pool.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {recorder.sql}", *recorder.args)
+    plan = explained[0]["Plan"]  # the pool decodes json
+    read = _rows_read(plan, "inbox_item")
+    print(f"feed first page of {PAGE} from {ITEMS} items: {read} inbox rows read")
+    # A tenth of the items are archived and skipped, so a page reads a few more rows than it shows.
+    assert PAGE <= read <= 2 * PAGE, f"{read} inbox rows read for a page of {PAGE}"
