@@ -334,13 +334,14 @@ async def post_all(session: aiohttp.ClientSession, posts: list[Post], rate: floa
         progress.update(answered.events_done)
 
     tasks = []
-    for post in posts:
-        due = answered.started + (post.slot - post.events) / rate
-        delay = due - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(post, due)))
-    await asyncio.gather(*tasks)
+    with load.collector_paused():
+        for post in posts:
+            due = answered.started + (post.slot - post.events) / rate
+            delay = due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(post, due)))
+        await asyncio.gather(*tasks)
     return answered
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from bench.load import percentile
+from bench.load import collector_paused, percentile
 from bench.progress import Progress
 from bench.stack import Stack, db_pool, start_stack
 from core.workflow_ids import notification_workflow_id
@@ -151,13 +151,14 @@ async def measure(stack: Stack, n: int, fetches: int = 20, feed_items: int = 10_
             if path == FEED and not (warm.json()["items"] and warm.json()["unread_count"]):
                 raise RuntimeError(f"{FEED} answered an empty feed for a user with {feed_items} items")
             times = []
-            for _ in range(fetches):
-                t0 = time.perf_counter()
-                r = await http.get(path, headers=headers)
-                times.append(1000 * (time.perf_counter() - t0))
-                r.raise_for_status()
-                progress.update(progress.done + 1)
-                await asyncio.sleep(pace_s)
+            with collector_paused():
+                for _ in range(fetches):
+                    t0 = time.perf_counter()
+                    r = await http.get(path, headers=headers)
+                    times.append(1000 * (time.perf_counter() - t0))
+                    r.raise_for_status()
+                    progress.update(progress.done + 1)
+                    await asyncio.sleep(pace_s)
             results[path] = {"median_ms": round(percentile(times, 50), 1), "p95_ms": round(percentile(times, 95), 1),
                              "target_ms": TARGETS_MS.get(path, TARGET_MS)}
         progress.close()
