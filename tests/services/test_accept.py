@@ -3,8 +3,10 @@ Temporal dev server."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from typing import cast
+from collections.abc import AsyncIterator
+from typing import Any, cast
 
 import asyncpg
 import pytest
@@ -42,6 +44,18 @@ async def _template_and_user(pool: asyncpg.Pool) -> tuple[str, str]:
         await templates.create(conn, template, "Hi {{ name }}", "Hello {{ name }}", None)
     await users.create(pool, user_id, {"name": "Ada"})
     return template, user_id
+
+
+@contextlib.asynccontextmanager
+async def _rolled_back(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.pool.PoolConnectionProxy[Any]]:
+    """A connection whose writes are all undone at the end, whatever the test did."""
+    async with pool.acquire() as conn:
+        rollback = conn.transaction()
+        await rollback.start()
+        try:
+            yield conn
+        finally:
+            await rollback.rollback()
 
 
 def _body(template: str, user_id: str, priority: str = "transactional") -> NotificationCreate:
@@ -133,31 +147,26 @@ async def test_a_worker_dying_between_claim_and_start_or_after_the_start_still_s
 async def test_an_otp_behind_ten_thousand_marketing_rows_is_claimed_first(pool: asyncpg.Pool) -> None:
     settings = _settings()
     template, user_id = await _template_and_user(pool)
-    async with pool.acquire() as conn:
-        rollback = conn.transaction()
-        await rollback.start()
-        try:
-            # 10,000 marketing notifications accepted first, written as accept writes them but in one statement,
-            # and rolled back at the end (their status events too: never committed, never relayed).
-            await conn.execute(
-                """WITH n AS (
-                       INSERT INTO notification (id, idempotency_key, request_hash, workflow_id, status, recipient,
-                                                 channels, priority, template, template_version, data)
-                       SELECT $1 || i, $1 || i, 'h', 'notification-' || $1 || i, 'accepted', '{}', '{in_app}',
-                              'marketing', $2, 1, '{}' FROM generate_series(1, 10000) AS i
-                       RETURNING id)
-                   INSERT INTO workflow_start (notification_id, task_queue, rank)
-                   SELECT id, $3, 5 FROM n""",
-                f"mkt-{uuid.uuid4().hex[:8]}-", template, settings.task_queue)
-            _, otp = await accept(pool, settings, _body(template, user_id, "otp"), None, CALLER)
-            _, transactional = await accept(pool, settings, _body(template, user_id), None, CALLER)
+    async with _rolled_back(pool) as conn:
+        # 10,000 marketing notifications accepted first, written as accept writes them but in one statement,
+        # and rolled back at the end (their status events too: never committed, never relayed).
+        await conn.execute(
+            """WITH n AS (
+                   INSERT INTO notification (id, idempotency_key, request_hash, workflow_id, status, recipient,
+                                             channels, priority, template, template_version, data)
+                   SELECT $1 || i, $1 || i, 'h', 'notification-' || $1 || i, 'accepted', '{}', '{in_app}',
+                          'marketing', $2, 1, '{}' FROM generate_series(1, 10000) AS i
+                   RETURNING id)
+               INSERT INTO workflow_start (notification_id, task_queue, rank)
+               SELECT id, $3, 5 FROM n""",
+            f"mkt-{uuid.uuid4().hex[:8]}-", template, settings.task_queue)
+        _, otp = await accept(pool, settings, _body(template, user_id, "otp"), None, CALLER)
+        _, transactional = await accept(pool, settings, _body(template, user_id), None, CALLER)
 
-            claimed = await outbox.claim(conn, settings.task_queue, 3, 30)
+        claimed = await outbox.claim(conn, settings.task_queue, 3, 30)
 
-            assert [c.subject.id for c in claimed][:2] == [otp.id, transactional.id]
-            assert claimed[2].subject.priority == "marketing"
-        finally:
-            await rollback.rollback()
+        assert [c.subject.id for c in claimed][:2] == [otp.id, transactional.id]
+        assert claimed[2].subject.priority == "marketing"
 
 
 async def test_an_unknown_template_is_refused_with_422_and_stores_nothing(pool: asyncpg.Pool) -> None:
@@ -208,16 +217,11 @@ async def test_a_claim_takes_no_more_rows_than_asked_whatever_the_plan(pool: asy
     Here the planner is steered to that plan; the rows are rolled back."""
     settings = _settings()
     template, user_id = await _template_and_user(pool)
-    async with pool.acquire() as conn:
-        rollback = conn.transaction()
-        await rollback.start()
-        try:
-            for _ in range(5):
-                await accept(cast(asyncpg.Pool, conn), settings, _body(template, user_id), None, CALLER)
-            await conn.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; "
-                               "SET LOCAL enable_material = off; SET LOCAL enable_hashagg = off; "
-                               "SET LOCAL enable_sort = off")
+    async with _rolled_back(pool) as conn:
+        for _ in range(5):
+            await accept(cast(asyncpg.Pool, conn), settings, _body(template, user_id), None, CALLER)
+        await conn.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; "
+                           "SET LOCAL enable_material = off; SET LOCAL enable_hashagg = off; "
+                           "SET LOCAL enable_sort = off")
 
-            assert len(await outbox.claim(conn, settings.task_queue, 2, 30)) == 2
-        finally:
-            await rollback.rollback()
+        assert len(await outbox.claim(conn, settings.task_queue, 2, 30)) == 2

@@ -205,6 +205,17 @@ async def test_callbacks_racing_with_the_same_events_apply_each_once(own_pool: a
         assert (await delivery(own_pool, nid))["status"] == "bounced"
 
 
+async def _posted_while_held(batches: feedback.Batches, turns: asyncio.Semaphore, callbacks: list[list[Any]],
+                             pool: asyncpg.Pool) -> list[Any]:
+    """The callbacks posted while every turn is taken, and what each answers (or raises) once it is given back."""
+    async with turns:
+        answers = [asyncio.create_task(feedback.apply(pool, "src", events, batches=batches))
+                   for events in callbacks]
+        await asyncio.sleep(0.05)
+        assert not any(answer.done() for answer in answers)  # all of them wait for the turn
+    return await asyncio.gather(*answers, return_exceptions=True)
+
+
 async def test_callbacks_of_arrivals_that_wait_together_share_one_statement(own_pool: asyncpg.Pool) -> None:
     """Six callbacks come while the only turn is taken: one statement then takes them all, and each callback still
     hears what it alone changed (a vendor's retry posted with the original is its duplicate, an unknown id its
@@ -217,12 +228,8 @@ async def test_callbacks_of_arrivals_that_wait_together_share_one_statement(own_
     turns = asyncio.Semaphore(1)
     batches = feedback.Batches(cast(asyncpg.Pool, counting), turns, 1)
 
-    async with turns:
-        answers = [asyncio.create_task(feedback.apply(own_pool, "src", events, batches=batches))
-                   for events in callbacks]
-        await asyncio.sleep(0.05)
-        assert counting.statements == [] and not any(answer.done() for answer in answers)
-    applied = [(a.applied, a.duplicate, a.unknown) for a in await asyncio.gather(*answers)]
+    answers = await _posted_while_held(batches, turns, callbacks, own_pool)
+    applied = [(a.applied, a.duplicate, a.unknown) for a in answers]
 
     assert len(counting.statements) == 1
     assert applied == [(1, 0, 0), (1, 0, 0), (0, 1, 1), (1, 0, 0), (1, 0, 0), (1, 0, 0)]
@@ -237,13 +244,10 @@ async def test_a_batch_takes_at_most_its_share_of_waiting_arrivals(own_pool: asy
     turns = asyncio.Semaphore(1)
     batches = feedback.Batches(cast(asyncpg.Pool, counting), turns, 1, most=2)
 
-    async with turns:
-        answers = [asyncio.create_task(feedback.apply(
-            own_pool, "src", [event(message_id, "delivered", at=datetime.now(UTC))], batches=batches))
-            for _, _, message_id in deliveries]
-        await asyncio.sleep(0.05)
+    callbacks = [[event(message_id, "delivered", at=datetime.now(UTC))] for _, _, message_id in deliveries]
+    answers = await _posted_while_held(batches, turns, callbacks, own_pool)
 
-    assert [a.applied for a in await asyncio.gather(*answers)] == [1] * 5
+    assert [a.applied for a in answers] == [1] * 5
     assert len(counting.statements) == 3
 
 
@@ -275,11 +279,7 @@ async def test_callbacks_that_end_deliveries_and_wait_together_share_one_transac
     turns = asyncio.Semaphore(1)
     batches = feedback.Batches(cast(asyncpg.Pool, counting), turns, 1)
 
-    async with turns:
-        answers = [asyncio.create_task(feedback.apply(own_pool, "src", events, batches=batches))
-                   for events in callbacks]
-        await asyncio.sleep(0.05)
-    applied = [(a.applied, a.duplicate) for a in await asyncio.gather(*answers)]
+    applied = [(a.applied, a.duplicate) for a in await _posted_while_held(batches, turns, callbacks, own_pool)]
 
     sent_statements = [" ".join(q.split())[:30] for q in counting.statements]
     assert len(sent_statements) == 5, sent_statements  # BEGIN, take, end_all, COMMIT; then the arrival's take
@@ -311,11 +311,7 @@ async def test_a_callback_that_cannot_be_applied_fails_alone(own_pool: asyncpg.P
                         at=datetime.now(UTC) if kind == "delivered" else None)]
                  for kind in ("delivered", "bounced") for n, (_, _, message_id) in enumerate(deliveries)]
 
-    async with turns:
-        answers = [asyncio.create_task(feedback.apply(own_pool, "src", events, batches=batches))
-                   for events in callbacks]
-        await asyncio.sleep(0.05)
-    outcomes = await asyncio.gather(*answers, return_exceptions=True)
+    outcomes = await _posted_while_held(batches, turns, callbacks, own_pool)
 
     assert [type(o).__name__ if isinstance(o, BaseException) else o.applied for o in outcomes] == \
         [1, "DataError", 1, 1, "DataError", 1]
