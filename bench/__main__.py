@@ -142,8 +142,10 @@ async def ingest_run(stack: Stack, rate: float, seconds: float, worker_after: bo
         async with load.Sender(stack.api_url, stack.headers) as sender:
             backlog: list[str] = []
             if worker_after:
-                # A fresh API's first requests pay for imports, connections and caches.
-                backlog = (await load.open_loop(sender, 20, 2, load.body_for, Progress("warm-up", 40))).ids
+                # A fresh API's first requests pay for imports, connections and caches: at the measured rate, as
+                # the pool opens only the connections a rate needs, and each new one prepares its statements.
+                warm = int(rate * 3)
+                backlog = (await load.open_loop(sender, rate, 3, load.body_for, Progress("warm-up", warm))).ids
             alone = ", no worker" if worker_after else ""
             progress = Progress(f"ingest at {rate:.0f}/s{alone}", int(rate * seconds))
             cpu0, machine0 = stack.cpu_seconds(), psutil.cpu_times()
