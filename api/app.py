@@ -38,6 +38,7 @@ from core.settings import Settings, get_settings
 from core.temporal import connect
 from services import integrations as integration_service
 from services import start_announcer
+from services.accept_reads import AcceptReads
 from services.feedback import Batches, FeedbackSource, FeedbackSources, sns_certificates
 from services.integration_watch import watching
 from store.db import create_pool, database_url, require_database
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None, tracer_provider: TracerProvider
         # Lazy: the API comes up (and says so on /ready) while Temporal is down; a worker needs a connection.
         app.state.temporal = await connect(settings, lazy=not settings.eager_start,
                                            interceptors=tracing.client_interceptors(tracer_provider))
+        app.state.accept_reads = AcceptReads()
         app.state.inbox_feed = InboxFeed(url)
         app.state.sns_certificates = sns_certificates(settings.sns_certificate_host)
         app.state.feedback_batches = Batches(app.state.pool, asyncio.Semaphore(settings.feedback_concurrency),

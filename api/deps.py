@@ -16,6 +16,7 @@ from api.inbox_jwt import looks_like_jwt, user_for_jwt
 from core.ids import hash_secret
 from core.settings import Settings
 from services import keys, users
+from services.accept_reads import AcceptReads
 from services.start_announcer import StartAnnouncer
 from store.pagination import BadCursor, CursorKind, decode_cursor, encode_cursor
 
@@ -48,6 +49,14 @@ PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 AnnouncerDep = Annotated[StartAnnouncer, Depends(get_start_announcer)]
+
+
+async def get_accept_reads(request: Request) -> AcceptReads:
+    kept: AcceptReads = request.app.state.accept_reads
+    return kept
+
+
+AcceptReadsDep = Annotated[AcceptReads, Depends(get_accept_reads)]
 
 
 SCOPES = ("admin", "send", "read")

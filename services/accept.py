@@ -29,6 +29,7 @@ from core.workflow_ids import notification_workflow_id
 from providers.registry import chain_names
 from providers.sim import SimAddressError, parse_address
 from services import template_parts
+from services.accept_reads import AcceptReads
 from services.rendering import render_actions_or_422, render_or_422
 from store import notifications, templates
 from store.notifications import DeliveryRecord, NotificationRecord
@@ -115,11 +116,12 @@ class _Keyed:
 
 
 async def accept(pool: asyncpg.Pool, settings: Settings, body: NotificationRequest,
-                 header_key: str | None, caller: Caller) -> tuple[int, NotificationRecord]:
+                 header_key: str | None, caller: Caller,
+                 kept: AcceptReads | None = None) -> tuple[int, NotificationRecord]:
     """Returns (202, notification) when accepted now, (200, notification) for a repeat; raises Problem.
 
     The idempotency key is scoped to the calling API key, and the row records that key as its creator."""
-    (outcome,) = await accept_many(pool, settings, [(body, header_key)], caller)
+    (outcome,) = await accept_many(pool, settings, [(body, header_key)], caller, kept)
     if isinstance(outcome, Exception):
         raise outcome
     return outcome.status, outcome.notification
@@ -127,13 +129,14 @@ async def accept(pool: asyncpg.Pool, settings: Settings, body: NotificationReque
 
 async def accept_many(pool: asyncpg.Pool, settings: Settings,
                       requests: Sequence[tuple[NotificationRequest, str | None]],
-                      caller: Caller) -> list[Accepted | Exception]:
+                      caller: Caller, kept: AcceptReads | None = None) -> list[Accepted | Exception]:
     """Each request (with its `Idempotency-Key` header, if any) accepted or refused on its own, in the order
     given: Accepted, or the Problem (or the unexpected error) that refused it.
 
     Round trips do not grow with the number of requests: one read (templates, their layouts and includes, the
-    users), one insert of every new notification with its start intent, and, only when a key was used before,
-    one read of the notifications holding those keys. Within the batch the first request of a key that passes
+    users; with `kept`, only the users and the version of the templates kept from before), one insert of every
+    new notification with its start intent, and, only when a key was used before, one read of the notifications
+    holding those keys. Within the batch the first request of a key that passes
     the checks is stored, and the later ones are its repeats. A request refused by a check whose key names a
     notification stored before is a repeat of it (200, or 409 for another body), as the request that stored it
     was."""
@@ -149,9 +152,10 @@ async def accept_many(pool: asyncpg.Pool, settings: Settings,
     if not asked:
         return [outcome for outcome in outcomes if outcome is not None]
     try:
-        reads = await templates.for_accept(
-            pool, sorted({(k.body.template, k.body.template_version) for k in asked}, key=str),
-            sorted({k.body.user_id for k in asked if k.body.user_id is not None}))
+        templates_asked = sorted({(k.body.template, k.body.template_version) for k in asked}, key=str)
+        users_asked = sorted({k.body.user_id for k in asked if k.body.user_id is not None})
+        reads = await (kept.read(pool, templates_asked, users_asked) if kept is not None
+                       else templates.for_accept(pool, templates_asked, users_asked))
     except Exception as exc:  # PostgreSQL is not answering: every request waits on this read alike
         return [exc if outcome is None else outcome for outcome in outcomes]
 

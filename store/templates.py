@@ -188,6 +188,7 @@ class ForAccept:
     layouts: dict[str, LayoutRecord]  # the latest version of each layout they use, deleted ones too
     parts: dict[str, TemplateRecord]  # the latest live version of each template they include, directly or not
     users: dict[str, UserRecord]
+    catalog: int  # `template_catalog.version` as the templates, layouts and includes were read
 
 
 async def for_accept(conn: Executor, asked: Sequence[tuple[str, int | None]], user_ids: Sequence[str]) -> ForAccept:
@@ -217,7 +218,8 @@ async def for_accept(conn: Executor, asked: Sequence[tuple[str, int | None]], us
                    (SELECT json_agg(p) FROM ({_SELECT} WHERE t.name IN (SELECT name FROM included)
                                              AND v.version = t.latest_version AND t.deleted_at IS NULL) p) AS parts,
                    (SELECT json_agg(u) FROM (SELECT {users.COLUMNS} FROM app_user WHERE id = ANY($3::text[])) u)
-                       AS users""",
+                       AS users,
+                   (SELECT version FROM template_catalog) AS catalog""",
         [name for name, _ in asked], [version for _, version in asked], list(user_ids),
     )
     assert row is not None
@@ -229,11 +231,28 @@ async def for_accept(conn: Executor, asked: Sequence[tuple[str, int | None]], us
         if template.version == template.latest_version:
             by_key[(template.name, None)] = template
     parts = [_from_json(value) for value in row["parts"] or []]
-    found_users = [users.from_json(value) for value in row["users"] or []]
     return ForAccept(templates=by_key,
                      layouts={layout.name: layout for layout in map(layouts.from_json, row["layouts"] or [])},
                      parts={part.name: part for part in parts if part is not None},
-                     users={user.id: user for user in found_users if user is not None})
+                     users=_users_by_id(row["users"]), catalog=row["catalog"])
+
+
+async def catalog_and_users(conn: Executor, user_ids: Sequence[str]) -> tuple[int, dict[str, UserRecord]]:
+    """`template_catalog.version` and the users, in one round trip: what accepting reads when it holds the
+    templates from before (`services.accept_reads`)."""
+    row = await conn.fetchrow(
+        f"""SELECT (SELECT version FROM template_catalog) AS catalog,
+                   (SELECT json_agg(u) FROM (SELECT {users.COLUMNS} FROM app_user WHERE id = ANY($1::text[])) u)
+                       AS users""",
+        list(user_ids),
+    )
+    assert row is not None
+    return row["catalog"], _users_by_id(row["users"])
+
+
+def _users_by_id(values: list[dict[str, Any]] | None) -> dict[str, UserRecord]:
+    found = [users.from_json(value) for value in values or []]
+    return {user.id: user for user in found if user is not None}
 
 
 @dataclass(frozen=True)

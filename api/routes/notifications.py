@@ -13,7 +13,18 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from api.accepting import accept, accept_many
-from api.deps import AdminDep, AnnouncerDep, PageDep, PoolDep, Principal, SendDep, SettingsDep, StatusDep, TemporalDep
+from api.deps import (
+    AcceptReadsDep,
+    AdminDep,
+    AnnouncerDep,
+    PageDep,
+    PoolDep,
+    Principal,
+    SendDep,
+    SettingsDep,
+    StatusDep,
+    TemporalDep,
+)
 from api.errors import ApiError
 from api.notification_views import detail, public
 from api.schemas import (
@@ -41,15 +52,17 @@ log = logging.getLogger("herald.api")
                         409: {"description": "the idempotency key was used with a different body"}})
 async def create_notification(
     body: NotificationCreate, pool: PoolDep, settings: SettingsDep, principal: SendDep, starts: AnnouncerDep,
+    kept: AcceptReadsDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=255)] = None,
 ) -> JSONResponse:
-    status, notification = await accept(pool, settings, body, idempotency_key, _caller(principal), starts)
+    status, notification = await accept(pool, settings, body, idempotency_key, _caller(principal), starts, kept)
     return JSONResponse(public(notification), status_code=status)
 
 
 @router.post("/bulk", response_model=BulkResult)
 async def create_notifications_in_bulk(body: BulkCreate, pool: PoolDep, settings: SettingsDep,
-                                       principal: SendDep, starts: AnnouncerDep) -> BulkResult:
+                                       principal: SendDep, starts: AnnouncerDep,
+                                       kept: AcceptReadsDep) -> BulkResult:
     """Up to 1,000 notifications, each accepted or refused on its own: one bad item refuses only itself. The items
     are checked and stored together (`services.accept.accept_many`); within a batch the first occurrence of a key
     wins."""
@@ -65,7 +78,7 @@ async def create_notifications_in_bulk(body: BulkCreate, pool: PoolDep, settings
                 "code": "validation_error", "message": f"{details[0]['field']}: {details[0]['message']}",
                 "details": details})
     outcomes = await accept_many(pool, settings, [(request, None) for _, request in parsed], _caller(principal),
-                                 starts)
+                                 starts, kept)
     for (index, _), outcome in zip(parsed, outcomes, strict=True):
         results[index] = _item_result(index, outcome)
     ordered = [results[i] for i in range(len(body.notifications))]
