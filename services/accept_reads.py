@@ -38,7 +38,7 @@ class AcceptReads:
         kept = self._kept.get(key)
         if kept is not None:
             catalog, users = await templates.catalog_and_users(conn, user_ids)
-            if catalog == kept.catalog:
+            if catalog is not None and catalog == kept.catalog:  # None: no catalog row, nothing can be trusted
                 return replace(kept, users=users)
         reads = await templates.for_accept(conn, asked, user_ids)
         if reads.catalog != self._catalog or len(self._kept) >= self._most:

@@ -188,7 +188,7 @@ class ForAccept:
     layouts: dict[str, LayoutRecord]  # the latest version of each layout they use, deleted ones too
     parts: dict[str, TemplateRecord]  # the latest live version of each template they include, directly or not
     users: dict[str, UserRecord]
-    catalog: int  # `template_catalog.version` as the templates, layouts and includes were read
+    catalog: int | None  # `template_catalog.version` as the templates, layouts and includes were read
 
 
 async def for_accept(conn: Executor, asked: Sequence[tuple[str, int | None]], user_ids: Sequence[str]) -> ForAccept:
@@ -237,7 +237,7 @@ async def for_accept(conn: Executor, asked: Sequence[tuple[str, int | None]], us
                      users=_users_by_id(row["users"]), catalog=row["catalog"])
 
 
-async def catalog_and_users(conn: Executor, user_ids: Sequence[str]) -> tuple[int, dict[str, UserRecord]]:
+async def catalog_and_users(conn: Executor, user_ids: Sequence[str]) -> tuple[int | None, dict[str, UserRecord]]:
     """`template_catalog.version` and the users, in one round trip: what accepting reads when it holds the
     templates from before (`services.accept_reads`)."""
     row = await conn.fetchrow(
