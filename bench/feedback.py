@@ -417,25 +417,22 @@ async def _measure(stack: Stack, rate: float, seconds: float, send_rate: float, 
           f"{len(plan_.posts):,} signed requests ({time.monotonic() - started:.1f} s)")
     async with httpx.AsyncClient(base_url=stack.api_url, headers=stack.headers, timeout=60) as http:
         await load.prepare(http)
-    # Both phases with the sends' drain below the API, as the accept target is judged (`make bench`'s ingest part):
-    # what is compared is the feedback's cost to accepting, not the drain's.
-    with stack.drain_niced():
-        cpu0 = stack.cpu_seconds()
-        alone = await send_load(stack, send_rate, seconds, f"feedback: sends at {send_rate:.0f}/s alone")
-        cpu1 = stack.cpu_seconds()
-        async with aiohttp.ClientSession(feedback_to, timeout=aiohttp.ClientTimeout(total=60),
-                                         connector=aiohttp.TCPConnector(limit=64)) as session:
-            load0, steal0, wall0 = os.getloadavg()[0], psutil.cpu_times().steal, time.monotonic()
-            progress = Progress(f"feedback at {rate:.0f} events/s", plan_.events)
-            sends = asyncio.create_task(send_load(stack, send_rate, seconds, "sends beside it", quiet=True))
-            answered = await post_all(session, plan_.posts, rate, progress)
-            during = await sends
-            cpu2 = stack.cpu_seconds()
-            load1 = os.getloadavg()[0]
-            steal = 100 * (psutil.cpu_times().steal - steal0) / max(
-                (time.monotonic() - wall0) * (psutil.cpu_count() or 1), 1e-9)
-            progress.close(f"{len(answered.failed)} failed")
-            retried = await retry_failed(session, answered)
+    cpu0 = stack.cpu_seconds()
+    alone = await send_load(stack, send_rate, seconds, f"feedback: sends at {send_rate:.0f}/s alone")
+    cpu1 = stack.cpu_seconds()
+    async with aiohttp.ClientSession(feedback_to, timeout=aiohttp.ClientTimeout(total=60),
+                                     connector=aiohttp.TCPConnector(limit=64)) as session:
+        load0, steal0, wall0 = os.getloadavg()[0], psutil.cpu_times().steal, time.monotonic()
+        progress = Progress(f"feedback at {rate:.0f} events/s", plan_.events)
+        sends = asyncio.create_task(send_load(stack, send_rate, seconds, "sends beside it", quiet=True))
+        answered = await post_all(session, plan_.posts, rate, progress)
+        during = await sends
+        cpu2 = stack.cpu_seconds()
+        load1 = os.getloadavg()[0]
+        steal = 100 * (psutil.cpu_times().steal - steal0) / max((time.monotonic() - wall0) * (psutil.cpu_count()
+                                                                                              or 1), 1e-9)
+        progress.close(f"{len(answered.failed)} failed")
+        retried = await retry_failed(session, answered)
     pool = await db_pool(stack)
     try:
         backlog = alone.ids + during.ids
