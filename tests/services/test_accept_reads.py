@@ -14,9 +14,9 @@ from api.schemas import NotificationCreate
 from core.errors import Problem
 from services.accept import Caller, accept
 from services.accept_reads import AcceptReads
-from store import layouts, notifications, templates, users
+from store import layouts, notifications, templates
 from store.templates import RenderPins
-from tests.services.test_accept import _settings
+from tests.services.test_accept import _settings, _template_and_user
 from tests.statements import CountingPool
 
 CALLER = Caller(key="reads-test", is_admin=False)
@@ -26,15 +26,6 @@ def _body(template: str, user_id: str | None = None, version: int | None = None)
     body = {"template": template, "channels": ["in_app"], "data": {"name": "Ada"}, "template_version": version}
     return NotificationCreate.model_validate({**body, "user_id": user_id} if user_id else
                                              {**body, "channels": ["sim"], "to": {"sim": "ok"}})
-
-
-async def _names(pool: asyncpg.Pool) -> tuple[str, str]:
-    suffix = uuid.uuid4().hex[:8]
-    template, user_id = f"kept-{suffix}", f"keptu-{suffix}"
-    async with pool.acquire() as conn:
-        await templates.create(conn, template, "Hi {{ name }}", "Hello {{ name }}", None)
-    await users.create(pool, user_id, {"name": "Ada"})
-    return template, user_id
 
 
 async def _accepted(pool: asyncpg.Pool, kept: AcceptReads, body: NotificationCreate) -> tuple[list[str], int]:
@@ -49,7 +40,7 @@ def _read_templates(statements: list[str]) -> bool:
 
 
 async def test_a_kept_read_skips_the_template_read_and_still_reads_the_user(pool: asyncpg.Pool) -> None:
-    template, user_id = await _names(pool)
+    template, user_id = await _template_and_user(pool)
     kept = AcceptReads()
     first, _ = await _accepted(pool, kept, _body(template, user_id))
     assert _read_templates(first) and len(first) == 2
@@ -64,7 +55,7 @@ async def test_a_kept_read_skips_the_template_read_and_still_reads_the_user(pool
 
 
 async def test_a_new_version_saved_by_another_process_is_used_by_the_next_accept(pool: asyncpg.Pool) -> None:
-    template, user_id = await _names(pool)
+    template, user_id = await _template_and_user(pool)
     kept = AcceptReads()
     _, version = await _accepted(pool, kept, _body(template, user_id))
     assert version == 1
@@ -78,7 +69,7 @@ async def test_a_new_version_saved_by_another_process_is_used_by_the_next_accept
 
 
 async def test_a_deleted_template_is_refused_at_once(pool: asyncpg.Pool) -> None:
-    template, user_id = await _names(pool)
+    template, user_id = await _template_and_user(pool)
     kept = AcceptReads()
     await _accepted(pool, kept, _body(template, user_id))
     await templates.delete(pool, template)
@@ -122,7 +113,7 @@ async def test_a_translation_a_layout_and_an_include_changed_since_are_seen(pool
 
 
 async def test_the_kept_reads_are_bounded(pool: asyncpg.Pool) -> None:
-    names = [(await _names(pool))[0] for _ in range(3)]
+    names = [(await _template_and_user(pool))[0] for _ in range(3)]
     kept = AcceptReads(most=2)
     for name in names:
         await _accepted(pool, kept, _body(name))
