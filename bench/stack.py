@@ -89,8 +89,12 @@ class Stack:
     async def start_api(self, extra_env: dict[str, str] | None = None) -> None:
         self.api, self.api_url = await self._serve_api("api.log", extra_env)
 
-    async def start_feedback_api(self) -> None:
-        self.feedback_api, self.feedback_api_url = await self._serve_api("feedback-api.log")
+    async def start_feedback_api(self, nice: int = 0, extra_env: dict[str, str] | None = None) -> None:
+        """`nice`: how far below the accepting API it runs, as a deployment gives the callbacks' processes fewer
+        CPU shares than the accepting ones."""
+        self.feedback_api, self.feedback_api_url = await self._serve_api("feedback-api.log", extra_env)
+        if nice:
+            self._renice([self.feedback_api.pid], min(os.getpriority(os.PRIO_PROCESS, 0) + nice, 19))
 
     def stop_feedback_api(self) -> None:
         if self.feedback_api is not None:
@@ -129,14 +133,16 @@ class Stack:
         """Workers and Temporal `nice` below the API, PostgreSQL and the load generator, then back. Every thread
         of theirs: Linux keeps a priority per thread, and the SDK's core and Temporal's runtime run many."""
         ours = os.getpriority(os.PRIO_PROCESS, 0)
-        self._renice(min(ours + nice, 19))
+        self._renice(self._drain_pids(), min(ours + nice, 19))
         try:
             yield
         finally:
-            self._renice(ours)
+            self._renice(self._drain_pids(), ours)
 
-    def _renice(self, nice: int) -> None:
-        pids = [w.pid for w in self.workers] + ([self._temporal.pid] if self._temporal else [])
+    def _drain_pids(self) -> list[int]:
+        return [w.pid for w in self.workers] + ([self._temporal.pid] if self._temporal else [])
+
+    def _renice(self, pids: list[int], nice: int) -> None:
         for pid in pids:
             _renice_group(pid, nice)
             try:
