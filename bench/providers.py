@@ -68,15 +68,21 @@ def message(name: str, address: str) -> OutgoingMessage:
                            html=html)
 
 
-def start_doubles(only: set[str]) -> tuple[subprocess.Popen[str], dict[str, dict[str, Any]]]:
-    process = subprocess.Popen([sys.executable, "-m", "bench.provider_doubles", *sorted(only)], cwd=ROOT, text=True,
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    if not line:
-        raise RuntimeError("the vendor doubles did not start (see stderr above)")
-    adapters: dict[str, dict[str, Any]] = json.loads(line)
-    return process, adapters
+def start_doubles(only: set[str], tries: int = 3) -> tuple[subprocess.Popen[str], dict[str, dict[str, Any]]]:
+    """The doubles' process and each adapter's config. Each double is given a port that was free when asked for and
+    binds it a moment later; another socket may take it meanwhile, and then the process starts again with new
+    ports."""
+    for _ in range(tries):
+        process = subprocess.Popen([sys.executable, "-m", "bench.provider_doubles", *sorted(only)], cwd=ROOT,
+                                   text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        if line:
+            adapters: dict[str, dict[str, Any]] = json.loads(line)
+            return process, adapters
+        process.wait()
+        print("  providers: the vendor doubles did not start (see stderr above); starting them again", flush=True)
+    raise RuntimeError(f"the vendor doubles did not start in {tries} tries (see stderr above)")
 
 
 def stop_doubles(process: subprocess.Popen[str]) -> None:
