@@ -7,7 +7,7 @@
 
 Parts: ceiling (empty workflows, eager, unsandboxed), floor (empty workflows started like Herald's: not eager,
 with the four search attributes), naive (three regular activities, default sandbox),
-herald end to end (and with eager start), the ceiling again (on the server as full as Herald found it; Herald's
+herald end to end (and with eager start), the ceiling again (on the server the eager parts filled; Herald's
 processes idle beside it), ingest (through the API, to `delivered` in PostgreSQL), mixed (5% flaky, 1% rejected),
 broadcast, scale-out (1 vs 2 workers), dashboard pages (10,000 notifications stored; quick: 2,000) and the
 inbox feed's first page (10,000 items in one user's inbox, quick too),
@@ -19,7 +19,8 @@ feedback (vendors' signed delivery feedback at 1,000 events/s for 30 s, to an AP
     python -m bench --only retention,peer [--quick]    those parts alone (with a Herald run for the peer)
     python -m bench --only providers [--quick]         the vendor adapters alone: no Temporal or PostgreSQL
     python -m bench --only feedback [--quick] [--feedback-api shared]   delivery feedback ingestion alone
-Writes bench/results/<date>.json, latest.json and a PNG chart.
+Each part that measures throughput or latency under load starts on an empty Temporal dev server (with
+--temporal, all run on that one). Writes bench/results/<date>.json, latest.json and a PNG chart.
 """
 
 from __future__ import annotations
@@ -167,6 +168,16 @@ async def ingest_run(stack: Stack, rate: float, seconds: float, worker_after: bo
             "cpu_ms_per_accept": {k: round(1000 * (cpu1[k] - cpu0[k]) / max(len(sent.ids), 1), 1) for k in cpu0}}
 
 
+async def on_fresh_server(stack: Stack, workers: int = 1, api_env: dict[str, str] | None = None) -> None:
+    """Herald's API and `workers` workers, on an empty Temporal server when the stack runs its own."""
+    await stack.fresh_temporal()
+    stack.stop_api()
+    stack.stop_workers()
+    for _ in range(workers):
+        stack.start_worker()
+    await stack.start_api(api_env)
+
+
 async def soak(stack: Stack, seconds: float, rate: float) -> dict[str, Any]:
     """A steady load for `seconds`; RSS sampled every 10 s. Growth compares the last minute with the first
     minute after warm-up."""
@@ -243,21 +254,30 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             part_cpu[part] = {k: round(1000 * (cpu1[k] - cpu0[k]) / workflows, 2) for k in cpu0 if cpu1[k] > cpu0[k]}
             return round(value, 1)
 
+        # Every part that measures throughput or latency under load starts on an empty Temporal server: the
+        # in-memory dev server costs more per workflow the more histories it holds (Stack.fresh_temporal).
+        await stack.fresh_temporal()
         result["ceiling_wf_per_s"] = await measured("ceiling", baseline.ceiling(stack.temporal_address, n, c))
+        await stack.fresh_temporal()
         result["floor_wf_per_s"] = await measured("floor", baseline.floor(stack.temporal_address, n, c))
         naive_n = max(n // 2, 100)
+        await stack.fresh_temporal()
         result["naive_wf_per_s"] = await measured("naive", baseline.naive(stack.temporal_address, naive_n, c),
                                                   naive_n)
         # Bounds: Herald's history with no work in it, started not eagerly and eagerly (as the outbox starts it).
+        await stack.fresh_temporal()
         result["shape_wf_per_s"] = await measured("shape", baseline.shape(stack.temporal_address, n, c, False))
+        await stack.fresh_temporal()
         result["shape_eager_wf_per_s"] = await measured("shape_eager",
                                                         baseline.shape(stack.temporal_address, n, c, True))
 
+        await stack.fresh_temporal()
         await stack.start_api()
         # The accept path alone, no worker taking CPU from it: what bounds accept latency at the ingest rate.
         alone = await ingest_run(stack, args.ingest_rate, 5 if quick else 30, worker_after=True)
         result["ingest_alone"] = alone
         result["accept_alone_p99_ms"] = alone["accept_p99_ms"]
+        await on_fresh_server(stack)
         # Warm-up: first requests pay for imports, connections and caches.
         await herald_run(stack, "warm-up", 50, 10)
         e2e = await herald_run(stack, "herald e2e", n, c)
@@ -267,8 +287,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         result["accept_per_s"] = e2e["accept_per_s"]
 
         # The same load with HERALD_EAGER_START: the API runs the workflows it starts (docs/operations.md).
-        stack.stop_api()
-        await stack.start_api({"HERALD_EAGER_START": "true"})
+        await on_fresh_server(stack, api_env={"HERALD_EAGER_START": "true"})
         await herald_run(stack, "warm-up, eager", 50, 10)
         eager = await herald_run(stack, "herald e2e, eager start", n, c)
         result["herald_eager"] = {k: v for k, v in eager.items() if k != "timeline"}
@@ -278,13 +297,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         result["ingest_eager"] = await ingest_run(stack, args.ingest_rate, 5 if quick else 30)
         stack.stop_api()
         await stack.start_api()
-        # The in-memory dev server costs more CPU per workflow as it fills, and Herald ran after the yardsticks'
-        # workflows: the same ceiling once more, on the server as full as Herald found it, says how much.
+        # The in-memory dev server costs more CPU per workflow as it fills: the same ceiling once more, on the
+        # server the eager parts filled, says how much.
         result["ceiling_later_wf_per_s"] = await measured(
             "ceiling_later", baseline.ceiling(stack.temporal_address, n, c, "ceiling again (server as full)"))
+        result["ceiling_later_after_workflows"] = 2 * (50 + n) + int(args.ingest_rate * (5 if quick else 30))
 
         # Accepting beside the drain, all at the same CPU priority, then with the drain below the API as
         # docs/operations.md recommends on shared cores (HERALD_WORKER_NICE): the target is judged on the second.
+        await on_fresh_server(stack)
         result["ingest_equal_priority"] = await ingest_run(stack, args.ingest_rate, 5 if quick else 30)
         with stack.drain_niced():
             ingest = await ingest_run(stack, args.ingest_rate, 5 if quick else 30)
@@ -306,13 +327,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         result["mixed_dead_lettered"] = mixed["by_status"].get("dead_lettered", 0)
 
         users = args.broadcast_users or (500 if quick else 10_000)
+        await on_fresh_server(stack)
         broadcast = await run_broadcast(stack, users)
         result["broadcast"] = broadcast
         result["broadcast_s"] = broadcast["seconds"]
         result["broadcast_worker_peak_rss_mb"] = broadcast["worker_peak_rss_mb"]
         result["broadcast_max_history_events"] = broadcast["max_history_events"]
 
-        stack.start_worker()  # the second one
+        await on_fresh_server(stack, workers=2)
+        await herald_run(stack, "warm-up, 2 workers", 50, 10)
         scale = await herald_run(stack, "herald, 2 workers", n, c)
         result["scaleout_two_workers_per_s"] = scale["e2e_per_s"]
         result["scaleout_ratio"] = round(scale["e2e_per_s"] / max(e2e["e2e_per_s"], 1e-9), 2)
@@ -342,6 +365,8 @@ async def anchor_parts(stack: Stack, args: argparse.Namespace, result: dict[str,
     """Retention's cost to the accept path, the classic queue worker's CPU next to Herald's (`herald`, a run of
     this stack), and delivery feedback's."""
     if not args.only or "retention" in args.only:
+        if not args.only:
+            await on_fresh_server(stack)
         with stack.drain_niced():  # as the accept target is judged: both phases compare the deletion alone
             result["retention"] = await retention.measure(stack, 100_000 if args.quick else 1_000_000,
                                                           args.ingest_rate, 10 if args.quick else 30)
@@ -387,7 +412,8 @@ def table(result: dict[str, Any]) -> str:
         ("herald end to end, eager start (HERALD_EAGER_START)", f"{result['e2e_eager_per_s']} notifications/s"),
         ("  eager / ceiling", f"{result['ratio_e2e_eager_to_ceiling']}"),
         ("  eager / naive", f"{result['ratio_e2e_eager_to_naive']}"),
-        ("ceiling again, after the herald parts (server fuller)", f"{result['ceiling_later_wf_per_s']} workflows/s"),
+        (f"ceiling again, on the server holding the eager parts' {result.get('ceiling_later_after_workflows', '')} "
+         "workflows", f"{result['ceiling_later_wf_per_s']} workflows/s"),
         ("  herald / that ceiling", f"{result['ratio_e2e_to_ceiling_later']}"),
         ("herald accepted (closed loop)", f"{result['accept_per_s']} requests/s"),
         (f"accept latency at {result['ingest']['rate_per_s']:.0f}/s p50/p95/p99, drain at nice "
