@@ -55,11 +55,22 @@ MAX_LIPSUM_PARAGRAPHS = 20
 # Includes loaded in one render: nesting is bounded by this too, so a cycle (which saving refuses) still ends.
 MAX_INCLUDES = 50
 _STEP_CHECK = 256
+# A render whose texts are this small runs on the caller's event loop first, with INLINE_SECONDS to finish: handing
+# it to a render thread costs a worker more than the render itself (about 1 ms of CPU per notification, make bench
+# A/B, 2026-12-02). One that takes longer, or makes larger html than INLINE_MAX_HTML_CHARS to inline CSS into, is
+# dropped and rendered again in a render thread, with the whole deadline: the loop waits INLINE_SECONDS at most.
+INLINE_MAX_CHARS = 4096
+INLINE_MAX_HTML_CHARS = 64 * 1024
+INLINE_SECONDS = 0.005
 T = TypeVar("T")
 
 
 class RenderLimitError(Exception):
     pass
+
+
+class _TooSlowInline(Exception):
+    """The render on the event loop ran out of its INLINE_SECONDS: it goes to a render thread instead."""
 
 
 @dataclass
@@ -71,15 +82,20 @@ class _Budget:
 
 
 _budget: ContextVar[_Budget | None] = ContextVar("herald_render_budget", default=None)
+# When the render running on the event loop must have ended (infinite in a render thread).
+_inline_deadline: ContextVar[float] = ContextVar("herald_render_inline_deadline", default=float("inf"))
 # The sources `{% include "name" %}` finds in the text being rendered, by template name: the included templates'
 # pinned versions, in the same part (subject, body or html) and locale.
 _included: ContextVar[Mapping[str, str] | None] = ContextVar("herald_render_includes", default=None)
 
 
 def _check_deadline() -> None:
+    now = time.monotonic()
     budget = _budget.get()
-    if budget is not None and time.monotonic() > budget.deadline:
+    if budget is not None and now > budget.deadline:
         raise RenderLimitError(f"rendering took longer than {RENDER_SECONDS:g} s")
+    if now > _inline_deadline.get():
+        raise _TooSlowInline()
 
 
 def _step() -> None:
@@ -600,6 +616,8 @@ def _render_one(source: str, context: dict[str, Any], field: str, includes: Mapp
     token = _included.set(includes)
     try:
         return _render_bounded(_cache.get(source, field.endswith("html")), context)
+    except _TooSlowInline:
+        raise
     except TemplateNotFound as exc:
         raise TemplateError(f"template {field} includes template '{exc.name}', which is not there",
                             field=field) from exc
@@ -634,9 +652,17 @@ def render(subject: str | None, body: str, context: dict[str, Any], html: str | 
     None) in `timezone` (UTC when None)."""
     with formatting.formatting_in(locale, timezone):
         rendered = _render_all(subject, body, context, html, parts)
+        _check_inline_html(rendered.html)  # turning it into text takes a while
         if not body and rendered.html is not None:
             rendered = Rendered(rendered.subject, email_html.html_to_text(rendered.html), rendered.html)
-        return _finished(_in_layout(rendered, context, parts))
+        laid_out = _in_layout(rendered, context, parts)
+        _check_inline_html(laid_out.html)  # so does inlining its CSS
+        return _finished(laid_out)
+
+
+def _check_inline_html(html: str | None) -> None:
+    if html is not None and len(html) > INLINE_MAX_HTML_CHARS and _inline_deadline.get() != float("inf"):
+        raise _TooSlowInline()
 
 
 def _finished(rendered: Rendered) -> Rendered:
@@ -686,9 +712,28 @@ async def in_render_thread(function: Callable[..., T], *args: Any) -> T:
 
 async def render_async(subject: str | None, body: str, context: dict[str, Any], html: str | None = None, *,
                        locale: str | None = None, timezone: str | None = None, parts: Parts = NO_PARTS) -> Rendered:
-    """`render` in a render thread, for code running on an event loop (the API, the worker's activities)."""
-    return await in_render_thread(functools.partial(render, locale=locale, timezone=timezone, parts=parts),
-                                  subject, body, context, html)
+    """`render` for code running on an event loop (the API, the worker's activities): a small one on the loop
+    itself while it takes under INLINE_SECONDS, any other in a render thread."""
+    render_it = functools.partial(render, locale=locale, timezone=timezone, parts=parts)
+    if _inline_size(subject, body, html, parts):
+        token = _inline_deadline.set(time.monotonic() + INLINE_SECONDS)
+        try:
+            return render_it(subject, body, context, html)
+        except _TooSlowInline:
+            pass
+        finally:
+            _inline_deadline.reset(token)
+    return await in_render_thread(render_it, subject, body, context, html)
+
+
+def _inline_size(subject: str | None, body: str, html: str | None, parts: Parts) -> bool:
+    """Texts small enough to compile and render on the event loop: MJML, whose compiling takes a while, is not."""
+    texts = [subject, body, html, parts.layout_html, parts.layout_text]
+    texts += [text for included in parts.includes.values() for text in (included.subject, included.body,
+                                                                        included.html)]
+    if any(text and mjml_html.is_mjml(text) for text in (html, parts.layout_html)):
+        return False
+    return sum(len(text) for text in texts if text) <= INLINE_MAX_CHARS
 
 
 def context_for(data: dict[str, Any], user: Recipient | None) -> dict[str, Any]:

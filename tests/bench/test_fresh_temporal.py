@@ -22,8 +22,9 @@ async def _workflows(client: Client) -> int:
 async def _start_one(stack: Stack) -> None:
     # Nothing polls the queue: the workflow stays open on the server that holds it. The search attributes are
     # Herald's, so the start fails on a server that lacks them.
+    attributes = notification_search_attributes("accepted", ["email"], "normal", None)
     await stack.client.start_workflow("Unpolled", id=f"fresh-{uuid.uuid4().hex[:8]}", task_queue="nobody-polls",
-                                      search_attributes=notification_search_attributes("accepted", ["email"], "normal", None))
+                                      search_attributes=attributes)
 
 
 async def test_an_own_server_is_replaced_by_an_empty_one_and_herald_stopped(pg_server: Any) -> None:
