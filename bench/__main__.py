@@ -301,7 +301,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         # server the eager parts filled, says how much.
         result["ceiling_later_wf_per_s"] = await measured(
             "ceiling_later", baseline.ceiling(stack.temporal_address, n, c, "ceiling again (server as full)"))
-        result["ceiling_later_after_workflows"] = 2 * (50 + n) + int(args.ingest_rate * (5 if quick else 30))
+        result["ceiling_later_after_workflows"] = 50 + n + int(args.ingest_rate * (5 if quick else 30))
 
         # Accepting beside the drain, all at the same CPU priority, then with the drain below the API as
         # docs/operations.md recommends on shared cores (HERALD_WORKER_NICE): the target is judged on the second.
