@@ -134,6 +134,14 @@ async def test_a_notification_waiting_in_a_digest_can_be_canceled_until_its_wind
     user_id = await api.user()
     sent = [await api.send(template, user_id=user_id, channels=["in_app"], data={"what": w},
                            digest={"key": "cancel", "window": "3s"}) for w in ("a", "b", "c")]
+
+    async def started() -> bool | None:
+        # Waiting in its digest means its workflow runs: on a busy machine the worker may start it after a cancel
+        # sent at once, and the start is then the timeline's last event.
+        timeline = (await api.get(sent[1]["id"]))["timeline"]
+        return any((e["detail"] or "").startswith("workflow started by") for e in timeline) or None
+
+    await eventually(started, what="the workflow started")
     r = await api.http.post(f"/v1/notifications/{sent[1]['id']}/cancel", headers=api.h)
     assert r.status_code == 202, r.text
     assert r.json()["status"] == "canceled"
