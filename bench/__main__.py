@@ -271,8 +271,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         result["shape_eager_wf_per_s"] = await measured("shape_eager",
                                                         baseline.shape(stack.temporal_address, n, c, True))
 
-        await stack.fresh_temporal()
-        await stack.start_api()
+        await on_fresh_server(stack, workers=0)
         # The accept path alone, no worker taking CPU from it: what bounds accept latency at the ingest rate.
         alone = await ingest_run(stack, args.ingest_rate, 5 if quick else 30, worker_after=True)
         result["ingest_alone"] = alone
@@ -301,7 +300,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         # server the eager parts filled, says how much.
         result["ceiling_later_wf_per_s"] = await measured(
             "ceiling_later", baseline.ceiling(stack.temporal_address, n, c, "ceiling again (server as full)"))
-        result["ceiling_later_after_workflows"] = 50 + n + int(args.ingest_rate * (5 if quick else 30))
+        result["ceiling_later_after_workflows"] = 50 + eager["n"] + result["ingest_eager"]["accepted"]
 
         # Accepting beside the drain, all at the same CPU priority, then with the drain below the API as
         # docs/operations.md recommends on shared cores (HERALD_WORKER_NICE): the target is judged on the second.

@@ -203,12 +203,9 @@ class Stack:
         self.stop_feedback_api()
         self.stop_workers()
         stop_process(self._temporal)
-        port = free_port()
-        self._temporal = start_dev_server(None, port, None, self.work / "temporal.log")
-        self.temporal_address = f"127.0.0.1:{port}"
+        self._temporal, self.temporal_address = _start_dev_server(self.work)
         self.env["TEMPORAL_ADDRESS"] = self.temporal_address
-        self.client = await wait_until_serving(self.temporal_address, self._temporal)
-        await ensure_search_attributes(self.client, "default")
+        self.client = await _connect(self.temporal_address, self._temporal)
         return True
 
     def check_alive(self) -> None:
@@ -270,6 +267,19 @@ def _tree_rss(pid: int) -> float:
     return round(total / 2**20, 1)
 
 
+def _start_dev_server(work: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """An in-memory dev server of the stack's own, and its address."""
+    port = free_port()
+    return start_dev_server(None, port, None, work / "temporal.log"), f"127.0.0.1:{port}"
+
+
+async def _connect(address: str, process: subprocess.Popen[bytes] | None) -> Client:
+    """A client once the server answers, with Herald's search attributes registered there."""
+    client = await wait_until_serving(address, process)
+    await ensure_search_attributes(client, "default")
+    return client
+
+
 async def start_stack(temporal_address: str | None = None, database_url: str | None = None,
                       extra_env: dict[str, str] | None = None) -> Stack:
     """A fresh embedded stack (or, given addresses, Herald's processes against existing servers)."""
@@ -283,11 +293,8 @@ async def start_stack(temporal_address: str | None = None, database_url: str | N
         database_url = str(pg.get_uri())
     await migrate_url(database_url)
     if temporal_address is None:
-        port = free_port()
-        temporal = start_dev_server(None, port, None, work / "temporal.log")
-        temporal_address = f"127.0.0.1:{port}"
-    client = await wait_until_serving(temporal_address, temporal)
-    await ensure_search_attributes(client, "default")
+        temporal, temporal_address = _start_dev_server(work)
+    client = await _connect(temporal_address, temporal)
     admin_key = new_admin_key()
     env = {**os.environ, "DATABASE_URL": database_url, "TEMPORAL_ADDRESS": temporal_address,
            "HERALD_ADMIN_KEY": admin_key, "HERALD_DATA_DIR": str(work), "HERALD_TASK_QUEUE": f"bench-{os.getpid()}",
